@@ -1,0 +1,3 @@
+"""megaspec apply commands (placeholder until its owner fills it in)."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""megaspec compile commands (placeholder until its owner fills it in)."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""megaspec lint commands (placeholder until its owner fills it in)."""
+
+COMMANDS: list = []
