@@ -306,7 +306,7 @@ def load_source(path: str | Path, display: str | None = None) -> Source:
                                                        None, "Check the path")])
     except (OSError, UnicodeDecodeError) as e:
         msg = "the file is not valid UTF-8" if isinstance(e, UnicodeDecodeError) else f"cannot read: {e.strerror}"
-        return Source(shown, None, SourceMap(), [_diag("MS008", "file-unreadable", msg,
+        return Source(shown, None, SourceMap(), [_diag("MS011", "file-unreadable", msg,
                                                        Span(path=shown, line=1, col=1, end_line=1, end_col=2),
                                                        "Save the spec as UTF-8 text")])
     return parse_text(text, shown)

@@ -1,0 +1,97 @@
+"""Credential detection and masking: used by the `literal-credential` rule and by every reporter.
+
+PR logs are public, so a credential found in a spec is reported masked everywhere: in messages,
+in snippets (the lint driver masks the source text before any renderer sees it) and in SARIF.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+# Known token shapes (prefix + body). Kept specific to avoid flagging ordinary values.
+KNOWN_PREFIXES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("AWS access key id", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b")),
+    ("GitHub fine-grained token", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{40,}\b")),
+    ("Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")),
+    ("OpenAI key", re.compile(r"\bsk-(proj-)?[A-Za-z0-9_-]{20,}\b")),
+    ("Anthropic key", re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}\b")),
+    ("Modal token", re.compile(r"\b(ak|as)-[A-Za-z0-9]{20,}\b")),
+    ("Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b")),
+    ("Weights & Biases key", re.compile(r"\b[0-9a-f]{40}\b")),
+    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
+    ("private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
+)
+SECRETISH_KEY = re.compile(r"(?i)(secret|token|passw(or)?d|api[_-]?key|access[_-]?key|credential|auth)")
+MIN_ENTROPY_LEN = 20
+MIN_ENTROPY_BITS = 3.5
+
+
+def shannon_bits(text: str) -> float:
+    counts = Counter(text)
+    n = len(text)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def _high_entropy(value: str) -> bool:
+    token = value.strip()
+    if len(token) < MIN_ENTROPY_LEN or " " in token or "/" in token.strip("/") and token.count("/") > 2:
+        return False
+    classes = sum(bool(re.search(p, token)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]"))
+    return classes >= 2 and shannon_bits(token) >= MIN_ENTROPY_BITS
+
+
+def credential_kind(value: str, key: str | None = None) -> str | None:
+    """What kind of credential `value` looks like, or None.
+
+    Known token prefixes match anywhere. A long high-entropy string counts only under a key that
+    names a secret or inside `image.env` (the caller passes `key` for those).
+    """
+    for kind, pattern in KNOWN_PREFIXES:
+        if pattern.search(value):
+            return kind
+    if key is not None and (SECRETISH_KEY.search(key) or key.startswith("env:")) and _high_entropy(value):
+        return "high-entropy string"
+    return None
+
+
+def mask(value: str) -> str:
+    """Same length as the value (so snippet columns stay right), first 4 characters kept."""
+    keep = 4 if len(value) > 12 else 0
+    return value[:keep] + "*" * (len(value) - keep)
+
+
+def iter_strings(data: Any, path: tuple = ()) -> Iterator[tuple[tuple, str]]:
+    """Every string scalar (and string key) in plain YAML data, with its YAML path."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield (*path, k), str(k)
+            yield from iter_strings(v, (*path, k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from iter_strings(v, (*path, i))
+    elif isinstance(data, str):
+        yield path, data
+
+
+def find_credentials(data: Any) -> list[tuple[tuple, str, str]]:
+    """(yaml_path, value, kind) for every credential-looking literal in the spec data."""
+    found = []
+    for path, value in iter_strings(data):
+        key = path[-1] if path and isinstance(path[-1], str) else None
+        if len(path) >= 3 and path[:2] == ("image", "env"):
+            key = f"env:{key}"
+        kind = credential_kind(value, key)
+        if kind:
+            found.append((path, value, kind))
+    return found
+
+
+def redact_text(text: str, values: set[str]) -> str:
+    for v in sorted(values, key=len, reverse=True):
+        text = text.replace(v, mask(v))
+    return text
