@@ -22,7 +22,6 @@ KNOWN_PREFIXES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("Anthropic key", re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}\b")),
     ("Modal token", re.compile(r"\b(ak|as)-[A-Za-z0-9]{20,}\b")),
     ("Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b")),
-    ("Weights & Biases key", re.compile(r"\b[0-9a-f]{40}\b")),
     ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
     ("private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
 )
@@ -38,11 +37,13 @@ def shannon_bits(text: str) -> float:
 
 
 def _high_entropy(value: str) -> bool:
-    token = value.strip()
-    if len(token) < MIN_ENTROPY_LEN or " " in token or "/" in token.strip("/") and token.count("/") > 2:
-        return False
-    classes = sum(bool(re.search(p, token)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]"))
-    return classes >= 2 and shannon_bits(token) >= MIN_ENTROPY_BITS
+    """A run of at least 20 token characters (no path/version separators) with high entropy."""
+    runs = re.findall(r"[A-Za-z0-9+=]{%d,}" % MIN_ENTROPY_LEN, value)
+    for token in runs:
+        classes = sum(bool(re.search(p, token)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]"))
+        if classes >= 2 and shannon_bits(token) >= MIN_ENTROPY_BITS:
+            return True
+    return False
 
 
 def credential_kind(value: str, key: str | None = None) -> str | None:
