@@ -1,0 +1,168 @@
+"""Run manifests: the durable launch and collector state of one run, `runs/<run-id>/manifest.json`.
+
+Backends create the manifest (`planned`) and `collect` advances it:
+
+    planned -> detached -> running -> ok | error        (modal: launch, then polls)
+    planned -> running -> ok | error | interrupted      (local: Ctrl-C is `interrupted`)
+
+Every transition is timestamped (UTC) and the file is rewritten atomically each time, so a run
+that dies anywhere still leaves the last state it reached. A failure carries a typed stage from
+the seeds' triage order (bootstrap, remote, collector, record, persistence): a manifest stuck in
+`detached` points at launch or scheduling, one stuck in `running` at the remote side or the
+collector.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import __version__
+
+SCHEMA_VERSION = "megaspec.manifest.v1"
+MANIFEST_FILE = "manifest.json"
+
+State = Literal["planned", "detached", "running", "ok", "error", "interrupted"]
+ErrorStage = Literal["bootstrap", "remote", "collector", "record", "persistence"]
+Backend = Literal["local", "modal"]
+
+TERMINAL_STATES: frozenset[str] = frozenset({"ok", "error", "interrupted"})
+_NEXT_STATES: dict[str, frozenset[str]] = {
+    "planned": frozenset({"detached", "running", "error", "interrupted"}),
+    "detached": frozenset({"running", "ok", "error"}),
+    "running": frozenset({"ok", "error", "interrupted"}),
+}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Transition(_Frozen):
+    state: State
+    at: str  # UTC ISO-8601, "2026-01-02T03:04:05Z"
+
+
+class RunError(_Frozen):
+    """What failed, classified by the stage that owns the fix (the seeds' triage table)."""
+
+    stage: ErrorStage
+    message: str
+    rank: int | None = None  # the first failing rank, when the runtime named one
+    error_file: str | None = None  # that rank's torch-elastic error.json
+
+
+class SpecRef(_Frozen):
+    path: str
+    sha256: str
+
+
+class ModalCall(_Frozen):
+    """Identity of the detached call; the call graph is a best-effort snapshot, never the outcome."""
+
+    function_call_id: str
+    app_id: str | None = None
+    dashboard_url: str | None = None
+    task_id: str | None = None  # the container, once the call graph names one
+    call_graph: list[dict[str, str]] = Field(default_factory=list)
+
+
+class Manifest(_Frozen):
+    schema_version: Literal["megaspec.manifest.v1"] = SCHEMA_VERSION
+    megaspec_version: str = __version__
+    run_id: str
+    name: str
+    lane: str
+    backend: Backend
+    state: State
+    transitions: list[Transition]
+    spec: SpecRef
+    plan_sha256: str  # the comparison class: equal hashes mean comparable runs
+    app_name: str
+    rehearsal: bool = False
+    modal: ModalCall | None = None
+    last_polled_at: str | None = None
+    completed_at: str | None = None
+    receipt: str | None = None  # path of the stored receipt, relative to the run directory
+    error: RunError | None = None
+    notes: list[str] = Field(default_factory=list)  # how the collector got its answer, when unusual
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def new_manifest(plan, *, backend: Backend, now: str | None = None) -> Manifest:
+    """The `planned` manifest of a lowered Plan (`plan.run.run_id` must be set)."""
+    at = now or utc_now()
+    return Manifest(
+        run_id=plan.run.run_id, name=plan.name, lane=plan.lane, backend=backend, state="planned",
+        transitions=[Transition(state="planned", at=at)],
+        spec=SpecRef(path=plan.run.spec_path, sha256=plan.run.spec_sha256),
+        plan_sha256=plan.comparison_hash(), app_name=plan.modal.app_name, rehearsal=plan.run.rehearsal,
+    )
+
+
+def advance(manifest: Manifest, state: State, *, now: str | None = None, **updates) -> Manifest:
+    """The manifest in `state`, timestamped; terminal states also set `completed_at`.
+
+    Staying in the same state only applies `updates`. An illegal move (out of a terminal state,
+    or backwards) is a bug in a backend, so it raises instead of writing a lie.
+    """
+    at = now or utc_now()
+    if state == manifest.state:
+        return manifest.model_copy(update=updates)
+    if state not in _NEXT_STATES.get(manifest.state, frozenset()):
+        raise ValueError(f"manifest {manifest.run_id}: cannot go from {manifest.state!r} to {state!r}")
+    fields = {"state": state, "transitions": [*manifest.transitions, Transition(state=state, at=at)], **updates}
+    if state in TERMINAL_STATES:
+        fields["completed_at"] = at
+    return _revalidated(manifest.model_copy(update=fields))
+
+
+def _revalidated(manifest: Manifest) -> Manifest:
+    """`model_copy(update=...)` skips validation; round-trip so a bad update fails here, not on read."""
+    return Manifest.model_validate(manifest.model_dump())
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Temp file in the same directory, fsync, rename: readers see the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_manifest(run_dir: Path, manifest: Manifest) -> Path:
+    path = Path(run_dir) / MANIFEST_FILE
+    write_atomic(path, manifest.model_dump_json(indent=2) + "\n")
+    return path
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """Read a manifest (a run directory or the file), checking its schema version first."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / MANIFEST_FILE
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    found = raw.get("schema_version") if isinstance(raw, dict) else None
+    if found != SCHEMA_VERSION:
+        raise ValueError(f"{path}: manifest schema_version is {found!r}; this megaspec reads {SCHEMA_VERSION!r}")
+    return Manifest.model_validate(raw)
