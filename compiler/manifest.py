@@ -21,12 +21,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
+from megaspec.runtime.receipt import Receipt
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import __version__
 
 SCHEMA_VERSION = "megaspec.manifest.v1"
 MANIFEST_FILE = "manifest.json"
+RECEIPT_FILE = "receipt.json"
 
 State = Literal["planned", "detached", "running", "ok", "error", "interrupted"]
 ErrorStage = Literal["bootstrap", "remote", "collector", "record", "persistence"]
@@ -35,7 +37,7 @@ Backend = Literal["local", "modal"]
 TERMINAL_STATES: frozenset[str] = frozenset({"ok", "error", "interrupted"})
 _NEXT_STATES: dict[str, frozenset[str]] = {
     "planned": frozenset({"detached", "running", "error", "interrupted"}),
-    "detached": frozenset({"running", "ok", "error"}),
+    "detached": frozenset({"running", "ok", "error", "interrupted"}),
     "running": frozenset({"ok", "error", "interrupted"}),
 }
 
@@ -121,18 +123,18 @@ def advance(manifest: Manifest, state: State, *, now: str | None = None, **updat
     """
     at = now or utc_now()
     if state == manifest.state:
-        return manifest.model_copy(update=updates)
+        return _updated(manifest, updates)
     if state not in _NEXT_STATES.get(manifest.state, frozenset()):
         raise ValueError(f"manifest {manifest.run_id}: cannot go from {manifest.state!r} to {state!r}")
     fields = {"state": state, "transitions": [*manifest.transitions, Transition(state=state, at=at)], **updates}
     if state in TERMINAL_STATES:
         fields["completed_at"] = at
-    return _revalidated(manifest.model_copy(update=fields))
+    return _updated(manifest, fields)
 
 
-def _revalidated(manifest: Manifest) -> Manifest:
-    """`model_copy(update=...)` skips validation; round-trip so a bad update fails here, not on read."""
-    return Manifest.model_validate(manifest.model_dump())
+def _updated(manifest: Manifest, fields: dict) -> Manifest:
+    """A validated copy (`model_copy(update=...)` would skip validation and write a bad file later)."""
+    return Manifest.model_validate({**dict(manifest), **fields})
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -166,3 +168,73 @@ def read_manifest(path: str | Path) -> Manifest:
     if found != SCHEMA_VERSION:
         raise ValueError(f"{path}: manifest schema_version is {found!r}; this megaspec reads {SCHEMA_VERSION!r}")
     return Manifest.model_validate(raw)
+
+
+class BackendError(Exception):
+    """A launch or collect problem the user can fix (credentials, a wrong run directory).
+
+    Shown like a diagnostic, `error: <message>` plus `= help: <hint>`, with exit code 1.
+    """
+
+    def __init__(self, message: str, *, hint: str):
+        super().__init__(message)
+        self.hint = hint
+
+
+def store_receipt(run_dir: Path, manifest: Manifest, payload, *, source: str) -> Manifest:
+    """Validate a returned receipt, write it to the run directory, and finish the manifest from it.
+
+    An invalid receipt is an error at stage `record` (the run may have worked; its record did
+    not); a failed write is stage `persistence`. Otherwise the receipt's own status decides.
+    """
+    try:
+        receipt = parse_receipt(payload)
+    except ValueError as e:
+        return advance(manifest, "error", error=RunError(stage="record", message=f"{source}: {e}"))
+    try:
+        write_atomic(Path(run_dir) / RECEIPT_FILE, receipt.model_dump_json(indent=2) + "\n")
+    except OSError as e:
+        return advance(manifest, "error", error=RunError(stage="persistence", message=f"{RECEIPT_FILE}: {e}"))
+    return finish_from_receipt(manifest, receipt)
+
+
+def parse_receipt(payload) -> Receipt:
+    """A receipt from a dict, JSON text or bytes; ValueError names what is wrong with it."""
+    if isinstance(payload, bytes | str):
+        try:
+            payload = json.loads(payload)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"the receipt is not JSON ({e})") from e
+    if not isinstance(payload, dict):
+        raise ValueError(f"expected a receipt object, got {type(payload).__name__}")
+    found = payload.get("schema_version")
+    if found != Receipt.model_fields["schema_version"].default:
+        raise ValueError(f"receipt schema_version is {found!r}; this megaspec reads "
+                         f"{Receipt.model_fields['schema_version'].default!r}")
+    try:
+        return Receipt.model_validate(payload)
+    except ValueError as e:  # pydantic's ValidationError; keep the first lines, not a wall of text
+        raise ValueError("the receipt does not match megaspec.receipt.v1: " + str(e).splitlines()[0]) from e
+
+
+def finish_from_receipt(manifest: Manifest, receipt: Receipt) -> Manifest:
+    """The terminal manifest a stored receipt implies."""
+    if receipt.status == "ok":
+        return advance(manifest, "ok", receipt=RECEIPT_FILE)
+    if receipt.status == "interrupted":
+        return advance(manifest, "interrupted", receipt=RECEIPT_FILE)
+    return advance(manifest, "error", receipt=RECEIPT_FILE, error=triage_error(receipt))
+
+
+# The runtime names the stage a rank was in; the manifest names who owns the fix.
+_TRIAGE_STAGE = {"bootstrap": "bootstrap", "receipt": "record"}
+
+
+def triage_error(receipt: Receipt) -> RunError:
+    """The manifest's typed error for a failed receipt: runtime stage -> triage stage."""
+    err = receipt.error
+    if err is None:
+        return RunError(stage="record", message=f"the receipt says `{receipt.status}` but carries no error")
+    where = f" at step {err.step}" if err.step is not None else ""
+    return RunError(stage=_TRIAGE_STAGE.get(err.stage, "remote"), rank=err.rank, error_file=err.error_file,
+                    message=f"{err.code} in stage `{err.stage}`{where}: {err.message}")

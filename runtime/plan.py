@@ -100,6 +100,7 @@ class DistributedPlan(_Frozen):
     init_timeout_s: int  # init + first step (compile happens here)
     max_restarts: int  # always 0: a benchmark never silently restarts
     env: dict[str, str]  # hardening applied before the process group starts
+    run_dir_env: dict[str, str] = Field(default_factory=dict)  # values are paths relative to the run dir
 
 
 class ResourcesPlan(_Frozen):
@@ -193,8 +194,8 @@ class Plan(_Frozen):
         return json.dumps(self.model_dump(mode="json", by_alias=True), indent=2, sort_keys=True) + "\n"
 
     def comparison_hash(self) -> str:
-        """sha256 over everything except run identity: equal hashes mean comparable runs."""
-        body = self.model_dump(mode="json", by_alias=True, exclude={"run"})
+        """sha256 over everything except run identity and billing tags: equal hashes mean comparable runs."""
+        body = self.model_dump(mode="json", by_alias=True, exclude={"run": True, "modal": {"tags": True}})
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 

@@ -1,0 +1,139 @@
+"""The lint driver: source -> compose -> validate -> rules -> suppressions -> config, per spec file.
+
+Gates: parse and `extends:` errors skip the model stage; schema errors skip the rules. `lint`
+reports everything it can; `compile` (elsewhere) refuses anything with an error. Every credential
+literal is masked in the returned source texts and messages, so no renderer can print a secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from . import rules as _rules  # noqa: F401 - importing the package registers every rule module
+from . import stage_rules  # noqa: F401 - registers the stage codes (MS0xx, MS1xx, MS8xx, MS9xx)
+from .compose import Composed, compose
+from .config import Config
+from .credentials import KNOWN_PREFIXES, find_credentials, redact_text
+from .diagnostics import Diagnostic, Related, Severity, has_errors, sort_diagnostics
+from .model import Spec
+from .rules.registry import REGISTRY, RuleContext, run_rules
+from .source import SourceMap
+from .suppress import apply_suppressions
+from .validate import build_spec
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class Checked:
+    """One linted spec: the validated Spec (None on errors before the rules) and everything found."""
+
+    path: str
+    spec: Spec | None
+    smap: SourceMap
+    data: dict[str, Any] | None
+    diagnostics: list[Diagnostic]
+    files: list[str]
+    composed: Composed = field(repr=False)
+
+    def origin(self, yaml_path: tuple) -> str:
+        """`specs/x.yaml:14`, "preset `dense-1b`" or "default" (for `megaspec plan`)."""
+        return self.composed.origin(yaml_path)
+
+
+@dataclass
+class LintResult:
+    checked: list[Checked]
+    diagnostics: list[Diagnostic]
+    texts: dict[str, str]  # file -> source text with credentials masked (for snippets)
+    num_files: int
+
+    @property
+    def has_errors(self) -> bool:
+        return has_errors(self.diagnostics)
+
+
+def _internal(stage: str, exc: Exception) -> Diagnostic:
+    return Diagnostic(code="MS902", rule="internal-error", severity=Severity.ERROR,
+                      message=f"internal error in {stage}: {type(exc).__name__}: {exc}", span=None,
+                      hint="This is a bug in megaspec; please report it with the spec that triggered it")
+
+
+def _run_rules(spec: Spec, composed: Composed) -> list[Diagnostic]:
+    assert composed.data is not None
+    data = composed.data
+    try:
+        return run_rules(lambda: RuleContext(spec=spec, smap=composed.smap, data=data))
+    except Exception as e:  # noqa: BLE001 - a crashing rule is a bug, reported as MS902, not a traceback
+        return [_internal("the lint rules", e)]
+
+
+def check_spec(path: str | Path, *, config: Config | None = None, display: str | None = None) -> Checked:
+    """Lint one spec file (and the bases it extends)."""
+    composed = compose(path, display)
+    diagnostics = list(composed.diagnostics)
+    spec = None
+    if not composed.blocked:
+        assert composed.data is not None
+        spec, schema = build_spec(composed.data, composed.smap)
+        diagnostics.extend(schema)
+    rules_ran = spec is not None and not has_errors(diagnostics)
+    if rules_ran:
+        assert spec is not None
+        diagnostics.extend(_run_rules(spec, composed))
+    diagnostics = apply_suppressions(diagnostics, composed.file_maps, set(REGISTRY), report_unused=rules_ran)
+    diagnostics = (config or Config()).apply(diagnostics)
+    secrets = _secret_values(composed)
+    if secrets:
+        diagnostics = [_redact(d, secrets) for d in diagnostics]
+        composed.smap.texts = {p: redact_text(t, secrets) for p, t in composed.smap.texts.items()}
+    return Checked(composed.path, spec, composed.smap, composed.data, sort_diagnostics(diagnostics),
+                   composed.files, composed)
+
+
+def _secret_values(composed: Composed) -> set[str]:
+    """Credential literals in every contributing file: structured finds plus known token shapes in raw text."""
+    values = {value for data in composed.file_data.values() for _, value, _ in find_credentials(data)}
+    for text in composed.smap.texts.values():
+        for _, pattern in KNOWN_PREFIXES:
+            values.update(m.group(0) for m in pattern.finditer(text))
+    return values
+
+
+def _redact(d: Diagnostic, secrets: set[str]) -> Diagnostic:
+    related = tuple(Related(span=r.span, message=redact_text(r.message, secrets)) for r in d.related)
+    return replace(d, message=redact_text(d.message, secrets),
+                   hint=redact_text(d.hint, secrets) if d.hint else d.hint, related=related)
+
+
+def expand_paths(paths: list[str | Path]) -> tuple[list[str], list[Diagnostic]]:
+    """Spec files to lint: directories recurse into *.yaml/*.yml, skipping `_partials`; files as given."""
+    files: list[str] = []
+    problems: list[Diagnostic] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.suffix in SPEC_SUFFIXES and f.is_file()
+                           and not f.name.startswith("_"))
+            files.extend(f.as_posix() for f in found)
+        elif p.exists():
+            files.append(p.as_posix())
+        else:
+            problems.append(Diagnostic(code="MS008", rule="file-not-found", severity=Severity.ERROR,
+                                       message=f"`{raw}` does not exist", span=None, hint="Check the path"))
+    return list(dict.fromkeys(files)), problems
+
+
+def check_paths(paths: list[str | Path], config: Config | None = None) -> LintResult:
+    """Lint every spec under `paths`; all diagnostics sorted, source texts masked."""
+    config = config or Config()
+    files, problems = expand_paths(paths)
+    checked = [check_spec(f, config=config) for f in files]
+    texts: dict[str, str] = {}
+    for c in checked:
+        texts.update(c.smap.texts)  # already masked by check_spec
+    diagnostics = [*config.apply([*config.diagnostics, *problems]), *(d for c in checked for d in c.diagnostics)]
+    return LintResult(checked, sort_diagnostics(diagnostics), texts, len(files))
+

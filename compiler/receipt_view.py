@@ -1,0 +1,172 @@
+"""Receipts for people: `megaspec receipts show`, the end-of-run summary, and `receipts list` lines.
+
+The receipt JSON is for machines; this view puts what a reader checks first on top: is it a real
+GPU result (requested vs observed, rehearsal), which comparison class (lane, plan hash), what
+the startup paid for (cache state), and, for a failure, which rank, which stage, which error file
+and where to look next, in the seeds' triage order: bootstrap, distributed compile, remote
+execution, collector, record, persistence.
+"""
+
+from __future__ import annotations
+
+from megaspec.runtime.receipt import Receipt
+
+# Runtime stage of a failure -> where to look first (the seeds' triage table, by layer).
+RUNTIME_TRIAGE = {
+    "bootstrap": "image/bootstrap: check the image build and runtime environment; pin image inputs",
+    "init": "process-group rendezvous: check that every rank started (per-rank logs) and the ports/timeouts",
+    "compile": "distributed compile divergence: ranks compiled at different speeds; warm the compile cache "
+               "(`cache.policy: require-seed`) or rehearse with the `tiny` preset",
+    "first-step": "first collective: a rank got zero or uneven work, or compiled differently; check the batch "
+                  "split, then the cache state of each rank",
+    "train": "remote execution: read the named rank's error file first; peers only report its absence",
+    "checkpoint": "persistence: check the checkpoints Volume (mounted, committed, one kind of state per Volume)",
+    "receipt": "record: the run may have worked but its receipt did not; read the rank-0 log",
+    "teardown": "teardown: training finished; the fault is in process-group shutdown, not in the numbers",
+}
+# Manifest stage (who owns the fix) -> the first thing to inspect.
+MANIFEST_TRIAGE = {
+    "bootstrap": "launch never started the function: image build, app creation or spawn failed",
+    "remote": "the function failed on Modal: read the receipt's error and the named rank's error file",
+    "collector": "the collector could not get an answer: check `modal token info`, then collect again",
+    "record": "a result came back but is not a valid receipt: inspect the remote output and runtime version",
+    "persistence": "the receipt could not be stored: check disk space and permissions of the run directory",
+}
+
+
+def _value(value, unit: str = "", fmt: str = "{:,.4g}", missing: str = "n/a") -> str:
+    if value is None:
+        return missing
+    text = fmt.format(value) if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+    return f"{text} {unit}".rstrip()
+
+
+def _row(label: str, text: str) -> str:
+    return f"  {label:<18}{text}"
+
+
+def _identity(r: Receipt) -> list[str]:
+    lines = [f"run {r.run_id}  [{r.lane} lane]  status: {r.status.upper()}",
+             _row("spec", f"{r.spec.path}  sha256 {r.spec.sha256[:12]}"),
+             _row("plan", f"sha256 {r.plan.sha256[:12]} (comparison class), plan v{r.plan.plan_version}"),
+             _row("time", f"{r.started_at} -> {r.finished_at or 'unfinished'}")]
+    if r.rehearsal:
+        lines.append(_row("REHEARSAL", "on CPU -- not a GPU result"))
+        lines += [_row("", f"- {s}") for s in r.substitutions]
+    return lines
+
+
+def _hardware(r: Receipt) -> list[str]:
+    h, d = r.hardware, r.distributed
+    requested = f"{h.requested_gpu} x{h.requested_gpu_count}{' (exact)' if h.requested_exact else ''}" \
+        if h.requested_gpu else "CPU"
+    observed = ", ".join(sorted(set(h.observed_devices))) or "nothing"
+    match = {True: "yes", False: "NO -- the receipt differs from the request", None: "n/a"}[h.matches_request]
+    return ["hardware", _row("requested", requested),
+            _row("observed", f"{observed} x{h.observed_gpu_count or len(h.observed_devices)}"),
+            _row("matches request", match),
+            _row("distributed", f"{d.mode} {d.backend}/{d.device}, world {d.world_size} "
+                                f"({d.nodes} node x {d.nproc_per_node}), restarts {d.max_restarts}")]
+
+
+def _startup_and_data(r: Receipt) -> list[str]:
+    lines = ["startup and data"]
+    if r.startup:
+        s = r.startup
+        agree = "ranks agree" if s.ranks_agree else "ranks DISAGREE"
+        lines.append(_row("compile cache", f"{s.state} (policy {s.cache_policy}, {agree}"
+                                           f"{', seed restored' if s.seed_restored else ''})"))
+    if r.data:
+        lines.append(_row("data", f"{r.data.source}, path class {r.data.path_class}"
+                                  f"{f' at {r.data.path}' if r.data.path else ''}"))
+    if r.steps:
+        st = r.steps
+        lines.append(_row("steps", f"{st.completed}/{st.planned} completed, {st.warmup_excluded} excluded as "
+                                   f"warmup, {st.measured} measured"))
+    return lines if len(lines) > 1 else []
+
+
+def mfu_text(r: Receipt) -> str:
+    m = r.metrics
+    if m and m.mfu_pct is not None:
+        return f"{m.mfu_pct:.1f} %"
+    return "n/a on CPU" if r.distributed.device == "cpu" else "n/a (unknown device peak)"
+
+
+def _metrics(r: Receipt) -> list[str]:
+    m = r.metrics
+    if m is None:
+        return []
+    return ["metrics",
+            _row("tokens/s", f"{_value(m.tokens_per_s, 'tok/s', '{:,.0f}')} "
+                             f"({_value(m.tokens_per_s_per_device, 'per device', '{:,.0f}')})"),
+            _row("step time", f"p50 {_value(m.step_time_p50_s, 's', '{:.4f}')}, "
+                              f"p90 {_value(m.step_time_p90_s, 's', '{:.4f}')}"),
+            _row("MFU", mfu_text(r)),
+            _row("loss", f"final {_value(m.final_loss, fmt='{:.4f}')}, min {_value(m.min_loss, fmt='{:.4f}')}"),
+            _row("peak memory", _value(m.peak_mem_gib, "GiB", "{:.2f}")),
+            _row("wall time", _value(m.wall_time_s, "s", "{:.1f}"))]
+
+
+def _per_rank(r: Receipt) -> list[str]:
+    if not r.per_rank:
+        return []
+    head = f"  {'rank':>4}  {'phase':<11}{'step':>5}  {'first fwd s':>11}  {'compile s':>9}  {'cache':<7}  host"
+    rows = [f"  {k.rank:>4}  {k.phase:<11}{k.last_step:>5}  {_value(k.first_forward_s, fmt='{:.3f}'):>11}  "
+            f"{_value(k.compile_s, fmt='{:.3f}'):>9}  {(k.cache.state if k.cache else 'n/a'):<7}  {k.host or '?'}"
+            for k in sorted(r.per_rank, key=lambda k: k.rank)]
+    return ["per rank", head, *rows]
+
+
+def _provenance(r: Receipt) -> list[str]:
+    p = r.provenance
+    git = f"{p.git_sha[:12]}{' (dirty)' if p.git_dirty else ''}" if p.git_sha else "unknown"
+    versions = ", ".join(f"{k} {v}" for k, v in (("megaspec", p.megaspec), ("torch", p.torch), ("modal", p.modal),
+                                                 ("python", p.python), ("cuda", p.cuda), ("nccl", p.nccl)) if v)
+    lines = ["provenance", _row("git", git), _row("versions", versions), _row("host", p.host)]
+    modal = [f"{k} {v}" for k, v in (("task", p.modal_task_id), ("region", p.modal_region),
+                                     ("cloud", p.modal_cloud_provider), ("image", p.modal_image_id)) if v]
+    return lines + ([_row("modal", ", ".join(modal))] if modal else [])
+
+
+def error_lines(r: Receipt) -> list[str]:
+    e = r.error
+    if e is None:
+        return []
+    rank = f"rank {e.rank}" if e.rank is not None else "no rank named"
+    step = f", step {e.step}" if e.step is not None else ""
+    lines = ["error", _row(e.code, f"{rank}, stage {e.stage}{step}: {e.message}")]
+    if e.error_file:
+        lines.append(_row("error file", e.error_file))
+    lines.append(_row("look first at", RUNTIME_TRIAGE.get(e.stage, RUNTIME_TRIAGE["train"])))
+    return lines + [_row("also", f"{d.code} rank {d.rank}: {d.message}") for d in r.diagnostics]
+
+
+def format_receipt(r: Receipt) -> str:
+    """The whole receipt for people, section by section."""
+    sections = [_identity(r), _hardware(r), _startup_and_data(r), _metrics(r), _per_rank(r), _provenance(r),
+                error_lines(r)]
+    return "\n\n".join("\n".join(s) for s in sections if s) + "\n"
+
+
+def format_summary(r: Receipt, receipt_path: str) -> str:
+    """The few lines `apply` ends with."""
+    m = r.metrics
+    final_loss = _value(m.final_loss if m else None, fmt="{:.4f}")
+    tokens = _value(m.tokens_per_s if m else None, "tok/s", "{:,.0f}")
+    lines = [f"status: {r.status}   final loss {final_loss}   {tokens}   MFU {mfu_text(r)}",
+             f"receipt: {receipt_path}"]
+    if r.rehearsal:
+        lines.append("REHEARSAL on CPU -- not a GPU result. Substitutions:")
+        lines += [f"  - {s}" for s in r.substitutions]
+    return "\n".join(lines + error_lines(r)) + "\n"
+
+
+def format_run_line(manifest, receipt: Receipt | None) -> str:
+    """One line of `receipts list`: run id, state, backend, lane, throughput, loss, completion time."""
+    m = receipt.metrics if receipt else None
+    tokens = _value(m.tokens_per_s if m else None, "tok/s", "{:,.0f}", missing="-")
+    loss = _value(m.final_loss if m else None, fmt="{:.4f}", missing="-")
+    tag = " rehearsal" if manifest.rehearsal else ""
+    return (f"{manifest.run_id:<44} {manifest.state:<11} {manifest.backend:<5} {manifest.lane:<8} "
+            f"{tokens:>14} loss {loss:<8} {manifest.completed_at or '-'}{tag}")

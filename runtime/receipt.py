@@ -1,0 +1,269 @@
+"""The runtime's output contract: the versioned receipt of one run. Pure pydantic, no torch.
+
+Rank 0 writes it in `finally` (failed runs get one too); the launcher completes it with the
+per-rank status files and error files. Every number carries its unit as a suffix. Receipts are
+compared only within one lane and one plan hash (`plan.sha256`). The JSON Schema in
+`receipt.schema.json` is generated from these models and pinned by a freshness test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "megaspec.receipt.v1"
+SCHEMA_PATH = Path(__file__).with_name("receipt.schema.json")
+
+Stage = Literal["bootstrap", "init", "compile", "first-step", "train", "checkpoint", "receipt", "teardown"]
+CacheState = Literal["cold", "warm", "seeded", "mixed", "unknown"]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunError(_Part):
+    """A typed failure: which code, at which stage, on which rank, at which step."""
+
+    code: str  # MS8xx
+    stage: Stage
+    rank: int | None
+    step: int | None
+    message: str
+    error_file: str | None = None
+
+
+class SpecRef(_Part):
+    path: str
+    sha256: str
+
+
+class PlanRef(_Part):
+    sha256: str  # plan.comparison_hash(): equal hashes mean comparable runs
+    plan_version: int
+
+
+class Hardware(_Part):
+    """Requested vs observed: an H100 request served by an H200 must show here."""
+
+    requested_gpu: str | None  # "H100"; None for CPU runs
+    requested_gpu_count: int  # per node
+    requested_exact: bool
+    observed_devices: list[str]  # torch.cuda.get_device_name for every device, or ["cpu"]
+    observed_gpu_count: int
+    matches_request: bool | None  # None when nothing was requested (CPU) or nothing observed
+
+
+class Distributed(_Part):
+    mode: Literal["fsdp2"] = "fsdp2"
+    launcher: Literal["elastic_launch"] = "elastic_launch"
+    backend: str
+    device: str
+    nodes: int
+    nproc_per_node: int
+    world_size: int
+    max_restarts: int
+    init_timeout_s: int
+    timeout_s: int
+    env: dict[str, str]
+
+
+class Parallelism(_Part):
+    param_dtype: str
+    reduce_dtype: str
+    reshard_after_forward: str
+    activation_checkpointing: str
+    compile: bool
+    num_fsdp_units: int | None = None
+
+
+class CacheReport(_Part):
+    """What one rank found in TORCHINDUCTOR_CACHE_DIR before compiling, and what step 1 hit."""
+
+    state: CacheState
+    pre_files: dict[str, int] = Field(default_factory=dict)  # {"fxgraph": n, "aotautograd": n}
+    fxgraph_hits: int | None = None
+    fxgraph_misses: int | None = None
+    aot_hits: int | None = None
+    aot_misses: int | None = None
+
+
+class Startup(_Part):
+    cache_policy: str
+    cache_dir: str | None
+    seed: str | None
+    seed_restored: bool
+    state: CacheState  # "mixed" when ranks disagree
+    ranks_agree: bool
+
+
+class DataReport(_Part):
+    source: str
+    path_class: str
+    path: str | None
+    staged_from: str | None = None
+    staged_bytes: int | None = None
+    staged_s: float | None = None
+    micro_steps_available: int | None = None
+    micro_steps_needed: int | None = None
+    tokens_dropped: int | None = None
+
+
+class Steps(_Part):
+    planned: int
+    completed: int
+    warmup_excluded: int  # step 1 plus train.warmup_steps
+    measured: int
+    resumed_from: int | None = None
+
+
+class Metrics(_Part):
+    tokens_per_s: float | None = None  # omitted on the validate lane: never a throughput claim
+    tokens_per_s_per_device: float | None = None
+    step_time_p50_s: float | None = None
+    step_time_p90_s: float | None = None
+    mfu_pct: float | None = None  # None on CPU and for unknown devices
+    peak_flops_used: float | None = None
+    peak_flops_device: str | None = None
+    flops_per_token: int | None = None
+    final_loss: float | None = None
+    min_loss: float | None = None
+    peak_mem_gib: float | None = None
+    wall_time_s: float | None = None
+
+
+class RankReport(_Part):
+    rank: int
+    host: str | None = None
+    pid: int | None = None
+    phase: str  # last phase this rank reported
+    last_step: int  # last completed optimizer step (0: none)
+    first_forward_s: float | None = None
+    compile_s: float | None = None
+    cache: CacheReport | None = None
+    peak_mem_gib: float | None = None
+    error_file: str | None = None
+    log_dir: str | None = None
+
+
+class CheckpointReport(_Part):
+    dir: str | None
+    saved_steps: list[int] = Field(default_factory=list)
+    resumed_from: int | None = None
+    save_s: float | None = None
+    load_s: float | None = None
+
+
+class Provenance(_Part):
+    git_sha: str | None
+    git_dirty: bool | None
+    megaspec: str | None
+    torch: str | None
+    modal: str | None
+    python: str
+    cuda: str | None = None
+    nccl: str | None = None
+    host: str
+    modal_task_id: str | None = None
+    modal_region: str | None = None
+    modal_cloud_provider: str | None = None
+    modal_image_id: str | None = None
+
+
+class BenchResult(_Part):
+    op: str  # all_reduce | all_gather | gemm
+    size_bytes: int | None = None
+    dims: int | None = None
+    dtype: str
+    time_s: float
+    algbw_gbps: float | None = None
+    busbw_gbps: float | None = None
+    tflops: float | None = None
+
+
+class BenchReport(_Part):
+    backend: str
+    devices: list[str]
+    torch: str | None
+    nccl: str | None
+    results: list[BenchResult]
+
+
+class Verdict(_Part):
+    passed: bool
+    checks: dict[str, bool]  # criterion -> passed
+    reasons: list[str]  # one line per failed check
+    reference_receipt: str | None = None
+
+
+class Receipt(_Part):
+    schema_version: Literal["megaspec.receipt.v1"] = SCHEMA_VERSION
+    megaspec_version: str
+    run_id: str
+    name: str
+    lane: Literal["train", "bench", "validate"]
+    status: Literal["ok", "error", "interrupted"]
+    started_at: str  # ISO 8601 UTC
+    finished_at: str | None = None
+    spec: SpecRef
+    plan: PlanRef
+    rehearsal: bool
+    substitutions: list[str]
+    hardware: Hardware
+    distributed: Distributed
+    parallelism: Parallelism
+    startup: Startup | None = None
+    data: DataReport | None = None
+    steps: Steps | None = None
+    losses: list[float] = Field(default_factory=list)  # global mean loss of steps 1..completed
+    metrics: Metrics | None = None
+    per_rank: list[RankReport] = Field(default_factory=list)
+    checkpoint: CheckpointReport | None = None
+    provenance: Provenance
+    error: RunError | None = None
+    diagnostics: list[RunError] = Field(default_factory=list)  # non-fatal: teardown fault, cache skew
+    failure_dumps: list[str] = Field(default_factory=list)  # per-rank error.json paths
+    bench: BenchReport | None = None
+    verdict: Verdict | None = None
+
+
+def write_receipt(path: str | Path, receipt: Receipt) -> Path:
+    """Write atomically: temp file in the same dir, flush + fsync, then rename over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = receipt.model_dump_json(indent=2) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_receipt(path: str | Path) -> Receipt:
+    """Read a receipt, checking its schema version first (the dbt artifact-reader pattern)."""
+    raw = json.loads(Path(path).read_text())
+    found = raw.get("schema_version")
+    if found != SCHEMA_VERSION:
+        raise ValueError(f"{path}: receipt schema_version is {found!r}; this runtime reads {SCHEMA_VERSION!r}")
+    return Receipt.model_validate(raw)
+
+
+def receipt_schema() -> str:
+    """The committed JSON Schema text (deterministic: sorted keys, trailing newline)."""
+    schema = Receipt.model_json_schema()
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":  # python -m megaspec.runtime.receipt > runtime/receipt.schema.json
+    print(receipt_schema(), end="")

@@ -1,0 +1,67 @@
+"""Per-rank status files: every rank's last known phase, written atomically at each phase change.
+
+`<run_dir>/ranks/rank-<r>.json` survives a rank that is killed, hangs or never reaches a
+collective. The launcher reads them to name the rank that caused a hang (torchrun blames the
+rank that waited) and to fill the receipt's per-rank section.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+PHASE_ORDER = {"bootstrap": 0, "init": 1, "compile": 2, "first-step": 3, "train": 4, "checkpoint": 5,
+               "receipt": 6, "teardown": 7, "done": 8}
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class RankStatus:
+    """One rank's status file. `update` merges fields and rewrites the file at once."""
+
+    def __init__(self, run_dir: str | Path, rank: int, local_rank: int):
+        self.path = Path(run_dir) / "ranks" / f"rank-{rank}.json"
+        self.data: dict[str, Any] = {"rank": rank, "local_rank": local_rank, "pid": os.getpid(),
+                                     "host": socket.gethostname(), "phase": "bootstrap", "last_step": 0,
+                                     "started_ns": time.time_ns(), "phase_ns": {}}
+
+    def enter(self, phase: str, **fields: Any) -> None:
+        """Record that this rank entered `phase` (with a ns timestamp) and write the file."""
+        self.data["phase"] = phase
+        self.data["phase_ns"][phase] = time.time_ns()
+        self.update(**fields)
+
+    def update(self, **fields: Any) -> None:
+        self.data.update(fields)
+        self.data["updated_ns"] = time.time_ns()
+        write_json_atomic(self.path, self.data)
+
+
+def read_statuses(run_dir: str | Path) -> dict[int, dict[str, Any]]:
+    """All ranks' status files by rank; unreadable files are skipped (a rank killed mid-write)."""
+    out: dict[int, dict[str, Any]] = {}
+    for path in sorted((Path(run_dir) / "ranks").glob("rank-*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        out[int(data["rank"])] = data
+    return out
+
+
+def progress_of(status: dict[str, Any]) -> tuple[int, int]:
+    """How far a rank got: (last completed step, phase order). The laggard has the smallest."""
+    return int(status.get("last_step", 0)), PHASE_ORDER.get(status.get("phase", "bootstrap"), 0)

@@ -1,0 +1,44 @@
+"""Shared test helpers: golden-file comparison and output normalization.
+
+Goldens are files a user could have written; `MEGASPEC_UPDATE_GOLDENS=1` rewrites them instead of
+comparing, and the diff is then reviewed like any other change (actionlint `testdata/`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+
+import pytest
+from megaspec.compiler import __version__
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+GOLDEN_DIR = REPO_ROOT / "tests" / "golden"
+UPDATE_GOLDENS = os.environ.get("MEGASPEC_UPDATE_GOLDENS") == "1"
+
+# The version as a whole token, so "0.1.0" does not also rewrite "10.1.0" or "0.1.0.dev1".
+_VERSION = re.compile(rf"(?<![\w.]){re.escape(__version__)}(?![\w.])")
+
+
+def normalize(text: str) -> str:
+    """Replace what changes between releases and machines: the version and the repo's absolute path."""
+    text = _VERSION.sub("[VERSION]", text)
+    return text.replace(REPO_ROOT.as_posix(), "[ROOT]").replace(str(REPO_ROOT), "[ROOT]")
+
+
+def assert_golden(path: Path, actual: str) -> None:
+    """Compare `actual` with the golden file at `path`, or rewrite it under MEGASPEC_UPDATE_GOLDENS=1."""
+    if UPDATE_GOLDENS:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(actual.encode("utf-8"))  # bytes: no newline translation either way
+        return
+    if not path.exists():
+        pytest.fail(f"golden file {path} is missing; run with MEGASPEC_UPDATE_GOLDENS=1 to create it")
+    expected = path.read_bytes().decode("utf-8")
+    if actual != expected:
+        diff = difflib.unified_diff(expected.splitlines(keepends=True), actual.splitlines(keepends=True),
+                                    fromfile=f"{path} (expected)", tofile="actual")
+        pytest.fail("output differs from the golden file (MEGASPEC_UPDATE_GOLDENS=1 rewrites it):\n"
+                    + "".join(diff), pytrace=False)
