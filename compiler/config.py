@@ -64,9 +64,11 @@ def _problem(path: str, line: int, message: str, hint: str, severity: Severity =
     return Diagnostic(code="MS012", rule="invalid-config", severity=severity, message=message, span=span, hint=hint)
 
 
-def _line_of(text: str, needle: str) -> int:
+def _line_of(text: str, key: str) -> int:
+    """The line that assigns `key` (or opens a table named `key`), for the diagnostic's span."""
+    pattern = re.compile(rf"^\s*(?:\[{re.escape(key)}\b|[\"']?{re.escape(key)}[\"']?\s*=)")
     for i, line in enumerate(text.splitlines(), start=1):
-        if line.strip().startswith(needle):
+        if pattern.match(line):
             return i
     return 1
 
@@ -116,7 +118,7 @@ def _codes(value: Any, key: str, shown: str, text: str, problems: list[Diagnosti
 def _parse_table(table: Any, shown: str, text: str) -> Config:
     problems: list[Diagnostic] = []
     if not isinstance(table, dict):
-        problems.append(_problem(shown, _line_of(text, "[tool.megaspec"), "`tool.megaspec` must be a table",
+        problems.append(_problem(shown, _line_of(text, "tool.megaspec"), "`tool.megaspec` must be a table",
                                  "Write it as a `[tool.megaspec]` section"))
         return Config(path=shown, diagnostics=tuple(problems))
     for key in table:

@@ -12,15 +12,33 @@ from __future__ import annotations
 import re
 
 from megaspec.runtime.plan import (
-    BenchPlan, BucketMount, CachePlan, CheckpointPlan, DataPlan, DistributedPlan, ImagePlan, ModalPlan,
-    ModelPlan, Plan, ResourcesPlan, RunIdentity, TrainPlan, ValidatePlan, VolumeMount,
+    BenchPlan,
+    BucketMount,
+    CachePlan,
+    CheckpointPlan,
+    DataPlan,
+    DistributedPlan,
+    ImagePlan,
+    ModalPlan,
+    ModelPlan,
+    Plan,
+    ResourcesPlan,
+    RunIdentity,
+    TrainPlan,
+    ValidatePlan,
+    VolumeMount,
 )
 from megaspec.runtime.presets import DIAGNOSTIC_PRESET, PRESETS, ModelDims, flops_per_token, num_params
 
 from . import __version__
 from .diagnostics import InternalError
 from .gpu import (
-    CPU_USD_PER_CORE_HOUR, GPU_USD_PER_HOUR, MEM_USD_PER_GIB_HOUR, GpuRequest, gpu_list, parse_gpu,
+    CPU_USD_PER_CORE_HOUR,
+    GPU_USD_PER_HOUR,
+    MEM_USD_PER_GIB_HOUR,
+    GpuRequest,
+    gpu_list,
+    parse_gpu,
     primary_gpu,
 )
 from .model import Bench, Spec, Validate

@@ -153,8 +153,8 @@ def format_summary(r: Receipt, receipt_path: str) -> str:
     """The few lines `apply` ends with."""
     m = r.metrics
     final_loss = _value(m.final_loss if m else None, fmt="{:.4f}")
-    tokens = _value(m.tokens_per_s if m else None, "tok/s", "{:,.0f}")
-    lines = [f"status: {r.status}   final loss {final_loss}   {tokens}   MFU {mfu_text(r)}",
+    tokens = _value(m.tokens_per_s if m else None, fmt="{:,.0f}")
+    lines = [f"status: {r.status}   final loss {final_loss}   tokens/s {tokens}   MFU {mfu_text(r)}",
              f"receipt: {receipt_path}"]
     if r.rehearsal:
         lines.append("REHEARSAL on CPU -- not a GPU result. Substitutions:")

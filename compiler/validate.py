@@ -97,7 +97,8 @@ def _collapse_unions(errors: list[_Error], data: Any) -> list[_Error]:
         if matching:
             out.extend(matching)
         else:
-            expected = _join_or(list(dict.fromkeys(_expected_kind(m) for m in members)))
+            kinds = [_expected_kind(m).replace("`true` or `false`", "a boolean") for m in members]
+            expected = _join_or(list(dict.fromkeys(kinds)))
             out.append(_Error("union_type", group, group, None, value, {"expected": expected}, ""))
     return out
 
@@ -143,7 +144,7 @@ def _source_text(smap: SourceMap, path: YamlPath, value: Any) -> str:
         if span.line <= len(lines):
             token = lines[span.line - 1][span.col - 1:span.end_col - 1].strip()
             if token and token[0] not in "[{|>":
-                return token.strip("'\"")
+                return token
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -260,14 +261,20 @@ def _out_of_range(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | No
         limit = next(iter(err.ctx.values()), "?")
         message = f"`{where}` must be {_BOUND_WORDS[err.type]} {_number(limit)}, not {shown}"
     elif err.type in ("too_short", "string_too_short"):
-        unit = "characters" if err.type.startswith("string") else "entries"
-        message = f"`{where}` needs at least {err.ctx.get('min_length')} {unit}; it has {_length(err.value)}"
+        limit = err.ctx.get("min_length", 1)
+        unit = _plural(limit, "character" if err.type.startswith("string") else "entry")
+        message = f"`{where}` needs at least {limit} {unit}; it has {_length(err.value)}"
     elif err.type in ("too_long", "string_too_long"):
-        unit = "characters" if err.type.startswith("string") else "entries"
-        message = f"`{where}` allows at most {err.ctx.get('max_length')} {unit}; it has {_length(err.value)}"
+        limit = err.ctx.get("max_length", 1)
+        unit = _plural(limit, "character" if err.type.startswith("string") else "entry")
+        message = f"`{where}` allows at most {limit} {unit}; it has {_length(err.value)}"
     else:
         message = f"`{where}` is out of range: {shown}"
     return "MS104", "out-of-range", message, _range_hint(err.path)
+
+
+def _plural(n: Any, word: str) -> str:
+    return word if n == 1 else ("entries" if word == "entry" else word + "s")
 
 
 def _length(value: Any) -> int:

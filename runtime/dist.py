@@ -1,5 +1,7 @@
-"""Process-group lifecycle for one rank: hardened env, init with a long timeout, shorten it after
-step 1, and a teardown that never turns a good run into a non-zero exit.
+"""The life of one rank: hardened env, process group, the lane, rank 0's receipt, clean teardown.
+
+`rank_main` is what the elastic launcher runs in every worker process (`@record`: a failing rank
+writes its own error.json, and its typed error goes to its status file first).
 
 The init timeout covers rendezvous and the first step (where compile happens); after step 1 a
 barrier proves every rank got through, and the shorter train timeout applies (torchtitan's
@@ -11,14 +13,24 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+import time
+import traceback
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
+from torch.distributed.elastic.multiprocessing.errors import record
 
+from . import cachestate
+from .errors import STAGES, code_for
 from .plan import Plan
+from .provenance import observed_devices
+from .receipt import RunError, write_receipt
+from .status import RankStatus
 
 
 @dataclass(frozen=True)
@@ -79,3 +91,74 @@ def teardown() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     atexit.register(os._exit, 0)
+
+
+@record
+def rank_main(plan_json: str, run_dir_str: str, seeded: bool, started_at: str) -> int:
+    """One rank: init, run the lane, rank 0 writes the receipt, then a clean teardown."""
+    plan, run_dir = Plan.model_validate_json(plan_json), Path(run_dir_str)
+    status = RankStatus(run_dir, int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"]))
+    status.enter("bootstrap")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cachestate.cache_dir_for(plan, run_dir))
+    outcome: dict[str, Any] = {}
+    try:
+        r = init_distributed(plan)
+        status.update(device=_device_name(r.device), observed_devices=observed_devices() if r.is_main else None)
+        outcome = _run_lane(plan, r, status, run_dir, seeded)
+        status.enter("receipt")
+        per_rank = _gather(status.data)
+        if r.is_main:
+            from .launch import build_receipt
+
+            write_receipt(run_dir / "receipt.json",
+                          build_receipt(plan, run_dir, started_at, outcome, per_rank, status="ok"))
+        status.enter("teardown")
+        teardown()
+        status.enter("done")
+    except BaseException as exc:
+        _record_failure(plan, run_dir, status, exc, started_at, outcome)
+        raise
+    return 0
+
+
+def _run_lane(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool) -> dict[str, Any]:
+    if plan.lane == "bench":
+        from .bench import run_bench
+
+        status.enter("train")
+        return {"bench": run_bench(plan, r)}
+    from .train import run_training
+
+    return run_training(plan, r, status, run_dir, seeded)
+
+
+def _device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+def _gather(mine: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every rank's status on rank 0 (the files may live on other nodes)."""
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, mine)
+    return gathered
+
+
+def _record_failure(plan: Plan, run_dir: Path, status: RankStatus, exc: BaseException, started_at: str,
+                    outcome: dict[str, Any]) -> None:
+    """Write this rank's typed error to its status file; rank 0 also writes an error receipt."""
+    phase = status.data.get("phase", "bootstrap")
+    stage = getattr(exc, "stage", None) or (phase if phase in STAGES else "teardown")
+    step = getattr(exc, "step", None) or status.data.get("last_step", 0) + 1
+    error = {"code": code_for(exc), "stage": stage, "step": step, "failed_ns": time.time_ns(),
+             "message": f"{type(exc).__name__}: {exc}"[:2000]}
+    status.update(error=error, traceback=traceback.format_exc()[-4000:])
+    if status.data["rank"] != 0:
+        return
+    try:
+        from .launch import build_receipt
+
+        failure = RunError(code=error["code"], stage=stage, rank=0, step=step, message=error["message"])
+        write_receipt(run_dir / "receipt.json", build_receipt(plan, run_dir, started_at, outcome,
+                                                              [status.data], status="error", error=failure))
+    except Exception as receipt_exc:  # the launcher completes the receipt anyway
+        print(f"rank 0 could not write the receipt: {receipt_exc}", file=sys.stderr)

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
+
+from .status import progress_of
 
 STAGES = ("bootstrap", "init", "compile", "first-step", "train", "checkpoint", "receipt", "teardown")
 
@@ -27,6 +30,7 @@ CODES = {
     "MS808": "launch-failed",
     "MS809": "interrupted",
     "MS810": "validation-failed",
+    "MS811": "cache-state-mixed",
 }
 
 # Messages of errors a rank sees when a *peer* died or stalled: they are consequences, not causes.
@@ -91,3 +95,46 @@ def maybe_inject_fault(rank: int, stage: str, step: int | None = None) -> None:
     if action == "sleep":
         time.sleep(3600)
     raise RuntimeError(f"injected failure: rank {rank} stage {stage} step {step}")
+
+
+def attribute(statuses: dict[int, dict[str, Any]], exitcodes: dict[int, int]) -> dict[str, Any]:
+    """Name the rank that caused a failed run, from status files and the launcher's exit codes.
+
+    In order: the first rank that raised a real error (not a peer symptom); a rank that died
+    without a Python error (killed, segfault); the rank that made the least progress while
+    others waited (a stall: torchrun would blame the waiter); the first rank to fail at all.
+    """
+    errors = {r: s["error"] for r, s in statuses.items() if s.get("error")}
+    causes = {r: e for r, e in errors.items() if e["code"] != "MS803"}
+    if causes:
+        rank = min(causes, key=lambda r: causes[r]["failed_ns"])
+        return {"rank": rank, **causes[rank]}
+    for rank, code in sorted(exitcodes.items()):
+        if rank not in errors and code not in (0, -15):
+            status = statuses.get(rank, {})
+            return {"rank": rank, "code": "MS802", "stage": status.get("phase", "bootstrap"),
+                    "step": status.get("last_step", 0) + 1,
+                    "message": f"rank {rank} exited with code {code} without a Python error (killed or crashed)"}
+    stalled = _laggard(statuses)
+    if stalled is not None:
+        return stalled
+    if errors:
+        rank = min(errors, key=lambda r: errors[r]["failed_ns"])
+        return {"rank": rank, **errors[rank]}
+    rank = min(exitcodes) if exitcodes else None
+    return {"rank": rank, "code": "MS802", "stage": "bootstrap", "step": None,
+            "message": "a rank failed before writing its status"}
+
+
+def _laggard(statuses: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
+    if not statuses:
+        return None
+    lag = min(statuses, key=lambda r: progress_of(statuses[r]))
+    lead = max(statuses, key=lambda r: progress_of(statuses[r]))
+    if progress_of(statuses[lag]) >= progress_of(statuses[lead]):
+        return None
+    phase, lead_phase = statuses[lag].get("phase", "bootstrap"), statuses[lead].get("phase")
+    step = int(statuses[lag].get("last_step", 0))
+    return {"rank": lag, "code": "MS803", "stage": phase if phase in STAGES else "bootstrap", "step": step + 1,
+            "message": f"rank {lag} never left `{phase}` (last step {step}) while rank {lead} waited in "
+                       f"`{lead_phase}`; the waiter's timeout is a symptom, not the cause"}

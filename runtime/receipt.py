@@ -143,8 +143,10 @@ class RankReport(_Part):
     pid: int | None = None
     phase: str  # last phase this rank reported
     last_step: int  # last completed optimizer step (0: none)
-    first_forward_s: float | None = None
-    compile_s: float | None = None
+    device: str | None = None
+    first_forward_s: float | None = None  # wall time of the first forward (compile and peer waits included)
+    first_step_s: float | None = None
+    compile_s: float | None = None  # first step minus the steady step time: compile + first-use cost
     cache: CacheReport | None = None
     peak_mem_gib: float | None = None
     error_file: str | None = None

@@ -65,3 +65,16 @@ def read_statuses(run_dir: str | Path) -> dict[int, dict[str, Any]]:
 def progress_of(status: dict[str, Any]) -> tuple[int, int]:
     """How far a rank got: (last completed step, phase order). The laggard has the smallest."""
     return int(status.get("last_step", 0)), PHASE_ORDER.get(status.get("phase", "bootstrap"), 0)
+
+
+def rank_report(status: dict[str, Any], error_file: str | None, log_dir: str | None) -> dict[str, Any]:
+    """The receipt's per-rank entry (a RankReport's fields) from one status dict."""
+    first, steady = status.get("first_step_s"), status.get("steady_step_s")
+    compile_s = max(0.0, first - steady) if status.get("compiled") and first and steady else None
+    cache = status.get("cache")
+    return {"rank": status["rank"], "host": status.get("host"), "pid": status.get("pid"),
+            "phase": status.get("phase", "bootstrap"), "last_step": status.get("last_step", 0),
+            "device": status.get("device"), "first_forward_s": status.get("first_forward_s"),
+            "first_step_s": first, "compile_s": compile_s,
+            "cache": cache if cache and "state" in cache else None, "peak_mem_gib": status.get("peak_mem_gib"),
+            "error_file": error_file, "log_dir": log_dir}

@@ -25,6 +25,7 @@ from ..manifest import (
     read_manifest,
     store_receipt,
     utc_now,
+    write_atomic,
     write_manifest,
 )
 
@@ -73,9 +74,10 @@ def launch(plan, app_py: Path, run_dir: Path, *, echo: Callable[[str], None] = p
     import modal
 
     require_credentials()
+    app, function = find_entrypoint(load_app_module(app_py))
+    write_atomic(run_dir / "plan.json", plan.to_json())  # collect reads it to find the receipt's Volume
     manifest = new_manifest(plan, backend="modal")
     write_manifest(run_dir, manifest)
-    app, function = find_entrypoint(load_app_module(app_py))
     try:
         with modal.enable_output(), app.run(detach=True):
             call = function.spawn(plan.to_json())

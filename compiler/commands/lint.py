@@ -1,3 +1,153 @@
-"""megaspec lint commands (placeholder until its owner fills it in)."""
+"""CLI verbs of the lint front end: `lint`, `schema`, `explain`, `rules`.
 
-COMMANDS: list = []
+The pipeline modules are imported inside each command, so `megaspec --help` and `megaspec lint`
+load only what they use (pydantic and ruamel load once a spec is actually read).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+FORMATS = ("human", "concise", "json", "github", "sarif")
+SCHEMA_ID = "https://megaspec.dev/schema/spec-v1.json"
+JSON_SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a temp file in the same directory, fsync it, then rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _default_format() -> str:
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        return "github"
+    return "human" if sys.stdout.isatty() else "concise"
+
+
+def _codes(text: str | None) -> tuple[str, ...]:
+    return tuple(c.strip().upper().rstrip("X") for c in (text or "").split(",") if c.strip())
+
+
+def _exit_code(diagnostics: list) -> int:
+    if any(d.code.startswith("MS9") for d in diagnostics):
+        return 3
+    return 1 if any(d.is_error for d in diagnostics) else 0
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="Output format (default: human on a terminal, concise otherwise, github in GitHub Actions).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the report to FILE instead of stdout.")
+@click.option("--warnings-as-errors", is_flag=True, help="Exit 1 on warnings too.")
+@click.option("--ignore", "ignore", metavar="CODES", default=None,
+              help="Comma-separated codes or prefixes to ignore, e.g. MS303,MS4.")
+@click.option("--no-config", is_flag=True, help="Ignore [tool.megaspec] in pyproject.toml.")
+def lint(paths: tuple[Path, ...], fmt: str | None, output: Path | None, warnings_as_errors: bool,
+         ignore: str | None, no_config: bool) -> None:
+    """Check spec files (directories recurse; files named `_*.yaml` are bases, linted through their users).
+
+    Exit codes: 0 clean or warnings only, 1 errors, 2 usage error, 3 internal error.
+    """
+    from ..config import Config, load_config
+    from ..lint import check_paths
+    from ..report import render_report
+
+    base = Config() if no_config else load_config()
+    config = base.merged(ignore=_codes(ignore), warnings_as_errors=warnings_as_errors)
+    result = check_paths(list(paths), config)
+    fmt = fmt or _default_format()
+    color = output is None and fmt == "human" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    text = render_report(fmt, result.diagnostics, texts=result.texts, num_files=result.num_files, color=color)
+    if output is not None:
+        write_atomic(output, text)
+    else:
+        click.echo(text, nl=False)
+    raise click.exceptions.Exit(_exit_code(result.diagnostics))
+
+
+def schema_text() -> str:
+    """The JSON Schema of `Spec`, deterministic: sorted keys, two-space indent, trailing newline."""
+    from ..model import Spec
+
+    schema = Spec.model_json_schema(by_alias=True)
+    schema = {"$schema": JSON_SCHEMA_DRAFT, "$id": SCHEMA_ID, **schema, "title": "megaspec spec v1"}
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+@click.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("schema.json"),
+              show_default=True, help="Where to write the schema; `-` prints it.")
+def schema(output: Path) -> None:
+    """Write the JSON Schema of the spec format (for editors and check-jsonschema)."""
+    text = schema_text()
+    if str(output) == "-":
+        click.echo(text, nl=False)
+        return
+    write_atomic(output, text)
+    click.echo(f"wrote {output}", err=True)
+
+
+def _registry() -> dict:
+    from .. import lint as _lint  # noqa: F401 - registers lint rules and stage codes
+    from ..rules.registry import REGISTRY
+
+    return REGISTRY
+
+
+def _closest_code(text: str, codes: list[str]) -> str | None:
+    """A code one character away (`MS1O1` -> `MS101`), else difflib's best guess."""
+    fixed = text.translate(str.maketrans("OIL", "011"))
+    if fixed in codes:
+        return fixed
+    near = [c for c in codes if len(c) == len(fixed) and sum(a != b for a, b in zip(c, fixed)) == 1]
+    return near[0] if near else next(iter(difflib.get_close_matches(fixed, codes, n=1)), None)
+
+
+@click.command()
+@click.argument("code")
+def explain(code: str) -> None:
+    """Print the documentation of a diagnostic code, e.g. `megaspec explain MS101`."""
+    registry = _registry()
+    key = code.strip().upper()
+    by_name = {r.name: c for c, r in registry.items()}
+    key = by_name.get(code.strip(), key)
+    if key not in registry:
+        close = _closest_code(key, sorted(registry)) or next(
+            iter(difflib.get_close_matches(code, sorted(by_name), n=1)), None)
+        hint = f" Did you mean `{by_name.get(close, close)}`?" if close else ""
+        raise click.BadParameter(f"`{code}` is not a megaspec code.{hint} See `megaspec rules`.",
+                                 param_hint="CODE")
+    r = registry[key]
+    click.echo(f"{r.code} {r.name} ({r.severity})\n\n{r.doc}\n")
+
+
+@click.command(name="rules")
+def rules_cmd() -> None:
+    """List every diagnostic code: code, name, default severity, summary."""
+    registry = _registry()
+    width = max(len(r.name) for r in registry.values())
+    for code in sorted(registry):
+        r = registry[code]
+        click.echo(f"{r.code}  {r.name:<{width}}  {str(r.severity):<7}  {r.summary}")
+
+
+COMMANDS = [lint, schema, explain, rules_cmd]

@@ -14,6 +14,14 @@ from .registry import RuleContext, rule
 MIN_COMPILE_TIMEOUT_S = 600  # a cold Inductor compile of a real model takes minutes per rank
 
 
+def _duration(seconds: int) -> str:
+    """`300` -> `5m`, as a user would write it."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def _multi_gpu(ctx: RuleContext) -> bool:
     world = num_ranks(ctx.spec)
     return has_gpu(ctx.spec) and world is not None and world > 1
@@ -133,7 +141,7 @@ def timeout_shorter_than_compile(ctx: RuleContext) -> None:
     key = "init_timeout" if dist.init_timeout is not None else "timeout"
     seconds = getattr(dist, key)
     if seconds < MIN_COMPILE_TIMEOUT_S:
-        ctx.report(("distributed", key), f"`distributed.{key}` is `{seconds}s`, shorter than a compile "
+        ctx.report(("distributed", key), f"`distributed.{key}` is `{_duration(seconds)}`, shorter than a compile "
                    f"(`{MIN_COMPILE_TIMEOUT_S // 60}m`) with `train.compile` on",
                    hint="Set `distributed.init_timeout` to at least `10m` (it covers init and the first step)",
                    related=[ctx.related(("train", "compile"), "compile enabled here")])

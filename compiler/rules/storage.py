@@ -89,8 +89,9 @@ def mount_collision(ctx: RuleContext) -> None:
     for m in mounts(ctx.spec):
         for other in seen:
             if is_under(m.path, other.path) or is_under(other.path, m.path):
-                how = "the same path as" if m.path == other.path else "nested with"
-                ctx.report(m.yaml_path, f"`{m.label}` mount `{m.path}` is {how} `{other.label}` at `{other.path}`",
+                how = ("is the same path as" if m.path == other.path
+                       else "is inside" if is_under(m.path, other.path) else "contains")
+                ctx.report(m.yaml_path, f"`{m.label}` mount `{m.path}` {how} `{other.label}` at `{other.path}`",
                            hint="Give every Volume and bucket its own top-level mount, e.g. `/vol/<kind>`",
                            related=[ctx.related(other.yaml_path, "other mount here")])
         seen.append(m)

@@ -6,13 +6,14 @@ dotted path is one located error instead of N runs that silently ignore the sett
 
 from __future__ import annotations
 
+import difflib
 import types
 import typing
 
 from pydantic import BaseModel
 
 from ..model import Spec
-from .paths import did_you_mean
+from .paths import did_you_mean, listing
 from .registry import RuleContext, rule
 
 UNSWEEPABLE = {"megaspec", "name", "extends", "sweep"}  # `name` comes from `sweep.name`
@@ -73,6 +74,18 @@ def spec_paths(spec: Spec, model: type[BaseModel] = Spec, prefix: str = "") -> l
     return out
 
 
+def _suggest(key: str, paths: list[str]) -> str:
+    """Did-you-mean on the last segment within the key's section, else on the whole path."""
+    section, _, leaf = key.rpartition(".")
+    same = {p.rpartition(".")[2]: p for p in paths if section and p.startswith(section + ".")}
+    if same:
+        close = difflib.get_close_matches(leaf, sorted(same), n=1, cutoff=0.6)
+        if close:
+            return f"Did you mean `{same[close[0]]}`?"
+        return f"Use one of the `{section}` settings: {listing(same, 16)}"
+    return did_you_mean(key, paths) or "Use a dotted path to a setting, like `train.lr`"
+
+
 @rule("MS501", "sweep-unknown-path")
 def sweep_unknown_path(ctx: RuleContext) -> None:
     """Checks that every `sweep.matrix` key is a dotted path to a spec setting.
@@ -90,7 +103,7 @@ def sweep_unknown_path(ctx: RuleContext) -> None:
         return
     for key in ctx.spec.sweep.matrix:
         if not is_spec_path(key):
-            hint = did_you_mean(key, spec_paths(ctx.spec)) or "Use a dotted path to a setting, like `train.lr`"
+            hint = _suggest(key, spec_paths(ctx.spec))
             ctx.report(("sweep", "matrix", key), f"`{key}` is not a spec setting that a sweep can vary",
                        key=True, hint=hint)
 

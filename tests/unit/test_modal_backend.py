@@ -151,6 +151,45 @@ def test_collect_expired_uses_a_receipt_fetched_by_hand(tmp_path):
     assert m.state == "ok"
 
 
+def modal_plan_json(run_dir, run_id: str = "tiny-cpu-20260102-030405-abcd") -> None:
+    """plan.json of a real Modal spec (checkpoints Volume `ms-ckpt` at /vol/ckpt), as apply leaves it."""
+    from megaspec.compiler.commands.compile import origins_of
+    from megaspec.compiler.lint import check_spec
+    from megaspec.compiler.lower import lower
+
+    checked = check_spec("specs/h100-smoke.yaml")
+    plan = lower(checked.spec, spec_path="specs/h100-smoke.yaml", spec_sha256="a" * 64,
+                 origins=origins_of(checked), run_id=run_id)
+    (run_dir / "plan.json").write_text(plan.to_json())
+
+
+def test_collect_expired_reads_the_receipt_from_the_volume(tmp_path):
+    run_dir = detached_run(tmp_path, "running")
+    modal_plan_json(run_dir)
+    reads = []
+
+    def read_volume_file(volume, path):
+        reads.append((volume, path))
+        return json.dumps(make_receipt("ok")).encode()
+
+    m = collect_with(run_dir, FakeFunctionCall(OutputExpiredError("expired")), read_volume_file=read_volume_file)
+    assert reads == [("ms-ckpt", "megaspec-runs/tiny-cpu-20260102-030405-abcd/receipt.json")]
+    assert m.state == "ok" and "Volume `ms-ckpt`" in m.notes[0] and "7 days" in m.notes[0]
+
+
+def test_collect_expired_and_unreadable_volume_says_how_to_fetch_it(tmp_path):
+    run_dir = detached_run(tmp_path, "running")
+    modal_plan_json(run_dir)
+
+    def read_volume_file(volume, path):
+        raise ConnectionError("offline")
+
+    m = collect_with(run_dir, FakeFunctionCall(OutputExpiredError("expired")), read_volume_file=read_volume_file)
+    assert m.state == "running" and m.error is None
+    assert (f"run `modal volume get ms-ckpt megaspec-runs/tiny-cpu-20260102-030405-abcd/receipt.json "
+            f"{run_dir / 'receipt.json'}`") in m.notes[0]
+
+
 def test_collect_local_run_is_refused_with_a_hint(tmp_path):
     mf.write_manifest(tmp_path, make_manifest("running", "local"))
     with pytest.raises(mf.BackendError, match="is a local run in state `running`; nothing to collect"):

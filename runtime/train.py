@@ -1,0 +1,184 @@
+"""The training loop of one rank: model -> FSDP2 -> data -> (resume) -> steps -> outcome.
+
+Reads top to bottom like nanochat's base_train: build, shard, agree on the data, then one
+optimizer step per iteration with gradient accumulation, clipping, warmup + cosine LR, one log
+line every `train.log_every` steps on rank 0, and DCP checkpoints. Structured numbers go into the
+returned outcome, which rank 0 turns into the receipt.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from . import cachestate, checkpoint
+from .data import Geometry, agree_on_steps, get_batch, open_source
+from .dist import Rank, shorten_timeout
+from .errors import NonFiniteLossError, maybe_inject_fault
+from .measure import StepClock, peak_mem_gib, summarize, sync
+from .model import build_model, cross_entropy
+from .parallel import parallelize
+from .plan import Plan
+from .presets import ModelDims
+from .status import RankStatus
+
+
+def dims_of(plan: Plan) -> ModelDims:
+    m = plan.model
+    return ModelDims(n_layers=m.n_layers, d_model=m.d_model, n_heads=m.n_heads, n_kv_heads=m.n_kv_heads,
+                     d_ff=m.d_ff, vocab_size=m.vocab_size, max_seq_len=m.max_seq_len)
+
+
+def lr_at(plan: Plan, step: int) -> float:
+    """Linear warmup to `lr`, then cosine down to `lr * min_lr_ratio` at the last step (1-based)."""
+    t = plan.train
+    if step <= t.lr_warmup_steps:
+        return t.lr * step / max(1, t.lr_warmup_steps)
+    progress = (step - t.lr_warmup_steps) / max(1, t.steps - t.lr_warmup_steps)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return t.lr * (t.min_lr_ratio + (1 - t.min_lr_ratio) * cosine)
+
+
+def global_losses(pending: list[torch.Tensor], world_size: int) -> list[float]:
+    """Mean over ranks of each step's local loss, in one collective (gloo has no AVG)."""
+    if not pending:
+        return []
+    stacked = torch.stack(pending).double()
+    dist.all_reduce(stacked)
+    return (stacked / world_size).tolist()
+
+
+class ProgressLog:
+    """Rank 0's progress lines: one human line per log step, one JSON line for the launcher."""
+
+    def __init__(self, run_dir: Path, plan: Plan, enabled: bool):
+        self.path, self.plan, self.enabled = run_dir / "progress.jsonl", plan, enabled
+
+    def emit(self, step: int, loss: float, step_s: float, tokens_per_step: int) -> None:
+        if not self.enabled:
+            return
+        tokens_per_s = tokens_per_step / step_s
+        eta_s = step_s * (self.plan.train.steps - step)
+        print(f"step {step:5d}/{self.plan.train.steps} | loss {loss:.6f} | lr {lr_at(self.plan, step):.2e} | "
+              f"{step_s * 1000:.1f} ms | {tokens_per_s:,.0f} tok/s | eta {eta_s:.0f}s", flush=True)
+        event = {"step": step, "loss": loss, "tokens_per_s": tokens_per_s, "eta_s": eta_s}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(event) + "\n")
+
+
+def _prepare_cache(plan: Plan, status: RankStatus, run_dir: Path, seeded: bool) -> dict[str, Any]:
+    """Rank side of the cache: load a mega-cache seed, then count what is on disk before compiling."""
+    if not plan.train.compile:
+        return {}
+    seeded = cachestate.load_seed_artifacts(plan) or seeded
+    pre = cachestate.count_cache_files(cachestate.cache_dir_for(plan, run_dir))
+    report = {"state": cachestate.judge_state(pre, seeded), "pre_files": pre}
+    status.update(cache=report)
+    return report
+
+
+def run_training(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool) -> dict[str, Any]:
+    """Train on this rank; returns the outcome (losses, metrics, data, checkpoint, steps)."""
+    t, outcome = plan.train, {}
+    # --- init: weights from the seed (identical on every rank), then agree on the data
+    status.enter("init")
+    model = build_model(dims_of(plan), t.seed, r.device)
+    geo = Geometry(t.micro_batch, t.seq_len, t.grad_accum, r.world_size, r.rank)
+    source = open_source(plan)
+    outcome["data"] = agree_on_steps(source, geo, t.steps, r.device)
+    # --- compile: AC, per-block compile, FSDP2 (compilation itself happens in the first forward)
+    status.enter("compile")
+    cache = _prepare_cache(plan, status, run_dir, seeded)
+    maybe_inject_fault(r.rank, "compile")
+    model, outcome["num_fsdp_units"] = parallelize(model, plan, r.mesh)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, betas=(0.9, 0.95), weight_decay=t.weight_decay,
+                                  foreach=True)
+    # --- resume
+    ckpt_root = Path(plan.checkpoint.dir) if plan.checkpoint.dir else None
+    ckpt = {"dir": plan.checkpoint.dir, "saved_steps": []}
+    losses: list[float] = []
+    start_step = 0
+    if ckpt_root is not None and plan.checkpoint.resume == "auto":
+        status.enter("checkpoint")
+        load_start = time.perf_counter()
+        resumed = checkpoint.load_latest(ckpt_root, model, optimizer)
+        if resumed is not None:
+            start_step, losses = resumed["step"], resumed["losses"]
+            ckpt.update(resumed_from=start_step, load_s=time.perf_counter() - load_start)
+    outcome["resumed_from"] = start_step or None
+    # --- the loop
+    tokens_per_step = t.global_batch * t.seq_len
+    clock = StepClock(num_excluded=start_step + 1 + t.warmup_steps, tokens_per_step=tokens_per_step)
+    progress = ProgressLog(run_dir, plan, r.is_main)
+    pending: list[torch.Tensor] = []
+    status.enter("first-step" if start_step == 0 else "train")
+    for step in range(start_step + 1, t.steps + 1):
+        maybe_inject_fault(r.rank, "train", step)
+        clock.start()
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(plan, step)
+        step_loss = torch.zeros((), device=r.device)
+        for micro in range(t.grad_accum):
+            inputs, targets = get_batch(source, geo, step - 1, micro, r.device)
+            forward_start = time.perf_counter()
+            loss = cross_entropy(model(inputs), targets) / t.grad_accum
+            if step == start_step + 1 and micro == 0:
+                status.update(first_forward_s=time.perf_counter() - forward_start)
+            loss.backward()
+            step_loss += loss.detach()
+        if t.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        local = step_loss.item()  # also the sync point that makes the step time honest
+        if not math.isfinite(local):
+            raise NonFiniteLossError(step, local)
+        sync(r.device)
+        step_s = clock.stop(step)
+        pending.append(step_loss)
+        if step == start_step + 1:
+            _after_first_step(plan, status, cache, step_s)
+        status.update(last_step=step)
+        is_last = step == t.steps
+        if step % t.log_every == 0 or is_last or _is_checkpoint_step(plan, step):
+            losses += global_losses(pending, r.world_size)
+            pending = []
+            progress.emit(step, losses[-1], step_s, tokens_per_step)
+        if _is_checkpoint_step(plan, step) and not is_last:
+            status.enter("checkpoint")
+            ckpt["save_s"] = checkpoint.save(ckpt_root, model, optimizer, step, losses,
+                                             step * t.global_batch, plan.checkpoint.keep)
+            ckpt["saved_steps"].append(step)
+            status.enter("train")
+    outcome.update(losses=losses, checkpoint=ckpt, completed=len(losses), measured=len(clock.measured()),
+                   excluded=min(t.steps, clock.num_excluded) - start_step,
+                   metrics=summarize(clock, r.world_size, plan.model.flops_per_token, _device_name(r),
+                                     r.device.type))
+    measured = clock.measured()
+    status.update(peak_mem_gib=peak_mem_gib(r.device), compiled=t.compile,
+                  steady_step_s=statistics.median(measured) if measured else None)
+    return outcome
+
+
+def _is_checkpoint_step(plan: Plan, step: int) -> bool:
+    every = plan.checkpoint.every
+    return plan.checkpoint.dir is not None and bool(every) and step % every == 0
+
+
+def _after_first_step(plan: Plan, status: RankStatus, cache: dict[str, Any], step_s: float) -> None:
+    """Every rank got through step 1: record it, read the cache counters, shorten the timeout."""
+    if plan.train.compile:
+        cache.update(cachestate.hit_counters())
+    status.enter("train", first_step_s=step_s, cache=cache)
+    shorten_timeout(plan)
+
+
+def _device_name(r: Rank) -> str:
+    return torch.cuda.get_device_name(r.device) if r.device.type == "cuda" else "cpu"

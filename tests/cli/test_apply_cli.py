@@ -1,0 +1,171 @@
+"""`megaspec apply / collect / receipts` through click's CliRunner: exit codes and what people read.
+
+Nothing here trains: runs are prepared as files (manifest + receipt), the way apply leaves them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from megaspec.compiler import manifest as mf
+from megaspec.compiler.cli import cli
+from tests.unit.test_manifest import CRASH, make_manifest, make_receipt
+
+RUN_ID = "tiny-cpu-20260102-030405-abcd"
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def finished_run(runs_dir, state: str = "ok", backend: str = "local", receipt: dict | None = None):
+    run_dir = runs_dir / RUN_ID
+    m = mf.advance(make_manifest("running", backend), state, now="2026-01-02T03:05:00Z",
+                   receipt="receipt.json", error=None if state == "ok" else mf.triage_error(
+                       mf.parse_receipt(receipt or make_receipt("error", CRASH))))
+    mf.write_manifest(run_dir, m)
+    (run_dir / "receipt.json").write_text(json.dumps(receipt or make_receipt(state, None if state == "ok" else CRASH)))
+    return run_dir
+
+
+@pytest.fixture
+def no_modal_credentials(monkeypatch):
+    import modal.config
+
+    monkeypatch.delenv("MODAL_TOKEN_ID", raising=False)
+    monkeypatch.delenv("MODAL_TOKEN_SECRET", raising=False)
+    monkeypatch.setattr(modal.config, "_user_config", {})
+
+
+def test_apply_spec_with_errors_exits_1_with_concise_diagnostics(tmp_path):
+    spec = tmp_path / "bad.yaml"
+    shutil.copy("specs/cpu-local.yaml", spec)
+    spec.write_text(spec.read_text().replace("micro_batch: 4 ", "micro_batch: 5 "))
+    result = invoke("apply", str(spec), "--runs-dir", str(tmp_path / "runs"), "--build-dir", str(tmp_path / "b"))
+    assert result.exit_code == 1
+    assert f"{spec.as_posix()}:" in result.stderr and "error[MS2" in result.stderr
+    assert "has errors; nothing was launched" in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "b").exists()
+
+
+def test_apply_modal_without_credentials_is_a_hint_not_a_traceback(tmp_path, no_modal_credentials):
+    result = invoke("apply", "specs/h100-smoke.yaml", "--runs-dir", str(tmp_path / "runs"),
+                    "--build-dir", str(tmp_path / "build"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: Modal credentials not found")
+    assert "= help: Run `modal token new`" in result.stderr and "--target local" in result.stderr
+    assert (tmp_path / "build" / "dense-125m-h100-smoke" / "app.py").is_file()
+    assert not (tmp_path / "runs").exists()  # nothing was launched, so no manifest claims otherwise
+
+
+def test_collect_finished_run_is_a_no_op_that_prints_the_receipt(tmp_path, no_modal_credentials):
+    run_dir = finished_run(tmp_path, "ok", "modal")
+    before = (run_dir / "manifest.json").read_bytes()
+    result = invoke("collect", str(run_dir))
+    assert result.exit_code == 0
+    assert result.output.startswith("status: ok") and f"receipt: {run_dir / 'receipt.json'}" in result.output
+    assert (run_dir / "manifest.json").read_bytes() == before
+
+
+def test_collect_failed_run_exits_1_with_the_typed_error(tmp_path):
+    run_dir = finished_run(tmp_path, "error", "modal")
+    result = invoke("collect", str(run_dir))
+    assert result.exit_code == 1
+    assert "MS802             rank 1, stage train, step 7: RuntimeError: boom" in result.output
+    assert "error file        runs/x/logs/1/error.json" in result.output
+
+
+def test_collect_pending_run_without_credentials_says_how_to_log_in(tmp_path, no_modal_credentials):
+    m = mf.advance(make_manifest("planned", "modal"), "detached", modal=mf.ModalCall(function_call_id="fc-1"))
+    mf.write_manifest(tmp_path, m)
+    result = invoke("collect", str(tmp_path))
+    assert result.exit_code == 1 and "Modal credentials not found" in result.stderr
+    assert mf.read_manifest(tmp_path) == m
+
+
+def test_collect_needs_a_run_directory(tmp_path):
+    result = invoke("collect", str(tmp_path))
+    assert result.exit_code == 1
+    assert f"`{tmp_path}` is not a run directory (no manifest.json)" in result.stderr
+
+
+def test_collect_local_run_has_nothing_to_collect(tmp_path):
+    mf.write_manifest(tmp_path, make_manifest("running", "local"))
+    result = invoke("collect", str(tmp_path))
+    assert result.exit_code == 1 and "is a local run in state `running`; nothing to collect" in result.stderr
+
+
+def test_receipts_show_prints_sections_for_people(tmp_path):
+    run_dir = finished_run(tmp_path, "error")
+    result = invoke("receipts", "show", str(run_dir))
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0] == f"run {RUN_ID}  [train lane]  status: ERROR"
+    for heading in ("hardware", "provenance", "error"):
+        assert heading in lines
+    assert "  look first at     remote execution: read the named rank's error file first; peers only report its " \
+           "absence" in lines
+
+
+def test_receipts_show_json_is_the_stored_file(tmp_path):
+    run_dir = finished_run(tmp_path, "ok")
+    result = invoke("receipts", "show", str(run_dir / "receipt.json"), "--json")
+    assert result.exit_code == 0 and result.output == (run_dir / "receipt.json").read_text()
+
+
+def test_receipts_show_without_receipt_points_at_collect(tmp_path):
+    m = mf.advance(make_manifest("planned", "modal"), "detached", modal=mf.ModalCall(function_call_id="fc-1"))
+    mf.write_manifest(tmp_path, m)
+    result = invoke("receipts", "show", str(tmp_path))
+    assert result.exit_code == 1 and "has no receipt yet (state: detached)" in result.stderr
+    assert f"megaspec collect {tmp_path}" in result.stderr
+
+
+def test_receipts_show_rejects_another_schema_version(tmp_path):
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps({**make_receipt(), "schema_version": "megaspec.receipt.v0"}))
+    result = invoke("receipts", "show", str(path))
+    assert result.exit_code == 1 and "receipt schema_version is 'megaspec.receipt.v0'" in result.stderr
+
+
+def test_receipts_list_prints_one_line_per_run(tmp_path):
+    finished_run(tmp_path, "ok")
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "manifest.json").write_text("{}")
+    result = invoke("receipts", "list", str(tmp_path))
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("junk") and "unreadable: " in lines[0]
+    assert lines[1].split()[:4] == [RUN_ID, "ok", "local", "train"]
+
+
+def test_progress_plain_lines_off_a_terminal():
+    import io
+
+    from megaspec.compiler.progress import ProgressDisplay
+
+    out = io.StringIO()
+    display = ProgressDisplay(40, stream=out)  # a StringIO is not a TTY: one plain line per event
+    display({"step": 12, "loss": 5.43219, "tokens_per_s": 3512.4, "eta_s": 67})
+    display({"phase": "compile"})
+    display({"step": None})
+    display.close()
+    assert out.getvalue() == "step 12/40  loss 5.4322  3,512 tok/s  ETA 1:07\ncompile\n"
+
+
+def test_progress_live_line_is_rewritten_in_place_and_closed():
+    import io
+
+    from megaspec.compiler.progress import ProgressDisplay
+
+    out = io.StringIO()
+    display = ProgressDisplay(40, stream=out, live=True)
+    display({"step": 1, "eta_s": None})
+    display({"step": 2, "loss": 1.0, "eta_s": 3725})
+    display.close()
+    assert out.getvalue() == "\r\x1b[Kstep 1/40  ETA --:--\r\x1b[Kstep 2/40  loss 1.0000  ETA 1:02:05\n"

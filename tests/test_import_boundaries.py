@@ -1,0 +1,59 @@
+"""Import boundaries: the compiler never imports torch/modal at module level; the runtime never imports
+the compiler; `megaspec lint` loads neither torch nor modal."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = {"torch", "modal"}
+
+
+def module_level_imports(path: Path) -> list[tuple[int, str]]:
+    """Imports outside any function body (module level, class bodies, `if`/`try` blocks)."""
+    found: list[tuple[int, str]] = []
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(child, ast.Import):
+                found.extend((child.lineno, a.name) for a in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.module and not child.level:
+                found.append((child.lineno, child.module))
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+    return found
+
+
+def test_compiler_never_imports_torch_or_modal_at_module_level():
+    offenders = [f"{p.relative_to(ROOT)}:{line} imports {name}"
+                 for p in sorted((ROOT / "compiler").rglob("*.py"))
+                 for line, name in module_level_imports(p) if name.split(".")[0] in HEAVY]
+    assert not offenders, offenders
+
+
+def test_runtime_never_imports_the_compiler():
+    offenders = []
+    for p in sorted((ROOT / "runtime").rglob("*.py")):
+        tree = ast.parse(p.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [("." * node.level) + (node.module or "")] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{p.relative_to(ROOT)}:{node.lineno} imports {n}" for n in names
+                          if n.startswith(("megaspec.compiler", "compiler", "..compiler"))]
+    assert not offenders, offenders
+
+
+def test_lint_entry_points_load_neither_torch_nor_modal():
+    code = "import megaspec.compiler.cli, megaspec.compiler.lint"
+    result = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True,
+                            check=True, timeout=120)
+    modules = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert modules, result.stderr[-500:]
+    heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
+    assert not heavy, heavy

@@ -1,0 +1,136 @@
+"""lower(): every default and derived value, on specs built in memory."""
+
+from __future__ import annotations
+
+import pytest
+from megaspec.compiler.diagnostics import InternalError
+from megaspec.compiler.gpu import parse_gpu
+from megaspec.compiler.lower import lower, modal_gpu_string, size_bytes, torch_version
+from megaspec.compiler.model import Spec
+
+SHA = "ab" * 32
+
+
+def make(**fields) -> Spec:
+    return Spec.model_validate({"megaspec": 1, "name": "t", **fields})
+
+
+def plan_of(target=None, **fields):
+    return lower(make(**fields), spec_path="specs/t.yaml", spec_sha256=SHA, origins={"train": "specs/t.yaml:3"},
+                 target=target)
+
+
+VOLS = {"cache": {"name": "c", "mount": "/vol/cache"}, "checkpoints": {"name": "k", "mount": "/vol/ckpt"},
+        "data": {"name": "d", "mount": "/vol/data"}}
+
+
+def test_gpu_geometry_and_strings():
+    p = plan_of(resources={"gpu": "H100:8", "exact": True, "nodes": 2}, train={"micro_batch": 2, "global_batch": 64})
+    assert (p.distributed.nodes, p.distributed.nproc_per_node, p.distributed.world_size) == (2, 8, 16)
+    assert p.train.grad_accum == 2
+    assert p.resources.modal_gpu == ["H100!:8"]
+    assert (p.distributed.backend, p.distributed.device) == ("nccl", "cuda")
+    assert p.modal.image.apt == ["libibverbs1"]  # rdma on a cluster
+
+
+def test_fallback_list_kept_in_order_and_a100_exact():
+    p = plan_of(resources={"gpu": ["H200:8", "H100:8"], "exact": True})
+    assert p.resources.modal_gpu == ["H200:8", "H100!:8"]
+    assert modal_gpu_string(parse_gpu("A100:2"), exact=True) == "A100-40GB:2"
+
+
+def test_cpu_defaults():
+    p = plan_of(resources={"ranks": 2})
+    assert (p.distributed.backend, p.distributed.device, p.distributed.world_size) == ("gloo", "cpu", 2)
+    assert p.train.global_batch == 2 and p.train.grad_accum == 1
+    assert p.train.seq_len == 128  # the tiny preset's max_seq_len
+    assert p.train.lr_warmup_steps == 10  # min(100, 100 // 10)
+    assert p.resources.modal_gpu == [] and p.resources.gpu_count == 0
+    assert "TORCH_NCCL_ASYNC_ERROR_HANDLING" not in p.distributed.env
+    assert p.distributed.run_dir_env == {}
+
+
+def test_unchecked_batch_is_a_bug_not_a_silent_round():
+    with pytest.raises(InternalError):
+        plan_of(resources={"ranks": 3}, train={"global_batch": 4})
+
+
+def test_hardening_env_for_multi_gpu_compile():
+    p = plan_of(resources={"gpu": "H200:8"}, volumes=VOLS, train={"compile": True},
+                image={"packages": ["torch==2.7.1"]}, distributed={"timeout": "20m"})
+    env = p.distributed.env
+    assert p.cache.dir == "/vol/cache/inductor/H200-torch2.7.1"
+    assert env["TORCHINDUCTOR_CACHE_DIR"] == p.cache.dir and env["TRITON_CACHE_DIR"] == p.cache.dir + "/triton"
+    assert env["TORCHINDUCTOR_MAX_AUTOTUNE_PRUNE_CHOICES_BASED_ON_SHARED_MEM"] == "1"
+    assert env["TORCHINDUCTOR_MAX_AUTOTUNE"] == "0"
+    assert env["TORCH_NCCL_ENABLE_MONITORING"] == "0"  # heartbeat off by default
+    assert env["TORCH_NCCL_ASYNC_ERROR_HANDLING"] == "3" and env["TORCH_DISTRIBUTED_DEBUG"] == "INFO"
+    assert p.distributed.init_timeout_s == 2400  # max(2 x 20m, 10m) while compiling
+    assert p.distributed.run_dir_env["TORCH_FR_DUMP_TEMP_FILE"] == "comm_traces/rank_"
+    assert p.modal.image.packages == ["torch==2.7.1", "numpy==2.2.6", "pydantic==2.11.9"]
+
+
+def test_heartbeat_on_while_compiling_gets_a_long_heartbeat():
+    p = plan_of(resources={"gpu": "H100:2"}, train={"compile": True}, distributed={"heartbeat": "on", "timeout": "1h"})
+    assert p.distributed.env["TORCH_NCCL_ENABLE_MONITORING"] == "1"
+    assert p.distributed.env["TORCH_NCCL_HEARTBEAT_TIMEOUT_SEC"] == "7200"
+
+
+def test_single_gpu_eager_has_no_shared_mem_cap():
+    p = plan_of(resources={"gpu": "H100:1"}, distributed={"autotune": True})
+    assert "TORCHINDUCTOR_MAX_AUTOTUNE_PRUNE_CHOICES_BASED_ON_SHARED_MEM" not in p.distributed.env
+    assert p.distributed.env["TORCHINDUCTOR_MAX_AUTOTUNE"] == "1"
+    assert p.distributed.init_timeout_s == p.distributed.timeout_s
+
+
+def test_state_paths_and_runs_dir():
+    p = plan_of(resources={"gpu": "H100:1"}, volumes=VOLS, data={"source": "shards", "path": "/vol/data/tok"},
+                checkpoint={"every": 10},
+                buckets={"c": {"bucket": "bkt", "mount": "/mnt/c", "prefix": "p/"}})
+    assert p.checkpoint.dir == "/vol/ckpt/t" and p.modal.runs_dir == "/vol/ckpt/megaspec-runs"
+    assert p.data.path_class == "volume"
+    assert [v.kind for v in p.modal.volumes] == ["cache", "checkpoints", "data"]
+    q = plan_of(buckets={"c": {"bucket": "bkt", "mount": "/mnt/c"}}, data={"source": "shards", "path": "/mnt/c/x"})
+    assert q.data.path_class == "bucket" and q.modal.runs_dir == "/tmp/megaspec-runs"
+    assert plan_of(data={"source": "shards", "path": "/data/x"}).data.path_class == "local-disk"
+
+
+def test_price_and_tags():
+    p = plan_of(resources={"gpu": "H100:8", "nodes": 2}, secrets=["wandb"])
+    assert p.resources.price_usd_per_hour == round((3.9492 * 8 + 32 * 0.04716 + 256 * 0.007992) * 2, 4)
+    assert p.modal.tags == {"megaspec": "t", "megaspec_lane": "train", "megaspec_plan": p.comparison_hash()[:12],
+                            "megaspec_spec": SHA[:12]}
+    assert plan_of(resources={"gpu": "B300:8"}).resources.price_usd_per_hour is None
+
+
+def test_rehearsal_keeps_world_and_batch_geometry():
+    fields = dict(resources={"gpu": "H200:8"}, volumes=VOLS, preset="dense-1b", cache={"policy": "require-seed",
+                  "seed": "/vol/cache/seed"}, train={"steps": 300, "warmup_steps": 30, "global_batch": 64,
+                  "micro_batch": 4, "seq_len": 2048, "compile": True}, data={"source": "shards", "path": "/vol/data/t"},
+                  checkpoint={"every": 100})
+    gpu, cpu = plan_of(**fields), plan_of(target="local", **fields)
+    assert cpu.run.rehearsal and cpu.target == "local"
+    assert cpu.distributed.world_size == gpu.distributed.world_size == 8
+    assert (cpu.train.global_batch, cpu.train.micro_batch, cpu.train.grad_accum) == (64, 4, 2)
+    assert (cpu.distributed.backend, cpu.distributed.device) == ("gloo", "cpu")
+    assert cpu.model.preset == "tiny" and cpu.train.seq_len == 128
+    assert (cpu.train.steps, cpu.train.warmup_steps) == (35, 30)
+    assert (cpu.train.precision, cpu.train.compile) == ("fp32", False)
+    assert (cpu.cache.policy, cpu.cache.dir, cpu.data.source) == ("cold", None, "synthetic")
+    assert cpu.checkpoint.dir == "checkpoints" and cpu.modal.volumes == []
+    assert "train.steps `300` -> `35`" in cpu.run.substitutions
+    assert cpu.run.substitutions[0] == "GPU `H200:8` x 1 node(s) -> 8 CPU ranks (gloo)"
+    assert cpu.resources.price_usd_per_hour is None
+
+
+def test_lanes_and_helpers():
+    b = plan_of(lane="bench", resources={"gpu": "H100:8"})
+    assert b.bench.sizes_bytes == [1 << 20, 16 << 20, 128 << 20] and b.validate_ is None
+    assert plan_of(lane="validate").validate_.finite_loss is True
+    assert size_bytes("3KiB") == 3072 and torch_version(["numpy==1", "Torch == 2.1.0"]) == "2.1.0"
+
+
+def test_tags_do_not_change_the_comparison_hash():
+    a = lower(make(), spec_path="a.yaml", spec_sha256="1" * 64, origins={}, run_id="r1")
+    b = lower(make(), spec_path="b.yaml", spec_sha256="2" * 64, origins={}, run_id="r2")
+    assert a.comparison_hash() == b.comparison_hash() and a.modal.tags != b.modal.tags

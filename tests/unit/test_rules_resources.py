@@ -1,0 +1,72 @@
+"""Unit tests for the MS3xx rules: GPU strings, node limits, upgrades, clusters, images for B300."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.test_rules_training import codes, lint
+
+
+@pytest.mark.parametrize("gpu", ["h200:8", "H100!:8", "a100-80gb:8", "B200+:8", "H200"])
+def test_gpu_strings_modal_accepts(tmp_path, gpu):
+    found = [c for c in codes(tmp_path, resources={"gpu": gpu}, train={"global_batch": None})
+             if c in ("MS301", "MS302")]
+    assert found == []
+
+
+def test_unknown_type_did_you_mean_and_bang(tmp_path):
+    [d] = lint(tmp_path, resources={"gpu": "h10:8"})
+    assert (d.code, d.hint) == ("MS301", "Did you mean `H100`?")
+    [d] = lint(tmp_path, resources={"gpu": "A100!:8"})
+    assert d.code == "MS301" and "only `H100!`" in d.hint
+
+
+@pytest.mark.parametrize("gpu", ["H100!:0", "A10:8", "H200:9", "H200:x"])
+def test_counts(tmp_path, gpu):
+    assert codes(tmp_path, resources={"gpu": gpu}, train={"global_batch": None}) == ["MS302"]
+
+
+def test_h100_exactness(tmp_path):
+    assert codes(tmp_path, resources={"gpu": "H100:8"}) == ["MS303"]
+    assert codes(tmp_path, resources={"gpu": "H100!:8"}) == []
+    assert codes(tmp_path, resources={"gpu": "H100:8", "exact": True}) == []
+    [d] = lint(tmp_path, resources={"gpu": ["H200:8", "H100:8"]})
+    assert (d.code, d.yaml_path) == ("MS303", ("resources", "gpu", 1))
+
+
+def test_timeout_limit(tmp_path):
+    assert codes(tmp_path, resources={"timeout": "24h"}) == []
+    assert codes(tmp_path, resources={"timeout": "1d1s"}) == ["MS304"]
+
+
+@pytest.mark.parametrize(("resources", "message_part"), [
+    ({"gpu": "H200:4", "nodes": 2}, "part of a node"),
+    ({"gpu": "A100:8", "nodes": 2}, "cannot run multi-node"),
+    ({"gpu": None, "ranks": 2, "nodes": 2}, "CPU-only clusters"),
+])
+def test_multi_node(tmp_path, resources, message_part):
+    found = [d for d in lint(tmp_path, resources=resources, train={"global_batch": None}) if d.code == "MS305"]
+    assert len(found) == 1 and message_part in found[0].message
+
+
+def test_fallback_counts_and_ranks(tmp_path):
+    assert codes(tmp_path, resources={"gpu": ["H200:8", "H100!:8"]}) == []
+    assert codes(tmp_path, resources={"gpu": ["H200:8", "H100!:4"]}) == ["MS306"]
+    assert codes(tmp_path, resources={"ranks": 8}) == ["MS307"]
+
+
+@pytest.mark.parametrize(("gpu", "base", "expected"), [
+    ("B300:8", "nvidia/cuda:12.9.1-devel-ubuntu22.04", ["MS308"]),
+    ("B200+:8", "pytorch/pytorch:2.7.1-cuda12.8-cudnn9-devel", ["MS308"]),
+    ("B300:8", "nvidia/cuda:13.1.0-devel-ubuntu24.04", []),
+    ("B200:8", "nvidia/cuda:12.8.1-devel-ubuntu22.04", []),
+])
+def test_cuda_for_b300(tmp_path, gpu, base, expected):
+    assert codes(tmp_path, resources={"gpu": gpu}, image={"base": base}) == expected
+
+
+def test_exact_without_h100_and_cpu_on_modal(tmp_path):
+    assert codes(tmp_path, resources={"exact": True}) == ["MS309"]
+    cpu = {"resources": {"gpu": None, "ranks": 2}, "train": {"global_batch": 8, "compile": False}}
+    assert codes(tmp_path, **cpu) == ["MS310"]
+    assert codes(tmp_path, lane="validate", validate={"max_final_loss": 4.0}, **cpu) == []

@@ -1,0 +1,44 @@
+"""Unit tests for the MS5xx rules: matrix paths against the Spec model, the name template, include/exclude."""
+
+from __future__ import annotations
+
+import pytest
+from megaspec.compiler.rules.sweep import is_spec_path
+
+from tests.unit.test_rules_training import codes, lint
+
+MATRIX = {"train.lr": [1.0e-4, 3.0e-4], "train.global_batch": [32, 64]}
+
+
+@pytest.mark.parametrize(("path", "valid"), [
+    ("train.lr", True), ("resources.gpu", True), ("preset", True), ("validate.max_final_loss", True),
+    ("buckets.corpus.prefix", True), ("volumes.cache.name", True),
+    ("train", False), ("train.lr.x", False), ("name", False), ("sweep.name", False), ("validate_.loss_rtol", False),
+    ("buckets.corpus", False), ("train.learning_rate", False), ("", False),
+])
+def test_is_spec_path(path, valid):
+    assert is_spec_path(path) is valid
+
+
+def test_unknown_matrix_key_gets_did_you_mean(tmp_path):
+    [d] = lint(tmp_path, sweep={"matrix": {"train.global_batch_size": [32, 64]}})
+    assert (d.code, d.hint) == ("MS501", "Did you mean `train.global_batch`?")
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("{{ name }}-lr{{ matrix['train.lr'] }}", []),
+    ("{{ name }}-{{ loop.index }}", ["MS502"]),
+    ("lr{{ matrix['train.lrr'] }}", ["MS502"]),
+    ("lr{{ matrix.lr }}", ["MS502"]),
+    ("{% if %}", ["MS502"]),
+])
+def test_name_template(tmp_path, name, expected):
+    assert codes(tmp_path, sweep={"matrix": MATRIX, "name": name}) == expected
+
+
+def test_include_and_exclude_keys(tmp_path):
+    ok = {"matrix": MATRIX, "exclude": [{"train.lr": 1.0e-4}], "include": [{"train.lr": 3.0e-4}]}
+    assert codes(tmp_path, sweep=ok) == []
+    bad = {"matrix": MATRIX, "include": [{"train.steps": 10}]}
+    [d] = lint(tmp_path, sweep=bad)
+    assert (d.code, d.yaml_path) == ("MS503", ("sweep", "include", 0, "train.steps"))
