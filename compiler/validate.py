@@ -297,9 +297,10 @@ def _range_hint(path: YamlPath) -> str | None:
 def _invalid_choice(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
     choices = sorted(str(c) for c in choices_at(err.path)) or [err.ctx.get("expected", "")]
     shown = _shown(smap, err.path, err.value)
-    message = f"{shown} is not a valid `{dotted(err.path)}`; expected one of {_listed(choices)}"
-    if len(choices) == 1:
-        message = f"{shown} is not a valid `{dotted(err.path)}`; expected `{choices[0]}`"
+    expected = f"`{choices[0]}`" if len(choices) == 1 else f"one of {_listed(choices)}"
+    message = f"{shown} is not a valid `{dotted(err.path)}`; expected {expected}"
+    if not shown.startswith("`"):  # a mapping, a list or nothing: lead with the field
+        message = f"`{dotted(err.path)}` must be {expected}, not {shown}"
     hint = _did_you_mean(str(err.value), choices) or (
         f"Set `{dotted(err.path)}: {choices[0]}`" if len(choices) == 1 else f"Use one of {_listed(choices)}")
     return "MS105", "invalid-choice", message, hint

@@ -11,6 +11,7 @@ pattern). Teardown order is the measured fix for gloo's exit-time abort (runtime
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import sys
 import time
@@ -137,10 +138,21 @@ def _device_name(device: torch.device) -> str:
 
 
 def _gather(mine: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every rank's status on rank 0 (the files may live on other nodes)."""
-    gathered: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(gathered, mine)
-    return gathered
+    """Every rank's status on every rank, as JSON bytes (the files may live on other nodes).
+
+    Not `all_gather_object`: it needs numpy, which the runtime does not require.
+    """
+    payload = torch.tensor(list(json.dumps(mine).encode()), dtype=torch.uint8)
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    size = torch.tensor([payload.numel()], device=device)
+    sizes = [torch.zeros_like(size) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, size)
+    longest = int(max(s.item() for s in sizes))
+    padded = torch.zeros(longest, dtype=torch.uint8, device=device)
+    padded[: payload.numel()] = payload.to(device)
+    chunks = [torch.empty_like(padded) for _ in sizes]
+    dist.all_gather(chunks, padded)
+    return [json.loads(bytes(c[: int(n.item())].tolist()).decode()) for c, n in zip(chunks, sizes, strict=True)]
 
 
 def _record_failure(plan: Plan, run_dir: Path, status: RankStatus, exc: BaseException, started_at: str,

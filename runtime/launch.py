@@ -211,8 +211,12 @@ def complete_receipt(plan: Plan, run_dir: Path, started_at: str, parent_outcome:
     for rank, s in statuses.items():
         gathered[rank] = rank_report(s, dumps.get(rank), _log_dir(run_dir, node_rank, plan, rank))
     per_rank = [RankReport(**gathered[r]) for r in sorted(gathered)]
-    update: dict[str, Any] = {"per_rank": per_rank, "startup": _startup(plan, per_rank), "finished_at": utc_now(),
+    finished_at = utc_now()
+    update: dict[str, Any] = {"per_rank": per_rank, "startup": _startup(plan, per_rank), "finished_at": finished_at,
                               "failure_dumps": sorted(dumps.values()), "data": receipt.data}
+    if receipt.metrics is not None:
+        update["metrics"] = receipt.metrics.model_copy(update={"wall_time_s": _seconds_between(started_at,
+                                                                                              finished_at)})
     if receipt.data is not None and parent_outcome.get("staged"):
         update["data"] = receipt.data.model_copy(update=parent_outcome["staged"])
     update.update(_triage(plan, receipt, statuses, dumps, launch_error))
@@ -222,6 +226,11 @@ def complete_receipt(plan: Plan, run_dir: Path, started_at: str, parent_outcome:
 
         receipt = receipt.model_copy(update={"verdict": evaluate(plan, receipt)})
     return Receipt.model_validate(receipt.model_dump())
+
+
+def _seconds_between(start: str, end: str) -> float:
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
+    return (dt.datetime.strptime(end, fmt) - dt.datetime.strptime(start, fmt)).total_seconds()
 
 
 def _rank0_receipt(run_dir: Path, started_at: str) -> Receipt | None:
