@@ -142,8 +142,10 @@ class _Resolver:
 
     def _cycle(self, first: _Frame, item: str, span: Span | None, ypath: YamlPath) -> None:
         self.failed = True
-        chain = " -> ".join([f.display for f in self.stack[self.stack.index(first):]] + [first.display])
-        related = (Related(span=first.via, message=f"`{first.display}` extends from here"),) if first.via else ()
+        loop = [*self.stack[self.stack.index(first):], first]
+        chain = " -> ".join(os.path.basename(f.display) for f in loop)  # full paths are in the spans
+        related = (Related(span=first.via, message=f"`{os.path.basename(first.display)}` extends from here"),
+                   ) if first.via else ()
         self.diagnostics.append(_error(
             "MS009", "extends-cycle", f"`extends: {item}` makes a cycle: {chain}", span,
             "Remove one `extends:` entry so that bases form a tree", path=ypath, related=related))

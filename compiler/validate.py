@@ -9,6 +9,7 @@ collapse into one diagnostic at the real YAML path. Unmapped types fall back to 
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,12 +70,8 @@ def _resolve(err: dict[str, Any], data: Any) -> _Error:
 
 
 def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    for t, name in ((str, "str"), (int, "int"), (float, "float"), (list, "list"), (dict, "dict")):
-        if isinstance(value, t):
-            return name
-    return "null"
+    """The YAML kind of a plain value, named like pydantic's union member tags."""
+    return {bool: "bool", str: "str", int: "int", float: "float", list: "list", dict: "dict"}.get(type(value), "null")
 
 
 def _member_kind(tag: str) -> str:
@@ -109,18 +106,17 @@ def _value_at(data: Any, path: YamlPath) -> Any:
     return data
 
 
-_EXPECTED = {"string": "a string", "int": "an integer", "float": "a number", "bool": "`true` or `false`",
-             "list": "a list", "dict": "a mapping", "model": "a mapping", "model_attributes": "a mapping",
-             "union": None}
+_EXPECTED = {"str": "a string", "string": "a string", "int": "an integer", "float": "a number",
+             "bool": "`true` or `false`", "list": "a list", "dict": "a mapping"}
 
 
 def _expected_kind(err: _Error) -> str:
+    """What the field wanted: from a `*_type` error, or from the union member the error belongs to."""
     if err.type == "union_type":
         return err.ctx["expected"]
     if err.type.endswith(("_type", "_parsing")):
-        return _EXPECTED.get(err.type.rsplit("_", 1)[0]) or "another type"
-    return {"str": "a string", "int": "an integer", "float": "a number", "bool": "`true` or `false`",
-            "list": "a list"}.get(_member_kind(err.tag or ""), "a mapping")
+        return _EXPECTED.get(err.type.rsplit("_", 1)[0], "a mapping")  # model_type, model_attributes_type
+    return _EXPECTED[_member_kind(err.tag or "")]
 
 
 def _join_or(items: list[str]) -> str:
@@ -138,13 +134,11 @@ def dotted(path: YamlPath) -> str:
 def _source_text(smap: SourceMap, path: YamlPath, value: Any) -> str:
     """The value as the user wrote it (`3.10`, not `3.1`), for scalars on one line."""
     span = smap.value_span(path) if smap.node(path) else None
-    text = smap.texts.get(span.path, "") if span else ""
-    if span and span.line == span.end_line:
-        lines = text.splitlines()
-        if span.line <= len(lines):
-            token = lines[span.line - 1][span.col - 1:span.end_col - 1].strip()
-            if token and token[0] not in "[{|>":
-                return token
+    lines = smap.texts.get(span.path, "").splitlines() if span else []
+    if span and span.line == span.end_line and span.line <= len(lines):
+        token = lines[span.line - 1][span.col - 1:span.end_col - 1].strip()
+        if token and token[0] not in "[{|>":
+            return token
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -175,8 +169,8 @@ def _did_you_mean(word: str, choices: list[str]) -> str | None:
 
 
 def _diagnose(err: _Error, smap: SourceMap) -> Diagnostic:
-    handler = _handler(err.type)
-    code, rule, message, hint = handler(err, smap)
+    wrong_type = _wrong_type if err.type.endswith(("_type", "_parsing")) else _schema_error
+    code, rule, message, hint = _HANDLERS.get(err.type, wrong_type)(err, smap)
     if err.type == "missing":
         span = smap.key_span(err.path[:-1]) if err.path[:-1] else smap.value_span(())
     elif err.type == "extra_forbidden":
@@ -187,20 +181,8 @@ def _diagnose(err: _Error, smap: SourceMap) -> Diagnostic:
                       yaml_path=err.path, hint=hint, origin=err.type)
 
 
-Handler = Callable[[_Error, SourceMap], tuple[str, str, str, str | None]]
-
-
-def _handler(error_type: str) -> Handler:
-    if error_type in _HANDLERS:
-        return _HANDLERS[error_type]
-    if error_type.endswith(("_type", "_parsing")):
-        return _wrong_type
-    return _schema_error
-
-
 def _unknown_key(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
-    key = str(err.path[-1])
-    parent = err.path[:-1]
+    key, parent = str(err.path[-1]), err.path[:-1]
     where = f"in `{dotted(parent)}`" if parent else "at the top level"
     valid = keys_at(parent)
     hint = _did_you_mean(key, valid) or f"Remove it; valid keys here: {_listed(valid)}"
@@ -208,12 +190,9 @@ def _unknown_key(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | Non
 
 
 def _missing_key(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
-    key = str(err.path[-1])
-    parent = err.path[:-1]
-    if parent:
-        message = f"`{dotted(parent)}` is missing the required key `{key}`"
-    else:
-        message = f"the spec is missing the required top-level key `{key}`"
+    key, parent = str(err.path[-1]), err.path[:-1]
+    owner = f"`{dotted(parent)}` is" if parent else "the spec is"
+    message = f"{owner} missing the required {'key' if parent else 'top-level key'} `{key}`"
     hint = "Add `megaspec: 1` at the top of the file" if err.path == ("megaspec",) else f"Add `{key}: ...`"
     return "MS102", "missing-key", message, hint
 
@@ -231,7 +210,7 @@ def _type_hint(expected: str, err: _Error, smap: SourceMap) -> str | None:
         return f'Quote it: `"{_source_text(smap, err.path, value)}"`'
     if expected == "`true` or `false`":
         return "Write `true` or `false` without quotes"
-    if expected.startswith(("an integer", "a number")) and kind == "str" and _numeric(value):
+    if expected.startswith(("an integer", "a number")) and kind == "str" and _NUMBER.match(value):
         return f"Remove the quotes: `{value}`"
     if expected.startswith("an integer") and kind == "float" and float(value).is_integer():
         return f"Write it without a decimal point: `{int(value)}`"
@@ -243,12 +222,7 @@ def _type_hint(expected: str, err: _Error, smap: SourceMap) -> str | None:
     return None
 
 
-def _numeric(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
+_NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 
 
 _BOUND_WORDS = {"greater_than": "greater than", "greater_than_equal": "at least", "less_than": "less than",
@@ -260,14 +234,11 @@ def _out_of_range(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | No
     if err.type in _BOUND_WORDS:
         limit = next(iter(err.ctx.values()), "?")
         message = f"`{where}` must be {_BOUND_WORDS[err.type]} {_number(limit)}, not {shown}"
-    elif err.type in ("too_short", "string_too_short"):
-        limit = err.ctx.get("min_length", 1)
+    elif err.type.endswith(("too_short", "too_long")):
+        short = err.type.endswith("short")
+        limit = err.ctx.get("min_length" if short else "max_length", 1)
         unit = _plural(limit, "character" if err.type.startswith("string") else "entry")
-        message = f"`{where}` needs at least {limit} {unit}; it has {_length(err.value)}"
-    elif err.type in ("too_long", "string_too_long"):
-        limit = err.ctx.get("max_length", 1)
-        unit = _plural(limit, "character" if err.type.startswith("string") else "entry")
-        message = f"`{where}` allows at most {limit} {unit}; it has {_length(err.value)}"
+        message = f"`{where}` {'needs at least' if short else 'allows at most'} {limit} {unit}; it has {_length(err.value)}"
     else:
         message = f"`{where}` is out of range: {shown}"
     return "MS104", "out-of-range", message, _range_hint(err.path)
@@ -329,7 +300,7 @@ def _schema_error(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | No
     return "MS100", "schema-error", f"`{dotted(err.path)}` is not valid: {err.msg}", None
 
 
-_HANDLERS: dict[str, Handler] = {
+_HANDLERS: dict[str, Callable[[_Error, SourceMap], tuple[str, str, str, str | None]]] = {
     "extra_forbidden": _unknown_key,
     "missing": _missing_key,
     "union_type": _wrong_type,

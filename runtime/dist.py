@@ -105,7 +105,7 @@ def rank_main(plan_json: str, run_dir_str: str, seeded: bool, started_at: str) -
     try:
         r = init_distributed(plan)
         status.update(device=_device_name(r.device), observed_devices=observed_devices() if r.is_main else None)
-        outcome = _run_lane(plan, r, status, run_dir, seeded)
+        _run_lane(plan, r, status, run_dir, seeded, outcome)
         status.enter("receipt")
         per_rank = _gather(status.data)
         if r.is_main:
@@ -122,15 +122,17 @@ def rank_main(plan_json: str, run_dir_str: str, seeded: bool, started_at: str) -
     return 0
 
 
-def _run_lane(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool) -> dict[str, Any]:
+def _run_lane(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
+              outcome: dict[str, Any]) -> None:
     if plan.lane == "bench":
         from .bench import run_bench
 
         status.enter("train")
-        return {"bench": run_bench(plan, r)}
+        outcome["bench"] = run_bench(plan, r)
+        return
     from .train import run_training
 
-    return run_training(plan, r, status, run_dir, seeded)
+    run_training(plan, r, status, run_dir, seeded, outcome)
 
 
 def _device_name(device: torch.device) -> str:

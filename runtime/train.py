@@ -84,9 +84,11 @@ def _prepare_cache(plan: Plan, status: RankStatus, run_dir: Path, seeded: bool) 
     return report
 
 
-def run_training(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool) -> dict[str, Any]:
-    """Train on this rank; returns the outcome (losses, metrics, data, checkpoint, steps)."""
-    t, outcome = plan.train, {}
+def run_training(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
+                 outcome: dict[str, Any]) -> dict[str, Any]:
+    """Train on this rank, filling `outcome` (losses, metrics, data, checkpoint, steps) as it goes,
+    so a failed run's receipt still shows how far it got."""
+    t = plan.train
     # --- init: weights from the seed (identical on every rank), then agree on the data
     status.enter("init")
     model = build_model(dims_of(plan), t.seed, r.device)
@@ -112,7 +114,7 @@ def run_training(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded:
         if resumed is not None:
             start_step, losses = resumed["step"], resumed["losses"]
             ckpt.update(resumed_from=start_step, load_s=time.perf_counter() - load_start)
-    outcome["resumed_from"] = start_step or None
+    outcome.update(resumed_from=start_step or None, checkpoint=ckpt, losses=losses)
     # --- the loop
     tokens_per_step = t.global_batch * t.seq_len
     clock = StepClock(num_excluded=start_step + 1 + t.warmup_steps, tokens_per_step=tokens_per_step)
@@ -157,7 +159,7 @@ def run_training(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded:
                                              step * t.global_batch, plan.checkpoint.keep)
             ckpt["saved_steps"].append(step)
             status.enter("train")
-    outcome.update(losses=losses, checkpoint=ckpt, completed=len(losses), measured=len(clock.measured()),
+    outcome.update(completed=len(losses), measured=len(clock.measured()),
                    excluded=min(t.steps, clock.num_excluded) - start_step,
                    metrics=summarize(clock, r.world_size, plan.model.flops_per_token, _device_name(r),
                                      r.device.type))

@@ -48,7 +48,7 @@ data:
 def apply(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, Path]:
     """Run the real console entry point; returns the process and the one run directory it made."""
     cmd = [sys.executable, "-c", "from megaspec.compiler.cli import main; main()", "apply", *args,
-           "--runs-dir", str(tmp_path / "runs"), "--build-dir", str(tmp_path / "build"), "--no-progress"]
+           "--runs-dir", str(tmp_path / "runs"), "--build-dir", str(tmp_path / "build")]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
                           env={**os.environ, **(env or {})})
     runs = sorted((tmp_path / "runs").iterdir()) if (tmp_path / "runs").exists() else []
@@ -70,7 +70,7 @@ def test_apply_cpu_spec_runs_to_an_ok_receipt(tmp_path):
     logs = [Path(r.log_dir) for r in receipt.per_rank if r.log_dir]
     assert len(logs) == 2 and all(any(p.iterdir()) for p in logs), "per-rank log directories"
     out = proc.stdout
-    assert "step 10/10" in out and "MFU n/a on CPU" in out and f"receipt: {run_dir / 'receipt.json'}" in out
+    assert "step 10/10  loss " in out and "MFU n/a on CPU" in out and f"receipt: {run_dir / 'receipt.json'}" in out
     assert "REHEARSAL" not in out
     assert (tmp_path / "build" / "tiny-cpu" / "app.py").is_file()
 

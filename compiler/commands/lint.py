@@ -118,7 +118,7 @@ def _closest_code(text: str, codes: list[str]) -> str | None:
     fixed = text.translate(str.maketrans("OIL", "011"))
     if fixed in codes:
         return fixed
-    near = [c for c in codes if len(c) == len(fixed) and sum(a != b for a, b in zip(c, fixed)) == 1]
+    near = [c for c in codes if len(c) == len(fixed) and sum(a != b for a, b in zip(c, fixed, strict=True)) == 1]
     return near[0] if near else next(iter(difflib.get_close_matches(fixed, codes, n=1)), None)
 
 

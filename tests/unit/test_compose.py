@@ -66,6 +66,7 @@ def test_cycle_is_reported_at_the_extends_item_with_the_other_file_related():
     c = load("cycle_a.yaml")
     [d] = c.diagnostics
     assert (d.code, d.rule) == ("MS009", "extends-cycle")
+    assert d.message == "`extends: cycle_a.yaml` makes a cycle: cycle_a.yaml -> cycle_b.yaml -> cycle_a.yaml"
     assert str(d.span) == f"{SHOWN}/cycle_b.yaml:3:5"
     assert d.yaml_path == ("extends", 0)
     assert str(d.related[0].span) == f"{SHOWN}/cycle_a.yaml:1:10"

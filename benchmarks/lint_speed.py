@@ -1,0 +1,104 @@
+"""Benchmark of the lint front end: one spec as a fresh process, and 500 specs against check-jsonschema.
+
+    python benchmarks/lint_speed.py [--spec specs/h200x8.yaml] [--num-specs 500] [--repeats 5]
+
+Goals: one spec under 0.3 s wall; 500 specs no slower than `check-jsonschema --schemafile schema.json`
+over the same files (which checks far less: no spans, no extends, no semantic rules).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GPUS = ["H100:8", "H200:8", "B200:8", "A100-80GB:4", "L40S:2"]
+PRESETS = ["tiny", "dense-125m", "dense-350m", "dense-1b"]
+
+
+def megaspec_cmd() -> list[str]:
+    exe = shutil.which("megaspec")
+    return [exe] if exe else [sys.executable, "-m", "megaspec.compiler.cli"]
+
+
+def timed(cmd: list[str], repeats: int = 1) -> float:
+    """Median wall seconds of `repeats` runs (exit codes 0 and 1 both count as a finished lint)."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        done = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        times.append(time.perf_counter() - started)
+        if done.returncode not in (0, 1):
+            raise SystemExit(f"{' '.join(cmd[:3])} ... failed ({done.returncode}): {done.stderr[-400:]}")
+    return statistics.median(times)
+
+
+def spec_text(i: int) -> str:
+    """A valid spec that varies in GPU, preset, batch and sections, like a real specs/ folder."""
+    gpu = GPUS[i % len(GPUS)]
+    count = int(gpu.split(":")[1])
+    micro = 1 + i % 4
+    preset = PRESETS[i % len(PRESETS)]
+    exact = "\n  exact: true" if gpu.startswith("H100") else ""
+    return f"""\
+megaspec: 1
+name: bench-{i:04d}
+lane: train
+target: modal
+resources:
+  gpu: "{gpu}"{exact}
+  timeout: {1 + i % 5}h
+image:
+  python: "3.11"
+  packages: [torch==2.8.0, numpy==2.2.6]
+volumes:
+  cache: {{name: ms-cache-{i % 7}, mount: /vol/cache}}
+  checkpoints: {{name: ms-ckpt-{i % 11}, mount: /vol/ckpt}}
+cache:
+  policy: require-seed
+  seed: /vol/cache/seed
+preset: {preset}
+train:
+  steps: {100 + i}
+  warmup_steps: 10
+  global_batch: {micro * count * (1 + i % 3)}
+  micro_batch: {micro}
+  seq_len: {128 if preset == 'tiny' else 1024}
+  lr: 3.0e-4
+  compile: true
+checkpoint: {{every: 50, resume: auto}}
+distributed: {{timeout: 30m, debug: INFO}}
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", default="specs/h200x8.yaml")
+    parser.add_argument("--num-specs", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    one = timed([*megaspec_cmd(), "lint", "--no-config", args.spec], args.repeats)
+    print(f"one spec, fresh process (median of {args.repeats}): {one:.3f} s  (goal < 0.3 s)")
+    with tempfile.TemporaryDirectory(prefix="megaspec-bench-") as tmp:
+        folder = Path(tmp)
+        files = []
+        for i in range(args.num_specs):
+            path = folder / f"spec-{i:04d}.yaml"
+            path.write_text(spec_text(i))
+            files.append(str(path))
+        ours = timed([*megaspec_cmd(), "lint", "--no-config", "--format", "json", str(folder)])
+        theirs = timed(["check-jsonschema", "--schemafile", str(ROOT / "schema.json"), *files])
+    print(f"{args.num_specs} specs, megaspec lint --format json: {ours:.3f} s")
+    print(f"{args.num_specs} specs, check-jsonschema:            {theirs:.3f} s")
+    print(f"ratio megaspec / check-jsonschema: {ours / theirs:.2f}  (goal <= 1.0)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Single-process checks of the runtime's pieces: schedule, data order, shards, triage, measures."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+import torch
+
+from megaspec.runtime import acceptance, cachestate, errors, measure, provenance
+from megaspec.runtime.bench import bus_factor
+from megaspec.runtime.data import Geometry, SyntheticTokens, TokenShards
+from megaspec.runtime.model import build_model
+from megaspec.runtime.presets import PRESETS, num_params
+from megaspec.runtime.receipt import Receipt
+from megaspec.runtime.train import lr_at
+
+from .conftest import make_plan
+from .test_receipt import small_receipt
+
+
+def test_lr_warms_up_then_decays_to_the_floor():
+    plan = make_plan(steps=10, train={"lr": 1.0, "lr_warmup_steps": 2, "min_lr_ratio": 0.1})
+    assert [lr_at(plan, s) for s in (1, 2)] == [0.5, 1.0]
+    assert lr_at(plan, 10) == pytest.approx(0.1)
+    assert lr_at(plan, 3) > lr_at(plan, 6) > lr_at(plan, 9)
+
+
+def test_every_world_size_covers_the_same_samples_per_step():
+    def samples(world: int, micro: int) -> set[int]:
+        accum = 8 // (micro * world)
+        return {Geometry(micro, 16, accum, world, r).first_sample(3, m) + k
+                for r in range(world) for m in range(accum) for k in range(micro)}
+
+    assert samples(1, 8) == samples(2, 2) == samples(4, 1) == set(range(24, 32))
+
+
+def test_synthetic_tokens_depend_only_on_the_global_index():
+    src = SyntheticTokens(vocab_size=256, seq_len=8, seed=1)
+    assert torch.equal(src.rows(5, 3)[1], src.rows(6, 1)[0])
+    row = src.rows(0, 1)[0]
+    assert len(set(((row[1:] - row[:-1]) % 256).tolist())) == 1  # an arithmetic progression: learnable
+
+
+def test_token_shards_read_llmc_headers_and_raw_files(tmp_path):
+    header = struct.pack("<3i", 20240520, 1, 10) + bytes(256 * 4 - 12)
+    (tmp_path / "a.bin").write_bytes(header + struct.pack("<10H", *range(10)))
+    (tmp_path / "b.bin").write_bytes(struct.pack("<7H", *range(100, 107)))
+    shards = TokenShards(str(tmp_path), "uint16", seq_len=4)
+    assert shards.windows == [2, 1] and shards.num_samples() == 3
+    assert shards.rows(1, 2).tolist() == [[4, 5, 6, 7, 8], [100, 101, 102, 103, 104]]
+    assert shards.tokens_dropped == (10 - 8) + (7 - 4)
+
+
+def test_model_init_is_deterministic_and_matches_the_preset_count():
+    dims = PRESETS["tiny"]
+    a, b = build_model(dims, 7, torch.device("cpu")), build_model(dims, 7, torch.device("cpu"))
+    assert sum(p.numel() for p in a.parameters()) == num_params(dims)
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def status(rank: int, phase: str, last_step: int = 0, error: dict | None = None) -> dict:
+    return {"rank": rank, "phase": phase, "last_step": last_step, **({"error": error} if error else {})}
+
+
+def err(code: str, ns: int, stage: str = "train") -> dict:
+    return {"code": code, "stage": stage, "step": 3, "failed_ns": ns, "message": f"{code} message"}
+
+
+def test_triage_names_the_rank_that_raised_not_the_peer():
+    statuses = {0: status(0, "train", 2, err("MS803", 2)), 1: status(1, "train", 2, err("MS802", 5))}
+    assert errors.attribute(statuses, {0: 1})["rank"] == 1
+
+
+def test_triage_names_the_staller_not_the_waiter():
+    statuses = {0: status(0, "first-step", 0, err("MS803", 1, "first-step")), 1: status(1, "compile")}
+    culprit = errors.attribute(statuses, {0: 1})
+    assert (culprit["rank"], culprit["stage"], culprit["code"]) == (1, "compile", "MS803")
+    assert "waited in `first-step`" in culprit["message"]
+
+
+def test_triage_names_a_rank_killed_without_a_python_error():
+    statuses = {0: status(0, "train", 4, err("MS803", 1)), 1: status(1, "train", 4)}
+    assert errors.attribute(statuses, {1: -9}) | {"message": ""} == {
+        "rank": 1, "code": "MS802", "stage": "train", "step": 5, "message": ""}
+
+
+def test_error_codes_classify_peer_symptoms():
+    assert errors.code_for(RuntimeError("[gloo] Timed out waiting 5000ms for recv")) == "MS803"
+    assert errors.code_for(RuntimeError("boom")) == "MS802"
+    assert errors.code_for(errors.NonFiniteLossError(4, float("nan"))) == "MS801"
+
+
+def test_mfu_uses_the_observed_gpu_peak_and_none_on_cpu():
+    clock = measure.StepClock(num_excluded=1, tokens_per_step=1000, step_times_s={1: 9.0, 2: 0.5, 3: 0.5})
+    gpu = measure.summarize(clock, 1, 10**9, "NVIDIA H200", "cuda")
+    assert gpu["tokens_per_s"] == 2000 and gpu["peak_flops_used"] == 989e12
+    assert gpu["mfu_pct"] == pytest.approx(100 * 2000 * 1e9 / 989e12)
+    assert measure.summarize(clock, 1, 10**9, "cpu", "cpu")["mfu_pct"] is None
+    assert measure.peak_flops("NVIDIA B200") == 2.25e15 and measure.peak_flops("Tesla V100") is None
+
+
+def test_bus_bandwidth_factors_follow_nccl_tests():
+    assert bus_factor("all_reduce", 8) == 2 * 7 / 8 and bus_factor("all_gather", 8) == 7 / 8
+
+
+def test_hardware_shows_an_h100_request_served_by_an_h200():
+    plan = make_plan(resources={"gpu_type": "H100", "gpu_count": 2})
+    hw = provenance.describe_hardware(plan, ["NVIDIA H200", "NVIDIA H200"])
+    assert (hw.observed_gpu_count, hw.matches_request) == (2, False)
+    assert provenance.describe_hardware(plan, ["NVIDIA H100 80GB HBM3"] * 2).matches_request is True
+
+
+def test_cache_state_is_judged_from_files(tmp_path):
+    assert cachestate.count_cache_files(tmp_path) == {"fxgraph": 0, "aotautograd": 0}
+    (tmp_path / "fxgraph" / "ab").mkdir(parents=True)
+    (tmp_path / "fxgraph" / "ab" / "entry").write_text("x")
+    pre = cachestate.count_cache_files(tmp_path)
+    assert (cachestate.judge_state(pre, False), cachestate.judge_state({"fxgraph": 0}, False)) == ("warm", "cold")
+    assert cachestate.agreed_state([{"state": "warm"}, {"state": "cold"}]) == ("mixed", False)
+
+
+def test_require_seed_without_a_seed_fails_before_training(tmp_path):
+    plan = make_plan(cache={"policy": "require-seed", "seed": str(tmp_path / "missing")})
+    with pytest.raises(errors.CacheSeedMissingError):
+        cachestate.restore_seed_dir(plan, tmp_path / "cache")
+
+
+def test_verdict_checks_bound_and_reference(tmp_path):
+    from megaspec.runtime.receipt import write_receipt
+
+    ref = write_receipt(tmp_path / "ref.json", small_receipt(losses=[5.5, 5.25]))
+    plan = make_plan(validate={"finite_loss": True, "max_final_loss": 5.3, "reference_receipt": str(ref),
+                               "loss_rtol": 1e-6})
+    ok = acceptance.evaluate(plan, small_receipt(losses=[5.5, 5.25]))
+    bad: Receipt = small_receipt(losses=[5.5, 5.4])
+    assert ok.passed and ok.checks == {"losses_recorded": True, "finite_loss": True, "final_loss_below_max": True,
+                                       "matches_reference": True}
+    verdict = acceptance.evaluate(plan, bad)
+    assert not verdict.passed and len(verdict.reasons) == 2

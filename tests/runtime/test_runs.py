@@ -1,0 +1,133 @@
+"""End-to-end runs through the elastic launcher on CPU/gloo: training, parity, faults, resume."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import jsonschema
+import pytest
+
+from megaspec.runtime.launch import run_plan
+from megaspec.runtime.receipt import SCHEMA_PATH, read_receipt
+
+from .conftest import make_plan
+
+pytestmark = pytest.mark.slow
+STEPS = 8
+
+
+def train(tmp_path, name: str, ranks: int = 2, **overrides) -> dict:
+    return run_plan(make_plan(ranks, steps=STEPS, **overrides), tmp_path / name)
+
+
+def assert_valid(receipt: dict) -> None:
+    jsonschema.validate(receipt, json.loads(SCHEMA_PATH.read_text()))
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory) -> tuple[dict, object]:
+    """2 ranks, checkpoints every 3 steps: the reference for parity, determinism and resume."""
+    root = tmp_path_factory.mktemp("baseline")
+    events: list[dict] = []
+    plan = make_plan(2, steps=STEPS, checkpoint={"dir": str(root / "ckpt"), "every": 3, "resume": "auto"})
+    receipt = run_plan(plan, root / "run", on_event=events.append)
+    return receipt, events
+
+
+def test_two_ranks_train_and_the_receipt_is_complete(baseline, tmp_path):
+    receipt, events = baseline
+    assert receipt["status"] == "ok", receipt["error"]
+    assert_valid(receipt)
+    losses = receipt["losses"]
+    assert len(losses) == STEPS and losses[-1] < losses[0] - 0.1
+    assert [e["step"] for e in events] == list(range(1, STEPS + 1))
+    assert receipt["steps"] == {"planned": STEPS, "completed": STEPS, "warmup_excluded": 2, "measured": STEPS - 2,
+                                "resumed_from": None}
+    assert receipt["metrics"]["tokens_per_s"] > 0 and receipt["metrics"]["mfu_pct"] is None
+    assert [r["phase"] for r in receipt["per_rank"]] == ["done", "done"]
+    assert all(r["first_forward_s"] > 0 for r in receipt["per_rank"])
+    assert receipt["hardware"]["observed_devices"] == ["cpu"]
+    assert receipt["distributed"]["world_size"] == 2 and receipt["data"]["path_class"] == "synthetic"
+    assert receipt["checkpoint"]["saved_steps"] == [3, 6]
+
+
+@pytest.mark.parametrize("ranks", [1, 4])
+def test_one_and_four_ranks_match_two(baseline, tmp_path, ranks):
+    receipt = train(tmp_path, f"r{ranks}", ranks)
+    assert receipt["status"] == "ok", receipt["error"]
+    assert_valid(receipt)
+    assert receipt["losses"] == pytest.approx(baseline[0]["losses"], abs=1e-5)
+
+
+def test_same_seed_twice_gives_identical_losses(baseline, tmp_path):
+    assert train(tmp_path, "again")["losses"] == baseline[0]["losses"]
+
+
+def test_a_rank_that_raises_is_named_with_its_stage_and_error_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEGASPEC_FAULT", "1:train:3:raise")
+    start = time.monotonic()
+    receipt = train(tmp_path, "raise")
+    assert time.monotonic() - start < 60
+    error = receipt["error"]
+    assert receipt["status"] == "error"
+    assert (error["rank"], error["stage"], error["step"], error["code"]) == (1, "train", 3, "MS802")
+    assert "injected failure" in json.loads(open(error["error_file"]).read())["message"]["message"]
+    assert read_receipt(tmp_path / "raise" / "receipt.json").error.rank == 1
+    assert_valid(receipt)
+
+
+def test_a_stalled_rank_is_named_not_the_waiter(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEGASPEC_FAULT", "1:compile:sleep")
+    start = time.monotonic()
+    receipt = train(tmp_path, "stall", distributed={"init_timeout_s": 8})
+    assert time.monotonic() - start < 60
+    error = receipt["error"]
+    assert (error["rank"], error["stage"], error["code"]) == (1, "compile", "MS803")
+    assert [r["phase"] for r in receipt["per_rank"]] == ["first-step", "compile"]
+
+
+def test_a_killed_run_resumes_to_the_same_losses(baseline, tmp_path, monkeypatch):
+    ckpt = {"dir": str(tmp_path / "ckpt"), "every": 3, "resume": "auto"}
+    monkeypatch.setenv("MEGASPEC_FAULT", "0:train:5:raise")
+    killed = train(tmp_path, "killed", checkpoint=ckpt)
+    assert killed["status"] == "error" and killed["checkpoint"]["saved_steps"] == [3]
+    monkeypatch.delenv("MEGASPEC_FAULT")
+    resumed = train(tmp_path, "resumed", checkpoint=ckpt)
+    assert resumed["status"] == "ok", resumed["error"]
+    assert resumed["steps"]["resumed_from"] == 3 and resumed["checkpoint"]["resumed_from"] == 3
+    assert resumed["losses"] == baseline[0]["losses"]
+
+
+def test_insufficient_shards_fail_before_training(tmp_path):
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "a.bin").write_bytes(bytes(range(256)) * 4)  # 512 uint16 tokens: 15 windows of 32
+    start = time.monotonic()
+    receipt = train(tmp_path, "short", data={"source": "shards", "path": str(shards), "path_class": "local-disk"})
+    assert time.monotonic() - start < 60
+    error = receipt["error"]
+    assert (error["code"], error["stage"]) == ("MS805", "init")
+    assert all(r["last_step"] == 0 for r in receipt["per_rank"])
+
+
+def test_validate_lane_gives_a_verdict_and_no_throughput(baseline, tmp_path):
+    reference = tmp_path / "ref.json"
+    reference.write_text(json.dumps(baseline[0]))
+    receipt = train(tmp_path, "validate", lane="validate",
+                    validate={"finite_loss": True, "max_final_loss": 6.0, "reference_receipt": str(reference),
+                              "loss_rtol": 1e-5})
+    assert receipt["verdict"]["passed"], receipt["verdict"]
+    assert receipt["metrics"]["tokens_per_s"] is None and receipt["metrics"]["final_loss"] is not None
+
+
+def test_bench_lane_measures_collectives_and_gemm(tmp_path):
+    receipt = train(tmp_path, "bench", lane="bench",
+                    bench={"ops": ["all_reduce", "all_gather", "gemm"], "sizes_bytes": [4096], "iters": 3,
+                           "warmup_iters": 1, "gemm_dims": [64]})
+    assert receipt["status"] == "ok", receipt["error"]
+    results = {r["op"]: r for r in receipt["bench"]["results"]}
+    assert results["all_reduce"]["busbw_gbps"] == pytest.approx(results["all_reduce"]["algbw_gbps"])  # 2(n-1)/n = 1
+    assert results["all_gather"]["busbw_gbps"] == pytest.approx(results["all_gather"]["algbw_gbps"] / 2)
+    assert results["gemm"]["tflops"] > 0 and receipt["bench"]["backend"] == "gloo"
+    assert_valid(receipt)
