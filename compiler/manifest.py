@@ -5,6 +5,8 @@ Backends create the manifest (`planned`) and `collect` advances it:
     planned -> detached -> running -> ok | error        (modal: launch, then polls)
     planned -> running -> ok | error | interrupted      (local: Ctrl-C is `interrupted`)
 
+A receipt whose status is `interrupted` (a cancelled or Ctrl-C'd run) ends in `interrupted`.
+
 Every transition is timestamped (UTC) and the file is rewritten atomically each time, so a run
 that dies anywhere still leaves the last state it reached. A failure carries a typed stage from
 the seeds' triage order (bootstrap, remote, collector, record, persistence): a manifest stuck in

@@ -63,7 +63,8 @@ def _hardware(r: Receipt) -> list[str]:
     observed = ", ".join(sorted(set(h.observed_devices))) or "nothing"
     match = {True: "yes", False: "NO -- the receipt differs from the request", None: "n/a"}[h.matches_request]
     return ["hardware", _row("requested", requested),
-            _row("observed", f"{observed} x{h.observed_gpu_count or len(h.observed_devices)}"),
+            _row("observed", f"{observed} x{h.observed_gpu_count}" if h.observed_gpu_count
+                 else f"{observed} ({d.world_size} process(es))"),
             _row("matches request", match),
             _row("distributed", f"{d.mode} {d.backend}/{d.device}, world {d.world_size} "
                                 f"({d.nodes} node x {d.nproc_per_node}), restarts {d.max_restarts}")]
@@ -111,9 +112,11 @@ def _metrics(r: Receipt) -> list[str]:
 def _per_rank(r: Receipt) -> list[str]:
     if not r.per_rank:
         return []
-    head = f"  {'rank':>4}  {'phase':<11}{'step':>5}  {'first fwd s':>11}  {'compile s':>9}  {'cache':<7}  host"
+    head = (f"  {'rank':>4}  {'phase':<11}{'step':>5}  {'first fwd s':>11}  {'first step s':>12}  {'compile s':>9}  "
+            f"{'cache':<7}  host")
     rows = [f"  {k.rank:>4}  {k.phase:<11}{k.last_step:>5}  {_value(k.first_forward_s, fmt='{:.3f}'):>11}  "
-            f"{_value(k.compile_s, fmt='{:.3f}'):>9}  {(k.cache.state if k.cache else 'n/a'):<7}  {k.host or '?'}"
+            f"{_value(k.first_step_s, fmt='{:.3f}'):>12}  {_value(k.compile_s, fmt='{:.3f}'):>9}  "
+            f"{(k.cache.state if k.cache else 'n/a'):<7}  {k.host or '?'}"
             for k in sorted(r.per_rank, key=lambda k: k.rank)]
     return ["per rank", head, *rows]
 

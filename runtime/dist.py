@@ -54,9 +54,10 @@ def _set_cpu_threads(local_world_size: int) -> None:
     torch.set_num_threads(max(1, cores // local_world_size))
 
 
-def init_distributed(plan: Plan) -> Rank:
+def init_distributed(plan: Plan, run_dir: Path) -> Rank:
     """Apply the plan's env, pick the device, start the process group with the init timeout."""
     os.environ.update(plan.distributed.env)
+    os.environ.update({key: str(run_dir / rel) for key, rel in plan.distributed.run_dir_env.items()})
     local_rank = int(os.environ["LOCAL_RANK"])
     local_world_size = int(os.environ["LOCAL_WORLD_SIZE"])
     if plan.distributed.device == "cuda":
@@ -103,7 +104,7 @@ def rank_main(plan_json: str, run_dir_str: str, seeded: bool, started_at: str) -
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cachestate.cache_dir_for(plan, run_dir))
     outcome: dict[str, Any] = {}
     try:
-        r = init_distributed(plan)
+        r = init_distributed(plan, run_dir)
         status.update(device=_device_name(r.device), observed_devices=observed_devices() if r.is_main else None)
         _run_lane(plan, r, status, run_dir, seeded, outcome)
         status.enter("receipt")

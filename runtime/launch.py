@@ -31,8 +31,21 @@ from .errors import RunFailure, attribute
 from .plan import Plan, read_plan
 from .provenance import collect_provenance, describe_hardware
 from .receipt import (
-    BenchReport, CheckpointReport, DataReport, Distributed, Metrics, Parallelism, PlanRef, RankReport,
-    Receipt, RunError, SpecRef, Startup, Steps, read_receipt, write_receipt,
+    BenchReport,
+    CheckpointReport,
+    DataReport,
+    Distributed,
+    Metrics,
+    Parallelism,
+    PlanRef,
+    RankReport,
+    Receipt,
+    RunError,
+    SpecRef,
+    Startup,
+    Steps,
+    read_receipt,
+    write_receipt,
 )
 from .status import rank_report, read_statuses, write_json_atomic
 
@@ -213,7 +226,8 @@ def complete_receipt(plan: Plan, run_dir: Path, started_at: str, parent_outcome:
     per_rank = [RankReport(**gathered[r]) for r in sorted(gathered)]
     finished_at = utc_now()
     update: dict[str, Any] = {"per_rank": per_rank, "startup": _startup(plan, per_rank), "finished_at": finished_at,
-                              "failure_dumps": sorted(dumps.values()), "data": receipt.data}
+                              "failure_dumps": sorted(dumps.values()) + _flight_records(plan, run_dir),
+                              "data": receipt.data}
     if receipt.metrics is not None:
         update["metrics"] = receipt.metrics.model_copy(update={"wall_time_s": _seconds_between(started_at,
                                                                                               finished_at)})
@@ -282,6 +296,15 @@ def _error_files(run_dir: Path, node_rank: int, nproc: int) -> dict[int, str]:
     for path in sorted((run_dir / "logs").glob("*/attempt_*/*/error.json")):
         found[node_rank * nproc + int(path.parent.name)] = str(path)
     return found
+
+
+def _flight_records(plan: Plan, run_dir: Path) -> list[str]:
+    """NCCL flight-recorder dumps (one file per rank, written on a watchdog timeout)."""
+    found: set[str] = set()
+    for rel in plan.distributed.run_dir_env.values():
+        prefix = run_dir / rel
+        found.update(str(p) for p in prefix.parent.glob(f"{prefix.name}*") if p.is_file())
+    return sorted(found)
 
 
 def _log_dir(run_dir: Path, node_rank: int, plan: Plan, rank: int) -> str | None:

@@ -42,20 +42,22 @@ def peak_mem_gib(device: torch.device) -> float:
 
 @dataclass
 class StepClock:
-    """Wall time of each optimizer step; steps <= `num_excluded` are left out of the summary."""
+    """Wall time of each optimizer step, end to end (data, logging, status writes included);
+    steps <= `num_excluded` are left out of the summary."""
 
     num_excluded: int
     tokens_per_step: int  # global
     step_times_s: dict[int, float] = field(default_factory=dict)
-    _start: float = 0.0
+    _last: float = 0.0
 
     def start(self) -> None:
-        self._start = time.perf_counter()
+        self._last = time.perf_counter()
 
-    def stop(self, step: int) -> float:
-        elapsed = time.perf_counter() - self._start
-        self.step_times_s[step] = elapsed
-        return elapsed
+    def tick(self, step: int) -> float:
+        """Close `step`: the time since the previous tick (or `start`)."""
+        now = time.perf_counter()
+        self.step_times_s[step], self._last = now - self._last, now
+        return self.step_times_s[step]
 
     def measured(self) -> list[float]:
         return [t for s, t in sorted(self.step_times_s.items()) if s > self.num_excluded]

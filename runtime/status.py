@@ -19,13 +19,16 @@ PHASE_ORDER = {"bootstrap": 0, "init": 1, "compile": 2, "first-step": 3, "train"
                "receipt": 6, "teardown": 7, "done": 8}
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+def write_json_atomic(path: Path, data: dict[str, Any], *, durable: bool = True) -> None:
+    """Temp file + rename. `durable=False` skips fsync: readers of status files are other
+    processes on a live machine, and an fsync every step would show up in the step time."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -47,7 +50,8 @@ class RankStatus:
     def update(self, **fields: Any) -> None:
         self.data.update(fields)
         self.data["updated_ns"] = time.time_ns()
-        write_json_atomic(self.path, self.data)
+        durable = "error" in fields or self.data["phase"] in ("receipt", "teardown", "done")
+        write_json_atomic(self.path, self.data, durable=durable)
 
 
 def read_statuses(run_dir: str | Path) -> dict[int, dict[str, Any]]:

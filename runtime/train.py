@@ -22,7 +22,7 @@ from . import cachestate, checkpoint
 from .data import Geometry, agree_on_steps, get_batch, open_source
 from .dist import Rank, shorten_timeout
 from .errors import NonFiniteLossError, maybe_inject_fault
-from .measure import StepClock, peak_mem_gib, summarize, sync
+from .measure import StepClock, peak_mem_gib, summarize
 from .model import build_model, cross_entropy
 from .parallel import parallelize
 from .plan import Plan
@@ -85,88 +85,108 @@ def _prepare_cache(plan: Plan, status: RankStatus, run_dir: Path, seeded: bool) 
 
 
 def run_training(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
-                 outcome: dict[str, Any]) -> dict[str, Any]:
+                 outcome: dict[str, Any]) -> None:
     """Train on this rank, filling `outcome` (losses, metrics, data, checkpoint, steps) as it goes,
     so a failed run's receipt still shows how far it got."""
     t = plan.train
-    # --- init: weights from the seed (identical on every rank), then agree on the data
-    status.enter("init")
-    model = build_model(dims_of(plan), t.seed, r.device)
-    geo = Geometry(t.micro_batch, t.seq_len, t.grad_accum, r.world_size, r.rank)
-    source = open_source(plan)
-    outcome["data"] = agree_on_steps(source, geo, t.steps, r.device)
-    # --- compile: AC, per-block compile, FSDP2 (compilation itself happens in the first forward)
-    status.enter("compile")
-    cache = _prepare_cache(plan, status, run_dir, seeded)
-    maybe_inject_fault(r.rank, "compile")
-    model, outcome["num_fsdp_units"] = parallelize(model, plan, r.mesh)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, betas=(0.9, 0.95), weight_decay=t.weight_decay,
-                                  foreach=True)
-    # --- resume
-    ckpt_root = Path(plan.checkpoint.dir) if plan.checkpoint.dir else None
-    ckpt = {"dir": plan.checkpoint.dir, "saved_steps": []}
-    losses: list[float] = []
-    start_step = 0
-    if ckpt_root is not None and plan.checkpoint.resume == "auto":
-        status.enter("checkpoint")
-        load_start = time.perf_counter()
-        resumed = checkpoint.load_latest(ckpt_root, model, optimizer)
-        if resumed is not None:
-            start_step, losses = resumed["step"], resumed["losses"]
-            ckpt.update(resumed_from=start_step, load_s=time.perf_counter() - load_start)
+    model, optimizer, source, geo, cache = _setup(plan, r, status, run_dir, seeded, outcome)
+    start_step, losses, ckpt = _resume(plan, model, optimizer, status)
     outcome.update(resumed_from=start_step or None, checkpoint=ckpt, losses=losses)
-    # --- the loop
     tokens_per_step = t.global_batch * t.seq_len
     clock = StepClock(num_excluded=start_step + 1 + t.warmup_steps, tokens_per_step=tokens_per_step)
     progress = ProgressLog(run_dir, plan, r.is_main)
     pending: list[torch.Tensor] = []
     status.enter("first-step" if start_step == 0 else "train")
+    clock.start()
     for step in range(start_step + 1, t.steps + 1):
         maybe_inject_fault(r.rank, "train", step)
-        clock.start()
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(plan, step)
-        step_loss = torch.zeros((), device=r.device)
-        for micro in range(t.grad_accum):
-            inputs, targets = get_batch(source, geo, step - 1, micro, r.device)
-            forward_start = time.perf_counter()
-            loss = cross_entropy(model(inputs), targets) / t.grad_accum
-            if step == start_step + 1 and micro == 0:
-                status.update(first_forward_s=time.perf_counter() - forward_start)
-            loss.backward()
-            step_loss += loss.detach()
-        if t.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        local = step_loss.item()  # also the sync point that makes the step time honest
-        if not math.isfinite(local):
-            raise NonFiniteLossError(step, local)
-        sync(r.device)
-        step_s = clock.stop(step)
-        pending.append(step_loss)
-        if step == start_step + 1:
+        first = step == start_step + 1
+        pending.append(_train_step(plan, model, optimizer, source, geo, step, r.device, status if first else None))
+        step_s = clock.tick(step)
+        if first:
             _after_first_step(plan, status, cache, step_s)
         status.update(last_step=step)
-        is_last = step == t.steps
-        if step % t.log_every == 0 or is_last or _is_checkpoint_step(plan, step):
+        is_last, saves = step == t.steps, _is_checkpoint_step(plan, step)
+        if step % t.log_every == 0 or is_last or saves:
             losses += global_losses(pending, r.world_size)
             pending = []
             progress.emit(step, losses[-1], step_s, tokens_per_step)
-        if _is_checkpoint_step(plan, step) and not is_last:
+        if saves and not is_last:
             status.enter("checkpoint")
-            ckpt["save_s"] = checkpoint.save(ckpt_root, model, optimizer, step, losses,
+            ckpt["save_s"] = checkpoint.save(Path(plan.checkpoint.dir), model, optimizer, step, losses,
                                              step * t.global_batch, plan.checkpoint.keep)
             ckpt["saved_steps"].append(step)
             status.enter("train")
-    outcome.update(completed=len(losses), measured=len(clock.measured()),
-                   excluded=min(t.steps, clock.num_excluded) - start_step,
+            clock.start()  # the save is reported as save_s, not as step time
+    _finish(plan, r, status, clock, outcome, start_step)
+
+
+def _setup(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool, outcome: dict[str, Any]) -> tuple:
+    """Init (weights from the seed, data agreement), then AC + compile + FSDP2 and the optimizer."""
+    t = plan.train
+    status.enter("init")
+    model = build_model(dims_of(plan), t.seed, r.device)
+    geo = Geometry(t.micro_batch, t.seq_len, t.grad_accum, r.world_size, r.rank)
+    source = open_source(plan)
+    outcome["data"] = agree_on_steps(source, geo, t.steps, r.device)
+    status.enter("compile")  # wrapping happens here; compilation itself in the first forward
+    cache = _prepare_cache(plan, status, run_dir, seeded)
+    maybe_inject_fault(r.rank, "compile")
+    model, outcome["num_fsdp_units"] = parallelize(model, plan, r.mesh)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, betas=(0.9, 0.95), weight_decay=t.weight_decay,
+                                  foreach=True)
+    return model, optimizer, source, geo, cache
+
+
+def _resume(plan: Plan, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+            status: RankStatus) -> tuple[int, list[float], dict[str, Any]]:
+    """(start step, losses so far, checkpoint report): the latest complete checkpoint, if any."""
+    ckpt: dict[str, Any] = {"dir": plan.checkpoint.dir, "saved_steps": []}
+    if plan.checkpoint.dir is None or plan.checkpoint.resume != "auto":
+        return 0, [], ckpt
+    status.enter("checkpoint")
+    load_start = time.perf_counter()
+    resumed = checkpoint.load_latest(Path(plan.checkpoint.dir), model, optimizer)
+    if resumed is None:
+        return 0, [], ckpt
+    ckpt.update(resumed_from=resumed["step"], load_s=time.perf_counter() - load_start)
+    return resumed["step"], resumed["losses"], ckpt
+
+
+def _train_step(plan: Plan, model: torch.nn.Module, optimizer: torch.optim.Optimizer, source: Any, geo: Geometry,
+                step: int, device: torch.device, first_status: RankStatus | None) -> torch.Tensor:
+    """One optimizer step (grad accumulation, clipping); returns this rank's loss for the step."""
+    t = plan.train
+    for group in optimizer.param_groups:
+        group["lr"] = lr_at(plan, step)
+    step_loss = torch.zeros((), device=device)
+    for micro in range(t.grad_accum):
+        inputs, targets = get_batch(source, geo, step - 1, micro, device)
+        forward_start = time.perf_counter()
+        loss = cross_entropy(model(inputs), targets) / t.grad_accum
+        if first_status is not None and micro == 0:
+            first_status.update(first_forward_s=time.perf_counter() - forward_start)
+        loss.backward()
+        step_loss += loss.detach()
+    if t.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    local = step_loss.item()  # also the sync point that makes the step time honest
+    if not math.isfinite(local):
+        raise NonFiniteLossError(step, local)
+    return step_loss
+
+
+def _finish(plan: Plan, r: Rank, status: RankStatus, clock: StepClock, outcome: dict[str, Any],
+            start_step: int) -> None:
+    measured = clock.measured()
+    outcome.update(completed=len(outcome["losses"]), measured=len(measured),
+                   excluded=min(plan.train.steps, clock.num_excluded) - start_step,
                    metrics=summarize(clock, r.world_size, plan.model.flops_per_token, _device_name(r),
                                      r.device.type))
-    measured = clock.measured()
-    status.update(peak_mem_gib=peak_mem_gib(r.device), compiled=t.compile,
+    status.update(peak_mem_gib=peak_mem_gib(r.device), compiled=plan.train.compile,
                   steady_step_s=statistics.median(measured) if measured else None)
-    return outcome
 
 
 def _is_checkpoint_step(plan: Plan, step: int) -> bool:

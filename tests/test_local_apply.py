@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from megaspec.compiler.manifest import read_manifest
 from megaspec.runtime.receipt import read_receipt
 
@@ -81,7 +80,7 @@ def test_apply_gpu_spec_locally_is_a_labelled_rehearsal(tmp_path):
     proc, run_dir = apply(tmp_path, str(spec), "--target", "local")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     receipt = read_receipt(run_dir / "receipt.json")
-    assert receipt.rehearsal and receipt.distributed.world_size == 2 and receipt.hardware.requested_gpu == "H100"
+    assert receipt.rehearsal and receipt.distributed.world_size == 2 and receipt.distributed.device == "cpu"
     assert "GPU `H100:2` x 1 node(s) -> 2 CPU ranks (gloo)" in receipt.substitutions
     assert read_manifest(run_dir).rehearsal
     assert "REHEARSAL on CPU -- not a GPU result. Substitutions:" in proc.stdout

@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from megaspec.compiler.backends.modal import find_entrypoint, load_app_module
 from megaspec.compiler.commands.compile import origins_of
 from megaspec.compiler.lint import check_spec

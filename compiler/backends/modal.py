@@ -71,28 +71,44 @@ def find_entrypoint(module: ModuleType):
 
 def launch(plan, app_py: Path, run_dir: Path, *, echo: Callable[[str], None] = print):
     """Spawn the run detached and return the manifest (`detached`, or `error` at stage bootstrap)."""
-    import modal
-
     require_credentials()
     app, function = find_entrypoint(load_app_module(app_py))
     write_atomic(run_dir / "plan.json", plan.to_json())  # collect reads it to find the receipt's Volume
     manifest = new_manifest(plan, backend="modal")
     write_manifest(run_dir, manifest)
-    try:
-        with modal.enable_output(), app.run(detach=True):
-            call = function.spawn(plan.to_json())
-            record = ModalCall(function_call_id=call.object_id, app_id=app.app_id,
-                               dashboard_url=call.get_dashboard_url())
-    except modal.exception.AuthError as e:
-        raise BackendError(f"Modal rejected the credentials: {e}", hint="Run `modal token new`") from e
-    except Exception as e:  # noqa: BLE001 - image build, app creation or spawn: all before the run starts
-        manifest = advance(manifest, "error", error=RunError(stage="bootstrap", message=_describe(e)))
+    record, problem = _spawn_detached(app, function, plan.to_json())
+    if record is None:
+        manifest = advance(manifest, "error", error=RunError(stage="bootstrap", message=_describe(problem)))
         write_manifest(run_dir, manifest)
+        if _is_auth_error(problem):
+            raise BackendError(f"Modal rejected the credentials: {problem}", hint="Run `modal token new`")
         return manifest
-    manifest = advance(manifest, "detached", modal=record)
+    notes = [f"the call was spawned, but disconnecting failed: {_describe(problem)}"] if problem else []
+    manifest = advance(manifest, "detached", modal=record, notes=notes)
     write_manifest(run_dir, manifest)
     echo(f"detached: {record.function_call_id}  {record.dashboard_url or ''}".rstrip())
     return manifest
+
+
+def _spawn_detached(app, function, plan_json: str) -> tuple[ModalCall | None, Exception | None]:
+    """(call record, problem): a problem after the spawn must not lose the call id."""
+    import modal
+
+    record = None
+    try:
+        with modal.enable_output(), app.run(detach=True):
+            call = function.spawn(plan_json)
+            record = ModalCall(function_call_id=call.object_id, app_id=app.app_id,
+                               dashboard_url=call.get_dashboard_url())
+    except Exception as e:  # noqa: BLE001 - image build, app creation, spawn or disconnect: classified by caller
+        return record, e
+    return record, None
+
+
+def _is_auth_error(error: Exception | None) -> bool:
+    from modal.exception import AuthError
+
+    return isinstance(error, AuthError)
 
 
 def poll(function_call) -> tuple[str, object]:

@@ -43,10 +43,14 @@ def _checked_spec(spec_path: str):
 
 
 def _with_steps(spec, steps: int | None):
-    """`--steps N` shortens (or lengthens) a run; warmup stays below it so something is measured."""
+    """`--steps N` shortens (or lengthens) a run; warmup shrinks so at least one step is measured.
+
+    Step 1 is always excluded, then `warmup_steps`: N steps measure N - 1 - warmup of them.
+    """
     if steps is None:
         return spec
-    train = spec.train.model_copy(update={"steps": steps, "warmup_steps": min(spec.train.warmup_steps, steps - 1)})
+    warmup = min(spec.train.warmup_steps, max(steps - 2, 0))
+    train = spec.train.model_copy(update={"steps": steps, "warmup_steps": warmup})
     return spec.model_copy(update={"train": train})
 
 
@@ -201,7 +205,10 @@ def list_runs(runs_dir: str) -> None:
 
     from ..receipt_view import format_run_line
 
-    for manifest_path in sorted(Path(runs_dir).glob(f"*/{MANIFEST_FILE}")):
+    manifest_paths = sorted(Path(runs_dir).glob(f"*/{MANIFEST_FILE}"))
+    if not manifest_paths:
+        click.echo(f"no runs under `{runs_dir}`", err=True)
+    for manifest_path in manifest_paths:
         try:
             manifest = read_manifest(manifest_path)
             receipt_path = manifest_path.parent / RECEIPT_FILE

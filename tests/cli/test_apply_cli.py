@@ -10,9 +10,9 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
-
 from megaspec.compiler import manifest as mf
 from megaspec.compiler.cli import cli
+
 from tests.unit.test_manifest import CRASH, make_manifest, make_receipt
 
 RUN_ID = "tiny-cpu-20260102-030405-abcd"
@@ -169,3 +169,8 @@ def test_progress_live_line_is_rewritten_in_place_and_closed():
     display({"step": 2, "loss": 1.0, "eta_s": 3725})
     display.close()
     assert out.getvalue() == "\r\x1b[Kstep 1/40  ETA --:--\r\x1b[Kstep 2/40  loss 1.0000  ETA 1:02:05\n"
+
+
+def test_receipts_list_of_an_empty_directory_says_so(tmp_path):
+    result = invoke("receipts", "list", str(tmp_path))
+    assert result.exit_code == 0 and result.stdout == "" and result.stderr == f"no runs under `{tmp_path}`\n"

@@ -6,7 +6,6 @@ import struct
 
 import pytest
 import torch
-
 from megaspec.runtime import acceptance, cachestate, errors, measure, provenance
 from megaspec.runtime.bench import bus_factor
 from megaspec.runtime.data import Geometry, SyntheticTokens, TokenShards

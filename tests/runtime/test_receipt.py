@@ -8,10 +8,18 @@ import sys
 
 import jsonschema
 import pytest
-
 from megaspec.runtime.receipt import (
-    SCHEMA_PATH, Distributed, Hardware, Parallelism, PlanRef, Provenance, Receipt, SpecRef, read_receipt,
-    receipt_schema, write_receipt,
+    SCHEMA_PATH,
+    Distributed,
+    Hardware,
+    Parallelism,
+    PlanRef,
+    Provenance,
+    Receipt,
+    SpecRef,
+    read_receipt,
+    receipt_schema,
+    write_receipt,
 )
 
 

@@ -7,7 +7,6 @@ import time
 
 import jsonschema
 import pytest
-
 from megaspec.runtime.launch import run_plan
 from megaspec.runtime.receipt import SCHEMA_PATH, read_receipt
 

@@ -6,7 +6,6 @@ import json
 from datetime import datetime, timezone
 
 import pytest
-
 from megaspec.compiler import manifest as mf
 from megaspec.compiler.runid import is_run_id, mint_run_id, slugify_name
 
@@ -138,3 +137,9 @@ def test_run_ids_sort_by_time_and_match_the_pattern():
     assert early == "dense-1b-h200x8-20260102-030405-00ff"
     assert is_run_id(early) and is_run_id(late) and sorted([late, early]) == [early, late]
     assert not is_run_id("dense-20260102-030405") and slugify_name("__") == "run"
+
+
+def test_store_receipt_interrupted_run_is_interrupted_not_error(tmp_path):
+    stop = {"code": "MS809", "stage": "train", "rank": None, "step": None, "message": "interrupted"}
+    m = mf.store_receipt(tmp_path, make_manifest("running"), make_receipt("interrupted", stop), source="test")
+    assert m.state == "interrupted" and m.error is None and m.receipt == "receipt.json" and m.completed_at

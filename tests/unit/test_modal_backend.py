@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from megaspec.compiler import manifest as mf
+from megaspec.compiler.backends import modal as backend
 from modal.call_graph import InputInfo, InputStatus
 from modal.exception import (
     AuthError,
@@ -21,8 +23,6 @@ from modal.exception import (
     RemoteError,
 )
 
-from megaspec.compiler import manifest as mf
-from megaspec.compiler.backends import modal as backend
 from tests.unit.test_manifest import CRASH, make_manifest, make_receipt
 
 CALL_ID = "fc-01TEST"

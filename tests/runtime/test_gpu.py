@@ -1,0 +1,49 @@
+"""GPU runs (skipped without CUDA): bf16 mixed precision, per-block compile, MFU, NCCL."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from megaspec.runtime.launch import run_plan
+from megaspec.runtime.measure import peak_flops
+from megaspec.runtime.provenance import gpu_class
+
+from .conftest import make_plan
+
+pytestmark = [pytest.mark.gpu, pytest.mark.slow,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+
+
+def gpu_plan(tmp_path, **train) -> tuple:
+    ranks = min(2, torch.cuda.device_count())
+    name = torch.cuda.get_device_name(0)
+    plan = make_plan(ranks, global_batch=8, steps=8, seq_len=64,
+                     train={"precision": "bf16", "compile": True, **train},
+                     cache={"dir": str(tmp_path / "inductor")},
+                     distributed={"backend": "nccl", "device": "cuda", "init_timeout_s": 600},
+                     resources={"gpu_type": gpu_class(name), "gpu_count": ranks})
+    return plan, name
+
+
+def test_bf16_compiled_run_reports_mfu_and_cache_state(tmp_path):
+    plan, name = gpu_plan(tmp_path)
+    receipt = run_plan(plan, tmp_path / "cold")
+    assert receipt["status"] == "ok", receipt["error"]
+    assert receipt["parallelism"]["param_dtype"] == "bfloat16"
+    assert receipt["hardware"]["matches_request"] is True
+    assert receipt["losses"][-1] < receipt["losses"][0]
+    metrics = receipt["metrics"]
+    if peak_flops(name) is not None:
+        assert metrics["mfu_pct"] > 0 and metrics["peak_flops_used"] == peak_flops(name)
+    cold = receipt["per_rank"][0]["cache"]
+    assert cold["state"] == "cold" and cold["fxgraph_misses"] > 0
+    warm = run_plan(plan, tmp_path / "warm")["per_rank"][0]["cache"]
+    assert warm["state"] == "warm" and warm["fxgraph_hits"] > 0
+
+
+def test_bf16_matches_fp32_loosely_with_activation_checkpointing(tmp_path):
+    bf16 = run_plan(gpu_plan(tmp_path, activation_checkpointing="full", compile=False)[0], tmp_path / "bf16")
+    fp32 = run_plan(gpu_plan(tmp_path, precision="fp32", compile=False)[0], tmp_path / "fp32")
+    assert bf16["status"] == fp32["status"] == "ok"
+    assert bf16["losses"] == pytest.approx(fp32["losses"], rel=2e-2)
