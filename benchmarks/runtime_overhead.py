@@ -17,14 +17,15 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from torch.distributed.device_mesh import init_device_mesh
+from torch.distributed.fsdp import fully_shard
+from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
 from megaspec.runtime.data import SyntheticTokens
 from megaspec.runtime.launch import run_plan
 from megaspec.runtime.model import build_model, cross_entropy
 from megaspec.runtime.plan import Plan
 from megaspec.runtime.presets import ModelDims, flops_per_token, num_params
-from torch.distributed.device_mesh import init_device_mesh
-from torch.distributed.fsdp import fully_shard
-from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.runtime.conftest import make_plan  # noqa: E402  (the same plan fixture the tests use)

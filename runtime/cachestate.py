@@ -19,8 +19,8 @@ SUBDIRS = ("fxgraph", "aotautograd")
 
 
 def cache_dir_for(plan: Plan, run_dir: Path) -> Path:
-    """The plan's cache dir, or a fresh one in the run dir (a cold start, stated as such)."""
-    return Path(plan.cache.dir) if plan.cache.dir else run_dir / "compile-cache"
+    """The plan's cache dir (a relative one lives in the run dir), or `compile-cache` in the run dir."""
+    return run_dir / (plan.cache.dir or "compile-cache")  # an absolute plan.cache.dir replaces run_dir
 
 
 def restore_seed_dir(plan: Plan, cache_dir: Path) -> bool:
@@ -30,8 +30,8 @@ def restore_seed_dir(plan: Plan, cache_dir: Path) -> bool:
     """
     seed = Path(plan.cache.seed) if plan.cache.seed else None
     if plan.cache.policy == "require-seed" and (seed is None or not seed.exists()):
-        raise CacheSeedMissingError(f"cache.policy is require-seed but the seed `{plan.cache.seed}` does not exist;"
-                                    " warm the cache with a diagnostic run first", stage="bootstrap")
+        raise CacheSeedMissingError(f"cache.policy is require-seed but the seed `{plan.cache.seed}` does not"
+                                    " exist; warm the cache with a diagnostic run first", stage="bootstrap")
     cache_dir.mkdir(parents=True, exist_ok=True)
     if plan.cache.policy == "cold" or seed is None or not seed.is_dir():
         return False
@@ -73,7 +73,7 @@ def hit_counters() -> dict[str, int]:
 
 def agreed_state(per_rank: list[dict[str, Any]]) -> tuple[str, bool]:
     """The run's cache state and whether every rank agrees ("mixed" when not)."""
-    states = {r.get("state", "unknown") for r in per_rank} or {"unknown"}
+    states = {r["state"] for r in per_rank} or {"uncompiled"}
     if len(states) == 1:
         return states.pop(), True
     return "mixed", False

@@ -25,8 +25,14 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from .errors import CheckpointError
+from .plan import Plan
 
 _STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+def root_for(plan: Plan, run_dir: Path) -> Path | None:
+    """The plan's checkpoint dir; a relative one lives in the run dir (local rehearsals)."""
+    return None if plan.checkpoint.dir is None else run_dir / plan.checkpoint.dir  # absolute replaces run_dir
 
 
 def complete_steps(root: Path) -> list[int]:
@@ -60,7 +66,8 @@ def save(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: i
             _prune(root, keep)
         dist.barrier()
     except Exception as exc:
-        raise CheckpointError(f"saving step {step} to {root} failed: {exc}", stage="checkpoint", step=step) from exc
+        message = f"saving step {step} to {root} failed: {exc}"
+        raise CheckpointError(message, stage="checkpoint", step=step) from exc
     return time.perf_counter() - start
 
 

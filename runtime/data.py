@@ -101,7 +101,8 @@ class TokenShards:
         if len(mapped) >= LLMC_HEADER_BYTES:
             magic, _, num_tokens = struct.unpack_from("<3i", mapped)
             if magic in LLMC_MAGIC:
-                return torch.frombuffer(mapped, dtype=LLMC_MAGIC[magic], offset=LLMC_HEADER_BYTES, count=num_tokens)
+                return torch.frombuffer(mapped, dtype=LLMC_MAGIC[magic], offset=LLMC_HEADER_BYTES,
+                                        count=num_tokens)
         itemsize = torch.empty((), dtype=dtype).element_size()
         if len(mapped) < itemsize:
             return torch.empty(0, dtype=dtype)

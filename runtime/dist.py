@@ -66,7 +66,8 @@ def init_distributed(plan: Plan, run_dir: Path) -> Rank:
     else:
         _set_cpu_threads(local_world_size)
         device = torch.device("cpu")
-    dist.init_process_group(backend=plan.distributed.backend, timeout=timedelta(seconds=plan.distributed.init_timeout_s),
+    init_timeout = timedelta(seconds=plan.distributed.init_timeout_s)
+    dist.init_process_group(backend=plan.distributed.backend, timeout=init_timeout,
                             device_id=device if device.type == "cuda" else None)
     mesh = init_device_mesh(device.type, (dist.get_world_size(),))
     return Rank(rank=dist.get_rank(), local_rank=local_rank, world_size=dist.get_world_size(),
@@ -146,7 +147,8 @@ def _gather(mine: dict[str, Any]) -> list[dict[str, Any]]:
     Not `all_gather_object`: it needs numpy, which the runtime does not require.
     """
     payload = torch.tensor(list(json.dumps(mine).encode()), dtype=torch.uint8)
-    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    nccl = dist.get_backend() == "nccl"
+    device = torch.device("cuda", torch.cuda.current_device()) if nccl else torch.device("cpu")
     size = torch.tensor([payload.numel()], device=device)
     sizes = [torch.zeros_like(size) for _ in range(dist.get_world_size())]
     dist.all_gather(sizes, size)

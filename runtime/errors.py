@@ -1,17 +1,18 @@
-"""Typed runtime failures (MS8xx): what every stage raises, and what the receipt records.
+"""Typed runtime failures (MS8xx, named in receipt.RUNTIME_CODES): what stages raise, who is blamed.
 
 A rank that fails raises a `RunFailure` (or any exception, classified here); the launcher turns it
 into the receipt's `error` {code, stage, rank, step, message, error_file}. Codes are stable: docs,
 CI gates and runbooks key on them.
 
-Failure drills: `MEGASPEC_FAULT="<rank>:<stage>[:<step>]:<raise|sleep>"` makes one rank raise or
-stall at a stage, so the triage path (who is named, which stage, which error file) can be
-rehearsed on CPU before it is needed on rented GPUs.
+Failure drills: `MEGASPEC_FAULT="<rank>:<stage>[:<step>]:<raise|sleep|kill>"` makes one rank
+raise, stall or die (SIGKILL, no Python error) at a stage, so the triage path (who is named,
+which stage, which error file) can be rehearsed on CPU before it is needed on rented GPUs.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 from typing import Any
 
@@ -19,19 +20,6 @@ from .status import progress_of
 
 STAGES = ("bootstrap", "init", "compile", "first-step", "train", "checkpoint", "receipt", "teardown")
 
-CODES = {
-    "MS801": "non-finite-loss",
-    "MS802": "rank-crashed",
-    "MS803": "rank-stalled",
-    "MS804": "teardown-fault",
-    "MS805": "insufficient-data",
-    "MS806": "checkpoint-failed",
-    "MS807": "cache-seed-missing",
-    "MS808": "launch-failed",
-    "MS809": "interrupted",
-    "MS810": "validation-failed",
-    "MS811": "cache-state-mixed",
-}
 
 # Messages of errors a rank sees when a *peer* died or stalled: they are consequences, not causes.
 _PEER_SYMPTOMS = ("timed out", "timeout", "connection closed by peer", "connection reset by peer",
@@ -94,6 +82,8 @@ def maybe_inject_fault(rank: int, stage: str, step: int | None = None) -> None:
         return
     if action == "sleep":
         time.sleep(3600)
+    if action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
     raise RuntimeError(f"injected failure: rank {rank} stage {stage} step {step}")
 
 
@@ -101,8 +91,9 @@ def attribute(statuses: dict[int, dict[str, Any]], exitcodes: dict[int, int]) ->
     """Name the rank that caused a failed run, from status files and the launcher's exit codes.
 
     In order: the first rank that raised a real error (not a peer symptom); a rank that died
-    without a Python error (killed, segfault); the rank that made the least progress while
-    others waited (a stall: torchrun would blame the waiter); the first rank to fail at all.
+    without a Python error (killed, segfault); a stall -- the rank that made the least progress,
+    or, at equal progress, the rank that stayed silent while its peers timed out waiting for it
+    (torchrun would blame a waiter); the first rank to fail at all.
     """
     errors = {r: s["error"] for r, s in statuses.items() if s.get("error")}
     causes = {r: e for r, e in errors.items() if e["code"] != "MS803"}
@@ -115,7 +106,7 @@ def attribute(statuses: dict[int, dict[str, Any]], exitcodes: dict[int, int]) ->
             return {"rank": rank, "code": "MS802", "stage": status.get("phase", "bootstrap"),
                     "step": status.get("last_step", 0) + 1,
                     "message": f"rank {rank} exited with code {code} without a Python error (killed or crashed)"}
-    stalled = _laggard(statuses)
+    stalled = _staller(statuses, errors)
     if stalled is not None:
         return stalled
     if errors:
@@ -126,15 +117,23 @@ def attribute(statuses: dict[int, dict[str, Any]], exitcodes: dict[int, int]) ->
             "message": "a rank failed before writing its status"}
 
 
-def _laggard(statuses: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
+def _staller(statuses: dict[int, dict[str, Any]], errors: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
+    """The rank the others waited for: strictly behind, or silent among the slowest while others timed out."""
     if not statuses:
         return None
-    lag = min(statuses, key=lambda r: progress_of(statuses[r]))
-    lead = max(statuses, key=lambda r: progress_of(statuses[r]))
-    if progress_of(statuses[lag]) >= progress_of(statuses[lead]):
+    least = min(progress_of(s) for s in statuses.values())
+    slowest = sorted(r for r, s in statuses.items() if progress_of(s) == least)
+    ahead = [r for r in statuses if progress_of(statuses[r]) > least]
+    silent = [r for r in slowest if r not in errors]
+    if ahead:
+        suspects, waiter = slowest, max(ahead, key=lambda r: progress_of(statuses[r]))
+    elif errors and silent:
+        suspects, waiter = silent, min(errors, key=lambda r: errors[r]["failed_ns"])
+    else:
         return None
-    phase, lead_phase = statuses[lag].get("phase", "bootstrap"), statuses[lead].get("phase")
-    step = int(statuses[lag].get("last_step", 0))
-    return {"rank": lag, "code": "MS803", "stage": phase if phase in STAGES else "bootstrap", "step": step + 1,
-            "message": f"rank {lag} never left `{phase}` (last step {step}) while rank {lead} waited in "
-                       f"`{lead_phase}`; the waiter's timeout is a symptom, not the cause"}
+    rank = suspects[0]
+    phase, step = statuses[rank].get("phase", "bootstrap"), int(statuses[rank].get("last_step", 0))
+    also = f" (also behind: {', '.join(map(str, suspects[1:]))})" if len(suspects) > 1 else ""
+    return {"rank": rank, "code": "MS803", "stage": phase if phase in STAGES else "bootstrap", "step": step + 1,
+            "message": f"rank {rank} stalled in `{phase}` after step {step}{also} while rank {waiter} waited in "
+                       f"`{statuses[waiter].get('phase')}`; the waiter's timeout is a symptom, not the cause"}

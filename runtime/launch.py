@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, Std
+from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -51,7 +52,7 @@ from .status import rank_report, read_statuses, write_json_atomic
 
 EventFn = Callable[[dict[str, Any]], None]
 THROUGHPUT_FIELDS = ("tokens_per_s", "tokens_per_s_per_device", "step_time_p50_s", "step_time_p90_s", "mfu_pct",
-                     "peak_flops_used", "peak_flops_device")
+                     "peak_flop_per_s", "peak_device")
 
 
 def utc_now() -> str:
@@ -111,7 +112,11 @@ class ProgressTail:
 
 def run_plan(plan: Plan, run_dir: str | Path, *, node_rank: int = 0, master_addr: str | None = None,
              master_port: int = 29500, on_event: EventFn | None = None) -> dict[str, Any]:
-    """Run a plan on this node and return its receipt (as a dict); never raises for a failed run."""
+    """Run a plan on this node and return its receipt (as a dict).
+
+    A failed run does not raise: its receipt says what failed. Ctrl-C re-raises, after the
+    receipt (status `interrupted`) is written.
+    """
     run_dir = Path(run_dir)
     _fresh_run_dir(run_dir)
     write_json_atomic(run_dir / "plan.json", json.loads(plan.to_json()))
@@ -123,20 +128,30 @@ def run_plan(plan: Plan, run_dir: str | Path, *, node_rank: int = 0, master_addr
         config = launch_config(plan, run_dir, node_rank, master_addr, master_port)
         with ProgressTail(run_dir / "progress.jsonl", on_event):
             elastic_launch(config, rank_main)(plan.to_json(), str(run_dir), seeded, started_at)
-    except (ChildFailedError, RunFailure, KeyboardInterrupt, Exception) as exc:  # noqa: B014 - each is triaged
+    except (KeyboardInterrupt, Exception) as exc:  # every ending is triaged into the receipt
         launch_error = exc
     receipt = complete_receipt(plan, run_dir, started_at, outcome, launch_error, node_rank)
     if node_rank == 0:
         write_receipt(run_dir / "receipt.json", receipt)
+    if isinstance(launch_error, KeyboardInterrupt):
+        raise launch_error
     return receipt.model_dump(mode="json")
 
 
+ATTEMPT_FILES = ("ranks", "logs", "progress.jsonl", "receipt.json")
+
+
 def _fresh_run_dir(run_dir: Path) -> None:
-    """Clear the previous attempt's per-attempt files (checkpoints and caches stay)."""
+    """Move a previous attempt's files (a retry reuses the run dir) to `attempts/<n>/`: its error
+    files stay readable and are never mistaken for this attempt's. Checkpoints and caches stay."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(run_dir / "ranks", ignore_errors=True)
-    shutil.rmtree(run_dir / "logs", ignore_errors=True)
-    (run_dir / "progress.jsonl").unlink(missing_ok=True)
+    previous = [run_dir / name for name in ATTEMPT_FILES if (run_dir / name).exists()]
+    if not previous:
+        return
+    archive = run_dir / "attempts" / str(len(list((run_dir / "attempts").glob("*"))) + 1)
+    archive.mkdir(parents=True)
+    for path in previous:
+        shutil.move(str(path), archive / path.name)
 
 
 # ----------------------------------------------------------------------------- receipt assembly
@@ -155,12 +170,13 @@ def build_receipt(plan: Plan, run_dir: Path, started_at: str, outcome: dict[str,
         plan=PlanRef(sha256=plan.comparison_hash(), plan_version=plan.plan_version),
         rehearsal=plan.run.rehearsal, substitutions=plan.run.substitutions,
         hardware=describe_hardware(plan, _observed(statuses)), distributed=_distributed(plan),
-        parallelism=_parallelism(plan, outcome.get("num_fsdp_units")), startup=_startup(plan, per_rank),
+        parallelism=_parallelism(plan, outcome.get("num_fsdp_units")), startup=_startup(plan, per_rank, run_dir),
         data=_data(plan, outcome), losses=losses, metrics=_metrics(plan, outcome, per_rank),
         steps=Steps(planned=t.steps, completed=outcome.get("completed", len(losses)),
                     warmup_excluded=outcome.get("excluded", 0), measured=outcome.get("measured", 0),
                     resumed_from=outcome.get("resumed_from")) if plan.lane != "bench" else None,
-        per_rank=per_rank, checkpoint=CheckpointReport(**outcome["checkpoint"]) if "checkpoint" in outcome else None,
+        per_rank=per_rank,
+        checkpoint=CheckpointReport(**outcome["checkpoint"]) if "checkpoint" in outcome else None,
         provenance=collect_provenance(plan), error=error,
         bench=BenchReport(**outcome["bench"]) if "bench" in outcome else None)
 
@@ -187,10 +203,10 @@ def _parallelism(plan: Plan, num_units: int | None) -> Parallelism:
                        num_fsdp_units=num_units)
 
 
-def _startup(plan: Plan, per_rank: list[RankReport]) -> Startup:
+def _startup(plan: Plan, per_rank: list[RankReport], run_dir: Path) -> Startup:
     reports = [r.cache.model_dump() for r in per_rank if r.cache]
     state, agree = cachestate.agreed_state(reports)
-    return Startup(cache_policy=plan.cache.policy, cache_dir=plan.cache.dir, seed=plan.cache.seed,
+    return Startup(cache_policy=plan.cache.policy, cache_dir=str(cachestate.cache_dir_for(plan, run_dir)), seed=plan.cache.seed,
                    seed_restored=any(r["state"] == "seeded" for r in reports), state=state, ranks_agree=agree)
 
 
@@ -217,15 +233,17 @@ def complete_receipt(plan: Plan, run_dir: Path, started_at: str, parent_outcome:
     """Rank 0's receipt (or a new one) + status files + error files + the launch outcome."""
     statuses = read_statuses(run_dir)
     receipt = _rank0_receipt(run_dir, started_at)
-    if receipt is None:
-        receipt = build_receipt(plan, run_dir, started_at, parent_outcome, list(statuses.values()), status="error")
+    if receipt is None:  # rank 0 never wrote one, or this is another node's launcher
+        receipt = build_receipt(plan, run_dir, started_at, parent_outcome, list(statuses.values()),
+                                status="ok" if launch_error is None else "error")
     dumps = _error_files(run_dir, node_rank, plan.distributed.nproc_per_node)
     gathered = {r.rank: r.model_dump() for r in receipt.per_rank}
     for rank, s in statuses.items():
         gathered[rank] = rank_report(s, dumps.get(rank), _log_dir(run_dir, node_rank, plan, rank))
     per_rank = [RankReport(**gathered[r]) for r in sorted(gathered)]
     finished_at = utc_now()
-    update: dict[str, Any] = {"per_rank": per_rank, "startup": _startup(plan, per_rank), "finished_at": finished_at,
+    update: dict[str, Any] = {"per_rank": per_rank, "startup": _startup(plan, per_rank, run_dir),
+                              "finished_at": finished_at,
                               "failure_dumps": sorted(dumps.values()) + _flight_records(plan, run_dir),
                               "data": receipt.data}
     if receipt.metrics is not None:
@@ -236,10 +254,20 @@ def complete_receipt(plan: Plan, run_dir: Path, started_at: str, parent_outcome:
     update.update(_triage(plan, receipt, statuses, dumps, launch_error))
     receipt = receipt.model_copy(update=update)
     if plan.lane == "validate" and receipt.status == "ok":
-        from .acceptance import evaluate
-
-        receipt = receipt.model_copy(update={"verdict": evaluate(plan, receipt)})
+        receipt = _with_verdict(plan, receipt)
     return Receipt.model_validate(receipt.model_dump())
+
+
+def _with_verdict(plan: Plan, receipt: Receipt) -> Receipt:
+    """The validate lane's verdict; a failed one is also a diagnostic (the run itself completed)."""
+    from .acceptance import evaluate
+
+    verdict = evaluate(plan, receipt)
+    diagnostics = list(receipt.diagnostics)
+    if not verdict.passed:
+        diagnostics.append(RunError(code="MS810", stage="receipt", rank=None, step=None,
+                                    message="; ".join(verdict.reasons)))
+    return receipt.model_copy(update={"verdict": verdict, "diagnostics": diagnostics})
 
 
 def _seconds_between(start: str, end: str) -> float:
@@ -259,13 +287,13 @@ def _triage(plan: Plan, receipt: Receipt, statuses: dict[int, dict[str, Any]], d
             launch_error: BaseException | None) -> dict[str, Any]:
     """status, error and diagnostics for the receipt, from how the launch ended."""
     diagnostics = list(receipt.diagnostics)
-    startup = _startup(plan, [RankReport(**rank_report(s, None, None)) for s in statuses.values()])
-    if not startup.ranks_agree:
+    _, ranks_agree = cachestate.agreed_state([s["cache"] for s in statuses.values() if s.get("cache")])
+    if not ranks_agree:
         diagnostics.append(RunError(code="MS811", stage="compile", rank=None, step=1,
                                     message="ranks started from different compile-cache states; seed every rank"))
     if launch_error is None:
         return {"status": receipt.status, "error": receipt.error, "diagnostics": diagnostics}
-    if isinstance(launch_error, KeyboardInterrupt):
+    if isinstance(launch_error, (KeyboardInterrupt, SignalException)):  # Ctrl-C, or SIGTERM (preemption)
         return {"status": "interrupted", "diagnostics": diagnostics,
                 "error": RunError(code="MS809", stage="train", rank=None, step=None, message="interrupted")}
     if isinstance(launch_error, RunFailure):
@@ -327,8 +355,11 @@ def main(argv: list[str] | None = None) -> int:
     if error:
         print(f"error[{error['code']}] stage {error['stage']}, rank {error['rank']}: {error['message']}",
               file=sys.stderr)
+    verdict = receipt.get("verdict")
+    if verdict and not verdict["passed"]:
+        print("validation failed: " + "; ".join(verdict["reasons"]), file=sys.stderr)
     print(f"receipt: {Path(args.run_dir) / 'receipt.json'} ({receipt['status']})")
-    return 0 if receipt["status"] == "ok" else 1
+    return 0 if receipt["status"] == "ok" and (not verdict or verdict["passed"]) else 1
 
 
 if __name__ == "__main__":

@@ -80,5 +80,5 @@ def summarize(clock: StepClock, world_size: int, flops_per_token: int, device_na
     return {"tokens_per_s": tokens_per_s, "tokens_per_s_per_device": per_device,
             "step_time_p50_s": statistics.median(times), "step_time_p90_s": percentile(times, 0.9),
             "mfu_pct": 100 * flops_per_token * per_device / peak if peak else None,
-            "peak_flops_used": peak, "peak_flops_device": device_name if peak else None,
+            "peak_flop_per_s": peak, "peak_device": device_name if peak else None,
             "flops_per_token": flops_per_token}

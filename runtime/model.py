@@ -88,10 +88,14 @@ class Decoder(nn.Module):
         self.layers = nn.ModuleDict({str(i): Block(d) for i in range(d.n_layers)})
         self.norm = RMSNorm(d.d_model)
         self.output = nn.Linear(d.d_model, d.vocab_size, bias=False)
-        cos, sin = rope_tables(d.head_dim, d.max_seq_len)
         # Buffers, not parameters: FSDP leaves them replicated; persistent=False keeps them out of checkpoints.
-        self.register_buffer("rope_cos", cos, persistent=False)
-        self.register_buffer("rope_sin", sin, persistent=False)
+        self.register_buffer("rope_cos", torch.empty(d.max_seq_len, d.head_dim // 2), persistent=False)
+        self.register_buffer("rope_sin", torch.empty(d.max_seq_len, d.head_dim // 2), persistent=False)
+
+    def reset_buffers(self) -> None:
+        cos, sin = rope_tables(self.dims.head_dim, self.dims.max_seq_len)
+        self.rope_cos.copy_(cos)
+        self.rope_sin.copy_(sin)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         h = self.tok_embeddings(tokens)
@@ -102,22 +106,27 @@ class Decoder(nn.Module):
 
 def init_weights(model: Decoder, seed: int) -> None:
     """Deterministic init from the seed alone: N(0, 0.02), output projections scaled by depth."""
-    gen = torch.Generator(device="cpu").manual_seed(seed)
+    device = model.output.weight.device
+    gen = torch.Generator(device=device).manual_seed(seed)
     depth_std = 0.02 / (2 * model.dims.n_layers) ** 0.5
     with torch.no_grad():
+        model.reset_buffers()
         for name, p in model.named_parameters():
             if name.endswith("norm.weight"):
                 p.fill_(1.0)
                 continue
             std = depth_std if name.endswith(("wo.weight", "w2.weight")) else 0.02
-            p.copy_(torch.randn(p.shape, generator=gen) * std)
+            p.copy_(torch.randn(p.shape, generator=gen, device=device) * std)
 
 
 def build_model(dims: ModelDims, seed: int, device: torch.device) -> Decoder:
-    """Build on CPU, init from the seed (identical on every rank), then move to `device`."""
-    model = Decoder(dims)
+    """Allocate on `device` (no host copy of a large model) and init from the seed, identically on
+    every rank and before sharding, so losses do not depend on the world size."""
+    with torch.device("meta"):
+        model = Decoder(dims)
+    model.to_empty(device=device)
     init_weights(model, seed)
-    return model.to(device)
+    return model
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,7 @@ what lets a reader tell the two apart.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 import platform
@@ -59,9 +60,10 @@ def torch_versions() -> dict[str, str | None]:
 def collect_provenance(plan: Plan) -> Provenance:
     sha, dirty = git_revision(plan.run.spec_path)
     modal = {field: os.environ.get(var) for field, var in _MODAL_ENV.items()}
+    image = hashlib.sha256(plan.modal.image.model_dump_json().encode()).hexdigest()
     return Provenance(git_sha=sha, git_dirty=dirty, megaspec=_version("megaspec"), torch=_version("torch"),
                       modal=_version("modal"), python=platform.python_version(), host=socket.gethostname(),
-                      **torch_versions(), **modal)
+                      image_sha256=image, **torch_versions(), **modal)
 
 
 def observed_devices() -> list[str]:

@@ -14,28 +14,51 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = "megaspec.receipt.v1"
 SCHEMA_PATH = Path(__file__).with_name("receipt.schema.json")
 
 Stage = Literal["bootstrap", "init", "compile", "first-step", "train", "checkpoint", "receipt", "teardown"]
-CacheState = Literal["cold", "warm", "seeded", "mixed", "unknown"]
+CacheState = Literal["cold", "warm", "seeded", "mixed", "uncompiled"]
 
 
 class _Part(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The runtime's diagnostic codes (MS8xx): stable names that runbooks and CI gates key on.
+RUNTIME_CODES = {
+    "MS801": "non-finite-loss",
+    "MS802": "rank-crashed",
+    "MS803": "rank-stalled",
+    "MS804": "teardown-fault",
+    "MS805": "insufficient-data",
+    "MS806": "checkpoint-failed",
+    "MS807": "cache-seed-missing",
+    "MS808": "launch-failed",
+    "MS809": "interrupted",
+    "MS810": "validation-failed",
+    "MS811": "cache-state-mixed",
+}
+
+
 class RunError(_Part):
     """A typed failure: which code, at which stage, on which rank, at which step."""
 
     code: str  # MS8xx
+    rule: str = ""  # kebab-case name of the code, filled from RUNTIME_CODES
     stage: Stage
     rank: int | None
     step: int | None
     message: str
     error_file: str | None = None
+
+    @model_validator(mode="after")
+    def _name_the_code(self) -> RunError:
+        if not self.rule:
+            self.rule = RUNTIME_CODES.get(self.code, "")
+        return self
 
 
 class SpecRef(_Part):
@@ -128,8 +151,8 @@ class Metrics(_Part):
     step_time_p50_s: float | None = None
     step_time_p90_s: float | None = None
     mfu_pct: float | None = None  # None on CPU and for unknown devices
-    peak_flops_used: float | None = None
-    peak_flops_device: str | None = None
+    peak_flop_per_s: float | None = None
+    peak_device: str | None = None
     flops_per_token: int | None = None
     final_loss: float | None = None
     min_loss: float | None = None
@@ -171,6 +194,7 @@ class Provenance(_Part):
     cuda: str | None = None
     nccl: str | None = None
     host: str
+    image_sha256: str | None = None  # of the plan's image definition: a changed image is a new class
     modal_task_id: str | None = None
     modal_region: str | None = None
     modal_cloud_provider: str | None = None

@@ -8,6 +8,7 @@ returned outcome, which rank 0 turns into the receipt.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import statistics
@@ -21,13 +22,15 @@ import torch.distributed as dist
 from . import cachestate, checkpoint
 from .data import Geometry, agree_on_steps, get_batch, open_source
 from .dist import Rank, shorten_timeout
-from .errors import NonFiniteLossError, maybe_inject_fault
+from .errors import CheckpointError, NonFiniteLossError, maybe_inject_fault
 from .measure import StepClock, peak_mem_gib, summarize
 from .model import build_model, cross_entropy
 from .parallel import parallelize
 from .plan import Plan
 from .presets import ModelDims
 from .status import RankStatus
+
+GC_EVERY_STEPS = 50  # all ranks collect on the same steps
 
 
 def dims_of(plan: Plan) -> ModelDims:
@@ -90,16 +93,20 @@ def run_training(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded:
     so a failed run's receipt still shows how far it got."""
     t = plan.train
     model, optimizer, source, geo, cache = _setup(plan, r, status, run_dir, seeded, outcome)
-    start_step, losses, ckpt = _resume(plan, model, optimizer, status)
+    ckpt_root = checkpoint.root_for(plan, run_dir)
+    start_step, losses, ckpt = _resume(plan, ckpt_root, model, optimizer, status)
     outcome.update(resumed_from=start_step or None, checkpoint=ckpt, losses=losses)
     tokens_per_step = t.global_batch * t.seq_len
     clock = StepClock(num_excluded=start_step + 1 + t.warmup_steps, tokens_per_step=tokens_per_step)
     progress = ProgressLog(run_dir, plan, r.is_main)
     pending: list[torch.Tensor] = []
     status.enter("first-step" if start_step == 0 else "train")
+    gc.disable()  # torchtitan's pattern: a GC pause on one rank stalls every rank at the next collective
     clock.start()
     for step in range(start_step + 1, t.steps + 1):
         maybe_inject_fault(r.rank, "train", step)
+        if step % GC_EVERY_STEPS == 0:
+            gc.collect(1)
         first = step == start_step + 1
         pending.append(_train_step(plan, model, optimizer, source, geo, step, r.device, status if first else None))
         step_s = clock.tick(step)
@@ -113,11 +120,12 @@ def run_training(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded:
             progress.emit(step, losses[-1], step_s, tokens_per_step)
         if saves and not is_last:
             status.enter("checkpoint")
-            ckpt["save_s"] = checkpoint.save(Path(plan.checkpoint.dir), model, optimizer, step, losses,
+            ckpt["save_s"] = checkpoint.save(ckpt_root, model, optimizer, step, losses,
                                              step * t.global_batch, plan.checkpoint.keep)
             ckpt["saved_steps"].append(step)
             status.enter("train")
             clock.start()  # the save is reported as save_s, not as step time
+    gc.enable()
     _finish(plan, r, status, clock, outcome, start_step)
 
 
@@ -138,17 +146,20 @@ def _setup(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
     return model, optimizer, source, geo, cache
 
 
-def _resume(plan: Plan, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+def _resume(plan: Plan, root: Path | None, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
             status: RankStatus) -> tuple[int, list[float], dict[str, Any]]:
     """(start step, losses so far, checkpoint report): the latest complete checkpoint, if any."""
-    ckpt: dict[str, Any] = {"dir": plan.checkpoint.dir, "saved_steps": []}
-    if plan.checkpoint.dir is None or plan.checkpoint.resume != "auto":
+    ckpt: dict[str, Any] = {"dir": str(root) if root else None, "saved_steps": []}
+    if root is None or plan.checkpoint.resume != "auto":
         return 0, [], ckpt
     status.enter("checkpoint")
     load_start = time.perf_counter()
-    resumed = checkpoint.load_latest(Path(plan.checkpoint.dir), model, optimizer)
+    resumed = checkpoint.load_latest(root, model, optimizer)
     if resumed is None:
         return 0, [], ckpt
+    if resumed["data_position"] != resumed["step"] * plan.train.global_batch:
+        raise CheckpointError(f"step-{resumed['step']} was written with another `train.global_batch`; resuming"
+                              " would change the data order. Keep the batch or start fresh", stage="checkpoint")
     ckpt.update(resumed_from=resumed["step"], load_s=time.perf_counter() - load_start)
     return resumed["step"], resumed["losses"], ckpt
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from megaspec.runtime.plan import Plan
 from megaspec.runtime.presets import PRESETS, flops_per_token, num_params
 

@@ -35,7 +35,7 @@ def test_bf16_compiled_run_reports_mfu_and_cache_state(tmp_path):
     assert receipt["losses"][-1] < receipt["losses"][0]
     metrics = receipt["metrics"]
     if peak_flops(name) is not None:
-        assert metrics["mfu_pct"] > 0 and metrics["peak_flops_used"] == peak_flops(name)
+        assert metrics["mfu_pct"] > 0 and metrics["peak_flop_per_s"] == peak_flops(name)
     cold = receipt["per_rank"][0]["cache"]
     assert cold["state"] == "cold" and cold["fxgraph_misses"] > 0
     warm = run_plan(plan, tmp_path / "warm")["per_rank"][0]["cache"]

@@ -6,9 +6,10 @@ import struct
 
 import pytest
 import torch
+
 from megaspec.runtime import acceptance, cachestate, errors, measure, provenance
 from megaspec.runtime.bench import bus_factor
-from megaspec.runtime.data import Geometry, SyntheticTokens, TokenShards
+from megaspec.runtime.data import Geometry, SyntheticTokens, TokenShards, stage
 from megaspec.runtime.model import build_model
 from megaspec.runtime.presets import PRESETS, num_params
 from megaspec.runtime.receipt import Receipt
@@ -51,6 +52,16 @@ def test_token_shards_read_llmc_headers_and_raw_files(tmp_path):
     assert shards.tokens_dropped == (10 - 8) + (7 - 4)
 
 
+def test_stage_copies_the_cold_source_into_the_hot_path(tmp_path):
+    (tmp_path / "bucket").mkdir()
+    (tmp_path / "bucket" / "a.bin").write_bytes(b"x" * 100)
+    plan = make_plan(data={"source": "shards", "path": str(tmp_path / "vol"),
+                           "stage_from": str(tmp_path / "bucket"), "path_class": "volume"})
+    staged = stage(plan)
+    assert (staged["staged_bytes"], (tmp_path / "vol" / "a.bin").read_bytes()) == (100, b"x" * 100)
+    assert staged["staged_s"] >= 0 and stage(make_plan()) == {}
+
+
 def test_model_init_is_deterministic_and_matches_the_preset_count():
     dims = PRESETS["tiny"]
     a, b = build_model(dims, 7, torch.device("cpu")), build_model(dims, 7, torch.device("cpu"))
@@ -75,7 +86,13 @@ def test_triage_names_the_staller_not_the_waiter():
     statuses = {0: status(0, "first-step", 0, err("MS803", 1, "first-step")), 1: status(1, "compile")}
     culprit = errors.attribute(statuses, {0: 1})
     assert (culprit["rank"], culprit["stage"], culprit["code"]) == (1, "compile", "MS803")
-    assert "waited in `first-step`" in culprit["message"]
+    assert "stalled in `compile`" in culprit["message"] and "waited in `first-step`" in culprit["message"]
+
+
+def test_triage_names_the_silent_rank_when_progress_is_equal():
+    statuses = {r: status(r, "train", 2, err("MS803", r)) for r in (0, 2, 3)} | {1: status(1, "train", 2)}
+    culprit = errors.attribute(statuses, {0: 1})
+    assert (culprit["rank"], culprit["step"]) == (1, 3) and "waited" in culprit["message"]
 
 
 def test_triage_names_a_rank_killed_without_a_python_error():
@@ -93,7 +110,7 @@ def test_error_codes_classify_peer_symptoms():
 def test_mfu_uses_the_observed_gpu_peak_and_none_on_cpu():
     clock = measure.StepClock(num_excluded=1, tokens_per_step=1000, step_times_s={1: 9.0, 2: 0.5, 3: 0.5})
     gpu = measure.summarize(clock, 1, 10**9, "NVIDIA H200", "cuda")
-    assert gpu["tokens_per_s"] == 2000 and gpu["peak_flops_used"] == 989e12
+    assert gpu["tokens_per_s"] == 2000 and gpu["peak_flop_per_s"] == 989e12
     assert gpu["mfu_pct"] == pytest.approx(100 * 2000 * 1e9 / 989e12)
     assert measure.summarize(clock, 1, 10**9, "cpu", "cpu")["mfu_pct"] is None
     assert measure.peak_flops("NVIDIA B200") == 2.25e15 and measure.peak_flops("Tesla V100") is None

@@ -8,6 +8,7 @@ import sys
 
 import jsonschema
 import pytest
+
 from megaspec.runtime.receipt import (
     SCHEMA_PATH,
     Distributed,

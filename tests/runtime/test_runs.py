@@ -7,6 +7,8 @@ import time
 
 import jsonschema
 import pytest
+
+from megaspec.runtime.launch import main as launch_main
 from megaspec.runtime.launch import run_plan
 from megaspec.runtime.receipt import SCHEMA_PATH, read_receipt
 
@@ -45,6 +47,7 @@ def test_two_ranks_train_and_the_receipt_is_complete(baseline, tmp_path):
                                 "resumed_from": None}
     assert receipt["metrics"]["tokens_per_s"] > 0 and receipt["metrics"]["mfu_pct"] is None
     assert [r["phase"] for r in receipt["per_rank"]] == ["done", "done"]
+    assert receipt["startup"]["state"] == "uncompiled" and receipt["diagnostics"] == []
     assert all(r["first_forward_s"] > 0 for r in receipt["per_rank"])
     assert receipt["hardware"]["observed_devices"] == ["cpu"]
     assert receipt["distributed"]["world_size"] == 2 and receipt["data"]["path_class"] == "synthetic"
@@ -59,8 +62,12 @@ def test_one_and_four_ranks_match_two(baseline, tmp_path, ranks):
     assert receipt["losses"] == pytest.approx(baseline[0]["losses"], abs=1e-5)
 
 
-def test_same_seed_twice_gives_identical_losses(baseline, tmp_path):
-    assert train(tmp_path, "again")["losses"] == baseline[0]["losses"]
+def test_same_seed_twice_gives_identical_losses_through_the_cli(baseline, tmp_path, capsys):
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(make_plan(2, steps=STEPS).to_json())
+    assert launch_main(["--plan", str(plan_path), "--run-dir", str(tmp_path / "cli")]) == 0
+    assert "(ok)" in capsys.readouterr().out
+    assert read_receipt(tmp_path / "cli" / "receipt.json").losses == baseline[0]["losses"]
 
 
 def test_a_rank_that_raises_is_named_with_its_stage_and_error_file(tmp_path, monkeypatch):
@@ -88,9 +95,11 @@ def test_a_stalled_rank_is_named_not_the_waiter(tmp_path, monkeypatch):
 
 def test_a_killed_run_resumes_to_the_same_losses(baseline, tmp_path, monkeypatch):
     ckpt = {"dir": str(tmp_path / "ckpt"), "every": 3, "resume": "auto"}
-    monkeypatch.setenv("MEGASPEC_FAULT", "0:train:5:raise")
+    monkeypatch.setenv("MEGASPEC_FAULT", "1:train:5:kill")
     killed = train(tmp_path, "killed", checkpoint=ckpt)
-    assert killed["status"] == "error" and killed["checkpoint"]["saved_steps"] == [3]
+    error = killed["error"]
+    assert (error["rank"], error["code"], error["stage"], error["step"]) == (1, "MS802", "train", 5)
+    assert "without a Python error" in error["message"] and killed["checkpoint"]["saved_steps"] == [3]
     monkeypatch.delenv("MEGASPEC_FAULT")
     resumed = train(tmp_path, "resumed", checkpoint=ckpt)
     assert resumed["status"] == "ok", resumed["error"]
@@ -126,7 +135,36 @@ def test_bench_lane_measures_collectives_and_gemm(tmp_path):
                            "warmup_iters": 1, "gemm_dims": [64]})
     assert receipt["status"] == "ok", receipt["error"]
     results = {r["op"]: r for r in receipt["bench"]["results"]}
-    assert results["all_reduce"]["busbw_gbps"] == pytest.approx(results["all_reduce"]["algbw_gbps"])  # 2(n-1)/n = 1
+    # 2 ranks: all_reduce busbw = algbw * 2(n-1)/n = algbw; all_gather busbw = algbw * (n-1)/n
+    assert results["all_reduce"]["busbw_gbps"] == pytest.approx(results["all_reduce"]["algbw_gbps"])
     assert results["all_gather"]["busbw_gbps"] == pytest.approx(results["all_gather"]["algbw_gbps"] / 2)
     assert results["gemm"]["tflops"] > 0 and receipt["bench"]["backend"] == "gloo"
     assert_valid(receipt)
+
+
+def test_the_timeout_is_shortened_after_the_first_step(tmp_path, monkeypatch):
+    """init_timeout_s covers start-up only: a stall at step 3 ends after timeout_s, not init_timeout_s."""
+    monkeypatch.setenv("MEGASPEC_FAULT", "1:train:3:sleep")
+    start = time.monotonic()
+    receipt = train(tmp_path, "late-stall", distributed={"init_timeout_s": 300, "timeout_s": 4})
+    assert time.monotonic() - start < 60
+    error = receipt["error"]
+    assert (error["rank"], error["code"], error["stage"]) == (1, "MS803", "train")
+    assert [r["last_step"] for r in receipt["per_rank"]] == [2, 2]
+
+
+def test_compile_cache_state_is_cold_then_seeded_from_files_and_counters(tmp_path):
+    """One rank, per-block compile on CPU: a cold start, then a start seeded from the first run's cache."""
+    compiled = {"train": {"compile": True}}
+    cold = run_plan(make_plan(1, global_batch=2, steps=3, cache={"dir": str(tmp_path / "cache-a")}, **compiled),
+                    tmp_path / "cold")
+    assert cold["status"] == "ok", cold["error"]
+    assert cold["startup"]["state"] == "cold" and cold["per_rank"][0]["cache"]["fxgraph_misses"] > 0
+    seeded_plan = make_plan(1, global_batch=2, steps=3, **compiled,
+                            cache={"policy": "require-seed", "seed": str(tmp_path / "cache-a"),
+                                   "dir": str(tmp_path / "cache-b")})
+    seeded = run_plan(seeded_plan, tmp_path / "seeded")
+    cache = seeded["per_rank"][0]["cache"]
+    assert (seeded["startup"]["state"], seeded["startup"]["seed_restored"]) == ("seeded", True)
+    assert cache["pre_files"]["fxgraph"] > 0 and cache["fxgraph_hits"] > 0 and cache["fxgraph_misses"] == 0
+    assert seeded["losses"] == cold["losses"]
