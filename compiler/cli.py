@@ -6,30 +6,43 @@ Heavy imports happen inside the commands, so `megaspec lint` starts fast.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from . import __version__
-from .commands import apply as apply_cmds
-from .commands import compile as compile_cmds
-from .commands import lint as lint_cmds
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
+# command -> module in `commands/` that defines it. Modules are imported only when their command
+# runs, so `megaspec lint` never pays for the runtime's receipt models or Jinja2.
+COMMAND_MODULES = {
+    "lint": "lint", "schema": "lint", "explain": "lint", "rules": "lint",
+    "compile": "compile", "plan": "compile",
+    "apply": "apply", "collect": "apply", "receipts": "apply",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        module_name = COMMAND_MODULES.get(name)
+        if module_name is None:
+            return None
+        module = importlib.import_module(f"{__package__}.commands.{module_name}")
+        return next((c for c in module.COMMANDS if c.name == name), None)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="megaspec")
 def cli() -> None:
     """Declarative YAML experiment specs for FSDP2 training on Modal.
 
     lint -> compile -> apply -> receipt. Start with `megaspec lint specs/`.
     """
-
-
-for module in (lint_cmds, compile_cmds, apply_cmds):
-    for command in module.COMMANDS:
-        cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -105,6 +105,11 @@ def _distributed(spec: Spec) -> DistributedPlan:
     )
 
 
+def _precision(spec: Spec) -> str:
+    """bf16 on GPUs; fp32 on CPUs, where bf16 is an order of magnitude slower without bf16 units."""
+    return spec.train.precision or ("bf16" if primary_gpu(spec.resources.gpu) else "fp32")
+
+
 def _init_timeout_s(spec: Spec) -> int:
     """Init + first step: compile happens there and ranks compile at different speeds."""
     if spec.distributed.init_timeout is not None:
@@ -137,7 +142,7 @@ def _train(spec: Spec, model: ModelPlan, world: int) -> TrainPlan:
         steps=t.steps, warmup_steps=t.warmup_steps, global_batch=global_batch, micro_batch=t.micro_batch,
         grad_accum=global_batch // per_step, seq_len=t.seq_len or model.max_seq_len, lr=t.lr,
         min_lr_ratio=t.min_lr_ratio, lr_warmup_steps=min(100, t.steps // 10), weight_decay=t.weight_decay,
-        grad_clip=t.grad_clip, precision=t.precision, compile=t.compile,
+        grad_clip=t.grad_clip, precision=_precision(spec), compile=t.compile,
         activation_checkpointing=t.activation_checkpointing,
         reshard_after_forward=spec.distributed.reshard_after_forward, seed=t.seed, log_every=t.log_every,
     )
@@ -356,7 +361,7 @@ def rehearse(spec: Spec) -> tuple[Spec, list[str]]:
     words += _changed("model preset", spec.preset or "custom", DIAGNOSTIC_PRESET)
     words += _changed("train.seq_len", t.seq_len or _dims(spec).max_seq_len, seq_len)
     words += _changed("train.steps", t.steps, steps)
-    words += _changed("train.precision", t.precision, "fp32")
+    words += _changed("train.precision", t.precision or "bf16", "fp32")
     words += _changed("train.compile", t.compile, False)
     words += _changed("data.source", spec.data.source, "synthetic")
     words += _changed("cache.policy", spec.cache.policy, "cold")

@@ -21,12 +21,14 @@ import os
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from megaspec.runtime.receipt import Receipt
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import __version__
+
+if TYPE_CHECKING:  # the receipt models are built only when a receipt is read (lint must start fast)
+    from megaspec.runtime.receipt import Receipt
 
 SCHEMA_VERSION = "megaspec.manifest.v1"
 MANIFEST_FILE = "manifest.json"
@@ -202,6 +204,8 @@ def store_receipt(run_dir: Path, manifest: Manifest, payload, *, source: str) ->
 
 def parse_receipt(payload) -> Receipt:
     """A receipt from a dict, JSON text or bytes; ValueError names what is wrong with it."""
+    from megaspec.runtime.receipt import Receipt
+
     if isinstance(payload, bytes | str):
         try:
             payload = json.loads(payload)

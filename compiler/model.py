@@ -124,7 +124,7 @@ class Train(Section):
     min_lr_ratio: float = Field(0.1, ge=0, le=1)
     weight_decay: float = Field(0.1, ge=0, le=1)
     grad_clip: float = Field(1.0, ge=0)
-    precision: Literal["bf16", "fp32"] = "bf16"
+    precision: Literal["bf16", "fp32"] | None = Field(None, description="Default: bf16 on GPUs, fp32 on CPUs")
     compile: bool = False
     activation_checkpointing: Literal["none", "selective", "full"] = "none"
     seed: int = Field(1234, ge=0, le=2**32 - 1)

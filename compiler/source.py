@@ -8,12 +8,11 @@ Problems come back as MS0xx diagnostics, never as exceptions.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .diagnostics import Diagnostic, Severity, Span, YamlPath
+from .diagnostics import Diagnostic, Related, Severity, Span, YamlPath
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: a spec is a page, not a data set
 MAX_NODES = 20_000  # plain-data nodes after alias expansion (a real spec has a few hundred)
@@ -77,106 +76,88 @@ def _point(path: str, line0: int, col0: int, lines: list[str]) -> Span:
     return Span(path=path, line=line0 + 1, col=col0 + 1, end_line=line0 + 1, end_col=end)
 
 
-_PLAIN_END = re.compile(r"\s+#|,\s|[,\]\}]|:\s|:$|\s*$")
-
-
-def _token_span(path: str, lines: list[str], line0: int, col0: int) -> Span:
-    """Span of the scalar or key token starting at (line0, col0), both 0-based."""
-    text = lines[line0] if 0 <= line0 < len(lines) else ""
-    rest = text[col0:]
-    if rest[:1] in ("'", '"'):
-        q = rest[0]
-        i = 1
-        while i < len(rest):
-            if rest[i] == "\\" and q == '"':
-                i += 2
-                continue
-            if rest[i] == q:
-                if q == "'" and rest[i + 1 : i + 2] == "'":
-                    i += 2
-                    continue
-                break
-            i += 1
-        length = min(i + 1, len(rest))
-    elif rest[:1] in ("[", "{", "|", ">", "") or rest.startswith("- "):
-        length = len(rest.rstrip()) or 1
-    else:
-        m = _PLAIN_END.search(rest)
-        length = (m.start() if m else len(rest)) or 1
-    return Span(path=path, line=line0 + 1, col=col0 + 1, end_line=line0 + 1, end_col=col0 + 1 + length)
-
-
 class _Budget(Exception):
-    def __init__(self, code: str, rule: str, message: str, hint: str, where: tuple[int, int] | None):
-        super().__init__(message)
-        self.args4 = (code, rule, message, hint)
-        self.where = where
+    """A located problem found while walking the node graph (budgets, tags, duplicate keys)."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
 
 
-def _where(node: Any) -> tuple[int, int] | None:
-    lc = getattr(node, "lc", None)
-    return (lc.line, lc.col) if lc is not None and lc.line is not None else None
+_CORE_TAG = "tag:yaml.org,2002:"
 
 
 class _Walker:
-    """Converts ruamel nodes to plain data while recording spans, under node and depth budgets."""
+    """Converts composed YAML nodes to plain data while recording spans, under node and depth budgets.
 
-    def __init__(self, path: str, lines: list[str]):
-        self.path, self.lines = path, lines
+    Aliases are the same node object reached twice, so counting visits bounds alias expansion.
+    """
+
+    def __init__(self, path: str, lines: list[str], construct: Any):
+        self.path, self.lines, self.construct = path, lines, construct
         self.entries: dict[YamlPath, NodeSpan] = {}
         self.num_nodes = 0
 
-    def span(self, line0: int | None, col0: int | None) -> Span:
-        return _token_span(self.path, self.lines, line0 or 0, col0 or 0)
+    def span(self, node: Any) -> Span:
+        start, end = node.start_mark, node.end_mark
+        line0, col0 = start.line, start.column
+        if end.line == line0 and end.column > col0:
+            end_col = end.column + 1
+        else:  # a block that spans lines: underline the rest of its first line
+            text = self.lines[line0] if line0 < len(self.lines) else ""
+            end_col = max(len(text.rstrip()), col0 + 1) + 1
+        return Span(path=self.path, line=line0 + 1, col=col0 + 1, end_line=line0 + 1, end_col=end_col)
+
+    def fail(self, node: Any, code: str, rule: str, message: str, hint: str, related: tuple = ()) -> _Budget:
+        return _Budget(Diagnostic(code=code, rule=rule, severity=Severity.ERROR, message=message,
+                                  span=self.span(node), hint=hint, related=related))
 
     def walk(self, node: Any, ypath: YamlPath, depth: int) -> Any:
         self.num_nodes += 1
         if self.num_nodes > MAX_NODES:
-            raise _Budget("MS005", "alias-expansion-too-large",
-                          f"the document expands to more than {MAX_NODES:,} nodes",
-                          "Remove the nested anchors and aliases (`&a` / `*a`): a spec does not need them",
-                          _where(node))
+            raise self.fail(node, "MS005", "alias-expansion-too-large",
+                            f"the document expands to more than {MAX_NODES:,} nodes",
+                            "Remove the nested anchors and aliases (`&a` / `*a`): a spec does not need them")
         if depth > MAX_DEPTH:
-            raise _Budget("MS006", "nesting-too-deep", f"the document nests deeper than {MAX_DEPTH} levels",
-                          "Flatten the structure; a spec is at most a few levels deep", _where(node))
-        if isinstance(node, dict):
-            out: dict[str, Any] = {}
-            for k in node:
-                key = k if isinstance(k, str) else str(k)
-                child = (*ypath, key)
-                kl, kc = node.lc.key(k)
-                vl, vc = node.lc.value(k)
-                self.entries[child] = NodeSpan(key=self.span(kl, kc), value=self.span(vl, vc))
-                out[key] = self.walk(node[k], child, depth + 1)
-            return out
-        if isinstance(node, list):
+            raise self.fail(node, "MS006", "nesting-too-deep", f"the document nests deeper than {MAX_DEPTH} levels",
+                            "Flatten the structure; a spec is at most a few levels deep")
+        if not node.tag.startswith(_CORE_TAG):
+            raise self.fail(node, "MS001", "yaml-syntax-error", f"custom YAML tag `{node.tag}` is not allowed",
+                            "Remove the `!tag`; specs are plain YAML")
+        if node.id == "mapping":
+            return self.mapping(node, ypath, depth)
+        if node.id == "sequence":
             items = []
-            for i, item in enumerate(node):
+            for i, item in enumerate(node.value):
                 child = (*ypath, i)
-                il, ic = node.lc.item(i)
-                self.entries[child] = NodeSpan(key=None, value=self.span(il, ic))
+                self.entries[child] = NodeSpan(key=None, value=self.span(item))
                 items.append(self.walk(item, child, depth + 1))
             return items
-        if type(node).__name__.startswith("Tagged"):
-            raise _Budget("MS001", "yaml-syntax-error", "custom YAML tags are not allowed in a spec",
-                          "Remove the `!tag`; specs are plain YAML", None if not ypath else self._at(ypath))
-        return _plain_scalar(node)
+        return _plain_scalar(self.construct(node))
 
-    def _at(self, ypath: YamlPath) -> tuple[int, int] | None:
-        hit = self.entries.get(ypath)
-        return (hit.value.line - 1, hit.value.col - 1) if hit else None
+    def mapping(self, node: Any, ypath: YamlPath, depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        first: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.walk(key_node, ypath, depth + 1) if key_node.id == "scalar" else None
+            if not isinstance(key, str):
+                raise self.fail(key_node, "MS001", "yaml-syntax-error", "a key must be a plain name",
+                                "Write the key as text, like `steps:`")
+            if key in first:
+                related = (Related(span=self.span(first[key]), message="first defined here"),)
+                raise self.fail(key_node, "MS002", "duplicate-key", f"key `{key}` is defined twice in the same mapping",
+                                f"Remove one of the two `{key}` keys", related)
+            first[key] = key_node
+            child = (*ypath, key)
+            self.entries[child] = NodeSpan(key=self.span(key_node), value=self.span(value_node))
+            out[key] = self.walk(value_node, child, depth + 1)
+        return out
 
 
-def _plain_scalar(node: Any) -> Any:
-    if node is None or isinstance(node, bool):
-        return node
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, str):
-        return str(node)
-    return str(node)  # timestamps and other YAML types: keep the text; the model will judge it
+def _plain_scalar(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)  # timestamps and other YAML types: keep the text; the model will judge it
 
 
 def _tab_indent(path: str, lines: list[str]) -> Diagnostic | None:
@@ -221,33 +202,21 @@ def parse_text(text: str, path: str) -> Source:
                   _offset_span(path, text, where), "Flatten the structure; a spec is at most a few levels deep")
         return Source(path, None, smap, [d])
 
-    from ruamel.yaml import YAML  # deferred: keeps `import megaspec.compiler` cheap
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-
-    yaml = YAML(typ="rt", pure=True)
-    yaml.allow_duplicate_keys = False
-    try:
-        doc = yaml.load(text)
-    except MarkedYAMLError as e:
-        return Source(path, None, smap, [_yaml_error(e, path, lines)])
-    except YAMLError as e:
-        return Source(path, None, smap, [_diag("MS001", "yaml-syntax-error", _first_line(str(e)),
-                                               _point(path, 0, 0, lines), "Fix the YAML syntax")])
-    except RecursionError:
-        return Source(path, None, smap, [_diag("MS006", "nesting-too-deep", "the document nests too deeply",
-                                               _point(path, 0, 0, lines), "Flatten the structure")])
-    if not isinstance(doc, dict):
+    yaml = _yaml()
+    doc, error = _compose(yaml, text, path, lines)
+    if error is not None:
+        return Source(path, None, smap, [error])
+    if doc is None or doc.id != "mapping":
         kind = "empty" if doc is None else "not a mapping"
         d = _diag("MS007", "document-not-a-mapping", f"the spec is {kind}", _point(path, 0, 0, lines),
                   "Start the file with `megaspec: 1` and `name: ...` at the top level")
         return Source(path, None, smap, [d])
-    walker = _Walker(path, lines)
+    constructor = yaml.constructor
+    walker = _Walker(path, lines, lambda node: constructor.construct_object(node, deep=True))
     try:
         data = walker.walk(doc, (), 0)
     except _Budget as b:
-        code, rule, message, hint = b.args4
-        line0, col0 = b.where or (0, 0)
-        return Source(path, None, smap, [_diag(code, rule, message, _point(path, line0, col0, lines), hint)])
+        return Source(path, None, smap, [b.diagnostic])
     except RecursionError:
         return Source(path, None, smap, [_diag("MS006", "nesting-too-deep", "the document nests too deeply",
                                                _point(path, 0, 0, lines), "Flatten the structure")])
@@ -256,36 +225,39 @@ def parse_text(text: str, path: str) -> Source:
     return Source(path, data, smap, [])
 
 
+def _yaml() -> Any:
+    """A safe YAML 1.2 loader: the C parser when ruamel.yaml.clib is installed, else pure Python."""
+    from ruamel.yaml import YAML  # deferred: keeps `import megaspec.compiler` cheap
+
+    return YAML(typ="safe")
+
+
+def _compose(yaml: Any, text: str, path: str, lines: list[str]) -> tuple[Any, Diagnostic | None]:
+    """YAML text -> node graph; no Python objects are built, so nothing can execute or explode."""
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        return yaml.compose(text), None
+    except MarkedYAMLError as e:
+        return None, _yaml_error(e, path, lines)
+    except YAMLError as e:
+        return None, _diag("MS001", "yaml-syntax-error", _first_line(str(e)), _point(path, 0, 0, lines),
+                           "Fix the YAML syntax")
+    except RecursionError:
+        return None, _diag("MS006", "nesting-too-deep", "the document nests too deeply",
+                           _point(path, 0, 0, lines), "Flatten the structure")
+
+
 def _first_line(message: str) -> str:
     return " ".join(message.strip().splitlines()[:1]) or "invalid YAML"
 
 
 def _yaml_error(e: Any, path: str, lines: list[str]) -> Diagnostic:
-    from ruamel.yaml.constructor import DuplicateKeyError
-
     mark = e.problem_mark or e.context_mark
     line0, col0 = (mark.line, mark.column) if mark else (0, 0)
-    if isinstance(e, DuplicateKeyError):
-        key = (e.problem or "").split('"')[1] if '"' in (e.problem or "") else "?"
-        first = e.context_mark
-        d = _diag("MS002", "duplicate-key", f"key `{key}` is defined twice in the same mapping",
-                  _token_span(path, lines, line0, col0), f"Remove one of the two `{key}` keys")
-        if first is not None:
-            from .diagnostics import Related
-
-            rel = Related(span=_point(path, first.line, first.column, lines), message="mapping starts here")
-            d = Diagnostic(**{**_asdict(d), "related": (rel,)})
-        return d
     problem = (e.problem or e.context or "invalid YAML").strip()
-    if "could not determine a constructor" in problem:
-        return _diag("MS001", "yaml-syntax-error", "custom YAML tags are not allowed in a spec",
-                     _point(path, line0, col0, lines), "Remove the `!tag`; specs are plain YAML")
     return _diag("MS001", "yaml-syntax-error", f"invalid YAML: {problem}", _point(path, line0, col0, lines),
                  "Fix the YAML syntax at this position")
-
-
-def _asdict(d: Diagnostic) -> dict:
-    return {f: getattr(d, f) for f in d.__dataclass_fields__}
 
 
 def load_source(path: str | Path, display: str | None = None) -> Source:

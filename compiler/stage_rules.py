@@ -310,24 +310,34 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
         """),
 )
 
-_RUNTIME_DOCS: tuple[tuple[str, str, str, str], ...] = (
-    ("MS801", "non-finite-loss", "The loss became NaN or infinite during training.",
-     "Lower `train.lr`, keep `train.grad_clip` on, or use `precision: bf16` with fp32 master weights."),
-    ("MS802", "rank-timeout", "A rank waited past `distributed.timeout` at a collective.",
-     "Seed the compile cache (`cache.policy: require-seed`) or raise `distributed.init_timeout`."),
-    ("MS803", "rank-failed", "A worker process exited with an error; its failure dump is in the receipt.",
-     "Read the named rank's error file listed in the receipt."),
-    ("MS804", "out-of-memory", "A rank ran out of GPU memory.",
-     "Lower `train.micro_batch`, or set `train.activation_checkpointing: selective`."),
-    ("MS805", "data-insufficient", "The data shards hold fewer tokens than the run needs.",
-     "Add shards, or lower `train.steps` or `train.global_batch`."),
-    ("MS806", "teardown-fault", "The run finished but tearing down the process group failed.",
-     "Check the receipt: metrics are kept; the fault is recorded for triage."),
-    ("MS807", "cache-seed-missing", "`cache.policy: require-seed` is set but no seed was found at `cache.seed`.",
-     "Warm the cache with a one-GPU run first, or use `cache.policy: warm`."),
-    ("MS808", "validation-failed", "A `validate` lane acceptance check failed (loss bound, finiteness, determinism).",
-     "Compare with the reference receipt named in `validate.reference_receipt`."),
-)
+# Runtime codes appear in receipts; their names come from the runtime, which owns the receipt.
+_RUNTIME_DOCS: dict[str, tuple[str, str]] = {
+    "MS801": ("The loss became NaN or infinite during training; the receipt names the step.",
+              "Lower `train.lr`, keep `train.grad_clip` on, or use `precision: fp32` to compare."),
+    "MS802": ("A worker process died with an error; its `error.json` is named in the receipt.",
+              "Read the named rank's error file first: one real traceback plus timeouts is a rank death."),
+    "MS803": ("A rank never reached a collective (still compiling, stalled, or out of work) and the others "
+              "timed out waiting; the receipt names the rank that stalled, not the one that waited.",
+              "Check that rank's phase and cache state; seed the compile cache (`cache.policy: require-seed`) "
+              "or rerun with `preset: tiny` to separate the hang from model complexity."),
+    "MS804": ("The run finished and wrote its receipt, then a process exited non-zero while tearing down.",
+              "Trust the metrics in the receipt; the fault is recorded for triage only."),
+    "MS805": ("The data shards hold fewer tokens than the run needs (checked before training).",
+              "Add shards, or lower `train.steps` or `train.global_batch`."),
+    "MS806": ("Saving or loading a checkpoint failed.",
+              "Check the checkpoints Volume is mounted and has space; an incomplete checkpoint is never resumed."),
+    "MS807": ("`cache.policy: require-seed` is set but no seed was found at `cache.seed`.",
+              "Warm the cache with a run that has `cache.policy: warm`, or copy a seed there."),
+    "MS808": ("The launcher failed before workers ran (rendezvous, spawn, plan).",
+              "Read the launcher error in the receipt; check the plan was compiled by this megaspec version."),
+    "MS809": ("The run was interrupted (Ctrl-C, SIGTERM, preemption) before it finished.",
+              "Rerun; with `checkpoint.resume: auto` it continues from the latest complete checkpoint."),
+    "MS810": ("A `validate` lane acceptance check failed (finiteness, loss bound, or reference losses).",
+              "Compare the per-step losses with the reference receipt named in `validate.reference_receipt`."),
+    "MS811": ("Ranks started from different compile-cache states (some warm, some cold): the classic cause "
+              "of a first-collective hang.",
+              "Give every rank the same cache: one cache Volume, or a seed restored on every rank."),
+}
 
 
 def _runtime_doc(summary: str, fix: str) -> str:
@@ -339,7 +349,10 @@ def _runtime_doc(summary: str, fix: str) -> str:
 def register() -> None:
     for code, name, severity, doc in _STAGE_DOCS:
         stage_rule(code, name, doc, severity)
-    for code, name, summary, fix in _RUNTIME_DOCS:
+    from megaspec.runtime.receipt import RUNTIME_CODES  # pure pydantic, no torch
+
+    for code, name in RUNTIME_CODES.items():
+        summary, fix = _RUNTIME_DOCS[code]
         stage_rule(code, name, _runtime_doc(summary, fix))
 
 

@@ -133,6 +133,8 @@ def run_plan(plan: Plan, run_dir: str | Path, *, node_rank: int = 0, master_addr
     receipt = complete_receipt(plan, run_dir, started_at, outcome, launch_error, node_rank)
     if node_rank == 0:
         write_receipt(run_dir / "receipt.json", receipt)
+    if isinstance(launch_error, SignalException):  # SIGINT/SIGTERM reach the agent as this
+        raise KeyboardInterrupt(str(launch_error)) from launch_error  # on Modal: retried, then resumed
     if isinstance(launch_error, KeyboardInterrupt):
         raise launch_error
     return receipt.model_dump(mode="json")
