@@ -7,11 +7,15 @@ Heavy imports happen inside the commands, so `megaspec lint` starts fast.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
 
 from . import __version__
+
+# megaspec uses no pydantic plugins; skipping their entry-point scan saves ~40 ms of every start.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 

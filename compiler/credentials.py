@@ -25,6 +25,10 @@ KNOWN_PREFIXES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
     ("private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
 )
+# The shortest token any pattern above (or the entropy check) can match: shorter strings, which
+# are most of a spec (keys, names, numbers), skip the regexes entirely.
+MIN_TOKEN_LEN = 15
+_ANY_KNOWN = re.compile("|".join(f"(?P<k{i}>{p.pattern})" for i, (_, p) in enumerate(KNOWN_PREFIXES)))
 SECRETISH_KEY = re.compile(r"(?i)(secret|token|passw(or)?d|api[_-]?key|access[_-]?key|credential|auth)")
 MIN_ENTROPY_LEN = 20
 MIN_ENTROPY_BITS = 3.5
@@ -36,10 +40,12 @@ def shannon_bits(text: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in counts.values())
 
 
+_TOKEN_RUN = re.compile(rf"[A-Za-z0-9+=]{{{MIN_ENTROPY_LEN},}}")
+
+
 def _high_entropy(value: str) -> bool:
     """A run of at least 20 token characters (no path/version separators) with high entropy."""
-    runs = re.findall(r"[A-Za-z0-9+=]{%d,}" % MIN_ENTROPY_LEN, value)
-    for token in runs:
+    for token in _TOKEN_RUN.findall(value):
         classes = sum(bool(re.search(p, token)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]"))
         if classes >= 2 and shannon_bits(token) >= MIN_ENTROPY_BITS:
             return True
@@ -52,9 +58,10 @@ def credential_kind(value: str, key: str | None = None) -> str | None:
     Known token prefixes match anywhere. A long high-entropy string counts only under a key that
     names a secret or inside `image.env` (the caller passes `key` for those).
     """
-    for kind, pattern in KNOWN_PREFIXES:
-        if pattern.search(value):
-            return kind
+    if len(value) < MIN_TOKEN_LEN:
+        return None
+    if m := _ANY_KNOWN.search(value):
+        return KNOWN_PREFIXES[int(m.lastgroup[1:])][0]
     if key is not None and (SECRETISH_KEY.search(key) or key.startswith("env:")) and _high_entropy(value):
         return "high-entropy string"
     return None

@@ -121,7 +121,8 @@ class _Walker:
         if depth > MAX_DEPTH:
             raise self.fail(node, "MS006", "nesting-too-deep", f"the document nests deeper than {MAX_DEPTH} levels",
                             "Flatten the structure; a spec is at most a few levels deep")
-        if not node.tag.startswith(_CORE_TAG):
+        tag = node.tag
+        if not tag.startswith(_CORE_TAG):
             raise self.fail(node, "MS001", "yaml-syntax-error", f"custom YAML tag `{node.tag}` is not allowed",
                             "Remove the `!tag`; specs are plain YAML")
         if node.id == "mapping":
@@ -133,7 +134,7 @@ class _Walker:
                 self.entries[child] = NodeSpan(key=None, value=self.span(item))
                 items.append(self.walk(item, child, depth + 1))
             return items
-        return _plain_scalar(self.construct(node))
+        return self.construct(tag[len(_CORE_TAG):], node.value)
 
     def mapping(self, node: Any, ypath: YamlPath, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -154,10 +155,28 @@ class _Walker:
         return out
 
 
-def _plain_scalar(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)  # timestamps and other YAML types: keep the text; the model will judge it
+_SPECIAL_FLOATS = {".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-inf"), ".nan": float("nan")}
+
+
+def _scalar(kind: str, text: str) -> Any:
+    """A resolved YAML 1.2 core-schema scalar -> its Python value (the composer already chose `kind`)."""
+    if kind == "str":
+        return text
+    if kind == "int":
+        digits = text.replace("_", "")
+        sign, body = (-1, digits[1:]) if digits[:1] == "-" else (1, digits.lstrip("+"))
+        for prefix, base in (("0o", 8), ("0x", 16), ("0b", 2)):
+            if body.lower().startswith(prefix):
+                return sign * int(body[2:], base)
+        return sign * int(body)
+    if kind == "float":
+        special = _SPECIAL_FLOATS.get(text.lower())
+        return special if special is not None else float(text.replace("_", ""))
+    if kind == "bool":
+        return text.lower() == "true"
+    if kind == "null":
+        return None
+    return text  # timestamps and other core types: keep the text; the model will judge it
 
 
 def _tab_indent(path: str, lines: list[str]) -> Diagnostic | None:
@@ -211,8 +230,7 @@ def parse_text(text: str, path: str) -> Source:
         d = _diag("MS007", "document-not-a-mapping", f"the spec is {kind}", _point(path, 0, 0, lines),
                   "Start the file with `megaspec: 1` and `name: ...` at the top level")
         return Source(path, None, smap, [d])
-    constructor = yaml.constructor
-    walker = _Walker(path, lines, lambda node: constructor.construct_object(node, deep=True))
+    walker = _Walker(path, lines, _scalar)
     try:
         data = walker.walk(doc, (), 0)
     except _Budget as b:

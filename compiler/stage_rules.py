@@ -349,7 +349,7 @@ def _runtime_doc(summary: str, fix: str) -> str:
 def register() -> None:
     for code, name, severity, doc in _STAGE_DOCS:
         stage_rule(code, name, doc, severity)
-    from megaspec.runtime.receipt import RUNTIME_CODES  # pure pydantic, no torch
+    from megaspec.runtime.codes import RUNTIME_CODES  # pure data
 
     for code, name in RUNTIME_CODES.items():
         summary, fix = _RUNTIME_DOCS[code]

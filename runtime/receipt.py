@@ -16,6 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .codes import RUNTIME_CODES
+
 SCHEMA_VERSION = "megaspec.receipt.v1"
 SCHEMA_PATH = Path(__file__).with_name("receipt.schema.json")
 
@@ -27,20 +29,6 @@ class _Part(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# The runtime's diagnostic codes (MS8xx): stable names that runbooks and CI gates key on.
-RUNTIME_CODES = {
-    "MS801": "non-finite-loss",
-    "MS802": "rank-crashed",
-    "MS803": "rank-stalled",
-    "MS804": "teardown-fault",
-    "MS805": "insufficient-data",
-    "MS806": "checkpoint-failed",
-    "MS807": "cache-seed-missing",
-    "MS808": "launch-failed",
-    "MS809": "interrupted",
-    "MS810": "validation-failed",
-    "MS811": "cache-state-mixed",
-}
 
 
 class RunError(_Part):

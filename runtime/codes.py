@@ -1,0 +1,18 @@
+"""The runtime's diagnostic codes (MS8xx), carried in receipts. Pure data: no pydantic, no torch.
+
+Stable names that runbooks and CI gates key on; `megaspec explain MS803` documents each one.
+"""
+
+RUNTIME_CODES = {
+    "MS801": "non-finite-loss",
+    "MS802": "rank-crashed",
+    "MS803": "rank-stalled",
+    "MS804": "teardown-fault",
+    "MS805": "insufficient-data",
+    "MS806": "checkpoint-failed",
+    "MS807": "cache-seed-missing",
+    "MS808": "launch-failed",
+    "MS809": "interrupted",
+    "MS810": "validation-failed",
+    "MS811": "cache-state-mixed",
+}
