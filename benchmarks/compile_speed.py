@@ -63,15 +63,15 @@ def cli_run(num_specs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--num-specs", type=int, default=1000)
-    parser.add_argument("--num-cli-specs", type=int, default=100)
+    parser.add_argument("--num-cli-specs", type=int, default=1000)
     args = parser.parse_args()
     t_in = in_process(args.num_specs)
-    print(f"in-process lower+render: {args.num_specs} specs in {t_in:.2f} s "
-          f"({1000 * t_in / args.num_specs:.2f} ms/spec)")
+    print(f"compile stage (lower + render + ast.parse), in process: {args.num_specs} specs in {t_in:.2f} s "
+          f"({1000 * t_in / args.num_specs:.2f} ms/spec)  goal < 5 s: {'met' if t_in < 5 else 'MISSED'}")
     t_cli = cli_run(args.num_cli_specs)
-    print(f"CLI compile (lint + lower + render + atomic writes): {args.num_cli_specs} specs in {t_cli:.2f} s "
-          f"({1000 * t_cli / args.num_cli_specs:.1f} ms/spec, process start included)")
-    print(f"total {t_in + t_cli:.2f} s (goal < 5 s)")
+    print(f"end to end, `megaspec compile DIR` (lint + lower + render + fsync'd atomic writes): "
+          f"{args.num_cli_specs} specs in {t_cli:.2f} s ({1000 * t_cli / args.num_cli_specs:.1f} ms/spec)"
+          f"  goal < 5 s: {'met' if t_cli < 5 else 'MISSED'}")
 
 
 if __name__ == "__main__":

@@ -190,8 +190,8 @@ class Plan(_Frozen):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     def to_json(self) -> str:
-        """Canonical JSON: sorted keys, 2-space indent, trailing newline (byte-stable)."""
-        return json.dumps(self.model_dump(mode="json", by_alias=True), indent=2, sort_keys=True) + "\n"
+        """Byte-stable JSON: fields in contract order, dicts in the order `lower` built them, 2-space indent."""
+        return self.model_dump_json(indent=2, by_alias=True) + "\n"
 
     def comparison_hash(self) -> str:
         """sha256 over everything except run identity and billing tags: equal hashes mean comparable runs."""

@@ -39,14 +39,13 @@ def _lower(checked: Any, target: str | None):
                  origins=origins_of(checked), target=target)
 
 
-def _check(path: str) -> Any | None:
+def _check(path: str, config: Any) -> Any | None:
     """Lint one spec; print its errors concisely and return None when it has any."""
-    from ..config import load_config
     from ..diagnostics import has_errors
     from ..lint import check_spec
     from ..report import render_report
 
-    checked = check_spec(path, config=load_config())
+    checked = check_spec(path, config=config)
     if checked.spec is not None and not has_errors(checked.diagnostics):
         return checked
     errors = [d for d in checked.diagnostics if d.is_error]
@@ -76,12 +75,13 @@ def _internal(e: Exception) -> None:
 @click.option("--target", type=TARGETS, help="Override `target:`; `local` on a GPU spec is a CPU rehearsal.")
 def compile_(specs: tuple[str, ...], out_dir: str, target: str | None) -> None:
     """Lint, lower and render SPEC... (files or directories) into Modal apps."""
+    from ..config import load_config
     from ..diagnostics import InternalError
     from ..render import render, write_build
 
-    failed = False
+    failed, config = False, load_config()
     for path in _expand(specs):
-        checked = _check(path)
+        checked = _check(path, config)
         if checked is None:
             failed = True
             continue
@@ -103,13 +103,14 @@ def compile_(specs: tuple[str, ...], out_dir: str, target: str | None) -> None:
               help="A previous build dir (build/<name>) to diff app.py and plan.json against.")
 def plan_(spec: str, as_json: bool, target: str | None, diff_dir: str | None) -> None:
     """Show what SPEC will launch, where each value came from, and what it will cost."""
+    from ..config import load_config
     from ..cost import estimate
     from ..diagnostics import InternalError
     from ..plan_view import diff_build, render_json, render_text
     from ..render import render
 
     files = _expand((spec,))
-    checked = _check(files[0]) if files else None
+    checked = _check(files[0], load_config()) if files else None
     if checked is None:
         raise click.exceptions.Exit(EXIT_ERRORS)
     try:
