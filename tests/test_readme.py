@@ -1,0 +1,45 @@
+"""The README cannot drift: its set-up commands are what CI runs, and its lint example is real output."""
+
+from __future__ import annotations
+
+import re
+
+from click.testing import CliRunner
+
+from megaspec.compiler.cli import cli
+from tests.conftest import REPO_ROOT
+
+README = (REPO_ROOT / "README.md").read_text()
+
+
+def _blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
+
+
+def test_readme_opens_with_the_two_setup_commands():
+    first = README.split("\n```bash\n", 1)
+    assert first[0].count("\n") <= 2, "the set-up commands must come first"
+    main_job, tests = _blocks("bash")[0].strip().splitlines()
+    assert main_job.endswith("megaspec apply specs/cpu-local.yaml") and "torch==2.13.0" in main_job
+    assert tests.endswith("python -m pytest -q")
+
+
+def test_ci_runs_the_readme_test_command():
+    tests_command = _blocks("bash")[0].strip().splitlines()[1]
+    ci = (REPO_ROOT / ".ci" / "run").read_text()
+    assert tests_command in ci.splitlines()
+
+
+def test_readme_lint_example_is_what_megaspec_prints(monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)
+    block = next(b for b in _blocks("text") if b.startswith("$ megaspec lint"))
+    command, expected = block.split("\n", 1)
+    result = CliRunner().invoke(cli, [*command.split()[2:], "--no-config"])
+    assert result.exit_code == 1
+    assert result.output == expected
+
+
+def test_specs_named_in_the_readme_exist():
+    for name in set(re.findall(r"`((?:specs/)?[\w-]+\.yaml)`", README)):
+        path = REPO_ROOT / (name if "/" in name else f"specs/{name}")
+        assert path.is_file(), name
