@@ -17,13 +17,13 @@ collector.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from megaspec.runtime.files import write_text_atomic
 
 from . import __version__
 
@@ -141,24 +141,9 @@ def _updated(manifest: Manifest, fields: dict) -> Manifest:
     return Manifest.model_validate({**dict(manifest), **fields})
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Temp file in the same directory, fsync, rename: readers see the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_manifest(run_dir: Path, manifest: Manifest) -> Path:
     path = Path(run_dir) / MANIFEST_FILE
-    write_atomic(path, manifest.model_dump_json(indent=2) + "\n")
+    write_text_atomic(path, manifest.model_dump_json(indent=2) + "\n")
     return path
 
 
@@ -196,7 +181,7 @@ def store_receipt(run_dir: Path, manifest: Manifest, payload, *, source: str) ->
     except ValueError as e:
         return advance(manifest, "error", error=RunError(stage="record", message=f"{source}: {e}"))
     try:
-        write_atomic(Path(run_dir) / RECEIPT_FILE, receipt.model_dump_json(indent=2) + "\n")
+        write_text_atomic(Path(run_dir) / RECEIPT_FILE, receipt.model_dump_json(indent=2) + "\n")
     except OSError as e:
         return advance(manifest, "error", error=RunError(stage="persistence", message=f"{RECEIPT_FILE}: {e}"))
     return finish_from_receipt(manifest, receipt)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import ast
 import json
-import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from megaspec.runtime.files import write_text_atomic
 from megaspec.runtime.plan import Plan
 
 from . import __version__
@@ -96,24 +95,9 @@ def render(plan: Plan) -> dict[str, str]:
     return {APP_FILE: render_app(plan), PLAN_FILE: plan.to_json()}
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temp file in the same dir, fsync, then rename: readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_build(files: dict[str, str], out_dir: Path, name: str) -> Path:
     """Write rendered files to `<out_dir>/<name>/`; returns that directory."""
     target = out_dir / name
     for filename, text in sorted(files.items()):
-        write_atomic(target / filename, text)
+        write_text_atomic(target / filename, text)
     return target

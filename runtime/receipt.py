@@ -9,14 +9,13 @@ compared only within one lane and one plan hash (`plan.sha256`). The JSON Schema
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .codes import RUNTIME_CODES
+from .files import write_text_atomic
 
 SCHEMA_VERSION = "megaspec.receipt.v1"
 SCHEMA_PATH = Path(__file__).with_name("receipt.schema.json")
@@ -247,21 +246,8 @@ class Receipt(_Part):
 
 
 def write_receipt(path: str | Path, receipt: Receipt) -> Path:
-    """Write atomically: temp file in the same dir, flush + fsync, then rename over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = receipt.model_dump_json(indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write atomically (temp file, fsync, rename): a crash never leaves half a receipt."""
+    return write_text_atomic(path, receipt.model_dump_json(indent=2) + "\n")
 
 
 def read_receipt(path: str | Path) -> Receipt:

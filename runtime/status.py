@@ -10,26 +10,19 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from .files import write_text_atomic
 
 PHASE_ORDER = {"bootstrap": 0, "init": 1, "compile": 2, "first-step": 3, "train": 4, "checkpoint": 5,
                "receipt": 6, "teardown": 7, "done": 8}
 
 
 def write_json_atomic(path: Path, data: dict[str, Any], *, durable: bool = True) -> None:
-    """Temp file + rename. `durable=False` skips fsync: readers of status files are other
-    processes on a live machine, and an fsync every step would show up in the step time."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-        if durable:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """JSON through `files.write_text_atomic`; `durable=False` for the per-step status updates."""
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True), durable=durable)
 
 
 class RankStatus:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
+from megaspec.runtime.files import write_text_atomic
+
 from ..manifest import (
     BackendError,
     ModalCall,
@@ -25,7 +27,6 @@ from ..manifest import (
     read_manifest,
     store_receipt,
     utc_now,
-    write_atomic,
     write_manifest,
 )
 
@@ -73,7 +74,7 @@ def launch(plan, app_py: Path, run_dir: Path, *, echo: Callable[[str], None] = p
     """Spawn the run detached and return the manifest (`detached`, or `error` at stage bootstrap)."""
     require_credentials()
     app, function = find_entrypoint(load_app_module(app_py))
-    write_atomic(run_dir / "plan.json", plan.to_json())  # collect reads it to find the receipt's Volume
+    write_text_atomic(run_dir / "plan.json", plan.to_json())  # collect reads it to find the receipt's Volume
     manifest = new_manifest(plan, backend="modal")
     write_manifest(run_dir, manifest)
     record, problem = _spawn_detached(app, function, plan.to_json())

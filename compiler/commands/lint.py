@@ -10,29 +10,15 @@ import difflib
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 
+from megaspec.runtime.files import write_text_atomic
+
 FORMATS = ("human", "concise", "json", "github", "sarif")
 SCHEMA_ID = "https://megaspec.dev/schema/spec-v1.json"
 JSON_SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a temp file in the same directory, fsync it, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _default_format() -> str:
@@ -78,7 +64,7 @@ def lint(paths: tuple[Path, ...], fmt: str | None, output: Path | None, warnings
     color = output is None and fmt == "human" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     text = render_report(fmt, result.diagnostics, texts=result.texts, num_files=result.num_files, color=color)
     if output is not None:
-        write_atomic(output, text)
+        write_text_atomic(output, text)
     else:
         click.echo(text, nl=False)
     raise click.exceptions.Exit(_exit_code(result.diagnostics))
@@ -102,7 +88,7 @@ def schema(output: Path) -> None:
     if str(output) == "-":
         click.echo(text, nl=False)
         return
-    write_atomic(output, text)
+    write_text_atomic(output, text)
     click.echo(f"wrote {output}", err=True)
 
 

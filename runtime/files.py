@@ -1,0 +1,34 @@
+"""Atomic file writes, shared by every artifact megaspec leaves behind. Pure standard library.
+
+Temp file in the same directory, then rename: a reader sees the old file or the new one, never a
+half-written one. The compiler (build output, manifests, SARIF) and the runtime (receipts, status
+files) both use this one function.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_text_atomic(path: str | Path, text: str, *, durable: bool = True) -> Path:
+    """Write `text` (UTF-8, `\\n` newlines) to `path` atomically.
+
+    `durable=False` skips the fsync: for files that only other live processes read (per-step status),
+    where an fsync every step would show up in the step time.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
