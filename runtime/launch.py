@@ -29,6 +29,7 @@ from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 from . import cachestate, data
 from .dist import rank_main
 from .errors import RunFailure, attribute
+from .files import write_text_atomic
 from .plan import Plan, read_plan
 from .provenance import collect_provenance, describe_hardware
 from .receipt import (
@@ -48,7 +49,7 @@ from .receipt import (
     read_receipt,
     write_receipt,
 )
-from .status import rank_report, read_statuses, write_json_atomic
+from .status import rank_report, read_statuses
 
 EventFn = Callable[[dict[str, Any]], None]
 THROUGHPUT_FIELDS = ("tokens_per_s", "tokens_per_s_per_device", "step_time_p50_s", "step_time_p90_s", "mfu_pct",
@@ -119,7 +120,7 @@ def run_plan(plan: Plan, run_dir: str | Path, *, node_rank: int = 0, master_addr
     """
     run_dir = Path(run_dir)
     _fresh_run_dir(run_dir)
-    write_json_atomic(run_dir / "plan.json", json.loads(plan.to_json()))
+    write_text_atomic(run_dir / "plan.json", plan.to_json())  # the same bytes `megaspec compile` writes
     started_at, outcome = utc_now(), {}
     launch_error: BaseException | None = None
     try:
