@@ -15,7 +15,7 @@ from . import rules as _rules  # noqa: F401 - importing the package registers ev
 from . import stage_rules  # noqa: F401 - registers the stage codes (MS0xx, MS1xx, MS8xx, MS9xx)
 from .compose import Composed, compose
 from .config import Config
-from .credentials import KNOWN_PREFIXES, find_credentials, redact_text
+from .credentials import find_credentials, redact_text, tokens_in_text
 from .diagnostics import Diagnostic, Related, Severity, has_errors, sort_diagnostics
 from .model import Spec
 from .rules.registry import REGISTRY, RuleContext, run_rules
@@ -64,8 +64,9 @@ def _internal(stage: str, exc: Exception) -> Diagnostic:
 def _run_rules(spec: Spec, composed: Composed) -> list[Diagnostic]:
     assert composed.data is not None
     data = composed.data
+    credentials = find_credentials(data)  # scanned once; MS405 and MS412 both read it
     try:
-        return run_rules(lambda: RuleContext(spec=spec, smap=composed.smap, data=data))
+        return run_rules(lambda: RuleContext(spec=spec, smap=composed.smap, data=data, credentials=credentials))
     except Exception as e:  # noqa: BLE001 - a crashing rule is a bug, reported as MS902, not a traceback
         return [_internal("the lint rules", e)]
 
@@ -96,9 +97,8 @@ def check_spec(path: str | Path, *, config: Config | None = None, display: str |
 def _secret_values(composed: Composed) -> set[str]:
     """Credential literals in every contributing file: structured finds plus known token shapes in raw text."""
     values = {value for data in composed.file_data.values() for _, value, _ in find_credentials(data)}
-    for text in composed.smap.texts.values():
-        for _, pattern in KNOWN_PREFIXES:
-            values.update(m.group(0) for m in pattern.finditer(text))
+    for text in composed.smap.texts.values():  # also catches tokens in files that failed to parse
+        values.update(tokens_in_text(text))
     return values
 
 

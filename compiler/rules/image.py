@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from ..credentials import SECRETISH_KEY, find_credentials, mask
+from ..credentials import SECRETISH_KEY, mask
 from ..diagnostics import Severity
 from .registry import RuleContext, rule
 
@@ -49,7 +49,7 @@ def literal_credential(ctx: RuleContext) -> None:
     Use instead:
         secrets: [huggingface]
     """
-    for path, value, kind in find_credentials(ctx.data):
+    for path, value, kind in ctx.credentials:
         is_key = bool(path) and path[-1] == value
         where = "a key" if is_key else f"`{_dotted(path)}`"
         ctx.report(path, f"{where} holds a literal {kind} `{mask(value)}`", key=is_key,
@@ -124,7 +124,7 @@ def credential_name_in_image_env(ctx: RuleContext) -> None:
     Use instead:
         secrets: [wandb]
     """
-    flagged = {path for path, _, _ in find_credentials(ctx.data)}
+    flagged = {path for path, _, _ in ctx.credentials}
     for key in ctx.spec.image.env:
         path = ("image", "env", key)
         if SECRETISH_KEY.search(key) and path not in flagged:

@@ -35,6 +35,7 @@ class RuleContext:
     spec: Spec
     smap: SourceMap
     data: dict[str, Any]  # the merged plain data the spec was validated from (for scans of raw text)
+    credentials: list[tuple[YamlPath, str, str]] = field(default_factory=list)  # found once per spec
     rule: Rule | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
