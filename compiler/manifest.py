@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from megaspec.runtime.files import write_text_atomic
+from megaspec.runtime.files import read_versioned_json, write_text_atomic
 
 from . import __version__
 
@@ -152,11 +152,7 @@ def read_manifest(path: str | Path) -> Manifest:
     path = Path(path)
     if path.is_dir():
         path = path / MANIFEST_FILE
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    found = raw.get("schema_version") if isinstance(raw, dict) else None
-    if found != SCHEMA_VERSION:
-        raise ValueError(f"{path}: manifest schema_version is {found!r}; this megaspec reads {SCHEMA_VERSION!r}")
-    return Manifest.model_validate(raw)
+    return Manifest.model_validate(read_versioned_json(path, SCHEMA_VERSION, "manifest"))
 
 
 class BackendError(Exception):

@@ -1,4 +1,6 @@
-"""Atomic file writes, shared by every artifact megaspec leaves behind. Pure standard library.
+"""Atomic writes and version-checked reads, shared by every artifact megaspec leaves behind.
+
+Pure standard library.
 
 Temp file in the same directory, then rename: a reader sees the old file or the new one, never a
 half-written one. The compiler (build output, manifests, SARIF) and the runtime (receipts, status
@@ -7,9 +9,11 @@ files) both use this one function.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def write_text_atomic(path: str | Path, text: str, *, durable: bool = True) -> Path:
@@ -32,3 +36,12 @@ def write_text_atomic(path: str | Path, text: str, *, durable: bool = True) -> P
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def read_versioned_json(path: str | Path, schema_version: str, kind: str) -> dict[str, Any]:
+    """Read an artifact's JSON, checking `schema_version` before any field (the dbt reader pattern)."""
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    found = raw.get("schema_version") if isinstance(raw, dict) else None
+    if found != schema_version:
+        raise ValueError(f"{path}: {kind} schema_version is {found!r}; this megaspec reads {schema_version!r}")
+    return raw

@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .files import read_versioned_json
+
 PLAN_VERSION = 1
 SCHEMA_VERSION = "megaspec.plan.v1"
 
@@ -200,9 +202,5 @@ class Plan(_Frozen):
 
 
 def read_plan(path: str | Path) -> Plan:
-    """Read plan.json, checking its schema version first (the dbt artifact-reader pattern)."""
-    raw = json.loads(Path(path).read_text())
-    found = raw.get("schema_version")
-    if found != SCHEMA_VERSION:
-        raise ValueError(f"{path}: plan schema_version is {found!r}; this runtime reads {SCHEMA_VERSION!r}")
-    return Plan.model_validate(raw)
+    """Read plan.json, checking its schema version first."""
+    return Plan.model_validate(read_versioned_json(path, SCHEMA_VERSION, "plan"))

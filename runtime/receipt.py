@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .codes import RUNTIME_CODES
-from .files import write_text_atomic
+from .files import read_versioned_json, write_text_atomic
 
 SCHEMA_VERSION = "megaspec.receipt.v1"
 SCHEMA_PATH = Path(__file__).with_name("receipt.schema.json")
@@ -251,12 +251,8 @@ def write_receipt(path: str | Path, receipt: Receipt) -> Path:
 
 
 def read_receipt(path: str | Path) -> Receipt:
-    """Read a receipt, checking its schema version first (the dbt artifact-reader pattern)."""
-    raw = json.loads(Path(path).read_text())
-    found = raw.get("schema_version")
-    if found != SCHEMA_VERSION:
-        raise ValueError(f"{path}: receipt schema_version is {found!r}; this runtime reads {SCHEMA_VERSION!r}")
-    return Receipt.model_validate(raw)
+    """Read a receipt, checking its schema version first."""
+    return Receipt.model_validate(read_versioned_json(path, SCHEMA_VERSION, "receipt"))
 
 
 def receipt_schema() -> str:
