@@ -32,7 +32,6 @@ def restore_seed_dir(plan: Plan, cache_dir: Path) -> bool:
     if plan.cache.policy == "require-seed" and (seed is None or not seed.exists()):
         raise CacheSeedMissingError(f"cache.policy is require-seed but the seed `{plan.cache.seed}` does not"
                                     " exist; warm the cache with a diagnostic run first", stage="bootstrap")
-    cache_dir.mkdir(parents=True, exist_ok=True)
     if plan.cache.policy == "cold" or seed is None or not seed.is_dir():
         return False
     shutil.copytree(seed, cache_dir, dirs_exist_ok=True)
