@@ -8,6 +8,7 @@ Problems come back as MS0xx diagnostics, never as exceptions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,8 +94,8 @@ class _Walker:
     Aliases are the same node object reached twice, so counting visits bounds alias expansion.
     """
 
-    def __init__(self, path: str, lines: list[str], construct: Any):
-        self.path, self.lines, self.construct = path, lines, construct
+    def __init__(self, path: str, lines: list[str], scalar: Callable[[str, str], Any]):
+        self.path, self.lines, self.scalar = path, lines, scalar
         self.entries: dict[YamlPath, NodeSpan] = {}
         self.num_nodes = 0
 
@@ -134,7 +135,7 @@ class _Walker:
                 self.entries[child] = NodeSpan(key=None, value=self.span(item))
                 items.append(self.walk(item, child, depth + 1))
             return items
-        return self.construct(tag[len(_CORE_TAG):], node.value)
+        return self.scalar(tag[len(_CORE_TAG):], node.value)
 
     def mapping(self, node: Any, ypath: YamlPath, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
