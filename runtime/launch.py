@@ -26,7 +26,7 @@ from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-from . import cachestate, data
+from . import cachestate, checkpoint, data
 from .dist import rank_main
 from .errors import RunFailure, attribute
 from .files import write_text_atomic
@@ -179,9 +179,20 @@ def build_receipt(plan: Plan, run_dir: Path, started_at: str, outcome: dict[str,
                     warmup_excluded=outcome.get("excluded", 0), measured=outcome.get("measured", 0),
                     resumed_from=outcome.get("resumed_from")) if plan.lane != "bench" else None,
         per_rank=per_rank,
-        checkpoint=CheckpointReport(**outcome["checkpoint"]) if "checkpoint" in outcome else None,
+        checkpoint=_checkpoint_report(plan, run_dir, outcome),
         provenance=collect_provenance(plan), error=error,
         bench=BenchReport(**outcome["bench"]) if "bench" in outcome else None)
+
+
+def _checkpoint_report(plan: Plan, run_dir: Path, outcome: dict[str, Any]) -> CheckpointReport | None:
+    """Rank 0's account of its checkpoints; when rank 0 was torn down before it could give one (a peer
+    was killed), the complete checkpoints on disk, which are what a resume will use."""
+    if "checkpoint" in outcome:
+        return CheckpointReport(**outcome["checkpoint"])
+    root = checkpoint.root_for(plan, run_dir)
+    if root is None:
+        return None
+    return CheckpointReport(dir=str(root), saved_steps=checkpoint.complete_steps(root))
 
 
 def _observed(statuses: list[dict[str, Any]]) -> list[str]:
