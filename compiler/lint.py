@@ -8,6 +8,7 @@ literal is masked in the returned source texts and messages, so no renderer can 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,6 @@ class Checked:
 
 @dataclass
 class LintResult:
-    checked: list[Checked]
     diagnostics: list[Diagnostic]
     texts: dict[str, str]  # file -> source text with credentials masked (for snippets)
     num_files: int
@@ -126,14 +126,22 @@ def expand_paths(paths: list[str | Path]) -> tuple[list[str], list[Diagnostic]]:
     return list(dict.fromkeys(files)), problems
 
 
-def check_paths(paths: list[str | Path], config: Config | None = None) -> LintResult:
-    """Lint every spec under `paths`; all diagnostics sorted, source texts masked."""
+def lint_file(path: str, config: Config) -> tuple[list[Diagnostic], dict[str, str]]:
+    """One file's diagnostics and its (masked) source texts: what a report needs, small to pickle."""
+    checked = check_spec(path, config=config)
+    return checked.diagnostics, checked.smap.texts
+
+
+def check_paths(paths: list[str | Path], config: Config | None = None, jobs: int | None = None) -> LintResult:
+    """Lint every spec under `paths` (over `jobs` processes when there are many); sorted, masked."""
+    from .batch import map_ordered
+
     config = config or Config()
     files, problems = expand_paths(paths)
-    checked = [check_spec(f, config=config) for f in files]
+    diagnostics = config.apply([*config.diagnostics, *problems])
     texts: dict[str, str] = {}
-    for c in checked:
-        texts.update(c.smap.texts)  # already masked by check_spec
-    diagnostics = [*config.apply([*config.diagnostics, *problems]), *(d for c in checked for d in c.diagnostics)]
-    return LintResult(checked, sort_diagnostics(diagnostics), texts, len(files))
+    for found, file_texts in map_ordered(partial(lint_file, config=config), files, jobs):
+        diagnostics.extend(found)
+        texts.update(file_texts)  # already masked by check_spec
+    return LintResult(sort_diagnostics(diagnostics), texts, len(files))
 

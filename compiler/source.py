@@ -8,6 +8,8 @@ Problems come back as MS0xx diagnostics, never as exceptions.
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,11 +246,34 @@ def parse_text(text: str, path: str) -> Source:
     return Source(path, data, smap, [])
 
 
+@functools.cache
 def _yaml() -> Any:
-    """A safe YAML 1.2 loader: the C parser when ruamel.yaml.clib is installed, else pure Python."""
-    from ruamel.yaml import YAML  # deferred: keeps `import megaspec.compiler` cheap
+    """A safe YAML 1.2 loader (the C parser when ruamel.yaml.clib is installed), built once per process.
 
-    return YAML(typ="safe")
+    Building one costs more than composing a small spec; `compose` keeps no state between documents.
+    """
+    from ruamel.yaml import YAML  # deferred: keeps `import megaspec.compiler` cheap
+    from ruamel.yaml.resolver import VersionedResolver
+
+    class TableOnceResolver(VersionedResolver):
+        """ruamel's YAML 1.2 resolver, looking its rule table up once per document instead of per scalar.
+
+        The lookup re-derives the YAML version through several failing attribute probes; it was half
+        of the compose time of a spec. A loader (and so this resolver) is made per document, and the
+        version is fixed before the first scalar is resolved, so the table cannot change under it.
+        """
+
+        _table: Any = None
+
+        @property
+        def versioned_resolver(self) -> Any:
+            if self._table is None:
+                self._table = VersionedResolver.versioned_resolver.fget(self)
+            return self._table
+
+    yaml = YAML(typ="safe")
+    yaml.Resolver = TableOnceResolver
+    return yaml
 
 
 def _compose(yaml: Any, text: str, path: str, lines: list[str]) -> tuple[Any, Diagnostic | None]:

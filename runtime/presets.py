@@ -8,7 +8,7 @@ collective mistake from model complexity, and it trains on two CPU cores in seco
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,7 +26,7 @@ class ModelDims:
         return self.d_model // self.n_heads
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # asdict() deep-copies: 10x slower
 
 
 PRESETS: dict[str, ModelDims] = {

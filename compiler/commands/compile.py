@@ -9,6 +9,7 @@ generated files against a previous build. Exit codes: 0 ok, 1 spec errors, 2 usa
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +20,18 @@ TARGETS = click.Choice(["local", "modal"])
 
 
 def origins_of(checked: Any) -> dict[str, str]:
-    """Every effective spec key (mappings and leaves) -> where its value came from."""
-    from ..plan_view import flatten
+    """Every effective spec key (mappings and leaves, parents first) -> where its value came from."""
+    origins: dict[str, str] = {}
 
-    data = checked.spec.model_dump(mode="json", by_alias=True)
-    keys: dict[str, None] = {}
-    for dotted in flatten(data):
-        parts = dotted.split(".")
-        for i in range(1, len(parts) + 1):
-            keys[".".join(parts[:i])] = None
-    return {key: checked.origin(tuple(key.split("."))) for key in keys}
+    def visit(value: Any, path: tuple[str, ...], dotted: str) -> None:
+        for key, child in value.items():
+            child_path, child_dotted = (*path, key), f"{dotted}.{key}" if dotted else key
+            origins[child_dotted] = checked.origin(child_path)
+            if isinstance(child, dict):
+                visit(child, child_path, child_dotted)
+
+    visit(checked.spec.model_dump(mode="json", by_alias=True), (), "")
+    return origins
 
 
 def _lower(checked: Any, target: str | None):
@@ -39,19 +42,33 @@ def _lower(checked: Any, target: str | None):
                  origins=origins_of(checked), target=target)
 
 
-def _check(path: str, config: Any) -> Any | None:
-    """Lint one spec; print its errors concisely and return None when it has any."""
+def _check(path: str, config: Any) -> tuple[Any | None, str]:
+    """Lint one spec: `(checked, "")`, or `(None, its errors rendered concisely)` when it has any."""
     from ..diagnostics import has_errors
     from ..lint import check_spec
     from ..report import render_report
 
     checked = check_spec(path, config=config)
     if checked.spec is not None and not has_errors(checked.diagnostics):
-        return checked
+        return checked, ""
     errors = [d for d in checked.diagnostics if d.is_error]
-    click.echo(render_report("concise", errors, texts=checked.smap.texts, num_files=1), nl=False, err=True)
-    click.echo(f"{path}: not compiled: fix the error(s) above", err=True)
-    return None
+    text = render_report("concise", errors, texts=checked.smap.texts, num_files=1)
+    return None, f"{text}{path}: not compiled: fix the error(s) above\n"
+
+
+def build_one(path: str, config: Any, out_dir: str, target: str | None) -> tuple[bool, str]:
+    """Lint, lower, render and write one spec: `(True, the line saying where)` or `(False, its errors)`.
+
+    Runs in a worker process for large batches, so it returns text instead of printing.
+    """
+    from ..render import render, write_build
+
+    checked, errors = _check(path, config)
+    if checked is None:
+        return False, errors
+    plan = _lower(checked, target)
+    where = write_build(render(plan), Path(out_dir), plan.name)
+    return True, f"{path}: wrote {where.as_posix()}/app.py and plan.json (plan {plan.modal.tags['megaspec_plan']})\n"
 
 
 def _expand(paths: tuple[str, ...]) -> list[str]:
@@ -73,24 +90,22 @@ def _internal(e: Exception) -> None:
 @click.option("-o", "--out", "out_dir", default="build", show_default=True, type=click.Path(file_okay=False),
               help="Where `<name>/app.py` and `<name>/plan.json` go.")
 @click.option("--target", type=TARGETS, help="Override `target:`; `local` on a GPU spec is a CPU rehearsal.")
-def compile_(specs: tuple[str, ...], out_dir: str, target: str | None) -> None:
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes for large batches (default: one per core; 1 = in-process).")
+def compile_(specs: tuple[str, ...], out_dir: str, target: str | None, jobs: int | None) -> None:
     """Lint, lower and render SPEC... (files or directories) into Modal apps."""
+    from .. import lint, lower, render  # noqa: F401 - imported before any fork, so workers start warm
+    from ..batch import map_ordered
     from ..config import load_config
     from ..diagnostics import InternalError
-    from ..render import render, write_build
 
-    failed, config = False, load_config()
-    for path in _expand(specs):
-        checked = _check(path, config)
-        if checked is None:
-            failed = True
-            continue
-        try:
-            plan = _lower(checked, target)
-            where = write_build(render(plan), Path(out_dir), plan.name)
-        except InternalError as e:
-            _internal(e)
-        click.echo(f"{path}: wrote {where.as_posix()}/app.py and plan.json (plan {plan.comparison_hash()[:12]})")
+    failed, build = False, partial(build_one, config=load_config(), out_dir=out_dir, target=target)
+    try:
+        for ok, text in map_ordered(build, _expand(specs), jobs):
+            click.echo(text, nl=False, err=not ok)
+            failed = failed or not ok
+    except InternalError as e:
+        _internal(e)
     if failed:
         raise click.exceptions.Exit(EXIT_ERRORS)
 
@@ -110,8 +125,9 @@ def plan_(spec: str, as_json: bool, target: str | None, diff_dir: str | None) ->
     from ..render import render
 
     files = _expand((spec,))
-    checked = _check(files[0], load_config()) if files else None
+    checked, errors = _check(files[0], load_config()) if files else (None, "")
     if checked is None:
+        click.echo(errors, nl=False, err=True)
         raise click.exceptions.Exit(EXIT_ERRORS)
     try:
         plan = _lower(checked, target)
