@@ -6,6 +6,7 @@ Heavy imports happen inside the commands, so `megaspec lint` starts fast.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
@@ -16,6 +17,10 @@ from . import __version__
 
 # megaspec uses no pydantic plugins; skipping their entry-point scan saves ~40 ms of every start.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+# Importing pydantic and building the spec model allocates a few hundred thousand objects that all
+# stay alive; a young-generation collection every 700 allocations (the default) is ~5% of linting
+# one spec. Rarer collections still bound memory over a 1,000-spec batch.
+gc.set_threshold(100_000, 50, 100)
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 

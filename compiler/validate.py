@@ -185,7 +185,11 @@ def _unknown_key(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | Non
     key, parent = str(err.path[-1]), err.path[:-1]
     where = f"in `{dotted(parent)}`" if parent else "at the top level"
     valid = keys_at(parent)
-    hint = _did_you_mean(key, valid) or f"Remove it; valid keys here: {_listed(valid)}"
+    if key == "<<":
+        hint = ("YAML merge keys (`<<: *anchor`) are not supported: they hide where a value came from. "
+                "Put the shared settings in a base spec and name it in `extends:`")
+    else:
+        hint = _did_you_mean(key, valid) or f"Remove it; valid keys here: {_listed(valid)}"
     return "MS101", "unknown-key", f"unknown key `{key}` {where}", hint
 
 

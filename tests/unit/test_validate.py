@@ -46,6 +46,12 @@ def test_unknown_key_without_a_close_match_lists_valid_keys():
     assert d.hint == "Remove it; valid keys here: `policy`, `seed`"
 
 
+def test_yaml_merge_key_points_at_extends():
+    d = one("train:\n  <<: {steps: 10}\n  micro_batch: 1\n")
+    assert (d.code, where(d), d.message) == ("MS101", (5, 3), "unknown key `<<` in `train`")
+    assert "merge keys" in d.hint and "`extends:`" in d.hint
+
+
 def test_unknown_top_level_key_suggests_the_alias_not_the_python_name():
     d = one("validate_: {}\n")
     assert d.message == "unknown key `validate_` at the top level"
