@@ -36,6 +36,7 @@ class Composed:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     preset: str | None = None
     preset_paths: frozenset[YamlPath] = frozenset()
+    written: dict[str, Any] | None = None  # the merged data before the preset filled `model` (for sweeps)
 
     @property
     def blocked(self) -> bool:
@@ -223,6 +224,7 @@ def compose(path: str | Path, display: str | None = None) -> Composed:
                         resolver.diagnostics)
     composed = Composed(shown, data, _merged_map(data, layers, resolver.texts), resolver.file_maps,
                         resolver.file_data, resolver.files, resolver.diagnostics)
+    composed.written = dict(data)  # the preset replaces `model` with a new dict; nothing below is mutated
     if not resolver.failed:
         _apply_preset(composed)
     return composed

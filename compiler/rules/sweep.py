@@ -1,7 +1,8 @@
-"""Lint rules MS5xx, sweep templates: matrix paths, include/exclude keys and the name template.
+"""Lint rules MS5xx, sweep templates: matrix paths, include/exclude keys, the name template and run names.
 
-Expansion into runs happens later; these rules check the template itself, so a typo in one
-dotted path is one located error instead of N runs that silently ignore the setting.
+`megaspec sweep` (compiler/sweep.py) expands a template into runs; these rules check the template
+itself, so a typo in one dotted path is one located error instead of N runs that silently ignore
+the setting.
 """
 
 from __future__ import annotations
@@ -184,3 +185,42 @@ def sweep_exclude_unknown_key(ctx: RuleContext) -> None:
                     ctx.report(("sweep", section, i, key), f"`sweep.{section}` key `{key}` is not a "
                                "`sweep.matrix` key", key=True,
                                hint=did_you_mean(key, list(sweep.matrix)) or "Use a key of `sweep.matrix`")
+
+
+@rule("MS504", "sweep-duplicate-run-name")
+def sweep_duplicate_run_name(ctx: RuleContext) -> None:
+    """Checks that `sweep.name` gives every run of the sweep its own name.
+
+    Why: a run's name names its Modal app, its build folder and its expanded spec file. Two runs
+    with one name overwrite each other's files, and one of them is silently never launched.
+
+    Example:
+        sweep:
+          matrix: {train.lr: [1.0e-4, 3.0e-4], train.global_batch: [32, 64]}
+          name: "{{ name }}-lr{{ matrix['train.lr'] }}"
+
+    Use instead:
+        sweep:
+          matrix: {train.lr: [1.0e-4, 3.0e-4], train.global_batch: [32, 64]}
+          name: "{{ name }}-lr{{ matrix['train.lr'] }}-gb{{ matrix['train.global_batch'] }}"
+    """
+    sweep = ctx.spec.sweep
+    if sweep is None or sweep.name is None:
+        return  # the default names carry the run's index
+    from jinja2 import TemplateError
+
+    from ..sweep import combinations, render_name
+
+    first: dict[str, int] = {}
+    try:
+        for index, values in enumerate(combinations(sweep.matrix, sweep.include, sweep.exclude), start=1):
+            name = render_name(sweep.name, ctx.spec.name, index, values)
+            if name in first:
+                shown = ", ".join(f"{k}={v}" for k, v in values.items())
+                ctx.report(("sweep", "name"), f"runs {first[name]} and {index} of the sweep are both named "
+                           f"`{name}` (run {index}: {shown})",
+                           hint="Put every `sweep.matrix` key in `sweep.name`, e.g. `-gb{{ matrix['train.global_batch'] }}`")
+                return
+            first[name] = index
+    except TemplateError:
+        return  # MS502 reports the template itself

@@ -1,0 +1,114 @@
+"""`megaspec sweep`: matrix expansion semantics, and run files that lint, compile and stand alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from megaspec.compiler.cli import cli
+from megaspec.compiler.source import load_source
+from megaspec.compiler.sweep import _set_path, combinations
+
+from tests.conftest import REPO_ROOT
+
+EXAMPLE = REPO_ROOT / "examples" / "sweeps" / "lr-batch-sweep.yaml"
+
+TEMPLATE = """megaspec: 1
+name: tiny-sweep
+target: local
+resources: {ranks: 2}
+preset: tiny
+train: {steps: 5, global_batch: 4, micro_batch: 1, lr: 1.0e-3}
+sweep:
+  matrix:
+    train.global_batch: [4, 8]
+    train.micro_batch: [1, 2]
+  name: "{{ name }}-gb{{ matrix['train.global_batch'] }}-mb{{ matrix['train.micro_batch'] }}"
+"""
+
+
+def test_combinations_product_exclude_include_in_written_order():
+    matrix = {"a": [1, 2], "b": ["x", "y"]}
+    got = combinations(matrix, include=[{"a": 3, "b": "x"}, {"a": 1, "b": "x"}], exclude=[{"b": "y", "a": 2}])
+    assert got == [{"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 2, "b": "x"}, {"a": 3, "b": "x"}]
+
+
+def test_exclude_matches_on_its_keys_only_and_by_type():
+    matrix = {"flag": [True, False], "n": [1, 2]}
+    assert combinations(matrix, [], [{"n": 1}]) == [{"flag": True, "n": 2}, {"flag": False, "n": 2}]
+    assert len(combinations(matrix, [], [{"flag": 1}])) == 4  # `1` is not `true`
+
+
+def test_set_path_copies_what_it_changes():
+    template = {"train": {"lr": 1.0, "steps": 3}}
+    run = {**template}
+    _set_path(run, "train.lr", 2.0)
+    _set_path(run, "buckets.corpus.prefix", "p/")
+    assert template == {"train": {"lr": 1.0, "steps": 3}}
+    assert run == {"train": {"lr": 2.0, "steps": 3}, "buckets": {"corpus": {"prefix": "p/"}}}
+
+
+@pytest.fixture
+def runner(monkeypatch, tmp_path: Path) -> CliRunner:
+    monkeypatch.chdir(tmp_path)
+    return CliRunner()
+
+
+def test_example_expands_into_standalone_specs_that_lint_and_compile(runner: CliRunner, tmp_path: Path):
+    result = runner.invoke(cli, ["sweep", str(EXAMPLE)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "sweeps" / "sweep-125m-h100"
+    assert sorted(p.name for p in out.glob("*.yaml")) == ["lr0.0001-gb32.yaml", "lr0.0003-gb32.yaml",
+                                                         "lr0.0003-gb64.yaml"]  # 1e-4 x 64 is excluded
+    run = load_source(out / "lr0.0003-gb64.yaml")
+    assert not run.diagnostics
+    assert run.data["name"] == "lr0.0003-gb64" and "extends" not in run.data and "sweep" not in run.data
+    assert run.data["train"]["lr"] == 3.0e-4 and run.data["train"]["global_batch"] == 64
+    assert run.data["train"]["steps"] == 200  # the template's own value
+    assert run.data["volumes"]["cache"]["name"] == "ms-compile-cache"  # folded in from the base file
+    assert run.data["preset"] == "dense-125m" and "model" not in run.data  # the preset stays a name
+    assert list(run.data)[:3] == ["megaspec", "name", "lane"]
+    compiled = runner.invoke(cli, ["compile", str(out), "-o", str(tmp_path / "build")])
+    assert compiled.exit_code == 0, compiled.output
+    assert compiled.output.count(": wrote ") == 3
+
+
+def test_dry_run_lists_runs_and_writes_nothing(runner: CliRunner, tmp_path: Path):
+    result = runner.invoke(cli, ["sweep", str(EXAMPLE), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "  3  lr0.0003-gb64  train.lr=0.0003, train.global_batch=64" in result.output
+    assert not (tmp_path / "sweeps").exists()
+
+
+def test_a_combination_that_breaks_a_rule_fails_in_its_run_file(runner: CliRunner, tmp_path: Path):
+    (tmp_path / "t.yaml").write_text(TEMPLATE.replace("train.micro_batch: [1, 2]", "train.micro_batch: [1, 3]"))
+    result = runner.invoke(cli, ["sweep", "t.yaml", "-o", "runs"])
+    assert result.exit_code == 1
+    assert "runs/tiny-sweep-gb4-mb3.yaml:11:17: error[MS202]" in result.output  # 2 ranks x 3 > 4
+    assert "runs/tiny-sweep-gb8-mb3.yaml:11:17: error[MS201]" in result.output  # 8 is not a multiple of 6
+    assert "2 have errors" in result.output
+    assert len(list((tmp_path / "runs").glob("*.yaml"))) == 4
+
+
+def test_reexpanding_removes_runs_the_template_no_longer_has(runner: CliRunner, tmp_path: Path):
+    (tmp_path / "t.yaml").write_text(TEMPLATE)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "mine.yaml").write_text("megaspec: 1\nname: mine\n")  # not generated: kept
+    assert runner.invoke(cli, ["sweep", "t.yaml", "-o", "runs"]).exit_code == 0
+    assert len(list((tmp_path / "runs").glob("tiny-sweep-*.yaml"))) == 4
+    (tmp_path / "t.yaml").write_text(TEMPLATE.replace("[4, 8]", "[4]"))
+    result = runner.invoke(cli, ["sweep", "t.yaml", "-o", "runs"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "runs").glob("*.yaml")) == [
+        "mine.yaml", "tiny-sweep-gb4-mb1.yaml", "tiny-sweep-gb4-mb2.yaml"]
+    assert "removed runs/tiny-sweep-gb8-mb1.yaml" in result.output
+
+
+def test_a_template_with_errors_or_without_a_sweep_is_refused(runner: CliRunner, tmp_path: Path):
+    (tmp_path / "dup.yaml").write_text(TEMPLATE.replace("-mb{{ matrix['train.micro_batch'] }}", ""))
+    result = runner.invoke(cli, ["sweep", "dup.yaml"])
+    assert result.exit_code == 1 and "error[MS504]" in result.output and not (tmp_path / "sweeps").exists()
+    (tmp_path / "single.yaml").write_text(TEMPLATE.split("sweep:")[0])
+    result = runner.invoke(cli, ["sweep", "single.yaml"])
+    assert result.exit_code == 2 and "has no `sweep:` block" in result.output
