@@ -26,7 +26,8 @@ def test_unknown_matrix_key_gets_did_you_mean(tmp_path):
 
 
 @pytest.mark.parametrize(("name", "expected"), [
-    ("{{ name }}-lr{{ matrix['train.lr'] }}", []),
+    ("{{ name }}-lr{{ matrix['train.lr'] }}-gb{{ matrix['train.global_batch'] }}", []),
+    ("{{ name }}-lr{{ matrix['train.lr'] }}", ["MS504"]),  # two runs per learning rate share a name
     ("{{ name }}-{{ loop.index }}", ["MS502"]),
     ("lr{{ matrix['train.lrr'] }}", ["MS502"]),
     ("lr{{ matrix.lr }}", ["MS502"]),
