@@ -39,7 +39,8 @@ Duration = Annotated[
     AfterValidator(parse_duration),
     Field(description="Seconds, or a duration like `30m`, `2h`, `1h30m`."),
 ]
-Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$", description="Lowercase letters, digits, `.-_`")]
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, description="Lowercase letters, digits, `.-_`")]
 AbsPath = Annotated[str, Field(pattern=r"^/[^\s]*$", description="An absolute POSIX path")]
 Scalar = str | int | float | bool
 

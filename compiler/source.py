@@ -9,7 +9,6 @@ Problems come back as MS0xx diagnostics, never as exceptions.
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path

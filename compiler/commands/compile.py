@@ -111,7 +111,7 @@ def compile_(specs: tuple[str, ...], out_dir: str, target: str | None, jobs: int
 
 
 @click.command("plan")
-@click.argument("spec")
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--target", type=TARGETS, help="Override `target:`; `local` on a GPU spec is a CPU rehearsal.")
 @click.option("--diff", "diff_dir", type=click.Path(file_okay=False, exists=True),
@@ -124,8 +124,7 @@ def plan_(spec: str, as_json: bool, target: str | None, diff_dir: str | None) ->
     from ..plan_view import diff_build, render_json, render_text
     from ..render import render
 
-    files = _expand((spec,))
-    checked, errors = _check(files[0], load_config()) if files else (None, "")
+    checked, errors = _check(Path(spec).as_posix(), load_config())
     if checked is None:
         click.echo(errors, nl=False, err=True)
         raise click.exceptions.Exit(EXIT_ERRORS)

@@ -8,6 +8,7 @@ the setting.
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 
@@ -187,12 +188,13 @@ def sweep_exclude_unknown_key(ctx: RuleContext) -> None:
                                hint=did_you_mean(key, list(sweep.matrix)) or "Use a key of `sweep.matrix`")
 
 
-@rule("MS504", "sweep-duplicate-run-name")
-def sweep_duplicate_run_name(ctx: RuleContext) -> None:
-    """Checks that `sweep.name` gives every run of the sweep its own name.
+@rule("MS504", "sweep-run-name")
+def sweep_run_name(ctx: RuleContext) -> None:
+    """Checks that every run of the sweep gets a valid name of its own.
 
     Why: a run's name names its Modal app, its build folder and its expanded spec file. Two runs
-    with one name overwrite each other's files, and one of them is silently never launched.
+    with one name overwrite each other's files, so one of them is silently never launched; a name
+    with `/` or capitals (from a matrix value) is no file name and no Modal app name.
 
     Example:
         sweep:
@@ -205,22 +207,29 @@ def sweep_duplicate_run_name(ctx: RuleContext) -> None:
           name: "{{ name }}-lr{{ matrix['train.lr'] }}-gb{{ matrix['train.global_batch'] }}"
     """
     sweep = ctx.spec.sweep
-    if sweep is None or sweep.name is None:
-        return  # the default names carry the run's index
+    if sweep is None:
+        return
     from jinja2 import TemplateError
 
-    from ..sweep import combinations, render_name
+    from ..model import NAME_PATTERN
+    from ..sweep import combinations, describe, run_names
 
-    first: dict[str, int] = {}
+    combos = combinations(sweep.matrix, sweep.include, sweep.exclude)
     try:
-        for index, values in enumerate(combinations(sweep.matrix, sweep.include, sweep.exclude), start=1):
-            name = render_name(sweep.name, ctx.spec.name, index, values)
-            if name in first:
-                shown = ", ".join(f"{k}={v}" for k, v in values.items())
-                ctx.report(("sweep", "name"), f"runs {first[name]} and {index} of the sweep are both named "
-                           f"`{name}` (run {index}: {shown})",
-                           hint="Put every `sweep.matrix` key in `sweep.name`, e.g. `-gb{{ matrix['train.global_batch'] }}`")
-                return
-            first[name] = index
+        names = run_names(sweep.name, ctx.spec.name, combos)
     except TemplateError:
         return  # MS502 reports the template itself
+    where = ("sweep", "name") if sweep.name is not None else ("name",)
+    first: dict[str, int] = {}
+    for index, (name, values) in enumerate(zip(names, combos, strict=True), start=1):
+        if not re.fullmatch(NAME_PATTERN, name):
+            ctx.report(where, f"run {index} of the sweep ({describe(values)}) would be named `{name}`, which is "
+                       "not a valid name", hint="A name is up to 63 lowercase letters, digits and `.-_`, starting "
+                       "with a letter or digit; format or replace the matrix values in `sweep.name`")
+            return
+        if name in first:
+            ctx.report(where, f"runs {first[name]} and {index} of the sweep are both named `{name}` "
+                       f"(run {index}: {describe(values)})",
+                       hint="Put every `sweep.matrix` key in `sweep.name`, e.g. `-gb{{ matrix['train.global_batch'] }}`")
+            return
+        first[name] = index

@@ -43,3 +43,17 @@ def test_include_and_exclude_keys(tmp_path):
     bad = {"matrix": MATRIX, "include": [{"train.steps": 10}]}
     [d] = lint(tmp_path, sweep=bad)
     assert (d.code, d.yaml_path) == ("MS503", ("sweep", "include", 0, "train.steps"))
+
+
+def test_a_run_name_that_is_no_file_name_is_refused(tmp_path):
+    sweep = {"matrix": {"data.stage_from": ["/mnt/a", "/mnt/b"]}, "name": "{{ matrix['data.stage_from'] }}"}
+    [d] = lint(tmp_path, sweep=sweep)
+    assert (d.code, d.yaml_path) == ("MS504", ("sweep", "name"))
+    assert "would be named `/mnt/a`" in d.message  # a `/` would have put the run file elsewhere
+
+
+def test_default_run_names_are_checked_too(tmp_path):
+    long_name = "x" * 62  # valid alone; `-001` makes it 66 characters
+    [d] = lint(tmp_path, name=long_name, sweep={"matrix": MATRIX})
+    assert (d.code, d.yaml_path) == ("MS504", ("name",))
+    assert codes(tmp_path, sweep={"matrix": MATRIX}) == []
