@@ -5,8 +5,6 @@ Strict types, unknown keys forbidden, frozen. `schema.json` is generated from `S
 Semantic checks that involve more than one field live in `rules/`, not here.
 """
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Literal
 
