@@ -104,6 +104,12 @@ def tokens_in_text(text: str) -> set[str]:
     return {m.group(0) for m in _ANY_KNOWN.finditer(text)}
 
 
+def token_matches(text: str) -> Iterator[tuple[int, int, str, str]]:
+    """(start, end, token, kind) for every known token shape in raw text."""
+    for m in _ANY_KNOWN.finditer(text):
+        yield m.start(), m.end(), m.group(0), KNOWN_PREFIXES[int(m.lastgroup[1:])][0]
+
+
 def redact_text(text: str, values: set[str]) -> str:
     for v in sorted(values, key=len, reverse=True):
         text = text.replace(v, mask(v))

@@ -16,11 +16,12 @@ from . import rules as _rules  # noqa: F401 - importing the package registers ev
 from . import stage_rules  # noqa: F401 - registers the stage codes (MS0xx, MS1xx, MS8xx, MS9xx)
 from .compose import Composed, compose
 from .config import Config
-from .credentials import find_credentials, redact_text, tokens_in_text
-from .diagnostics import Diagnostic, Related, Severity, has_errors, sort_diagnostics
+from .credentials import find_credentials, mask, redact_text, token_matches, tokens_in_text
+from .diagnostics import Diagnostic, Related, Severity, Span, YamlPath, has_errors, sort_diagnostics
 from .model import Spec
+from .rules.image import CREDENTIAL_HINT, credential_messages
 from .rules.registry import REGISTRY, RuleContext, run_rules
-from .source import SourceMap
+from .source import SourceMap, offset_span
 from .suppress import apply_suppressions
 from .validate import build_spec
 
@@ -84,6 +85,8 @@ def check_spec(path: str | Path, *, config: Config | None = None, display: str |
     if rules_ran:
         assert spec is not None
         diagnostics.extend(_run_rules(spec, composed))
+    else:
+        diagnostics.extend(_credentials_without_rules(composed))
     diagnostics = apply_suppressions(diagnostics, composed.file_maps, set(REGISTRY), report_unused=rules_ran)
     diagnostics = (config or Config()).apply(diagnostics)
     secrets = _secret_values(composed)
@@ -92,6 +95,26 @@ def check_spec(path: str | Path, *, config: Config | None = None, display: str |
         composed.smap.texts = {p: redact_text(t, secrets) for p, t in composed.smap.texts.items()}
     return Checked(composed.path, spec, composed.smap, composed.data, sort_diagnostics(diagnostics),
                    composed.files, composed)
+
+
+def _credentials_without_rules(composed: Composed) -> list[Diagnostic]:
+    """MS405 when an earlier error stops the lint rules: a leaked token is urgent whatever else is wrong.
+
+    With merged data (schema errors only) the scan is the rule's own; without (a YAML or `extends:`
+    error) it is the known token shapes in each file's raw text.
+    """
+    rule = REGISTRY["MS405"]
+
+    def diagnostic(span: Span | None, message: str, path: YamlPath = ()) -> Diagnostic:
+        return Diagnostic(code=rule.code, rule=rule.name, severity=rule.severity, message=message, span=span,
+                          yaml_path=path, hint=CREDENTIAL_HINT)
+
+    smap = composed.smap
+    if composed.data is not None:
+        return [diagnostic(smap.key_span(path) if is_key else smap.value_span(path), message, path)
+                for path, message, is_key in credential_messages(find_credentials(composed.data))]
+    return [diagnostic(offset_span(path, text, start, end), f"the file holds a literal {kind} `{mask(token)}`")
+            for path, text in smap.texts.items() for start, end, token, kind in token_matches(text)]
 
 
 def _secret_values(composed: Composed) -> set[str]:
@@ -118,6 +141,11 @@ def expand_paths(paths: list[str | Path]) -> tuple[list[str], list[Diagnostic]]:
             found = sorted(f for f in p.rglob("*") if f.suffix in SPEC_SUFFIXES and f.is_file()
                            and not f.name.startswith("_"))
             files.extend(f.as_posix() for f in found)
+            if not found:
+                problems.append(Diagnostic(
+                    code="MS013", rule="no-spec-files", severity=Severity.ERROR,
+                    message=f"`{raw}` holds no spec files (`*.yaml`, `*.yml`, not named `_*`)", span=None,
+                    hint="Check the path; bases (`_*.yaml`) are linted through the specs that extend them"))
         elif p.exists():
             files.append(p.as_posix())
         else:

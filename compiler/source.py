@@ -205,10 +205,14 @@ def _flow_depth(text: str) -> tuple[int, int]:
     return best, where
 
 
-def _offset_span(path: str, text: str, offset: int) -> Span:
-    line0 = text.count("\n", 0, offset)
-    col0 = offset - (text.rfind("\n", 0, offset) + 1)
-    return Span(path=path, line=line0 + 1, col=col0 + 1, end_line=line0 + 1, end_col=col0 + 2)
+def offset_span(path: str, text: str, start: int, end: int | None = None) -> Span:
+    """The span of `text[start:end]` (one character when `end` is None), 1-based and end-exclusive."""
+    end = start + 1 if end is None else max(end, start + 1)
+    line0 = text.count("\n", 0, start)
+    col0 = start - (text.rfind("\n", 0, start) + 1)
+    end_line0 = line0 + text.count("\n", start, end - 1)
+    end_col0 = end - (text.rfind("\n", 0, end - 1) + 1)
+    return Span(path=path, line=line0 + 1, col=col0 + 1, end_line=end_line0 + 1, end_col=end_col0 + 1)
 
 
 def parse_text(text: str, path: str) -> Source:
@@ -220,7 +224,7 @@ def parse_text(text: str, path: str) -> Source:
     depth, where = _flow_depth(text)
     if depth > MAX_DEPTH:
         d = _diag("MS006", "nesting-too-deep", f"the document nests deeper than {MAX_DEPTH} levels",
-                  _offset_span(path, text, where), "Flatten the structure; a spec is at most a few levels deep")
+                  offset_span(path, text, where), "Flatten the structure; a spec is at most a few levels deep")
         return Source(path, None, smap, [d])
 
     yaml = _yaml()

@@ -161,6 +161,19 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
             [tool.megaspec]
             ignore = ["MS303"]
         """),
+    ("MS013", "no-spec-files", Severity.ERROR, """
+        Checks that every directory given on the command line holds at least one spec file.
+
+        Why: like a mistyped path (MS008), a directory with nothing to lint would pass CI while
+        checking nothing. Spec files end in `.yaml` or `.yml`; files named `_*.yaml` are bases,
+        linted through the specs that extend them.
+
+        Example:
+            megaspec lint spec/   # the specs live in specs/
+
+        Use instead:
+            megaspec lint specs/
+        """),
     ("MS090", "unused-suppression", W, """
         Checks that every `# megaspec: ignore[...]` comment suppresses something.
 

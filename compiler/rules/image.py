@@ -8,9 +8,10 @@ are caught here, offline, before anything is built.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from ..credentials import SECRETISH_KEY, mask
-from ..diagnostics import Severity
+from ..diagnostics import Severity, YamlPath
 from .registry import RuleContext, rule
 
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -35,6 +36,10 @@ def _strict_lane(ctx: RuleContext) -> Severity | None:
     return None if ctx.spec.lane in ("train", "bench") else Severity.WARNING
 
 
+CREDENTIAL_HINT = ("Remove it and rotate it; create a Modal Secret holding it and list the Secret's name "
+                   "in `secrets:`")
+
+
 @rule("MS405", "literal-credential")
 def literal_credential(ctx: RuleContext) -> None:
     """Checks that no value in the spec looks like a credential (tokens, keys, passwords).
@@ -42,6 +47,8 @@ def literal_credential(ctx: RuleContext) -> None:
     Why: a spec is committed, reviewed and printed in public CI logs; a credential written in it
     has leaked. Credentials belong in Modal Secrets, which inject them as environment variables
     at run time (seed: "credentials should live in Modal Secrets ... not in the repository").
+    Known token shapes are reported even when a YAML or schema error stops the other rules: a
+    leaked token is urgent whatever else is wrong with the file.
 
     Example:
         image: {env: {HF_TOKEN: hf_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789}}
@@ -49,12 +56,16 @@ def literal_credential(ctx: RuleContext) -> None:
     Use instead:
         secrets: [huggingface]
     """
-    for path, value, kind in ctx.credentials:
+    for path, message, is_key in credential_messages(ctx.credentials):
+        ctx.report(path, message, key=is_key, hint=CREDENTIAL_HINT)
+
+
+def credential_messages(credentials: list[tuple[YamlPath, str, str]]) -> Iterator[tuple[YamlPath, str, bool]]:
+    """(path, message, whether the key itself is the credential) for each credential found."""
+    for path, value, kind in credentials:
         is_key = bool(path) and path[-1] == value
         where = "a key" if is_key else f"`{_dotted(path)}`"
-        ctx.report(path, f"{where} holds a literal {kind} `{mask(value)}`", key=is_key,
-                   hint="Remove it and rotate it; create a Modal Secret holding it and list the Secret's name "
-                        "in `secrets:`")
+        yield path, f"{where} holds a literal {kind} `{mask(value)}`", is_key
 
 
 @rule("MS406", "unpinned-package")

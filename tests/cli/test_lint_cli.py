@@ -69,6 +69,15 @@ def test_missing_path_is_a_usage_error(specs):
     assert result.exit_code == 2 and "does not exist" in result.output
 
 
+def test_directory_without_specs_is_an_error(specs):
+    (specs / "bases").mkdir()
+    (specs / "bases" / "_base.yaml").write_text(CLEAN)
+    result = run("lint", "bases", "specs/")
+    assert result.exit_code == 1
+    assert result.output == ("error[MS013] `bases` holds no spec files (`*.yaml`, `*.yml`, not named `_*`) "
+                             "[no-spec-files]\n")
+
+
 def test_no_path_is_a_usage_error(specs):
     assert run("lint").exit_code == 2
 

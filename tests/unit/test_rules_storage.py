@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from megaspec.compiler.rules.image import _pinned
+from megaspec.compiler.lint import check_spec
 from megaspec.compiler.rules.paths import is_under
 
 from tests.unit.test_rules_training import codes, lint
@@ -90,3 +91,30 @@ def test_credentials_are_reported_masked_once(tmp_path):
 def test_credential_named_env_without_a_detectable_value(tmp_path):
     [d] = lint(tmp_path, image={"env": {"WANDB_API_KEY": "changeme", "NCCL_DEBUG": "WARN"}})
     assert (d.code, d.yaml_path) == ("MS412", ("image", "env", "WANDB_API_KEY"))
+
+
+TOKEN = "ghp_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY"
+
+
+def test_credentials_are_reported_when_schema_errors_stop_the_rules(tmp_path):
+    found = lint(tmp_path, lane="trian", image={"env": {"GH": TOKEN, "WANDB_API_KEY": "8f3a9c2b7d1e4f6a0b5c8d2e9f1a"}})
+    assert sorted(d.code for d in found) == ["MS105", "MS405", "MS405"]
+    paths = {d.yaml_path for d in found if d.code == "MS405"}
+    assert paths == {("image", "env", "GH"), ("image", "env", "WANDB_API_KEY")}
+    assert all(TOKEN not in d.message for d in found)
+
+
+@pytest.mark.parametrize("text", [
+    f"megaspec: 1\nname: x\nimage: {{env: {{GH: {TOKEN}}}}}\ntrain: [\n",  # YAML error
+    f"megaspec: 1\nname: x\nextends: [missing.yaml]\nimage:\n  env:\n    GH: {TOKEN}\n",  # extends error
+])
+def test_tokens_in_the_raw_text_are_reported_when_the_file_does_not_load(tmp_path, text):
+    path = tmp_path / "spec.yaml"
+    path.write_text(text, encoding="utf-8")
+    found = check_spec(path).diagnostics
+    [d] = [d for d in found if d.code == "MS405"]
+    assert any(other.is_error for other in found if other.code != "MS405")
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if TOKEN in ln)
+    col = text.splitlines()[line - 1].index(TOKEN) + 1
+    assert (d.span.line, d.span.col, d.span.end_col) == (line, col, col + len(TOKEN))
+    assert TOKEN not in d.message and "GitHub token `ghp_****" in d.message
