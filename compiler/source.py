@@ -87,6 +87,9 @@ class _Budget(Exception):
 
 
 _CORE_TAG = "tag:yaml.org,2002:"
+# What plain YAML resolves to (`merge` is the `<<` key, which the model reports with a pointer to
+# `extends:`). `!!python/...`, `!!binary`, `!!set` and the like are refused, never kept as text.
+_PLAIN_KINDS = frozenset({"str", "int", "float", "bool", "null", "map", "seq", "timestamp", "merge"})
 
 
 class _Walker:
@@ -124,9 +127,10 @@ class _Walker:
             raise self.fail(node, "MS006", "nesting-too-deep", f"the document nests deeper than {MAX_DEPTH} levels",
                             "Flatten the structure; a spec is at most a few levels deep")
         tag = node.tag
-        if not tag.startswith(_CORE_TAG):
-            raise self.fail(node, "MS001", "yaml-syntax-error", f"custom YAML tag `{node.tag}` is not allowed",
-                            "Remove the `!tag`; specs are plain YAML")
+        if not tag.startswith(_CORE_TAG) or tag[len(_CORE_TAG):] not in _PLAIN_KINDS:
+            shown = f"!!{tag[len(_CORE_TAG):]}" if tag.startswith(_CORE_TAG) else tag
+            raise self.fail(node, "MS001", "yaml-syntax-error", f"YAML tag `{shown}` is not allowed",
+                            "Remove the tag; specs are plain YAML (strings, numbers, booleans, lists, mappings)")
         if node.id == "mapping":
             return self.mapping(node, ypath, depth)
         if node.id == "sequence":
@@ -303,6 +307,9 @@ def _yaml_error(e: Any, path: str, lines: list[str]) -> Diagnostic:
     mark = e.problem_mark or e.context_mark
     line0, col0 = (mark.line, mark.column) if mark else (0, 0)
     problem = (e.problem or e.context or "invalid YAML").strip()
+    if problem == "but found another document":
+        return _diag("MS001", "yaml-syntax-error", "the file holds a second YAML document",
+                     _point(path, line0, col0, lines), "Keep one spec per file: move this document to a file of its own")
     return _diag("MS001", "yaml-syntax-error", f"invalid YAML: {problem}", _point(path, line0, col0, lines),
                  "Fix the YAML syntax at this position")
 

@@ -69,6 +69,10 @@ def test_plain_data_has_no_ruamel_types():
     ("- a\n- b\n", "MS007", 1, 1),
     ("", "MS007", 1, 1),
     ("megaspec: 1\nname: !secret x\n", "MS001", 2, 7),
+    ("megaspec: 1\ntrain: !!python/object/apply:os.system [echo]\n", "MS001", 2, 8),
+    ("megaspec: 1\nname: !!binary aGVsbG8=\n", "MS001", 2, 7),
+    ("megaspec: 1\nsecrets: !!set {a: null}\n", "MS001", 2, 10),
+    ("megaspec: 1\n---\nmegaspec: 1\n", "MS001", 2, 1),
 ])
 def test_yaml_problems_are_located(text, code, line, col):
     src = parse_text(text, "bad.yaml")
@@ -76,6 +80,11 @@ def test_yaml_problems_are_located(text, code, line, col):
     [d] = src.diagnostics
     assert (d.code, d.span.path, d.span.line, d.span.col) == (code, "bad.yaml", line, col)
     assert d.hint and d.message
+
+
+def test_explicit_core_tags_keep_their_meaning():
+    src = parse_text("megaspec: 1\nname: !!str 5\nsteps: !!int 3\n", "ok.yaml")
+    assert (src.diagnostics, src.data) == ([], {"megaspec": 1, "name": "5", "steps": 3})
 
 
 def test_duplicate_key_names_the_key():
