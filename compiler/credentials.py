@@ -12,23 +12,24 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-# Known token shapes (prefix + body). Kept specific to avoid flagging ordinary values.
-KNOWN_PREFIXES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("AWS access key id", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b")),
-    ("GitHub fine-grained token", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{40,}\b")),
-    ("Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")),
-    ("OpenAI key", re.compile(r"\bsk-(proj-)?[A-Za-z0-9_-]{20,}\b")),
-    ("Anthropic key", re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}\b")),
-    ("Modal token", re.compile(r"\b(ak|as)-[A-Za-z0-9]{20,}\b")),
-    ("Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b")),
-    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
-    ("private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
+# Known token shapes (prefix + body), as patterns for one combined regex. Kept specific to avoid
+# flagging ordinary values.
+KNOWN_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("AWS access key id", r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
+    ("GitHub token", r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
+    ("GitHub fine-grained token", r"\bgithub_pat_[A-Za-z0-9_]{40,}\b"),
+    ("Hugging Face token", r"\bhf_[A-Za-z0-9]{30,}\b"),
+    ("Anthropic key", r"\bsk-ant-[A-Za-z0-9_-]{20,}\b"),  # before OpenAI's `sk-`, which it would also match
+    ("OpenAI key", r"\bsk-(proj-)?[A-Za-z0-9_-]{20,}\b"),
+    ("Modal token", r"\b(ak|as)-[A-Za-z0-9]{20,}\b"),
+    ("Slack token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"),
+    ("Google API key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
+    ("private key", r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
 )
 # The shortest token any pattern above (or the entropy check) can match: shorter strings, which
 # are most of a spec (keys, names, numbers), skip the regexes entirely.
 MIN_TOKEN_LEN = 15
-_ANY_KNOWN = re.compile("|".join(f"(?P<k{i}>{p.pattern})" for i, (_, p) in enumerate(KNOWN_PREFIXES)))
+_ANY_KNOWN = re.compile("|".join(f"(?P<k{i}>{p})" for i, (_, p) in enumerate(KNOWN_PREFIXES)))
 SECRETISH_KEY = re.compile(r"(?i)(secret|token|passw(or)?d|api[_-]?key|access[_-]?key|credential|auth)")
 MIN_ENTROPY_LEN = 20
 MIN_ENTROPY_BITS = 3.5
@@ -43,9 +44,18 @@ def shannon_bits(text: str) -> float:
 _TOKEN_RUN = re.compile(rf"[A-Za-z0-9+=]{{{MIN_ENTROPY_LEN},}}")
 
 
-def _high_entropy(value: str) -> bool:
-    """A run of at least 20 token characters (no path/version separators) with high entropy."""
+# A git commit or a sha256 digest: how a spec pins a model revision or an artifact in `image.env`.
+_DIGEST_RUN = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def _high_entropy(value: str, *, digests_ok: bool = False) -> bool:
+    """A run of at least 20 token characters (no path/version separators) with high entropy.
+
+    `digests_ok`: a lowercase hex run of exactly a commit's or a sha256's length is an identifier.
+    """
     for token in _TOKEN_RUN.findall(value):
+        if digests_ok and _DIGEST_RUN.fullmatch(token):
+            continue
         classes = sum(bool(re.search(p, token)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]"))
         if classes >= 2 and shannon_bits(token) >= MIN_ENTROPY_BITS:
             return True
@@ -56,13 +66,18 @@ def credential_kind(value: str, key: str | None = None) -> str | None:
     """What kind of credential `value` looks like, or None.
 
     Known token prefixes match anywhere. A long high-entropy string counts only under a key that
-    names a secret or inside `image.env` (the caller passes `key` for those).
+    names a secret, or inside `image.env` (the caller passes `key` for those, `env:NAME` for the
+    latter), where a commit or sha256 digest under a plain name (`MODEL_REVISION`) is not one.
     """
     if len(value) < MIN_TOKEN_LEN:
         return None
     if m := _ANY_KNOWN.search(value):
         return KNOWN_PREFIXES[int(m.lastgroup[1:])][0]
-    if key is not None and (SECRETISH_KEY.search(key) or key.startswith("env:")) and _high_entropy(value):
+    if key is None:
+        return None
+    if SECRETISH_KEY.search(key):
+        return "high-entropy string" if _high_entropy(value) else None
+    if key.startswith("env:") and _high_entropy(value, digests_ok=True):
         return "high-entropy string"
     return None
 
