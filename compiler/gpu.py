@@ -33,6 +33,15 @@ BF16_PEAK_FLOPS: dict[str, float] = {
 }
 
 
+# Memory per GPU in GiB as the CUDA driver reports it (`memory.total`), rounded down; for the
+# memory-fit estimate (MS311). Approximate: transcribed from vendor capacities, not read on Modal.
+# `A100` may be served by either A100, so it gets the smaller; `B200+` may be a B200.
+GPU_MEMORY_GIB: dict[str, float] = {
+    "T4": 14.7, "L4": 22.0, "A10": 22.0, "L40S": 44.4, "A100": 39.4, "A100-40GB": 39.4, "A100-80GB": 79.1,
+    "RTX-PRO-6000": 94.5, "H100": 79.1, "H200": 139.8, "B200": 178.4, "B200+": 178.4, "B300": 268.0,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class GpuRequest:
     type: str  # canonical upper-case Modal type without "!" ("H100")

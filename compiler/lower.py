@@ -28,7 +28,7 @@ from megaspec.runtime.plan import (
     ValidatePlan,
     VolumeMount,
 )
-from megaspec.runtime.presets import DIAGNOSTIC_PRESET, PRESETS, ModelDims, flops_per_token, num_params
+from megaspec.runtime.presets import DIAGNOSTIC_PRESET, PRESETS, flops_per_token, num_params
 
 from . import __version__
 from .diagnostics import InternalError
@@ -41,7 +41,7 @@ from .gpu import (
     parse_gpu,
     primary_gpu,
 )
-from .model import Bench, Spec, Validate
+from .model import Bench, Spec, Validate, model_dims
 
 # Pinned image defaults (the runtime imports torch, numpy and pydantic). torch 2.8.0's PyPI Linux
 # wheel is built against CUDA 12.8: Hopper (sm_90) and Blackwell (sm_100) both run it.
@@ -118,14 +118,8 @@ def _init_timeout_s(spec: Spec) -> int:
     return max(2 * timeout_s, MIN_INIT_TIMEOUT_S) if spec.train.compile else timeout_s
 
 
-def _dims(spec: Spec) -> ModelDims:
-    base = PRESETS[spec.preset or DIAGNOSTIC_PRESET].as_dict()
-    overrides = {k: v for k, v in spec.model.model_dump().items() if v is not None}
-    return ModelDims(**{**base, **overrides})
-
-
 def _model(spec: Spec) -> ModelPlan:
-    dims = _dims(spec)
+    dims = model_dims(spec)
     seq_len = spec.train.seq_len or dims.max_seq_len
     return ModelPlan(preset=spec.preset, **dims.as_dict(), num_params=num_params(dims),
                      flops_per_token=flops_per_token(dims, seq_len))
@@ -355,11 +349,11 @@ def rehearse(spec: Spec) -> tuple[Spec, list[str]]:
     world = req.count * spec.resources.nodes
     tiny = PRESETS[DIAGNOSTIC_PRESET]
     t = spec.train
-    seq_len = min(t.seq_len or _dims(spec).max_seq_len, tiny.max_seq_len)
+    seq_len = min(t.seq_len or model_dims(spec).max_seq_len, tiny.max_seq_len)
     steps = min(t.steps, t.warmup_steps + REHEARSAL_EXTRA_STEPS)
     words = [f"GPU `{gpu_list(spec.resources.gpu)[0]}` x {spec.resources.nodes} node(s) -> {world} CPU ranks (gloo)"]
     words += _changed("model preset", spec.preset or "custom", DIAGNOSTIC_PRESET)
-    words += _changed("train.seq_len", t.seq_len or _dims(spec).max_seq_len, seq_len)
+    words += _changed("train.seq_len", t.seq_len or model_dims(spec).max_seq_len, seq_len)
     words += _changed("train.steps", t.steps, steps)
     words += _changed("train.precision", t.precision or "bf16", "fp32")
     words += _changed("train.compile", t.compile, False)

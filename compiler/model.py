@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from megaspec.runtime.presets import PRESETS
+from megaspec.runtime.presets import DIAGNOSTIC_PRESET, PRESETS, ModelDims
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 DURATION_PATTERN = r"^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"
@@ -203,3 +203,10 @@ class Spec(Section):
     sweep: Sweep | None = None
     bench: Bench | None = None
     validate_: Validate | None = Field(None, alias="validate")
+
+
+def model_dims(spec: Spec) -> ModelDims:
+    """The model a spec trains: its preset (the diagnostic one by default) with `model:` overrides."""
+    base = PRESETS[spec.preset or DIAGNOSTIC_PRESET].as_dict()
+    overrides = {k: v for k, v in spec.model.model_dump().items() if v is not None}
+    return ModelDims(**{**base, **overrides})

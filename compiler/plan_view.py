@@ -13,9 +13,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from megaspec.runtime import memory
 from megaspec.runtime.plan import Plan
 
 from .cost import Estimate
+from .gpu import GPU_MEMORY_GIB
 
 VIEW_SCHEMA_VERSION = "megaspec.plan-view.v1"
 
@@ -76,8 +78,29 @@ def _launch_lines(plan: Plan) -> list[str]:
         f"  secrets      {', '.join(s['secrets']) or '(none)'}",
         f"  timeouts     {_duration(s['timeout_s'])} per attempt x {s['retries'] + 1} attempt(s); "
         f"collectives {_duration(d.timeout_s)}, init {_duration(d.init_timeout_s)}",
+        *([_memory_line(plan)] if plan.lane != "bench" else []),
         f"  plan hash    {s['plan_hash']}",
     ]
+
+
+def _gpu_memory_gib(plan: Plan) -> float | None:
+    return GPU_MEMORY_GIB.get(plan.resources.gpu_type or "") if plan.distributed.device == "cuda" else None
+
+
+def memory_summary(plan: Plan) -> dict[str, Any]:
+    """The estimated peak per rank (runtime/memory.py) and, on a GPU, that GPU's memory."""
+    est = memory.for_plan(plan)
+    return {"peak_gib": round(est.total / memory.GIB, 3), "allocated_gib": round(est.allocated / memory.GIB, 3),
+            "gpu_memory_gib": _gpu_memory_gib(plan),
+            "parts_gib": {name: round(getattr(est, name) / memory.GIB, 3)
+                          for name in ("state", "gathered", "activations", "logits", "overhead")}}
+
+
+def _memory_line(plan: Plan) -> str:
+    est, capacity = memory.for_plan(plan), _gpu_memory_gib(plan)
+    where = f" of the {plan.resources.gpu_type}'s {capacity} GiB" if capacity else ""
+    unit = "GPU" if plan.distributed.device == "cuda" else "rank"
+    return f"  memory       est. peak {memory.size_text(est.total)} per {unit}{where} ({est.breakdown()})"
 
 
 def _cost_lines(est: Estimate) -> list[str]:
@@ -111,6 +134,7 @@ def render_json(plan: Plan, est: Estimate, spec_data: dict[str, Any]) -> str:
     body = {
         "schema_version": VIEW_SCHEMA_VERSION, "name": plan.name, "lane": plan.lane, "target": plan.target,
         "launch": launch_summary(plan), "rehearsal": plan.run.rehearsal, "substitutions": plan.run.substitutions,
+        "memory": memory_summary(plan) if plan.lane != "bench" else None,
         "cost": {"usd_per_hour": est.usd_per_hour, "duration_s": est.duration_s, "usd": est.usd,
                  "worst_case_usd": est.worst_case_usd, "prices_as_of": est.prices_as_of,
                  "assumptions": list(est.assumptions)},

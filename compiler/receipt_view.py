@@ -9,7 +9,7 @@ execution, collector, record, persistence.
 
 from __future__ import annotations
 
-from megaspec.runtime.receipt import Receipt
+from megaspec.runtime.receipt import Metrics, Receipt
 
 # Runtime stage of a failure -> where to look first (the seeds' triage table, by layer).
 RUNTIME_TRIAGE = {
@@ -39,6 +39,14 @@ def _value(value, unit: str = "", fmt: str = "{:,.4g}", missing: str = "n/a") ->
         return missing
     text = fmt.format(value) if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
     return f"{text} {unit}".rstrip()
+
+
+def _peak_memory(m: Metrics) -> str:
+    """Measured peak, and beside it the estimate `megaspec plan` showed before launch (CUDA runs)."""
+    text = _value(m.peak_mem_gib, "GiB", "{:.2f}")
+    if m.peak_mem_gib is None or m.est_peak_mem_gib is None:
+        return text
+    return f"{text} (estimated {m.est_peak_mem_gib:.2f} GiB before launch: {m.peak_mem_gib / m.est_peak_mem_gib:.0%})"
 
 
 def _row(label: str, text: str) -> str:
@@ -105,7 +113,7 @@ def _metrics(r: Receipt) -> list[str]:
                               f"p90 {_value(m.step_time_p90_s, 's', '{:.4f}')}"),
             _row("MFU", mfu_text(r)),
             _row("loss", f"final {_value(m.final_loss, fmt='{:.4f}')}, min {_value(m.min_loss, fmt='{:.4f}')}"),
-            _row("peak memory", _value(m.peak_mem_gib, "GiB", "{:.2f}")),
+            _row("peak memory", _peak_memory(m)),
             _row("wall time", _value(m.wall_time_s, "s", "{:.1f}"))]
 
 

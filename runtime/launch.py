@@ -26,7 +26,7 @@ from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-from . import cachestate, checkpoint, data
+from . import cachestate, checkpoint, data, memory
 from .dist import rank_main
 from .errors import RunFailure, attribute
 from .files import write_text_atomic
@@ -238,8 +238,10 @@ def _metrics(plan: Plan, outcome: dict[str, Any], per_rank: list[RankReport]) ->
         fields = {k: v for k, v in fields.items() if k not in THROUGHPUT_FIELDS}
     losses = outcome.get("losses", [])
     mems = [r.peak_mem_gib for r in per_rank if r.peak_mem_gib is not None]
+    # On CPU the measured peak is the process's RSS (Python and torch included): nothing to compare.
+    estimated = memory.for_plan(plan).allocated / memory.GIB if plan.distributed.device == "cuda" else None
     return Metrics(**fields, final_loss=losses[-1] if losses else None, min_loss=min(losses) if losses else None,
-                   peak_mem_gib=max(mems) if mems else None)
+                   peak_mem_gib=max(mems) if mems else None, est_peak_mem_gib=estimated)
 
 
 def complete_receipt(plan: Plan, run_dir: Path, started_at: str, parent_outcome: dict[str, Any],

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .files import read_versioned_json
+from .presets import ModelDims
 
 PLAN_VERSION = 1
 SCHEMA_VERSION = "megaspec.plan.v1"
@@ -49,6 +50,11 @@ class ModelPlan(_Frozen):
     max_seq_len: int
     num_params: int
     flops_per_token: int  # at train.seq_len, torchtitan's formula
+
+    def dims(self) -> ModelDims:
+        return ModelDims(n_layers=self.n_layers, d_model=self.d_model, n_heads=self.n_heads,
+                         n_kv_heads=self.n_kv_heads, d_ff=self.d_ff, vocab_size=self.vocab_size,
+                         max_seq_len=self.max_seq_len)
 
 
 class TrainPlan(_Frozen):

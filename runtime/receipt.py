@@ -143,7 +143,8 @@ class Metrics(_Part):
     flops_per_token: int | None = None
     final_loss: float | None = None
     min_loss: float | None = None
-    peak_mem_gib: float | None = None
+    peak_mem_gib: float | None = None  # CUDA max allocated (the highest rank), or max RSS on CPU
+    est_peak_mem_gib: float | None = None  # runtime/memory.py's allocated peak, before launch; CUDA only
     wall_time_s: float | None = None
 
 

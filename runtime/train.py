@@ -27,16 +27,9 @@ from .measure import StepClock, peak_mem_gib, summarize
 from .model import build_model, cross_entropy
 from .parallel import parallelize
 from .plan import Plan
-from .presets import ModelDims
 from .status import RankStatus
 
 GC_EVERY_STEPS = 50  # all ranks collect on the same steps
-
-
-def dims_of(plan: Plan) -> ModelDims:
-    m = plan.model
-    return ModelDims(n_layers=m.n_layers, d_model=m.d_model, n_heads=m.n_heads, n_kv_heads=m.n_kv_heads,
-                     d_ff=m.d_ff, vocab_size=m.vocab_size, max_seq_len=m.max_seq_len)
 
 
 def lr_at(plan: Plan, step: int) -> float:
@@ -133,7 +126,7 @@ def _setup(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
     """Init (weights from the seed, data agreement), then AC + compile + FSDP2 and the optimizer."""
     t = plan.train
     status.enter("init")
-    model = build_model(dims_of(plan), t.seed, r.device)
+    model = build_model(plan.model.dims(), t.seed, r.device)
     geo = Geometry(t.micro_batch, t.seq_len, t.grad_accum, r.world_size, r.rank)
     source = open_source(plan)
     outcome["data"] = agree_on_steps(source, geo, t.steps, r.device)

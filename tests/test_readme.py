@@ -43,3 +43,11 @@ def test_specs_named_in_the_readme_exist():
     for name in set(re.findall(r"`((?:specs/)?[\w-]+\.yaml)`", README)):
         path = REPO_ROOT / (name if "/" in name else f"specs/{name}")
         assert path.is_file(), name
+
+
+def test_readme_memory_line_is_what_plan_prints(monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)
+    block = next(b for b in _blocks("text") if b.startswith("  memory"))
+    result = CliRunner().invoke(cli, ["plan", "specs/h200x8.yaml"])
+    assert result.exit_code == 0
+    assert block in result.output

@@ -42,7 +42,7 @@ def _lower(checked: Any, target: str | None):
                  origins=origins_of(checked), target=target)
 
 
-def _check(path: str, config: Any) -> tuple[Any | None, str]:
+def checked_or_errors(path: str, config: Any) -> tuple[Any | None, str]:
     """Lint one spec: `(checked, "")`, or `(None, its errors rendered concisely)` when it has any."""
     from ..diagnostics import has_errors
     from ..lint import check_spec
@@ -63,7 +63,7 @@ def build_one(path: str, config: Any, out_dir: str, target: str | None) -> tuple
     """
     from ..render import render, write_build
 
-    checked, errors = _check(path, config)
+    checked, errors = checked_or_errors(path, config)
     if checked is None:
         return False, errors
     plan = _lower(checked, target)
@@ -124,7 +124,7 @@ def plan_(spec: str, as_json: bool, target: str | None, diff_dir: str | None) ->
     from ..plan_view import diff_build, render_json, render_text
     from ..render import render
 
-    checked, errors = _check(Path(spec).as_posix(), load_config())
+    checked, errors = checked_or_errors(Path(spec).as_posix(), load_config())
     if checked is None:
         click.echo(errors, nl=False, err=True)
         raise click.exceptions.Exit(EXIT_ERRORS)

@@ -18,7 +18,7 @@ CUDA13_GPU_TYPES = {"B300", "B200+"}  # B200+ may land on a B300
 _CUDA_TAG = re.compile(r"cuda[:-]?(\d+)\.(\d+)", re.IGNORECASE)
 
 
-def _entries(ctx: RuleContext) -> list[tuple[tuple, str, GpuRequest | None]]:
+def gpu_entries(ctx: RuleContext) -> list[tuple[tuple, str, GpuRequest | None]]:
     """(yaml path, text, parsed request) for each GPU entry, fallbacks included."""
     gpu = ctx.spec.resources.gpu
     base = ("resources", "gpu")
@@ -43,7 +43,7 @@ def unknown_gpu_type(ctx: RuleContext) -> None:
     Use instead:
         resources: {gpu: "H100!:8"}
     """
-    for path, text, req in _entries(ctx):
+    for path, text, req in gpu_entries(ctx):
         if req is None or _known(req):
             continue
         written = text.strip().partition(":")[0]
@@ -68,7 +68,7 @@ def gpu_count_over_node_limit(ctx: RuleContext) -> None:
     Use instead:
         resources: {gpu: "H200:8", nodes: 2}
     """
-    for path, text, req in _entries(ctx):
+    for path, text, req in gpu_entries(ctx):
         type_, _, count = text.strip().partition(":")
         if req is None and type_:
             ctx.report(path, f"GPU count `{count}` in `{text}` is not a whole number",
@@ -95,7 +95,7 @@ def h100_not_exact(ctx: RuleContext) -> None:
     """
     if ctx.spec.resources.exact:
         return
-    for path, text, req in _entries(ctx):
+    for path, text, req in gpu_entries(ctx):
         if req is not None and req.type == "H100" and not req.exact:
             ctx.report(path, f"`{text}` may be placed on an H200; the receipt would differ from the request",
                        hint="Set `resources.exact: true` (or write `H100!`) to refuse the upgrade")
@@ -139,7 +139,7 @@ def multi_node_partial_node(ctx: RuleContext) -> None:
     if nodes < 2:
         return
     related = [ctx.related(("resources", "nodes"), "nodes set here")]
-    entries = _entries(ctx)
+    entries = gpu_entries(ctx)
     if not entries:
         ctx.report(("resources", "nodes"), f"`resources.nodes` `{nodes}` without `resources.gpu`: CPU-only "
                    "clusters are not supported", hint="Set `resources.gpu: H200:8`, or use `resources.nodes: 1`")
@@ -167,7 +167,7 @@ def gpu_fallback_changes_world_size(ctx: RuleContext) -> None:
     Use instead:
         resources: {gpu: ["H200:8", "H100!:8"]}
     """
-    entries = [(p, t, r) for p, t, r in _entries(ctx) if r is not None]
+    entries = [(p, t, r) for p, t, r in gpu_entries(ctx) if r is not None]
     if len(entries) < 2:
         return
     first_path, first_text, first = entries[0]
@@ -213,7 +213,7 @@ def b300_needs_cuda13(ctx: RuleContext) -> None:
     """
     base = ctx.spec.image.base
     match = _CUDA_TAG.search(base or "")
-    types = [(p, r.type) for p, _, r in _entries(ctx) if r is not None and r.type in CUDA13_GPU_TYPES]
+    types = [(p, r.type) for p, _, r in gpu_entries(ctx) if r is not None and r.type in CUDA13_GPU_TYPES]
     if not match or not types or (int(match[1]), int(match[2])) >= (13, 1):
         return
     ctx.report(("image", "base"), f"`image.base` has CUDA `{match[1]}.{match[2]}`; `{types[0][1]}` needs "
@@ -236,7 +236,7 @@ def exact_without_effect(ctx: RuleContext) -> None:
     """
     if not ctx.spec.resources.exact:
         return
-    if not any(r is not None and r.type == "H100" for _, _, r in _entries(ctx)):
+    if not any(r is not None and r.type == "H100" for _, _, r in gpu_entries(ctx)):
         ctx.report(("resources", "exact"), "`resources.exact` has no effect without an `H100` request",
                    hint="Remove `resources.exact`; only `H100` is upgraded automatically")
 

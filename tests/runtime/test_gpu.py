@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from megaspec.runtime import memory
 from megaspec.runtime.launch import run_plan
 from megaspec.runtime.measure import peak_flops
+from megaspec.runtime.presets import PRESETS, flops_per_token, num_params
 from megaspec.runtime.provenance import gpu_class
 
 from .conftest import make_plan
@@ -47,3 +49,21 @@ def test_bf16_matches_fp32_loosely_with_activation_checkpointing(tmp_path):
     fp32 = run_plan(gpu_plan(tmp_path, precision="fp32", compile=False)[0], tmp_path / "fp32")
     assert bf16["status"] == fp32["status"] == "ok"
     assert bf16["losses"] == pytest.approx(fp32["losses"], rel=2e-2)
+
+
+def test_measured_peak_memory_is_close_to_the_estimate(tmp_path):
+    """The estimate `megaspec plan` prints, against `torch.cuda.max_memory_allocated` on the real GPU.
+
+    Eager (compile saves less), and a model big enough that the allocator's 512-byte rounding and
+    the first-use workspaces are noise.
+    """
+    dims = PRESETS["dense-125m"]
+    ranks = min(2, torch.cuda.device_count())
+    plan, _ = gpu_plan(tmp_path, compile=False, global_batch=4 * ranks, micro_batch=4, seq_len=1024, grad_accum=1)
+    plan = plan.model_copy(update={"model": plan.model.model_copy(update={
+        **dims.as_dict(), "num_params": num_params(dims), "flops_per_token": flops_per_token(dims, 1024)})})
+    receipt = run_plan(plan, tmp_path / "mem")
+    assert receipt["status"] == "ok", receipt["error"]
+    metrics = receipt["metrics"]
+    assert metrics["est_peak_mem_gib"] == pytest.approx(memory.for_plan(plan).allocated / memory.GIB)
+    assert 0.75 <= metrics["peak_mem_gib"] / metrics["est_peak_mem_gib"] <= 1.10, metrics

@@ -78,3 +78,16 @@ def test_receipt_module_does_not_import_torch():
     code = "import sys, megaspec.runtime.receipt, megaspec.runtime.plan; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_metrics_carry_the_memory_estimate_on_gpu_only():
+    from megaspec.runtime import memory
+    from megaspec.runtime.launch import _metrics
+
+    from .conftest import make_plan
+
+    outcome = {"losses": [5.5, 5.0], "metrics": {}}
+    cpu = make_plan(2)
+    gpu = make_plan(2, distributed={"backend": "nccl", "device": "cuda"}, train={"precision": "bf16"})
+    assert _metrics(cpu, outcome, []).est_peak_mem_gib is None
+    assert _metrics(gpu, outcome, []).est_peak_mem_gib == memory.for_plan(gpu).allocated / memory.GIB

@@ -143,3 +143,13 @@ def test_store_receipt_interrupted_run_is_interrupted_not_error(tmp_path):
     stop = {"code": "MS809", "stage": "train", "rank": None, "step": None, "message": "interrupted"}
     m = mf.store_receipt(tmp_path, make_manifest("running"), make_receipt("interrupted", stop), source="test")
     assert m.state == "interrupted" and m.error is None and m.receipt == "receipt.json" and m.completed_at
+
+
+def test_receipt_view_sets_the_measured_peak_beside_the_estimate():
+    from megaspec.compiler.receipt_view import format_receipt
+    from megaspec.runtime.receipt import Receipt
+
+    receipt = Receipt.model_validate({**make_receipt(), "metrics": {"peak_mem_gib": 61.5, "est_peak_mem_gib": 60.0}})
+    assert "  peak memory       61.50 GiB (estimated 60.00 GiB before launch: 102%)" in format_receipt(receipt)
+    receipt = Receipt.model_validate({**make_receipt(), "metrics": {"peak_mem_gib": 0.34}})
+    assert "  peak memory       0.34 GiB" in format_receipt(receipt).splitlines()
