@@ -9,7 +9,6 @@ at the file that actually provided it, so a bad value in `_base.yaml` is reporte
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from megaspec.runtime.presets import PRESETS, ModelDims
 
-from .diagnostics import Diagnostic, Related, Severity, Span, YamlPath
+from .diagnostics import Diagnostic, Related, Severity, Span, YamlPath, did_you_mean, listing
 from .source import NodeSpan, SourceMap, load_source
 
 MODEL_FIELDS = tuple(f.name for f in fields(ModelDims))
@@ -192,11 +191,9 @@ def _apply_preset(composed: Composed) -> None:
 
 
 def _unknown_preset(name: str, smap: SourceMap) -> Diagnostic:
-    choices = sorted(PRESETS)
-    close = difflib.get_close_matches(name, choices, n=1)
-    hint = f"Did you mean `{close[0]}`?" if close else "Use one of " + ", ".join(f"`{c}`" for c in choices)
+    hint = did_you_mean(name, PRESETS) or f"Use one of {listing(PRESETS)}"
     return Diagnostic(code="MS105", rule="invalid-choice", severity=Severity.ERROR,
-                      message=f"`{name}` is not a preset; expected one of " + ", ".join(f"`{c}`" for c in choices),
+                      message=f"`{name}` is not a preset; expected one of {listing(PRESETS)}",
                       span=smap.value_span(("preset",)), yaml_path=("preset",), hint=hint, origin="literal_error")
 
 

@@ -8,6 +8,7 @@ is a bug in megaspec (reported as MS9xx, exit code 3).
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 YamlPath = tuple[str | int, ...]
@@ -94,3 +95,24 @@ class SpecError(Exception):
 
 class InternalError(Exception):
     """A bug in megaspec, never a user mistake. Reported as MS9xx with exit code 3."""
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice closest to `word`, if any is close (difflib is loaded only when asked)."""
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """`Did you mean `gpu`?` for the closest choice, or None."""
+    close = closest(word, choices)
+    return f"Did you mean `{close}`?" if close else None
+
+
+def listing(choices: Iterable[str], limit: int = 8) -> str:
+    """`a`, `b`, `c`, … (sorted, at most `limit`)."""
+    items = sorted(choices)
+    text = ", ".join(f"`{c}`" for c in items[:limit])
+    return text + (", …" if len(items) > limit else "")

@@ -8,17 +8,14 @@ collapse into one diagnostic at the real YAML path. Unmapped types fall back to 
 
 from __future__ import annotations
 
-import difflib
 import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .diagnostics import Diagnostic, Severity, YamlPath
+from .diagnostics import Diagnostic, Severity, YamlPath, did_you_mean, listing
 from .source import SourceMap
-
-MAX_LISTED = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,16 +155,6 @@ def _shown(smap: SourceMap, path: YamlPath, value: Any) -> str:
     return f"`{text[:60]}{'…' if len(text) > 60 else ''}`"
 
 
-def _listed(values: list[str]) -> str:
-    shown = ", ".join(f"`{v}`" for v in values[:MAX_LISTED])
-    return shown + (", …" if len(values) > MAX_LISTED else "")
-
-
-def _did_you_mean(word: str, choices: list[str]) -> str | None:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"Did you mean `{close[0]}`?" if close else None
-
-
 def _diagnose(err: _Error, smap: SourceMap) -> Diagnostic:
     wrong_type = _wrong_type if err.type.endswith(("_type", "_parsing")) else _schema_error
     code, rule, message, hint = _HANDLERS.get(err.type, wrong_type)(err, smap)
@@ -189,7 +176,7 @@ def _unknown_key(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | Non
         hint = ("YAML merge keys (`<<: *anchor`) are not supported: they hide where a value came from. "
                 "Put the shared settings in a base spec and name it in `extends:`")
     else:
-        hint = _did_you_mean(key, valid) or f"Remove it; valid keys here: {_listed(valid)}"
+        hint = did_you_mean(key, valid) or f"Remove it; valid keys here: {listing(valid)}"
     return "MS101", "unknown-key", f"unknown key `{key}` {where}", hint
 
 
@@ -220,7 +207,7 @@ def _type_hint(expected: str, err: _Error, smap: SourceMap) -> str | None:
         return f"Write it without a decimal point: `{int(value)}`"
     if expected == "a mapping":
         keys = keys_at(err.path)
-        return f"Write it as a mapping with keys like {_listed(keys)}" if keys else "Write it as a mapping"
+        return f"Write it as a mapping with keys like {listing(keys)}" if keys else "Write it as a mapping"
     if expected == "a list" and kind != "dict":
         return f"Write it as a list: `[{_source_text(smap, err.path, value)}]`"
     return None
@@ -272,12 +259,12 @@ def _range_hint(path: YamlPath) -> str | None:
 def _invalid_choice(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
     choices = sorted(str(c) for c in choices_at(err.path)) or [err.ctx.get("expected", "")]
     shown = _shown(smap, err.path, err.value)
-    expected = f"`{choices[0]}`" if len(choices) == 1 else f"one of {_listed(choices)}"
+    expected = f"`{choices[0]}`" if len(choices) == 1 else f"one of {listing(choices)}"
     message = f"{shown} is not a valid `{dotted(err.path)}`; expected {expected}"
     if not shown.startswith("`"):  # a mapping, a list or nothing: lead with the field
         message = f"`{dotted(err.path)}` must be {expected}, not {shown}"
-    hint = _did_you_mean(str(err.value), choices) or (
-        f"Set `{dotted(err.path)}: {choices[0]}`" if len(choices) == 1 else f"Use one of {_listed(choices)}")
+    hint = did_you_mean(str(err.value), choices) or (
+        f"Set `{dotted(err.path)}: {choices[0]}`" if len(choices) == 1 else f"Use one of {listing(choices)}")
     return "MS105", "invalid-choice", message, hint
 
 

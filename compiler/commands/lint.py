@@ -105,28 +105,27 @@ def _registry() -> dict:
 
 def _closest_code(text: str, codes: list[str]) -> str | None:
     """A code one character away (`MS1O1` -> `MS101`), else difflib's best guess."""
-    import difflib
+    from ..diagnostics import closest
 
     fixed = text.translate(str.maketrans("OIL", "011"))
     if fixed in codes:
         return fixed
     near = [c for c in codes if len(c) == len(fixed) and sum(a != b for a, b in zip(c, fixed, strict=True)) == 1]
-    return near[0] if near else next(iter(difflib.get_close_matches(fixed, codes, n=1)), None)
+    return near[0] if near else closest(fixed, codes)
 
 
 @click.command()
 @click.argument("code")
 def explain(code: str) -> None:
     """Print the documentation of a diagnostic code, e.g. `megaspec explain MS101`."""
-    import difflib
+    from ..diagnostics import closest
 
     registry = _registry()
     key = code.strip().upper()
     by_name = {r.name: c for c, r in registry.items()}
     key = by_name.get(code.strip(), key)
     if key not in registry:
-        close = _closest_code(key, sorted(registry)) or next(
-            iter(difflib.get_close_matches(code, sorted(by_name), n=1)), None)
+        close = _closest_code(key, sorted(registry)) or closest(code, by_name)
         hint = f" Did you mean `{by_name.get(close, close)}`?" if close else ""
         raise click.BadParameter(f"`{code}` is not a megaspec code.{hint} See `megaspec rules`.",
                                  param_hint="CODE")

@@ -6,7 +6,6 @@ never disagree about, say, whether `/vol/data/tokens` is on a Volume.
 
 from __future__ import annotations
 
-import difflib
 import posixpath
 from dataclasses import dataclass
 
@@ -91,15 +90,3 @@ def model_dim(spec: Spec, name: str) -> int | None:
 def dim_path(ctx_set, name: str) -> YamlPath:
     """Where a model dimension was written: `model.<name>`, else `preset`."""
     return ("model", name) if ctx_set(("model", name)) else ("preset",)
-
-
-def did_you_mean(word: str, choices: list[str] | set[str]) -> str | None:
-    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
-    return f"Did you mean `{close[0]}`?" if close else None
-
-
-def listing(choices: list[str] | set[str], limit: int = 8) -> str:
-    """`a`, `b`, `c`, … (sorted, at most `limit`)."""
-    items = sorted(choices)
-    text = ", ".join(f"`{c}`" for c in items[:limit])
-    return text + (", …" if len(items) > limit else "")

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import re
 
-from ..diagnostics import Severity
+from ..diagnostics import Severity, did_you_mean, listing
 from ..gpu import CLUSTER_GPU_TYPES, GPU_MAX_PER_NODE, GpuRequest, gpu_list, parse_gpu
-from .paths import did_you_mean, listing
 from .registry import RuleContext, rule
 
 MAX_TIMEOUT_S = 24 * 3600

@@ -7,15 +7,14 @@ the setting.
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 import typing
 
 from pydantic import BaseModel
 
+from ..diagnostics import closest, did_you_mean, listing
 from ..model import Spec
-from .paths import did_you_mean, listing
 from .registry import RuleContext, rule
 
 UNSWEEPABLE = {"megaspec", "name", "extends", "sweep"}  # `name` comes from `sweep.name`
@@ -81,9 +80,9 @@ def _suggest(key: str, paths: list[str]) -> str:
     section, _, leaf = key.rpartition(".")
     same = {p.rpartition(".")[2]: p for p in paths if section and p.startswith(section + ".")}
     if same:
-        close = difflib.get_close_matches(leaf, sorted(same), n=1, cutoff=0.6)
+        close = closest(leaf, same)
         if close:
-            return f"Did you mean `{same[close[0]]}`?"
+            return f"Did you mean `{same[close]}`?"
         return f"Use one of the `{section}` settings: {listing(same, 16)}"
     return did_you_mean(key, paths) or "Use a dotted path to a setting, like `train.lr`"
 
