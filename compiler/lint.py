@@ -18,14 +18,13 @@ from .compose import Composed, compose
 from .config import Config
 from .credentials import find_credentials, mask, redact_text, token_matches, tokens_in_text
 from .diagnostics import Diagnostic, Related, Severity, Span, YamlPath, has_errors, sort_diagnostics
+from .discover import spec_files
 from .model import Spec
 from .rules.image import CREDENTIAL_HINT, credential_messages
 from .rules.registry import REGISTRY, RuleContext, run_rules
 from .source import SourceMap, offset_span
 from .suppress import apply_suppressions
 from .validate import build_spec
-
-SPEC_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass
@@ -132,19 +131,19 @@ def _redact(d: Diagnostic, secrets: set[str]) -> Diagnostic:
 
 
 def expand_paths(paths: list[str | Path]) -> tuple[list[str], list[Diagnostic]]:
-    """Spec files to lint: directories recurse into *.yaml/*.yml, skipping `_partials`; files as given."""
+    """Spec files to lint: directories recurse (`discover.py` says which files are specs); files as given."""
     files: list[str] = []
     problems: list[Diagnostic] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.suffix in SPEC_SUFFIXES and f.is_file()
-                           and not f.name.startswith("_"))
+            found = spec_files(p)
             files.extend(f.as_posix() for f in found)
             if not found:
                 problems.append(Diagnostic(
                     code="MS013", rule="no-spec-files", severity=Severity.ERROR,
-                    message=f"`{raw}` holds no spec files (`*.yaml`, `*.yml`, not named `_*`)", span=None,
+                    message=f"`{raw}` holds no spec files (`*.yaml` or `*.yml` with a `megaspec:` key, "
+                            "not named `_*`)", span=None,
                     hint="Check the path; bases (`_*.yaml`) are linted through the specs that extend them"))
         elif p.exists():
             files.append(p.as_posix())

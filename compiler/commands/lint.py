@@ -47,7 +47,9 @@ def _exit_code(diagnostics: list) -> int:
               help="Processes for large batches (default: one per core; 1 = in-process).")
 def lint(paths: tuple[Path, ...], fmt: str | None, output: Path | None, warnings_as_errors: bool,
          ignore: str | None, no_config: bool, jobs: int | None) -> None:
-    """Check spec files (directories recurse; files named `_*.yaml` are bases, linted through their users).
+    """Check spec files. A directory yields its `*.yaml`/`*.yml` files that have a `megaspec:` key,
+    skipping hidden and installed-package directories; `_*.yaml` files are bases, linted through
+    the specs that extend them. A file named here is always linted.
 
     Exit codes: 0 clean or warnings only, 1 errors, 2 usage error, 3 internal error.
     """

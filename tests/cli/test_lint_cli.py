@@ -74,8 +74,19 @@ def test_directory_without_specs_is_an_error(specs):
     (specs / "bases" / "_base.yaml").write_text(CLEAN)
     result = run("lint", "bases", "specs/")
     assert result.exit_code == 1
-    assert result.output == ("error[MS013] `bases` holds no spec files (`*.yaml`, `*.yml`, not named `_*`) "
-                             "[no-spec-files]\n")
+    assert result.output == ("error[MS013] `bases` holds no spec files (`*.yaml` or `*.yml` with a `megaspec:` "
+                             "key, not named `_*`) [no-spec-files]\n")
+
+
+def test_a_directory_yields_specs_only(specs):
+    """CI workflows, hidden and installed-package trees are not specs; a file named directly always is."""
+    (specs / "specs" / "compose.yaml").write_text("services: {web: {image: nginx}}\n")
+    for hidden in (".github/workflows", ".venv/lib/site-packages/pkg", "node_modules/x"):
+        (specs / "specs" / hidden).mkdir(parents=True)
+        (specs / "specs" / hidden / "bad.yaml").write_text(BAD)
+    assert run("lint", "specs/").exit_code == 0
+    assert run("lint", "specs/compose.yaml").exit_code == 1
+    assert run("lint", "specs/.github/workflows").exit_code == 1  # named: entered, and its spec is linted
 
 
 def test_no_path_is_a_usage_error(specs):

@@ -1,0 +1,39 @@
+"""Which files under a directory are specs: what `megaspec lint DIR` and `megaspec compile DIR` read.
+
+A spec is a `*.yaml` / `*.yml` file whose top level has the format key (`megaspec: 1`), so a
+repository's CI workflows, compose files and docs configs are not mistaken for broken specs.
+Files named `_*` are bases, linted through the specs that extend them. Hidden directories
+(`.git`, `.venv`, `.github`) and installed-package trees are not entered. A file named on the
+command line is always linted, marker or not.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+SKIPPED_DIRS = frozenset({"node_modules", "site-packages", "__pycache__", "__pypackages__", "venv", "dist"})
+_FORMAT_KEY = re.compile(rb"^megaspec[ \t]*:", re.MULTILINE)
+MARKER_SCAN_BYTES = 1 << 20  # the size cap of a spec (source.MAX_FILE_BYTES): the key is well inside
+
+
+def has_format_key(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return _FORMAT_KEY.search(f.read(MARKER_SCAN_BYTES)) is not None
+    except OSError:
+        return True  # unreadable: let the linter say so (MS011)
+
+
+def spec_files(root: Path) -> list[Path]:
+    """Spec files below `root`, sorted; directories are pruned before they are walked."""
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in SKIPPED_DIRS]
+        for name in names:
+            path = Path(folder, name)
+            if path.suffix in SPEC_SUFFIXES and not name.startswith("_") and has_format_key(path):
+                found.append(path)
+    return sorted(found)
