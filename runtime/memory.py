@@ -23,8 +23,8 @@ The terms follow what `model.py`, `parallel.py` and `train.py` actually allocate
 - overhead (GPU only): CUDA context, NCCL and cuBLAS workspaces and allocator fragmentation. An
   allowance, not a measurement: `torch.cuda.max_memory_allocated` (the receipt's peak) excludes it.
 
-`torch.compile` fuses the RMSNorm copies away and recomputes cheap elementwise outputs, so the
-estimate is an upper bound for compiled runs. fp32 attention on CUDA runs the math kernel, which
+`torch.compile` fuses the RMSNorm copies away and recomputes cheap elementwise outputs, so for
+compiled runs the estimate is usually an upper bound. fp32 attention on CUDA runs the math kernel, which
 keeps the attention probabilities: an `n_heads x seq_len` term per token that bf16 does not have.
 """
 
