@@ -76,12 +76,12 @@ def memory_over_gpu(ctx: RuleContext) -> None:
     Why: the run would die with CUDA out-of-memory at the first forward or backward, after the
     image build and the GPU wait, on every rank at once. The estimate (what `megaspec plan`
     prints) counts this rank's shard of params, grads and AdamW moments, the params FSDP2
-    gathers, the saved activations of the eager model (`torch.compile` saves less), the fp32
+    gathers, the saved activations of the eager model (`torch.compile` usually saves less), the fp32
     logits and their grads, and an allowance for the CUDA context and fragmentation. Fallback
     GPUs are checked too. The receipt records the estimate beside the measured peak.
 
     Example:
-        resources: {gpu: "H100:8"}
+        resources: {gpu: "H100!:8"}
         preset: dense-8b
         train: {micro_batch: 4, seq_len: 8192}
 
