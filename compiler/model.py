@@ -208,5 +208,5 @@ class Spec(Section):
 def model_dims(spec: Spec) -> ModelDims:
     """The model a spec trains: its preset (the diagnostic one by default) with `model:` overrides."""
     base = PRESETS[spec.preset or DIAGNOSTIC_PRESET].as_dict()
-    overrides = {k: v for k, v in spec.model.model_dump().items() if v is not None}
+    overrides = {k: v for k in base if (v := getattr(spec.model, k)) is not None}
     return ModelDims(**{**base, **overrides})

@@ -18,12 +18,12 @@ from .registry import RuleContext, rule
 from .resources import gpu_entries
 
 _AC_ORDER = ("none", "selective", "full")
+_TRAIN_FIELDS = ("global_batch", "micro_batch", "seq_len", "precision", "activation_checkpointing")
 
 
 def spec_estimate(spec: Spec, world: int, **train_changes) -> MemoryEstimate:
     """The per-GPU estimate for `spec` on `world` GPUs, with some `train` fields changed."""
-    t = {**spec.train.model_dump(include={"global_batch", "micro_batch", "seq_len", "precision",
-                                           "activation_checkpointing"}), **train_changes}
+    t = {name: getattr(spec.train, name) for name in _TRAIN_FIELDS} | train_changes
     dims = model_dims(spec)
     global_batch = t["global_batch"] or t["micro_batch"] * world
     return estimate(dims, world_size=world, micro_batch=t["micro_batch"],
