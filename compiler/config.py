@@ -3,6 +3,7 @@
     [tool.megaspec]
     ignore = ["MS303", "MS4"]            # codes or code prefixes never reported
     warnings-as-errors = true            # or ["MS2", ...]: which warnings fail the run
+    exclude = ["tests/fixtures/*"]       # globs (from this file's folder) a directory walk skips
 
 The nearest pyproject.toml walking up from the current directory wins (ruff's discovery). A bad
 config is a diagnostic located in that file, never a traceback.
@@ -10,23 +11,37 @@ config is a diagnostic located in that file, never a traceback.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .diagnostics import Diagnostic, Severity, Span
 
 _CODE_PREFIX = re.compile(r"^MS\d{0,3}$")
-KNOWN_KEYS = ("ignore", "warnings-as-errors")
+KNOWN_KEYS = ("ignore", "warnings-as-errors", "exclude")
 
 
 @dataclass(frozen=True)
 class Config:
     ignore: tuple[str, ...] = ()
     warnings_as_errors: bool | tuple[str, ...] = False
+    exclude: tuple[str, ...] = ()  # fnmatch globs, relative to `root`, for directory walks only
     path: str | None = None  # the pyproject.toml it came from
+    root: str | None = field(default=None, compare=False)  # its folder, absolute
     diagnostics: tuple[Diagnostic, ...] = field(default=(), compare=False)
+
+    def excludes(self, path: Path) -> bool:
+        """Whether a directory walk skips `path`: it, or a folder above it, matches an `exclude` glob."""
+        if not self.exclude or self.root is None:
+            return False
+        try:
+            relative = PurePosixPath(path.resolve().relative_to(self.root).as_posix())
+        except ValueError:  # outside the project
+            return False
+        candidates = [relative.as_posix(), *(p.as_posix() for p in relative.parents if p.parts)]
+        return any(fnmatch.fnmatchcase(c, pattern.rstrip("/")) for c in candidates for pattern in self.exclude)
 
     def merged(self, *, ignore: tuple[str, ...] = (), warnings_as_errors: bool = False) -> Config:
         """This config plus command-line flags (flags add to the file's settings)."""
@@ -93,7 +108,7 @@ def load_config(start: Path | None = None) -> Config:
         return Config(path=shown, diagnostics=(_problem(shown, getattr(e, "lineno", 1) or 1,
                                                         f"pyproject.toml is not valid TOML: {e}",
                                                         "Fix the TOML syntax"),))
-    return _parse_table(table, shown, text)
+    return _parse_table(table, shown, text, str(found.parent))
 
 
 def _display(path: Path) -> str:
@@ -115,7 +130,7 @@ def _codes(value: Any, key: str, shown: str, text: str, problems: list[Diagnosti
     return tuple(v.strip().upper().rstrip("X") for v in value if v not in bad)
 
 
-def _parse_table(table: Any, shown: str, text: str) -> Config:
+def _parse_table(table: Any, shown: str, text: str, root: str | None = None) -> Config:
     problems: list[Diagnostic] = []
     if not isinstance(table, dict):
         problems.append(_problem(shown, _line_of(text, "tool.megaspec"), "`tool.megaspec` must be a table",
@@ -129,4 +144,10 @@ def _parse_table(table: Any, shown: str, text: str) -> Config:
     raw_wae = table.get("warnings-as-errors", False)
     wae: bool | tuple[str, ...] = raw_wae if isinstance(raw_wae, bool) else _codes(
         raw_wae, "warnings-as-errors", shown, text, problems)
-    return Config(ignore=ignore, warnings_as_errors=wae, path=shown, diagnostics=tuple(problems))
+    exclude = table.get("exclude", [])
+    if not isinstance(exclude, list) or not all(isinstance(v, str) and v.strip() for v in exclude):
+        problems.append(_problem(shown, _line_of(text, "exclude"), "`exclude` must be a list of path globs",
+                                 'Write it like `exclude = ["tests/fixtures/*"]`'))
+        exclude = []
+    return Config(ignore=ignore, warnings_as_errors=wae, exclude=tuple(exclude), path=shown, root=root,
+                  diagnostics=tuple(problems))

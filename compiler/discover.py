@@ -3,14 +3,15 @@
 A spec is a `*.yaml` / `*.yml` file whose top level has the format key (`megaspec: 1`), so a
 repository's CI workflows, compose files and docs configs are not mistaken for broken specs.
 Files named `_*` are bases, linted through the specs that extend them. Hidden directories
-(`.git`, `.venv`, `.github`) and installed-package trees are not entered. A file named on the
-command line is always linted, marker or not.
+(`.git`, `.venv`, `.github`), installed-package trees and the `exclude` globs of
+`[tool.megaspec]` are not entered. A file named on the command line is always linted.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -27,13 +28,16 @@ def has_format_key(path: Path) -> bool:
         return True  # unreadable: let the linter say so (MS011)
 
 
-def spec_files(root: Path) -> list[Path]:
-    """Spec files below `root`, sorted; directories are pruned before they are walked."""
+def spec_files(root: Path, excluded: Callable[[Path], bool] = lambda _: False) -> list[Path]:
+    """Spec files below `root`, sorted; directories are pruned (hidden, installed packages, `excluded`)
+    before they are walked."""
     found = []
     for folder, dirs, names in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in SKIPPED_DIRS]
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in SKIPPED_DIRS
+                   and not excluded(Path(folder, d))]
         for name in names:
             path = Path(folder, name)
-            if path.suffix in SPEC_SUFFIXES and not name.startswith("_") and has_format_key(path):
+            if (path.suffix in SPEC_SUFFIXES and not name.startswith("_") and not excluded(path)
+                    and has_format_key(path)):
                 found.append(path)
     return sorted(found)

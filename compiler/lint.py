@@ -130,14 +130,16 @@ def _redact(d: Diagnostic, secrets: set[str]) -> Diagnostic:
                    hint=redact_text(d.hint, secrets) if d.hint else d.hint, related=related)
 
 
-def expand_paths(paths: list[str | Path]) -> tuple[list[str], list[Diagnostic]]:
-    """Spec files to lint: directories recurse (`discover.py` says which files are specs); files as given."""
+def expand_paths(paths: list[str | Path], config: Config | None = None) -> tuple[list[str], list[Diagnostic]]:
+    """Spec files to lint: directories recurse (`discover.py` says which files are specs, less the
+    config's `exclude`); files as given."""
+    config = config or Config()
     files: list[str] = []
     problems: list[Diagnostic] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = spec_files(p)
+            found = spec_files(p, config.excludes)
             files.extend(f.as_posix() for f in found)
             if not found:
                 problems.append(Diagnostic(
@@ -164,7 +166,7 @@ def check_paths(paths: list[str | Path], config: Config | None = None, jobs: int
     from .batch import map_ordered
 
     config = config or Config()
-    files, problems = expand_paths(paths)
+    files, problems = expand_paths(paths, config)
     diagnostics = config.apply([*config.diagnostics, *problems])
     texts: dict[str, str] = {}
     for found, file_texts in map_ordered(partial(lint_file, config=config), files, jobs):

@@ -71,10 +71,10 @@ def build_one(path: str, config: Any, out_dir: str, target: str | None) -> tuple
     return True, f"{path}: wrote {where.as_posix()}/app.py and plan.json (plan {plan.modal.tags['megaspec_plan']})\n"
 
 
-def _expand(paths: tuple[str, ...]) -> list[str]:
+def _expand(paths: tuple[str, ...], config: Any) -> list[str]:
     from ..lint import expand_paths
 
-    files, problems = expand_paths(list(paths))
+    files, problems = expand_paths(list(paths), config)
     if problems:
         raise click.BadParameter("; ".join(d.message for d in problems), param_hint="SPEC")
     return files
@@ -99,9 +99,10 @@ def compile_(specs: tuple[str, ...], out_dir: str, target: str | None, jobs: int
     from ..config import load_config
     from ..diagnostics import InternalError
 
-    failed, build = False, partial(build_one, config=load_config(), out_dir=out_dir, target=target)
+    config = load_config()
+    failed, build = False, partial(build_one, config=config, out_dir=out_dir, target=target)
     try:
-        for ok, text in map_ordered(build, _expand(specs), jobs):
+        for ok, text in map_ordered(build, _expand(specs, config), jobs):
             click.echo(text, nl=False, err=not ok)
             failed = failed or not ok
     except InternalError as e:

@@ -70,3 +70,24 @@ def test_bad_code_in_list(tmp_path):
     config = load_config(tmp_path)
     assert config.warnings_as_errors == ()
     assert [d.message for d in config.diagnostics] == ["`W1` in `warnings-as-errors` is not a megaspec code"]
+
+
+def test_exclude_globs_prune_directory_walks_from_the_config_folder(tmp_path, monkeypatch):
+    from megaspec.compiler.lint import expand_paths
+
+    (tmp_path / "pyproject.toml").write_text('[tool.megaspec]\nexclude = ["tests/fixtures", "specs/wip-*"]\n')
+    for rel in ("specs/ok.yaml", "specs/wip-a.yaml", "tests/fixtures/broken.yaml", "tests/more/spec.yaml"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("megaspec: 1\nname: x\n")
+    monkeypatch.chdir(tmp_path / "specs")
+    config = load_config()
+    assert config.exclude == ("tests/fixtures", "specs/wip-*") and not config.diagnostics
+    files, problems = expand_paths([".."], config)
+    assert [f.split("../", 1)[1] for f in files] == ["specs/ok.yaml", "tests/more/spec.yaml"] and problems == []
+    assert expand_paths(["../tests/fixtures/broken.yaml"], config)[0] == ["../tests/fixtures/broken.yaml"]
+
+
+def test_exclude_must_be_a_list_of_globs(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.megaspec]\nexclude = "tests"\n')
+    [d] = load_config(tmp_path).diagnostics
+    assert (d.code, d.span.line) == ("MS012", 2) and "list of path globs" in d.message
