@@ -44,6 +44,16 @@ class Related:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Fix:
+    """A safe, mechanical repair: put `replacement` where `original` is (`megaspec lint --fix`)."""
+
+    title: str  # imperative, for the report: "Write `H100!`"
+    span: Span
+    original: str  # the source text at `span` when the finding was made; a changed file is left alone
+    replacement: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Diagnostic:
     code: str  # "MS201"
     rule: str  # kebab-case, names the problem: "batch-not-divisible"
@@ -54,6 +64,7 @@ class Diagnostic:
     hint: str | None = None  # imperative: "Set ...", "Use one of ...", "Did you mean `gpu`?"
     related: tuple[Related, ...] = ()
     origin: str | None = None  # e.g. the pydantic error type "greater_than"
+    fix: Fix | None = None
 
     @property
     def is_error(self) -> bool:

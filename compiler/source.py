@@ -48,6 +48,13 @@ class SourceMap:
                 return None
             p = p[:-1]
 
+    def text_at(self, span: Span) -> str | None:
+        """The source text a one-line span covers, or None (multi-line, or a file it does not hold)."""
+        lines = self.texts.get(span.path, "").splitlines()
+        if span.line != span.end_line or not 1 <= span.line <= len(lines):
+            return None
+        return lines[span.line - 1][span.col - 1:span.end_col - 1]
+
     def value_span(self, path: YamlPath) -> Span | None:
         found = self.nearest(path)
         return found[1].value if found else None

@@ -10,9 +10,9 @@ comment API cannot be used). Unused, unknown and malformed suppressions are diag
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from .diagnostics import Diagnostic, Severity, Span, YamlPath
+from .diagnostics import Diagnostic, Fix, Severity, Span, YamlPath
 from .source import SourceMap
 
 _COMMENT = re.compile(r"(?:^|\s)#\s*megaspec\s*:\s*(?P<kind>[A-Za-z-]*)\s*(?:\[(?P<codes>[^\]]*)\])?")
@@ -27,6 +27,17 @@ class Suppression:
     target: YamlPath | None  # bound node; None for file-ignore
     file_wide: bool = False
     num_used: int = 0
+    line_text: str = ""  # the whole line the comment is on, for the fix that removes it
+
+    def removal(self) -> Fix:
+        """Delete the comment; delete its line when nothing else is on it."""
+        s, text = self.span, self.line_text
+        code = text[:s.col - 1].rstrip()
+        if not code:
+            whole = Span(path=s.path, line=s.line, col=1, end_line=s.line + 1, end_col=1)
+            return Fix(title="Remove the comment", span=whole, original=text + "\n", replacement="")
+        tail = Span(path=s.path, line=s.line, col=len(code) + 1, end_line=s.line, end_col=s.end_col)
+        return Fix(title="Remove the comment", span=tail, original=text[len(code):s.end_col - 1], replacement="")
 
     def matches(self, d: Diagnostic) -> bool:
         if d.span is None or d.span.path != self.path or not any(d.code.startswith(c) for c in self.codes):
@@ -103,7 +114,8 @@ def scan(path: str, text: str, smap: SourceMap, known: set[str]) -> Suppressions
             continue
         own_line = not line[:col - 1].strip()
         target = None if kind == "file-ignore" else (_next_key(lines, i) if own_line else lines.get(i))
-        out.items.append(Suppression(path, span, tuple(codes), target, file_wide=kind == "file-ignore"))
+        out.items.append(Suppression(path, span, tuple(codes), target, file_wide=kind == "file-ignore",
+                                     line_text=line))
     return out
 
 
@@ -128,5 +140,6 @@ def apply_suppressions(diagnostics: list[Diagnostic], file_maps: dict[str, Sourc
 def _unused(s: Suppression) -> Diagnostic:
     codes = ", ".join(s.codes)
     where = "in this file" if s.file_wide else "on the node it is bound to"
-    return _diag("MS090", "unused-suppression", f"suppression of `{codes}` matches no diagnostic {where}",
-                 s.span, "Remove the comment, or fix its codes", Severity.WARNING)
+    d = _diag("MS090", "unused-suppression", f"suppression of `{codes}` matches no diagnostic {where}",
+              s.span, "Remove the comment, or fix its codes", Severity.WARNING)
+    return replace(d, fix=s.removal())

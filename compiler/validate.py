@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .diagnostics import Diagnostic, Severity, YamlPath, did_you_mean, listing
+from .diagnostics import Diagnostic, Fix, Severity, Span, YamlPath, did_you_mean, listing
+from .fixes import quote, unquote
 from .source import SourceMap
 
 
@@ -164,8 +165,9 @@ def _diagnose(err: _Error, smap: SourceMap) -> Diagnostic:
         span = smap.key_span(err.path)
     else:
         span = smap.value_span(err.path)
+    fix = _type_fix(err, span, smap) if code == "MS103" and span is not None else None
     return Diagnostic(code=code, rule=rule, severity=Severity.ERROR, message=message, span=span,
-                      yaml_path=err.path, hint=hint, origin=err.type)
+                      yaml_path=err.path, hint=hint, origin=err.type, fix=fix)
 
 
 def _unknown_key(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
@@ -195,6 +197,26 @@ def _wrong_type(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None
     return "MS103", "wrong-type", message, _type_hint(expected, err, smap)
 
 
+def _type_fix(err: _Error, span: Span, smap: SourceMap) -> Fix | None:
+    """The MS103 repairs whose result is certain to have the right type: quote a number or boolean a
+    string field got, unquote a number or boolean a number or boolean field got as a string."""
+    original = smap.text_at(span)
+    if original is None:
+        return None
+    expected, kind, inner = _expected_kind(err), _kind(err.value), unquote(original)
+    if expected.startswith("a string") and kind in ("int", "float", "bool"):
+        title, replacement = "Quote it", quote(original)
+    elif expected.startswith("an integer") and kind == "str" and inner and _INTEGER.match(inner):
+        title, replacement = "Remove the quotes", inner
+    elif expected.startswith("a number") and kind == "str" and inner and _NUMBER.match(inner):
+        title, replacement = "Remove the quotes", inner
+    elif expected == "`true` or `false`" and kind == "str" and inner in ("true", "false"):
+        title, replacement = "Remove the quotes", inner
+    else:
+        return None
+    return Fix(title=title, span=span, original=original, replacement=replacement) if replacement else None
+
+
 def _type_hint(expected: str, err: _Error, smap: SourceMap) -> str | None:
     value, kind = err.value, _kind(err.value)
     if expected.startswith("a string") and kind in ("int", "float", "bool"):
@@ -213,6 +235,7 @@ def _type_hint(expected: str, err: _Error, smap: SourceMap) -> str | None:
     return None
 
 
+_INTEGER = re.compile(r"^[-+]?\d+$")
 _NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 
 

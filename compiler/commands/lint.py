@@ -45,8 +45,10 @@ def _exit_code(diagnostics: list) -> int:
 @click.option("--no-config", is_flag=True, help="Ignore [tool.megaspec] in pyproject.toml.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Processes for large batches (default: one per core; 1 = in-process).")
+@click.option("--fix", is_flag=True,
+              help="Apply the safe fixes in place (H100!, quoting, trailing `/`, unused suppressions), then lint again.")
 def lint(paths: tuple[Path, ...], fmt: str | None, output: Path | None, warnings_as_errors: bool,
-         ignore: str | None, no_config: bool, jobs: int | None) -> None:
+         ignore: str | None, no_config: bool, jobs: int | None, fix: bool) -> None:
     """Check spec files. A directory yields its `*.yaml`/`*.yml` files that have a `megaspec:` key,
     skipping hidden and installed-package directories; `_*.yaml` files are bases, linted through
     the specs that extend them. A file named here is always linted.
@@ -60,6 +62,8 @@ def lint(paths: tuple[Path, ...], fmt: str | None, output: Path | None, warnings
     base = Config() if no_config else load_config()
     config = base.merged(ignore=_codes(ignore), warnings_as_errors=warnings_as_errors)
     result = check_paths(list(paths), config, jobs)
+    if fix:
+        result = _fix_until_stable(list(paths), config, jobs, result)
     fmt = fmt or _default_format()
     color = output is None and fmt == "human" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     text = render_report(fmt, result.diagnostics, texts=result.texts, num_files=result.num_files, color=color)
@@ -70,6 +74,28 @@ def lint(paths: tuple[Path, ...], fmt: str | None, output: Path | None, warnings
     else:
         click.echo(text, nl=False)
     raise click.exceptions.Exit(_exit_code(result.diagnostics))
+
+
+MAX_FIX_ROUNDS = 5  # a schema fix can let the rules run and find the next fixable thing
+
+
+def _fix_until_stable(paths: list[Path], config, jobs: int | None, result):
+    """Apply fixes and lint again until none applies; say what changed on stderr."""
+    from ..fixes import apply_fixes
+    from ..lint import check_paths
+
+    total: dict[str, int] = {}
+    for _ in range(MAX_FIX_ROUNDS):
+        applied = apply_fixes(result.diagnostics)
+        if not applied:
+            break
+        for path, count in applied.items():
+            total[path] = total.get(path, 0) + count
+        result = check_paths(paths, config, jobs)
+    if total:
+        listed = f": {', '.join(sorted(total))}" if len(total) <= 5 else ""
+        click.echo(f"fixed {sum(total.values())} finding(s) in {len(total)} file(s){listed}", err=True)
+    return result
 
 
 def schema_text() -> str:

@@ -59,7 +59,9 @@ def format_summary(diagnostics: list[Diagnostic], num_files: int) -> str:
     files = _plural(num_files, "file")
     if num_errors == num_warnings == 0:
         return f"All checks passed ({files}).\n"
-    return f"Found {_plural(num_errors, 'error')} and {_plural(num_warnings, 'warning')} in {files}.\n"
+    found = f"Found {_plural(num_errors, 'error')} and {_plural(num_warnings, 'warning')} in {files}.\n"
+    num_fixable = sum(d.fix is not None for d in diagnostics)
+    return found + (f"{num_fixable} fixable with `megaspec lint --fix`.\n" if num_fixable else "")
 
 
 def _plural(n: int, noun: str) -> str:

@@ -36,6 +36,8 @@ def _entry(d: Diagnostic) -> dict:
         "related": [{**_span_fields(r.span), "message": r.message} for r in d.related],
         "origin": d.origin,
         "url": rule_url(d.code),
+        "fix": None if d.fix is None else {"title": d.fix.title, **_span_fields(d.fix.span),
+                                           "replacement": d.fix.replacement},
     }
 
 

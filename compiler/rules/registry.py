@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..diagnostics import Diagnostic, Related, Severity, YamlPath
+from ..diagnostics import Diagnostic, Fix, Related, Severity, Span, YamlPath
 from ..model import Spec
 from ..source import SourceMap
 
@@ -48,14 +48,26 @@ class RuleContext:
         return Related(span=span, message=message) if span else None
 
     def report(self, path: YamlPath, message: str, *, hint: str | None = None, key: bool = False,
-               related: list[Related | None] | tuple = (), severity: Severity | None = None) -> None:
-        """Report at `path` (the value's span, or the key's when `key=True`; nearest written ancestor)."""
+               related: list[Related | None] | tuple = (), severity: Severity | None = None,
+               fix: tuple[str, Callable[[str], str | None]] | None = None) -> None:
+        """Report at `path` (the value's span, or the key's when `key=True`; nearest written ancestor).
+
+        `fix`: (title, a function from the source text at the span to its replacement, or None).
+        """
         assert self.rule is not None
         span = self.smap.key_span(path) if key else self.smap.value_span(path)
         self.diagnostics.append(Diagnostic(
             code=self.rule.code, rule=self.rule.name, severity=severity or self.rule.severity,
             message=message, span=span, yaml_path=tuple(path), hint=hint,
-            related=tuple(r for r in related if r is not None)))
+            related=tuple(r for r in related if r is not None), fix=self._fix(span, fix)))
+
+    def _fix(self, span: Span | None, fix: tuple[str, Callable[[str], str | None]] | None) -> Fix | None:
+        original = self.smap.text_at(span) if span is not None and fix is not None else None
+        replacement = fix[1](original) if fix is not None and original is not None else None
+        if replacement is None or replacement == original:
+            return None
+        assert span is not None and fix is not None and original is not None
+        return Fix(title=fix[0], span=span, original=original, replacement=replacement)
 
 
 REGISTRY: dict[str, Rule] = {}

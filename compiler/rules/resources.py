@@ -15,6 +15,7 @@ from .registry import RuleContext, rule
 MAX_TIMEOUT_S = 24 * 3600
 CUDA13_GPU_TYPES = {"B300", "B200+"}  # B200+ may land on a B300
 _CUDA_TAG = re.compile(r"cuda[:-]?(\d+)\.(\d+)", re.IGNORECASE)
+_H100 = re.compile(r"(?i)\bh100\b(?!!)")
 
 
 def gpu_entries(ctx: RuleContext) -> list[tuple[tuple, str, GpuRequest | None]]:
@@ -97,7 +98,13 @@ def h100_not_exact(ctx: RuleContext) -> None:
     for path, text, req in gpu_entries(ctx):
         if req is not None and req.type == "H100" and not req.exact:
             ctx.report(path, f"`{text}` may be placed on an H200; the receipt would differ from the request",
-                       hint="Set `resources.exact: true` (or write `H100!`) to refuse the upgrade")
+                       hint="Set `resources.exact: true` (or write `H100!`) to refuse the upgrade",
+                       fix=("Write `H100!`", _exact_h100))
+
+
+def _exact_h100(source: str) -> str | None:
+    """`H100:8` -> `H100!:8` in the text as written (quotes kept)."""
+    return _H100.sub(lambda m: m[0] + "!", source, count=1) if _H100.search(source) else None
 
 
 @rule("MS304", "timeout-over-24h")

@@ -7,6 +7,7 @@ and mutable state, one Volume per kind of state, and the container's own disk is
 from __future__ import annotations
 
 from ..diagnostics import Severity
+from ..fixes import append_inside_quotes
 from .paths import is_under, mount_of, mounts
 from .registry import RuleContext, rule
 
@@ -155,7 +156,7 @@ def bucket_prefix_without_slash(ctx: RuleContext) -> None:
     for key, bucket in ctx.spec.buckets.items():
         if bucket.prefix is not None and not bucket.prefix.endswith("/"):
             ctx.report(("buckets", key, "prefix"), f"`buckets.{key}.prefix` `{bucket.prefix}` does not end with `/`",
-                       hint=f"Write `{bucket.prefix}/`")
+                       hint=f"Write `{bucket.prefix}/`", fix=(f"Write `{bucket.prefix}/`", append_inside_quotes("/")))
 
 
 @rule("MS410", "stage-from-not-bucket-or-volume", Severity.WARNING)
