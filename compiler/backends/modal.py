@@ -3,7 +3,8 @@
 `launch` imports `build/<name>/app.py` from its file, runs the app with `detach=True` and spawns
 the one training function with the plan JSON; the call id, app id and dashboard URL go into the
 manifest (`detached`). `collect` polls `FunctionCall.from_id(id).get(timeout=0)` once, with the
-catch order from the Modal client's own semantics, and advances the manifest. The call graph is
+catch order from the Modal client's own semantics, and advances the manifest. `cancel` stops the
+call and its containers and ends the manifest `interrupted`. The call graph is
 only a snapshot for triage (which container, which state); success is decided by `get()` and the
 receipt it returns, never by the graph. `modal` is imported inside functions: compiling and
 linting never need it.
@@ -172,6 +173,38 @@ def collect(run_dir: Path, *, function_call_from_id: FunctionCallFromId | None =
         write_manifest(run_dir, manifest)
         raise BackendError(f"cannot reach Modal to poll `{manifest.modal.function_call_id}`: {payload}",
                            hint="Check `modal token info` and the network, then run `megaspec collect` again")
+    write_manifest(run_dir, manifest)
+    return manifest
+
+
+def cancel(run_dir: Path, *, function_call_from_id: FunctionCallFromId | None = None):
+    """Cancel a detached run and end its manifest `interrupted`; a finished run is returned unchanged.
+
+    The containers are terminated too (`terminate_containers=True`): a cancelled input would
+    otherwise keep its GPUs, billed, until the function notices. Cancelled calls are not retried.
+    """
+    from modal.exception import AuthError, ConnectionError, NotFoundError
+
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    if manifest.is_terminal:
+        return manifest
+    if manifest.backend != "modal" or manifest.modal is None:
+        raise BackendError(f"`{run_dir}` is a {manifest.backend} run in state `{manifest.state}`; nothing to cancel",
+                           hint="A local run stops with Ctrl-C in the terminal running it (its receipt says "
+                                "`interrupted`)")
+    if function_call_from_id is None:
+        require_credentials()
+        function_call_from_id = _modal_function_call_from_id
+    call_id = manifest.modal.function_call_id
+    try:
+        function_call_from_id(call_id).cancel(terminate_containers=True)
+    except (AuthError, ConnectionError, NotFoundError) as e:
+        raise BackendError(f"cannot cancel `{call_id}`: {_describe(e)}",
+                           hint=f"Check `modal token info`; as a last resort, `modal app stop {manifest.modal.app_id}`"
+                           ) from e
+    note = f"cancelled with `megaspec cancel` at {utc_now()}; containers terminated, no retry"
+    manifest = advance(manifest, "interrupted", notes=[*manifest.notes, note])
     write_manifest(run_dir, manifest)
     return manifest
 

@@ -163,6 +163,24 @@ def collect(run_dir: str) -> None:
         click.echo(f"note: {note}")
 
 
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+def cancel(run_dir: str) -> None:
+    """Cancel a detached Modal run: stop the call, terminate its containers, end the manifest `interrupted`."""
+    from ..backends import modal as modal_backend
+
+    path = Path(run_dir)
+    before = _require_manifest(path)
+    try:
+        manifest = modal_backend.cancel(path)
+    except BackendError as e:
+        _fail(str(e), e.hint)
+    if before.is_terminal:
+        click.echo(f"{manifest.run_id} already ended `{manifest.state}`; nothing to cancel")
+    else:
+        click.echo(f"cancelled {manifest.run_id} ({manifest.modal.function_call_id}); state: {manifest.state}")
+
+
 def _require_manifest(run_dir: Path) -> Manifest:
     if not (run_dir / MANIFEST_FILE).is_file():
         _fail(f"`{run_dir}` is not a run directory (no {MANIFEST_FILE})", "Pass `runs/<run-id>` as printed by apply")
@@ -219,4 +237,4 @@ def list_runs(runs_dir: str) -> None:
         click.echo(format_run_line(manifest, receipt))
 
 
-COMMANDS = [apply, collect, receipts]
+COMMANDS = [apply, collect, cancel, receipts]

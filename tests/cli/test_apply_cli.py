@@ -99,6 +99,22 @@ def test_collect_local_run_has_nothing_to_collect(tmp_path):
     assert result.exit_code == 1 and "is a local run in state `running`; nothing to collect" in result.stderr
 
 
+def test_cancel_without_credentials_fails_before_the_network(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODAL_TOKEN_ID", "")
+    monkeypatch.setenv("MODAL_TOKEN_SECRET", "")
+    m = mf.advance(make_manifest("planned", "modal"), "detached", modal=mf.ModalCall(function_call_id="fc-1"))
+    mf.write_manifest(tmp_path, m)
+    result = invoke("cancel", str(tmp_path))
+    assert result.exit_code == 1 and "Modal credentials not found" in result.stderr
+    assert mf.read_manifest(tmp_path) == m
+
+
+def test_cancel_a_finished_run_says_so(tmp_path):
+    mf.write_manifest(tmp_path, mf.advance(make_manifest("running", "modal"), "ok"))
+    result = invoke("cancel", str(tmp_path))
+    assert result.exit_code == 0 and "already ended `ok`; nothing to cancel" in result.output
+
+
 def test_receipts_show_prints_sections_for_people(tmp_path):
     run_dir = finished_run(tmp_path, "error")
     result = invoke("receipts", "show", str(run_dir))

@@ -46,6 +46,11 @@ class FakeFunctionCall:
             raise self.graph_error
         return self.graph
 
+    def cancel(self, terminate_containers=False):
+        self.cancelled = terminate_containers
+        if isinstance(self.outcome, AuthError):
+            raise self.outcome
+
 
 def node(status: InputStatus, task_id: str = "", children=()) -> InputInfo:
     return InputInfo(input_id="in-1", function_call_id=CALL_ID, task_id=task_id, status=status,
@@ -208,3 +213,28 @@ def test_missing_credentials_are_a_backend_error_with_hint(monkeypatch):
     monkeypatch.setenv("MODAL_TOKEN_ID", "ak-test")
     monkeypatch.setenv("MODAL_TOKEN_SECRET", "as-test")
     backend.require_credentials()  # configured: no error, and no network call either
+
+
+def test_cancel_stops_the_call_with_its_containers_and_ends_interrupted(tmp_path):
+    fake = FakeFunctionCall(TimeoutError())
+    m = backend.cancel(detached_run(tmp_path, "running"), function_call_from_id=lambda call_id: fake)
+    assert fake.cancelled is True  # terminate_containers: the GPUs are released, not left billing
+    assert m.state == "interrupted" and m.completed_at and "cancelled with `megaspec cancel`" in m.notes[-1]
+    assert mf.read_manifest(tmp_path) == m
+
+
+def test_cancel_leaves_a_finished_run_and_a_local_run_alone(tmp_path):
+    finished = mf.advance(make_manifest("running", "modal"), "ok")
+    mf.write_manifest(tmp_path, finished)
+    assert backend.cancel(tmp_path, function_call_from_id=lambda _: pytest.fail("no call")) == finished
+    mf.write_manifest(tmp_path, make_manifest("running", "local"))
+    with pytest.raises(mf.BackendError, match="local run in state `running`; nothing to cancel"):
+        backend.cancel(tmp_path, function_call_from_id=lambda _: pytest.fail("no call"))
+
+
+def test_cancel_that_cannot_reach_modal_keeps_the_manifest(tmp_path):
+    run_dir = detached_run(tmp_path)
+    before = mf.read_manifest(run_dir)
+    with pytest.raises(mf.BackendError, match="cannot cancel `fc-01TEST`: AuthError") as e:
+        backend.cancel(run_dir, function_call_from_id=lambda _: FakeFunctionCall(AuthError("bad token")))
+    assert "modal app stop ap-01TEST" in e.value.hint and mf.read_manifest(run_dir) == before
