@@ -78,6 +78,8 @@ def _render_diagnostic(d: Diagnostic, texts: dict[str, str], paint: _Painter) ->
     rows = [header, *_render_snippets(marks, texts, width, paint)]
     if d.hint:
         rows.append(f"{pad} {paint('=', _GUTTER_STYLE)} help: {d.hint}")
+    if d.fix is not None:
+        rows.append(f"{pad} {paint('=', _GUTTER_STYLE)} fix: {d.fix.title} (`megaspec lint --fix`)")
     rows.append(f"{pad} {paint('=', _GUTTER_STYLE)} rule: {d.rule} (megaspec explain {d.code})")
     return "\n".join(rows) + "\n"
 

@@ -120,3 +120,14 @@ def test_json_report_carries_the_fix_for_tools(tmp_path):
     [entry] = json.loads(render_report("json", checked.diagnostics, texts={}, num_files=1))["diagnostics"]
     assert entry["fix"] == {"title": "Write `H100!`", "path": "spec.yaml", "line": 5, "col": 18, "end_line": 5,
                             "end_col": 26, "replacement": '"H100!:8"'}
+
+
+def test_human_report_names_each_fix_and_counts_them(tmp_path):
+    from megaspec.compiler.report import render_report
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(GPU + 'resources: {gpu: "H100:8"}\n')
+    checked = check_spec(path, display="spec.yaml")
+    text = render_report("human", checked.diagnostics, texts=checked.smap.texts, num_files=1)
+    assert "  = fix: Write `H100!` (`megaspec lint --fix`)\n" in text
+    assert text.endswith("Found 0 errors and 1 warning in 1 file.\n1 fixable with `megaspec lint --fix`.\n")
