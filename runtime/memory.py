@@ -1,6 +1,6 @@
 """Peak memory per rank of the runtime's training step, estimated from the plan's numbers. Pure Python.
 
-Shared by the compiler (lint rule MS217, `megaspec plan`) and the runtime, which records the
+Shared by the compiler (lint rule MS311, `megaspec plan`) and the runtime, which records the
 estimate beside the measured peak in the receipt so every GPU run checks it.
 
 The terms follow what `model.py`, `parallel.py` and `train.py` actually allocate:
@@ -23,8 +23,9 @@ The terms follow what `model.py`, `parallel.py` and `train.py` actually allocate
 - overhead (GPU only): CUDA context, NCCL and cuBLAS workspaces and allocator fragmentation. An
   allowance, not a measurement: `torch.cuda.max_memory_allocated` (the receipt's peak) excludes it.
 
-`torch.compile` fuses the RMSNorm copies away and recomputes cheap elementwise outputs, so for
-compiled runs the estimate is usually an upper bound. fp32 attention on CUDA runs the math kernel, which
+With `train.compile`, the blocks save what Inductor's partitioner keeps instead: the RMSNorm
+copies fuse away and cheap elementwise outputs are recomputed (about 60% of the eager bytes in
+bf16). That term was read off Inductor on CPU; the partitioner that picks it is the same on CUDA. fp32 attention on CUDA runs the math kernel, which
 keeps the attention probabilities: an `n_heads x seq_len` term per token that bf16 does not have.
 """
 
@@ -81,22 +82,27 @@ def block_params(d: ModelDims) -> int:
     return 2 * d.d_model * d.d_model + 2 * d.d_model * kv_dim + 3 * d.d_model * d.d_ff + 2 * d.d_model
 
 
-def block_activation_bytes(d: ModelDims, elem: int, seq_len: int, math_attention: bool) -> int:
-    """Bytes autograd saves per token for one block without checkpointing (eager)."""
+def block_activation_bytes(d: ModelDims, elem: int, seq_len: int, math_attention: bool,
+                           compiled: bool = False) -> int:
+    """Bytes autograd saves per token for one block without checkpointing."""
     h, kv_dim, ff = d.d_model, d.n_kv_heads * d.head_dim, d.d_ff
+    math = 2 * elem * d.n_heads * seq_len if math_attention else 0  # scores and probabilities
+    if compiled:  # Inductor's partition: seven `d_model`-wide tensors, k and v, three `d_ff`-wide, 1/rms
+        return elem * (7 * h + 2 * kv_dim + 3 * ff) + 4 * d.n_heads + 8 + math
     fp32_copies = 2 if elem < 4 else 1  # `x.float()` twice; a no-op on fp32 input
     norm = 4 * fp32_copies * h + elem * h + 4  # the fp32 copies, the normed input, 1/rms
-    attention = elem * (h + 2 * kv_dim) + elem * h + 4 * d.n_heads  # q, k, v, output, log-sum-exp
-    if math_attention:
-        attention += 2 * elem * d.n_heads * seq_len  # scores and probabilities
+    attention = elem * (h + 2 * kv_dim) + elem * h + 4 * d.n_heads + math  # q, k, v, output, log-sum-exp
     linear_inputs = 2 * elem * h + elem * h  # attention and MLP inputs (after the norms), wo's input
     return 2 * norm + attention + linear_inputs + 4 * elem * ff
 
 
 def backward_peak(d: ModelDims, *, elem: int, tokens: int, seq_len: int, activation_checkpointing: str,
-                  math_attention: bool = False) -> tuple[int, int]:
-    """(activations, logits) bytes at the peak of forward + backward, model params and grads aside."""
-    full = block_activation_bytes(d, elem, seq_len, math_attention)
+                  math_attention: bool = False, compiled: bool = False) -> tuple[int, int]:
+    """(activations, logits) bytes at the peak of forward + backward, model params and grads aside.
+
+    `compiled`: the blocks run through `torch.compile` (parallel.py compiles blocks, not the head).
+    """
+    full = block_activation_bytes(d, elem, seq_len, math_attention, compiled)
     checkpointed = {"none": 0, "full": d.n_layers}.get(activation_checkpointing, (d.n_layers + 1) // 2)
     blocks = tokens * (checkpointed * elem * d.d_model + (d.n_layers - checkpointed) * full)
     final = (4 * (2 if elem < 4 else 1) + elem) * d.d_model + 4 + elem * d.d_model + 8  # norm, head input, targets
@@ -108,7 +114,8 @@ def backward_peak(d: ModelDims, *, elem: int, tokens: int, seq_len: int, activat
 
 
 def estimate(d: ModelDims, *, world_size: int, micro_batch: int, grad_accum: int, seq_len: int, precision: str,
-             activation_checkpointing: str, reshard_after_forward: str, device: str) -> MemoryEstimate:
+             activation_checkpointing: str, reshard_after_forward: str, device: str,
+             compile: bool = False) -> MemoryEstimate:
     """Peak bytes per rank of one training step (see the module docstring for each term)."""
     elem = 2 if precision == "bf16" and device == "cuda" else 4  # bf16 on CPU is not cast (parallel.py)
     shard = num_params(d) // world_size
@@ -119,7 +126,7 @@ def estimate(d: ModelDims, *, world_size: int, micro_batch: int, grad_accum: int
     gathered = elem * (head + blocks_gathered * block_params(d))
     activations, logits = backward_peak(d, elem=elem, tokens=micro_batch * seq_len, seq_len=seq_len,
                                         activation_checkpointing=activation_checkpointing,
-                                        math_attention=device == "cuda" and elem == 4)
+                                        math_attention=device == "cuda" and elem == 4, compiled=compile)
     step_peak = 20 * shard  # params, grads, moments and AdamW's foreach temporary; activations are freed
     if step_peak > state + gathered + activations + logits:
         state, gathered, activations, logits = step_peak, 0, 0, 0
@@ -134,4 +141,4 @@ def for_plan(plan: Plan) -> MemoryEstimate:
     t, d = plan.train, plan.distributed
     return estimate(plan.model.dims(), world_size=d.world_size, micro_batch=t.micro_batch, grad_accum=t.grad_accum,
                     seq_len=t.seq_len, precision=t.precision, activation_checkpointing=t.activation_checkpointing,
-                    reshard_after_forward=t.reshard_after_forward, device=d.device)
+                    reshard_after_forward=t.reshard_after_forward, device=d.device, compile=t.compile)

@@ -30,7 +30,8 @@ def spec_estimate(spec: Spec, world: int, **train_changes) -> MemoryEstimate:
                     grad_accum=max(1, global_batch // (t["micro_batch"] * world)),
                     seq_len=t["seq_len"] or dims.max_seq_len, precision=t["precision"] or "bf16",
                     activation_checkpointing=t["activation_checkpointing"],
-                    reshard_after_forward=spec.distributed.reshard_after_forward, device="cuda")
+                    reshard_after_forward=spec.distributed.reshard_after_forward, device="cuda",
+                    compile=spec.train.compile)
 
 
 def _proper_divisors(n: int) -> list[int]:
@@ -76,7 +77,7 @@ def memory_over_gpu(ctx: RuleContext) -> None:
     Why: the run would die with CUDA out-of-memory at the first forward or backward, after the
     image build and the GPU wait, on every rank at once. The estimate (what `megaspec plan`
     prints) counts this rank's shard of params, grads and AdamW moments, the params FSDP2
-    gathers, the saved activations of the eager model (`torch.compile` usually saves less), the fp32
+    gathers, the activations the model saves for backward (eager or compiled), the fp32
     logits and their grads, and an allowance for the CUDA context and fragmentation. Fallback
     GPUs are checked too. The receipt records the estimate beside the measured peak.
 

@@ -148,3 +148,36 @@ def test_the_plan_estimate_uses_the_plan_s_geometry():
 
 def test_sizes_read_in_the_unit_that_fits():
     assert [memory.size_text(n) for n in (5 * 2**20, 3 * 2**30 // 2, 2**41)] == ["5.0 MiB", "1.5 GiB", "2.0 TiB"]
+
+
+@pytest.mark.slow
+def test_compiled_blocks_save_what_the_estimate_says():
+    """One Inductor compile on CPU (the blocks only, as parallel.py does); the head stays eager."""
+    from megaspec.runtime.parallel import apply_compile
+
+    torch._dynamo.reset()
+    dims = ModelDims(n_layers=2, d_model=128, n_heads=4, n_kv_heads=2, d_ff=384, vocab_size=512, max_seq_len=256)
+    torch.manual_seed(0)
+    model = Decoder(dims)
+    init_weights(model, 0)
+    model = model.to(torch.bfloat16)
+    apply_compile(model)
+    owned = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
+    tokens = torch.randint(0, dims.vocab_size, (2, 128))
+    cross_entropy(model(tokens), tokens).backward()  # compile outside the count
+    saved: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if t.untyped_storage().data_ptr() not in owned:
+            saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        cross_entropy(model(tokens), tokens)
+    eager = memory.backward_peak(dims, elem=2, tokens=256, seq_len=128, activation_checkpointing="none")
+    compiled = memory.backward_peak(dims, elem=2, tokens=256, seq_len=128, activation_checkpointing="none",
+                                    compiled=True)
+    saved_logits = 256 * 4 * dims.vocab_size  # the log-softmax output; the rest of `logits` is backward's
+    total_weight = 4  # nll_loss's one fp32 scalar, not counted per token
+    assert sum(saved.values()) == compiled[0] + saved_logits + total_weight
+    assert compiled[0] < 0.75 * eager[0]
