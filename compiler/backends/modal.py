@@ -148,16 +148,10 @@ def collect(run_dir: Path, *, function_call_from_id: FunctionCallFromId | None =
             read_volume_file: Callable[[str, str], bytes] | None = None):
     """Advance a modal run's manifest by one poll; a run already finished is returned unchanged."""
     run_dir = Path(run_dir)
-    manifest = read_manifest(run_dir)
+    manifest = _open_run(run_dir, "collect", "`megaspec collect` follows runs launched with `--target modal`")
     if manifest.is_terminal:
         return manifest
-    if manifest.backend != "modal" or manifest.modal is None:
-        raise BackendError(f"`{run_dir}` is a {manifest.backend} run in state `{manifest.state}`; nothing to collect",
-                           hint="`megaspec collect` follows runs launched with `--target modal`")
-    if function_call_from_id is None:
-        require_credentials()
-        function_call_from_id = _modal_function_call_from_id
-    function_call = function_call_from_id(manifest.modal.function_call_id)
+    function_call = _resolver(function_call_from_id)(manifest.modal.function_call_id)
     outcome, payload = poll(function_call)
     manifest = advance(manifest, manifest.state, last_polled_at=utc_now())
     if outcome == "done":
@@ -186,19 +180,13 @@ def cancel(run_dir: Path, *, function_call_from_id: FunctionCallFromId | None = 
     from modal.exception import AuthError, ConnectionError, NotFoundError
 
     run_dir = Path(run_dir)
-    manifest = read_manifest(run_dir)
+    manifest = _open_run(run_dir, "cancel", "A local run stops with Ctrl-C in the terminal running it (its receipt "
+                                            "says `interrupted`)")
     if manifest.is_terminal:
         return manifest
-    if manifest.backend != "modal" or manifest.modal is None:
-        raise BackendError(f"`{run_dir}` is a {manifest.backend} run in state `{manifest.state}`; nothing to cancel",
-                           hint="A local run stops with Ctrl-C in the terminal running it (its receipt says "
-                                "`interrupted`)")
-    if function_call_from_id is None:
-        require_credentials()
-        function_call_from_id = _modal_function_call_from_id
     call_id = manifest.modal.function_call_id
     try:
-        function_call_from_id(call_id).cancel(terminate_containers=True)
+        _resolver(function_call_from_id)(call_id).cancel(terminate_containers=True)
     except (AuthError, ConnectionError, NotFoundError) as e:
         raise BackendError(f"cannot cancel `{call_id}`: {_describe(e)}",
                            hint=f"Check `modal token info`; as a last resort, `modal app stop {manifest.modal.app_id}`"
@@ -207,6 +195,23 @@ def cancel(run_dir: Path, *, function_call_from_id: FunctionCallFromId | None = 
     manifest = advance(manifest, "interrupted", notes=[*manifest.notes, note])
     write_manifest(run_dir, manifest)
     return manifest
+
+
+def _open_run(run_dir: Path, verb: str, hint: str):
+    """The run's manifest: finished (returned as is), or a detached Modal run `verb` can act on."""
+    manifest = read_manifest(run_dir)
+    if not manifest.is_terminal and (manifest.backend != "modal" or manifest.modal is None):
+        raise BackendError(f"`{run_dir}` is a {manifest.backend} run in state `{manifest.state}`; nothing to {verb}",
+                           hint=hint)
+    return manifest
+
+
+def _resolver(function_call_from_id: FunctionCallFromId | None) -> FunctionCallFromId:
+    """The injected lookup (tests), else Modal's own, once credentials are known to exist."""
+    if function_call_from_id is not None:
+        return function_call_from_id
+    require_credentials()
+    return _modal_function_call_from_id
 
 
 def _mark_progress(manifest, function_call):

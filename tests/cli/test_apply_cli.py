@@ -79,10 +79,11 @@ def test_collect_failed_run_exits_1_with_the_typed_error(tmp_path):
     assert "error file        runs/x/logs/1/error.json" in result.output
 
 
-def test_collect_pending_run_without_credentials_says_how_to_log_in(tmp_path, no_modal_credentials):
+@pytest.mark.parametrize("verb", ["collect", "cancel"])
+def test_pending_run_without_credentials_says_how_to_log_in(tmp_path, no_modal_credentials, verb):
     m = mf.advance(make_manifest("planned", "modal"), "detached", modal=mf.ModalCall(function_call_id="fc-1"))
     mf.write_manifest(tmp_path, m)
-    result = invoke("collect", str(tmp_path))
+    result = invoke(verb, str(tmp_path))
     assert result.exit_code == 1 and "Modal credentials not found" in result.stderr
     assert mf.read_manifest(tmp_path) == m
 
@@ -97,16 +98,6 @@ def test_collect_local_run_has_nothing_to_collect(tmp_path):
     mf.write_manifest(tmp_path, make_manifest("running", "local"))
     result = invoke("collect", str(tmp_path))
     assert result.exit_code == 1 and "is a local run in state `running`; nothing to collect" in result.stderr
-
-
-def test_cancel_without_credentials_fails_before_the_network(tmp_path, monkeypatch):
-    monkeypatch.setenv("MODAL_TOKEN_ID", "")
-    monkeypatch.setenv("MODAL_TOKEN_SECRET", "")
-    m = mf.advance(make_manifest("planned", "modal"), "detached", modal=mf.ModalCall(function_call_id="fc-1"))
-    mf.write_manifest(tmp_path, m)
-    result = invoke("cancel", str(tmp_path))
-    assert result.exit_code == 1 and "Modal credentials not found" in result.stderr
-    assert mf.read_manifest(tmp_path) == m
 
 
 def test_cancel_a_finished_run_says_so(tmp_path):
