@@ -14,16 +14,17 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from .source import MAX_FILE_BYTES
+
 SPEC_SUFFIXES = (".yaml", ".yml")
 SKIPPED_DIRS = frozenset({"node_modules", "site-packages", "__pycache__", "__pypackages__", "venv", "dist"})
 _FORMAT_KEY = re.compile(rb"^megaspec[ \t]*:", re.MULTILINE)
-MARKER_SCAN_BYTES = 1 << 20  # the size cap of a spec (source.MAX_FILE_BYTES): the key is well inside
 
 
 def has_format_key(path: Path) -> bool:
     try:
         with path.open("rb") as f:
-            return _FORMAT_KEY.search(f.read(MARKER_SCAN_BYTES)) is not None
+            return _FORMAT_KEY.search(f.read(MAX_FILE_BYTES)) is not None  # past the cap is MS004 anyway
     except OSError:
         return True  # unreadable: let the linter say so (MS011)
 

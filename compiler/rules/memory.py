@@ -54,20 +54,21 @@ def _fixes(spec: Spec, world: int, limit: int, per_node_max: int) -> list[str]:
     (the same global batch, more accumulation); failing both, both at once; then more GPUs per node."""
     t, nodes = spec.train, spec.resources.nodes
     modes = _AC_ORDER[_AC_ORDER.index(t.activation_checkpointing) + 1:]
-    found = [fix for fix in (
-        _first_fit(spec, limit, [(f"`train.activation_checkpointing: {m}`", world, {"activation_checkpointing": m})
-                                 for m in modes]),
-        _first_fit(spec, limit, [(f"`train.micro_batch: {m}`", world, {"micro_batch": m})
-                                 for m in _proper_divisors(t.micro_batch)]),
-    ) if fix]
-    if not found:
-        found = [_first_fit(spec, limit, [("`activation_checkpointing: full` with `micro_batch: 1`", world,
-                                           {"activation_checkpointing": "full", "micro_batch": 1})])]
-    if not found[0]:
-        counts = [world // nodes * 2**k for k in range(1, 4) if world // nodes * 2**k <= per_node_max]
-        found = [_first_fit(spec, limit, [(f"`{c}` GPUs per node", c * nodes, {}) for c in counts
-                                          if t.global_batch is None or t.global_batch % (t.micro_batch * c * nodes) == 0])]
-    return [fix for fix in found if fix]
+    by_checkpointing = _first_fit(spec, limit, [(f"`train.activation_checkpointing: {m}`", world,
+                                                 {"activation_checkpointing": m}) for m in modes])
+    by_micro_batch = _first_fit(spec, limit, [(f"`train.micro_batch: {m}`", world, {"micro_batch": m})
+                                              for m in _proper_divisors(t.micro_batch)])
+    if found := [fix for fix in (by_checkpointing, by_micro_batch) if fix]:
+        return found
+    both = _first_fit(spec, limit, [("`activation_checkpointing: full` with `micro_batch: 1`", world,
+                                     {"activation_checkpointing": "full", "micro_batch": 1})])
+    if both:
+        return [both]
+    per_node = world // nodes
+    counts = [c for c in (per_node * 2**k for k in range(1, 4)) if c <= per_node_max
+              and (t.global_batch is None or t.global_batch % (t.micro_batch * c * nodes) == 0)]
+    more = _first_fit(spec, limit, [(f"`{c}` GPUs per node", c * nodes, {}) for c in counts])
+    return [more] if more else []
 
 
 @rule("MS311", "memory-over-gpu")

@@ -62,12 +62,13 @@ class RuleContext:
             related=tuple(r for r in related if r is not None), fix=self._fix(span, fix)))
 
     def _fix(self, span: Span | None, fix: tuple[str, Callable[[str], str | None]] | None) -> Fix | None:
-        original = self.smap.text_at(span) if span is not None and fix is not None else None
-        replacement = fix[1](original) if fix is not None and original is not None else None
+        if span is None or fix is None or (original := self.smap.text_at(span)) is None:
+            return None
+        title, transform = fix
+        replacement = transform(original)
         if replacement is None or replacement == original:
             return None
-        assert span is not None and fix is not None and original is not None
-        return Fix(title=fix[0], span=span, original=original, replacement=replacement)
+        return Fix(title=title, span=span, original=original, replacement=replacement)
 
 
 REGISTRY: dict[str, Rule] = {}
