@@ -13,10 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from megaspec.compiler.batch import workers_for
-from megaspec.compiler.lower import lower
-from megaspec.compiler.model import Spec
-from megaspec.compiler.render import render
+from megaspec.compiler.codegen.lower import lower
+from megaspec.compiler.codegen.render import render
+from megaspec.compiler.lint.batch import workers_for
+from megaspec.compiler.spec.model import Spec
 
 GPUS = ["H100:8", "H200:8", "B200:8", "H100:1", "A100-80GB:4"]
 PRESETS = ["tiny", "dense-125m", "dense-1b"]

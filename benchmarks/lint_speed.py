@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from megaspec.compiler.batch import workers_for
+from megaspec.compiler.lint.batch import workers_for
 
 ROOT = Path(__file__).resolve().parent.parent
 GPUS = ["H100:8", "H200:8", "B200:8", "A100-80GB:4", "L40S:2"]

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from megaspec.compiler import __version__
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

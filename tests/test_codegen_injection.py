@@ -7,9 +7,10 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from megaspec.compiler.lower import lower
-from megaspec.compiler.model import Spec
-from megaspec.compiler.render import comment_text, render
+
+from megaspec.compiler.codegen.lower import lower
+from megaspec.compiler.codegen.render import comment_text, render
+from megaspec.compiler.spec.model import Spec
 
 NASTY = [
     "it's \"quoted\"", "line\nbreak\r\n", "back\\slash\\", "{{ plan.name }}", "{% if 1 %}x{% endif %}",

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from megaspec.compiler.commands.compile import _lower
-from megaspec.compiler.lint import check_spec
-from megaspec.compiler.render import render
 
+from megaspec.compiler.codegen.render import render
+from megaspec.compiler.commands.compile import _lower
+from megaspec.compiler.lint.check import check_spec
 from tests.conftest import GOLDEN_DIR, REPO_ROOT, assert_golden, normalize
 
 SPECS = sorted(p.name for p in (REPO_ROOT / "specs").glob("*.yaml") if not p.name.startswith("_"))

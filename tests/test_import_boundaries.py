@@ -50,10 +50,43 @@ def test_runtime_never_imports_the_compiler():
 
 
 def test_lint_entry_points_load_neither_torch_nor_modal():
-    code = "import megaspec.compiler.cli, megaspec.compiler.lint"
+    code = "import megaspec.compiler.cli, megaspec.compiler.lint.check"
     result = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True,
                             check=True, timeout=120)
     modules = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
     assert modules, result.stderr[-500:]
     heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
     assert not heavy, heavy
+
+
+# The compiler's folders in pipeline order: a folder imports only from itself and the folders before it.
+FOLDER_ORDER = ["spec", "lint", "codegen", "runs", "commands"]
+
+
+def _imported_compiler_modules(path: Path) -> list[tuple[int, str]]:
+    """Every `megaspec.compiler...` module a file imports, function-level imports included, as dotted paths."""
+    here = list(path.relative_to(ROOT / "compiler").with_suffix("").parts)
+    package = here if here[-1] == "__init__" else here[:-1]
+    package = [p for p in package if p != "__init__"]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package[: len(package) - (node.level - 1)]
+            target = base + (node.module.split(".") if node.module else [])
+            found += [(node.lineno, ".".join(target + [a.name])) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("megaspec.compiler."):
+            found.append((node.lineno, node.module.removeprefix("megaspec.compiler.")))
+    return found
+
+
+def test_compiler_folders_import_only_earlier_pipeline_stages():
+    offenders = []
+    for p in sorted((ROOT / "compiler").rglob("*.py")):
+        folder = p.relative_to(ROOT / "compiler").parts[0]
+        if folder not in FOLDER_ORDER:
+            continue
+        for line, target in _imported_compiler_modules(p):
+            to = target.split(".")[0]
+            if to in FOLDER_ORDER and FOLDER_ORDER.index(to) > FOLDER_ORDER.index(folder):
+                offenders.append(f"{p.relative_to(ROOT)}:{line} ({folder}/) imports {target} ({to}/)")
+    assert not offenders, offenders

@@ -11,9 +11,9 @@ import re
 from pathlib import Path
 
 import pytest
-from megaspec.compiler.lint import check_spec
-from megaspec.compiler.report import render_report
 
+from megaspec.compiler.lint.check import check_spec
+from megaspec.compiler.lint.report import render_report
 from tests.conftest import GOLDEN_DIR, REPO_ROOT, assert_golden
 
 LINT_CASES = sorted((GOLDEN_DIR / "lint").glob("*.yaml"))

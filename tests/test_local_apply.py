@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from megaspec.compiler.manifest import read_manifest
+
+from megaspec.compiler.runs.manifest import read_manifest
 from megaspec.runtime.receipt import read_receipt
 
 pytestmark = pytest.mark.slow

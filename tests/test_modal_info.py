@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from megaspec.compiler.commands.compile import _lower
-from megaspec.compiler.lint import check_spec
-from megaspec.compiler.lower import lower
-from megaspec.compiler.model import Spec
-from megaspec.compiler.render import render
-from megaspec.runtime.plan import Plan
 
+from megaspec.compiler.codegen.lower import lower
+from megaspec.compiler.codegen.render import render
+from megaspec.compiler.commands.compile import _lower
+from megaspec.compiler.lint.check import check_spec
+from megaspec.compiler.spec.model import Spec
+from megaspec.runtime.plan import Plan
 from tests.conftest import REPO_ROOT
 
 SPECS = sorted(p.name for p in (REPO_ROOT / "specs").glob("*.yaml") if not p.name.startswith("_"))

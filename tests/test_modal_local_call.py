@@ -12,12 +12,13 @@ import os
 from pathlib import Path
 
 import pytest
-from megaspec.compiler.backends.modal import find_entrypoint, load_app_module
+
+from megaspec.compiler.codegen.lower import lower
+from megaspec.compiler.codegen.render import render, write_build
 from megaspec.compiler.commands.compile import origins_of
-from megaspec.compiler.lint import check_spec
-from megaspec.compiler.lower import lower
-from megaspec.compiler.manifest import parse_receipt
-from megaspec.compiler.render import render, write_build
+from megaspec.compiler.lint.check import check_spec
+from megaspec.compiler.runs.backends.modal import find_entrypoint, load_app_module
+from megaspec.compiler.runs.manifest import parse_receipt
 
 pytestmark = pytest.mark.slow
 SPEC = "specs/cpu-local.yaml"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from click.testing import CliRunner
-from megaspec.compiler.cli import cli
 
+from megaspec.compiler.cli import cli
 from tests.conftest import REPO_ROOT
 
 PLANTED = {

@@ -9,7 +9,8 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from megaspec.compiler.lint import check_spec
+
+from megaspec.compiler.lint.check import check_spec
 
 VALID: dict[str, Any] = {
     "megaspec": 1,

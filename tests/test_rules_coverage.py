@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 
-import megaspec.compiler.lint  # noqa: F401 - the lint driver imports every rule family
 import pytest
-from megaspec.compiler.rules.registry import REGISTRY
 
+import megaspec.compiler.lint.check  # noqa: F401 - the lint driver imports every rule family
+from megaspec.compiler.lint.rules.registry import REGISTRY
 from tests.conftest import GOLDEN_DIR
 
 LINT_RULES = sorted(code for code, r in REGISTRY.items() if r.func is not None)

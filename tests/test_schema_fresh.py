@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import jsonschema
+
 from megaspec.compiler.commands.lint import schema_text
-from megaspec.compiler.source import load_source
+from megaspec.compiler.spec.source import load_source
 
 ROOT = Path(__file__).resolve().parent.parent
 

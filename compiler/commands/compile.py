@@ -35,7 +35,7 @@ def origins_of(checked: Any) -> dict[str, str]:
 
 
 def _lower(checked: Any, target: str | None):
-    from ..lower import lower
+    from ..codegen.lower import lower
 
     raw = Path(checked.path).read_bytes()
     return lower(checked.spec, spec_path=Path(checked.path).as_posix(), spec_sha256=hashlib.sha256(raw).hexdigest(),
@@ -45,8 +45,8 @@ def _lower(checked: Any, target: str | None):
 def checked_or_errors(path: str, config: Any) -> tuple[Any | None, str]:
     """Lint one spec: `(checked, "")`, or `(None, its errors rendered concisely)` when it has any."""
     from ..diagnostics import has_errors
-    from ..lint import check_spec
-    from ..report import render_report
+    from ..lint.check import check_spec
+    from ..lint.report import render_report
 
     checked = check_spec(path, config=config)
     if checked.spec is not None and not has_errors(checked.diagnostics):
@@ -61,7 +61,7 @@ def build_one(path: str, config: Any, out_dir: str, target: str | None) -> tuple
 
     Runs in a worker process for large batches, so it returns text instead of printing.
     """
-    from ..render import render, write_build
+    from ..codegen.render import render, write_build
 
     checked, errors = checked_or_errors(path, config)
     if checked is None:
@@ -72,7 +72,7 @@ def build_one(path: str, config: Any, out_dir: str, target: str | None) -> tuple
 
 
 def _expand(paths: tuple[str, ...], config: Any) -> list[str]:
-    from ..lint import expand_paths
+    from ..lint.check import expand_paths
 
     files, problems = expand_paths(list(paths), config)
     if problems:
@@ -94,10 +94,11 @@ def _internal(e: Exception) -> None:
               help="Processes for large batches (default: one per core; 1 = in-process).")
 def compile_(specs: tuple[str, ...], out_dir: str, target: str | None, jobs: int | None) -> None:
     """Lint, lower and render SPEC... (files or directories) into Modal apps."""
-    from .. import lint, lower, render  # noqa: F401 - imported before any fork, so workers start warm
-    from ..batch import map_ordered
-    from ..config import load_config
+    from ..codegen import lower, render  # noqa: F401 - imported before any fork, so workers start warm
     from ..diagnostics import InternalError
+    from ..lint import check  # noqa: F401
+    from ..lint.batch import map_ordered
+    from ..lint.config import load_config
 
     config = load_config()
     failed, build = False, partial(build_one, config=config, out_dir=out_dir, target=target)
@@ -119,11 +120,11 @@ def compile_(specs: tuple[str, ...], out_dir: str, target: str | None, jobs: int
               help="A previous build dir (build/<name>) to diff app.py and plan.json against.")
 def plan_(spec: str, as_json: bool, target: str | None, diff_dir: str | None) -> None:
     """Show what SPEC will launch, where each value came from, and what it will cost."""
-    from ..config import load_config
-    from ..cost import estimate
+    from ..codegen.cost import estimate
+    from ..codegen.plan_view import diff_build, render_json, render_text
+    from ..codegen.render import render
     from ..diagnostics import InternalError
-    from ..plan_view import diff_build, render_json, render_text
-    from ..render import render
+    from ..lint.config import load_config
 
     checked, errors = checked_or_errors(Path(spec).as_posix(), load_config())
     if checked is None:

@@ -55,9 +55,9 @@ def lint(paths: tuple[Path, ...], fmt: str | None, output: Path | None, warnings
 
     Exit codes: 0 clean or warnings only, 1 errors, 2 usage error, 3 internal error.
     """
-    from ..config import Config, load_config
-    from ..lint import check_paths
-    from ..report import render_report
+    from ..lint.check import check_paths
+    from ..lint.config import Config, load_config
+    from ..lint.report import render_report
 
     base = Config() if no_config else load_config()
     config = base.merged(ignore=_codes(ignore), warnings_as_errors=warnings_as_errors)
@@ -81,8 +81,8 @@ MAX_FIX_ROUNDS = 5  # a schema fix can let the rules run and find the next fixab
 
 def _fix_until_stable(paths: list[Path], config, jobs: int | None, result):
     """Apply fixes and lint again until none applies; say what changed on stderr."""
-    from ..fixes import apply_fixes
-    from ..lint import check_paths
+    from ..lint.check import check_paths
+    from ..lint.fixes import apply_fixes
 
     total: dict[str, int] = {}
     for _ in range(MAX_FIX_ROUNDS):
@@ -102,7 +102,7 @@ def schema_text() -> str:
     """The JSON Schema of `Spec`, deterministic: sorted keys, two-space indent, trailing newline."""
     import json
 
-    from ..model import Spec
+    from ..spec.model import Spec
 
     schema = Spec.model_json_schema(by_alias=True)
     schema = {"$schema": JSON_SCHEMA_DRAFT, "$id": SCHEMA_ID, **schema, "title": "megaspec spec v1"}
@@ -125,8 +125,8 @@ def schema(output: Path) -> None:
 
 
 def _registry() -> dict:
-    from .. import lint as _lint  # noqa: F401 - registers lint rules and stage codes
-    from ..rules.registry import REGISTRY
+    from ..lint import check as _lint  # noqa: F401 - registers lint rules and stage codes
+    from ..lint.rules.registry import REGISTRY
 
     return REGISTRY
 

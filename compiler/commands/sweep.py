@@ -37,10 +37,10 @@ def _stale(out_dir: Path, keep: set[Path]) -> list[Path]:
 @click.option("--dry-run", is_flag=True, help="List the runs without writing anything.")
 def sweep(template: str, out_dir: Path | None, dry_run: bool) -> None:
     """Expand the `sweep:` block of TEMPLATE into one spec file per run, and lint each run."""
-    from ..config import load_config
-    from ..lint import check_spec
-    from ..report import render_report
-    from ..sweep import describe, expand, write_runs
+    from ..lint.check import check_spec
+    from ..lint.config import load_config
+    from ..lint.report import render_report
+    from ..spec.expand import describe, expand, write_runs
 
     config = load_config()
     path = Path(template).as_posix()

@@ -10,9 +10,9 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
-from megaspec.compiler import manifest as mf
-from megaspec.compiler.cli import cli
 
+from megaspec.compiler.cli import cli
+from megaspec.compiler.runs import manifest as mf
 from tests.unit.test_manifest import CRASH, make_manifest, make_receipt
 
 RUN_ID = "tiny-cpu-20260102-030405-abcd"
@@ -154,7 +154,7 @@ def test_receipts_list_prints_one_line_per_run(tmp_path):
 def test_progress_plain_lines_off_a_terminal():
     import io
 
-    from megaspec.compiler.progress import ProgressDisplay
+    from megaspec.compiler.runs.progress import ProgressDisplay
 
     out = io.StringIO()
     display = ProgressDisplay(40, stream=out)  # a StringIO is not a TTY: one plain line per event
@@ -168,7 +168,7 @@ def test_progress_plain_lines_off_a_terminal():
 def test_progress_live_line_is_rewritten_in_place_and_closed():
     import io
 
-    from megaspec.compiler.progress import ProgressDisplay
+    from megaspec.compiler.runs.progress import ProgressDisplay
 
     out = io.StringIO()
     display = ProgressDisplay(40, stream=out, live=True)

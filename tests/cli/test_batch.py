@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from megaspec.compiler.batch import MIN_FILES_PER_WORKER, map_ordered, workers_for
+
+from megaspec.compiler.lint.batch import MIN_FILES_PER_WORKER, map_ordered, workers_for
 
 NUM_SPECS = 2 * MIN_FILES_PER_WORKER + 3  # enough for two workers
 

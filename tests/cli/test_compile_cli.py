@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from megaspec.compiler.cli import cli
 
+from megaspec.compiler.cli import cli
 from tests.conftest import REPO_ROOT
 
 BAD = """megaspec: 1

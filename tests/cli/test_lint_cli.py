@@ -6,8 +6,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from megaspec.compiler import lint as lint_module
+
 from megaspec.compiler.cli import cli, main
+from megaspec.compiler.lint import check as lint_module
 
 CLEAN = """\
 megaspec: 1

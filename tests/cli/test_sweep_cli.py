@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from megaspec.compiler.cli import cli
-from megaspec.compiler.source import load_source
-from megaspec.compiler.sweep import _set_path, combinations
 
+from megaspec.compiler.cli import cli
+from megaspec.compiler.spec.expand import _set_path, combinations
+from megaspec.compiler.spec.source import load_source
 from tests.conftest import REPO_ROOT
 
 EXAMPLE = REPO_ROOT / "examples" / "sweeps" / "lr-batch-sweep.yaml"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from megaspec.compiler.config import Config, find_pyproject, load_config
 from megaspec.compiler.diagnostics import Diagnostic, Severity, Span
+from megaspec.compiler.lint.config import Config, find_pyproject, load_config
 
 SPAN = Span(path="s.yaml", line=1, col=1, end_line=1, end_col=2)
 
@@ -73,7 +73,7 @@ def test_bad_code_in_list(tmp_path):
 
 
 def test_exclude_globs_prune_directory_walks_from_the_config_folder(tmp_path, monkeypatch):
-    from megaspec.compiler.lint import expand_paths
+    from megaspec.compiler.lint.check import expand_paths
 
     (tmp_path / "pyproject.toml").write_text('[tool.megaspec]\nexclude = ["tests/fixtures", "specs/wip-*"]\n')
     for rel in ("specs/ok.yaml", "specs/wip-a.yaml", "tests/fixtures/broken.yaml", "tests/more/spec.yaml"):

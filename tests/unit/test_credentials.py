@@ -4,7 +4,8 @@ and the ordinary values of a spec (images, digests, paths, versions) never flagg
 from __future__ import annotations
 
 import pytest
-from megaspec.compiler.credentials import credential_kind, find_credentials, mask, token_matches
+
+from megaspec.compiler.lint.credentials import credential_kind, find_credentials, mask, token_matches
 
 BODY = "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY0z2A4c6E8g"  # mixed case and digits, long enough for every shape
 

@@ -7,8 +7,8 @@ from click.testing import CliRunner
 
 from megaspec.compiler.cli import cli
 from megaspec.compiler.diagnostics import Fix, Span
-from megaspec.compiler.fixes import _apply, apply_fixes
-from megaspec.compiler.lint import check_spec
+from megaspec.compiler.lint.check import check_spec
+from megaspec.compiler.lint.fixes import _apply, apply_fixes
 
 HEAD = "megaspec: 1\nname: fixme\npreset: tiny\ntarget: local\n"
 GPU = "megaspec: 1\nname: fixme\npreset: tiny\ntrain: {global_batch: 8, micro_batch: 1}\n"
@@ -112,7 +112,7 @@ def test_cli_fixes_until_nothing_applies_then_reports_the_rest(tmp_path, monkeyp
 def test_json_report_carries_the_fix_for_tools(tmp_path):
     import json
 
-    from megaspec.compiler.report import render_report
+    from megaspec.compiler.lint.report import render_report
 
     path = tmp_path / "spec.yaml"
     path.write_text(GPU + 'resources: {gpu: "H100:8"}\n')
@@ -123,7 +123,7 @@ def test_json_report_carries_the_fix_for_tools(tmp_path):
 
 
 def test_human_report_names_each_fix_and_counts_them(tmp_path):
-    from megaspec.compiler.report import render_report
+    from megaspec.compiler.lint.report import render_report
 
     path = tmp_path / "spec.yaml"
     path.write_text(GPU + 'resources: {gpu: "H100:8"}\n')

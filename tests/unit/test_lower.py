@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+
+from megaspec.compiler.codegen.lower import lower, modal_gpu_string, size_bytes, torch_version
 from megaspec.compiler.diagnostics import InternalError
-from megaspec.compiler.gpu import parse_gpu
-from megaspec.compiler.lower import lower, modal_gpu_string, size_bytes, torch_version
-from megaspec.compiler.model import Spec
+from megaspec.compiler.spec.gpu import parse_gpu
+from megaspec.compiler.spec.model import Spec
 
 SHA = "ab" * 32
 

@@ -6,8 +6,9 @@ import json
 from datetime import datetime, timezone
 
 import pytest
-from megaspec.compiler import manifest as mf
-from megaspec.compiler.runid import is_run_id, mint_run_id, slugify_name
+
+from megaspec.compiler.runs import manifest as mf
+from megaspec.compiler.runs.run_id import is_run_id, mint_run_id, slugify_name
 
 
 def make_manifest(state: str = "planned", backend: str = "local") -> mf.Manifest:
@@ -146,7 +147,7 @@ def test_store_receipt_interrupted_run_is_interrupted_not_error(tmp_path):
 
 
 def test_receipt_view_sets_the_measured_peak_beside_the_estimate():
-    from megaspec.compiler.receipt_view import format_receipt
+    from megaspec.compiler.runs.receipt_view import format_receipt
     from megaspec.runtime.receipt import Receipt
 
     receipt = Receipt.model_validate({**make_receipt(), "metrics": {"peak_mem_gib": 61.5, "est_peak_mem_gib": 60.0}})

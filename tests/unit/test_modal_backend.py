@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from megaspec.compiler import manifest as mf
-from megaspec.compiler.backends import modal as backend
 from modal.call_graph import InputInfo, InputStatus
 from modal.exception import (
     AuthError,
@@ -23,6 +21,8 @@ from modal.exception import (
     RemoteError,
 )
 
+from megaspec.compiler.runs import manifest as mf
+from megaspec.compiler.runs.backends import modal as backend
 from tests.unit.test_manifest import CRASH, make_manifest, make_receipt
 
 CALL_ID = "fc-01TEST"
@@ -158,9 +158,9 @@ def test_collect_expired_uses_a_receipt_fetched_by_hand(tmp_path):
 
 def modal_plan_json(run_dir, run_id: str = "tiny-cpu-20260102-030405-abcd") -> None:
     """plan.json of a real Modal spec (checkpoints Volume `ms-ckpt` at /vol/ckpt), as apply leaves it."""
+    from megaspec.compiler.codegen.lower import lower
     from megaspec.compiler.commands.compile import origins_of
-    from megaspec.compiler.lint import check_spec
-    from megaspec.compiler.lower import lower
+    from megaspec.compiler.lint.check import check_spec
 
     checked = check_spec("specs/h100-smoke.yaml")
     plan = lower(checked.spec, spec_path="specs/h100-smoke.yaml", spec_sha256="a" * 64,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import ast
 
 import pytest
-from megaspec.compiler import render as render_mod
+
+from megaspec.compiler.codegen import render as render_mod
+from megaspec.compiler.codegen.lower import lower
+from megaspec.compiler.codegen.render import py, render, write_build
 from megaspec.compiler.diagnostics import InternalError
-from megaspec.compiler.lower import lower
-from megaspec.compiler.model import Spec
-from megaspec.compiler.render import py, render, write_build
+from megaspec.compiler.spec.model import Spec
 
 
 def _plan(**fields):

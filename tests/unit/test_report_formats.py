@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from megaspec.compiler.diagnostics import Diagnostic, Related, Severity, Span
-from megaspec.compiler.report import FORMATS, render_report
-from megaspec.compiler.report.sarif import registered_rules
 
+from megaspec.compiler.diagnostics import Diagnostic, Related, Severity, Span
+from megaspec.compiler.lint.report import FORMATS, render_report
+from megaspec.compiler.lint.report.sarif import registered_rules
 from tests.conftest import GOLDEN_DIR, assert_golden, normalize
 
 FORMATS_DIR = GOLDEN_DIR / "formats"
@@ -118,7 +118,7 @@ def test_sarif_is_structurally_valid(texts: dict[str, str]) -> None:
 
 
 def test_sarif_lists_every_registered_rule_once_in_code_order(texts: dict[str, str]) -> None:
-    from megaspec.compiler.rules.registry import REGISTRY
+    from megaspec.compiler.lint.rules.registry import REGISTRY
 
     doc = json.loads(_render("sarif", texts))
     ids = [r["id"] for r in doc["runs"][0]["tool"]["driver"]["rules"]]
@@ -134,7 +134,7 @@ def test_unknown_format_is_refused() -> None:
 
 
 def test_sarif_rule_entry_comes_from_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    from megaspec.compiler.rules.registry import REGISTRY, Rule
+    from megaspec.compiler.lint.rules.registry import REGISTRY, Rule
 
     registered_rules()  # let the real rule modules register first, outside the patch
     doc = "Checks that the test rule fires.\n\nWhy: it is a test."

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from megaspec.compiler.diagnostics import Diagnostic, Severity, Span
-from megaspec.compiler.report.github import escape_data, escape_property, format_command
+from megaspec.compiler.lint.report.github import escape_data, escape_property, format_command
 
 
 @pytest.mark.parametrize(("raw", "data", "prop"), [

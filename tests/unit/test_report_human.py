@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from megaspec.compiler.diagnostics import Diagnostic, Related, Severity, Span
-from megaspec.compiler.report import render_report
+from megaspec.compiler.lint.report import render_report
 
 
 def _diag(line: int, col: int, end_line: int, end_col: int, *, path: str = "s.yaml",

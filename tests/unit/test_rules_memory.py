@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from megaspec.compiler.commands.compile import _lower
-from megaspec.compiler.lint import check_spec
-from megaspec.compiler.rules.memory import spec_estimate
+from megaspec.compiler.lint.check import check_spec
+from megaspec.compiler.lint.rules.memory import spec_estimate
 from megaspec.runtime import memory
-
 from tests.unit.test_rules_training import lint
 
 BIG = {"preset": "dense-8b", "resources": {"gpu": "H100!:8"},

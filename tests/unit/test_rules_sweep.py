@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from megaspec.compiler.rules.sweep import is_spec_path
 
+from megaspec.compiler.lint.rules.sweep_block import is_spec_path
 from tests.unit.test_rules_training import codes, lint
 
 MATRIX = {"train.lr": [1.0e-4, 3.0e-4], "train.global_batch": [32, 64]}

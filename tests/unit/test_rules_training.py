@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from megaspec.compiler.diagnostics import Diagnostic, Severity
-from megaspec.compiler.lint import check_spec
+from megaspec.compiler.lint.check import check_spec
 
 BASE: dict[str, Any] = {
     "megaspec": 1, "name": "unit", "lane": "train", "target": "modal",

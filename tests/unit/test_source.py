@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from megaspec.compiler.source import MAX_DEPTH, MAX_FILE_BYTES, load_source, parse_text
+
+from megaspec.compiler.spec.source import MAX_DEPTH, MAX_FILE_BYTES, load_source, parse_text
 
 SPEC = """\
 megaspec: 1

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from megaspec.compiler.lint import check_spec
-from megaspec.compiler.source import parse_text
-from megaspec.compiler.suppress import scan
+from megaspec.compiler.lint.check import check_spec
+from megaspec.compiler.lint.suppress import scan
+from megaspec.compiler.spec.source import parse_text
 
 CLEAN = """\
 megaspec: 1

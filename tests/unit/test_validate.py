@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from megaspec.compiler.source import parse_text
-from megaspec.compiler.validate import build_spec, dotted
+
+from megaspec.compiler.spec.source import parse_text
+from megaspec.compiler.spec.validate import build_spec, dotted
 
 HEAD = "megaspec: 1\nname: demo\npreset: tiny\n"
 

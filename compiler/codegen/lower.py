@@ -1,0 +1,384 @@
+"""Stage 4 of the compiler: lower a checked Spec into the runtime's frozen Plan.
+
+Every default and derived value is decided here and nowhere else: world size and batch geometry,
+Modal GPU strings, timeouts, the NCCL/Inductor environment hardening that the seeds' hangs taught,
+pinned image packages, volume paths, prices. Templates only interpolate what this module decided.
+A GPU spec lowered for `--target local` becomes a *rehearsal*: the same world size and batch
+geometry on CPU ranks, with every substitution written down in `run.substitutions`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from megaspec.runtime.plan import (
+    BenchPlan,
+    BucketMount,
+    CachePlan,
+    CheckpointPlan,
+    DataPlan,
+    DistributedPlan,
+    ImagePlan,
+    ModalPlan,
+    ModelPlan,
+    Plan,
+    ResourcesPlan,
+    RunIdentity,
+    TrainPlan,
+    ValidatePlan,
+    VolumeMount,
+)
+from megaspec.runtime.presets import DIAGNOSTIC_PRESET, PRESETS, flops_per_token, num_params
+
+from .. import __version__
+from ..diagnostics import InternalError
+from ..spec.gpu import (
+    CPU_USD_PER_CORE_HOUR,
+    GPU_USD_PER_HOUR,
+    MEM_USD_PER_GIB_HOUR,
+    GpuRequest,
+    gpu_list,
+    parse_gpu,
+    primary_gpu,
+)
+from ..spec.model import Bench, Spec, Validate, model_dims
+
+# Pinned image defaults (the runtime imports torch, numpy and pydantic). torch 2.8.0's PyPI Linux
+# wheel is built against CUDA 12.8: Hopper (sm_90) and Blackwell (sm_100) both run it.
+DEFAULT_PACKAGES = ("torch==2.8.0", "numpy==2.2.6", "pydantic==2.11.9")
+DEFAULT_UV_VERSION = "0.8.0"
+RDMA_APT = ("libibverbs1",)  # modal.clustered(rdma=True) needs the verbs userspace library
+RUNS_SUBDIR = "megaspec-runs"
+LOCAL_RUNS_DIR = "/tmp/megaspec-runs"
+FR_DUMP_PREFIX = "comm_traces/rank_"
+FR_BUFFER_EVENTS = 20000  # flight-recorder ring size, torchtitan's default
+NCCL_HEARTBEAT_S = 480  # torch's default monitor heartbeat
+MIN_INIT_TIMEOUT_S = 600
+CPU_CORES_PER_GPU, MEM_GIB_PER_GPU = 4.0, 32  # 8 GPUs: 32 cores, 256 GiB (Modal's 8-GPU example)
+CPU_CORES_PER_RANK, MEM_GIB_PER_RANK = 1.0, 4
+REHEARSAL_EXTRA_STEPS = 5
+_SIZE = re.compile(r"^(\d+)(B|KiB|MiB|GiB)$")
+_SIZE_UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def lower(checked_spec: Spec, *, spec_path: str, spec_sha256: str, origins: dict[str, str],
+          target: str | None = None, run_id: str | None = None) -> Plan:
+    """Spec (already free of lint errors) -> Plan. `target` is the CLI override of `target:`."""
+    spec, substitutions = checked_spec, []
+    resolved = target or spec.target
+    rehearsal = resolved == "local" and spec.target == "modal" and primary_gpu(spec.resources.gpu) is not None
+    if rehearsal:
+        spec, substitutions = rehearse(spec)
+    run = RunIdentity(run_id=run_id, spec_path=spec_path, spec_sha256=spec_sha256, origins=dict(origins),
+                      rehearsal=rehearsal, substitutions=substitutions)
+    plan = _assemble(spec, resolved, run)
+    return plan.model_copy(update={"modal": _with_tags(plan, spec_sha256, run_id)})
+
+
+def _assemble(spec: Spec, target: str, run: RunIdentity) -> Plan:
+    dist = _distributed(spec)
+    model = _model(spec)
+    train = _train(spec, model, dist.world_size)
+    cache = _cache(spec, dist)
+    return Plan(
+        megaspec_version=__version__, name=spec.name, lane=spec.lane, target=target, run=run,
+        model=model, train=train, data=_data(spec), checkpoint=_checkpoint(spec), cache=cache,
+        distributed=dist.model_copy(update={"env": _hardening_env(spec, dist, cache),
+                                            "run_dir_env": _dump_env(dist)}),
+        resources=_resources(spec, dist, target), modal=_modal(spec, cache),
+        bench=_bench(spec), validate=_validate(spec),
+    )
+
+
+# --- topology and geometry -------------------------------------------------------------------
+
+
+def _distributed(spec: Spec) -> DistributedPlan:
+    req = primary_gpu(spec.resources.gpu)
+    nodes = spec.resources.nodes
+    nproc = req.count if req else (spec.resources.ranks or 1)
+    return DistributedPlan(
+        backend="nccl" if req else "gloo", device="cuda" if req else "cpu", nodes=nodes,
+        nproc_per_node=nproc, world_size=nproc * nodes, timeout_s=spec.distributed.timeout,
+        init_timeout_s=_init_timeout_s(spec), max_restarts=0, env={},
+    )
+
+
+def _precision(spec: Spec) -> str:
+    """bf16 on GPUs; fp32 on CPUs, where bf16 is an order of magnitude slower without bf16 units."""
+    return spec.train.precision or ("bf16" if primary_gpu(spec.resources.gpu) else "fp32")
+
+
+def _init_timeout_s(spec: Spec) -> int:
+    """Init + first step: compile happens there and ranks compile at different speeds."""
+    if spec.distributed.init_timeout is not None:
+        return spec.distributed.init_timeout
+    timeout_s = spec.distributed.timeout
+    return max(2 * timeout_s, MIN_INIT_TIMEOUT_S) if spec.train.compile else timeout_s
+
+
+def _model(spec: Spec) -> ModelPlan:
+    dims = model_dims(spec)
+    seq_len = spec.train.seq_len or dims.max_seq_len
+    return ModelPlan(preset=spec.preset, **dims.as_dict(), num_params=num_params(dims),
+                     flops_per_token=flops_per_token(dims, seq_len))
+
+
+def _train(spec: Spec, model: ModelPlan, world: int) -> TrainPlan:
+    t = spec.train
+    per_step = t.micro_batch * world
+    global_batch = t.global_batch or per_step
+    if global_batch % per_step:
+        raise InternalError(f"lower() got an unchecked spec: global_batch {global_batch} is not a multiple "
+                            f"of micro_batch x world size ({per_step})")
+    return TrainPlan(
+        steps=t.steps, warmup_steps=t.warmup_steps, global_batch=global_batch, micro_batch=t.micro_batch,
+        grad_accum=global_batch // per_step, seq_len=t.seq_len or model.max_seq_len, lr=t.lr,
+        min_lr_ratio=t.min_lr_ratio, lr_warmup_steps=min(100, t.steps // 10), weight_decay=t.weight_decay,
+        grad_clip=t.grad_clip, precision=_precision(spec), compile=t.compile,
+        activation_checkpointing=t.activation_checkpointing,
+        reshard_after_forward=spec.distributed.reshard_after_forward, seed=t.seed, log_every=t.log_every,
+    )
+
+
+# --- state: data, checkpoints, compile cache ---------------------------------------------------
+
+
+def _under(path: str, mount: str) -> bool:
+    return path == mount or path.startswith(mount.rstrip("/") + "/")
+
+
+def _path_class(spec: Spec, path: str) -> str:
+    volumes = [v for v in spec.volumes.model_dump().values() if v]
+    if any(_under(path, v["mount"]) for v in volumes):
+        return "volume"
+    if any(_under(path, b.mount) for b in spec.buckets.values()):
+        return "bucket"
+    return "local-disk"
+
+
+def _data(spec: Spec) -> DataPlan:
+    d = spec.data
+    if d.source == "synthetic" or d.path is None:
+        return DataPlan(source=d.source, path=d.path, stage_from=d.stage_from, dtype=d.dtype,
+                        path_class="synthetic")
+    return DataPlan(source=d.source, path=d.path, stage_from=d.stage_from, dtype=d.dtype,
+                    path_class=_path_class(spec, d.path))
+
+
+def _checkpoint(spec: Spec) -> CheckpointPlan:
+    """On the checkpoints Volume when there is one; else `checkpoints` relative to the run dir."""
+    c, vol = spec.checkpoint, spec.volumes.checkpoints
+    if vol is not None:
+        where = f"{vol.mount.rstrip('/')}/{spec.name}"
+    else:
+        where = "checkpoints" if c.every is not None else None
+    return CheckpointPlan(dir=where, every=c.every, resume=c.resume, keep=c.keep)
+
+
+def torch_version(packages: list[str]) -> str:
+    """The pinned torch version (`2.8.0`), or `unpinned`: part of the compile-cache key."""
+    for pkg in packages:
+        name, _, version = pkg.partition("==")
+        if _package_name(name) == "torch":
+            return version.strip() or "unpinned"
+    return "unpinned"
+
+
+def _cache(spec: Spec, dist: DistributedPlan) -> CachePlan:
+    """Inductor caches are only valid for one torch version and one GPU type: key the dir by both."""
+    vol = spec.volumes.cache
+    where = None
+    if vol is not None:
+        req = primary_gpu(spec.resources.gpu)
+        device = req.type if req else "cpu"
+        where = f"{vol.mount.rstrip('/')}/inductor/{device}-torch{torch_version(_packages(spec))}"
+    return CachePlan(policy=spec.cache.policy, dir=where, seed=spec.cache.seed)
+
+
+def _hardening_env(spec: Spec, dist: DistributedPlan, cache: CachePlan) -> dict[str, str]:
+    """The environment every rank starts with: each entry is a lesson from a hung or silent run."""
+    d, t = spec.distributed, spec.train
+    env = {"TORCH_DISTRIBUTED_DEBUG": d.debug, "TORCHINDUCTOR_FX_GRAPH_CACHE": "1",
+           "TORCHINDUCTOR_MAX_AUTOTUNE": "1" if d.autotune else "0"}
+    if cache.dir is not None:  # one shared dir: every rank sees the same cache state
+        env |= {"TORCHINDUCTOR_CACHE_DIR": cache.dir, "TRITON_CACHE_DIR": f"{cache.dir}/triton"}
+    if dist.backend == "nccl":
+        env |= _nccl_env(d.heartbeat, t.compile, dist.init_timeout_s)
+        if t.compile and dist.world_size > 1:  # autotune must not ask for more shared memory than exists
+            env["TORCHINDUCTOR_MAX_AUTOTUNE_PRUNE_CHOICES_BASED_ON_SHARED_MEM"] = "1"
+    return env
+
+
+def _dump_env(dist: DistributedPlan) -> dict[str, str]:
+    """Flight-recorder dumps, one file per rank, inside the run dir (joined at launch: it holds the run id)."""
+    if dist.backend != "nccl":
+        return {}
+    return {"TORCH_FR_DUMP_TEMP_FILE": FR_DUMP_PREFIX, "TORCH_NCCL_DEBUG_INFO_TEMP_FILE": FR_DUMP_PREFIX}
+
+
+def _nccl_env(heartbeat: str, compile_: bool, init_timeout_s: int) -> dict[str, str]:
+    env = {"TORCH_NCCL_ASYNC_ERROR_HANDLING": "3", "TORCH_NCCL_DUMP_ON_TIMEOUT": "1",
+           "TORCH_FR_BUFFER_SIZE": str(FR_BUFFER_EVENTS), "TORCH_NCCL_TRACE_BUFFER_SIZE": str(FR_BUFFER_EVENTS)}
+    if heartbeat == "off":  # a long compile must not look like a dead watchdog
+        return env | {"TORCH_NCCL_ENABLE_MONITORING": "0"}
+    beat_s = max(NCCL_HEARTBEAT_S, init_timeout_s) if compile_ else NCCL_HEARTBEAT_S
+    return env | {"TORCH_NCCL_ENABLE_MONITORING": "1", "TORCH_NCCL_HEARTBEAT_TIMEOUT_SEC": str(beat_s)}
+
+
+# --- resources and the Modal app ---------------------------------------------------------------
+
+
+def modal_gpu_string(req: GpuRequest, exact: bool) -> str:
+    """`H100` + exact -> `H100!:8`; `A100` + exact -> `A100-40GB:8` (no silent 80 GB upgrade)."""
+    if exact and req.type == "A100":
+        return f"A100-40GB:{req.count}"
+    return req.modal_string(exact=exact)
+
+
+def _resources(spec: Spec, dist: DistributedPlan, target: str) -> ResourcesPlan:
+    r = spec.resources
+    reqs = [q for q in (parse_gpu(g) for g in gpu_list(r.gpu)) if q is not None]
+    primary = reqs[0] if reqs else None
+    per_unit = (CPU_CORES_PER_GPU, MEM_GIB_PER_GPU) if primary else (CPU_CORES_PER_RANK, MEM_GIB_PER_RANK)
+    cpu = r.cpu if r.cpu is not None else per_unit[0] * dist.nproc_per_node
+    mem_gib = r.memory_gib if r.memory_gib is not None else per_unit[1] * dist.nproc_per_node
+    return ResourcesPlan(
+        gpu_type=primary.type if primary else None, gpu_count=primary.count if primary else 0,
+        modal_gpu=[modal_gpu_string(q, r.exact) for q in reqs], exact=r.exact or bool(primary and primary.exact),
+        cpu=cpu, memory_mib=mem_gib * 1024, timeout_s=r.timeout, retries=r.retries,
+        price_usd_per_hour=None if target == "local" else _price(primary, cpu, mem_gib, dist.nodes),
+    )
+
+
+def _price(req: GpuRequest | None, cpu: float, mem_gib: int, nodes: int) -> float | None:
+    """List price of one attempt's containers per hour; None when the GPU has no listed price."""
+    gpu_usd = 0.0
+    if req is not None:
+        if req.type not in GPU_USD_PER_HOUR:
+            return None
+        gpu_usd = GPU_USD_PER_HOUR[req.type] * req.count
+    per_node = gpu_usd + cpu * CPU_USD_PER_CORE_HOUR + mem_gib * MEM_USD_PER_GIB_HOUR
+    return round(per_node * nodes, 4)
+
+
+def _package_name(requirement: str) -> str:
+    m = _REQ_NAME.match(requirement)
+    return m.group(1).lower().replace("_", "-") if m else requirement
+
+
+def _packages(spec: Spec) -> list[str]:
+    """The user's pins, plus pinned defaults for what the runtime imports and the user left out."""
+    listed = {_package_name(p) for p in spec.image.packages}
+    extra = [p for p in DEFAULT_PACKAGES if _package_name(p) not in listed]
+    return [*spec.image.packages, *extra]
+
+
+def _image(spec: Spec) -> ImagePlan:
+    i = spec.image
+    apt = list(i.apt) + [a for a in RDMA_APT if spec.resources.nodes > 1 and a not in i.apt]
+    minor = int(i.python.split(".")[1])
+    return ImagePlan(python=i.python, base=i.base, packages=_packages(spec), apt=apt,
+                     uv_version=i.uv_version or DEFAULT_UV_VERSION, env=dict(i.env),
+                     builder_version="2026.10" if minor >= 11 else "2025.06")
+
+
+def _runs_dir(spec: Spec) -> str:
+    """Receipts land on a Volume (checkpoints first, then cache) so they outlive the container."""
+    vol = spec.volumes.checkpoints or spec.volumes.cache
+    return f"{vol.mount.rstrip('/')}/{RUNS_SUBDIR}" if vol else LOCAL_RUNS_DIR
+
+
+def _modal(spec: Spec, cache: CachePlan) -> ModalPlan:
+    volumes = [VolumeMount(kind=kind, name=v.name, mount=v.mount, version=v.version)
+               for kind in ("cache", "checkpoints", "data", "home")
+               if (v := getattr(spec.volumes, kind)) is not None]
+    buckets = [BucketMount(key=key, bucket=b.bucket, mount=b.mount, secret=b.secret, prefix=b.prefix,
+                           read_only=b.read_only, endpoint_url=b.endpoint_url)
+               for key, b in sorted(spec.buckets.items())]
+    return ModalPlan(app_name=spec.name, image=_image(spec), volumes=volumes, buckets=buckets,
+                     secrets=list(spec.secrets), tags={}, single_use_containers=True, runs_dir=_runs_dir(spec))
+
+
+def _with_tags(plan: Plan, spec_sha256: str, run_id: str | None) -> ModalPlan:
+    """Billing tags; the plan hash excludes the tags themselves, so it can name itself."""
+    tags = {"megaspec": plan.name, "megaspec_lane": plan.lane, "megaspec_plan": plan.comparison_hash()[:12],
+            "megaspec_spec": spec_sha256[:12]}
+    if run_id:
+        tags["megaspec_run"] = run_id
+    return plan.modal.model_copy(update={"tags": tags})
+
+
+# --- lanes -------------------------------------------------------------------------------------
+
+
+def size_bytes(size: str | int) -> int:
+    if isinstance(size, int):
+        return size
+    m = _SIZE.match(size)
+    if m is None:
+        raise InternalError(f"lower() got an unchecked bench size `{size}`")
+    return int(m.group(1)) * _SIZE_UNITS[m.group(2)]
+
+
+def _bench(spec: Spec) -> BenchPlan | None:
+    b = spec.bench
+    if b is None and spec.lane != "bench":
+        return None
+    b = b or Bench()
+    return BenchPlan(ops=list(b.ops), sizes_bytes=[size_bytes(s) for s in b.sizes], iters=b.iters,
+                     warmup_iters=b.warmup_iters, gemm_dims=list(b.gemm_dims))
+
+
+def _validate(spec: Spec) -> ValidatePlan | None:
+    v = spec.validate_
+    if v is None and spec.lane != "validate":
+        return None
+    v = v or Validate()
+    return ValidatePlan(finite_loss=v.finite_loss, max_final_loss=v.max_final_loss,
+                        reference_receipt=v.reference_receipt, loss_rtol=v.loss_rtol)
+
+
+# --- rehearsal ---------------------------------------------------------------------------------
+
+
+def rehearse(spec: Spec) -> tuple[Spec, list[str]]:
+    """A GPU spec rewritten for CPU ranks here: same world size and batch geometry, tiny everything else."""
+    req = primary_gpu(spec.resources.gpu)
+    world = req.count * spec.resources.nodes
+    tiny = PRESETS[DIAGNOSTIC_PRESET]
+    t = spec.train
+    seq_len = min(t.seq_len or model_dims(spec).max_seq_len, tiny.max_seq_len)
+    steps = min(t.steps, t.warmup_steps + REHEARSAL_EXTRA_STEPS)
+    words = [f"GPU `{gpu_list(spec.resources.gpu)[0]}` x {spec.resources.nodes} node(s) -> {world} CPU ranks (gloo)"]
+    words += _changed("model preset", spec.preset or "custom", DIAGNOSTIC_PRESET)
+    words += _changed("train.seq_len", t.seq_len or model_dims(spec).max_seq_len, seq_len)
+    words += _changed("train.steps", t.steps, steps)
+    words += _changed("train.precision", t.precision or "bf16", "fp32")
+    words += _changed("train.compile", t.compile, False)
+    words += _changed("data.source", spec.data.source, "synthetic")
+    words += _changed("cache.policy", spec.cache.policy, "cold")
+    words += _changed("distributed.debug", spec.distributed.debug, "INFO")
+    if spec.volumes.model_dump(exclude_none=True) or spec.buckets:
+        words.append("Volumes and bucket mounts dropped: they exist only on Modal")
+    if spec.checkpoint.every is not None:
+        words.append("checkpoints go to `checkpoints/` in the run dir")
+    update = {
+        "target": "local", "preset": DIAGNOSTIC_PRESET, "model": type(spec.model)(), "buckets": {},
+        "resources": spec.resources.model_copy(update={"gpu": None, "exact": False, "nodes": 1, "ranks": world}),
+        "train": t.model_copy(update={"global_batch": t.global_batch or t.micro_batch * world, "seq_len": seq_len,
+                                      "steps": steps, "precision": "fp32", "compile": False}),
+        "data": type(spec.data)(dtype=spec.data.dtype),
+        "cache": type(spec.cache)(policy="cold"), "volumes": type(spec.volumes)(),
+        "distributed": spec.distributed.model_copy(update={"debug": "INFO"}),
+    }
+    return spec.model_copy(update=update), words
+
+
+def _changed(what: str, before: object, after: object) -> list[str]:
+    if before == after:
+        return []
+    def shown(v: object) -> object:
+        return ("on" if v else "off") if isinstance(v, bool) else v
+    return [f"{what} `{shown(before)}` -> `{shown(after)}`"]

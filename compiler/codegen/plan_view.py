@@ -1,0 +1,154 @@
+"""Beside `render`: what `megaspec plan` shows before anything is launched.
+
+The effective spec with where each value came from (file:line, a base file, a preset, a default),
+what will be launched (GPU string, nodes, world size, batch geometry, volumes, secrets by name,
+image), the dated cost estimate, and a unified diff of the generated files against a previous
+build. Read-only and deterministic; secrets appear by name only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+from megaspec.runtime import memory
+from megaspec.runtime.plan import Plan
+
+from ..spec.gpu import GPU_MEMORY_GIB
+from .cost import Estimate
+
+VIEW_SCHEMA_VERSION = "megaspec.plan-view.v1"
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings -> {"train.steps": 300}; lists and scalars are leaves."""
+    if not isinstance(data, dict) or not data:
+        return {prefix: data} if prefix else {}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out |= flatten(value, f"{prefix}.{key}" if prefix else str(key))
+    return out
+
+
+def effective_rows(spec_data: dict[str, Any], origins: dict[str, str]) -> list[tuple[str, Any, str]]:
+    """(dotted key, effective value, origin) for every leaf of the spec, in spec order."""
+    return [(key, value, origins.get(key, "default")) for key, value in flatten(spec_data).items()]
+
+
+def _duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "unknown"
+    h, rest = divmod(int(seconds), 3600)
+    return f"{h}h{rest // 60:02d}m" if h else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def _usd(value: float | None) -> str:
+    return "n/a" if value is None else f"${value:,.2f}"
+
+
+def launch_summary(plan: Plan) -> dict[str, Any]:
+    r, d, t, m = plan.resources, plan.distributed, plan.train, plan.modal
+    return {
+        "gpu": r.modal_gpu or None, "nodes": d.nodes, "nproc_per_node": d.nproc_per_node,
+        "world_size": d.world_size, "backend": d.backend, "global_batch": t.global_batch,
+        "micro_batch": t.micro_batch, "grad_accum": t.grad_accum, "seq_len": t.seq_len, "steps": t.steps,
+        "warmup_steps": t.warmup_steps, "timeout_s": r.timeout_s, "retries": r.retries,
+        "image": {"base": m.image.base or f"debian_slim python {m.image.python}",
+                  "packages": m.image.packages, "builder_version": m.image.builder_version},
+        "volumes": {v.kind: f"{v.name} -> {v.mount}" for v in m.volumes},
+        "buckets": {b.key: f"{b.bucket} -> {b.mount}" for b in m.buckets},
+        "secrets": list(m.secrets), "plan_hash": plan.comparison_hash()[:12],
+    }
+
+
+def _launch_lines(plan: Plan) -> list[str]:
+    s, d = launch_summary(plan), plan.distributed
+    where = ", ".join(s["gpu"]) if s["gpu"] else f"{d.nproc_per_node} CPU process(es)"
+    listed = [f"{k} {v}" for k, v in {**s["volumes"], **s["buckets"]}.items()]
+    return [
+        f"  compute      {where} x {d.nodes} node(s): world size {d.world_size} ({d.backend})",
+        f"  batch        global {s['global_batch']} = micro {s['micro_batch']} x {d.world_size} ranks "
+        f"x grad_accum {s['grad_accum']}; seq_len {s['seq_len']}",
+        f"  steps        {s['steps']} ({s['warmup_steps']} warmup, not measured)",
+        f"  image        {s['image']['base']}; {' '.join(s['image']['packages'])} "
+        f"(builder {s['image']['builder_version']})",
+        f"  storage      {'; '.join(listed) or '(none)'}",
+        f"  secrets      {', '.join(s['secrets']) or '(none)'}",
+        f"  timeouts     {_duration(s['timeout_s'])} per attempt x {s['retries'] + 1} attempt(s); "
+        f"collectives {_duration(d.timeout_s)}, init {_duration(d.init_timeout_s)}",
+        *([_memory_line(plan)] if plan.lane != "bench" else []),
+        f"  plan hash    {s['plan_hash']}",
+    ]
+
+
+def _gpu_memory_gib(plan: Plan) -> float | None:
+    return GPU_MEMORY_GIB.get(plan.resources.gpu_type or "") if plan.distributed.device == "cuda" else None
+
+
+def memory_summary(plan: Plan) -> dict[str, Any]:
+    """The estimated peak per rank (runtime/memory.py) and, on a GPU, that GPU's memory."""
+    est = memory.for_plan(plan)
+    return {"peak_gib": round(est.total / memory.GIB, 3), "allocated_gib": round(est.allocated / memory.GIB, 3),
+            "gpu_memory_gib": _gpu_memory_gib(plan),
+            "parts_gib": {name: round(getattr(est, name) / memory.GIB, 3)
+                          for name in ("state", "gathered", "activations", "logits", "overhead")}}
+
+
+def _memory_line(plan: Plan) -> str:
+    est, capacity = memory.for_plan(plan), _gpu_memory_gib(plan)
+    where = f" of the {plan.resources.gpu_type}'s {capacity} GiB" if capacity else ""
+    unit = "GPU" if plan.distributed.device == "cuda" else "rank"
+    return f"  memory       est. peak {memory.size_text(est.total)} per {unit}{where} ({est.breakdown()})"
+
+
+def _cost_lines(est: Estimate) -> list[str]:
+    head = f"Cost (Modal list prices as of {est.prices_as_of})"
+    if est.usd_per_hour is None:
+        return [head, f"  {est.assumptions[0]}"]
+    return [head, f"  {_usd(est.usd_per_hour)}/h; about {_duration(est.duration_s)} per attempt = "
+                  f"{_usd(est.usd)}; worst case {_usd(est.worst_case_usd)}",
+            f"  assumes {'; '.join(est.assumptions)}"]
+
+
+def _value_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+
+
+def render_text(plan: Plan, est: Estimate, spec_data: dict[str, Any]) -> str:
+    lines = [f"{plan.name} (lane {plan.lane}, target {plan.target}) from {plan.run.spec_path}", "", "Launch",
+             *_launch_lines(plan)]
+    if plan.run.rehearsal:
+        lines += ["", "Rehearsal (a GPU spec on local CPU ranks; never a GPU result)",
+                  *(f"  - {s}" for s in plan.run.substitutions)]
+    lines += ["", *_cost_lines(est), "", "Effective spec"]
+    rows = effective_rows(spec_data, plan.run.origins)
+    width = max((len(k) for k, _, _ in rows), default=0)
+    value_width = min(max((len(_value_text(v)) for _, v, _ in rows), default=0), 40)
+    lines += [f"  {k:<{width}}  {_value_text(v):<{value_width}}  {o}".rstrip() for k, v, o in rows]
+    return "\n".join(lines) + "\n"
+
+
+def render_json(plan: Plan, est: Estimate, spec_data: dict[str, Any]) -> str:
+    body = {
+        "schema_version": VIEW_SCHEMA_VERSION, "name": plan.name, "lane": plan.lane, "target": plan.target,
+        "launch": launch_summary(plan), "rehearsal": plan.run.rehearsal, "substitutions": plan.run.substitutions,
+        "memory": memory_summary(plan) if plan.lane != "bench" else None,
+        "cost": {"usd_per_hour": est.usd_per_hour, "duration_s": est.duration_s, "usd": est.usd,
+                 "worst_case_usd": est.worst_case_usd, "prices_as_of": est.prices_as_of,
+                 "assumptions": list(est.assumptions)},
+        "effective": [{"key": k, "value": v, "origin": o} for k, v, o in effective_rows(spec_data, plan.run.origins)],
+    }
+    return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def diff_build(previous: Path, files: dict[str, str]) -> str:
+    """Unified diff of each generated file against `previous/<file>`; a missing file diffs as empty."""
+    chunks = []
+    for name, new in sorted(files.items()):
+        old_path = previous / name
+        old = old_path.read_text(encoding="utf-8") if old_path.is_file() else ""
+        chunks += difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                       fromfile=old_path.as_posix(), tofile=f"{name} (this plan)")
+    return "".join(chunks) or f"no changes against {previous.as_posix()}\n"

@@ -1,0 +1,61 @@
+"""`megaspec receipts show` and `megaspec receipts list`: read what runs proved."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..runs.manifest import MANIFEST_FILE, RECEIPT_FILE, read_manifest
+from .run_output import fail, require_manifest
+
+
+@click.group()
+def receipts() -> None:
+    """Read run receipts: `show` one, `list` a runs directory."""
+
+
+@receipts.command("show")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Print the receipt JSON as stored.")
+def show(path: str, as_json: bool) -> None:
+    """Print the receipt of PATH (a run directory or a receipt.json) for people."""
+    from megaspec.runtime.receipt import read_receipt
+
+    from ..runs.receipt_view import format_receipt
+
+    receipt_path = Path(path) / RECEIPT_FILE if Path(path).is_dir() else Path(path)
+    if not receipt_path.is_file():
+        state = require_manifest(Path(path)).state if Path(path).is_dir() else "unknown"
+        fail(f"`{path}` has no receipt yet (state: {state})", f"Run `megaspec collect {path}` for a Modal run")
+    try:
+        receipt = read_receipt(receipt_path)
+    except ValueError as e:
+        fail(f"`{receipt_path}` is not a valid receipt: {str(e).splitlines()[0]}")
+    click.echo(receipt_path.read_text(encoding="utf-8") if as_json else format_receipt(receipt), nl=False)
+
+
+@receipts.command("list")
+@click.argument("runs_dir", default="runs", type=click.Path(file_okay=False))
+def list_runs(runs_dir: str) -> None:
+    """One line per run under RUNS_DIR (oldest first: run ids sort by launch time)."""
+    from megaspec.runtime.receipt import read_receipt
+
+    from ..runs.receipt_view import format_run_line
+
+    manifest_paths = sorted(Path(runs_dir).glob(f"*/{MANIFEST_FILE}"))
+    if not manifest_paths:
+        click.echo(f"no runs under `{runs_dir}`", err=True)
+    for manifest_path in manifest_paths:
+        try:
+            manifest = read_manifest(manifest_path)
+            receipt_path = manifest_path.parent / RECEIPT_FILE
+            receipt = read_receipt(receipt_path) if receipt_path.is_file() else None
+        except (ValueError, OSError, json.JSONDecodeError) as e:
+            click.echo(f"{manifest_path.parent.name:<44} unreadable: {str(e).splitlines()[0]}")
+            continue
+        click.echo(format_run_line(manifest, receipt))
+
+
+COMMANDS = [receipts]

@@ -1,0 +1,45 @@
+"""What the run verbs share: a user-facing failure, opening a run directory, the end-of-run summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..runs.manifest import MANIFEST_FILE, Manifest, read_manifest
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def fail(message: str, hint: str | None = None, code: int = EXIT_FAILED):
+    """Print a user-facing problem the way diagnostics look (`error: ...` / `= help: ...`) and exit."""
+    click.echo(f"error: {message}" + (f"\n  = help: {hint}" if hint else ""), err=True)
+    raise click.exceptions.Exit(code)
+
+
+def require_manifest(run_dir: Path) -> Manifest:
+    if not (run_dir / MANIFEST_FILE).is_file():
+        fail(f"`{run_dir}` is not a run directory (no {MANIFEST_FILE})", "Pass `runs/<run-id>` as printed by apply")
+    try:
+        return read_manifest(run_dir)
+    except (ValueError, OSError) as e:
+        fail(f"cannot read the manifest: {e}", "It was written by another megaspec version, or edited by hand")
+
+
+
+
+def print_outcome(run_dir: Path, manifest: Manifest) -> None:
+    """The end-of-run summary from the receipt, or the manifest's typed error when there is none."""
+    from megaspec.runtime.receipt import read_receipt
+
+    from ..runs.receipt_view import MANIFEST_TRIAGE, format_summary
+
+    if manifest.receipt:
+        path = run_dir / manifest.receipt
+        click.echo(format_summary(read_receipt(path), str(path)), nl=False)
+    if manifest.error and not manifest.receipt:
+        e = manifest.error
+        click.echo(f"status: {manifest.state}\nerror[{e.stage}]: {e.message}\n"
+                   f"  = look first at: {MANIFEST_TRIAGE[e.stage]}\nmanifest: {run_dir / MANIFEST_FILE}")
+    for note in manifest.notes:
+        click.echo(f"note: {note}")

@@ -1,0 +1,147 @@
+"""Lint rules MS206-MS210, distributed launch hazards: compile skew, debug modes, timeouts.
+
+These are the lessons of the 8-GPU FSDP2 hang in the seed notes: ranks that reach the first
+collective at different times, settings that change bootstrap, and watchdogs that mistake a long
+compile for a dead worker. Each is decided from the spec, before a GPU is rented.
+"""
+
+from __future__ import annotations
+
+from ...diagnostics import Severity
+from .paths import has_gpu, num_ranks
+from .registry import RuleContext, rule
+
+MIN_COMPILE_TIMEOUT_S = 600  # a cold Inductor compile of a real model takes minutes per rank
+
+
+def _duration(seconds: int) -> str:
+    """`300` -> `5m`, as a user would write it."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _multi_gpu(ctx: RuleContext) -> bool:
+    world = num_ranks(ctx.spec)
+    return has_gpu(ctx.spec) and world is not None and world > 1
+
+
+@rule("MS206", "cold-compile-multi-gpu")
+def cold_compile_multi_gpu(ctx: RuleContext) -> None:
+    """Checks that a multi-GPU compiled run starts from a warmed compile cache.
+
+    Why: with a cold Inductor cache, ranks spend different wall time compiling; the first ranks
+    reach the first collective and wait while others still compile, and the run hangs like an
+    NCCL bug (seed: "the live blocker on this lane is still cold-cache compile divergence"). The
+    fixes that landed were a required multi-GPU cache seed and a reduced diagnostic preset.
+
+    Example:
+        resources: {gpu: "H200:8"}
+        train: {compile: true}
+
+    Use instead:
+        cache: {policy: require-seed, seed: /vol/cache/seed}
+        train: {compile: true}
+    """
+    spec = ctx.spec
+    if not (_multi_gpu(ctx) and spec.train.compile and spec.cache.policy != "require-seed" and spec.preset != "tiny"):
+        return
+    ctx.report(("train", "compile"),
+               f"`train.compile` on `{num_ranks(spec)}` GPUs with `cache.policy` `{spec.cache.policy}`: ranks "
+               "compile at different speeds and hang at the first collective",
+               hint="Set `cache.policy: require-seed` (with a warmed seed) or use `preset: tiny` to separate "
+                    "the hang from model complexity",
+               severity=None if spec.lane in ("train", "bench") else Severity.WARNING,
+               related=[ctx.related(("resources", "gpu"), "GPU count set here"),
+                        ctx.related(("cache", "policy"), "cache policy set here") if ctx.set(("cache", "policy"))
+                        else None])
+
+
+@rule("MS207", "detail-debug-multi-gpu", Severity.WARNING)
+def detail_debug_multi_gpu(ctx: RuleContext) -> None:
+    """Checks that `distributed.debug: DETAIL` is not used on a multi-GPU run.
+
+    Why: DETAIL wraps every collective in consistency checks; it changes bootstrap behavior and
+    cost about 31% of throughput in the seed notes ("keep distributed debug at INFO, not the
+    heavier validation mode that changes bootstrap behavior").
+
+    Example:
+        resources: {gpu: "H100!:8"}
+        distributed: {debug: DETAIL}
+
+    Use instead:
+        distributed: {debug: INFO}
+    """
+    if ctx.spec.distributed.debug == "DETAIL" and _multi_gpu(ctx):
+        ctx.report(("distributed", "debug"), f"`distributed.debug` `DETAIL` on `{num_ranks(ctx.spec)}` GPUs "
+                   "changes bootstrap and slows every collective",
+                   hint="Set `distributed.debug: INFO`; use `DETAIL` on a single-GPU or CPU repro")
+
+
+@rule("MS208", "heartbeat-while-compiling", Severity.WARNING)
+def heartbeat_while_compiling(ctx: RuleContext) -> None:
+    """Checks that the worker heartbeat is off while `train.compile` is on.
+
+    Why: a compile-phase heartbeat sees minutes without a step and declares the worker dead; the
+    seed notes kept it "relaxed or disabled so long warmup does not look like a dead worker".
+
+    Example:
+        train: {compile: true}
+        distributed: {heartbeat: on}
+
+    Use instead:
+        distributed: {heartbeat: off}
+    """
+    if ctx.spec.distributed.heartbeat == "on" and ctx.spec.train.compile:
+        ctx.report(("distributed", "heartbeat"), "`distributed.heartbeat` is `on` with `train.compile`: a long "
+                   "compile looks like a dead worker", hint="Set `distributed.heartbeat: off` for compiled runs",
+                   related=[ctx.related(("train", "compile"), "compile enabled here")])
+
+
+@rule("MS209", "autotune-on-fragile-lane", Severity.WARNING)
+def autotune_on_fragile_lane(ctx: RuleContext) -> None:
+    """Checks that Inductor autotune is off on multi-rank runs.
+
+    Why: the autotune subprocess competes with the model for the same GPU memory and asks Triton
+    for shared-memory budgets the kernel cannot get; the seed notes turned it off "on the fragile
+    lane where the autotune subprocess competes for the same memory budget as the model".
+
+    Example:
+        resources: {gpu: "H200:8"}
+        distributed: {autotune: true}
+
+    Use instead:
+        distributed: {autotune: false}
+    """
+    world = num_ranks(ctx.spec)
+    if ctx.spec.distributed.autotune and world is not None and world > 1:
+        ctx.report(("distributed", "autotune"), f"`distributed.autotune` on `{world}` ranks competes with the "
+                   "model for memory", hint="Set `distributed.autotune: false`; autotune on a single rank instead")
+
+
+@rule("MS210", "timeout-shorter-than-compile", Severity.WARNING)
+def timeout_shorter_than_compile(ctx: RuleContext) -> None:
+    """Checks that the first-step timeout leaves room for a compile on multi-rank runs.
+
+    Why: the first step includes the compile, and ranks compile at different speeds. A collective
+    timeout under 10 minutes kills healthy ranks that are still compiling, and the error reads
+    like a network failure.
+
+    Example:
+        train: {compile: true}
+        distributed: {timeout: 5m}
+
+    Use instead:
+        distributed: {timeout: 5m, init_timeout: 30m}
+    """
+    dist, world = ctx.spec.distributed, num_ranks(ctx.spec)
+    if not ctx.spec.train.compile or world is None or world < 2:
+        return
+    key = "init_timeout" if dist.init_timeout is not None else "timeout"
+    seconds = getattr(dist, key)
+    if seconds < MIN_COMPILE_TIMEOUT_S:
+        ctx.report(("distributed", key), f"`distributed.{key}` is `{_duration(seconds)}`, shorter than a compile "
+                   f"(`{MIN_COMPILE_TIMEOUT_S // 60}m`) with `train.compile` on",
+                   hint="Set `distributed.init_timeout` to at least `10m` (it covers init and the first step)",
+                   related=[ctx.related(("train", "compile"), "compile enabled here")])

@@ -1,0 +1,271 @@
+"""Lint rules MS3xx, resources on Modal: GPU types and counts, upgrades, clusters, limits.
+
+The Modal client accepts any `TYPE:COUNT` string; the server rejects it later, or worse, runs it
+on different hardware than the receipt claims. These rules decide it from the spec, offline.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ...diagnostics import Severity, did_you_mean, listing
+from ...spec.gpu import CLUSTER_GPU_TYPES, GPU_MAX_PER_NODE, GpuRequest, gpu_list, parse_gpu
+from .registry import RuleContext, rule
+
+MAX_TIMEOUT_S = 24 * 3600
+CUDA13_GPU_TYPES = {"B300", "B200+"}  # B200+ may land on a B300
+_CUDA_TAG = re.compile(r"cuda[:-]?(\d+)\.(\d+)", re.IGNORECASE)
+_H100 = re.compile(r"(?i)\bh100\b(?!!)")
+
+
+def gpu_entries(ctx: RuleContext) -> list[tuple[tuple, str, GpuRequest | None]]:
+    """(yaml path, text, parsed request) for each GPU entry, fallbacks included."""
+    gpu = ctx.spec.resources.gpu
+    base = ("resources", "gpu")
+    return [(base if isinstance(gpu, str) else (*base, i), text, parse_gpu(text))
+            for i, text in enumerate(gpu_list(gpu))]
+
+
+def _known(req: GpuRequest | None) -> bool:
+    return req is not None and req.type in GPU_MAX_PER_NODE and (not req.exact or req.type == "H100")
+
+
+@rule("MS301", "unknown-gpu-type")
+def unknown_gpu_type(ctx: RuleContext) -> None:
+    """Checks that each `resources.gpu` entry names a Modal GPU type.
+
+    Why: the Modal client accepts any name (`FOO:99` parses); the server rejects it only at
+    launch. Types are case-insensitive, and `!` (no automatic upgrade) exists only for `H100!`.
+
+    Example:
+        resources: {gpu: "H100-SXM:8"}
+
+    Use instead:
+        resources: {gpu: "H100!:8"}
+    """
+    for path, text, req in gpu_entries(ctx):
+        if req is None or _known(req):
+            continue
+        written = text.strip().partition(":")[0]
+        if req.type in GPU_MAX_PER_NODE:  # a known type with a `!` it does not support
+            hint = f"Use `{req.type}`; only `H100!` refuses automatic upgrades"
+        else:
+            hint = did_you_mean(req.type, set(GPU_MAX_PER_NODE)) or f"Use one of {listing(GPU_MAX_PER_NODE, 13)}"
+        ctx.report(path, f"`{written}` is not a Modal GPU type; expected one of {listing(GPU_MAX_PER_NODE)}",
+                   hint=hint)
+
+
+@rule("MS302", "gpu-count-over-node-limit")
+def gpu_count_over_node_limit(ctx: RuleContext) -> None:
+    """Checks that each GPU count is a whole number within the per-container limit.
+
+    Why: all GPUs of one container sit on one machine: at most 8 (4 for `A10`). The client
+    accepts `H100:0` and `FOO:99`; the server refuses them after the image is built.
+
+    Example:
+        resources: {gpu: "H200:16"}
+
+    Use instead:
+        resources: {gpu: "H200:8", nodes: 2}
+    """
+    for path, text, req in gpu_entries(ctx):
+        type_, _, count = text.strip().partition(":")
+        if req is None and type_:
+            ctx.report(path, f"GPU count `{count}` in `{text}` is not a whole number",
+                       hint=f"Write `{type_}:N` with N from 1 to 8")
+        elif req is not None and _known(req):
+            limit = GPU_MAX_PER_NODE[req.type]
+            if not 1 <= req.count <= limit:
+                ctx.report(path, f"`{req.type}` count `{req.count}` is outside 1 to `{limit}` GPUs per container",
+                           hint=f"Use 1 to {limit} GPUs per node; set `resources.nodes` for more")
+
+
+@rule("MS303", "h100-not-exact", Severity.WARNING)
+def h100_not_exact(ctx: RuleContext) -> None:
+    """Checks that an `H100` request refuses Modal's automatic upgrade to an H200.
+
+    Why: `gpu: H100` may run on an H200 (billed as an H100). The receipt then differs from the
+    request, throughput is not comparable, and Inductor caches (keyed by device) are missed.
+
+    Example:
+        resources: {gpu: "H100:8"}
+
+    Use instead:
+        resources: {gpu: "H100:8", exact: true}
+    """
+    if ctx.spec.resources.exact:
+        return
+    for path, text, req in gpu_entries(ctx):
+        if req is not None and req.type == "H100" and not req.exact:
+            ctx.report(path, f"`{text}` may be placed on an H200; the receipt would differ from the request",
+                       hint="Set `resources.exact: true` (or write `H100!`) to refuse the upgrade",
+                       fix=("Write `H100!`", _exact_h100))
+
+
+def _exact_h100(source: str) -> str | None:
+    """`H100:8` -> `H100!:8` in the text as written (quotes kept)."""
+    return _H100.sub(lambda m: m[0] + "!", source, count=1) if _H100.search(source) else None
+
+
+@rule("MS304", "timeout-over-24h")
+def timeout_over_24h(ctx: RuleContext) -> None:
+    """Checks that `resources.timeout` is at most 24 hours.
+
+    Why: Modal limits one attempt to 24 hours; the client accepts more and the server rejects the
+    function at launch. Longer training resumes from checkpoints across retries.
+
+    Example:
+        resources: {timeout: 36h}
+
+    Use instead:
+        resources: {timeout: 24h, retries: 2}
+        checkpoint: {every: 500}
+    """
+    timeout_s = ctx.spec.resources.timeout
+    if timeout_s > MAX_TIMEOUT_S:
+        ctx.report(("resources", "timeout"), f"`resources.timeout` is `{timeout_s / 3600:g}h`; Modal allows at "
+                   "most `24h` per attempt",
+                   hint="Set `resources.timeout: 24h` and resume across retries with `checkpoint.every`")
+
+
+@rule("MS305", "multi-node-partial-node")
+def multi_node_partial_node(ctx: RuleContext) -> None:
+    """Checks that a multi-node run uses whole nodes of a clustered GPU type.
+
+    Why: `modal.clustered` requires each container to request all GPUs of its node (`H100:8`,
+    not `H100:4`), supports only H100, H200, B200 and B300, and has no CPU-only clusters.
+
+    Example:
+        resources: {gpu: "H200:4", nodes: 2}
+
+    Use instead:
+        resources: {gpu: "H200:8", nodes: 2}
+    """
+    nodes = ctx.spec.resources.nodes
+    if nodes < 2:
+        return
+    related = [ctx.related(("resources", "nodes"), "nodes set here")]
+    entries = gpu_entries(ctx)
+    if not entries:
+        ctx.report(("resources", "nodes"), f"`resources.nodes` `{nodes}` without `resources.gpu`: CPU-only "
+                   "clusters are not supported", hint="Set `resources.gpu: H200:8`, or use `resources.nodes: 1`")
+    for path, text, req in entries:
+        if req is None or not _known(req):
+            continue
+        if req.type not in CLUSTER_GPU_TYPES:
+            ctx.report(path, f"`{req.type}` cannot run multi-node; clusters support {listing(CLUSTER_GPU_TYPES)}",
+                       hint="Use a clustered GPU type, or set `resources.nodes: 1`", related=related)
+        elif req.count < 8:
+            ctx.report(path, f"`{text}` requests part of a node; multi-node containers need all `8` GPUs",
+                       hint=f"Write `{req.type}:8`, or set `resources.nodes: 1`", related=related)
+
+
+@rule("MS306", "gpu-fallback-changes-world-size")
+def gpu_fallback_changes_world_size(ctx: RuleContext) -> None:
+    """Checks that all GPU fallbacks request the same count.
+
+    Why: Modal tries the list in order. A fallback with a different count changes the world size,
+    the per-rank batch and the comparison class, silently, depending on capacity that day.
+
+    Example:
+        resources: {gpu: ["H200:8", "H100!:4"]}
+
+    Use instead:
+        resources: {gpu: ["H200:8", "H100!:8"]}
+    """
+    entries = [(p, t, r) for p, t, r in gpu_entries(ctx) if r is not None]
+    if len(entries) < 2:
+        return
+    first_path, first_text, first = entries[0]
+    for path, text, req in entries[1:]:
+        if req.count != first.count:
+            ctx.report(path, f"fallback `{text}` runs `{req.count}` GPUs but `{first_text}` runs `{first.count}`: "
+                       "the world size would depend on capacity", hint=f"Request `{first.count}` GPUs in every "
+                       "fallback", related=[ctx.related(first_path, "first choice set here")])
+
+
+@rule("MS307", "ranks-with-gpu")
+def ranks_with_gpu(ctx: RuleContext) -> None:
+    """Checks that `resources.ranks` is used only without `resources.gpu`.
+
+    Why: on GPU specs the world size is the GPU count; `ranks` is the process count of CPU-only
+    specs. Both together leave it unclear which one the run uses.
+
+    Example:
+        resources: {gpu: "H200:8", ranks: 4}
+
+    Use instead:
+        resources: {gpu: "H200:8"}
+    """
+    if ctx.spec.resources.ranks is not None and ctx.spec.resources.gpu is not None:
+        ctx.report(("resources", "ranks"), "`resources.ranks` is set together with `resources.gpu`; GPU specs run "
+                   "one rank per GPU", hint="Remove `resources.ranks` (it is for CPU-only specs)",
+                   related=[ctx.related(("resources", "gpu"), "GPUs set here")])
+
+
+@rule("MS308", "b300-needs-cuda13", Severity.WARNING)
+def b300_needs_cuda13(ctx: RuleContext) -> None:
+    """Checks that a B300 (or `B200+`) run uses an image with CUDA 13.1 or newer.
+
+    Why: B300s need CUDA 13.1+, and `B200+` may be placed on a B300. An older CUDA base image
+    fails at the first kernel, after the GPU has been allocated.
+
+    Example:
+        resources: {gpu: "B300:8"}
+        image: {base: nvidia/cuda:12.8.1-devel-ubuntu22.04}
+
+    Use instead:
+        image: {base: nvidia/cuda:13.1.0-devel-ubuntu24.04}
+    """
+    base = ctx.spec.image.base
+    match = _CUDA_TAG.search(base or "")
+    types = [(p, r.type) for p, _, r in gpu_entries(ctx) if r is not None and r.type in CUDA13_GPU_TYPES]
+    if not match or not types or (int(match[1]), int(match[2])) >= (13, 1):
+        return
+    ctx.report(("image", "base"), f"`image.base` has CUDA `{match[1]}.{match[2]}`; `{types[0][1]}` needs "
+               "CUDA `13.1` or newer", hint="Use a CUDA 13.1+ base image, e.g. `nvidia/cuda:13.1.0-devel-ubuntu24.04`",
+               related=[ctx.related(types[0][0], "GPU type set here")])
+
+
+@rule("MS309", "exact-without-effect", Severity.INFO)
+def exact_without_effect(ctx: RuleContext) -> None:
+    """Checks that `resources.exact: true` applies to an `H100` request.
+
+    Why: only H100s are upgraded automatically (to H200s); `exact` has no effect on other types
+    and suggests a guarantee the run does not have.
+
+    Example:
+        resources: {gpu: "H200:8", exact: true}
+
+    Use instead:
+        resources: {gpu: "H200:8"}
+    """
+    if not ctx.spec.resources.exact:
+        return
+    if not any(r is not None and r.type == "H100" for _, _, r in gpu_entries(ctx)):
+        ctx.report(("resources", "exact"), "`resources.exact` has no effect without an `H100` request",
+                   hint="Remove `resources.exact`; only `H100` is upgraded automatically")
+
+
+@rule("MS310", "cpu-spec-on-modal", Severity.WARNING)
+def cpu_spec_on_modal(ctx: RuleContext) -> None:
+    """Checks that a `train` or `bench` spec on Modal requests a GPU.
+
+    Why: a CPU-only training run on Modal pays for a container and measures nothing worth
+    comparing; it is almost always a spec meant for `target: local` or a missing `gpu`.
+
+    Example:
+        target: modal
+        resources: {ranks: 2}
+
+    Use instead:
+        target: local
+        resources: {ranks: 2}
+    """
+    spec = ctx.spec
+    if spec.target != "modal" or spec.lane not in ("train", "bench") or gpu_list(spec.resources.gpu):
+        return
+    where = next((p for p in (("target",), ("resources",)) if ctx.set(p)), ("name",))
+    ctx.report(where, f"`{spec.lane}` spec targets Modal without `resources.gpu`: it would train on CPU",
+               key=where == ("resources",),
+               hint="Set `target: local` for a CPU run, or set `resources.gpu`")

@@ -1,0 +1,372 @@
+'''Registry entries for the diagnostics that pipeline stages emit (parse, compose, schema, suppression,
+config, compile, runtime, internal), so `megaspec explain`, `megaspec rules` and SARIF know them.
+
+Lint rules with a function live in `rules/`; these codes have no function, only a doc. Importing
+this module only adds entries to the registry.
+'''
+
+from __future__ import annotations
+
+from ..diagnostics import Severity
+from .rules.registry import stage_rule
+
+W = Severity.WARNING
+
+_STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
+    ("MS001", "yaml-syntax-error", Severity.ERROR, """
+        Checks that the spec is valid YAML without custom tags.
+
+        Why: nothing else can be checked until the file parses; `!tags` would make a spec depend on
+        Python constructors.
+
+        Example:
+            resources:
+              gpu: [H100:8
+
+        Use instead:
+            resources:
+              gpu: [H100:8]
+        """),
+    ("MS002", "duplicate-key", Severity.ERROR, """
+        Checks that no mapping defines the same key twice.
+
+        Why: YAML loaders silently keep one of the two values; which one won is invisible in review.
+
+        Example:
+            train:
+              steps: 100
+              steps: 300
+
+        Use instead:
+            train:
+              steps: 300
+        """),
+    ("MS003", "tab-indentation", Severity.ERROR, """
+        Checks that indentation uses spaces only.
+
+        Why: YAML forbids tabs in indentation; parsers report it far from the real line.
+
+        Example:
+            train:
+            <TAB>steps: 100
+
+        Use instead:
+            train:
+              steps: 100
+        """),
+    ("MS004", "file-too-large", Severity.ERROR, """
+        Checks that a spec file is at most 1 MiB.
+
+        Why: a spec is a page of YAML; a huge file is a mistake or an attack on the linter.
+
+        Example:
+            a spec with a pasted data set
+
+        Use instead:
+            keep data in Volumes; split specs with `extends:`
+        """),
+    ("MS005", "alias-expansion-too-large", Severity.ERROR, """
+        Checks that anchors and aliases expand to at most 20,000 nodes.
+
+        Why: nested aliases (a "billion laughs" YAML bomb) grow exponentially and would hang CI.
+
+        Example:
+            a: &a [x, x, x, x, x, x, x, x, x]
+            b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+
+        Use instead:
+            write the values out, or share them with `extends:`
+        """),
+    ("MS006", "nesting-too-deep", Severity.ERROR, """
+        Checks that the document nests at most 64 levels deep.
+
+        Why: a spec is a few levels deep; deeper nesting is a mistake or a parser attack.
+
+        Example:
+            a: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]
+
+        Use instead:
+            a flat mapping of sections
+        """),
+    ("MS007", "document-not-a-mapping", Severity.ERROR, """
+        Checks that the spec's top level is a mapping.
+
+        Why: every spec starts with `megaspec: 1` and `name:`; an empty file or a bare list is not a spec.
+
+        Example:
+            - name: run
+
+        Use instead:
+            megaspec: 1
+            name: run
+        """),
+    ("MS008", "file-not-found", Severity.ERROR, """
+        Checks that every path given on the command line exists.
+
+        Why: a typo in a CI path would otherwise lint nothing and pass.
+
+        Example:
+            megaspec lint specs/h200x8.yml   # the file is .yaml
+
+        Use instead:
+            megaspec lint specs/h200x8.yaml
+        """),
+    ("MS009", "extends-cycle", Severity.ERROR, """
+        Checks that `extends:` chains do not loop.
+
+        Why: a cycle has no merge order; the effective spec would be undefined.
+
+        Example:
+            # a.yaml
+            extends: b.yaml
+            # b.yaml
+            extends: a.yaml
+
+        Use instead:
+            move shared settings into a third base that neither file's base extends
+        """),
+    ("MS010", "extends-not-found", Severity.ERROR, """
+        Checks that every file named in `extends:` exists, relative to the file that names it.
+
+        Why: a missing base silently drops every setting it was meant to provide.
+
+        Example:
+            # specs/h200x8.yaml
+            extends: specs/_base.yaml   # resolves to specs/specs/_base.yaml
+
+        Use instead:
+            extends: _base.yaml
+        """),
+    ("MS011", "file-unreadable", Severity.ERROR, """
+        Checks that a spec file can be read as UTF-8 text.
+
+        Why: specs are reviewed as text; another encoding cannot be diffed or linted reliably.
+
+        Example:
+            a spec saved as UTF-16 or Latin-1
+
+        Use instead:
+            save the file as UTF-8
+        """),
+    ("MS012", "invalid-config", Severity.ERROR, """
+        Checks the `[tool.megaspec]` table in pyproject.toml.
+
+        Why: a misspelled setting would silently change which diagnostics fail CI.
+
+        Example:
+            [tool.megaspec]
+            ignores = ["MS303"]
+
+        Use instead:
+            [tool.megaspec]
+            ignore = ["MS303"]
+        """),
+    ("MS013", "no-spec-files", Severity.ERROR, """
+        Checks that every directory given on the command line holds at least one spec file.
+
+        Why: like a mistyped path (MS008), a directory with nothing to lint would pass CI while
+        checking nothing. Spec files end in `.yaml` or `.yml`; files named `_*.yaml` are bases,
+        linted through the specs that extend them.
+
+        Example:
+            megaspec lint spec/   # the specs live in specs/
+
+        Use instead:
+            megaspec lint specs/
+        """),
+    ("MS090", "unused-suppression", W, """
+        Checks that every `# megaspec: ignore[...]` comment suppresses something.
+
+        Why: a stale suppression hides the next real problem on that node (ruff `RUF100`).
+
+        Example:
+            train:
+              steps: 300  # megaspec: ignore[MS210] nothing is wrong here any more
+
+        Use instead:
+            train:
+              steps: 300
+        """),
+    ("MS091", "unknown-code-in-suppression", Severity.ERROR, """
+        Checks that suppression comments name codes that exist.
+
+        Why: a misspelled code suppresses nothing while looking like it does.
+
+        Example:
+            # megaspec: ignore[MS999]
+
+        Use instead:
+            # megaspec: ignore[MS303] reason (see `megaspec rules`)
+        """),
+    ("MS092", "malformed-suppression", Severity.ERROR, """
+        Checks the form of `# megaspec:` comments: `ignore[CODES]` or `file-ignore[CODES]`.
+
+        Why: there is no blanket ignore; every suppression names the codes it silences.
+
+        Example:
+            gpu: H100  # megaspec: ignore
+
+        Use instead:
+            gpu: H100  # megaspec: ignore[MS303] capacity confirmed with Modal
+        """),
+    ("MS100", "schema-error", Severity.ERROR, """
+        A schema error that megaspec has no specific message for yet.
+
+        Why: reported rather than dropped; each occurrence is a gap in megaspec's messages.
+
+        Example:
+            (none known; please report the spec that produced it)
+
+        Use instead:
+            follow `schema.json` for the field named in the message
+        """),
+    ("MS101", "unknown-key", Severity.ERROR, """
+        Checks that every key is a field of its section.
+
+        Why: a misspelled key is otherwise ignored and its setting silently falls back to the default.
+
+        Example:
+            resources:
+              gpus: H100:8
+
+        Use instead:
+            resources:
+              gpu: H100:8
+        """),
+    ("MS102", "missing-key", Severity.ERROR, """
+        Checks that required keys are present (and that the model is fully defined).
+
+        Why: a spec without `name:`, or without `preset:` and model dimensions, cannot be compiled.
+
+        Example:
+            megaspec: 1
+            model: {d_model: 512}
+
+        Use instead:
+            megaspec: 1
+            name: small-run
+            preset: dense-125m
+        """),
+    ("MS103", "wrong-type", Severity.ERROR, """
+        Checks that each value has the type its field expects (strict: no silent conversion).
+
+        Why: YAML reads `3.10` as the number 3.1 and `yes` as a string; guessing would change the run.
+
+        Example:
+            image:
+              python: 3.10
+
+        Use instead:
+            image:
+              python: "3.10"
+        """),
+    ("MS104", "out-of-range", Severity.ERROR, """
+        Checks numbers and lengths against their field's bounds.
+
+        Why: zero nodes, a learning rate above 1 or an empty sweep fail only after GPUs are paid for.
+
+        Example:
+            resources:
+              nodes: 0
+
+        Use instead:
+            resources:
+              nodes: 1
+        """),
+    ("MS105", "invalid-choice", Severity.ERROR, """
+        Checks that a value is one of its field's choices (lanes, precisions, presets, ...).
+
+        Why: an unknown choice has no meaning in the generated code.
+
+        Example:
+            train:
+              precision: bf17
+
+        Use instead:
+            train:
+              precision: bf16
+        """),
+    ("MS106", "invalid-format", Severity.ERROR, """
+        Checks strings that have a format: durations, names, absolute paths, versions, sizes.
+
+        Why: `2hrs` or a Volume name with capitals is rejected by Modal at launch, not before.
+
+        Example:
+            resources:
+              timeout: 2hrs
+
+        Use instead:
+            resources:
+              timeout: 2h
+        """),
+    ("MS901", "generated-code-does-not-parse", Severity.ERROR, """
+        The generated Modal app is not valid Python.
+
+        Why: megaspec parses what it renders before writing it; this is always a bug in megaspec.
+
+        Example:
+            (internal)
+
+        Use instead:
+            report the spec that produced it
+        """),
+    ("MS902", "internal-error", Severity.ERROR, """
+        megaspec hit an unexpected error (exit code 3).
+
+        Why: user mistakes are diagnostics; an exception is always a bug in megaspec.
+
+        Example:
+            (internal)
+
+        Use instead:
+            report the command and the spec that produced it
+        """),
+)
+
+# Runtime codes appear in receipts; their names come from the runtime, which owns the receipt.
+_RUNTIME_DOCS: dict[str, tuple[str, str]] = {
+    "MS801": ("The loss became NaN or infinite during training; the receipt names the step.",
+              "Lower `train.lr`, keep `train.grad_clip` on, or use `precision: fp32` to compare."),
+    "MS802": ("A worker process died with an error; its `error.json` is named in the receipt.",
+              "Read the named rank's error file first: one real traceback plus timeouts is a rank death."),
+    "MS803": ("A rank never reached a collective (still compiling, stalled, or out of work) and the others "
+              "timed out waiting; the receipt names the rank that stalled, not the one that waited.",
+              "Check that rank's phase and cache state; seed the compile cache (`cache.policy: require-seed`) "
+              "or rerun with `preset: tiny` to separate the hang from model complexity."),
+    "MS804": ("The run finished and wrote its receipt, then a process exited non-zero while tearing down.",
+              "Trust the metrics in the receipt; the fault is recorded for triage only."),
+    "MS805": ("The data shards hold fewer tokens than the run needs (checked before training).",
+              "Add shards, or lower `train.steps` or `train.global_batch`."),
+    "MS806": ("Saving or loading a checkpoint failed.",
+              "Check the checkpoints Volume is mounted and has space; an incomplete checkpoint is never resumed."),
+    "MS807": ("`cache.policy: require-seed` is set but no seed was found at `cache.seed`.",
+              "Warm the cache with a run that has `cache.policy: warm`, or copy a seed there."),
+    "MS808": ("The launcher failed before workers ran (rendezvous, spawn, plan).",
+              "Read the launcher error in the receipt; check the plan was compiled by this megaspec version."),
+    "MS809": ("The run was interrupted (Ctrl-C, SIGTERM, preemption) before it finished.",
+              "Rerun; with `checkpoint.resume: auto` it continues from the latest complete checkpoint."),
+    "MS810": ("A `validate` lane acceptance check failed (finiteness, loss bound, or reference losses).",
+              "Compare the per-step losses with the reference receipt named in `validate.reference_receipt`."),
+    "MS811": ("Ranks started from different compile-cache states (some warm, some cold): the classic cause "
+              "of a first-collective hang.",
+              "Give every rank the same cache: one cache Volume, or a seed restored on every rank."),
+}
+
+
+def _runtime_doc(summary: str, fix: str) -> str:
+    return (f"{summary}\n\nReported in run receipts, not by `megaspec lint`.\n\n"
+            "Why: the receipt names the failure class so a failed run is triaged without reading logs.\n\n"
+            f"Example:\n    a receipt with `status: error`\n\nUse instead:\n    {fix}")
+
+
+def register() -> None:
+    for code, name, severity, doc in _STAGE_DOCS:
+        stage_rule(code, name, doc, severity)
+    from megaspec.runtime.codes import RUNTIME_CODES  # pure data
+
+    for code, name in RUNTIME_CODES.items():
+        summary, fix = _RUNTIME_DOCS[code]
+        stage_rule(code, name, _runtime_doc(summary, fix))
+
+
+register()

@@ -1,0 +1,227 @@
+"""Run manifests: the durable launch and collector state of one run, `runs/<run-id>/manifest.json`.
+
+Backends create the manifest (`planned`) and `collect` advances it:
+
+    planned -> detached -> running -> ok | error        (modal: launch, then polls)
+    planned -> running -> ok | error | interrupted      (local: Ctrl-C is `interrupted`)
+
+A receipt whose status is `interrupted` (a cancelled or Ctrl-C'd run) ends in `interrupted`.
+
+Every transition is timestamped (UTC) and the file is rewritten atomically each time, so a run
+that dies anywhere still leaves the last state it reached. A failure carries a typed stage from
+the seeds' triage order (bootstrap, remote, collector, record, persistence): a manifest stuck in
+`detached` points at launch or scheduling, one stuck in `running` at the remote side or the
+collector.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from megaspec.runtime.files import read_versioned_json, write_text_atomic
+
+from .. import __version__
+
+if TYPE_CHECKING:  # the receipt models are built only when a receipt is read (lint must start fast)
+    from megaspec.runtime.receipt import Receipt
+
+SCHEMA_VERSION = "megaspec.manifest.v1"
+MANIFEST_FILE = "manifest.json"
+RECEIPT_FILE = "receipt.json"
+
+State = Literal["planned", "detached", "running", "ok", "error", "interrupted"]
+ErrorStage = Literal["bootstrap", "remote", "collector", "record", "persistence"]
+Backend = Literal["local", "modal"]
+
+TERMINAL_STATES: frozenset[str] = frozenset({"ok", "error", "interrupted"})
+_NEXT_STATES: dict[str, frozenset[str]] = {
+    "planned": frozenset({"detached", "running", "error", "interrupted"}),
+    "detached": frozenset({"running", "ok", "error", "interrupted"}),
+    "running": frozenset({"ok", "error", "interrupted"}),
+}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Transition(_Frozen):
+    state: State
+    at: str  # UTC ISO-8601, "2026-01-02T03:04:05Z"
+
+
+class RunError(_Frozen):
+    """What failed, classified by the stage that owns the fix (the seeds' triage table)."""
+
+    stage: ErrorStage
+    message: str
+    rank: int | None = None  # the first failing rank, when the runtime named one
+    error_file: str | None = None  # that rank's torch-elastic error.json
+
+
+class SpecRef(_Frozen):
+    path: str
+    sha256: str
+
+
+class ModalCall(_Frozen):
+    """Identity of the detached call; the call graph is a best-effort snapshot, never the outcome."""
+
+    function_call_id: str
+    app_id: str | None = None
+    dashboard_url: str | None = None
+    task_id: str | None = None  # the container, once the call graph names one
+    call_graph: list[dict[str, str]] = Field(default_factory=list)
+
+
+class Manifest(_Frozen):
+    schema_version: Literal["megaspec.manifest.v1"] = SCHEMA_VERSION
+    megaspec_version: str = __version__
+    run_id: str
+    name: str
+    lane: str
+    backend: Backend
+    state: State
+    transitions: list[Transition]
+    spec: SpecRef
+    plan_sha256: str  # the comparison class: equal hashes mean comparable runs
+    app_name: str
+    rehearsal: bool = False
+    modal: ModalCall | None = None
+    last_polled_at: str | None = None
+    completed_at: str | None = None
+    receipt: str | None = None  # path of the stored receipt, relative to the run directory
+    error: RunError | None = None
+    notes: list[str] = Field(default_factory=list)  # how the collector got its answer, when unusual
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def new_manifest(plan, *, backend: Backend, now: str | None = None) -> Manifest:
+    """The `planned` manifest of a lowered Plan (`plan.run.run_id` must be set)."""
+    at = now or utc_now()
+    return Manifest(
+        run_id=plan.run.run_id, name=plan.name, lane=plan.lane, backend=backend, state="planned",
+        transitions=[Transition(state="planned", at=at)],
+        spec=SpecRef(path=plan.run.spec_path, sha256=plan.run.spec_sha256),
+        plan_sha256=plan.comparison_hash(), app_name=plan.modal.app_name, rehearsal=plan.run.rehearsal,
+    )
+
+
+def advance(manifest: Manifest, state: State, *, now: str | None = None, **updates) -> Manifest:
+    """The manifest in `state`, timestamped; terminal states also set `completed_at`.
+
+    Staying in the same state only applies `updates`. An illegal move (out of a terminal state,
+    or backwards) is a bug in a backend, so it raises instead of writing a lie.
+    """
+    at = now or utc_now()
+    if state == manifest.state:
+        return _updated(manifest, updates)
+    if state not in _NEXT_STATES.get(manifest.state, frozenset()):
+        raise ValueError(f"manifest {manifest.run_id}: cannot go from {manifest.state!r} to {state!r}")
+    fields = {"state": state, "transitions": [*manifest.transitions, Transition(state=state, at=at)], **updates}
+    if state in TERMINAL_STATES:
+        fields["completed_at"] = at
+    return _updated(manifest, fields)
+
+
+def _updated(manifest: Manifest, fields: dict) -> Manifest:
+    """A validated copy (`model_copy(update=...)` would skip validation and write a bad file later)."""
+    return Manifest.model_validate({**dict(manifest), **fields})
+
+
+def write_manifest(run_dir: Path, manifest: Manifest) -> Path:
+    path = Path(run_dir) / MANIFEST_FILE
+    write_text_atomic(path, manifest.model_dump_json(indent=2) + "\n")
+    return path
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """Read a manifest (a run directory or the file), checking its schema version first."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / MANIFEST_FILE
+    return Manifest.model_validate(read_versioned_json(path, SCHEMA_VERSION, "manifest"))
+
+
+class BackendError(Exception):
+    """A launch or collect problem the user can fix (credentials, a wrong run directory).
+
+    Shown like a diagnostic, `error: <message>` plus `= help: <hint>`, with exit code 1.
+    """
+
+    def __init__(self, message: str, *, hint: str):
+        super().__init__(message)
+        self.hint = hint
+
+
+def store_receipt(run_dir: Path, manifest: Manifest, payload, *, source: str) -> Manifest:
+    """Validate a returned receipt, write it to the run directory, and finish the manifest from it.
+
+    An invalid receipt is an error at stage `record` (the run may have worked; its record did
+    not); a failed write is stage `persistence`. Otherwise the receipt's own status decides.
+    """
+    try:
+        receipt = parse_receipt(payload)
+    except ValueError as e:
+        return advance(manifest, "error", error=RunError(stage="record", message=f"{source}: {e}"))
+    try:
+        write_text_atomic(Path(run_dir) / RECEIPT_FILE, receipt.model_dump_json(indent=2) + "\n")
+    except OSError as e:
+        return advance(manifest, "error", error=RunError(stage="persistence", message=f"{RECEIPT_FILE}: {e}"))
+    return finish_from_receipt(manifest, receipt)
+
+
+def parse_receipt(payload) -> Receipt:
+    """A receipt from a dict, JSON text or bytes; ValueError names what is wrong with it."""
+    from megaspec.runtime.receipt import Receipt
+
+    if isinstance(payload, bytes | str):
+        try:
+            payload = json.loads(payload)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"the receipt is not JSON ({e})") from e
+    if not isinstance(payload, dict):
+        raise ValueError(f"expected a receipt object, got {type(payload).__name__}")
+    found = payload.get("schema_version")
+    if found != Receipt.model_fields["schema_version"].default:
+        raise ValueError(f"receipt schema_version is {found!r}; this megaspec reads "
+                         f"{Receipt.model_fields['schema_version'].default!r}")
+    try:
+        return Receipt.model_validate(payload)
+    except ValueError as e:  # pydantic's ValidationError; keep the first lines, not a wall of text
+        raise ValueError("the receipt does not match megaspec.receipt.v1: " + str(e).splitlines()[0]) from e
+
+
+def finish_from_receipt(manifest: Manifest, receipt: Receipt) -> Manifest:
+    """The terminal manifest a stored receipt implies."""
+    if receipt.status == "ok":
+        return advance(manifest, "ok", receipt=RECEIPT_FILE)
+    if receipt.status == "interrupted":
+        return advance(manifest, "interrupted", receipt=RECEIPT_FILE)
+    return advance(manifest, "error", receipt=RECEIPT_FILE, error=triage_error(receipt))
+
+
+# The runtime names the stage a rank was in; the manifest names who owns the fix.
+_TRIAGE_STAGE = {"bootstrap": "bootstrap", "receipt": "record"}
+
+
+def triage_error(receipt: Receipt) -> RunError:
+    """The manifest's typed error for a failed receipt: runtime stage -> triage stage."""
+    err = receipt.error
+    if err is None:
+        return RunError(stage="record", message=f"the receipt says `{receipt.status}` but carries no error")
+    where = f" at step {err.step}" if err.step is not None else ""
+    return RunError(stage=_TRIAGE_STAGE.get(err.stage, "remote"), rank=err.rank, error_file=err.error_file,
+                    message=f"{err.code} in stage `{err.stage}`{where}: {err.message}")

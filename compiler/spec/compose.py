@@ -1,0 +1,227 @@
+"""Stage 1b of the compiler: resolve `extends:` and `preset:` into one merged spec and source map.
+
+Bases merge deeply (mappings recursively; lists and scalars are replaced), later bases override
+earlier ones and the extending file overrides them all. The merged `SourceMap` points every value
+at the file that actually provided it, so a bad value in `_base.yaml` is reported there. Then a
+`preset:` fills the `model:` fields the user did not write. Problems come back as diagnostics
+(MS009, MS010, MS102, MS105), never as exceptions.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from megaspec.runtime.presets import PRESETS, ModelDims
+
+from ..diagnostics import Diagnostic, Related, Severity, Span, YamlPath, did_you_mean, listing
+from .source import NodeSpan, SourceMap, load_source
+
+MODEL_FIELDS = tuple(f.name for f in fields(ModelDims))
+
+
+@dataclass
+class Composed:
+    """One spec after `extends:` and `preset:`: merged data, merged source map, and where things came from."""
+
+    path: str
+    data: dict[str, Any] | None  # None when a file could not be read or parsed
+    smap: SourceMap
+    file_maps: dict[str, SourceMap] = field(default_factory=dict)  # each file's own map, for suppressions
+    file_data: dict[str, Any] = field(default_factory=dict)  # each file's own data, for redaction
+    files: list[str] = field(default_factory=list)  # display paths, the extending file first
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    preset: str | None = None
+    preset_paths: frozenset[YamlPath] = frozenset()
+    written: dict[str, Any] | None = None  # the merged data before the preset filled `model` (for sweeps)
+
+    @property
+    def blocked(self) -> bool:
+        """Whether parse or `extends:` errors make the merged data unfit for the model stage."""
+        return self.data is None or any(d.is_error and d.code < "MS100" for d in self.diagnostics)
+
+    def origin(self, yaml_path: YamlPath) -> str:
+        """Where an effective value came from: `specs/x.yaml:14`, "preset `dense-1b`" or "default"."""
+        path = tuple(yaml_path)
+        if path in self.preset_paths:
+            return f"preset `{self.preset}`"
+        node = self.smap.node(path)
+        if node is None:
+            return "default"
+        span = node.key or node.value
+        return f"{span.path}:{span.line}"
+
+
+def _error(code: str, rule: str, message: str, span: Span | None, hint: str, *,
+           path: YamlPath = (), related: tuple[Related, ...] = ()) -> Diagnostic:
+    return Diagnostic(code=code, rule=rule, severity=Severity.ERROR, message=message, span=span,
+                      yaml_path=path, hint=hint, related=related)
+
+
+def deep_merge(base: Any, child: Any) -> Any:
+    """Mappings merge recursively; anything else in `child` replaces what `base` had."""
+    if isinstance(base, dict) and isinstance(child, dict):
+        out = dict(base)
+        for key, value in child.items():
+            out[key] = deep_merge(base[key], value) if key in base else value
+        return out
+    return child
+
+
+def _extends_items(data: dict[str, Any], smap: SourceMap) -> list[tuple[str, Span | None, YamlPath]]:
+    """The base paths a file names, each with the span of its `extends` item. Bad types are left to the model."""
+    raw = data.get("extends")
+    if isinstance(raw, str):
+        return [(raw, smap.value_span(("extends",)), ("extends",))]
+    if isinstance(raw, list):
+        return [(item, smap.value_span(("extends", i)), ("extends", i))
+                for i, item in enumerate(raw) if isinstance(item, str)]
+    return []
+
+
+@dataclass
+class _Frame:
+    real: Path
+    display: str
+    via: Span | None = None  # the `extends` item in this file that leads to the next frame
+
+
+class _Resolver:
+    """Depth-first `extends:` resolution with a stack for cycle detection."""
+
+    def __init__(self) -> None:
+        self.stack: list[_Frame] = []
+        self.file_maps: dict[str, SourceMap] = {}
+        self.file_data: dict[str, Any] = {}
+        self.texts: dict[str, str] = {}
+        self.files: list[str] = []
+        self.diagnostics: list[Diagnostic] = []
+        self.failed = False
+
+    def resolve(self, real: Path, display: str) -> tuple[Any, list[SourceMap]]:
+        """Merged data of `display` and its bases, and the source maps in increasing precedence."""
+        source = load_source(real, display)
+        self.texts.update(source.smap.texts)
+        if display not in self.files:
+            self.files.append(display)
+        if source.data is None:
+            self.failed = True
+            self.diagnostics.extend(source.diagnostics)
+            return None, []
+        self.file_maps[display] = source.smap
+        self.file_data[display] = source.data
+        frame = _Frame(real, display)
+        self.stack.append(frame)
+        merged: Any = {}
+        layers: list[SourceMap] = []
+        for item, span, ypath in _extends_items(source.data, source.smap):
+            frame.via = span
+            base_data, base_layers = self._base(frame, item, span, ypath)
+            if base_data is not None:
+                merged = deep_merge(merged, base_data)
+                layers.extend(base_layers)
+        self.stack.pop()
+        return deep_merge(merged, source.data), [*layers, source.smap]
+
+    def _base(self, frame: _Frame, item: str, span: Span | None, ypath: YamlPath) -> tuple[Any, list[SourceMap]]:
+        real = (frame.real.parent / item).resolve()
+        display = os.path.normpath(os.path.join(os.path.dirname(frame.display), item))
+        for other in self.stack:
+            if other.real == real:
+                self._cycle(other, item, span, ypath)
+                return None, []
+        if not real.is_file():
+            self.failed = True
+            self.diagnostics.append(_error(
+                "MS010", "extends-not-found", f"base spec `{item}` does not exist (looked for `{display}`)", span,
+                "Check the path; `extends:` paths are relative to the file that names them", path=ypath))
+            return None, []
+        return self.resolve(real, display)
+
+    def _cycle(self, first: _Frame, item: str, span: Span | None, ypath: YamlPath) -> None:
+        self.failed = True
+        loop = [*self.stack[self.stack.index(first):], first]
+        chain = " -> ".join(os.path.basename(f.display) for f in loop)  # full paths are in the spans
+        related = (Related(span=first.via, message=f"`{os.path.basename(first.display)}` extends from here"),
+                   ) if first.via else ()
+        self.diagnostics.append(_error(
+            "MS009", "extends-cycle", f"`extends: {item}` makes a cycle: {chain}", span,
+            "Remove one `extends:` entry so that bases form a tree", path=ypath, related=related))
+
+
+def _merged_map(data: Any, layers: list[SourceMap], texts: dict[str, str]) -> SourceMap:
+    """Point every merged path at the highest-precedence file that wrote it."""
+    entries: dict[YamlPath, NodeSpan] = {}
+
+    def visit(value: Any, path: YamlPath) -> None:
+        for layer in reversed(layers):
+            hit = layer.entries.get(path)
+            if hit is not None:
+                entries[path] = hit
+                break
+        children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, child in children:
+            visit(child, (*path, key))
+
+    visit(data, ())
+    return SourceMap(entries=entries, texts=dict(texts))
+
+
+def _apply_preset(composed: Composed) -> None:
+    """Fill `model.*` from the preset where the user did not write a value; report unknown presets."""
+    data = composed.data
+    assert data is not None
+    name = data.get("preset")
+    model = data.get("model", {})
+    if not isinstance(model, dict) or (name is not None and not isinstance(name, str)):
+        return  # wrong types are the model stage's to report
+    if name is None:
+        _require_model(composed, model)
+        return
+    if name not in PRESETS:
+        composed.diagnostics.append(_unknown_preset(name, composed.smap))
+        del data["preset"]  # reported here; the model stage must not report it twice
+        return
+    filled = {k: v for k, v in PRESETS[name].as_dict().items() if k not in model}
+    data["model"] = {**model, **filled}
+    composed.preset = name
+    composed.preset_paths = frozenset(("model", k) for k in filled)
+
+
+def _unknown_preset(name: str, smap: SourceMap) -> Diagnostic:
+    hint = did_you_mean(name, PRESETS) or f"Use one of {listing(PRESETS)}"
+    return Diagnostic(code="MS105", rule="invalid-choice", severity=Severity.ERROR,
+                      message=f"`{name}` is not a preset; expected one of {listing(PRESETS)}",
+                      span=smap.value_span(("preset",)), yaml_path=("preset",), hint=hint, origin="literal_error")
+
+
+def _require_model(composed: Composed, model: dict[str, Any]) -> None:
+    missing = [f for f in MODEL_FIELDS if f not in model]
+    if not missing:
+        return
+    more = f" (and {len(missing) - 1} more `model:` fields)" if len(missing) > 1 else ""
+    presets = ", ".join(f"`{p}`" for p in PRESETS)
+    composed.diagnostics.append(Diagnostic(
+        code="MS102", rule="missing-key", severity=Severity.ERROR,
+        message=f"`model.{missing[0]}`{more} is not set and no `preset:` is given",
+        span=composed.smap.key_span(("model",)), yaml_path=("model",),
+        hint=f"Set `preset:` (one of {presets}) or give every `model:` field", origin="missing"))
+
+
+def compose(path: str | Path, display: str | None = None) -> Composed:
+    """Load `path`, resolve its `extends:` chain and its `preset:`."""
+    shown = display or str(path)
+    resolver = _Resolver()
+    data, layers = resolver.resolve(Path(path).resolve(), shown)
+    if data is None:
+        smap = SourceMap(texts=dict(resolver.texts))
+        return Composed(shown, None, smap, resolver.file_maps, resolver.file_data, resolver.files,
+                        resolver.diagnostics)
+    composed = Composed(shown, data, _merged_map(data, layers, resolver.texts), resolver.file_maps,
+                        resolver.file_data, resolver.files, resolver.diagnostics)
+    composed.written = dict(data)  # the preset replaces `model` with a new dict; nothing below is mutated
+    if not resolver.failed:
+        _apply_preset(composed)
+    return composed
