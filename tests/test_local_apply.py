@@ -48,7 +48,7 @@ data:
 def apply(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, Path]:
     """Run the real console entry point; returns the process and the one run directory it made."""
     cmd = [sys.executable, "-c", "from megaspec.compiler.cli import main; main()", "apply", *args,
-           "--runs-dir", str(tmp_path / "runs"), "--build-dir", str(tmp_path / "build")]
+           "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "build")]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
                           env={**os.environ, **(env or {})})
     runs = sorted((tmp_path / "runs").iterdir()) if (tmp_path / "runs").exists() else []

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_schema_json_is_fresh():
     committed = (ROOT / "schema.json").read_text(encoding="utf-8")
-    assert committed == schema_text(), "schema.json is stale: run `megaspec schema` and commit the result"
+    assert committed == schema_text(), "schema.json is stale: run `megaspec schema -o schema.json` and commit the result"
 
 
 def test_schema_accepts_every_real_spec():

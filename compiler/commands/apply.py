@@ -98,13 +98,17 @@ def _apply_modal(plan, app_py: Path, run_dir: Path) -> int:
 @click.option("--target", type=click.Choice(["local", "modal"]), help="Override the spec's `target`.")
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False),
               help="Where runs/<run-id>/ (manifest, plan, receipt, logs) is written.")
-@click.option("--build-dir", default="build", show_default=True, type=click.Path(file_okay=False),
-              help="Where the generated app goes (build/<name>/app.py).")
+@click.option("-o", "--out", "out_dir", default="build", show_default=True, type=click.Path(file_okay=False),
+              help="Where `<name>/app.py` and `<name>/plan.json` go (as `megaspec compile -o`).")
+@click.option("--build-dir", "old_build_dir", default=None, hidden=True, type=click.Path(file_okay=False),
+              help="The former name of `--out`.")
 @click.option("--steps", type=click.IntRange(min=1), help="Override `train.steps` for this run.")
 @click.option("--no-progress", is_flag=True, help="No live progress line (local runs).")
-def apply(spec: str, target: str | None, runs_dir: str, build_dir: str, steps: int | None, no_progress: bool) -> None:
+def apply(spec: str, target: str | None, runs_dir: str, out_dir: str, old_build_dir: str | None,
+          steps: int | None, no_progress: bool) -> None:
     """Compile SPEC and run it: locally to a receipt, or on Modal, detached, to `collect` later."""
-    plan, app_py = compile_plan(spec, target=target, steps=steps, build_dir=Path(build_dir))
+    build_dir = Path(old_build_dir or out_dir)
+    plan, app_py = compile_plan(spec, target=target, steps=steps, build_dir=build_dir)
     run_dir = Path(runs_dir) / plan.run.run_id
     kind = f"{plan.distributed.world_size} {plan.distributed.device} rank(s)"
     click.echo(f"apply: {plan.name} -> {run_dir} ({plan.target}, {kind}{', REHEARSAL' if plan.run.rehearsal else ''})")

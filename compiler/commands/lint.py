@@ -34,7 +34,7 @@ def _exit_code(diagnostics: list) -> int:
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="Output format (default: human on a terminal, concise otherwise, github in GitHub Actions).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -59,6 +59,7 @@ def lint(paths: tuple[Path, ...], fmt: str | None, output: Path | None, warnings
     from ..lint.config import Config, load_config
     from ..lint.report import render_report
 
+    _require_existing(paths)
     base = Config() if no_config else load_config()
     config = base.merged(ignore=_codes(ignore), warnings_as_errors=warnings_as_errors)
     result = check_paths(list(paths), config, jobs)
@@ -74,6 +75,28 @@ def lint(paths: tuple[Path, ...], fmt: str | None, output: Path | None, warnings
     else:
         click.echo(text, nl=False)
     raise click.exceptions.Exit(_exit_code(result.diagnostics))
+
+
+def _require_existing(paths: tuple[Path, ...]) -> None:
+    """A missing path is a usage error naming where it was looked for and any spelling that exists."""
+    for path in paths:
+        if path.exists():
+            continue
+        message = f"`{path}` does not exist (looked for {path.resolve()})."
+        near = _neighbours(path)
+        if near:
+            message += " Did you mean " + " or ".join(f"`{n}`" for n in near) + "?"
+        raise click.BadParameter(message, param_hint="PATHS")
+
+
+def _neighbours(path: Path) -> list[str]:
+    """Existing files that differ only by `.yml`/`.yaml` or by case, e.g. `nope.yml` for `nope.yaml`."""
+    stem = path.name.rsplit(".", 1)[0] if path.suffix in (".yml", ".yaml") else path.name
+    candidates = [path.with_name(stem + ext) for ext in (".yaml", ".yml")]
+    folder = path.parent
+    if folder.is_dir():
+        candidates += [p for p in folder.iterdir() if p.name.lower() == path.name.lower()]
+    return sorted({str(p) for p in candidates if p != path and p.exists()})
 
 
 MAX_FIX_ROUNDS = 5  # a schema fix can let the rules run and find the next fixable thing
@@ -110,12 +133,12 @@ def schema_text() -> str:
 
 
 @click.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("schema.json"),
-              show_default=True, help="Where to write the schema; `-` prints it.")
-def schema(output: Path) -> None:
-    """Write the JSON Schema of the spec format (for editors and check-jsonschema)."""
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the schema to FILE (atomically) instead of stdout, e.g. `-o schema.json`.")
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of the spec format (for editors and check-jsonschema)."""
     text = schema_text()
-    if str(output) == "-":
+    if output is None or str(output) == "-":
         click.echo(text, nl=False)
         return
     from megaspec.runtime.files import write_text_atomic

@@ -135,7 +135,7 @@ class _Resolver:
         if not real.is_file():
             self.failed = True
             self.diagnostics.append(_error(
-                "MS010", "extends-not-found", f"base spec `{item}` does not exist (looked for `{display}`)", span,
+                "MS010", "extends-not-found", f"base spec `{item}` does not exist (looked for `{display}`, resolved to {real})", span,
                 "Check the path; `extends:` paths are relative to the file that names them", path=ypath))
             return None, []
         return self.resolve(real, display)

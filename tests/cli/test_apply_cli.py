@@ -45,6 +45,7 @@ def test_apply_spec_with_errors_exits_1_with_concise_diagnostics(tmp_path):
     spec = tmp_path / "bad.yaml"
     shutil.copy("specs/cpu-local.yaml", spec)
     spec.write_text(spec.read_text().replace("micro_batch: 4 ", "micro_batch: 5 "))
+    # `--build-dir`: the hidden former name of `-o`, still accepted
     result = invoke("apply", str(spec), "--runs-dir", str(tmp_path / "runs"), "--build-dir", str(tmp_path / "b"))
     assert result.exit_code == 1
     assert f"{spec.as_posix()}:" in result.stderr and "error[MS2" in result.stderr
@@ -54,7 +55,7 @@ def test_apply_spec_with_errors_exits_1_with_concise_diagnostics(tmp_path):
 
 def test_apply_modal_without_credentials_is_a_hint_not_a_traceback(tmp_path, no_modal_credentials):
     result = invoke("apply", "specs/h100-smoke.yaml", "--runs-dir", str(tmp_path / "runs"),
-                    "--build-dir", str(tmp_path / "build"))
+                    "-o", str(tmp_path / "build"))
     assert result.exit_code == 1
     assert result.stderr.startswith("error: Modal credentials not found")
     assert "= help: Run `modal token new`" in result.stderr and "--target local" in result.stderr

@@ -68,6 +68,12 @@ def test_config_file_is_read_unless_no_config(specs):
 def test_missing_path_is_a_usage_error(specs):
     result = run("lint", "nope.yaml")
     assert result.exit_code == 2 and "does not exist" in result.output
+    assert f"looked for {specs / 'nope.yaml'}" in result.output and "Did you mean" not in result.output
+
+
+def test_missing_path_suggests_the_other_yaml_suffix(specs):
+    result = run("lint", "specs/clean.yml")
+    assert result.exit_code == 2 and "Did you mean `specs/clean.yaml`?" in result.output
 
 
 def test_directory_without_specs_is_an_error(specs):
@@ -153,6 +159,12 @@ def test_schema_command_writes_deterministic_json(specs):
     assert text == (specs / "b.json").read_text() and text.endswith("}\n")
     schema = json.loads(text)
     assert schema["$schema"].startswith("https://json-schema.org/") and "validate" in schema["properties"]
+
+
+def test_schema_command_prints_to_stdout_without_o(specs):
+    result = run("schema")
+    assert result.exit_code == 0 and json.loads(result.output)["title"] == "megaspec spec v1"
+    assert not (specs / "schema.json").exists()
 
 
 def test_explain_prints_the_doc(specs):

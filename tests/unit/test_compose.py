@@ -77,6 +77,7 @@ def test_missing_base_is_reported_at_the_item():
     [d] = load("missing_base.yaml").diagnostics
     assert (d.code, str(d.span)) == ("MS010", f"{SHOWN}/missing_base.yaml:3:11")
     assert "`_nope.yaml`" in d.message and d.hint.startswith("Check the path")
+    assert f"resolved to {(FIXTURES / '_nope.yaml').resolve()})" in d.message
 
 
 def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:

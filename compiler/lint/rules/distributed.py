@@ -33,8 +33,9 @@ def cold_compile_multi_gpu(ctx: RuleContext) -> None:
 
     Why: with a cold Inductor cache, ranks spend different wall time compiling; the first ranks
     reach the first collective and wait while others still compile, and the run hangs like an
-    NCCL bug (seed: "the live blocker on this lane is still cold-cache compile divergence"). The
-    fixes that landed were a required multi-GPU cache seed and a reduced diagnostic preset.
+    NCCL bug. A compile-cache seed, made once with `megaspec cache seed SPEC` and restored by
+    `cache.policy: require-seed`, gives every rank the same warm start; `preset: tiny` separates a
+    hang from model complexity.
 
     Example:
         resources: {gpu: "H200:8"}

@@ -46,7 +46,7 @@ def literal_credential(ctx: RuleContext) -> None:
 
     Why: a spec is committed, reviewed and printed in public CI logs; a credential written in it
     has leaked. Credentials belong in Modal Secrets, which inject them as environment variables
-    at run time (seed: "credentials should live in Modal Secrets ... not in the repository").
+    at run time, so no credential lives in the repository.
     Known token shapes are reported even when a YAML or schema error stops the other rules: a
     leaked token is urgent whatever else is wrong with the file.
 
@@ -73,7 +73,7 @@ def unpinned_package(ctx: RuleContext) -> None:
     """Checks that every `image.packages` entry is pinned to one version.
 
     Why: an unpinned package resolves to whatever is newest when the image layer is built, so two
-    runs of one spec can run different code (seed: "every wheel is pinned to the training stack").
+    runs of one spec can run different code; pin every wheel of the training stack.
     An error on `train` and `bench`, whose numbers are compared; a warning on `validate`.
 
     Example:

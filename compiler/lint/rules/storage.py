@@ -21,8 +21,8 @@ def hot_data_on_bucket(ctx: RuleContext) -> None:
     """Checks that `data.path`, the path the training loop reads, is not on a bucket mount.
 
     Why: a bucket mount is a good import surface and a weak training surface: eight ranks reading
-    shards through it turn the run into a filesystem benchmark (seed: "bucket-mounted storage
-    cannot stay on the hot path for eight active workers").
+    shards through it turn the run into a filesystem benchmark. Stage the shards into a Volume
+    before the measured loop.
 
     Example:
         buckets: {corpus: {bucket: my-corpus, mount: /mnt/corpus}}
@@ -46,7 +46,7 @@ def shared_volume(ctx: RuleContext) -> None:
 
     Why: cache, checkpoints, data and home state have different lifecycles and writers. One Volume
     for two of them turns "did the checkpoint persist, did the cache warm" into "something in
-    storage is weird" (seed: "using one shared volume for everything" was rejected).
+    storage is weird".
 
     Example:
         volumes:

@@ -23,8 +23,8 @@ def batch_not_divisible(ctx: RuleContext) -> None:
 
     Why: every rank must run the same number of micro-batches per step. An uneven split leaves
     some ranks with extra work, and a rank whose shard differs can compile differently and stall
-    the others at the first collective (seed lesson: "restoring even divisibility is often the
-    fastest falsification step").
+    the others at the first collective. When a multi-rank run hangs, restoring an even split is
+    often the fastest way to rule the batch out.
 
     Example:
         resources: {gpu: "H100:8"}
