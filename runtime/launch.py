@@ -26,7 +26,7 @@ from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-from . import cachestate, checkpoint, data, memory
+from . import cachestate, checkpoint, cost, data, memory
 from .dist import rank_main
 from .errors import RunFailure, attribute
 from .files import write_text_atomic
@@ -268,6 +268,7 @@ def complete_receipt(plan: Plan, run_dir: Path, started_at: str, parent_outcome:
     if receipt.data is not None and parent_outcome.get("staged"):
         update["data"] = receipt.data.model_copy(update=parent_outcome["staged"])
     update.update(_triage(plan, receipt, statuses, dumps, launch_error))
+    update["cost"] = cost.of_attempt(plan, receipt.hardware, started_at, finished_at)
     receipt = receipt.model_copy(update=update)
     if plan.lane == "validate" and receipt.status == "ok":
         receipt = _with_verdict(plan, receipt)

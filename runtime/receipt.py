@@ -2,7 +2,7 @@
 
 Rank 0 writes it in `finally` (failed runs get one too); the launcher completes it with the
 per-rank status files and error files. Every number carries its unit as a suffix. Receipts are
-compared only within one lane and one plan hash (`plan.sha256`). The JSON Schema in
+compared only within one comparison class. The JSON Schema in
 `receipt.schema.json` is generated from these models and pinned by a freshness test.
 """
 
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from .codes import RUNTIME_CODES
 from .files import read_versioned_json, write_text_atomic
 
-SCHEMA_VERSION = "megaspec.receipt.v1"
+SCHEMA_VERSION = "megaspec.receipt.v2"  # v2: `cost`
 SCHEMA_PATH = Path(__file__).with_name("receipt.schema.json")
 
 Stage = Literal["bootstrap", "init", "compile", "first-step", "train", "checkpoint", "receipt", "teardown"]
@@ -148,6 +148,19 @@ class Metrics(_Part):
     wall_time_s: float | None = None
 
 
+class Cost(_Part):
+    """USD at the dated list prices (runtime/cost.py): the attempt beside the estimate made before launch."""
+
+    prices_as_of: str
+    gpu_type: str | None  # the observed GPU in Modal's vocabulary; None on CPU
+    usd_per_gpu_hour: float | None  # that GPU's list price; None when it has none
+    gpu_seconds: float  # observed GPUs x the attempt's wall time
+    usd: float | None  # gpu_seconds x usd_per_gpu_hour; 0 for local runs; None for an unpriced GPU
+    est_usd: float | None  # one attempt, estimated before launch (containers' GPUs, CPU and memory)
+    est_duration_s: int | None
+    est_worst_case_usd: float | None  # every attempt running to its timeout
+
+
 class RankReport(_Part):
     rank: int
     host: str | None = None
@@ -216,7 +229,7 @@ class Verdict(_Part):
 
 
 class Receipt(_Part):
-    schema_version: Literal["megaspec.receipt.v1"] = SCHEMA_VERSION
+    schema_version: Literal["megaspec.receipt.v2"] = SCHEMA_VERSION
     megaspec_version: str
     run_id: str
     name: str
@@ -236,6 +249,7 @@ class Receipt(_Part):
     steps: Steps | None = None
     losses: list[float] = Field(default_factory=list)  # global mean loss of steps 1..completed
     metrics: Metrics | None = None
+    cost: Cost | None = None
     per_rank: list[RankReport] = Field(default_factory=list)
     checkpoint: CheckpointReport | None = None
     provenance: Provenance

@@ -66,6 +66,7 @@ def test_apply_cpu_spec_runs_to_an_ok_receipt(tmp_path):
     assert receipt.status == "ok" and not receipt.rehearsal and receipt.run_id == run_dir.name
     assert receipt.steps.completed == 10 and receipt.distributed.world_size == 2
     assert receipt.plan.sha256 == manifest.plan_sha256
+    assert receipt.cost.usd == 0 and receipt.cost.gpu_seconds == 0 and receipt.cost.est_usd == 0  # CPU: free
     assert sorted(r.rank for r in receipt.per_rank) == [0, 1]
     logs = [Path(r.log_dir) for r in receipt.per_rank if r.log_dir]
     assert len(logs) == 2 and all(any(p.iterdir()) for p in logs), "per-rank log directories"

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from megaspec.runtime import memory
+from megaspec.runtime.cost import Estimate
 from megaspec.runtime.plan import Plan
 
 from ..spec.gpu import GPU_MEMORY_GIB
-from .cost import Estimate
 
 VIEW_SCHEMA_VERSION = "megaspec.plan-view.v1"
 

@@ -120,7 +120,8 @@ def compile_(specs: tuple[str, ...], out_dir: str, target: str | None, jobs: int
               help="A previous build dir (build/<name>) to diff app.py and plan.json against.")
 def plan_(spec: str, as_json: bool, target: str | None, diff_dir: str | None) -> None:
     """Show what SPEC will launch, where each value came from, and what it will cost."""
-    from ..codegen.cost import estimate
+    from megaspec.runtime.cost import estimate
+
     from ..codegen.plan_view import diff_build, render_json, render_text
     from ..codegen.render import render
     from ..diagnostics import InternalError

@@ -30,6 +30,24 @@ def _stale(out_dir: Path, keep: set[Path]) -> list[Path]:
     return found
 
 
+def _print_dry_run(checked, runs) -> None:
+    """One line per run with its GPU, estimated time and cost; then the totals."""
+    from megaspec.runtime.cost import PRICES_AS_OF
+
+    from ..codegen.sweep_estimate import duration_text, estimate_runs, totals, usd_text
+    from ..spec.expand import describe
+
+    estimates = estimate_runs(checked, runs)
+    for e in estimates:
+        gpu = (e.plan.resources.modal_gpu or ["CPU"])[0] if e.plan else "?"
+        cost = "$0.00 (local)" if e.plan and e.plan.target == "local" else usd_text(e.estimate and e.estimate.usd)
+        click.echo(f"{e.run.index:3d}  {e.run.name}  {describe(e.run.values)}  {gpu}  "
+                   f"{duration_text(e.estimate and e.estimate.duration_s)}  {cost}")
+    total, worst = totals(estimates)
+    click.echo(f"{len(runs)} run(s): estimated {usd_text(total)} in total, worst case {usd_text(worst)} "
+               f"(Modal list prices as of {PRICES_AS_OF}); nothing written (--dry-run)")
+
+
 @click.command("sweep")
 @click.argument("template", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
@@ -40,7 +58,7 @@ def sweep(template: str, out_dir: Path | None, dry_run: bool) -> None:
     from ..lint.check import check_spec
     from ..lint.config import load_config
     from ..lint.report import render_report
-    from ..spec.expand import describe, expand, write_runs
+    from ..spec.expand import expand, write_runs
 
     config = load_config()
     path = Path(template).as_posix()
@@ -52,9 +70,7 @@ def sweep(template: str, out_dir: Path | None, dry_run: bool) -> None:
         raise click.BadParameter(f"`{path}` has no `sweep:` block; it is a single run", param_hint="TEMPLATE")
     runs = expand(checked.composed.written, checked.spec.name, checked.spec.sweep)
     if dry_run:
-        for run in runs:
-            click.echo(f"{run.index:3d}  {run.name}  {describe(run.values)}")
-        click.echo(f"{len(runs)} run(s); nothing written (--dry-run)")
+        _print_dry_run(checked, runs)
         return
     out_dir = out_dir or Path("sweeps") / checked.spec.name
     written = write_runs(runs, out_dir, path)

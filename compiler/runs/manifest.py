@@ -201,7 +201,8 @@ def parse_receipt(payload) -> Receipt:
     try:
         return Receipt.model_validate(payload)
     except ValueError as e:  # pydantic's ValidationError; keep the first lines, not a wall of text
-        raise ValueError("the receipt does not match megaspec.receipt.v1: " + str(e).splitlines()[0]) from e
+        raise ValueError(f"the receipt does not match {Receipt.model_fields['schema_version'].default}: "
+                         + str(e).splitlines()[0]) from e
 
 
 def finish_from_receipt(manifest: Manifest, receipt: Receipt) -> Manifest:

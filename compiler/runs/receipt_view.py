@@ -114,7 +114,20 @@ def _metrics(r: Receipt) -> list[str]:
             _row("MFU", mfu_text(r)),
             _row("loss", f"final {_value(m.final_loss, fmt='{:.4f}')}, min {_value(m.min_loss, fmt='{:.4f}')}"),
             _row("peak memory", _peak_memory(m)),
-            _row("wall time", _value(m.wall_time_s, "s", "{:.1f}"))]
+            _row("wall time", _value(m.wall_time_s, "s", "{:.1f}")),
+            _row("cost", cost_text(r))]
+
+
+def cost_text(r: Receipt) -> str:
+    """`$1.23 (8 x H200, 1,234 GPU-s; estimated $1.10 before launch; list prices of 2026-05-25)`."""
+    c = r.cost
+    if c is None:
+        return "n/a"
+    if c.gpu_type is None and c.usd == 0:
+        return f"$0.00 (no GPU billed; list prices of {c.prices_as_of})"
+    usd = "n/a (no list price)" if c.usd is None else f"${c.usd:,.2f}"
+    est = "no estimate" if c.est_usd is None else f"estimated ${c.est_usd:,.2f} before launch"
+    return f"{usd} ({c.gpu_type or 'unknown GPU'}, {c.gpu_seconds:,.0f} GPU-s; {est}; list prices of {c.prices_as_of})"
 
 
 def _per_rank(r: Receipt) -> list[str]:

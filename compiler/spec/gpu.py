@@ -1,12 +1,19 @@
 """Modal GPU strings and run topology: shared facts for the rules and for `lower`.
 
 The Modal client does not validate GPU names or counts (the server does, after you pay for the
-image build), so megaspec does: the 1.6 list, per-container limits, and dated list prices.
+image build), so megaspec does: the 1.6 list and per-container limits (dated list prices: runtime/cost.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# The dated list prices live with the cost estimate, which the receipt uses too.
+from megaspec.runtime.cost import (  # noqa: F401 - re-exported for lower
+    CPU_USD_PER_CORE_HOUR,
+    GPU_USD_PER_HOUR,
+    MEM_USD_PER_GIB_HOUR,
+)
 
 # Modal 1.6 GPU types -> max GPUs per container (reference/modal-api.md §1.2).
 GPU_MAX_PER_NODE: dict[str, int] = {
@@ -14,24 +21,6 @@ GPU_MAX_PER_NODE: dict[str, int] = {
     "RTX-PRO-6000": 8, "H100": 8, "H200": 8, "B200": 8, "B200+": 8, "B300": 8,
 }
 CLUSTER_GPU_TYPES = {"H100", "H200", "B200", "B200+", "B300"}  # modal.clustered + RDMA
-
-# Price table, USD per GPU-hour, Modal list prices transcribed 2026-05-25 (reference/modal-api.md §8).
-PRICES_AS_OF = "2026-05-25"
-GPU_USD_PER_HOUR: dict[str, float] = {
-    "B200": 6.2496, "B200+": 6.2496, "H200": 4.5396, "H100": 3.9492, "RTX-PRO-6000": 3.0312,
-    "A100-80GB": 2.4984, "A100": 2.0988, "A100-40GB": 2.0988, "L40S": 1.9512, "A10": 1.1016,
-    "L4": 0.7992, "T4": 0.5904,
-}
-CPU_USD_PER_CORE_HOUR = 0.04716
-MEM_USD_PER_GIB_HOUR = 0.007992
-
-# Dense BF16 peak FLOP/s per GPU (reference/runtime.md §2.2), for cost estimates before a run.
-BF16_PEAK_FLOPS: dict[str, float] = {
-    "H100": 989e12, "H200": 989e12, "B200": 2.25e15, "B200+": 2.25e15, "B300": 2.25e15,
-    "A100": 312e12, "A100-40GB": 312e12, "A100-80GB": 312e12, "L40S": 362e12, "RTX-PRO-6000": 503e12,
-    "A10": 125e12, "L4": 121e12, "T4": 65e12,
-}
-
 
 # Memory per GPU in GiB as the CUDA driver reports it (`memory.total`), rounded down; for the
 # memory-fit estimate (MS311). Approximate: transcribed from vendor capacities, not read on Modal.

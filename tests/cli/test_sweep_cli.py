@@ -77,7 +77,9 @@ def test_example_expands_into_standalone_specs_that_lint_and_compile(runner: Cli
 def test_dry_run_lists_runs_and_writes_nothing(runner: CliRunner, tmp_path: Path):
     result = runner.invoke(cli, ["sweep", str(EXAMPLE), "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "  3  lr0.0003-gb64  train.lr=0.0003, train.global_batch=64" in result.output
+    assert "  3  lr0.0003-gb64  train.lr=0.0003, train.global_batch=64  H100!:1  ~3m  $0.26" in result.output
+    # runtime/cost.py's estimate of each run, summed; the worst case is every attempt hitting its timeout
+    assert "3 run(s): estimated $0.74 in total, worst case $13.17 (Modal list prices as of 2026-05-25)" in result.output
     assert not (tmp_path / "sweeps").exists()
 
 

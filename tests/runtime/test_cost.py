@@ -1,0 +1,58 @@
+"""Cost in the receipt: observed GPU-seconds x the observed GPU's dated list price, beside the estimate."""
+
+from __future__ import annotations
+
+import pytest
+
+from megaspec.runtime import cost
+from megaspec.runtime.receipt import Hardware
+
+from .conftest import make_plan
+
+H100_PLAN = {"target": "modal", "resources": {"gpu_type": "H100", "gpu_count": 8, "modal_gpu": ["H100:8"],
+                                              "price_usd_per_hour": 33.0, "timeout_s": 3600, "retries": 1}}
+
+
+def hardware(devices: list[str], requested: str | None = "H100") -> Hardware:
+    gpus = [d for d in devices if d != "cpu"]
+    return Hardware(requested_gpu=requested, requested_gpu_count=len(gpus), requested_exact=False,
+                    observed_devices=devices, observed_gpu_count=len(gpus), matches_request=None)
+
+
+@pytest.mark.parametrize(("device", "modal_type"), [
+    ("NVIDIA H100 80GB HBM3", "H100"), ("NVIDIA H200", "H200"), ("NVIDIA A100-SXM4-80GB", "A100-80GB"),
+    ("NVIDIA A100-SXM4-40GB", "A100-40GB"), ("NVIDIA A10G", "A10"), ("NVIDIA L40S", "L40S"),
+    ("NVIDIA L4", "L4"), ("Tesla T4", "T4"), ("NVIDIA B200", "B200"), ("cpu", None),
+])
+def test_device_names_map_to_the_price_table(device, modal_type):
+    assert cost.modal_gpu_type(device) == modal_type
+
+
+def test_the_observed_gpu_is_priced_not_the_requested_one():
+    # An H100 request served by H200s: the attempt is priced at the H200's list price.
+    plan = make_plan(**H100_PLAN)
+    c = cost.of_attempt(plan, hardware(["NVIDIA H200"] * 8), "2026-01-01T00:00:00.000000Z",
+                        "2026-01-01T00:30:00.000000Z")
+    assert c.gpu_type == "H200" and c.usd_per_gpu_hour == cost.GPU_USD_PER_HOUR["H200"]
+    assert c.gpu_seconds == 8 * 1800
+    assert c.usd == pytest.approx(8 * 0.5 * cost.GPU_USD_PER_HOUR["H200"], abs=1e-4)
+    assert c.prices_as_of == cost.PRICES_AS_OF
+    est = cost.estimate(plan)
+    assert (c.est_usd, c.est_duration_s, c.est_worst_case_usd) == (est.usd, est.duration_s, est.worst_case_usd)
+    assert c.est_worst_case_usd == 66.0  # 2 attempts x 1 h x $33/h
+
+
+def test_cpu_runs_cost_nothing():
+    c = cost.of_attempt(make_plan(), hardware(["cpu"], None), "2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z")
+    assert (c.usd, c.gpu_seconds, c.gpu_type, c.est_usd, c.est_worst_case_usd) == (0.0, 0.0, None, 0.0, 0.0)
+
+
+def test_an_unpriced_gpu_has_no_cost_rather_than_a_wrong_one():
+    plan = make_plan(**H100_PLAN)
+    c = cost.of_attempt(plan, hardware(["NVIDIA GeForce RTX 4090"]), "2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z")
+    assert c.gpu_type is None and c.usd is None and c.gpu_seconds == 60
+
+
+def test_an_unfinished_attempt_has_no_gpu_seconds():
+    plan = make_plan(**H100_PLAN)
+    assert cost.of_attempt(plan, hardware(["NVIDIA H100"]), "2026-01-01T00:00:00Z", None).gpu_seconds == 0
