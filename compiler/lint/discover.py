@@ -4,29 +4,31 @@ A spec is a `*.yaml` / `*.yml` file whose top level has the format key (`megaspe
 repository's CI workflows, compose files and docs configs are not mistaken for broken specs.
 Files named `_*` are bases, linted through the specs that extend them. Hidden directories
 (`.git`, `.venv`, `.github`), installed-package trees and the `exclude` globs of
-`[tool.megaspec]` are not entered. A file named on the command line is always linted.
+`[tool.megaspec]` are not entered; only regular files are read (a FIFO or a device named `x.yaml`
+would hang or never end). A file named on the command line is always linted.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 
-from ..spec.source import MAX_FILE_BYTES
+from ..spec.source import FORMAT_KEY, SpecFileError, read_spec_bytes
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 SKIPPED_DIRS = frozenset({"node_modules", "site-packages", "__pycache__", "__pypackages__", "venv", "dist"})
-_FORMAT_KEY = re.compile(rb"^megaspec[ \t]*:", re.MULTILINE)
 
 
 def has_format_key(path: Path) -> bool:
+    """Whether a regular file holds the `megaspec:` key; a file too large or unreadable counts (the
+    linter says why: MS004, MS011), anything else (a FIFO, a device) does not."""
     try:
-        with path.open("rb") as f:
-            return _FORMAT_KEY.search(f.read(MAX_FILE_BYTES)) is not None  # past the cap is MS004 anyway
-    except OSError:
-        return True  # unreadable: let the linter say so (MS011)
+        return FORMAT_KEY.search(read_spec_bytes(path).decode("utf-8", errors="replace")) is not None
+    except SpecFileError as e:
+        return e.kind == "too-large"
+    except (OSError, ValueError):
+        return True
 
 
 def spec_files(root: Path, excluded: Callable[[Path], bool] = lambda _: False) -> list[Path]:

@@ -21,7 +21,8 @@ def _offset(lines: list[str], line: int, col: int) -> int:
 
 def _apply(text: str, fixes: list[Fix]) -> tuple[str, int]:
     """`text` with every applicable fix in place, and how many were applied."""
-    lines = text.splitlines(keepends=True)
+    lines = text.split("\n")
+    lines = [line + "\n" for line in lines[:-1]] + lines[-1:]  # editor lines: `\n` only, ends kept
     spans = []
     for fix in fixes:
         s = fix.span

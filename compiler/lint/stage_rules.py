@@ -174,6 +174,34 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
         Use instead:
             megaspec lint specs/
         """),
+    ("MS014", "number-too-large", Severity.ERROR, """
+        Checks that no integer in the spec has more than 4,300 digits.
+
+        Why: no field takes a number near that size, and reading one costs time that grows faster
+        than its length; values that are merely too large for their field are MS104.
+
+        Example:
+            train:
+              steps: 1000000...000   # thousands of digits
+
+        Use instead:
+            train:
+              steps: 1000
+        """),
+    ("MS015", "extends-invalid-path", Severity.ERROR, """
+        Checks that every `extends:` entry names a regular `.yaml`/`.yml` file inside the project.
+
+        Why: a base is read and shown in snippets; a path outside the project (`../../etc/passwd`,
+        `/proc/self/environ`), a device or a pipe would print files that are not specs (in public CI
+        logs) or hang. The project is the spec's git work tree, else the nearest folder with a
+        pyproject.toml, else the spec's own folder. A NUL character or a symlink loop is refused too.
+
+        Example:
+            extends: /proc/self/environ
+
+        Use instead:
+            extends: _base.yaml
+        """),
     ("MS090", "unused-suppression", W, """
         Checks that every `# megaspec: ignore[...]` comment suppresses something.
 

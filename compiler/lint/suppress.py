@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from ..diagnostics import Diagnostic, Fix, Severity, Span, YamlPath
-from ..spec.source import SourceMap
+from ..spec.source import SourceMap, editor_lines
 
 _COMMENT = re.compile(r"(?:^|\s)#\s*megaspec\s*:\s*(?P<kind>[A-Za-z-]*)\s*(?:\[(?P<codes>[^\]]*)\])?")
 _CODE = re.compile(r"^MS\d{1,3}$")
@@ -93,7 +93,7 @@ def scan(path: str, text: str, smap: SourceMap, known: set[str]) -> Suppressions
     """Find every `# megaspec:` comment in one file and bind it to a node."""
     out = Suppressions()
     lines = _key_lines(smap)
-    for i, line in enumerate(text.splitlines(), start=1):
+    for i, line in enumerate(editor_lines(text), start=1):
         m = _COMMENT.search(line)
         if not m:
             continue

@@ -10,6 +10,7 @@ at the file that actually provided it, so a bad value in `_base.yaml` is reporte
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from ..diagnostics import Diagnostic, Related, Severity, Span, YamlPath, did_you
 from .source import NodeSpan, SourceMap, load_source
 
 MODEL_FIELDS = tuple(f.name for f in fields(ModelDims))
+MAX_EXTENDS_DEPTH = 32  # files in one `extends:` chain; real projects use one or two
+BASE_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass
@@ -89,10 +92,17 @@ class _Frame:
 
 
 class _Resolver:
-    """Depth-first `extends:` resolution with a stack for cycle detection."""
+    """Depth-first `extends:` resolution with a stack for cycle detection.
 
-    def __init__(self) -> None:
+    Each file is read and merged once (a diamond of bases is linear, not exponential), and a base
+    must be a regular `.yaml`/`.yml` file inside `root`, so `extends:` never reads (or shows in a
+    snippet) a device, a pipe, or a file such as `/proc/self/environ` or `../../etc/passwd`.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
         self.stack: list[_Frame] = []
+        self.done: dict[Path, tuple[Any, list[SourceMap]]] = {}
         self.file_maps: dict[str, SourceMap] = {}
         self.file_data: dict[str, Any] = {}
         self.texts: dict[str, str] = {}
@@ -102,8 +112,13 @@ class _Resolver:
 
     def resolve(self, real: Path, display: str) -> tuple[Any, list[SourceMap]]:
         """Merged data of `display` and its bases, and the source maps in increasing precedence."""
+        if real not in self.done:
+            self.done[real] = self._resolve(real, display)
+        return self.done[real]
+
+    def _resolve(self, real: Path, display: str) -> tuple[Any, list[SourceMap]]:
         source = load_source(real, display)
-        self.texts.update(source.smap.texts)
+        self.texts.update(source.smap.texts)  # empty for a file that is no spec: it is never shown
         if display not in self.files:
             self.files.append(display)
         if source.data is None:
@@ -123,22 +138,36 @@ class _Resolver:
                 merged = deep_merge(merged, base_data)
                 layers.extend(base_layers)
         self.stack.pop()
-        return deep_merge(merged, source.data), [*layers, source.smap]
+        return deep_merge(merged, source.data), _last_occurrences([*layers, source.smap])
 
     def _base(self, frame: _Frame, item: str, span: Span | None, ypath: YamlPath) -> tuple[Any, list[SourceMap]]:
-        real = (frame.real.parent / item).resolve()
         display = os.path.normpath(os.path.join(os.path.dirname(frame.display), item))
+        if len(self.stack) >= MAX_EXTENDS_DEPTH:
+            return self._fail("MS006", "nesting-too-deep",
+                              f"`extends:` chains nest more than {MAX_EXTENDS_DEPTH} files deep", span, ypath,
+                              "Extend one or two shared bases directly instead of a long chain")
+        real, problem = _base_path(frame.real.parent, item, self.root)
+        if real is None:
+            code = "MS010" if problem == "missing" else "MS015"
+            message = (f"base spec `{item}` does not exist (looked for `{display}`, resolved to "
+                       f"{os.path.normpath(frame.real.parent / item)})" if problem == "missing"
+                       else f"`extends: {_shown(item)}` cannot be used: {problem}")
+            hint = ("Check the path; `extends:` paths are relative to the file that names them" if problem == "missing"
+                    else f"Name a `.yaml` or `.yml` spec file inside the project (`{self.root}`), relative to "
+                    "this file")
+            return self._fail(code, "extends-not-found" if code == "MS010" else "extends-invalid-path", message,
+                              span, ypath, hint)
         for other in self.stack:
             if other.real == real:
                 self._cycle(other, item, span, ypath)
                 return None, []
-        if not real.is_file():
-            self.failed = True
-            self.diagnostics.append(_error(
-                "MS010", "extends-not-found", f"base spec `{item}` does not exist (looked for `{display}`, resolved to {real})", span,
-                "Check the path; `extends:` paths are relative to the file that names them", path=ypath))
-            return None, []
         return self.resolve(real, display)
+
+    def _fail(self, code: str, rule: str, message: str, span: Span | None, ypath: YamlPath,
+              hint: str) -> tuple[None, list[SourceMap]]:
+        self.failed = True
+        self.diagnostics.append(_error(code, rule, message, span, hint, path=ypath))
+        return None, []
 
     def _cycle(self, first: _Frame, item: str, span: Span | None, ypath: YamlPath) -> None:
         self.failed = True
@@ -149,6 +178,55 @@ class _Resolver:
         self.diagnostics.append(_error(
             "MS009", "extends-cycle", f"`extends: {item}` makes a cycle: {chain}", span,
             "Remove one `extends:` entry so that bases form a tree", path=ypath, related=related))
+
+
+def _last_occurrences(layers: list[SourceMap]) -> list[SourceMap]:
+    """Each map once, at its last (highest-precedence) position: a base reached twice merged last there."""
+    seen: set[int] = set()
+    out = []
+    for layer in reversed(layers):
+        if id(layer) not in seen:
+            seen.add(id(layer))
+            out.append(layer)
+    return out[::-1]
+
+
+def _shown(item: str) -> str:
+    """A base path for a message: control characters escaped, at most 80 characters."""
+    text = item.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= 80 else f"{text[:40]}…{text[-20:]} ({len(item)} characters)"
+
+
+def _base_path(folder: Path, item: str, root: Path) -> tuple[Path | None, str]:
+    """The resolved base file, or None and why not (`missing`, or a reason for a message)."""
+    if "\0" in item:
+        return None, "the path holds a NUL character"
+    if not item.endswith(BASE_SUFFIXES):
+        return None, "a base must be a `.yaml` or `.yml` file"
+    try:
+        real = (folder / item).resolve()
+        info = real.stat()
+    except FileNotFoundError:
+        return None, "missing"
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop on Python < 3.13
+        errno_name = getattr(e, "strerror", None) or "a symlink loop"
+        return None, f"the path cannot be opened ({errno_name.lower()})"
+    if not real.is_relative_to(root):
+        return None, "it is outside the project"
+    if not stat.S_ISREG(info.st_mode):
+        return None, "it is not a regular file"
+    return real, ""
+
+
+def project_root(spec: Path) -> Path:
+    """The folder `extends:` may read from: the spec's git work tree, else the nearest folder with a
+    pyproject.toml (the config's folder), else the spec's own folder."""
+    folder = spec.parent
+    for marker in (".git", "pyproject.toml"):
+        for candidate in (folder, *folder.parents):
+            if (candidate / marker).exists():
+                return candidate
+    return folder
 
 
 def _merged_map(data: Any, layers: list[SourceMap], texts: dict[str, str]) -> SourceMap:
@@ -213,8 +291,12 @@ def _require_model(composed: Composed, model: dict[str, Any]) -> None:
 def compose(path: str | Path, display: str | None = None) -> Composed:
     """Load `path`, resolve its `extends:` chain and its `preset:`."""
     shown = display or str(path)
-    resolver = _Resolver()
-    data, layers = resolver.resolve(Path(path).resolve(), shown)
+    try:
+        real = Path(path).resolve()
+    except (OSError, RuntimeError):  # a symlink loop: load_source says why it cannot be read
+        real = Path(os.path.abspath(path))
+    resolver = _Resolver(project_root(real))
+    data, layers = resolver.resolve(real, shown)
     if data is None:
         smap = SourceMap(texts=dict(resolver.texts))
         return Composed(shown, None, smap, resolver.file_maps, resolver.file_data, resolver.files,

@@ -8,7 +8,11 @@ Problems come back as MS0xx diagnostics, never as exceptions.
 
 from __future__ import annotations
 
+import bisect
 import functools
+import os
+import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +23,34 @@ from ..diagnostics import Diagnostic, Related, Severity, Span, YamlPath
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: a spec is a page, not a data set
 MAX_NODES = 20_000  # plain-data nodes after alias expansion (a real spec has a few hundred)
 MAX_DEPTH = 64
+MAX_INT_DIGITS = 4300  # Python's own cap on str -> int; no spec field is near it (MS104 bounds them)
+
+
+def editor_lines(text: str) -> list[str]:
+    """The lines an editor, GitHub and SARIF number: split at `\n` only (a `\r` before it dropped).
+
+    `str.splitlines()` also breaks at `\r`, `\x0b`, `\x0c`, `\x1c`-`\x1e`, U+0085, U+2028 and
+    U+2029, so line N of it is not line N of the file once any of them appears.
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+class LineIndex:
+    """Character offset -> 0-based (line, column) counting `\n` only.
+
+    ruamel.yaml also counts `\r`, U+0085, U+2028 and U+2029 as line breaks in its marks, so its
+    line numbers are not the file's; its character `index` is exact, and this maps it.
+    """
+
+    def __init__(self, text: str):
+        self.starts = [0, *(m.end() for m in re.finditer("\n", text))]
+
+    def point(self, offset: int) -> tuple[int, int]:
+        line0 = bisect.bisect_right(self.starts, offset) - 1
+        return line0, offset - self.starts[line0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +82,7 @@ class SourceMap:
 
     def text_at(self, span: Span) -> str | None:
         """The source text a one-line span covers, or None (multi-line, or a file it does not hold)."""
-        lines = self.texts.get(span.path, "").splitlines()
+        lines = editor_lines(self.texts.get(span.path, ""))
         if span.line != span.end_line or not 1 <= span.line <= len(lines):
             return None
         return lines[span.line - 1][span.col - 1:span.end_col - 1]
@@ -80,6 +112,7 @@ def _diag(code: str, rule: str, message: str, span: Span | None, hint: str) -> D
 
 
 def _point(path: str, line0: int, col0: int, lines: list[str]) -> Span:
+    """A span from a 0-based editor line and column to the end of that line's text."""
     text = lines[line0] if 0 <= line0 < len(lines) else ""
     end = len(text.rstrip()) + 1 if len(text.rstrip()) > col0 else col0 + 2
     return Span(path=path, line=line0 + 1, col=col0 + 1, end_line=line0 + 1, end_col=end)
@@ -105,16 +138,18 @@ class _Walker:
     Aliases are the same node object reached twice, so counting visits bounds alias expansion.
     """
 
-    def __init__(self, path: str, lines: list[str], scalar: Callable[[str, str], Any]):
-        self.path, self.lines, self.scalar = path, lines, scalar
+    def __init__(self, path: str, lines: list[str], index: LineIndex, scalar: Callable[[str, str], Any]):
+        self.path, self.lines, self.index, self.scalar = path, lines, index, scalar
         self.entries: dict[YamlPath, NodeSpan] = {}
         self.num_nodes = 0
+        self.collections: set[int] = set()  # ids of the mappings and sequences walked
+        self.aliased = False  # whether one was reached twice (an alias)
 
     def span(self, node: Any) -> Span:
-        start, end = node.start_mark, node.end_mark
-        line0, col0 = start.line, start.column
-        if end.line == line0 and end.column > col0:
-            end_col = end.column + 1
+        line0, col0 = self.index.point(node.start_mark.index)
+        end_line0, end_col0 = self.index.point(node.end_mark.index)
+        if end_line0 == line0 and end_col0 > col0:
+            end_col = end_col0 + 1
         else:  # a block that spans lines: underline the rest of its first line
             text = self.lines[line0] if line0 < len(self.lines) else ""
             end_col = max(len(text.rstrip()), col0 + 1) + 1
@@ -127,9 +162,7 @@ class _Walker:
     def walk(self, node: Any, ypath: YamlPath, depth: int) -> Any:
         self.num_nodes += 1
         if self.num_nodes > MAX_NODES:
-            raise self.fail(node, "MS005", "alias-expansion-too-large",
-                            f"the document expands to more than {MAX_NODES:,} nodes",
-                            "Remove the nested anchors and aliases (`&a` / `*a`): a spec does not need them")
+            raise self._too_many(node)
         if depth > MAX_DEPTH:
             raise self.fail(node, "MS006", "nesting-too-deep", f"the document nests deeper than {MAX_DEPTH} levels",
                             "Flatten the structure; a spec is at most a few levels deep")
@@ -138,6 +171,9 @@ class _Walker:
             shown = f"!!{tag[len(_CORE_TAG):]}" if tag.startswith(_CORE_TAG) else tag
             raise self.fail(node, "MS001", "yaml-syntax-error", f"YAML tag `{shown}` is not allowed",
                             "Remove the tag; specs are plain YAML (strings, numbers, booleans, lists, mappings)")
+        if node.id in ("mapping", "sequence"):
+            self.aliased = self.aliased or id(node) in self.collections
+            self.collections.add(id(node))
         if node.id == "mapping":
             return self.mapping(node, ypath, depth)
         if node.id == "sequence":
@@ -147,7 +183,21 @@ class _Walker:
                 self.entries[child] = NodeSpan(key=None, value=self.span(item))
                 items.append(self.walk(item, child, depth + 1))
             return items
-        return self.scalar(tag[len(_CORE_TAG):], node.value)
+        try:
+            return self.scalar(tag[len(_CORE_TAG):], node.value)
+        except OverflowError:
+            raise self.fail(node, "MS014", "number-too-large",
+                            f"the integer `{node.value[:20]}…` has {len(node.value):,} characters; "
+                            f"megaspec reads integers of up to {MAX_INT_DIGITS:,} digits",
+                            "Use a value in the field's range (`megaspec explain MS104`)") from None
+
+    def _too_many(self, node: Any) -> _Budget:
+        if self.aliased:
+            return self.fail(node, "MS005", "alias-expansion-too-large",
+                             f"the document expands to more than {MAX_NODES:,} nodes",
+                             "Remove the nested anchors and aliases (`&a` / `*a`): a spec does not need them")
+        return self.fail(node, "MS004", "file-too-large", f"the document holds more than {MAX_NODES:,} values",
+                         "Split the spec with `extends:`; a spec is a page of YAML, a few hundred values")
 
     def mapping(self, node: Any, ypath: YamlPath, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -176,12 +226,7 @@ def _scalar(kind: str, text: str) -> Any:
     if kind == "str":
         return text
     if kind == "int":
-        digits = text.replace("_", "")
-        sign, body = (-1, digits[1:]) if digits[:1] == "-" else (1, digits.lstrip("+"))
-        for prefix, base in (("0o", 8), ("0x", 16), ("0b", 2)):
-            if body.lower().startswith(prefix):
-                return sign * int(body[2:], base)
-        return sign * int(body)
+        return _integer(text)
     if kind == "float":
         special = _SPECIAL_FLOATS.get(text.lower())
         return special if special is not None else float(text.replace("_", ""))
@@ -190,6 +235,26 @@ def _scalar(kind: str, text: str) -> Any:
     if kind == "null":
         return None
     return text  # timestamps and other core types: keep the text; the model will judge it
+
+
+def _integer(text: str) -> int | str:
+    """A YAML int scalar -> int. ruamel's resolver also takes `0x_`, `0o_`, `0b_` (no digit at all):
+    those are strings in YAML 1.2, so they stay text and the model says what the field expects.
+
+    Raises OverflowError past MAX_INT_DIGITS digits (converting those is slow, and no field wants them).
+    """
+    digits = text.replace("_", "")
+    sign, body = (-1, digits[1:]) if digits[:1] == "-" else (1, digits.lstrip("+"))
+    base = 10
+    for prefix, prefix_base in (("0o", 8), ("0x", 16), ("0b", 2)):
+        if body.lower().startswith(prefix):
+            body, base = body[2:], prefix_base
+    if len(body) > MAX_INT_DIGITS:
+        raise OverflowError(text)
+    try:
+        return sign * int(body, base)
+    except ValueError:
+        return text
 
 
 def _tab_indent(path: str, lines: list[str]) -> Diagnostic | None:
@@ -226,36 +291,44 @@ def offset_span(path: str, text: str, start: int, end: int | None = None) -> Spa
     return Span(path=path, line=line0 + 1, col=col0 + 1, end_line=end_line0 + 1, end_col=end_col0 + 1)
 
 
+FORMAT_KEY = re.compile(r"^megaspec[ \t]*:", re.MULTILINE)
+
+
+def _failed(path: str, text: str, diagnostics: list[Diagnostic]) -> Source:
+    """A file that did not load: its text is kept for snippets only if it claims to be a spec
+    (a `megaspec:` key), so no report ever prints a file such as `/proc/self/environ`."""
+    return Source(path, None, SourceMap(texts={path: text} if FORMAT_KEY.search(text) else {}), diagnostics)
+
+
 def parse_text(text: str, path: str) -> Source:
     """Parse YAML text; `path` is the display path used in spans."""
-    smap = SourceMap(texts={path: text})
-    lines = text.splitlines()
+    lines = editor_lines(text)
     if tab := _tab_indent(path, lines):
-        return Source(path, None, smap, [tab])
+        return _failed(path, text, [tab])
     depth, where = _flow_depth(text)
     if depth > MAX_DEPTH:
         d = _diag("MS006", "nesting-too-deep", f"the document nests deeper than {MAX_DEPTH} levels",
                   offset_span(path, text, where), "Flatten the structure; a spec is at most a few levels deep")
-        return Source(path, None, smap, [d])
+        return _failed(path, text, [d])
 
-    yaml = _yaml()
-    doc, error = _compose(yaml, text, path, lines)
+    index = LineIndex(text)
+    doc, error = _compose(_yaml(), text, path, lines, index)
     if error is not None:
-        return Source(path, None, smap, [error])
+        return _failed(path, text, [error])
     if doc is None or doc.id != "mapping":
         kind = "empty" if doc is None else "not a mapping"
         d = _diag("MS007", "document-not-a-mapping", f"the spec is {kind}", _point(path, 0, 0, lines),
                   "Start the file with `megaspec: 1` and `name: ...` at the top level")
-        return Source(path, None, smap, [d])
-    walker = _Walker(path, lines, _scalar)
+        return _failed(path, text, [d])
+    walker = _Walker(path, lines, index, _scalar)
     try:
         data = walker.walk(doc, (), 0)
     except _Budget as b:
-        return Source(path, None, smap, [b.diagnostic])
+        return _failed(path, text, [b.diagnostic])
     except RecursionError:
-        return Source(path, None, smap, [_diag("MS006", "nesting-too-deep", "the document nests too deeply",
+        return _failed(path, text, [_diag("MS006", "nesting-too-deep", "the document nests too deeply",
                                                _point(path, 0, 0, lines), "Flatten the structure")])
-    smap.entries = walker.entries
+    smap = SourceMap(entries=walker.entries, texts={path: text})
     smap.entries[()] = NodeSpan(key=None, value=_point(path, 0, 0, lines))
     return Source(path, data, smap, [])
 
@@ -290,14 +363,20 @@ def _yaml() -> Any:
     return yaml
 
 
-def _compose(yaml: Any, text: str, path: str, lines: list[str]) -> tuple[Any, Diagnostic | None]:
+def _compose(yaml: Any, text: str, path: str, lines: list[str], index: LineIndex) -> tuple[Any, Diagnostic | None]:
     """YAML text -> node graph; no Python objects are built, so nothing can execute or explode."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
 
     try:
         return yaml.compose(text), None
     except MarkedYAMLError as e:
-        return None, _yaml_error(e, path, lines)
+        return None, _yaml_error(e, path, lines, index)
+    except ReaderError as e:  # a control character; its offset is in bytes or characters by parser, so find it
+        where = max(0, text.find(chr(e.character))) if isinstance(e.character, int) else 0
+        return None, _diag("MS001", "yaml-syntax-error", f"invalid YAML: the character U+{ord(text[where]):04X} "
+                           "is not allowed in YAML", offset_span(path, text, where),
+                           "Remove the control character, or write it as an escape in a double-quoted string")
     except YAMLError as e:
         return None, _diag("MS001", "yaml-syntax-error", _first_line(str(e)), _point(path, 0, 0, lines),
                            "Fix the YAML syntax")
@@ -310,9 +389,9 @@ def _first_line(message: str) -> str:
     return " ".join(message.strip().splitlines()[:1]) or "invalid YAML"
 
 
-def _yaml_error(e: Any, path: str, lines: list[str]) -> Diagnostic:
+def _yaml_error(e: Any, path: str, lines: list[str], index: LineIndex) -> Diagnostic:
     mark = e.problem_mark or e.context_mark
-    line0, col0 = (mark.line, mark.column) if mark else (0, 0)
+    line0, col0 = index.point(mark.index) if mark else (0, 0)
     problem = (e.problem or e.context or "invalid YAML").strip()
     if problem == "but found another document":
         return _diag("MS001", "yaml-syntax-error", "the file holds a second YAML document",
@@ -321,25 +400,62 @@ def _yaml_error(e: Any, path: str, lines: list[str]) -> Diagnostic:
                  "Fix the YAML syntax at this position")
 
 
+def read_spec_bytes(path: str | Path) -> bytes:
+    """The bytes of a regular file of at most MAX_FILE_BYTES.
+
+    Opened without blocking (a FIFO named `x.yaml` must not hang the linter) and checked as a
+    regular file on the open descriptor (not `/dev/zero`, `/dev/urandom`, a socket or a directory),
+    then read up to one byte past the cap. Raises FileNotFoundError, `SpecFileError`, or OSError.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SpecFileError("not-regular", "it is not a regular file (a device, a pipe or a directory)")
+        if info.st_size > MAX_FILE_BYTES:
+            raise SpecFileError("too-large", f"the file is {info.st_size:,} bytes; the limit is {MAX_FILE_BYTES:,}")
+        chunks, size = [], 0
+        while size <= MAX_FILE_BYTES:
+            chunk = os.read(fd, MAX_FILE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_FILE_BYTES:  # it grew while being read
+            raise SpecFileError("too-large", f"the file is over {MAX_FILE_BYTES:,} bytes")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+class SpecFileError(Exception):
+    """A path that exists but is no readable spec file: `kind` is `not-regular` or `too-large`."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
 def load_source(path: str | Path, display: str | None = None) -> Source:
     """Read and parse one spec file. `display` is the path shown in diagnostics (default: as given)."""
     shown = display or str(path)
-    p = Path(path)
+    first = Span(path=shown, line=1, col=1, end_line=1, end_col=2)
     try:
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            d = _diag("MS004", "file-too-large", f"the file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}",
-                      Span(path=shown, line=1, col=1, end_line=1, end_col=2),
-                      "Split the spec with `extends:`; a spec should be a page of YAML")
-            return Source(shown, None, SourceMap(), [d])
-        raw = p.read_bytes()
-        text = raw.decode("utf-8-sig")
+        text = read_spec_bytes(path).decode("utf-8-sig")
     except FileNotFoundError:
         return Source(shown, None, SourceMap(), [_diag("MS008", "file-not-found", f"`{shown}` does not exist",
                                                        None, "Check the path")])
-    except (OSError, UnicodeDecodeError) as e:
-        msg = "the file is not valid UTF-8" if isinstance(e, UnicodeDecodeError) else f"cannot read: {e.strerror}"
-        return Source(shown, None, SourceMap(), [_diag("MS011", "file-unreadable", msg,
-                                                       Span(path=shown, line=1, col=1, end_line=1, end_col=2),
-                                                       "Save the spec as UTF-8 text")])
+    except SpecFileError as e:
+        if e.kind == "too-large":
+            return Source(shown, None, SourceMap(), [_diag("MS004", "file-too-large", str(e), first,
+                                                           "Split the spec with `extends:`; a spec should be a page of YAML")])
+        return Source(shown, None, SourceMap(), [_diag("MS011", "file-unreadable", f"cannot read `{shown}`: {e}",
+                                                       first, "Name a spec file (`*.yaml`)")])
+    except (OSError, ValueError, UnicodeDecodeError) as e:  # ValueError: a NUL in the path
+        if isinstance(e, UnicodeDecodeError):
+            msg, span, hint = "the file is not valid UTF-8", first, "Save the spec as UTF-8 text"
+        else:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else "the path is not valid"
+            msg, span, hint = f"cannot read `{shown}`: {reason}", first, "Check the path"
+        return Source(shown, None, SourceMap(), [_diag("MS011", "file-unreadable", msg, span, hint)])
     return parse_text(text, shown)

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..diagnostics import Diagnostic, Fix, Severity, Span, YamlPath, did_you_mean, listing
 from .scalar_text import quote, unquote
-from .source import SourceMap
+from .source import SourceMap, editor_lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +132,7 @@ def dotted(path: YamlPath) -> str:
 def _source_text(smap: SourceMap, path: YamlPath, value: Any) -> str:
     """The value as the user wrote it (`3.10`, not `3.1`), for scalars on one line."""
     span = smap.value_span(path) if smap.node(path) else None
-    lines = smap.texts.get(span.path, "").splitlines() if span else []
+    lines = editor_lines(smap.texts.get(span.path, "")) if span else []
     if span and span.line == span.end_line and span.line <= len(lines):
         token = lines[span.line - 1][span.col - 1:span.end_col - 1].strip()
         if token and token[0] not in "[{|>":

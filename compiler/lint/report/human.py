@@ -10,6 +10,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from ...diagnostics import Diagnostic, Severity, Span
+from ...spec.source import editor_lines
 
 _SEVERITY_STYLES = {Severity.ERROR: "1;31", Severity.WARNING: "1;33", Severity.INFO: "1;36"}
 _GUTTER_STYLE, _BOLD = "1;34", "1"
@@ -102,7 +103,7 @@ def _render_snippets(marks: list[_Mark], texts: dict[str, str], width: int, pain
 
 def _render_file_rows(group: list[_Mark], text: str | None, width: int, paint: _Painter) -> list[str]:
     """The annotated source lines of one file, in line order, `...` between non-adjacent lines."""
-    lines = text.splitlines() if text is not None else []
+    lines = editor_lines(text) if text is not None else []
     pad, bar = " " * width, paint("|", _GUTTER_STYLE)
     rows: list[str] = []
     prev = None
@@ -128,8 +129,13 @@ def _underline(m: _Mark, source: str, paint: _Painter) -> str:
     return indent + paint(m.char * num_cols + label, m.style)
 
 
+# Characters that would move the cursor or end the line on a terminal (a lone `\r`, U+2028, an
+# escape sequence): shown as one replacement character each, so the carets stay in their columns.
+_UNPRINTABLE = {c: "\ufffd" for c in (*range(0x00, 0x09), *range(0x0a, 0x20), 0x7f, 0x85, 0x2028, 0x2029)}
+
+
 def _expand(text: str) -> str:
-    return text.replace("\t", _TAB)
+    return text.replace("\t", _TAB).translate(_UNPRINTABLE)
 
 
 def _display_width(text: str) -> int:
