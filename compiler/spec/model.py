@@ -152,11 +152,27 @@ class Distributed(Section):
     reshard_after_forward: Literal["default", "always", "never"] = "default"
 
 
+# The receipt numbers `megaspec report` can rank runs by (compiler/runs/records.py computes them).
+ObjectiveMetric = Literal["final_loss", "min_loss", "tokens_per_s", "mfu_pct", "step_time_p50_s", "step_time_p90_s",
+                          "peak_mem_gib", "busbw_gbps", "cost_usd", "usd_per_mtok"]
+
+
+class Objective(Section):
+    """What makes a run of the sweep the best one."""
+
+    metric: ObjectiveMetric
+    goal: Literal["min", "max"]
+
+
 class Sweep(Section):
     matrix: dict[str, Annotated[list[Scalar], Field(min_length=1)]] = Field(min_length=1)
     include: list[dict[str, Scalar]] = Field(default_factory=list)
     exclude: list[dict[str, Scalar]] = Field(default_factory=list)
     name: str | None = Field(None, description="Jinja2 template for each run's name")
+    max_parallel: int | None = Field(None, ge=1, description="Modal runs in flight at once; the others wait "
+                                     "`planned` until a `collect` or `status` sees a free slot")
+    objective: Objective | None = Field(None, description="The best run in `megaspec report` (default: lowest "
+                                        "final loss for train, highest bus bandwidth for bench)")
 
 
 BenchOp = Literal["all_reduce", "all_gather", "gemm"]

@@ -114,3 +114,14 @@ def test_a_template_with_errors_or_without_a_sweep_is_refused(runner: CliRunner,
     (tmp_path / "single.yaml").write_text(TEMPLATE.split("sweep:")[0])
     result = runner.invoke(cli, ["sweep", "single.yaml"])
     assert result.exit_code == 2 and "has no `sweep:` block" in result.output
+
+
+def test_sweep_max_parallel_and_objective_are_checked(runner: CliRunner, tmp_path: Path):
+    ok = TEMPLATE + "  max_parallel: 2\n  objective: {metric: tokens_per_s, goal: max}\n"
+    (tmp_path / "ok.yaml").write_text(ok)
+    assert runner.invoke(cli, ["lint", "ok.yaml"]).exit_code == 0
+    bad = TEMPLATE + "  max_parallel: 0\n  objective: {metric: speed, goal: max}\n"
+    (tmp_path / "bad.yaml").write_text(bad)
+    result = runner.invoke(cli, ["lint", "bad.yaml", "--format", "concise"])
+    assert result.exit_code == 1
+    assert "sweep.max_parallel" in result.output and "sweep.objective.metric" in result.output
