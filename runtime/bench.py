@@ -13,9 +13,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from .dist import Rank
 from .measure import sync
 from .plan import Plan
+from .process_group import Rank
 from .provenance import observed_devices, torch_versions
 
 

@@ -14,8 +14,9 @@ observed GPU's list price. Local runs, rehearsals included, are not billed: they
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
+
+from .clock import seconds_between
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -100,10 +101,7 @@ def modal_gpu_type(device_name: str) -> str | None:
 
 
 def _seconds(start: str, end: str | None) -> float:
-    if not end:
-        return 0.0
-    parse = lambda text: datetime.fromisoformat(text.replace("Z", "+00:00"))  # noqa: E731
-    return max((parse(end) - parse(start)).total_seconds(), 0.0)
+    return max(seconds_between(start, end), 0.0) if end else 0.0
 
 
 def of_attempt(plan: Plan, hardware: Hardware, started_at: str, finished_at: str | None) -> Cost:

@@ -75,6 +75,13 @@ def observed_devices() -> list[str]:
     return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
 
 
+def device_name(device) -> str:
+    """The name of one torch device: the CUDA product name, or "cpu"."""
+    import torch
+
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
 def gpu_class(device_name: str) -> str:
     """'NVIDIA H100 80GB HBM3' -> 'H100' (the Modal vocabulary)."""
     for cls in ("GB200", "B200", "H200", "H100", "A100", "L40S", "A10G", "L4", "T4"):

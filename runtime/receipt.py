@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -20,14 +20,14 @@ from .files import read_versioned_json, write_text_atomic
 SCHEMA_VERSION = "megaspec.receipt.v2"  # v2: `cost`
 SCHEMA_PATH = Path(__file__).with_name("receipt.schema.json")
 
+# The stages of one rank, in order: the receipt's `error.stage`, the status files' phases, the drills.
 Stage = Literal["bootstrap", "init", "compile", "first-step", "train", "checkpoint", "receipt", "teardown"]
+STAGES: tuple[str, ...] = get_args(Stage)
 CacheState = Literal["cold", "warm", "seeded", "mixed", "uncompiled"]
 
 
 class _Part(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
 
 
 class RunError(_Part):

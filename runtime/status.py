@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from .files import write_text_atomic
+from .receipt import STAGES
 
-PHASE_ORDER = {"bootstrap": 0, "init": 1, "compile": 2, "first-step": 3, "train": 4, "checkpoint": 5,
-               "receipt": 6, "teardown": 7, "done": 8}
+PHASE_ORDER = {phase: order for order, phase in enumerate((*STAGES, "done"))}
 
 
 def write_json_atomic(path: Path, data: dict[str, Any], *, durable: bool = True) -> None:

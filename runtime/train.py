@@ -21,12 +21,15 @@ import torch.distributed as dist
 
 from . import cachestate, checkpoint
 from .data import Geometry, agree_on_steps, get_batch, open_source
-from .dist import Rank, shorten_timeout
 from .errors import CheckpointError, NonFiniteLossError, maybe_inject_fault
 from .measure import StepClock, peak_mem_gib, summarize
 from .model import build_model, cross_entropy
+from .outcome import Outcome
 from .parallel import parallelize
 from .plan import Plan
+from .process_group import Rank, shorten_timeout
+from .provenance import device_name
+from .receipt import CheckpointReport
 from .status import RankStatus
 
 GC_EVERY_STEPS = 50  # all ranks collect on the same steps
@@ -81,14 +84,14 @@ def _prepare_cache(plan: Plan, status: RankStatus, run_dir: Path, seeded: bool) 
 
 
 def run_training(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
-                 outcome: dict[str, Any]) -> None:
+                 outcome: Outcome) -> None:
     """Train on this rank, filling `outcome` (losses, metrics, data, checkpoint, steps) as it goes,
     so a failed run's receipt still shows how far it got."""
     t = plan.train
     model, optimizer, source, geo, cache = _setup(plan, r, status, run_dir, seeded, outcome)
     ckpt_root = checkpoint.root_for(plan, run_dir)
     start_step, losses, ckpt = _resume(plan, ckpt_root, model, optimizer, status)
-    outcome.update(resumed_from=start_step or None, checkpoint=ckpt, losses=losses)
+    outcome.resumed_from, outcome.checkpoint, outcome.losses = start_step or None, ckpt, losses
     tokens_per_step = t.global_batch * t.seq_len
     clock = StepClock(num_excluded=start_step + 1 + t.warmup_steps, tokens_per_step=tokens_per_step)
     progress = ProgressLog(run_dir, plan, r.is_main)
@@ -113,36 +116,36 @@ def run_training(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded:
             progress.emit(step, losses[-1], step_s, tokens_per_step)
         if saves and not is_last:
             status.enter("checkpoint")
-            ckpt["save_s"] = checkpoint.save(ckpt_root, model, optimizer, step, losses,
-                                             step * t.global_batch, plan.checkpoint.keep)
-            ckpt["saved_steps"].append(step)
+            ckpt.save_s = checkpoint.save(ckpt_root, model, optimizer, step, losses, step * t.global_batch,
+                                          plan.checkpoint.keep)
+            ckpt.saved_steps.append(step)
             status.enter("train")
             clock.start()  # the save is reported as save_s, not as step time
     gc.enable()
     _finish(plan, r, status, clock, outcome, start_step)
 
 
-def _setup(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool, outcome: dict[str, Any]) -> tuple:
+def _setup(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool, outcome: Outcome) -> tuple:
     """Init (weights from the seed, data agreement), then AC + compile + FSDP2 and the optimizer."""
     t = plan.train
     status.enter("init")
     model = build_model(plan.model.dims(), t.seed, r.device)
     geo = Geometry(t.micro_batch, t.seq_len, t.grad_accum, r.world_size, r.rank)
     source = open_source(plan)
-    outcome["data"] = agree_on_steps(source, geo, t.steps, r.device)
+    outcome.data = agree_on_steps(source, geo, t.steps, r.device)
     status.enter("compile")  # wrapping happens here; compilation itself in the first forward
     cache = _prepare_cache(plan, status, run_dir, seeded)
     maybe_inject_fault(r.rank, "compile")
-    model, outcome["num_fsdp_units"] = parallelize(model, plan, r.mesh)
+    model, outcome.num_fsdp_units = parallelize(model, plan, r.mesh)
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, betas=(0.9, 0.95), weight_decay=t.weight_decay,
                                   foreach=True)
     return model, optimizer, source, geo, cache
 
 
 def _resume(plan: Plan, root: Path | None, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-            status: RankStatus) -> tuple[int, list[float], dict[str, Any]]:
+            status: RankStatus) -> tuple[int, list[float], CheckpointReport]:
     """(start step, losses so far, checkpoint report): the latest complete checkpoint, if any."""
-    ckpt: dict[str, Any] = {"dir": str(root) if root else None, "saved_steps": []}
+    ckpt = CheckpointReport(dir=str(root) if root else None)
     if root is None or plan.checkpoint.resume != "auto":
         return 0, [], ckpt
     status.enter("checkpoint")
@@ -153,7 +156,7 @@ def _resume(plan: Plan, root: Path | None, model: torch.nn.Module, optimizer: to
     if resumed["data_position"] != resumed["step"] * plan.train.global_batch:
         raise CheckpointError(f"step-{resumed['step']} was written with another `train.global_batch`; resuming"
                               " would change the data order. Keep the batch or start fresh", stage="checkpoint")
-    ckpt.update(resumed_from=resumed["step"], load_s=time.perf_counter() - load_start)
+    ckpt.resumed_from, ckpt.load_s = resumed["step"], time.perf_counter() - load_start
     return resumed["step"], resumed["losses"], ckpt
 
 
@@ -182,13 +185,12 @@ def _train_step(plan: Plan, model: torch.nn.Module, optimizer: torch.optim.Optim
     return step_loss
 
 
-def _finish(plan: Plan, r: Rank, status: RankStatus, clock: StepClock, outcome: dict[str, Any],
-            start_step: int) -> None:
+def _finish(plan: Plan, r: Rank, status: RankStatus, clock: StepClock, outcome: Outcome, start_step: int) -> None:
     measured = clock.measured()
-    outcome.update(completed=len(outcome["losses"]), measured=len(measured),
-                   excluded=min(plan.train.steps, clock.num_excluded) - start_step,
-                   metrics=summarize(clock, r.world_size, plan.model.flops_per_token, _device_name(r),
-                                     r.device.type))
+    outcome.completed, outcome.measured = len(outcome.losses), len(measured)
+    outcome.excluded = min(plan.train.steps, clock.num_excluded) - start_step
+    outcome.metrics = summarize(clock, r.world_size, plan.model.flops_per_token, device_name(r.device),
+                                r.device.type)
     status.update(peak_mem_gib=peak_mem_gib(r.device), compiled=plan.train.compile,
                   steady_step_s=statistics.median(measured) if measured else None)
 
@@ -204,7 +206,3 @@ def _after_first_step(plan: Plan, status: RankStatus, cache: dict[str, Any], ste
         cache.update(cachestate.hit_counters())
     status.enter("train", first_step_s=step_s, cache=cache)
     shorten_timeout(plan)
-
-
-def _device_name(r: Rank) -> str:
-    return torch.cuda.get_device_name(r.device) if r.device.type == "cuda" else "cpu"

@@ -90,3 +90,71 @@ def test_compiler_folders_import_only_earlier_pipeline_stages():
             if to in FOLDER_ORDER and FOLDER_ORDER.index(to) > FOLDER_ORDER.index(folder):
                 offenders.append(f"{p.relative_to(ROOT)}:{line} ({folder}/) imports {target} ({to}/)")
     assert not offenders, offenders
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(["megaspec", *(parts[:-1] if parts[-1] == "__init__" else parts)])
+
+
+def _imports_of(path: Path, modules: set[str]) -> set[str]:
+    """The megaspec modules a file imports, function-level imports included; `from pkg import mod` names mod."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]) if node.level else ""
+            target = ".".join(p for p in (base, node.module or "") if p)
+            found.update(f"{target}.{a.name}" if f"{target}.{a.name}" in modules else target for a in node.names)
+    return {m for m in found if m in modules and m != name}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle per strongly connected component of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    paths = sorted((ROOT / "compiler").rglob("*.py")) + sorted((ROOT / "runtime").rglob("*.py"))
+    modules = {_module_name(p) for p in paths}
+    return {_module_name(p): _imports_of(p, modules) for p in paths}
+
+
+def test_the_import_graph_of_compiler_and_runtime_has_no_cycle():
+    graph = import_graph()
+    assert "megaspec.runtime.train" in graph["megaspec.runtime.dist"]  # the graph sees function-level imports too
+    assert not _cycles(graph), _cycles(graph)
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

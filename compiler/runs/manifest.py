@@ -17,12 +17,12 @@ collector.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from megaspec.runtime.clock import utc_now
 from megaspec.runtime.files import read_versioned_json, write_text_atomic
 
 from .. import __version__
@@ -55,8 +55,11 @@ class Transition(_Frozen):
     at: str  # UTC ISO-8601, "2026-01-02T03:04:05Z"
 
 
-class RunError(_Frozen):
-    """What failed, classified by the stage that owns the fix (the seeds' triage table)."""
+class ManifestError(_Frozen):
+    """What failed, classified by the stage that owns the fix (the seeds' triage table).
+
+    Not the receipt's `RunError` (a runtime code, stage and step): the manifest's stages are the
+    bookkeeping layers around a run, and `triage_error` maps one onto the other."""
 
     stage: ErrorStage
     message: str
@@ -96,16 +99,12 @@ class Manifest(_Frozen):
     last_polled_at: str | None = None
     completed_at: str | None = None
     receipt: str | None = None  # path of the stored receipt, relative to the run directory
-    error: RunError | None = None
+    error: ManifestError | None = None
     notes: list[str] = Field(default_factory=list)  # how the collector got its answer, when unusual
 
     @property
     def is_terminal(self) -> bool:
         return self.state in TERMINAL_STATES
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def new_manifest(plan, *, backend: Backend, now: str | None = None) -> Manifest:
@@ -175,11 +174,11 @@ def store_receipt(run_dir: Path, manifest: Manifest, payload, *, source: str) ->
     try:
         receipt = parse_receipt(payload)
     except ValueError as e:
-        return advance(manifest, "error", error=RunError(stage="record", message=f"{source}: {e}"))
+        return advance(manifest, "error", error=ManifestError(stage="record", message=f"{source}: {e}"))
     try:
         write_text_atomic(Path(run_dir) / RECEIPT_FILE, receipt.model_dump_json(indent=2) + "\n")
     except OSError as e:
-        return advance(manifest, "error", error=RunError(stage="persistence", message=f"{RECEIPT_FILE}: {e}"))
+        return advance(manifest, "error", error=ManifestError(stage="persistence", message=f"{RECEIPT_FILE}: {e}"))
     return finish_from_receipt(manifest, receipt)
 
 
@@ -218,11 +217,11 @@ def finish_from_receipt(manifest: Manifest, receipt: Receipt) -> Manifest:
 _TRIAGE_STAGE = {"bootstrap": "bootstrap", "receipt": "record"}
 
 
-def triage_error(receipt: Receipt) -> RunError:
+def triage_error(receipt: Receipt) -> ManifestError:
     """The manifest's typed error for a failed receipt: runtime stage -> triage stage."""
     err = receipt.error
     if err is None:
-        return RunError(stage="record", message=f"the receipt says `{receipt.status}` but carries no error")
+        return ManifestError(stage="record", message=f"the receipt says `{receipt.status}` but carries no error")
     where = f" at step {err.step}" if err.step is not None else ""
-    return RunError(stage=_TRIAGE_STAGE.get(err.stage, "remote"), rank=err.rank, error_file=err.error_file,
+    return ManifestError(stage=_TRIAGE_STAGE.get(err.stage, "remote"), rank=err.rank, error_file=err.error_file,
                     message=f"{err.code} in stage `{err.stage}`{where}: {err.message}")

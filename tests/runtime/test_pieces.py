@@ -7,7 +7,7 @@ import struct
 import pytest
 import torch
 
-from megaspec.runtime import acceptance, cachestate, errors, measure, provenance
+from megaspec.runtime import acceptance, cachestate, errors, measure, provenance, triage
 from megaspec.runtime.bench import bus_factor
 from megaspec.runtime.data import Geometry, SyntheticTokens, TokenShards, stage
 from megaspec.runtime.model import build_model
@@ -79,25 +79,25 @@ def err(code: str, ns: int, stage: str = "train") -> dict:
 
 def test_triage_names_the_rank_that_raised_not_the_peer():
     statuses = {0: status(0, "train", 2, err("MS803", 2)), 1: status(1, "train", 2, err("MS802", 5))}
-    assert errors.attribute(statuses, {0: 1})["rank"] == 1
+    assert triage.attribute(statuses, {0: 1})["rank"] == 1
 
 
 def test_triage_names_the_staller_not_the_waiter():
     statuses = {0: status(0, "first-step", 0, err("MS803", 1, "first-step")), 1: status(1, "compile")}
-    culprit = errors.attribute(statuses, {0: 1})
+    culprit = triage.attribute(statuses, {0: 1})
     assert (culprit["rank"], culprit["stage"], culprit["code"]) == (1, "compile", "MS803")
     assert "stalled in `compile`" in culprit["message"] and "waited in `first-step`" in culprit["message"]
 
 
 def test_triage_names_the_silent_rank_when_progress_is_equal():
     statuses = {r: status(r, "train", 2, err("MS803", r)) for r in (0, 2, 3)} | {1: status(1, "train", 2)}
-    culprit = errors.attribute(statuses, {0: 1})
+    culprit = triage.attribute(statuses, {0: 1})
     assert (culprit["rank"], culprit["step"]) == (1, 3) and "waited" in culprit["message"]
 
 
 def test_triage_names_a_rank_killed_without_a_python_error():
     statuses = {0: status(0, "train", 4, err("MS803", 1)), 1: status(1, "train", 4)}
-    assert errors.attribute(statuses, {1: -9}) | {"message": ""} == {
+    assert triage.attribute(statuses, {1: -9}) | {"message": ""} == {
         "rank": 1, "code": "MS802", "stage": "train", "step": 5, "message": ""}
 
 

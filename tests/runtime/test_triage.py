@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
 
-from megaspec.runtime.launch import build_receipt, complete_receipt, utc_now
+from megaspec.runtime.assemble import build_receipt, complete_receipt
+from megaspec.runtime.clock import utc_now
+from megaspec.runtime.outcome import Outcome
 from megaspec.runtime.receipt import write_receipt
 from megaspec.runtime.status import RankStatus
 
@@ -25,9 +27,9 @@ def test_receipt_then_nonzero_exit_is_a_teardown_fault_not_a_failure(tmp_path):
     plan, started = make_plan(2), utc_now()
     for rank in (0, 1):
         write_status(tmp_path, rank, "done", 6)
-    write_receipt(tmp_path / "receipt.json", build_receipt(plan, tmp_path, started, {"losses": [1.0]}, [],
+    write_receipt(tmp_path / "receipt.json", build_receipt(plan, tmp_path, started, Outcome(losses=[1.0]), [],
                                                            status="ok"))
-    receipt = complete_receipt(plan, tmp_path, started, {}, failed(1, -6), node_rank=0)
+    receipt = complete_receipt(plan, tmp_path, started, Outcome(), failed(1, -6), node_rank=0)
     assert (receipt.status, receipt.error) == ("ok", None)
     assert [d.code for d in receipt.diagnostics] == ["MS804"]
 
@@ -38,7 +40,7 @@ def test_a_rank_that_never_wrote_a_status_is_blamed_for_the_hang(tmp_path):
     waiter.enter("first-step")
     waiter.update(error={"code": "MS803", "stage": "first-step", "step": 1, "failed_ns": 1,
                          "message": "RuntimeError: [gloo] Timed out waiting 30000ms for recv"})
-    receipt = complete_receipt(plan, tmp_path, started, {}, failed(0, 1), node_rank=0)
+    receipt = complete_receipt(plan, tmp_path, started, Outcome(), failed(0, 1), node_rank=0)
     assert (receipt.status, receipt.error.rank, receipt.error.stage, receipt.error.code) == \
         ("error", 1, "bootstrap", "MS803")
 
@@ -46,13 +48,13 @@ def test_a_rank_that_never_wrote_a_status_is_blamed_for_the_hang(tmp_path):
 def test_a_stale_receipt_from_an_earlier_attempt_is_not_reused(tmp_path):
     plan = make_plan(2)
     write_receipt(tmp_path / "receipt.json", build_receipt(plan, tmp_path, "2020-01-01T00:00:00.000000Z",
-                                                           {"losses": [9.0]}, [], status="ok"))
-    receipt = complete_receipt(plan, tmp_path, utc_now(), {}, RuntimeError("no rendezvous"), node_rank=0)
+                                                           Outcome(losses=[9.0]), [], status="ok"))
+    receipt = complete_receipt(plan, tmp_path, utc_now(), Outcome(), RuntimeError("no rendezvous"), node_rank=0)
     assert (receipt.status, receipt.error.code, receipt.losses) == ("error", "MS808", [])
 
 
 def test_interrupted_launch_is_recorded_as_interrupted(tmp_path):
-    receipt = complete_receipt(make_plan(2), tmp_path, utc_now(), {}, KeyboardInterrupt(), node_rank=0)
+    receipt = complete_receipt(make_plan(2), tmp_path, utc_now(), Outcome(), KeyboardInterrupt(), node_rank=0)
     assert (receipt.status, receipt.error.code) == ("interrupted", "MS809")
 
 
@@ -68,9 +70,9 @@ def test_require_seed_without_a_seed_fails_before_any_rank_starts(tmp_path):
 def test_a_failed_verdict_is_a_diagnostic_and_the_run_still_completed(tmp_path):
     plan, started = make_plan(2, lane="validate", validate={"finite_loss": True, "max_final_loss": 1.0,
                                                             "reference_receipt": None, "loss_rtol": 0.0}), utc_now()
-    write_receipt(tmp_path / "receipt.json", build_receipt(plan, tmp_path, started, {"losses": [5.0, 4.0]}, [],
+    write_receipt(tmp_path / "receipt.json", build_receipt(plan, tmp_path, started, Outcome(losses=[5.0, 4.0]), [],
                                                            status="ok"))
-    receipt = complete_receipt(plan, tmp_path, started, {}, None, node_rank=0)
+    receipt = complete_receipt(plan, tmp_path, started, Outcome(), None, node_rank=0)
     assert (receipt.status, receipt.verdict.passed, receipt.verdict.checks["final_loss_below_max"]) == \
         ("ok", False, False)
     assert [(d.code, d.rule) for d in receipt.diagnostics] == [("MS810", "validation-failed")]

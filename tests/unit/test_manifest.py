@@ -70,7 +70,7 @@ def test_advance_validates_updates():
 
 
 def test_write_then_read_round_trips_and_leaves_no_temp_files(tmp_path):
-    m = mf.advance(make_manifest(), "error", error=mf.RunError(stage="bootstrap", message="image build failed"))
+    m = mf.advance(make_manifest(), "error", error=mf.ManifestError(stage="bootstrap", message="image build failed"))
     path = mf.write_manifest(tmp_path, m)
     assert path == tmp_path / "manifest.json"
     assert mf.read_manifest(tmp_path) == m == mf.read_manifest(path)
@@ -101,7 +101,7 @@ def test_store_receipt_accepts_json_text_and_bytes(tmp_path):
 def test_store_receipt_failed_run_gets_triaged_error(tmp_path):
     m = mf.store_receipt(tmp_path, make_manifest("running"), make_receipt("error", CRASH), source="test")
     assert m.state == "error"
-    assert m.error == mf.RunError(stage="remote", rank=1, error_file="runs/x/logs/1/error.json",
+    assert m.error == mf.ManifestError(stage="remote", rank=1, error_file="runs/x/logs/1/error.json",
                                   message="MS802 in stage `train` at step 7: RuntimeError: boom")
 
 

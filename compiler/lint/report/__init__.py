@@ -10,12 +10,6 @@ from __future__ import annotations
 from ...diagnostics import Diagnostic
 
 FORMATS = ("human", "concise", "json", "github", "sarif")
-HOMEPAGE_URL = "https://megaspec.dev"
-
-
-def rule_url(code: str) -> str:
-    """The documentation page of a rule; `megaspec explain CODE` prints the same text."""
-    return f"{HOMEPAGE_URL}/rules/{code}"
 
 
 def render_report(fmt: str, diagnostics: list[Diagnostic], *, texts: dict[str, str], num_files: int,

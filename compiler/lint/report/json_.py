@@ -10,7 +10,7 @@ import json
 
 from ... import __version__
 from ...diagnostics import Diagnostic, Span
-from . import rule_url
+from .links import rule_url
 
 SCHEMA_VERSION = "megaspec.diagnostics.v1"
 

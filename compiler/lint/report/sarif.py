@@ -13,7 +13,7 @@ from urllib.parse import quote
 from ... import __version__
 from ...diagnostics import Diagnostic, Severity, Span
 from ..rules.registry import REGISTRY, Rule
-from . import HOMEPAGE_URL, rule_url
+from .links import HOMEPAGE_URL, rule_url
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"

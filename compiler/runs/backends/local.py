@@ -13,7 +13,7 @@ from pathlib import Path
 from ..manifest import (
     RECEIPT_FILE,
     Manifest,
-    RunError,
+    ManifestError,
     advance,
     new_manifest,
     store_receipt,
@@ -57,4 +57,4 @@ def _after_launcher_failure(run_dir: Path, manifest: Manifest, error: Exception)
     if receipt_path.exists():
         return store_receipt(run_dir, manifest, receipt_path.read_text(encoding="utf-8"), source=f"`{receipt_path}`")
     message = f"the local launcher failed before any receipt was written: {type(error).__name__}: {error}"
-    return advance(manifest, "error", error=RunError(stage="bootstrap", message=message))
+    return advance(manifest, "error", error=ManifestError(stage="bootstrap", message=message))

@@ -21,8 +21,8 @@ from megaspec.runtime.files import write_text_atomic
 
 from ..manifest import (
     BackendError,
+    ManifestError,
     ModalCall,
-    RunError,
     advance,
     new_manifest,
     read_manifest,
@@ -80,7 +80,7 @@ def launch(plan, app_py: Path, run_dir: Path, *, echo: Callable[[str], None] = p
     write_manifest(run_dir, manifest)
     record, problem = _spawn_detached(app, function, plan.to_json())
     if record is None:
-        manifest = advance(manifest, "error", error=RunError(stage="bootstrap", message=_describe(problem)))
+        manifest = advance(manifest, "error", error=ManifestError(stage="bootstrap", message=_describe(problem)))
         write_manifest(run_dir, manifest)
         if _is_auth_error(problem):
             raise BackendError(f"Modal rejected the credentials: {problem}", hint="Run `modal token new`")
@@ -161,7 +161,7 @@ def collect(run_dir: Path, *, function_call_from_id: FunctionCallFromId | None =
     elif outcome == "expired":
         manifest = _collect_expired(run_dir, manifest, read_volume_file or _read_volume_file)
     elif outcome == "failed":
-        manifest = advance(manifest, "error", error=RunError(stage="remote", message=str(payload)),
+        manifest = advance(manifest, "error", error=ManifestError(stage="remote", message=str(payload)),
                            modal=_with_graph(manifest.modal, function_call))
     else:
         write_manifest(run_dir, manifest)
