@@ -31,17 +31,19 @@ DTYPES = {"uint16": torch.uint16, "uint32": torch.uint32}
 
 @dataclass(frozen=True)
 class Geometry:
-    """Where a rank's micro-batch sits in the global sample order."""
+    """Where a rank's micro-batch sits in the global sample order (the Plan's batch geometry, one rank)."""
 
     micro_batch: int
     seq_len: int
     grad_accum: int
     world_size: int
+    global_batch: int  # the Plan's; it checks global = micro x accum x world
     rank: int
 
-    @property
-    def global_batch(self) -> int:
-        return self.micro_batch * self.grad_accum * self.world_size
+    @classmethod
+    def of(cls, plan: Plan, rank: int) -> Geometry:
+        t = plan.train
+        return cls(t.micro_batch, t.seq_len, t.grad_accum, plan.distributed.world_size, t.global_batch, rank)
 
     def first_sample(self, step: int, micro_step: int) -> int:
         """Global index of row 0 of this rank's micro-batch at (0-based step, micro-step)."""

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .files import read_versioned_json
 from .presets import ModelDims
@@ -62,7 +62,7 @@ class TrainPlan(_Frozen):
     warmup_steps: int  # excluded from the measured loop (step 0 always is)
     global_batch: int  # sequences per optimizer step
     micro_batch: int  # sequences per rank per forward
-    grad_accum: int  # global_batch / (micro_batch * world_size), exact
+    grad_accum: int  # global_batch / (micro_batch * world_size), exact: the Plan checks it
     seq_len: int
     lr: float
     min_lr_ratio: float
@@ -196,6 +196,17 @@ class Plan(_Frozen):
     validate_: ValidatePlan | None = Field(default=None, alias="validate")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _geometry_adds_up(self) -> Plan:
+        """The batch geometry `lower` derived must hold: every rank runs the same whole micro-batches."""
+        t, d = self.train, self.distributed
+        if d.world_size != d.nodes * d.nproc_per_node:
+            raise ValueError(f"world_size {d.world_size} != nodes {d.nodes} x nproc_per_node {d.nproc_per_node}")
+        if t.grad_accum < 1 or t.global_batch != t.micro_batch * t.grad_accum * d.world_size:
+            raise ValueError(f"global_batch {t.global_batch} != micro_batch {t.micro_batch} x grad_accum "
+                             f"{t.grad_accum} x world_size {d.world_size}")
+        return self
 
     def to_json(self) -> str:
         """Byte-stable JSON: fields in contract order, dicts in the order `lower` built them, 2-space indent."""

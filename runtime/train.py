@@ -130,7 +130,7 @@ def _setup(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
     t = plan.train
     status.enter("init")
     model = build_model(plan.model.dims(), t.seed, r.device)
-    geo = Geometry(t.micro_batch, t.seq_len, t.grad_accum, r.world_size, r.rank)
+    geo = Geometry.of(plan, r.rank)
     source = open_source(plan)
     outcome.data = agree_on_steps(source, geo, t.steps, r.device)
     status.enter("compile")  # wrapping happens here; compilation itself in the first forward

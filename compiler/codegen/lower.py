@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from megaspec.runtime.cost import CPU_USD_PER_CORE_HOUR, GPU_USD_PER_HOUR, MEM_USD_PER_GIB_HOUR
 from megaspec.runtime.plan import (
     BenchPlan,
     BucketMount,
@@ -28,20 +29,15 @@ from megaspec.runtime.plan import (
     ValidatePlan,
     VolumeMount,
 )
-from megaspec.runtime.presets import DIAGNOSTIC_PRESET, PRESETS, flops_per_token, num_params
+from megaspec.runtime.presets import flops_per_token, num_params
 
 from .. import __version__
 from ..diagnostics import InternalError
-from ..spec.gpu import (
-    CPU_USD_PER_CORE_HOUR,
-    GPU_USD_PER_HOUR,
-    MEM_USD_PER_GIB_HOUR,
-    GpuRequest,
-    gpu_list,
-    parse_gpu,
-    primary_gpu,
-)
+from ..spec.gpu import GpuRequest
 from ..spec.model import Bench, Spec, Validate, model_dims
+from ..spec.mounts import VOLUME_KINDS, path_class
+from ..spec.topology import Geometry, geometry
+from .rehearsal import rehearse
 
 # Pinned image defaults (the runtime imports torch, numpy and pydantic). torch 2.8.0's PyPI Linux
 # wheel is built against CUDA 12.8: Hopper (sm_90) and Blackwell (sm_100) both run it.
@@ -56,7 +52,6 @@ NCCL_HEARTBEAT_S = 480  # torch's default monitor heartbeat
 MIN_INIT_TIMEOUT_S = 600
 CPU_CORES_PER_GPU, MEM_GIB_PER_GPU = 4.0, 32  # 8 GPUs: 32 cores, 256 GiB (Modal's 8-GPU example)
 CPU_CORES_PER_RANK, MEM_GIB_PER_RANK = 1.0, 4
-REHEARSAL_EXTRA_STEPS = 5
 _SIZE = re.compile(r"^(\d+)(B|KiB|MiB|GiB)$")
 _SIZE_UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -67,7 +62,7 @@ def lower(checked_spec: Spec, *, spec_path: str, spec_sha256: str, origins: dict
     """Spec (already free of lint errors) -> Plan. `target` is the CLI override of `target:`."""
     spec, substitutions = checked_spec, []
     resolved = target or spec.target
-    rehearsal = resolved == "local" and spec.target == "modal" and primary_gpu(spec.resources.gpu) is not None
+    rehearsal = resolved == "local" and spec.target == "modal" and spec.resources.gpu is not None
     if rehearsal:
         spec, substitutions = rehearse(spec)
     run = RunIdentity(run_id=run_id, spec_path=spec_path, spec_sha256=spec_sha256, origins=dict(origins),
@@ -77,9 +72,10 @@ def lower(checked_spec: Spec, *, spec_path: str, spec_sha256: str, origins: dict
 
 
 def _assemble(spec: Spec, target: str, run: RunIdentity) -> Plan:
-    dist = _distributed(spec)
+    geo = geometry(spec)
+    dist = _distributed(spec, geo)
     model = _model(spec)
-    train = _train(spec, model, dist.world_size)
+    train = _train(spec, model, geo)
     cache = _cache(spec, dist)
     return Plan(
         megaspec_version=__version__, name=spec.name, lane=spec.lane, target=target, run=run,
@@ -94,20 +90,12 @@ def _assemble(spec: Spec, target: str, run: RunIdentity) -> Plan:
 # --- topology and geometry -------------------------------------------------------------------
 
 
-def _distributed(spec: Spec) -> DistributedPlan:
-    req = primary_gpu(spec.resources.gpu)
-    nodes = spec.resources.nodes
-    nproc = req.count if req else (spec.resources.ranks or 1)
+def _distributed(spec: Spec, geo: Geometry) -> DistributedPlan:
     return DistributedPlan(
-        backend="nccl" if req else "gloo", device="cuda" if req else "cpu", nodes=nodes,
-        nproc_per_node=nproc, world_size=nproc * nodes, timeout_s=spec.distributed.timeout,
-        init_timeout_s=_init_timeout_s(spec), max_restarts=0, env={},
+        backend=geo.backend, device=geo.device, nodes=geo.nodes, nproc_per_node=geo.nproc_per_node,
+        world_size=geo.world_size, timeout_s=spec.distributed.timeout, init_timeout_s=_init_timeout_s(spec),
+        max_restarts=0, env={},
     )
-
-
-def _precision(spec: Spec) -> str:
-    """bf16 on GPUs; fp32 on CPUs, where bf16 is an order of magnitude slower without bf16 units."""
-    return spec.train.precision or ("bf16" if primary_gpu(spec.resources.gpu) else "fp32")
 
 
 def _init_timeout_s(spec: Spec) -> int:
@@ -125,18 +113,16 @@ def _model(spec: Spec) -> ModelPlan:
                      flops_per_token=flops_per_token(dims, seq_len))
 
 
-def _train(spec: Spec, model: ModelPlan, world: int) -> TrainPlan:
+def _train(spec: Spec, model: ModelPlan, geo: Geometry) -> TrainPlan:
     t = spec.train
-    per_step = t.micro_batch * world
-    global_batch = t.global_batch or per_step
-    if global_batch % per_step:
-        raise InternalError(f"lower() got an unchecked spec: global_batch {global_batch} is not a multiple "
-                            f"of micro_batch x world size ({per_step})")
+    if not geo.divisible:
+        raise InternalError(f"lower() got an unchecked spec: global_batch {geo.global_batch} is not a multiple "
+                            f"of micro_batch x world size ({geo.sequences_per_micro_step})")
     return TrainPlan(
-        steps=t.steps, warmup_steps=t.warmup_steps, global_batch=global_batch, micro_batch=t.micro_batch,
-        grad_accum=global_batch // per_step, seq_len=t.seq_len or model.max_seq_len, lr=t.lr,
+        steps=t.steps, warmup_steps=t.warmup_steps, global_batch=geo.global_batch, micro_batch=geo.micro_batch,
+        grad_accum=geo.grad_accum, seq_len=t.seq_len or model.max_seq_len, lr=t.lr,
         min_lr_ratio=t.min_lr_ratio, lr_warmup_steps=min(100, t.steps // 10), weight_decay=t.weight_decay,
-        grad_clip=t.grad_clip, precision=_precision(spec), compile=t.compile,
+        grad_clip=t.grad_clip, precision=t.precision or geo.default_precision, compile=t.compile,
         activation_checkpointing=t.activation_checkpointing,
         reshard_after_forward=spec.distributed.reshard_after_forward, seed=t.seed, log_every=t.log_every,
     )
@@ -145,26 +131,13 @@ def _train(spec: Spec, model: ModelPlan, world: int) -> TrainPlan:
 # --- state: data, checkpoints, compile cache ---------------------------------------------------
 
 
-def _under(path: str, mount: str) -> bool:
-    return path == mount or path.startswith(mount.rstrip("/") + "/")
-
-
-def _path_class(spec: Spec, path: str) -> str:
-    volumes = [v for v in spec.volumes.model_dump().values() if v]
-    if any(_under(path, v["mount"]) for v in volumes):
-        return "volume"
-    if any(_under(path, b.mount) for b in spec.buckets.values()):
-        return "bucket"
-    return "local-disk"
-
-
 def _data(spec: Spec) -> DataPlan:
     d = spec.data
     if d.source == "synthetic" or d.path is None:
         return DataPlan(source=d.source, path=d.path, stage_from=d.stage_from, dtype=d.dtype,
                         path_class="synthetic")
     return DataPlan(source=d.source, path=d.path, stage_from=d.stage_from, dtype=d.dtype,
-                    path_class=_path_class(spec, d.path))
+                    path_class=path_class(spec, d.path))
 
 
 def _checkpoint(spec: Spec) -> CheckpointPlan:
@@ -191,8 +164,8 @@ def _cache(spec: Spec, dist: DistributedPlan) -> CachePlan:
     vol = spec.volumes.cache
     where = None
     if vol is not None:
-        req = primary_gpu(spec.resources.gpu)
-        device = req.type if req else "cpu"
+        gpu = spec.resources.gpu
+        device = gpu.primary.type if gpu is not None else "cpu"
         where = f"{vol.mount.rstrip('/')}/inductor/{device}-torch{torch_version(_packages(spec))}"
     return CachePlan(policy=spec.cache.policy, dir=where, seed=spec.cache.seed)
 
@@ -230,23 +203,16 @@ def _nccl_env(heartbeat: str, compile_: bool, init_timeout_s: int) -> dict[str, 
 # --- resources and the Modal app ---------------------------------------------------------------
 
 
-def modal_gpu_string(req: GpuRequest, exact: bool) -> str:
-    """`H100` + exact -> `H100!:8`; `A100` + exact -> `A100-40GB:8` (no silent 80 GB upgrade)."""
-    if exact and req.type == "A100":
-        return f"A100-40GB:{req.count}"
-    return req.modal_string(exact=exact)
-
-
 def _resources(spec: Spec, dist: DistributedPlan, target: str) -> ResourcesPlan:
     r = spec.resources
-    reqs = [q for q in (parse_gpu(g) for g in gpu_list(r.gpu)) if q is not None]
+    reqs = r.gpu.requests if r.gpu is not None else ()
     primary = reqs[0] if reqs else None
     per_unit = (CPU_CORES_PER_GPU, MEM_GIB_PER_GPU) if primary else (CPU_CORES_PER_RANK, MEM_GIB_PER_RANK)
     cpu = r.cpu if r.cpu is not None else per_unit[0] * dist.nproc_per_node
     mem_gib = r.memory_gib if r.memory_gib is not None else per_unit[1] * dist.nproc_per_node
     return ResourcesPlan(
         gpu_type=primary.type if primary else None, gpu_count=primary.count if primary else 0,
-        modal_gpu=[modal_gpu_string(q, r.exact) for q in reqs], exact=r.exact or bool(primary and primary.exact),
+        modal_gpu=[q.modal_string(exact=r.exact) for q in reqs], exact=r.exact or bool(primary and primary.exact),
         cpu=cpu, memory_mib=mem_gib * 1024, timeout_s=r.timeout, retries=r.retries,
         price_usd_per_hour=None if target == "local" else _price(primary, cpu, mem_gib, dist.nodes),
     )
@@ -292,7 +258,7 @@ def _runs_dir(spec: Spec) -> str:
 
 def _modal(spec: Spec, cache: CachePlan) -> ModalPlan:
     volumes = [VolumeMount(kind=kind, name=v.name, mount=v.mount, version=v.version)
-               for kind in ("cache", "checkpoints", "data", "home")
+               for kind in VOLUME_KINDS
                if (v := getattr(spec.volumes, kind)) is not None]
     buckets = [BucketMount(key=key, bucket=b.bucket, mount=b.mount, secret=b.secret, prefix=b.prefix,
                            read_only=b.read_only, endpoint_url=b.endpoint_url)
@@ -338,47 +304,3 @@ def _validate(spec: Spec) -> ValidatePlan | None:
     v = v or Validate()
     return ValidatePlan(finite_loss=v.finite_loss, max_final_loss=v.max_final_loss,
                         reference_receipt=v.reference_receipt, loss_rtol=v.loss_rtol)
-
-
-# --- rehearsal ---------------------------------------------------------------------------------
-
-
-def rehearse(spec: Spec) -> tuple[Spec, list[str]]:
-    """A GPU spec rewritten for CPU ranks here: same world size and batch geometry, tiny everything else."""
-    req = primary_gpu(spec.resources.gpu)
-    world = req.count * spec.resources.nodes
-    tiny = PRESETS[DIAGNOSTIC_PRESET]
-    t = spec.train
-    seq_len = min(t.seq_len or model_dims(spec).max_seq_len, tiny.max_seq_len)
-    steps = min(t.steps, t.warmup_steps + REHEARSAL_EXTRA_STEPS)
-    words = [f"GPU `{gpu_list(spec.resources.gpu)[0]}` x {spec.resources.nodes} node(s) -> {world} CPU ranks (gloo)"]
-    words += _changed("model preset", spec.preset or "custom", DIAGNOSTIC_PRESET)
-    words += _changed("train.seq_len", t.seq_len or model_dims(spec).max_seq_len, seq_len)
-    words += _changed("train.steps", t.steps, steps)
-    words += _changed("train.precision", t.precision or "bf16", "fp32")
-    words += _changed("train.compile", t.compile, False)
-    words += _changed("data.source", spec.data.source, "synthetic")
-    words += _changed("cache.policy", spec.cache.policy, "cold")
-    words += _changed("distributed.debug", spec.distributed.debug, "INFO")
-    if spec.volumes.model_dump(exclude_none=True) or spec.buckets:
-        words.append("Volumes and bucket mounts dropped: they exist only on Modal")
-    if spec.checkpoint.every is not None:
-        words.append("checkpoints go to `checkpoints/` in the run dir")
-    update = {
-        "target": "local", "preset": DIAGNOSTIC_PRESET, "model": type(spec.model)(), "buckets": {},
-        "resources": spec.resources.model_copy(update={"gpu": None, "exact": False, "nodes": 1, "ranks": world}),
-        "train": t.model_copy(update={"global_batch": t.global_batch or t.micro_batch * world, "seq_len": seq_len,
-                                      "steps": steps, "precision": "fp32", "compile": False}),
-        "data": type(spec.data)(dtype=spec.data.dtype),
-        "cache": type(spec.cache)(policy="cold"), "volumes": type(spec.volumes)(),
-        "distributed": spec.distributed.model_copy(update={"debug": "INFO"}),
-    }
-    return spec.model_copy(update=update), words
-
-
-def _changed(what: str, before: object, after: object) -> list[str]:
-    if before == after:
-        return []
-    def shown(v: object) -> object:
-        return ("on" if v else "off") if isinstance(v, bool) else v
-    return [f"{what} `{shown(before)}` -> `{shown(after)}`"]

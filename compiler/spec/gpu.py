@@ -1,19 +1,18 @@
-"""Modal GPU strings and run topology: shared facts for the rules and for `lower`.
+"""Modal GPU requests: the typed value of `resources.gpu`, parsed once, and the facts about each type.
 
 The Modal client does not validate GPU names or counts (the server does, after you pay for the
-image build), so megaspec does: the 1.6 list and per-container limits (dated list prices: runtime/cost.py).
+image build), so megaspec does, while the spec is validated: `parse_gpus` turns the string (or the
+list of fallbacks) into `GpuChoices` of known types with counts within the per-container limit, or
+raises `GpuError`s that become located MS301/MS302 diagnostics. Everything after validation reads
+the typed value. Also here: per-node limits and memory per type (dated list prices: runtime/cost.py).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-# The dated list prices live with the cost estimate, which the receipt uses too.
-from megaspec.runtime.cost import (  # noqa: F401 - re-exported for lower
-    CPU_USD_PER_CORE_HOUR,
-    GPU_USD_PER_HOUR,
-    MEM_USD_PER_GIB_HOUR,
-)
+from ..diagnostics import did_you_mean, listing
 
 # Modal 1.6 GPU types -> max GPUs per container (reference/modal-api.md §1.2).
 GPU_MAX_PER_NODE: dict[str, int] = {
@@ -31,47 +30,112 @@ GPU_MEMORY_GIB: dict[str, float] = {
 }
 
 
+# The spelling that refuses Modal's silent upgrades: only H100s are upgraded (to H200s), and `A100`
+# may be served by an 80 GB card (reference/modal-api.md §1.2).
+EXACT_SPELLING = {"H100": "H100!", "A100": "A100-40GB"}
+_TYPE_TIMES_COUNT = re.compile(r"^(.+?)[xX](\d+)$")  # `H100x8`, as people say it
+
+
 @dataclass(frozen=True, slots=True)
 class GpuRequest:
-    type: str  # canonical upper-case Modal type without "!" ("H100")
+    """One checked `resources.gpu` entry: a Modal type megaspec knows, and a count it allows per node."""
+
+    type: str  # canonical Modal type without "!" ("H100")
     count: int
-    exact: bool  # written as "H100!" in the spec
+    exact: bool  # written with "!" ("H100!"), which only H100 has
+    text: str  # the entry as written in the spec ("h100:8")
+
+    @property
+    def canonical(self) -> str:
+        """The entry in its canonical spelling: `h100!:8` -> `H100!:8`."""
+        return f"{self.type}{'!' if self.exact else ''}:{self.count}"
 
     def modal_string(self, exact: bool = False) -> str:
-        bang = "!" if (self.exact or exact) and self.type == "H100" else ""
-        return f"{self.type}{bang}:{self.count}"
+        """What Modal is asked for: `H100:8` -> `H100!:8` when exact (written or `resources.exact`)."""
+        return f"{modal_type(self.type, self.exact or exact)}:{self.count}"
 
 
-def parse_gpu(value: str) -> GpuRequest | None:
-    """`H200:8` -> GpuRequest("H200", 8). None when the text is not TYPE[:COUNT] with an integer count."""
-    text = value.strip()
-    type_, _, count_text = text.partition(":")
-    if not type_:
-        return None
-    count = 1
-    if count_text:
-        if not count_text.isdigit():
-            return None
-        count = int(count_text)
-    upper = type_.upper()
-    exact = upper.endswith("!")
-    return GpuRequest(type=upper.rstrip("!"), count=count, exact=exact)
+def modal_type(type_: str, exact: bool) -> str:
+    """The one decision of the exact spelling: `H100` -> `H100!`, `A100` -> `A100-40GB` (no silent 80 GB)."""
+    return EXACT_SPELLING.get(type_, type_) if exact else type_
 
 
-def gpu_list(gpu: str | list[str] | None) -> list[str]:
-    if gpu is None:
-        return []
-    return [gpu] if isinstance(gpu, str) else list(gpu)
+@dataclass(frozen=True, slots=True)
+class GpuChoices:
+    """The validated `resources.gpu`: the first choice and its ordered fallbacks."""
+
+    requests: tuple[GpuRequest, ...]
+    listed: bool  # written as a YAML list (entries are then located at `resources.gpu[i]`)
+
+    @property
+    def primary(self) -> GpuRequest:
+        return self.requests[0]
+
+    def entries(self) -> list[tuple[tuple[str | int, ...], GpuRequest]]:
+        """(YAML path, request) for each entry, fallbacks included."""
+        base = ("resources", "gpu")
+        return [((*base, i) if self.listed else base, req) for i, req in enumerate(self.requests)]
+
+    def as_written(self) -> str | list[str]:
+        texts = [req.text for req in self.requests]
+        return texts if self.listed else texts[0]
 
 
-def primary_gpu(gpu: str | list[str] | None) -> GpuRequest | None:
-    items = gpu_list(gpu)
-    return parse_gpu(items[0]) if items else None
+class GpuError(ValueError):
+    """A `resources.gpu` entry that names no Modal GPU (MS301) or an impossible count (MS302)."""
+
+    def __init__(self, code: str, message: str, hint: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.hint, self.index = code, message, hint, index
+        self.rule = {"MS301": "unknown-gpu-type", "MS302": "gpu-count-over-node-limit"}[code]
 
 
-def world_size(gpu: str | list[str] | None, nodes: int, ranks: int | None) -> int:
-    """Processes in the run: GPUs per node x nodes, or CPU ranks for a CPU-only spec."""
-    req = primary_gpu(gpu)
-    if req is not None:
-        return max(req.count, 0) * nodes
-    return (ranks or 1) * nodes
+def parse_gpu(text: str) -> GpuRequest:
+    """`H200:8` -> GpuRequest("H200", 8); the count defaults to 1. Raises GpuError."""
+    written = text.strip()
+    type_text, colon, count_text = written.partition(":")
+    upper = type_text.upper()
+    exact, type_ = upper.endswith("!"), upper.removesuffix("!")
+    if type_ not in GPU_MAX_PER_NODE or (exact and type_ != "H100"):
+        raise GpuError("MS301", _unknown_message(text, type_text), _unknown_hint(type_text, type_, exact))
+    if colon and not (count_text.isascii() and count_text.isdigit()):
+        raise GpuError("MS302", f"GPU count `{count_text}` in `{written}` is not a whole number",
+                       f"Write `{type_text}:N` with N from 1 to {GPU_MAX_PER_NODE[type_]}")
+    count, limit = int(count_text) if colon else 1, GPU_MAX_PER_NODE[type_]
+    if not 1 <= count <= limit:
+        raise GpuError("MS302", f"`{type_}` count `{count}` is outside 1 to `{limit}` GPUs per container",
+                       f"Use 1 to {limit} GPUs per node; set `resources.nodes` for more")
+    return GpuRequest(type=type_, count=count, exact=exact, text=text)
+
+
+def _unknown_message(text: str, type_text: str) -> str:
+    if not type_text.strip():
+        return f"a blank `resources.gpu` entry names no GPU type; expected one of {listing(GPU_MAX_PER_NODE)}"
+    return f"`{type_text}` is not a Modal GPU type; expected one of {listing(GPU_MAX_PER_NODE)}"
+
+
+def _unknown_hint(type_text: str, type_: str, exact: bool) -> str:
+    if type_ in GPU_MAX_PER_NODE:  # a known type with a `!` it does not support
+        return f"Use `{type_}`; only `H100!` refuses automatic upgrades"
+    if (m := _TYPE_TIMES_COUNT.match(type_)) and m[1].removesuffix("!") in GPU_MAX_PER_NODE:
+        return f"Write `{m[1]}:{int(m[2])}` (TYPE:COUNT)"
+    if not type_text.strip():
+        return "Write `TYPE[:COUNT]`, e.g. `H200:8`, or remove `resources.gpu` for a CPU-only run"
+    return did_you_mean(type_, set(GPU_MAX_PER_NODE)) or f"Use one of {listing(GPU_MAX_PER_NODE, 13)}"
+
+
+def parse_gpus(value: str | list[str]) -> tuple[GpuChoices | None, list[GpuError]]:
+    """`resources.gpu` as written (a string or a list of fallbacks) -> its typed value, or the errors."""
+    listed = isinstance(value, list)
+    texts = value if listed else [value]
+    if not texts:
+        return None, [GpuError("MS301", "`resources.gpu` is an empty list",
+                               "List at least one GPU, e.g. `[H200:8]`, or remove it for a CPU-only run")]
+    requests, errors = [], []
+    for i, text in enumerate(texts):
+        try:
+            requests.append(parse_gpu(text))
+        except GpuError as e:
+            e.index = i if listed else None
+            errors.append(e)
+    return (None, errors) if errors else (GpuChoices(tuple(requests), listed), [])

@@ -8,9 +8,12 @@ Semantic checks that involve more than one field live in `rules/`, not here.
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from megaspec.runtime.presets import DIAGNOSTIC_PRESET, PRESETS, ModelDims
+
+from .gpu import GpuChoices, parse_gpus
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 DURATION_PATTERN = r"^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"
@@ -46,6 +49,22 @@ PresetName = Literal["tiny", "dense-125m", "dense-350m", "dense-1b", "dense-3b",
 assert set(PresetName.__args__) == set(PRESETS)  # noqa: S101 (a programmer invariant, not user input)
 
 
+def _gpu_choices(value: str | list[str]) -> GpuChoices:
+    """The one parse of `resources.gpu`; each bad entry is an error at its own YAML path."""
+    choices, errors = parse_gpus(value)
+    if choices is None:
+        raise ValidationError.from_exception_data("resources.gpu", [InitErrorDetails(
+            type=PydanticCustomError("gpu_request", e.message, {"code": e.code, "rule": e.rule, "hint": e.hint}),
+            loc=() if e.index is None else (e.index,), input=value if e.index is None else value[e.index],
+        ) for e in errors])
+    return choices
+
+
+# YAML takes `TYPE[:COUNT]` or a list of fallbacks (that is the schema); the validated value is a
+# `GpuChoices` (dumped back as written).
+Gpu = Annotated[str | list[str], AfterValidator(_gpu_choices), PlainSerializer(GpuChoices.as_written)]
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -53,7 +72,7 @@ class Section(BaseModel):
 class Resources(Section):
     """Where the run executes: GPU type and count, nodes, limits."""
 
-    gpu: str | list[str] | None = Field(None, description="Modal GPU `TYPE[:COUNT]`; a list is ordered fallbacks")
+    gpu: Gpu | None = Field(None, description="Modal GPU `TYPE[:COUNT]`; a list is ordered fallbacks")
     exact: bool = Field(False, description="Refuse automatic upgrades (`H100` -> `H100!`)")
     nodes: int = Field(1, ge=1, le=32, description="> 1: a `modal.clustered` multi-node run")
     ranks: int | None = Field(None, ge=1, le=64, description="CPU-only specs (no `gpu`): number of processes")

@@ -310,6 +310,11 @@ def _invalid_format(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | 
     return "MS106", "invalid-format", f"{shown} in `{where}` is not {noun}", hint
 
 
+def _gpu_request(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
+    """A `resources.gpu` entry `spec/gpu.py` could not parse: its code, message and hint are already decided."""
+    return err.ctx["code"], err.ctx["rule"], err.msg, err.ctx["hint"]
+
+
 def _schema_error(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
     return "MS100", "schema-error", f"`{dotted(err.path)}` is not valid: {err.msg}", None
 
@@ -322,6 +327,7 @@ _HANDLERS: dict[str, Callable[[_Error, SourceMap], tuple[str, str, str, str | No
     "enum": _invalid_choice,
     "string_pattern_mismatch": _invalid_format,
     "value_error": _invalid_format,
+    "gpu_request": _gpu_request,
     **{t: _out_of_range for t in ("greater_than", "greater_than_equal", "less_than", "less_than_equal",
                                   "too_short", "too_long", "string_too_short", "string_too_long",
                                   "multiple_of", "finite_number")},

@@ -29,7 +29,7 @@ def test_lr_warms_up_then_decays_to_the_floor():
 def test_every_world_size_covers_the_same_samples_per_step():
     def samples(world: int, micro: int) -> set[int]:
         accum = 8 // (micro * world)
-        return {Geometry(micro, 16, accum, world, r).first_sample(3, m) + k
+        return {Geometry(micro, 16, accum, world, 8, r).first_sample(3, m) + k
                 for r in range(world) for m in range(accum) for k in range(micro)}
 
     assert samples(1, 8) == samples(2, 2) == samples(4, 1) == set(range(24, 32))

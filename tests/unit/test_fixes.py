@@ -23,7 +23,7 @@ def fixed(tmp_path, text: str, name: str = "spec.yaml") -> str:
 
 @pytest.mark.parametrize(("before", "after"), [
     ('resources: {gpu: "H100:8"}\n', 'resources: {gpu: "H100!:8"}\n'),
-    ("resources:\n  gpu: h100:8\n", "resources:\n  gpu: h100!:8\n"),
+    ("resources:\n  gpu: h100:8\n", "resources:\n  gpu: H100!:8\n"),  # canonical spelling too
     ('resources: {gpu: ["H200:8", "H100:8"]}\n', 'resources: {gpu: ["H200:8", "H100!:8"]}\n'),
 ])
 def test_h100_becomes_exact(tmp_path, before, after):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from megaspec.compiler.codegen.lower import lower, modal_gpu_string, size_bytes, torch_version
+from megaspec.compiler.codegen.lower import lower, size_bytes, torch_version
 from megaspec.compiler.diagnostics import InternalError
 from megaspec.compiler.spec.gpu import parse_gpu
 from megaspec.compiler.spec.model import Spec
@@ -37,7 +37,8 @@ def test_gpu_geometry_and_strings():
 def test_fallback_list_kept_in_order_and_a100_exact():
     p = plan_of(resources={"gpu": ["H200:8", "H100:8"], "exact": True})
     assert p.resources.modal_gpu == ["H200:8", "H100!:8"]
-    assert modal_gpu_string(parse_gpu("A100:2"), exact=True) == "A100-40GB:2"
+    assert parse_gpu("A100:2").modal_string(exact=True) == "A100-40GB:2"
+    assert plan_of(resources={"gpu": "a100:2", "exact": True}).resources.modal_gpu == ["A100-40GB:2"]
 
 
 def test_cpu_defaults():
@@ -135,3 +136,16 @@ def test_tags_do_not_change_the_comparison_hash():
     a = lower(make(), spec_path="a.yaml", spec_sha256="1" * 64, origins={}, run_id="r1")
     b = lower(make(), spec_path="b.yaml", spec_sha256="2" * 64, origins={}, run_id="r2")
     assert a.comparison_hash() == b.comparison_hash() and a.modal.tags != b.modal.tags
+
+
+def test_plan_refuses_batch_geometry_that_does_not_add_up():
+    from pydantic import ValidationError
+
+    from megaspec.runtime.plan import Plan
+
+    body = plan_of(resources={"ranks": 2}, train={"global_batch": 8}).model_dump(by_alias=True)
+    assert body["train"]["grad_accum"] == 4
+    with pytest.raises(ValidationError, match="global_batch 8 != micro_batch 1 x grad_accum 3 x world_size 2"):
+        Plan.model_validate({**body, "train": {**body["train"], "grad_accum": 3}})
+    with pytest.raises(ValidationError, match="world_size 2 != nodes 1 x nproc_per_node 4"):
+        Plan.model_validate({**body, "distributed": {**body["distributed"], "nproc_per_node": 4}})

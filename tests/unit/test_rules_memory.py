@@ -59,4 +59,4 @@ def test_rule_plan_and_runtime_compute_the_same_estimate():
     checked = check_spec(Path("specs/h200x8.yaml"))
     assert checked.spec is not None
     plan = _lower(checked, None)
-    assert memory.for_plan(plan) == spec_estimate(checked.spec, plan.distributed.world_size)
+    assert memory.for_plan(plan) == spec_estimate(checked.spec)

@@ -70,3 +70,30 @@ def test_exact_without_h100_and_cpu_on_modal(tmp_path):
     cpu = {"resources": {"gpu": None, "ranks": 2}, "train": {"global_batch": 8, "compile": False}}
     assert codes(tmp_path, **cpu) == ["MS310"]
     assert codes(tmp_path, lane="validate", validate={"max_final_loss": 4.0}, **cpu) == []
+
+
+@pytest.mark.parametrize(("gpu", "code", "hint_part"), [
+    ("", "MS301", "CPU-only run"),  # a blank entry is not a CPU run
+    ("\t", "MS301", "CPU-only run"),
+    (":8", "MS301", "CPU-only run"),
+    ([], "MS301", "at least one GPU"),
+    ("H100x8", "MS301", "Write `H100:8`"),
+    ("h200X4", "MS301", "Write `H200:4`"),
+    ("H100:", "MS302", "Write `H100:N`"),
+])
+def test_gpu_strings_that_name_no_gpu_are_errors(tmp_path, gpu, code, hint_part):
+    [d] = lint(tmp_path, resources={"gpu": gpu})
+    assert d.code == code and d.is_error and hint_part in d.hint and d.span is not None
+
+
+def test_every_bad_fallback_is_reported_at_its_own_entry(tmp_path):
+    found = lint(tmp_path, resources={"gpu": ["H200:8", "FOO:8", "H100:x"]})
+    assert [(d.code, d.yaml_path) for d in found] == [("MS301", ("resources", "gpu", 1)),
+                                                       ("MS302", ("resources", "gpu", 2))]
+
+
+def test_lower_case_gpu_type_is_a_warning_with_the_canonical_spelling(tmp_path):
+    found = lint(tmp_path, resources={"gpu": "h200:8"})
+    assert [(d.code, str(d.severity), d.hint) for d in found] == [("MS312", "warning", "Write `H200`")]
+    [d] = lint(tmp_path, resources={"gpu": ["H200:8", "b200+:8"]})
+    assert (d.code, d.yaml_path, d.fix.replacement) == ("MS312", ("resources", "gpu", 1), '"B200+:8"')

@@ -6,7 +6,7 @@ import pytest
 
 from megaspec.compiler.lint.check import check_spec
 from megaspec.compiler.lint.rules.image import _pinned
-from megaspec.compiler.lint.rules.paths import is_under
+from megaspec.compiler.spec.mounts import is_under
 from tests.unit.test_rules_training import codes, lint
 
 DATA_VOL = {"cache": {"name": "ms-compile-cache", "mount": "/vol/cache"},

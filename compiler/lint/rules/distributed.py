@@ -8,7 +8,7 @@ compile for a dead worker. Each is decided from the spec, before a GPU is rented
 from __future__ import annotations
 
 from ...diagnostics import Severity
-from .paths import has_gpu, num_ranks
+from ...spec.topology import geometry
 from .registry import RuleContext, rule
 
 MIN_COMPILE_TIMEOUT_S = 600  # a cold Inductor compile of a real model takes minutes per rank
@@ -23,8 +23,8 @@ def _duration(seconds: int) -> str:
 
 
 def _multi_gpu(ctx: RuleContext) -> bool:
-    world = num_ranks(ctx.spec)
-    return has_gpu(ctx.spec) and world is not None and world > 1
+    geo = geometry(ctx.spec)
+    return geo.device == "cuda" and geo.world_size > 1
 
 
 @rule("MS206", "cold-compile-multi-gpu")
@@ -49,7 +49,7 @@ def cold_compile_multi_gpu(ctx: RuleContext) -> None:
     if not (_multi_gpu(ctx) and spec.train.compile and spec.cache.policy != "require-seed" and spec.preset != "tiny"):
         return
     ctx.report(("train", "compile"),
-               f"`train.compile` on `{num_ranks(spec)}` GPUs with `cache.policy` `{spec.cache.policy}`: ranks "
+               f"`train.compile` on `{geometry(spec).world_size}` GPUs with `cache.policy` `{spec.cache.policy}`: ranks "
                "compile at different speeds and hang at the first collective",
                hint="Set `cache.policy: require-seed` (with a warmed seed) or use `preset: tiny` to separate "
                     "the hang from model complexity",
@@ -75,7 +75,7 @@ def detail_debug_multi_gpu(ctx: RuleContext) -> None:
         distributed: {debug: INFO}
     """
     if ctx.spec.distributed.debug == "DETAIL" and _multi_gpu(ctx):
-        ctx.report(("distributed", "debug"), f"`distributed.debug` `DETAIL` on `{num_ranks(ctx.spec)}` GPUs "
+        ctx.report(("distributed", "debug"), f"`distributed.debug` `DETAIL` on `{geometry(ctx.spec).world_size}` GPUs "
                    "changes bootstrap and slows every collective",
                    hint="Set `distributed.debug: INFO`; use `DETAIL` on a single-GPU or CPU repro")
 
@@ -115,8 +115,8 @@ def autotune_on_fragile_lane(ctx: RuleContext) -> None:
     Use instead:
         distributed: {autotune: false}
     """
-    world = num_ranks(ctx.spec)
-    if ctx.spec.distributed.autotune and world is not None and world > 1:
+    world = geometry(ctx.spec).world_size
+    if ctx.spec.distributed.autotune and world > 1:
         ctx.report(("distributed", "autotune"), f"`distributed.autotune` on `{world}` ranks competes with the "
                    "model for memory", hint="Set `distributed.autotune: false`; autotune on a single rank instead")
 
@@ -136,8 +136,8 @@ def timeout_shorter_than_compile(ctx: RuleContext) -> None:
     Use instead:
         distributed: {timeout: 5m, init_timeout: 30m}
     """
-    dist, world = ctx.spec.distributed, num_ranks(ctx.spec)
-    if not ctx.spec.train.compile or world is None or world < 2:
+    dist, world = ctx.spec.distributed, geometry(ctx.spec).world_size
+    if not ctx.spec.train.compile or world < 2:
         return
     key = "init_timeout" if dist.init_timeout is not None else "timeout"
     seconds = getattr(dist, key)

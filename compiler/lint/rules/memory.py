@@ -13,25 +13,24 @@ from megaspec.runtime.memory import GIB, MemoryEstimate, estimate, size_text
 
 from ...spec.gpu import GPU_MAX_PER_NODE, GPU_MEMORY_GIB
 from ...spec.model import Spec, model_dims
-from .paths import num_ranks
+from ...spec.topology import geometry
 from .registry import RuleContext, rule
 from .resources import gpu_entries
 
 _AC_ORDER = ("none", "selective", "full")
-_TRAIN_FIELDS = ("global_batch", "micro_batch", "seq_len", "precision", "activation_checkpointing")
 
 
-def spec_estimate(spec: Spec, world: int, **train_changes) -> MemoryEstimate:
-    """The per-GPU estimate for `spec` on `world` GPUs, with some `train` fields changed."""
-    t = {name: getattr(spec.train, name) for name in _TRAIN_FIELDS} | train_changes
-    dims = model_dims(spec)
-    global_batch = t["global_batch"] or t["micro_batch"] * world
-    return estimate(dims, world_size=world, micro_batch=t["micro_batch"],
-                    grad_accum=max(1, global_batch // (t["micro_batch"] * world)),
-                    seq_len=t["seq_len"] or dims.max_seq_len, precision=t["precision"] or "bf16",
-                    activation_checkpointing=t["activation_checkpointing"],
-                    reshard_after_forward=spec.distributed.reshard_after_forward, device="cuda",
-                    compile=spec.train.compile)
+def spec_estimate(spec: Spec, *, micro_batch: int | None = None, nproc_per_node: int | None = None,
+                  activation_checkpointing: str | None = None) -> MemoryEstimate:
+    """The per-GPU estimate for `spec`, or for `spec` with a smaller micro-batch, more checkpointing
+    or more GPUs per node (the batch geometry of each from `geometry()`, as `lower` would make it)."""
+    t, dims = spec.train, model_dims(spec)
+    geo = geometry(spec, micro_batch=micro_batch, nproc_per_node=nproc_per_node)
+    return estimate(dims, world_size=geo.world_size, micro_batch=geo.micro_batch, grad_accum=max(1, geo.grad_accum),
+                    seq_len=t.seq_len or dims.max_seq_len, precision=t.precision or geo.default_precision,
+                    activation_checkpointing=activation_checkpointing or t.activation_checkpointing,
+                    reshard_after_forward=spec.distributed.reshard_after_forward, device=geo.device,
+                    compile=t.compile)
 
 
 def _proper_divisors(n: int) -> list[int]:
@@ -40,34 +39,33 @@ def _proper_divisors(n: int) -> list[int]:
     return sorted({*small, *(n // d for d in small)} - {n}, reverse=True)
 
 
-def _first_fit(spec: Spec, limit: int, options: list[tuple[str, int, dict]]) -> str | None:
-    """The first (words, world size, train changes) whose estimate fits, said with that estimate."""
-    for words, world, changes in options:
-        est = spec_estimate(spec, world, **changes)
+def _first_fit(spec: Spec, limit: int, options: list[tuple[str, dict]]) -> str | None:
+    """The first (words, changes) whose estimate fits, said with that estimate."""
+    for words, changes in options:
+        est = spec_estimate(spec, **changes)
         if est.total <= limit:
             return f"{words} (est. {size_text(est.total)})"
     return None
 
 
-def _fixes(spec: Spec, world: int, limit: int, per_node_max: int) -> list[str]:
+def _fixes(spec: Spec, limit: int, per_node_max: int) -> list[str]:
     """Changes that fit, the least disruptive first: more checkpointing, or a smaller micro-batch
     (the same global batch, more accumulation); failing both, both at once; then more GPUs per node."""
-    t, nodes = spec.train, spec.resources.nodes
+    t, geo = spec.train, geometry(spec)
     modes = _AC_ORDER[_AC_ORDER.index(t.activation_checkpointing) + 1:]
-    by_checkpointing = _first_fit(spec, limit, [(f"`train.activation_checkpointing: {m}`", world,
+    by_checkpointing = _first_fit(spec, limit, [(f"`train.activation_checkpointing: {m}`",
                                                  {"activation_checkpointing": m}) for m in modes])
-    by_micro_batch = _first_fit(spec, limit, [(f"`train.micro_batch: {m}`", world, {"micro_batch": m})
+    by_micro_batch = _first_fit(spec, limit, [(f"`train.micro_batch: {m}`", {"micro_batch": m})
                                               for m in _proper_divisors(t.micro_batch)])
     if found := [fix for fix in (by_checkpointing, by_micro_batch) if fix]:
         return found
-    both = _first_fit(spec, limit, [("`activation_checkpointing: full` with `micro_batch: 1`", world,
+    both = _first_fit(spec, limit, [("`activation_checkpointing: full` with `micro_batch: 1`",
                                      {"activation_checkpointing": "full", "micro_batch": 1})])
     if both:
         return [both]
-    per_node = world // nodes
-    counts = [c for c in (per_node * 2**k for k in range(1, 4)) if c <= per_node_max
-              and (t.global_batch is None or t.global_batch % (t.micro_batch * c * nodes) == 0)]
-    more = _first_fit(spec, limit, [(f"`{c}` GPUs per node", c * nodes, {}) for c in counts])
+    counts = [c for c in (geo.nproc_per_node * 2**k for k in range(1, 4)) if c <= per_node_max
+              and geometry(spec, nproc_per_node=c).divisible]
+    more = _first_fit(spec, limit, [(f"`{c}` GPUs per node", {"nproc_per_node": c}) for c in counts])
     return [more] if more else []
 
 
@@ -90,19 +88,15 @@ def memory_over_gpu(ctx: RuleContext) -> None:
     Use instead:
         train: {micro_batch: 1, seq_len: 8192, activation_checkpointing: full}
     """
-    if ctx.spec.lane == "bench" or not ctx.spec.resources.gpu:
+    if ctx.spec.lane == "bench" or ctx.spec.resources.gpu is None:
         return
-    world = num_ranks(ctx.spec)
-    if not world:
-        return
-    for path, _, req in gpu_entries(ctx):
-        capacity = GPU_MEMORY_GIB.get(req.type) if req else None
-        if capacity is None or not 1 <= req.count <= GPU_MAX_PER_NODE[req.type]:
-            continue  # MS301 and MS302 report an unknown type or an impossible count
-        est, limit = spec_estimate(ctx.spec, world), int(capacity * GIB)
+    est = spec_estimate(ctx.spec)
+    for path, req in gpu_entries(ctx):
+        capacity = GPU_MEMORY_GIB[req.type]
+        limit = int(capacity * GIB)
         if est.total <= limit:
             continue
-        fixes = _fixes(ctx.spec, world, limit, GPU_MAX_PER_NODE[req.type])
+        fixes = _fixes(ctx.spec, limit, GPU_MAX_PER_NODE[req.type])
         hint = (f"Use {' or '.join(fixes)}" if fixes
                 else "Use a GPU with more memory, or more nodes; no change of checkpointing or micro-batch fits")
         ctx.report(path, f"estimated peak memory `{size_text(est.total)}` per GPU exceeds the `{req.type}`'s "

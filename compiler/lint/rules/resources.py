@@ -8,56 +8,36 @@ from __future__ import annotations
 
 import re
 
-from ...diagnostics import Severity, did_you_mean, listing
-from ...spec.gpu import CLUSTER_GPU_TYPES, GPU_MAX_PER_NODE, GpuRequest, gpu_list, parse_gpu
-from .registry import RuleContext, rule
+from ...diagnostics import Severity, YamlPath, listing
+from ...spec.gpu import CLUSTER_GPU_TYPES, GpuRequest, modal_type
+from .registry import RuleContext, rule, stage_rule
 
 MAX_TIMEOUT_S = 24 * 3600
 CUDA13_GPU_TYPES = {"B300", "B200+"}  # B200+ may land on a B300
 _CUDA_TAG = re.compile(r"cuda[:-]?(\d+)\.(\d+)", re.IGNORECASE)
-_H100 = re.compile(r"(?i)\bh100\b(?!!)")
 
 
-def gpu_entries(ctx: RuleContext) -> list[tuple[tuple, str, GpuRequest | None]]:
-    """(yaml path, text, parsed request) for each GPU entry, fallbacks included."""
+def gpu_entries(ctx: RuleContext) -> list[tuple[YamlPath, GpuRequest]]:
+    """(YAML path, request) for each GPU entry, fallbacks included; none on a CPU-only spec."""
     gpu = ctx.spec.resources.gpu
-    base = ("resources", "gpu")
-    return [(base if isinstance(gpu, str) else (*base, i), text, parse_gpu(text))
-            for i, text in enumerate(gpu_list(gpu))]
+    return gpu.entries() if gpu is not None else []
 
 
-def _known(req: GpuRequest | None) -> bool:
-    return req is not None and req.type in GPU_MAX_PER_NODE and (not req.exact or req.type == "H100")
-
-
-@rule("MS301", "unknown-gpu-type")
-def unknown_gpu_type(ctx: RuleContext) -> None:
-    """Checks that each `resources.gpu` entry names a Modal GPU type.
+# MS301 and MS302 are decided while the spec is validated (`spec/gpu.py` parses `resources.gpu`
+# once, into the typed value every rule reads); only their docs are registered here.
+stage_rule("MS301", "unknown-gpu-type", """Checks that each `resources.gpu` entry names a Modal GPU type.
 
     Why: the Modal client accepts any name (`FOO:99` parses); the server rejects it only at
-    launch. Types are case-insensitive, and `!` (no automatic upgrade) exists only for `H100!`.
+    launch. Types are case-insensitive (MS312 asks for the canonical spelling), an empty entry
+    is not a CPU run, and `!` (no automatic upgrade) exists only for `H100!`.
 
     Example:
         resources: {gpu: "H100-SXM:8"}
 
     Use instead:
         resources: {gpu: "H100!:8"}
-    """
-    for path, text, req in gpu_entries(ctx):
-        if req is None or _known(req):
-            continue
-        written = text.strip().partition(":")[0]
-        if req.type in GPU_MAX_PER_NODE:  # a known type with a `!` it does not support
-            hint = f"Use `{req.type}`; only `H100!` refuses automatic upgrades"
-        else:
-            hint = did_you_mean(req.type, set(GPU_MAX_PER_NODE)) or f"Use one of {listing(GPU_MAX_PER_NODE, 13)}"
-        ctx.report(path, f"`{written}` is not a Modal GPU type; expected one of {listing(GPU_MAX_PER_NODE)}",
-                   hint=hint)
-
-
-@rule("MS302", "gpu-count-over-node-limit")
-def gpu_count_over_node_limit(ctx: RuleContext) -> None:
-    """Checks that each GPU count is a whole number within the per-container limit.
+    """)
+stage_rule("MS302", "gpu-count-over-node-limit", """Checks that each GPU count is a whole number within the per-container limit.
 
     Why: all GPUs of one container sit on one machine: at most 8 (4 for `A10`). The client
     accepts `H100:0` and `FOO:99`; the server refuses them after the image is built.
@@ -67,17 +47,34 @@ def gpu_count_over_node_limit(ctx: RuleContext) -> None:
 
     Use instead:
         resources: {gpu: "H200:8", nodes: 2}
+    """)
+
+
+@rule("MS312", "gpu-type-not-canonical", Severity.WARNING)
+def gpu_type_not_canonical(ctx: RuleContext) -> None:
+    """Checks that each `resources.gpu` entry is spelled the way Modal and the receipts spell it.
+
+    Why: megaspec reads GPU types case-insensitively, but the spec is what people grep and diff:
+    `h100` and `H100` in two specs of one comparison look like different hardware, and a fix that
+    writes `h100!` reads like a different type again. The canonical spelling is upper case.
+
+    Example:
+        resources: {gpu: "h100!:8"}
+
+    Use instead:
+        resources: {gpu: "H100!:8"}
     """
-    for path, text, req in gpu_entries(ctx):
-        type_, _, count = text.strip().partition(":")
-        if req is None and type_:
-            ctx.report(path, f"GPU count `{count}` in `{text}` is not a whole number",
-                       hint=f"Write `{type_}:N` with N from 1 to 8")
-        elif req is not None and _known(req):
-            limit = GPU_MAX_PER_NODE[req.type]
-            if not 1 <= req.count <= limit:
-                ctx.report(path, f"`{req.type}` count `{req.count}` is outside 1 to `{limit}` GPUs per container",
-                           hint=f"Use 1 to {limit} GPUs per node; set `resources.nodes` for more")
+    for path, req in gpu_entries(ctx):
+        written = req.text.strip().partition(":")[0]
+        canonical = req.canonical.partition(":")[0]
+        if written != canonical:
+            ctx.report(path, f"GPU type `{written}` is spelled `{canonical}` by Modal and in receipts",
+                       hint=f"Write `{canonical}`", fix=(f"Write `{canonical}`", _respell(written, canonical)))
+
+
+def _respell(written: str, canonical: str):
+    """The fix: the written type replaced by its canonical spelling in the text as written (quotes kept)."""
+    return lambda source: source.replace(written, canonical, 1) if written in source else None
 
 
 @rule("MS303", "h100-not-exact", Severity.WARNING)
@@ -95,16 +92,12 @@ def h100_not_exact(ctx: RuleContext) -> None:
     """
     if ctx.spec.resources.exact:
         return
-    for path, text, req in gpu_entries(ctx):
-        if req is not None and req.type == "H100" and not req.exact:
-            ctx.report(path, f"`{text}` may be placed on an H200; the receipt would differ from the request",
-                       hint="Set `resources.exact: true` (or write `H100!`) to refuse the upgrade",
-                       fix=("Write `H100!`", _exact_h100))
-
-
-def _exact_h100(source: str) -> str | None:
-    """`H100:8` -> `H100!:8` in the text as written (quotes kept)."""
-    return _H100.sub(lambda m: m[0] + "!", source, count=1) if _H100.search(source) else None
+    for path, req in gpu_entries(ctx):
+        if req.type == "H100" and not req.exact:
+            exact = modal_type(req.type, exact=True)
+            ctx.report(path, f"`{req.text}` may be placed on an H200; the receipt would differ from the request",
+                       hint=f"Set `resources.exact: true` (or write `{exact}`) to refuse the upgrade",
+                       fix=(f"Write `{exact}`", _respell(req.text.strip().partition(":")[0], exact)))
 
 
 @rule("MS304", "timeout-over-24h")
@@ -149,14 +142,12 @@ def multi_node_partial_node(ctx: RuleContext) -> None:
     if not entries:
         ctx.report(("resources", "nodes"), f"`resources.nodes` `{nodes}` without `resources.gpu`: CPU-only "
                    "clusters are not supported", hint="Set `resources.gpu: H200:8`, or use `resources.nodes: 1`")
-    for path, text, req in entries:
-        if req is None or not _known(req):
-            continue
+    for path, req in entries:
         if req.type not in CLUSTER_GPU_TYPES:
             ctx.report(path, f"`{req.type}` cannot run multi-node; clusters support {listing(CLUSTER_GPU_TYPES)}",
                        hint="Use a clustered GPU type, or set `resources.nodes: 1`", related=related)
         elif req.count < 8:
-            ctx.report(path, f"`{text}` requests part of a node; multi-node containers need all `8` GPUs",
+            ctx.report(path, f"`{req.text}` requests part of a node; multi-node containers need all `8` GPUs",
                        hint=f"Write `{req.type}:8`, or set `resources.nodes: 1`", related=related)
 
 
@@ -173,13 +164,13 @@ def gpu_fallback_changes_world_size(ctx: RuleContext) -> None:
     Use instead:
         resources: {gpu: ["H200:8", "H100!:8"]}
     """
-    entries = [(p, t, r) for p, t, r in gpu_entries(ctx) if r is not None]
+    entries = gpu_entries(ctx)
     if len(entries) < 2:
         return
-    first_path, first_text, first = entries[0]
-    for path, text, req in entries[1:]:
+    first_path, first = entries[0]
+    for path, req in entries[1:]:
         if req.count != first.count:
-            ctx.report(path, f"fallback `{text}` runs `{req.count}` GPUs but `{first_text}` runs `{first.count}`: "
+            ctx.report(path, f"fallback `{req.text}` runs `{req.count}` GPUs but `{first.text}` runs `{first.count}`: "
                        "the world size would depend on capacity", hint=f"Request `{first.count}` GPUs in every "
                        "fallback", related=[ctx.related(first_path, "first choice set here")])
 
@@ -219,7 +210,7 @@ def b300_needs_cuda13(ctx: RuleContext) -> None:
     """
     base = ctx.spec.image.base
     match = _CUDA_TAG.search(base or "")
-    types = [(p, r.type) for p, _, r in gpu_entries(ctx) if r is not None and r.type in CUDA13_GPU_TYPES]
+    types = [(p, r.type) for p, r in gpu_entries(ctx) if r.type in CUDA13_GPU_TYPES]
     if not match or not types or (int(match[1]), int(match[2])) >= (13, 1):
         return
     ctx.report(("image", "base"), f"`image.base` has CUDA `{match[1]}.{match[2]}`; `{types[0][1]}` needs "
@@ -242,7 +233,7 @@ def exact_without_effect(ctx: RuleContext) -> None:
     """
     if not ctx.spec.resources.exact:
         return
-    if not any(r is not None and r.type == "H100" for _, _, r in gpu_entries(ctx)):
+    if not any(r.type == "H100" for _, r in gpu_entries(ctx)):
         ctx.report(("resources", "exact"), "`resources.exact` has no effect without an `H100` request",
                    hint="Remove `resources.exact`; only `H100` is upgraded automatically")
 
@@ -263,7 +254,7 @@ def cpu_spec_on_modal(ctx: RuleContext) -> None:
         resources: {ranks: 2}
     """
     spec = ctx.spec
-    if spec.target != "modal" or spec.lane not in ("train", "bench") or gpu_list(spec.resources.gpu):
+    if spec.target != "modal" or spec.lane not in ("train", "bench") or spec.resources.gpu is not None:
         return
     where = next((p for p in (("target",), ("resources",)) if ctx.set(p)), ("name",))
     ctx.report(where, f"`{spec.lane}` spec targets Modal without `resources.gpu`: it would train on CPU",

@@ -7,8 +7,8 @@ and mutable state, one Volume per kind of state, and the container's own disk is
 from __future__ import annotations
 
 from ...diagnostics import Severity
+from ...spec.mounts import is_under, mount_of, mounts
 from ...spec.scalar_text import append_inside_quotes
-from .paths import is_under, mount_of, mounts
 from .registry import RuleContext, rule
 
 # Mounting over these hides the OS, the generated code (/root) or the process's own scratch space.

@@ -8,7 +8,9 @@ measured loop with no steps, a retry that starts over from step 0. Distributed l
 from __future__ import annotations
 
 from ...diagnostics import Severity
-from .paths import dim_path, has_gpu, is_under, model_dim, num_ranks, ranks_path
+from ...spec.mounts import is_under
+from ...spec.topology import geometry
+from .paths import dim_path, model_dim, ranks_path
 from .registry import RuleContext, rule
 
 
@@ -33,11 +35,9 @@ def batch_not_divisible(ctx: RuleContext) -> None:
     Use instead:
         train: {global_batch: 16, micro_batch: 1}
     """
-    train, world = ctx.spec.train, num_ranks(ctx.spec)
-    if train.global_batch is None or world is None:
-        return
-    unit = train.micro_batch * world
-    if train.global_batch >= unit and train.global_batch % unit:
+    train, geo = ctx.spec.train, geometry(ctx.spec)
+    world, unit = geo.world_size, geo.sequences_per_micro_step
+    if train.global_batch is not None and geo.grad_accum >= 1 and not geo.divisible:
         ctx.report(("train", "global_batch"),
                    f"`train.global_batch` `{train.global_batch}` is not a multiple of `micro_batch` "
                    f"`{train.micro_batch}` x `{world}` ranks (`{unit}`)",
@@ -60,11 +60,9 @@ def rank_without_work(ctx: RuleContext) -> None:
     Use instead:
         train: {global_batch: 8, micro_batch: 1}
     """
-    train, world = ctx.spec.train, num_ranks(ctx.spec)
-    if train.global_batch is None or world is None:
-        return
-    unit = train.micro_batch * world
-    if train.global_batch < unit:
+    train, geo = ctx.spec.train, geometry(ctx.spec)
+    world, unit = geo.world_size, geo.sequences_per_micro_step
+    if train.global_batch is not None and geo.grad_accum < 1:
         ctx.report(("train", "global_batch"),
                    f"`train.global_batch` `{train.global_batch}` leaves ranks without work: "
                    f"`micro_batch` `{train.micro_batch}` x `{world}` ranks needs at least `{unit}`",
@@ -157,7 +155,7 @@ def bf16_on_cpu(ctx: RuleContext) -> None:
     Use instead:
         train: {precision: fp32}
     """
-    if not has_gpu(ctx.spec) and ctx.set(("train", "precision")) and ctx.spec.train.precision == "bf16":
+    if ctx.spec.resources.gpu is None and ctx.set(("train", "precision")) and ctx.spec.train.precision == "bf16":
         ctx.report(("train", "precision"), "`train.precision` `bf16` on a CPU-only spec (no `resources.gpu`)",
                    hint="Set `train.precision: fp32` for CPU runs, or set `resources.gpu`")
 
