@@ -152,6 +152,7 @@ class ImagePlan(_Frozen):
 
 class ModalPlan(_Frozen):
     app_name: str
+    client_version: str  # the `modal` client minor version the generated code targets: apply refuses another
     image: ImagePlan
     volumes: list[VolumeMount]
     buckets: list[BucketMount]

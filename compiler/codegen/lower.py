@@ -43,6 +43,7 @@ from .rehearsal import rehearse
 # wheel is built against CUDA 12.8: Hopper (sm_90) and Blackwell (sm_100) both run it.
 DEFAULT_PACKAGES = ("torch==2.8.0", "numpy==2.2.6", "pydantic==2.11.9")
 DEFAULT_UV_VERSION = "0.8.0"
+MODAL_CLIENT_VERSION = "1.6"  # the modal minor version whose public API templates/modal_app.py.j2 uses
 RDMA_APT = ("libibverbs1",)  # modal.clustered(rdma=True) needs the verbs userspace library
 RUNS_SUBDIR = "megaspec-runs"
 LOCAL_RUNS_DIR = "/tmp/megaspec-runs"
@@ -263,7 +264,7 @@ def _modal(spec: Spec, cache: CachePlan) -> ModalPlan:
     buckets = [BucketMount(key=key, bucket=b.bucket, mount=b.mount, secret=b.secret, prefix=b.prefix,
                            read_only=b.read_only, endpoint_url=b.endpoint_url)
                for key, b in sorted(spec.buckets.items())]
-    return ModalPlan(app_name=spec.name, image=_image(spec), volumes=volumes, buckets=buckets,
+    return ModalPlan(app_name=spec.name, client_version=MODAL_CLIENT_VERSION, image=_image(spec), volumes=volumes, buckets=buckets,
                      secrets=list(spec.secrets), tags={}, single_use_containers=True, runs_dir=_runs_dir(spec))
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from ..runs.manifest import MANIFEST_FILE, BackendError
-from .run_output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, fail, print_outcome
+from .run_output import EXIT_INTERRUPTED, EXIT_OK, exit_code, fail, print_outcome
 
 
 def _checked_spec(spec_path: str):
@@ -64,9 +64,20 @@ def compile_plan(spec_path: str, *, target: str | None, steps: int | None, build
     return plan, write_build(render(plan), build_dir, plan.name) / APP_FILE
 
 
+def _require_torch() -> None:
+    try:
+        import torch  # noqa: F401 - the local backend trains with it
+    except ImportError as e:
+        raise BackendError("a local run needs `torch`, which is not installed here",
+                           hint="pip install torch==2.13.0 'megaspec[runtime]' (torch first, for the CPU build)",
+                           code=2) from e
+
+
 def _apply_local(plan, run_dir: Path, *, progress: bool) -> int:
     from ..runs.backends import local
     from ..runs.progress import ProgressDisplay
+
+    _require_torch()
 
     display = ProgressDisplay(plan.train.steps) if progress else None
     try:
@@ -78,18 +89,21 @@ def _apply_local(plan, run_dir: Path, *, progress: bool) -> int:
         if display:
             display.close()
     print_outcome(run_dir, manifest)
-    return {"ok": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(manifest.state, EXIT_FAILED)
+    return exit_code(manifest)
 
 
 def _apply_modal(plan, app_py: Path, run_dir: Path) -> int:
     from ..runs.backends import modal as modal_backend
 
-    manifest = modal_backend.launch(plan, app_py, run_dir, echo=click.echo)
-    if manifest.state == "error":
+    manifest = modal_backend.launch(plan, app_py, run_dir, echo=lambda line: click.echo(line, err=True))
+    if manifest.state != "detached":
         print_outcome(run_dir, manifest)
-        return EXIT_FAILED
+        return exit_code(manifest)
+    click.echo(f"detached: {manifest.modal.function_call_id}  {manifest.modal.dashboard_url or ''}".rstrip())
+    for note in manifest.notes:
+        click.echo(f"note: {note}")
     click.echo(f"state: {manifest.state}   manifest: {run_dir / MANIFEST_FILE}")
-    click.echo(f"collect it later with: megaspec collect {run_dir}")
+    click.echo(f"follow it with: megaspec status {run_dir.parent}   (megaspec collect {run_dir} stores the receipt)")
     return EXIT_OK
 
 
@@ -118,7 +132,7 @@ def apply(spec: str, target: str | None, runs_dir: str, out_dir: str, old_build_
         else:
             code = _apply_modal(plan, app_py, run_dir)
     except BackendError as e:
-        fail(str(e), e.hint)
+        fail(str(e), e.hint, e.code)
     raise click.exceptions.Exit(code)
 
 

@@ -9,6 +9,9 @@ import click
 from ..runs.manifest import MANIFEST_FILE, Manifest, read_manifest
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+# The remote side failed and returned no receipt: its own output is all there is.
+NO_RECEIPT_REMOTE_TRIAGE = ("the function failed on Modal before returning a receipt: read its output with "
+                            "`megaspec logs RUN` and the call graph in the manifest")
 
 
 def fail(message: str, hint: str | None = None, code: int = EXIT_FAILED):
@@ -26,10 +29,13 @@ def require_manifest(run_dir: Path) -> Manifest:
         fail(f"cannot read the manifest: {e}", "It was written by another megaspec version, or edited by hand")
 
 
+def exit_code(manifest: Manifest) -> int:
+    """A run verb's exit code from the run's state: 0 ok (or not finished), 130 interrupted, 1 error."""
+    return {"error": EXIT_FAILED, "interrupted": EXIT_INTERRUPTED}.get(manifest.state, EXIT_OK)
 
 
 def print_outcome(run_dir: Path, manifest: Manifest) -> None:
-    """The end-of-run summary from the receipt, or the manifest's typed error when there is none."""
+    """The end-of-run summary from the receipt, else the state with the manifest's typed error and notes."""
     from megaspec.runtime.receipt import read_receipt
 
     from ..runs.receipt_view import MANIFEST_TRIAGE, format_summary
@@ -37,9 +43,13 @@ def print_outcome(run_dir: Path, manifest: Manifest) -> None:
     if manifest.receipt:
         path = run_dir / manifest.receipt
         click.echo(format_summary(read_receipt(path), str(path)), nl=False)
+    else:
+        click.echo(f"status: {manifest.state}")
     if manifest.error and not manifest.receipt:
         e = manifest.error
-        click.echo(f"status: {manifest.state}\nerror[{e.stage}]: {e.message}\n"
-                   f"  = look first at: {MANIFEST_TRIAGE[e.stage]}\nmanifest: {run_dir / MANIFEST_FILE}")
+        look = MANIFEST_TRIAGE[e.stage] if e.stage != "remote" else NO_RECEIPT_REMOTE_TRIAGE
+        click.echo(f"error[{e.stage}]: {e.message}\n  = look first at: {look}")
     for note in manifest.notes:
         click.echo(f"note: {note}")
+    if not manifest.receipt:
+        click.echo(f"manifest: {run_dir / MANIFEST_FILE}")

@@ -1,51 +1,126 @@
-"""`megaspec collect` and `megaspec cancel`: advance or stop a detached Modal run."""
+"""`megaspec status`, `collect` and `cancel`: see runs, advance them, stop a detached Modal run."""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import click
 
 from ..runs.manifest import BackendError
-from .run_output import EXIT_FAILED, EXIT_OK, fail, print_outcome, require_manifest
+from .run_output import EXIT_FAILED, EXIT_OK, exit_code, fail, print_outcome, require_manifest
+
+WATCH_INTERVAL_S = 10.0
+
+
+def _stderr(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def _refreshed(path: Path):
+    from ..runs.refresh import refresh, run_dirs
+
+    dirs = run_dirs(path)
+    if not dirs:
+        fail(f"no runs under `{path}` (no */manifest.json)", "Pass a runs directory, such as `runs`, or a run directory")
+    try:
+        return refresh(dirs, echo=_stderr)
+    except BackendError as e:
+        fail(str(e), e.hint, e.code)
 
 
 @click.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
-def collect(run_dir: str) -> None:
-    """Poll a detached Modal run once and advance its manifest; safe to repeat."""
-    from ..runs.backends import modal as modal_backend
+@click.argument("path", type=click.Path(file_okay=False))
+def collect(path: str) -> None:
+    """Poll PATH (a run directory, or every unfinished run under a runs directory) once; safe to repeat."""
+    run_path = Path(path)
+    from ..runs.refresh import run_dirs
 
-    path = Path(run_dir)
-    require_manifest(path)
+    if len(run_dirs(run_path)) == 1 and (run_path / "manifest.json").is_file():
+        raise click.exceptions.Exit(_collect_one(run_path))
+    codes = []
+    for view in _refreshed(run_path):
+        if view.manifest is None or view.problem:
+            click.echo(f"{view.run_dir.name}: {view.problem}")
+            codes.append(EXIT_FAILED)
+            continue
+        click.echo(f"{view.run_dir.name}: {view.manifest.state}")
+        codes.append(exit_code(view.manifest))
+    raise click.exceptions.Exit(EXIT_FAILED if EXIT_FAILED in codes else EXIT_OK)
+
+
+def _collect_one(run_dir: Path) -> int:
+    from ..runs.backends.modal_collect import open_run
+    from ..runs.refresh import refresh
+
+    before = require_manifest(run_dir)
     try:
-        manifest = modal_backend.collect(path)
+        if not before.is_terminal and before.backend == "modal":
+            open_run(run_dir, "collect", "")  # a run never spawned is refused before connecting
+        view = refresh([run_dir], echo=_stderr)[0]
     except BackendError as e:
-        fail(str(e), e.hint)
+        fail(str(e), e.hint, e.code)
+    if view.problem:
+        fail(view.problem, "Check `modal token info` and the network, then collect again; the run is untouched")
+    manifest = view.manifest
     if manifest.is_terminal:
-        print_outcome(path, manifest)
-        raise click.exceptions.Exit(EXIT_OK if manifest.state == "ok" else EXIT_FAILED)
-    click.echo(f"state: {manifest.state} (polled {manifest.last_polled_at}); run `megaspec collect {path}` again later")
+        print_outcome(run_dir, manifest)
+        return exit_code(manifest)
+    if manifest.backend == "local":
+        click.echo(f"state: {manifest.state} (local run, still running as pid {manifest.process.pid}); its "
+                   "receipt appears when it ends" if manifest.process else f"state: {manifest.state} (local run)")
+        return EXIT_OK
+    click.echo(f"state: {manifest.state} (polled {manifest.last_polled_at}); run `megaspec collect {run_dir}` again later")
     for note in manifest.notes:
         click.echo(f"note: {note}")
+    return EXIT_OK
 
 
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 def cancel(run_dir: str) -> None:
     """Cancel a detached Modal run: stop the call, terminate its containers, end the manifest `interrupted`."""
-    from ..runs.backends import modal as modal_backend
+    from ..runs.backends.modal_client import connect
+    from ..runs.backends.modal_collect import cancel as cancel_run
+    from ..runs.backends.modal_collect import open_run
 
     path = Path(run_dir)
     before = require_manifest(path)
     try:
-        manifest = modal_backend.cancel(path)
+        open_run(path, "cancel", "A local run stops with Ctrl-C in the terminal running it (its receipt says "
+                                 "`interrupted`)")
+        if not before.is_terminal:
+            connect(_stderr)
+        manifest = cancel_run(path)
     except BackendError as e:
-        fail(str(e), e.hint)
+        fail(str(e), e.hint, e.code)
     if before.is_terminal:
         click.echo(f"{manifest.run_id} already ended `{manifest.state}`; nothing to cancel")
     else:
         click.echo(f"cancelled {manifest.run_id} ({manifest.modal.function_call_id}); state: {manifest.state}")
 
 
-COMMANDS = [collect, cancel]
+@click.command()
+@click.argument("path", default="runs", type=click.Path(file_okay=False))
+@click.option("--watch", is_flag=True, help=f"Refresh every {WATCH_INTERVAL_S:.0f} s until every run has finished.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per run, for machines.")
+def status(path: str, watch: bool, as_json: bool) -> None:
+    """One row per run under PATH, oldest launch first; unfinished runs are polled once each first."""
+    from ..runs.status_view import format_table, view_json
+
+    while True:
+        views = _refreshed(Path(path))
+        if as_json:
+            click.echo(json.dumps([view_json(v) for v in views], indent=2))
+        else:
+            if watch:
+                click.clear()
+            click.echo(format_table(views))
+        unfinished = [v for v in views if v.manifest is not None and not v.manifest.is_terminal]
+        if not watch or not unfinished:
+            return
+        time.sleep(WATCH_INTERVAL_S)
+
+
+COMMANDS = [collect, cancel, status]

@@ -75,11 +75,19 @@ class SpecRef(_Frozen):
 class ModalCall(_Frozen):
     """Identity of the detached call; the call graph is a best-effort snapshot, never the outcome."""
 
-    function_call_id: str
+    function_call_id: str | None = None  # None only when the launch was interrupted before the spawn
     app_id: str | None = None
     dashboard_url: str | None = None
     task_id: str | None = None  # the container, once the call graph names one
     call_graph: list[dict[str, str]] = Field(default_factory=list)
+
+
+class LocalProcess(_Frozen):
+    """The process that runs a local run, so a refresh can tell a run in progress from an orphan."""
+
+    pid: int
+    host: str
+    started_at: float | None = None  # Unix time the process started (Linux), against pid reuse
 
 
 class Manifest(_Frozen):
@@ -96,6 +104,7 @@ class Manifest(_Frozen):
     app_name: str
     rehearsal: bool = False
     modal: ModalCall | None = None
+    process: LocalProcess | None = None  # local runs: who runs it
     last_polled_at: str | None = None
     completed_at: str | None = None
     receipt: str | None = None  # path of the stored receipt, relative to the run directory
@@ -157,12 +166,14 @@ def read_manifest(path: str | Path) -> Manifest:
 class BackendError(Exception):
     """A launch or collect problem the user can fix (credentials, a wrong run directory).
 
-    Shown like a diagnostic, `error: <message>` plus `= help: <hint>`, with exit code 1.
+    Shown like a diagnostic, `error: <message>` plus `= help: <hint>`, with exit code `code` (1, or
+    2 for a usage problem such as a missing extra).
     """
 
-    def __init__(self, message: str, *, hint: str):
+    def __init__(self, message: str, *, hint: str, code: int = 1):
         super().__init__(message)
         self.hint = hint
+        self.code = code
 
 
 def store_receipt(run_dir: Path, manifest: Manifest, payload, *, source: str) -> Manifest:
@@ -173,6 +184,7 @@ def store_receipt(run_dir: Path, manifest: Manifest, payload, *, source: str) ->
     """
     try:
         receipt = parse_receipt(payload)
+        _check_belongs(manifest, receipt)
     except ValueError as e:
         return advance(manifest, "error", error=ManifestError(stage="record", message=f"{source}: {e}"))
     try:
@@ -202,6 +214,13 @@ def parse_receipt(payload) -> Receipt:
     except ValueError as e:  # pydantic's ValidationError; keep the first lines, not a wall of text
         raise ValueError(f"the receipt does not match {Receipt.model_fields['schema_version'].default}: "
                          + str(e).splitlines()[0]) from e
+
+
+def _check_belongs(manifest: Manifest, receipt: Receipt) -> None:
+    """A receipt of another run (a result mixed up, a file copied by hand) must never finish this one."""
+    if (receipt.run_id, receipt.plan.sha256) != (manifest.run_id, manifest.plan_sha256):
+        raise ValueError(f"the receipt belongs to run `{receipt.run_id}` (plan {receipt.plan.sha256[:12]}), "
+                         f"not to this run `{manifest.run_id}` (plan {manifest.plan_sha256[:12]})")
 
 
 def finish_from_receipt(manifest: Manifest, receipt: Receipt) -> Manifest:

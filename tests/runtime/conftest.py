@@ -42,7 +42,7 @@ def make_plan(ranks: int = 2, *, global_batch: int = 8, micro_batch: int | None 
                         "world_size": ranks, "timeout_s": 20, "init_timeout_s": 30, "max_restarts": 0, "env": {}},
         "resources": {"gpu_type": None, "gpu_count": 0, "modal_gpu": [], "exact": False, "cpu": None,
                       "memory_mib": None, "timeout_s": 600, "retries": 0, "price_usd_per_hour": None},
-        "modal": {"app_name": "tiny", "image": {"python": "3.11", "base": None, "packages": [], "apt": [],
+        "modal": {"app_name": "tiny", "client_version": "1.6", "image": {"python": "3.11", "base": None, "packages": [], "apt": [],
                                                 "uv_version": "0", "env": {}, "builder_version": "0"},
                   "volumes": [], "buckets": [], "secrets": [], "tags": {}, "single_use_containers": True,
                   "runs_dir": "runs"},

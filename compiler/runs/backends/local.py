@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from ..local_process import this_process
 from ..manifest import (
     RECEIPT_FILE,
     Manifest,
@@ -30,7 +31,7 @@ def run(plan, run_dir: Path, *, on_event: EventSink | None = None) -> Manifest:
     run_dir = Path(run_dir)  # run_plan writes plan.json, progress, logs and the receipt here
     manifest = new_manifest(plan, backend="local")
     write_manifest(run_dir, manifest)
-    manifest = advance(manifest, "running")
+    manifest = advance(manifest, "running", process=this_process())
     write_manifest(run_dir, manifest)
     try:
         receipt = run_plan(plan, run_dir, on_event=on_event)

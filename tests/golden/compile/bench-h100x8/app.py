@@ -11,7 +11,7 @@ import modal
 import megaspec.runtime
 
 APP_NAME = 'collectives-h100x8'
-PLAN_HASH = '5121081d06698d8964ceef34badc895d815de62721c2288c0f04981f917fe943'
+PLAN_HASH = 'd8737e1fc41c873d23a9dd42f7b86855c35d0aa2944257c5078dfe5e8147cfa6'
 RUNTIME_DIR = str(Path(megaspec.runtime.__file__).parent)  # ship the runtime only, never the compiler
 
 # The builder version picks the base OS and Python patch of every layer: pin it.
@@ -45,7 +45,7 @@ buckets = {
 secrets = [
 ]
 
-app = modal.App(APP_NAME, tags={'megaspec': 'collectives-h100x8', 'megaspec_lane': 'bench', 'megaspec_plan': '5121081d0669', 'megaspec_spec': '123e8165cb62'})
+app = modal.App(APP_NAME, tags={'megaspec': 'collectives-h100x8', 'megaspec_lane': 'bench', 'megaspec_plan': 'd8737e1fc41c', 'megaspec_spec': '123e8165cb62'})
 
 
 # spec: specs/bench-h100x8.yaml:7

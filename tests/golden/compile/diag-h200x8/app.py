@@ -11,7 +11,7 @@ import modal
 import megaspec.runtime
 
 APP_NAME = 'diag-tiny-h200x8'
-PLAN_HASH = '6dd7df48883de8409649068f79772295ecfbbb12bec94ddddaf76af374cabc4e'
+PLAN_HASH = '8841621508c31e10701d118d7160b57d636c34ea202c18b6ae1c3d495bf3a100'
 RUNTIME_DIR = str(Path(megaspec.runtime.__file__).parent)  # ship the runtime only, never the compiler
 
 # The builder version picks the base OS and Python patch of every layer: pin it.
@@ -45,7 +45,7 @@ buckets = {
 secrets = [
 ]
 
-app = modal.App(APP_NAME, tags={'megaspec': 'diag-tiny-h200x8', 'megaspec_lane': 'train', 'megaspec_plan': '6dd7df48883d', 'megaspec_spec': '8b5ca86f87fd'})
+app = modal.App(APP_NAME, tags={'megaspec': 'diag-tiny-h200x8', 'megaspec_lane': 'train', 'megaspec_plan': '8841621508c3', 'megaspec_spec': '8b5ca86f87fd'})
 
 
 # spec: specs/diag-h200x8.yaml:8

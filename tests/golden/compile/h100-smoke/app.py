@@ -11,7 +11,7 @@ import modal
 import megaspec.runtime
 
 APP_NAME = 'dense-125m-h100-smoke'
-PLAN_HASH = 'cdf565bf939db52d4d71827868cc2337c8fa19bf8508152fe32cc99ab9863036'
+PLAN_HASH = '49c80dc03fe0209f47805d52c80fdc5d43828e62c60582072c16afcb016d9127'
 RUNTIME_DIR = str(Path(megaspec.runtime.__file__).parent)  # ship the runtime only, never the compiler
 
 # The builder version picks the base OS and Python patch of every layer: pin it.
@@ -45,7 +45,7 @@ buckets = {
 secrets = [
 ]
 
-app = modal.App(APP_NAME, tags={'megaspec': 'dense-125m-h100-smoke', 'megaspec_lane': 'train', 'megaspec_plan': 'cdf565bf939d', 'megaspec_spec': 'a2a2c2be8f9f'})
+app = modal.App(APP_NAME, tags={'megaspec': 'dense-125m-h100-smoke', 'megaspec_lane': 'train', 'megaspec_plan': '49c80dc03fe0', 'megaspec_spec': 'a2a2c2be8f9f'})
 
 
 # spec: specs/h100-smoke.yaml:7

@@ -11,7 +11,7 @@ import modal
 import megaspec.runtime
 
 APP_NAME = 'dense-1b-h200x8'
-PLAN_HASH = '48c785dcdeb8029866a242b833fac5258d901e39a580701525dd9a80f6f64360'
+PLAN_HASH = '3a990d5d504189d9becccd39f293d136ecb87110d21f53639e8543065105b22b'
 RUNTIME_DIR = str(Path(megaspec.runtime.__file__).parent)  # ship the runtime only, never the compiler
 
 # The builder version picks the base OS and Python patch of every layer: pin it.
@@ -45,7 +45,7 @@ buckets = {
 secrets = [
 ]
 
-app = modal.App(APP_NAME, tags={'megaspec': 'dense-1b-h200x8', 'megaspec_lane': 'train', 'megaspec_plan': '48c785dcdeb8', 'megaspec_spec': 'a974863e1e70'})
+app = modal.App(APP_NAME, tags={'megaspec': 'dense-1b-h200x8', 'megaspec_lane': 'train', 'megaspec_plan': '3a990d5d5041', 'megaspec_spec': 'a974863e1e70'})
 
 
 # spec: specs/h200x8.yaml:8

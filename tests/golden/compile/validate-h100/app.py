@@ -11,7 +11,7 @@ import modal
 import megaspec.runtime
 
 APP_NAME = 'dense-125m-validate'
-PLAN_HASH = 'b029e787114a3f246ab5de8f8658dd096647eb42781daf78416f4c3ff6bfe9a9'
+PLAN_HASH = 'ca4d5290641ccf39e957b24c9eaba56e7e21ba313d9ca968aeb35c103eb38ada'
 RUNTIME_DIR = str(Path(megaspec.runtime.__file__).parent)  # ship the runtime only, never the compiler
 
 # The builder version picks the base OS and Python patch of every layer: pin it.
@@ -45,7 +45,7 @@ buckets = {
 secrets = [
 ]
 
-app = modal.App(APP_NAME, tags={'megaspec': 'dense-125m-validate', 'megaspec_lane': 'validate', 'megaspec_plan': 'b029e787114a', 'megaspec_spec': '1be447a0d779'})
+app = modal.App(APP_NAME, tags={'megaspec': 'dense-125m-validate', 'megaspec_lane': 'validate', 'megaspec_plan': 'ca4d5290641c', 'megaspec_spec': '1be447a0d779'})
 
 
 # spec: specs/validate-h100.yaml:7

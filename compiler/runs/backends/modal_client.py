@@ -1,0 +1,99 @@
+"""Reaching Modal: the client installed, the version the generated code targets, credentials, a bounded connect.
+
+Every verb that talks to Modal (apply, collect, cancel, status, logs) goes through `connect()`
+first. The Modal client retries an unreachable server for about a minute, silently; `connect()`
+bounds that to `CONNECT_TIMEOUT_S`, says that it is connecting when it takes longer than a moment,
+and tells a rejected token apart from an unreachable server. The connected client is Modal's
+per-process client (`Client.from_env()`), so every later call reuses its channel.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from types import ModuleType
+
+from ..manifest import BackendError
+
+CONNECT_TIMEOUT_S = 15.0  # the client's own retries last ~63 s, in silence
+_QUIET_S = 1.0  # a connect slower than this is announced
+EXIT_USAGE = 2
+
+
+def import_modal() -> ModuleType:
+    """The `modal` package, or a usage error naming the extra that installs it."""
+    try:
+        import modal
+    except ImportError as e:
+        raise BackendError("the Modal backend needs the `modal` client, which is not installed here",
+                           hint="pip install 'megaspec[modal]' (modal==1.6.4), or run on this machine with "
+                                "`--target local`", code=EXIT_USAGE) from e
+    return modal
+
+
+def check_client_version(targeted: str) -> None:
+    """Refuse a `modal` client of another minor version than the one the generated code was written for."""
+    installed = import_modal().__version__
+    if ".".join(installed.split(".")[:2]) != targeted:
+        raise BackendError(f"the generated app targets modal {targeted}.x, but modal {installed} is installed",
+                           hint=f"pip install 'megaspec[modal]' to get modal {targeted}.x, then apply again",
+                           code=EXIT_USAGE)
+
+
+def require_credentials(*, launching: bool = False) -> None:
+    """Fail before any network call when no Modal token is configured (env or ~/.modal.toml)."""
+    from modal.config import config
+
+    if not (config.get("token_id") and config.get("token_secret")):
+        rehearse = ", or rehearse on this machine with `--target local`" if launching else ""
+        raise BackendError("Modal credentials not found: this needs a Modal token",
+                           hint=f"Run `modal token new` (or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET){rehearse}")
+
+
+def connect(echo: Callable[[str], None], *, launching: bool = False, timeout_s: float | None = None):
+    """Modal's client, connected and its token accepted, within `timeout_s`; else a BackendError."""
+    import_modal()
+    require_credentials(launching=launching)
+    from modal.config import config
+
+    timeout_s = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
+    outcome: dict = {}
+    # A daemon thread: on timeout the client keeps retrying in the background, and must not hold the exit.
+    worker = threading.Thread(target=_hello, args=(outcome,), daemon=True, name="megaspec-modal-connect")
+    worker.start()
+    worker.join(min(_QUIET_S, timeout_s))
+    if worker.is_alive():
+        echo(f"connecting to Modal at {config.get('server_url')} (up to {timeout_s:.0f} s)...")
+        worker.join(max(timeout_s - _QUIET_S, 0.0))
+    if "client" in outcome:
+        return outcome["client"]
+    problem = outcome.get("error")
+    if problem is not None and is_auth_error(problem):
+        raise BackendError(f"Modal rejected the credentials: {describe(problem)}",
+                           hint="Run `modal token new` (or check MODAL_TOKEN_ID and MODAL_TOKEN_SECRET)")
+    why = f" ({describe(problem)})" if problem is not None else f" within {timeout_s:.0f} s"
+    raise BackendError(f"could not reach Modal at {config.get('server_url')}{why}",
+                       hint="Check the network (and MODAL_SERVER_URL if set), then run the command again; "
+                            "nothing was changed")
+
+
+def _hello(outcome: dict) -> None:
+    import modal
+
+    try:
+        client = modal.Client.from_env()
+        client.hello()
+        outcome["client"] = client
+    except Exception as e:  # noqa: BLE001 - classified by connect()
+        outcome["error"] = e
+
+
+def is_auth_error(error: BaseException | None) -> bool:
+    from modal.exception import AuthError
+
+    return isinstance(error, AuthError)
+
+
+def describe(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__

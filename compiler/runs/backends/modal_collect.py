@@ -1,0 +1,223 @@
+"""Following a detached Modal run: one immediate poll (`collect`), or a stop (`cancel`).
+
+`collect` polls `FunctionCall.from_id(id).get(timeout=0)` once, with the catch order from the
+Modal client's own semantics, and advances the manifest. The call graph is only a snapshot for
+triage (which container, which state); success is decided by `get()` and the receipt it returns,
+never by the graph. `cancel` stops the call and its containers and ends the manifest
+`interrupted`. Both expect `modal_client.connect()` to have run (the CLI connects once, then
+polls many runs on the one client).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ..manifest import (
+    BackendError,
+    Manifest,
+    ModalCall,
+    ManifestError,
+    advance,
+    read_manifest,
+    store_receipt,
+    utc_now,
+    write_manifest,
+)
+from .modal_client import describe
+
+RESULT_RETENTION_DAYS = 7  # Modal keeps spawn() results this long, then get() raises OutputExpiredError
+ReadVolumeFile = Callable[[str, str], bytes]
+
+
+def poll(function_call) -> tuple[str, object]:
+    """One immediate poll of a call: (outcome, payload).
+
+    outcome: done | pending | expired | failed | terminated | rejected | unreachable. The order
+    matters: a still-running call raises the *builtin* TimeoutError, while Modal's own TimeoutError
+    family (OutputExpiredError, FunctionTimeoutError) does not subclass it.
+    """
+    from modal.exception import AuthError, ConnectionError, FunctionTimeoutError, OutputExpiredError
+
+    try:
+        return "done", function_call.get(timeout=0)
+    except TimeoutError:
+        return "pending", None
+    except OutputExpiredError as e:
+        return "expired", str(e)
+    except FunctionTimeoutError as e:
+        return "failed", f"the function hit its timeout (resources.timeout) on its last attempt: {e}"
+    except AuthError as e:
+        return "rejected", describe(e)
+    except ConnectionError as e:
+        return "unreachable", describe(e)
+    except Exception as e:  # noqa: BLE001 - RemoteError, InternalFailure, or the function's own exception
+        return ("terminated" if _was_terminated(function_call) else "failed"), describe(e)
+
+
+def _was_terminated(function_call) -> bool:
+    """Whether Modal ended the input as TERMINATED (stopped), not FAILURE.
+
+    The client raises the same exception for both; only the result's status tells them apart, and
+    the public API shows it nowhere else in time (the call graph is best effort). This reads the
+    output the client already fetched, through the client's own invocation (modal 1.6, checked at
+    apply by `check_client_version`).
+    """
+    from modal._utils.async_utils import synchronizer
+    from modal_proto import api_pb2
+
+    async def outputs():
+        return await function_call._invocation().pop_function_call_outputs(index=0, timeout=0,
+                                                                           clear_on_success=False)
+
+    try:
+        response = synchronizer.create_blocking(outputs)()
+    except Exception:  # noqa: BLE001 - the status is a refinement; without it the failure stands
+        return False
+    terminated = api_pb2.GenericResult.GENERIC_STATUS_TERMINATED
+    return any(o.result.status == terminated for o in response.outputs)
+
+
+def collect(run_dir: Path, *, read_volume_file: ReadVolumeFile | None = None) -> Manifest:
+    """Advance a modal run's manifest by one poll; a finished run is returned unchanged.
+
+    Modal unreachable or the token rejected: a BackendError, and the manifest is not touched.
+    """
+    run_dir = Path(run_dir)
+    manifest = open_run(run_dir, "collect", "`megaspec collect` follows runs launched with `--target modal`")
+    if manifest.is_terminal:
+        return manifest
+    function_call = _function_call(manifest.modal.function_call_id)
+    outcome, payload = poll(function_call)
+    if outcome in ("rejected", "unreachable"):
+        reason = "Modal rejected the credentials" if outcome == "rejected" else "could not reach Modal"
+        raise BackendError(f"{reason} while polling `{manifest.modal.function_call_id}`: {payload}",
+                           hint="Check `modal token info` and the network, then collect again; the run is untouched")
+    manifest = advance(manifest, manifest.state, last_polled_at=utc_now())
+    if outcome == "done":
+        manifest = store_receipt(run_dir, manifest, payload, source="the call's return value")
+    elif outcome == "pending":
+        manifest = _mark_progress(manifest, function_call)
+    elif outcome == "expired":
+        manifest = _collect_expired(run_dir, manifest, read_volume_file or _read_volume_file)
+    elif outcome == "terminated":
+        manifest = advance(manifest, "interrupted", modal=_with_graph(manifest.modal, function_call),
+                           notes=[*manifest.notes, f"Modal terminated the call (stopped, not failed): {payload}"])
+    else:
+        manifest = advance(manifest, "error", error=ManifestError(stage="remote", message=str(payload)),
+                           modal=_with_graph(manifest.modal, function_call))
+    write_manifest(run_dir, manifest)
+    return manifest
+
+
+def cancel(run_dir: Path) -> Manifest:
+    """Cancel a detached run and end its manifest `interrupted`; a finished run is returned unchanged.
+
+    The containers are terminated too (`terminate_containers=True`): a cancelled input would
+    otherwise keep its GPUs, billed, until the function notices. Cancelled calls are not retried.
+    """
+    from modal.exception import AuthError, ConnectionError, NotFoundError
+
+    run_dir = Path(run_dir)
+    manifest = open_run(run_dir, "cancel", "A local run stops with Ctrl-C in the terminal running it (its receipt "
+                                           "says `interrupted`)")
+    if manifest.is_terminal:
+        return manifest
+    call_id = manifest.modal.function_call_id
+    try:
+        _function_call(call_id).cancel(terminate_containers=True)
+    except (AuthError, ConnectionError, NotFoundError) as e:
+        raise BackendError(f"cannot cancel `{call_id}`: {describe(e)}",
+                           hint=f"Check `modal token info`; as a last resort, `modal app stop {manifest.modal.app_id}`"
+                           ) from e
+    note = f"cancelled with `megaspec cancel` at {utc_now()}; containers terminated, no retry"
+    manifest = advance(manifest, "interrupted", notes=[*manifest.notes, note])
+    write_manifest(run_dir, manifest)
+    return manifest
+
+
+def open_run(run_dir: Path, verb: str, hint: str) -> Manifest:
+    """The run's manifest: finished (returned as is), or a spawned Modal run `verb` can act on."""
+    manifest = read_manifest(run_dir)
+    if manifest.is_terminal:
+        return manifest
+    if manifest.backend != "modal":
+        raise BackendError(f"`{run_dir}` is a {manifest.backend} run in state `{manifest.state}`; nothing to {verb}",
+                           hint=hint)
+    if manifest.modal is None or manifest.modal.function_call_id is None:
+        raise BackendError(f"`{run_dir}` was never spawned on Modal (state `{manifest.state}`); nothing to {verb}",
+                           hint=f"Launch it with `megaspec apply {manifest.spec.path}`")
+    return manifest
+
+
+def _function_call(call_id: str):
+    import modal
+
+    return modal.FunctionCall.from_id(call_id)
+
+
+def _mark_progress(manifest: Manifest, function_call) -> Manifest:
+    """Still pending: `running` once the call graph names a container, else still `detached`."""
+    modal_call = _with_graph(manifest.modal, function_call)
+    state = "running" if modal_call.task_id or manifest.state == "running" else "detached"
+    return advance(manifest, state, modal=modal_call)
+
+
+def _with_graph(modal_call: ModalCall, function_call) -> ModalCall:
+    """Snapshot the call graph (best effort: statuses it cannot name read as PENDING)."""
+    try:
+        graph = function_call.get_call_graph()
+    except Exception:  # noqa: BLE001 - the graph is triage context; losing it must not fail the collector
+        return modal_call
+    nodes = [{"function_name": str(n.function_name), "status": getattr(n.status, "name", str(n.status)),
+              "task_id": str(n.task_id or "")} for n in _flatten(graph)]
+    task_id = next((n["task_id"] for n in nodes if n["task_id"]), modal_call.task_id)
+    return ModalCall.model_validate({**dict(modal_call), "call_graph": nodes, "task_id": task_id})
+
+
+def _flatten(nodes) -> list:
+    return [x for n in nodes for x in (n, *_flatten(getattr(n, "children", []) or []))]
+
+
+def _collect_expired(run_dir: Path, manifest: Manifest, read_volume_file: ReadVolumeFile) -> Manifest:
+    """After the retention window the receipt only lives where the function wrote it: its Volume."""
+    local = run_dir / "receipt.json"
+    if local.exists():
+        return store_receipt(run_dir, manifest, local.read_text(encoding="utf-8"), source=f"`{local}`")
+    gone = f"the call's result expired (Modal keeps results {RESULT_RETENTION_DAYS} days)"
+    location = receipt_location(run_dir, manifest.run_id)
+    if location is None:
+        return advance(manifest, "error", error=ManifestError(
+            stage="persistence", message=f"{gone} and the function wrote its receipt inside the container, not on a "
+                                         "Volume, so it is gone; add a `volumes.checkpoints` entry so receipts "
+                                         "outlive the retention"))
+    volume, path = location
+    how = f"{gone}; its receipt is on Volume `{volume}` at `{path}`"
+    try:
+        data = read_volume_file(volume, path)
+    except Exception as e:  # noqa: BLE001 - tell the user how to fetch it by hand instead
+        note = f"{how}; reading it failed ({describe(e)}): run `modal volume get {volume} {path} {local}`, " \
+               f"then `megaspec collect {run_dir}` again"
+        return advance(manifest, manifest.state, notes=[*manifest.notes, note])
+    manifest = advance(manifest, manifest.state, notes=[*manifest.notes, how + "; read from there"])
+    return store_receipt(run_dir, manifest, data, source=f"Volume `{volume}`")
+
+
+def receipt_location(run_dir: Path, run_id: str) -> tuple[str, str] | None:
+    """(Volume name, path inside it) where the generated function writes this run's receipt; None: no Volume."""
+    from megaspec.runtime.plan import read_plan
+
+    plan = read_plan(run_dir / "plan.json")
+    runs_dir = plan.modal.runs_dir.rstrip("/")
+    for volume in plan.modal.volumes:
+        mount = volume.mount.rstrip("/")
+        if runs_dir == mount or runs_dir.startswith(mount + "/"):
+            inside = runs_dir[len(mount):].lstrip("/")
+            return volume.name, "/".join(p for p in (inside, run_id, "receipt.json") if p)
+    return None
+
+
+def _read_volume_file(volume: str, path: str) -> bytes:
+    import modal
+
+    return b"".join(modal.Volume.from_name(volume).read_file(path))

@@ -1,0 +1,79 @@
+"""The process behind a local run: recorded at launch, checked by `status` and `collect`.
+
+A local run killed with SIGKILL (or lost with its machine) never writes its last manifest, so it
+would read `running` forever. The launch records the launching process's pid, host and start
+time; a later refresh on the same host that finds that pid gone, or reused by a younger process,
+ends the run `error` (orphaned), keeping what its progress and rank status files recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+from .manifest import LocalProcess, Manifest, ManifestError, advance, write_manifest
+
+
+def this_process() -> LocalProcess:
+    pid = os.getpid()
+    return LocalProcess(pid=pid, host=socket.gethostname(), started_at=_start_time(pid))
+
+
+def _start_time(pid: int) -> float | None:
+    """The process's start as a Unix time (Linux /proc), to tell it from a later process with the same pid."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return round(boot + int(fields[19]) / os.sysconf("SC_CLK_TCK"), 2)
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def is_gone(process: LocalProcess) -> bool:
+    """True when the process is known to be gone; False when alive or when this host cannot tell."""
+    if process.host != socket.gethostname():
+        return False
+    try:
+        os.kill(process.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, owned by someone else
+    now = _start_time(process.pid)
+    return process.started_at is not None and now is not None and abs(now - process.started_at) > 1.0
+
+
+def end_if_orphaned(run_dir: Path, manifest: Manifest) -> Manifest:
+    """A local run whose process is gone, ended `error` with what it last recorded; else unchanged."""
+    if manifest.process is None or not is_gone(manifest.process):
+        return manifest
+    p = manifest.process
+    message = (f"orphaned: the process that ran it (pid {p.pid} on {p.host}) is gone without finishing "
+               f"(killed, e.g. SIGKILL or out of memory, or the machine restarted); {last_recorded(run_dir)}")
+    manifest = advance(manifest, "error", error=ManifestError(stage="remote", message=message))
+    write_manifest(run_dir, manifest)
+    return manifest
+
+
+def last_recorded(run_dir: Path) -> str:
+    """What the run's progress and per-rank status files say it reached."""
+    step = None
+    progress = run_dir / "progress.jsonl"
+    if progress.is_file():
+        for line in progress.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                step = json.loads(line).get("step", step)
+            except (json.JSONDecodeError, AttributeError):
+                continue  # a line cut short by the kill
+    phases = []
+    for path in sorted((run_dir / "ranks").glob("rank-*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            phases.append(f"rank {data['rank']} in `{data['phase']}` at step {data.get('last_step', 0)}")
+        except (OSError, ValueError, KeyError):
+            continue
+    said = [f"last step recorded: {step}" if step is not None else "no step recorded", *phases]
+    return "; ".join(said)

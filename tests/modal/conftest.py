@@ -1,0 +1,104 @@
+"""The real `modal` client against Modal's own client test server (`../shared/modal-mock/server.py`).
+
+One server per test session, in this virtualenv, on 127.0.0.1. Each test gets the client pointed
+at it (MODAL_SERVER_URL, the mock's tokens, a temp HOME so no real ~/.modal.toml is read), a fresh
+Modal client, and no control files left by an earlier test. Control files steer what the server
+answers (see the mock's README): `mock.set("task_id", "ta-1")`, `mock.state()`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+MOCK_DIR = REPO_ROOT.parent / "shared" / "modal-mock"
+CONTROL_FILES = ("result.json", "result.pkl", "error.txt", "error_status", "task_id", "fail_create.txt",
+                 "fail_disconnect.txt", "slow_map.txt")
+TOKENS = {"MODAL_TOKEN_ID": "ak-mock", "MODAL_TOKEN_SECRET": "as-mock"}
+
+
+class MockModal:
+    """The running server: its URL and the control directory that steers it."""
+
+    def __init__(self, ctrl: Path, url: str):
+        self.ctrl, self.url = ctrl, url
+
+    def set(self, name: str, text: str = "") -> None:
+        assert name in CONTROL_FILES, name
+        (self.ctrl / name).write_text(text)
+
+    def clear(self) -> None:
+        for name in CONTROL_FILES:
+            (self.ctrl / name).unlink(missing_ok=True)
+
+    def state(self) -> dict:
+        """The server's record of what it received (rewritten every 0.2 s: wait for one more write)."""
+        path = self.ctrl / "state.json"
+        before = path.stat().st_mtime_ns if path.exists() else 0
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and (not path.exists() or path.stat().st_mtime_ns == before):
+            time.sleep(0.05)
+        return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="session")
+def modal_server(tmp_path_factory):
+    if not (MOCK_DIR / "server.py").is_file():
+        pytest.skip(f"Modal's mock server is not at {MOCK_DIR}: clone the shared folder beside the repo "
+                    "(../shared/modal-mock) to run the real-client tests")
+    ctrl = tmp_path_factory.mktemp("modal-ctrl")
+    log = (ctrl / "server.log").open("w")
+    proc = subprocess.Popen([sys.executable, str(MOCK_DIR / "server.py"), "--ctrl", str(ctrl)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not (ctrl / "port").exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the mock Modal server did not start:\n{(ctrl / 'server.log').read_text()}")
+            time.sleep(0.05)
+        yield MockModal(ctrl, f"http://127.0.0.1:{(ctrl / 'port').read_text().strip()}")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def point_client_at(monkeypatch, url: str, home: Path, tokens: dict[str, str] = TOKENS) -> None:
+    """The real client, configured only by this environment: no profile file, a fresh client object."""
+    import modal.config
+    from modal.client import _Client
+
+    home.mkdir(parents=True, exist_ok=True)
+    for key, value in {"MODAL_SERVER_URL": url, "HOME": str(home), **tokens}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(modal.config, "_user_config", {})
+    _fresh_client(_Client)
+
+
+def _fresh_client(client_class) -> None:
+    # Modal caches one client per process (and a lock around making it); a test that changed the
+    # server URL or the tokens needs a new one, and a connect left retrying must not hold the lock.
+    client_class._client_from_env = None
+    client_class._client_from_env_lock = None
+
+
+@pytest.fixture
+def mock(modal_server, monkeypatch, tmp_path):
+    from modal.client import _Client
+
+    modal_server.clear()
+    point_client_at(monkeypatch, modal_server.url, tmp_path / "home")
+    yield modal_server
+    modal_server.clear()
+    _fresh_client(_Client)

@@ -1,0 +1,99 @@
+"""The few answers Modal's test server cannot give, each with the smallest stand-in and why.
+
+- A Volume holding an expired call's receipt: the server answers an unknown call id as expired
+  (through the real client, below), but serves no Volume files, so the Volume read is injected.
+- A call graph that fails, or that claims SUCCESS while `get()` still says pending: the server's
+  graph is fixed (empty, or one PENDING input), so `_mark_progress` gets a graph-only stand-in.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from modal.call_graph import InputInfo, InputStatus
+
+from megaspec.compiler.runs import manifest as mf
+from megaspec.compiler.runs.backends import modal_collect
+from tests.modal.test_lifecycle import receipt_for
+from tests.unit.test_manifest import make_manifest
+
+
+def expired_run(run_dir, spec: str = "specs/h100-smoke.yaml"):
+    """A detached run whose call the server no longer knows (expired), with the plan of `spec`."""
+    from megaspec.compiler.codegen.lower import lower
+    from megaspec.compiler.commands.compile import origins_of
+    from megaspec.compiler.lint.check import check_spec
+
+    checked = check_spec(spec)
+    plan = lower(checked.spec, spec_path=spec, spec_sha256="a" * 64, origins=origins_of(checked),
+                 run_id="dense-125m-h100-smoke-20260102-030405-abcd")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "plan.json").write_text(plan.to_json())
+    m = mf.advance(mf.new_manifest(plan, backend="modal"), "running",
+                   modal=mf.ModalCall(function_call_id="fc-expired", app_id="ap-1"))
+    mf.write_manifest(run_dir, m)
+    return run_dir
+
+
+def test_expired_result_is_read_from_the_runs_volume(mock, tmp_path):
+    run_dir = expired_run(tmp_path / "run")
+    reads = []
+
+    def read_volume_file(volume, path):
+        reads.append((volume, path))
+        return json.dumps(receipt_for(run_dir)).encode()
+
+    m = modal_collect.collect(run_dir, read_volume_file=read_volume_file)
+    assert reads == [("ms-ckpt", "megaspec-runs/dense-125m-h100-smoke-20260102-030405-abcd/receipt.json")]
+    assert m.state == "ok" and "Volume `ms-ckpt`" in m.notes[0] and "7 days" in m.notes[0]
+
+
+def test_expired_result_on_an_unreadable_volume_says_how_to_fetch_it(mock, tmp_path):
+    run_dir = expired_run(tmp_path / "run")
+
+    def read_volume_file(volume, path):
+        raise ConnectionError("offline")
+
+    m = modal_collect.collect(run_dir, read_volume_file=read_volume_file)
+    assert m.state == "running" and m.error is None
+    assert (f"run `modal volume get ms-ckpt megaspec-runs/dense-125m-h100-smoke-20260102-030405-abcd/receipt.json "
+            f"{run_dir / 'receipt.json'}`") in m.notes[0]
+
+
+class GraphOnly:
+    """A call whose graph is all that is asked (see the module docstring)."""
+
+    def __init__(self, graph=None, error: Exception | None = None):
+        self.graph, self.error = graph or [], error
+
+    def get_call_graph(self):
+        if self.error:
+            raise self.error
+        return self.graph
+
+
+def node(status: InputStatus, task_id: str = "", children=()) -> InputInfo:
+    return InputInfo(input_id="in-1", function_call_id="fc-1", task_id=task_id, status=status,
+                     function_name="train", module_name="app", children=list(children))
+
+
+def detached_manifest(state: str = "detached"):
+    return mf.advance(make_manifest("planned", "modal"), state, modal=mf.ModalCall(function_call_id="fc-1"))
+
+
+def test_a_nested_container_in_the_graph_means_running():
+    graph = [node(InputStatus.PENDING, children=[node(InputStatus.PENDING, task_id="ta-01CONTAINER")])]
+    m = modal_collect._mark_progress(detached_manifest(), GraphOnly(graph))
+    assert m.state == "running" and m.modal.task_id == "ta-01CONTAINER" and len(m.modal.call_graph) == 2
+
+
+def test_a_broken_call_graph_does_not_fail_the_collector():
+    m = modal_collect._mark_progress(detached_manifest("running"), GraphOnly(error=RuntimeError("truncated")))
+    assert m.state == "running" and m.modal.call_graph == []
+
+
+@pytest.mark.parametrize("status", [InputStatus.SUCCESS, InputStatus.FAILURE])
+def test_the_call_graph_never_decides_the_outcome(status):
+    m = modal_collect._mark_progress(detached_manifest(), GraphOnly([node(status, task_id="ta-1")]))
+    assert m.state == "running" and m.receipt is None and m.error is None

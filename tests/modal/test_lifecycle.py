@@ -1,0 +1,232 @@
+"""apply -> collect -> cancel on Modal, through the real `modal` client and Modal's own test server.
+
+Every answer here is the server's: pending, a container named, a returned receipt, a failure of
+each status, rejected tokens, a failing function creation or disconnect, a cancel. The CLI runs
+in-process (click's CliRunner), as a user would type it.
+"""
+
+from __future__ import annotations
+
+import _thread
+import json
+import shutil
+import threading
+
+import pytest
+from click.testing import CliRunner
+
+from megaspec.compiler.cli import cli
+from megaspec.compiler.runs import manifest as mf
+from tests.modal.conftest import point_client_at
+from tests.unit.test_manifest import make_receipt
+
+SPEC = "specs/cpu-local.yaml"  # no Secrets to look up: the mock knows none
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def apply_modal(tmp_path, *extra: str):
+    result = invoke("apply", SPEC, "--target", "modal", "--runs-dir", str(tmp_path / "runs"),
+                    "--build-dir", str(tmp_path / "build"), *extra)
+    run_dirs = sorted((tmp_path / "runs").glob("*/manifest.json"))
+    return result, (run_dirs[-1].parent if run_dirs else None)
+
+
+@pytest.fixture
+def detached(mock, tmp_path):
+    """A run launched through the mock and left `detached`."""
+    result, run_dir = apply_modal(tmp_path)
+    assert result.exit_code == 0, result.output
+    return run_dir
+
+
+def receipt_for(run_dir, status: str = "ok") -> dict:
+    m = mf.read_manifest(run_dir)
+    receipt = make_receipt(status)
+    return {**receipt, "run_id": m.run_id, "plan": {**receipt["plan"], "sha256": m.plan_sha256}}
+
+
+def test_apply_detaches_and_records_the_call(mock, tmp_path):
+    result, run_dir = apply_modal(tmp_path)
+    assert result.exit_code == 0, result.output
+    m = mf.read_manifest(run_dir)
+    assert m.state == "detached" and m.modal.function_call_id.startswith("fc-") and m.modal.app_id.startswith("ap-")
+    assert f"detached: {m.modal.function_call_id}" in result.stdout
+    assert "Created Function run." in result.output  # Modal's own build and creation output is shown
+    assert "App completed" not in result.output  # the app is detached, not completed
+    state = mock.state()
+    assert "FunctionMap" in state["rpcs"] and m.modal.function_call_id in state["function_calls"]
+
+
+def test_collect_pending_stays_detached_then_running_once_a_container_is_named(mock, detached):
+    result = invoke("collect", str(detached))
+    assert result.exit_code == 0 and result.output.startswith("state: detached (polled ")
+    assert mf.read_manifest(detached).state == "detached"
+    mock.set("task_id", "ta-01CONTAINER")
+    result = invoke("collect", str(detached))
+    m = mf.read_manifest(detached)
+    assert result.exit_code == 0 and m.state == "running" and m.modal.task_id == "ta-01CONTAINER"
+
+
+def test_collect_stores_the_returned_receipt_of_this_run(mock, detached):
+    mock.set("result.json", json.dumps(receipt_for(detached)))
+    result = invoke("collect", str(detached))
+    assert result.exit_code == 0 and result.output.startswith("status: ok"), result.output
+    m = mf.read_manifest(detached)
+    assert m.state == "ok" and m.receipt == "receipt.json" and m.last_polled_at
+    assert invoke("collect", str(detached)).exit_code == 0  # idempotent: a finished run is not polled again
+
+
+def test_collect_refuses_a_receipt_of_another_run(mock, detached):
+    mock.set("result.json", json.dumps(make_receipt("ok")))  # another run id and plan hash
+    result = invoke("collect", str(detached))
+    m = mf.read_manifest(detached)
+    assert result.exit_code == 1 and m.state == "error" and m.error.stage == "record"
+    assert "belongs to run `tiny-cpu-20260102-030405-abcd`" in m.error.message and m.run_id in m.error.message
+    assert not (detached / "receipt.json").exists()
+
+
+@pytest.mark.parametrize(("status", "state", "expected"), [
+    ("FAILURE", "error", "RuntimeError: boom on rank 0"),
+    ("TIMEOUT", "error", "hit its timeout (resources.timeout)"),
+    ("INTERNAL_FAILURE", "error", "InternalFailure"),
+    ("TERMINATED", "interrupted", "Modal terminated the call (stopped, not failed)"),
+])
+def test_collect_a_call_that_ended_without_a_receipt(mock, detached, status, state, expected):
+    mock.set("error.txt", "boom on rank 0")
+    mock.set("error_status", status)
+    result = invoke("collect", str(detached))
+    m = mf.read_manifest(detached)
+    assert m.state == state and expected in (m.error.message if m.error else m.notes[-1])
+    assert result.exit_code == (1 if state == "error" else 130)
+    assert result.output.startswith(f"status: {state}\n") and expected in result.output
+    if state == "error":
+        assert "read its output with `megaspec logs RUN`" in result.output  # there is no receipt to read
+
+
+def test_collect_with_rejected_credentials_says_so_and_leaves_the_run(mock, detached, monkeypatch, tmp_path):
+    before = (detached / "manifest.json").read_bytes()
+    point_client_at(monkeypatch, mock.url, tmp_path / "home", {"MODAL_TOKEN_ID": "ak-revoked",
+                                                               "MODAL_TOKEN_SECRET": "as-mock"})
+    result = invoke("collect", str(detached))
+    assert result.exit_code == 1 and result.stderr.startswith("error: Modal rejected the credentials")
+    assert "cannot reach" not in result.stderr and "`modal token new`" in result.stderr
+    assert (detached / "manifest.json").read_bytes() == before  # no last_polled_at for a poll that never happened
+
+
+def test_apply_when_function_creation_fails_is_a_bootstrap_error(mock, tmp_path):
+    mock.set("fail_create.txt", "gpu type not allowed in this workspace")
+    result, run_dir = apply_modal(tmp_path)
+    m = mf.read_manifest(run_dir)
+    assert result.exit_code == 1 and m.state == "error" and m.error.stage == "bootstrap"
+    assert "gpu type not allowed in this workspace" in result.output and m.modal.app_id.startswith("ap-")
+
+
+def test_apply_when_disconnect_fails_after_the_spawn_keeps_the_call_and_says_so(mock, tmp_path):
+    mock.set("fail_disconnect.txt", "disconnect went wrong")
+    result, run_dir = apply_modal(tmp_path)
+    m = mf.read_manifest(run_dir)
+    assert result.exit_code == 0 and m.state == "detached" and m.modal.function_call_id
+    assert "disconnecting failed" in m.notes[0] and f"note: {m.notes[0]}" in result.stdout
+
+
+def test_ctrl_c_during_the_spawn_ends_interrupted_with_the_stop_command(mock, tmp_path):
+    mock.set("slow_map.txt", "1.5")
+    timer = threading.Timer(0.5, _thread.interrupt_main)  # a Ctrl-C while the spawn waits on the server
+    timer.start()
+    try:
+        result, run_dir = apply_modal(tmp_path)
+    finally:
+        timer.cancel()
+    m = mf.read_manifest(run_dir)
+    assert result.exit_code == 130 and m.state == "interrupted", result.output
+    assert m.modal.app_id.startswith("ap-") and m.modal.function_call_id is None
+    assert f"`modal app stop {m.modal.app_id}`" in m.notes[0] and m.notes[0] in result.output
+    assert "NoneType" not in result.output
+
+
+def test_cancel_terminates_the_containers(mock, detached):
+    result = invoke("cancel", str(detached))
+    m = mf.read_manifest(detached)
+    assert result.exit_code == 0 and m.state == "interrupted" and "containers terminated" in m.notes[-1]
+    assert mock.state()["cancel_requests"] == [{"function_call_id": m.modal.function_call_id,
+                                                "terminate_containers": True}]
+
+
+def test_collect_an_expired_result_without_a_volume_ends_in_persistence(mock, detached):
+    m = mf.read_manifest(detached)
+    expired = mf.ModalCall.model_validate({**dict(m.modal), "function_call_id": "fc-unknown"})
+    mf.write_manifest(detached, m.model_copy(update={"modal": expired}))  # the server answers an unknown call
+    result = invoke("collect", str(detached))  # id with OutputExpiredError, as Modal does after 7 days
+    m = mf.read_manifest(detached)
+    assert result.exit_code == 1 and m.state == "error" and m.error.stage == "persistence"
+    assert "result expired" in m.error.message and "not on a Volume" in m.error.message
+
+
+def test_collect_an_expired_result_with_a_receipt_copied_from_another_run_is_refused(mock, detached):
+    m = mf.read_manifest(detached)
+    expired = mf.ModalCall.model_validate({**dict(m.modal), "function_call_id": "fc-unknown"})
+    mf.write_manifest(detached, m.model_copy(update={"modal": expired}))
+    (detached / "receipt.json").write_text(json.dumps(make_receipt("ok")))
+    invoke("collect", str(detached))
+    m = mf.read_manifest(detached)
+    assert m.state == "error" and m.error.stage == "record" and "belongs to run" in m.error.message
+
+
+def test_an_unreachable_modal_is_said_plainly_within_the_bound(mock, detached, monkeypatch, tmp_path):
+    from megaspec.compiler.runs.backends import modal_client
+
+    monkeypatch.setattr(modal_client, "CONNECT_TIMEOUT_S", 0.6)
+    monkeypatch.setattr(modal_client, "_QUIET_S", 0.2)
+    point_client_at(monkeypatch, "http://127.0.0.1:9", tmp_path / "home")  # nothing listens on port 9
+    before = (detached / "manifest.json").read_bytes()
+    for verb in ("collect", "cancel"):
+        result = invoke(verb, str(detached))
+        assert result.exit_code == 1
+        assert "connecting to Modal at http://127.0.0.1:9 (up to 1 s)..." in result.stderr
+        assert "error: could not reach Modal at http://127.0.0.1:9 within 1 s" in result.stderr
+        assert "image" not in result.stderr
+    assert (detached / "manifest.json").read_bytes() == before
+
+
+def test_status_lists_runs_oldest_first_after_one_poll_each(mock, tmp_path):
+    first = apply_modal(tmp_path)[1]
+    second = tmp_path / "runs" / "tiny-cpu-20991231-000000-zzzz"
+    shutil.copytree(first, second)  # a copy launched "later": same call, another directory
+    m = mf.read_manifest(second)
+    mf.write_manifest(second, m.model_copy(update={"run_id": second.name, "transitions": [
+        mf.Transition(state=t.state, at="2099" + t.at[4:]) for t in m.transitions]}))
+    mock.set("task_id", "ta-7")
+    result = invoke("status", str(tmp_path / "runs"))
+    assert result.exit_code == 0, result.output
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["RUN", "STATE", "BACKEND", "LANE", "LAUNCHED", "DETAIL"]
+    assert [r.split()[0] for r in rows] == [first.name, second.name]
+    assert all(r.split()[1] == "running" and r.endswith("container ta-7") for r in rows)
+    data = json.loads(invoke("status", str(tmp_path / "runs"), "--json").stdout)
+    assert [d["manifest"]["state"] for d in data] == ["running", "running"]
+
+
+def test_apply_refuses_a_modal_client_of_another_minor_version(mock, tmp_path, monkeypatch):
+    import modal
+
+    monkeypatch.setattr(modal, "__version__", "1.7.0")
+    result, run_dir = apply_modal(tmp_path)
+    assert result.exit_code == 2 and run_dir is None
+    assert "error: the generated app targets modal 1.6.x, but modal 1.7.0 is installed" in result.stderr
+    assert "pip install 'megaspec[modal]'" in result.stderr
+
+
+@pytest.mark.parametrize(("module", "target", "extra"), [("modal", "modal", "megaspec[modal]"),
+                                                         ("torch", "local", "megaspec[runtime]")])
+def test_a_missing_extra_is_a_usage_error_naming_it(tmp_path, monkeypatch, module, target, extra):
+    import sys
+
+    monkeypatch.setitem(sys.modules, module, None)  # `import module` now fails as if not installed
+    result = invoke("apply", SPEC, "--target", target, "--runs-dir", str(tmp_path / "runs"),
+                    "--build-dir", str(tmp_path / "build"))
+    assert result.exit_code == 2 and "is not installed here\n  = help: pip install" in result.stderr
+    assert extra in result.stderr and "internal error" not in result.output
+    assert not (tmp_path / "runs").exists()
