@@ -39,12 +39,13 @@ def show(path: str, as_json: bool) -> None:
 @receipts.command("list")
 @click.argument("runs_dir", default="runs", type=click.Path(file_okay=False))
 def list_runs(runs_dir: str) -> None:
-    """One line per run under RUNS_DIR (oldest first: run ids sort by launch time)."""
+    """One line per run under RUNS_DIR, oldest launch first (the manifest's first transition)."""
     from megaspec.runtime.receipt import read_receipt
 
     from ..runs.receipt_view import format_run_line
+    from ..runs.refresh import run_dirs
 
-    manifest_paths = sorted(Path(runs_dir).glob(f"*/{MANIFEST_FILE}"))
+    manifest_paths = [d / MANIFEST_FILE for d in run_dirs(Path(runs_dir))]
     if not manifest_paths:
         click.echo(f"no runs under `{runs_dir}`", err=True)
     for manifest_path in manifest_paths:

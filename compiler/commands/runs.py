@@ -123,4 +123,52 @@ def status(path: str, watch: bool, as_json: bool) -> None:
         time.sleep(WATCH_INTERVAL_S)
 
 
-COMMANDS = [collect, cancel, status]
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the run ends.")
+def logs(run_dir: str, follow: bool) -> None:
+    """What RUN_DIR's run printed: a local run's ranks (each line `[rank N]`), or a Modal run's logs."""
+    path = Path(run_dir)
+    manifest = require_manifest(path)
+    try:
+        if manifest.backend == "local":
+            _local_logs(path, follow)
+        else:
+            _modal_logs(path, manifest, follow)
+    except BackendError as e:
+        fail(str(e), e.hint, e.code)
+
+
+def _local_logs(run_dir: Path, follow: bool) -> None:
+    from ..runs.logs import follow_local, print_local
+    from ..runs.refresh import refresh
+
+    if not follow:
+        if print_local(run_dir, click.echo) == 0:
+            _stderr(f"no log lines yet under `{run_dir / 'logs'}`")
+        return
+    ended = []
+
+    def finished() -> bool:
+        ended[:] = [refresh([run_dir], echo=_stderr)[0].manifest]
+        return ended[0] is None or ended[0].is_terminal
+
+    follow_local(run_dir, click.echo, finished)
+    _stderr(f"run ended: {ended[0].state if ended[0] else 'unreadable manifest'}")
+
+
+def _modal_logs(run_dir: Path, manifest, follow: bool) -> None:
+    from ..runs.backends.modal_client import connect
+    from ..runs.logs import modal_entries
+    from ..runs.refresh import refresh
+
+    if manifest.modal is None or manifest.modal.function_call_id is None:
+        fail(f"`{run_dir}` was never spawned on Modal (state `{manifest.state}`); it has no logs")
+    connect(_stderr)
+    for message in modal_entries(manifest.modal.function_call_id, follow=follow):
+        click.echo(message, nl=False)
+    if follow:  # Modal ends the stream when the call finishes; the poll says what that made of the run
+        _stderr(f"log stream ended; run state: {refresh([run_dir], echo=_stderr)[0].manifest.state}")
+
+
+COMMANDS = [collect, cancel, status, logs]

@@ -177,3 +177,12 @@ def test_progress_live_line_is_rewritten_in_place_and_closed():
 def test_receipts_list_of_an_empty_directory_says_so(tmp_path):
     result = invoke("receipts", "list", str(tmp_path))
     assert result.exit_code == 0 and result.stdout == "" and result.stderr == f"no runs under `{tmp_path}`\n"
+
+
+def test_receipts_list_sorts_by_launch_time_not_by_name(tmp_path):
+    for name, launched in (("a-run", "2026-03-01T00:00:00Z"), ("b-run", "2026-01-01T00:00:00Z")):
+        m = make_manifest("running", "modal").model_copy(update={
+            "run_id": name, "transitions": [mf.Transition(state="running", at=launched)]})
+        mf.write_manifest(tmp_path / name, m)
+    result = invoke("receipts", "list", str(tmp_path))
+    assert [line.split()[0] for line in result.output.splitlines()] == ["b-run", "a-run"]

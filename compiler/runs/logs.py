@@ -1,0 +1,83 @@
+"""`megaspec logs`: what a run printed.
+
+A local run's ranks write `logs/<id>/attempt_<n>/<rank>/stdout.log` and `stderr.log` (torch
+elastic's redirects); they are shown rank by rank, each line prefixed `[rank N]`, and followed
+(`-f`) line by line as they grow, interleaved by arrival, until the run ends. A Modal run's logs
+come through the client (`FunctionCall.logs`): the latest entries, or a stream that Modal ends when
+the call finishes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .manifest import BackendError
+
+TAIL_ENTRIES = 500  # Modal entries shown without -f
+FOLLOW_INTERVAL_S = 0.5
+
+
+def local_log_files(run_dir: Path) -> list[tuple[int, Path]]:
+    """(rank, file) of the latest attempt, rank order, stdout before stderr."""
+    attempts = sorted(Path(run_dir).glob("logs/*/attempt_*"), key=lambda p: (p.parent.name, _attempt(p)))
+    if not attempts:
+        return []
+    ranks = sorted((int(d.name), d) for d in attempts[-1].iterdir() if d.is_dir() and d.name.isdigit())
+    return [(rank, d / name) for rank, d in ranks for name in ("stdout.log", "stderr.log") if (d / name).is_file()]
+
+
+def _attempt(path: Path) -> int:
+    tail = path.name.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else -1
+
+
+def print_local(run_dir: Path, echo: Callable[[str], None]) -> int:
+    """Every line so far, rank by rank; the number of lines shown."""
+    shown = 0
+    for rank, path in local_log_files(run_dir):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            echo(f"[rank {rank}] {line}")
+            shown += 1
+    return shown
+
+
+def follow_local(run_dir: Path, echo: Callable[[str], None], finished: Callable[[], bool]) -> None:
+    """New lines of every rank as they are written, until `finished()` and the files are drained."""
+    offsets: dict[Path, int] = {}
+    while True:
+        done = finished()  # asked before the last read, so nothing written before the end is lost
+        for rank, path in local_log_files(run_dir):
+            offsets[path] = _print_new(path, offsets.get(path, 0), f"[rank {rank}] ", echo)
+        if done:
+            return
+        time.sleep(FOLLOW_INTERVAL_S)
+
+
+def _print_new(path: Path, offset: int, prefix: str, echo: Callable[[str], None]) -> int:
+    """Complete lines after `offset`; returns the offset after the last one (a partial line waits)."""
+    with path.open("rb") as f:
+        f.seek(offset)
+        data = f.read()
+    end = data.rfind(b"\n") + 1
+    for line in data[:end].decode("utf-8", errors="replace").splitlines():
+        echo(prefix + line)
+    return offset + end
+
+
+def modal_entries(call_id: str, *, follow: bool) -> Iterator[str]:
+    """The call's log messages through the client: the latest `TAIL_ENTRIES`, or a stream to the call's end."""
+    import modal
+
+    from .backends.modal_client import describe
+
+    logs = modal.FunctionCall.from_id(call_id).logs
+    try:
+        entries = logs.stream() if follow else logs.tail(entries=TAIL_ENTRIES)
+        for entry in entries:
+            yield entry.message
+    except modal.exception.Error as e:
+        raise BackendError(f"Modal's log service failed for `{call_id}`: {describe(e)}",
+                           hint="Try again, or read them with `modal app logs APP_ID` (the app id is in the "
+                                "manifest)") from e

@@ -1,0 +1,100 @@
+"""`megaspec logs`: a local run's per-rank files, and a Modal run's logs through the real client."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from types import SimpleNamespace
+
+import pytest
+from click.testing import CliRunner
+
+from megaspec.compiler.cli import cli
+from megaspec.compiler.runs import manifest as mf
+from megaspec.compiler.runs.local_process import this_process
+from tests.modal.test_lifecycle import detached  # noqa: F401 - fixture
+from tests.unit.test_manifest import make_manifest
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def local_run_with_logs(run_dir, state: str = "running"):
+    m = mf.advance(make_manifest("planned", "local"), "running", process=this_process())
+    mf.write_manifest(run_dir, m if state == "running" else mf.advance(m, state))
+    for attempt, text in (("attempt_0", "old attempt\n"), ("attempt_1", None)):
+        for rank in (0, 1):
+            d = run_dir / "logs" / "tiny_abc" / attempt / str(rank)
+            d.mkdir(parents=True)
+            (d / "stdout.log").write_text(text or f"step 1 from {rank}\nstep 2 from {rank}\n")
+            (d / "stderr.log").write_text("" if rank else "a warning\n")
+    return run_dir
+
+
+def test_local_logs_are_the_latest_attempt_rank_by_rank_with_prefixes(tmp_path):
+    run_dir = local_run_with_logs(tmp_path, "ok")
+    result = invoke("logs", str(run_dir))
+    assert result.exit_code == 0
+    assert result.output.splitlines() == ["[rank 0] step 1 from 0", "[rank 0] step 2 from 0", "[rank 0] a warning",
+                                          "[rank 1] step 1 from 1", "[rank 1] step 2 from 1"]
+
+
+def test_following_a_local_run_prints_new_lines_and_ends_with_the_run(tmp_path):
+    run_dir = local_run_with_logs(tmp_path)
+    log = run_dir / "logs" / "tiny_abc" / "attempt_1" / "1" / "stdout.log"
+
+    def finish():
+        with log.open("a") as f:
+            f.write("step 3 from 1\npartial")
+        mf.write_manifest(run_dir, mf.advance(mf.read_manifest(run_dir), "ok"))
+
+    timer = threading.Timer(0.3, finish)
+    timer.start()
+    try:
+        result = invoke("logs", str(run_dir), "-f")
+    finally:
+        timer.join()
+    assert result.exit_code == 0
+    assert "[rank 1] step 3 from 1" in result.stdout and "partial" not in result.stdout
+    assert result.stderr.endswith("run ended: ok\n")
+
+
+@pytest.mark.parametrize("follow", [[], ["-f"]])
+def test_modal_logs_go_through_the_client_and_fail_clearly(mock, detached, follow):  # noqa: F811 - fixture
+    # The test server implements neither log fetching (AppFetchLogs) nor the call-status RPC that
+    # ends a stream (FunctionCallGetInfo): the real client reaches it, and its refusal is said plainly.
+    result = invoke("logs", str(detached), *follow)
+    assert result.exit_code == 1 and "error: Modal's log service failed for `fc-" in result.stderr
+    assert "UnimplementedError" in result.stderr and "modal app logs" in result.stderr
+    assert "Traceback" not in result.output
+
+
+class LogsOnly:
+    """Stands in for the log RPCs the test server lacks (see above): entries as Modal's client types them."""
+
+    def __init__(self, messages):
+        from modal.types import LogEntry
+
+        self.entries = [LogEntry(message=m, timestamp=datetime.now(timezone.utc), source="stdout", object_id="fc-1",
+                                 context_ids=[]) for m in messages]
+        self.asked = []
+
+    def tail(self, entries):
+        self.asked.append(("tail", entries))
+        return iter(self.entries)
+
+    def stream(self):
+        self.asked.append(("stream",))
+        return iter(self.entries)
+
+
+@pytest.mark.parametrize(("follow", "asked"), [([], ("tail", 500)), (["-f"], ("stream",))])
+def test_modal_log_entries_are_printed_as_modal_sends_them(mock, detached, monkeypatch, follow, asked):  # noqa: F811
+    import modal
+
+    logs = LogsOnly(["step 1 loss 5.5\n", "step 2 loss 5.1\n"])
+    monkeypatch.setattr(modal.FunctionCall, "from_id", lambda call_id: SimpleNamespace(logs=logs))
+    result = invoke("logs", str(detached), *follow)
+    assert result.exit_code == 0 and result.stdout == "step 1 loss 5.5\nstep 2 loss 5.1\n"
+    assert logs.asked == [asked]
