@@ -17,6 +17,8 @@ import click
 from ..runs.manifest import MANIFEST_FILE, BackendError
 from .run_output import EXIT_INTERRUPTED, EXIT_OK, exit_code, fail, print_outcome
 
+DEFAULT_MAX_COST_USD = 20.0  # a sweep estimated above this asks first (the preview shows the estimate)
+
 
 def _checked_spec(spec_path: str):
     """Lint the spec; print its problems; stop on errors (apply never launches a bad spec)."""
@@ -46,22 +48,34 @@ def _with_steps(spec, steps: int | None):
     return spec.model_copy(update={"train": train})
 
 
-def compile_plan(spec_path: str, *, target: str | None, steps: int | None, build_dir: Path):
-    """Spec file -> (Plan with a fresh run id, the generated app.py path)."""
+def lower_checked(checked, spec_path: str, *, target: str | None, steps: int | None, name: str | None = None):
+    """A lint-clean spec -> Plan with a fresh run id; `name` renames the run (a sweep's runs carry its name)."""
     from ..codegen.lower import lower
-    from ..codegen.render import APP_FILE, render, write_build
     from ..runs.run_id import mint_run_id
     from .compile import origins_of
 
-    checked = _checked_spec(spec_path)
     spec = _with_steps(checked.spec, steps)
+    if name is not None:
+        spec = spec.model_copy(update={"name": name})
     origins = origins_of(checked)  # the same origins `megaspec compile` records
     if steps is not None:
         origins["train.steps"] = "command line (--steps)"
-    plan = lower(spec, spec_path=Path(spec_path).as_posix(), origins=origins, target=target,
+    return lower(spec, spec_path=Path(spec_path).as_posix(), origins=origins, target=target,
                  spec_sha256=hashlib.sha256(Path(spec_path).read_bytes()).hexdigest(),
                  run_id=mint_run_id(spec.name))
-    return plan, write_build(render(plan), build_dir, plan.name) / APP_FILE
+
+
+def build_app(plan, build_dir: Path) -> Path:
+    """Render the plan's Modal app into `build_dir/<name>/`; the app.py path."""
+    from ..codegen.render import APP_FILE, render, write_build
+
+    return write_build(render(plan), build_dir, plan.name) / APP_FILE
+
+
+def compile_plan(spec_path: str, *, target: str | None, steps: int | None, build_dir: Path):
+    """Spec file -> (Plan with a fresh run id, the generated app.py path)."""
+    plan = lower_checked(_checked_spec(spec_path), spec_path, target=target, steps=steps)
+    return plan, build_app(plan, build_dir)
 
 
 def _require_torch() -> None:
@@ -108,7 +122,7 @@ def _apply_modal(plan, app_py: Path, run_dir: Path) -> int:
 
 
 @click.command()
-@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("spec", type=click.Path(exists=True))
 @click.option("--target", type=click.Choice(["local", "modal"]), help="Override the spec's `target`.")
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False),
               help="Where runs/<run-id>/ (manifest, plan, receipt, logs) is written.")
@@ -118,11 +132,27 @@ def _apply_modal(plan, app_py: Path, run_dir: Path) -> int:
               help="The former name of `--out`.")
 @click.option("--steps", type=click.IntRange(min=1), help="Override `train.steps` for this run.")
 @click.option("--no-progress", is_flag=True, help="No live progress line (local runs).")
+@click.option("--max-cost", type=click.FloatRange(min=0), default=DEFAULT_MAX_COST_USD, show_default=True,
+              help="Sweeps: the estimated total (USD) above which apply asks first (or needs --yes).")
+@click.option("--yes", is_flag=True, help="Sweeps: launch even above --max-cost, without asking.")
+@click.option("--fail-fast", is_flag=True, help="Local sweeps: stop at the first failed run.")
 def apply(spec: str, target: str | None, runs_dir: str, out_dir: str, old_build_dir: str | None,
-          steps: int | None, no_progress: bool) -> None:
-    """Compile SPEC and run it: locally to a receipt, or on Modal, detached, to `collect` later."""
+          steps: int | None, no_progress: bool, max_cost: float, yes: bool, fail_fast: bool) -> None:
+    """Compile SPEC and run it: locally to a receipt, or on Modal, detached, to `collect` later.
+
+    SPEC may be a sweep template (a spec with `sweep:`) or a folder of specs: every run is linted,
+    previewed with its estimated cost, and launched as one sweep under RUNS_DIR/<sweep-id>/.
+    """
+    from .apply_sweep import apply_sweep
+
     build_dir = Path(old_build_dir or out_dir)
-    plan, app_py = compile_plan(spec, target=target, steps=steps, build_dir=build_dir)
+    checked = None if Path(spec).is_dir() else _checked_spec(spec)
+    if checked is None or checked.spec.sweep is not None:
+        raise click.exceptions.Exit(apply_sweep(
+            spec, checked, target=target, runs_dir=Path(runs_dir), build_dir=build_dir, steps=steps, yes=yes,
+            max_cost=max_cost, fail_fast=fail_fast, progress=not no_progress))
+    plan = lower_checked(checked, spec, target=target, steps=steps)
+    app_py = build_app(plan, build_dir)
     run_dir = Path(runs_dir) / plan.run.run_id
     kind = f"{plan.distributed.world_size} {plan.distributed.device} rank(s)"
     click.echo(f"apply: {plan.name} -> {run_dir} ({plan.target}, {kind}{', REHEARSAL' if plan.run.rehearsal else ''})")

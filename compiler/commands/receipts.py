@@ -1,4 +1,4 @@
-"""`megaspec receipts show` and `megaspec receipts list`: read what runs proved."""
+"""`megaspec receipts show`, `list` and `compare`: read what runs proved, and set runs side by side."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .run_output import fail, require_manifest
 
 @click.group()
 def receipts() -> None:
-    """Read run receipts: `show` one, `list` a runs directory."""
+    """Read run receipts: `show` one, `list` a runs directory, `compare` several."""
 
 
 @receipts.command("show")
@@ -57,6 +57,32 @@ def list_runs(runs_dir: str) -> None:
             click.echo(f"{manifest_path.parent.name:<44} unreadable: {str(e).splitlines()[0]}")
             continue
         click.echo(format_run_line(manifest, receipt))
+
+
+
+
+
+@receipts.command("compare")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--force", is_flag=True, help="Show runs of different comparison classes anyway, marked.")
+def compare(runs: tuple[str, ...], force: bool) -> None:
+    """One table of how RUNS (run directories or receipts; a sweep or runs directory for all its runs)
+    differ: settings, metrics, provenance. Runs of different comparison classes are refused."""
+    from ..runs.compare_view import format_compare, refusal
+    from ..runs.manifest import BackendError
+    from ..runs.records import load_run, run_dirs
+
+    paths = [p for run in runs for p in (run_dirs(run) if Path(run).is_dir() else [Path(run)])]
+    try:
+        records = [load_run(p) for p in paths]
+    except BackendError as e:
+        fail(str(e), e.hint)
+    if len(records) < 2:
+        fail(f"compare needs two runs or more; got {len(records)}", "Pass two run directories (runs/<run-id>)")
+    refused = refusal(records)
+    if refused and not force:
+        fail(*refused)
+    click.echo(format_compare(records, forced=force), nl=False)
 
 
 COMMANDS = [receipts]

@@ -1,0 +1,266 @@
+"""`megaspec apply TEMPLATE` and `megaspec apply DIR`: a sweep launched as one batch.
+
+template (or a folder of specs) -> one spec file per run in `runs/<sweep-id>/specs/` -> lint every
+run (any error: nothing launched, nothing left behind) -> lower and render each -> a preview table
+(swept values, GPU, estimated time and cost; total and worst case) -> the cost gate (`--max-cost`:
+asks on a terminal, needs `--yes` elsewhere) -> `sweep.json` with every run `planned` -> launch.
+Locally the runs go one after another and a failed run does not stop the others (`--fail-fast`
+does); on Modal each run is one detached call, at most `sweep.max_parallel` in flight, the rest
+launched by the `collect` or `status` that sees a free slot (runs/sweep_launch.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..runs.manifest import BackendError, new_manifest, utc_now, write_manifest
+from .run_output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, fail
+
+
+@dataclass(frozen=True)
+class RunSource:
+    spec: Path
+    name: str  # carries the sweep's name
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    source: RunSource
+    plan: Any
+    app_py: Path
+    estimate: Any
+
+
+def run_label(sweep_name: str, name: str) -> str:
+    """A run's name with the sweep's name in front (unless it is there already): runs never collide."""
+    return name if name == sweep_name or name.startswith(f"{sweep_name}-") else f"{sweep_name}-{name}"
+
+
+def template_sources(checked, template: str, specs_dir: Path) -> list[RunSource]:
+    """Expand the template and write each run's standalone spec into `specs_dir`."""
+    from ..spec.expand import expand, write_runs
+
+    base = checked.spec.name
+    runs = [dataclasses.replace(r, name=run_label(base, r.name), data={**r.data, "name": run_label(base, r.name)})
+            for r in expand(checked.composed.written, base, checked.spec.sweep)]
+    paths = write_runs(runs, specs_dir, template)
+    return [RunSource(p, r.name, r.values) for p, r in zip(paths, runs, strict=True)]
+
+
+def folder_sources(checked_runs: list, folder: Path) -> list[RunSource]:
+    """A folder's specs; the swept values are the settings on which the specs differ."""
+    from ..runs.compare_view import flatten
+
+    flat = [{k: v for k, v in flatten(c.data or {}).items() if k != "name"} for c in checked_runs]
+    keys = [k for k in dict.fromkeys(k for f in flat for k in f) if len({repr(f.get(k)) for f in flat}) > 1]
+    sweep_name = _slug(folder.resolve().name)
+    return [RunSource(Path(c.path), run_label(sweep_name, c.spec.name), {k: f.get(k) for k in keys})
+            for c, f in zip(checked_runs, flat, strict=True)]
+
+
+def _slug(text: str) -> str:
+    from ..runs.run_id import slugify_name
+
+    return slugify_name(text)
+
+
+def lint_all(paths: list[Path]) -> tuple[list, str]:
+    """Every run checked; `(checked runs, "")` or `([], every error rendered)`."""
+    from ..diagnostics import has_errors
+    from ..lint.check import check_spec
+    from ..lint.config import load_config
+    from ..lint.report import render_report
+
+    config, checked, errors = load_config(), [], []
+    for path in paths:
+        c = check_spec(path, config=config)
+        checked.append(c)
+        if c.spec is None or has_errors(c.diagnostics):
+            found = [d for d in c.diagnostics if d.is_error]
+            errors.append(render_report("concise", found, texts=c.smap.texts, num_files=1))
+    return ([], "".join(errors)) if errors else (checked, "")
+
+
+def plan_all(checked_runs: list, sources: list[RunSource], *, target: str | None, steps: int | None,
+             build_dir: Path) -> list[PlannedRun]:
+    from megaspec.runtime.cost import estimate
+
+    from .apply import build_app, lower_checked
+
+    planned = []
+    for c, src in zip(checked_runs, sources, strict=True):
+        plan = lower_checked(c, src.spec.as_posix(), target=target, steps=steps, name=src.name)
+        planned.append(PlannedRun(src, plan, build_app(plan, build_dir), estimate(plan)))
+    return planned
+
+
+def _est_usd(p: PlannedRun, attr: str) -> float | None:
+    return 0.0 if p.plan.target == "local" else getattr(p.estimate, attr)
+
+
+def preview_lines(planned: list[PlannedRun]) -> tuple[list[str], float | None, float | None]:
+    """The preview table, and the (estimated, worst-case) totals in USD (None: some run has no price)."""
+    from megaspec.runtime.cost import PRICES_AS_OF
+
+    from ..codegen.sweep_estimate import duration_text, usd_text
+
+    rows = [(str(i), p.source.name, ", ".join(f"{k}={v}" for k, v in p.source.values.items()) or "-",
+             (p.plan.resources.modal_gpu or [f"CPU x{p.plan.distributed.world_size}"])[0],
+             "-" if p.plan.target == "local" else duration_text(p.estimate.duration_s),
+             usd_text(_est_usd(p, "usd"))) for i, p in enumerate(planned, 1)]
+    head = ("#", "run", "swept values", "GPU", "est. time", "est. cost")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
+    est = [_est_usd(p, "usd") for p in planned]
+    worst = [_est_usd(p, "worst_case_usd") for p in planned]
+    total = None if None in est else round(sum(est), 2)
+    worst_total = None if None in worst else round(sum(worst), 2)
+    lines.append(f"  total {usd_text(total)}, worst case {usd_text(worst_total)} "
+                 f"(every attempt to its timeout; Modal list prices as of {PRICES_AS_OF})")
+    return lines, total, worst_total
+
+
+def cost_gate(total: float | None, max_cost: float, yes: bool) -> None:
+    """Over the limit (or of unknown cost): ask on a terminal, refuse elsewhere unless `--yes`."""
+    if yes or (total is not None and total <= max_cost):
+        return
+    what = "unknown (a GPU without a list price)" if total is None else f"${total:,.2f}"
+    message = f"the sweep's estimated cost {what} is above --max-cost ${max_cost:,.2f}"
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        if click.confirm(f"{message}. Launch it anyway?", default=False):
+            return
+        fail("nothing was launched", "Raise --max-cost, or shrink the sweep")
+    fail(f"{message}; nothing was launched", "Pass --yes to launch it anyway, or raise --max-cost")
+
+
+def write_planned(sweep_dir: Path, planned: list[PlannedRun], *, source: str, source_sha: str | None,
+                  matrix: dict, max_parallel: int | None, objective: dict | None):
+    """sweep.json, and a `planned` manifest and plan.json in each run's directory."""
+    from megaspec.runtime.files import write_text_atomic
+
+    from ..runs.sweep_manifest import SweepManifest, SweepRunEntry, write_sweep
+
+    entries = []
+    for p in planned:
+        run_dir = sweep_dir / p.plan.run.run_id
+        write_text_atomic(run_dir / "plan.json", p.plan.to_json())
+        write_manifest(run_dir, new_manifest(p.plan, backend="local" if p.plan.target == "local" else "modal"))
+        entries.append(SweepRunEntry(name=p.source.name, values=p.source.values, spec=p.source.spec.as_posix(),
+                                     run_id=p.plan.run.run_id, run_dir=p.plan.run.run_id,
+                                     app=p.app_py.as_posix()))
+    sweep = SweepManifest(sweep_id=sweep_dir.name, source=source, source_sha256=source_sha, matrix=matrix,
+                          target=planned[0].plan.target, max_parallel=max_parallel, objective=objective,
+                          created_at=utc_now(), runs=entries)
+    write_sweep(sweep_dir, sweep)
+    return sweep
+
+
+def run_local(sweep_dir: Path, planned: list[PlannedRun], *, fail_fast: bool, progress: bool) -> int:
+    """One run after another; a failure stops the rest only with `--fail-fast`."""
+    from ..runs.sweep_manifest import refresh
+    from .apply import _apply_local
+
+    failed = 0
+    for i, p in enumerate(planned, 1):
+        run_dir = sweep_dir / p.plan.run.run_id
+        click.echo(f"[{i}/{len(planned)}] {p.source.name} -> {run_dir}")
+        code = _apply_local(p.plan, run_dir, progress=progress)
+        refresh(sweep_dir)
+        if code == EXIT_INTERRUPTED:
+            click.echo(f"interrupted: the remaining runs stay `planned` in {sweep_dir / 'sweep.json'}", err=True)
+            return EXIT_INTERRUPTED
+        failed += code != EXIT_OK
+        if code != EXIT_OK and fail_fast and i < len(planned):
+            click.echo(f"--fail-fast: {len(planned) - i} run(s) not started (left `planned`)")
+            break
+    counts = refresh(sweep_dir).counts()
+    click.echo(f"sweep {sweep_dir.name}: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+               + f"\nsweep manifest: {sweep_dir / 'sweep.json'}\ntable and plots: megaspec report {sweep_dir}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def launch_modal(sweep_dir: Path) -> int:
+    from ..runs.sweep_launch import fill_slots
+
+    launched = fill_slots(sweep_dir, echo=click.echo)
+    sweep = launched.sweep
+    waiting = sweep.counts().get("planned", 0)
+    click.echo(f"sweep {sweep.sweep_id}: {len(launched.run_ids)} run(s) launched"
+               + (f", {waiting} waiting `planned` (max_parallel {sweep.max_parallel})" if waiting else ""))
+    click.echo(f"follow it with: megaspec collect {sweep_dir}" + (" (each collect launches runs into free slots)"
+                                                                 if waiting else ""))
+    return EXIT_FAILED if sweep.counts().get("error") else EXIT_OK
+
+
+def apply_sweep(source: str, checked, *, target: str | None, runs_dir: Path, build_dir: Path, steps: int | None,
+                yes: bool, max_cost: float, fail_fast: bool, progress: bool) -> int:
+    """A template (`checked` is its lint-clean check) or a folder (`checked` is None) -> a launched sweep."""
+    from ..runs.run_id import mint_run_id
+
+    folder = checked is None
+    sweep_name = _slug(Path(source).resolve().name) if folder else checked.spec.name
+    sweep_dir = runs_dir / mint_run_id(sweep_name)
+    try:
+        planned, sweep_meta = _prepare(source, checked, sweep_dir, target=target, steps=steps, build_dir=build_dir)
+        lines, total, _ = preview_lines(planned)
+        click.echo(f"sweep {sweep_dir.name}: {len(planned)} run(s) from {source} ({planned[0].plan.target})")
+        click.echo("\n".join(lines))
+        cost_gate(total, max_cost, yes)
+        if planned[0].plan.target == "modal":
+            _require_modal_credentials()
+    except BaseException:
+        shutil.rmtree(sweep_dir, ignore_errors=True)  # nothing was launched: leave nothing behind
+        raise
+    write_planned(sweep_dir, planned, **sweep_meta)
+    try:
+        if planned[0].plan.target == "local":
+            return run_local(sweep_dir, planned, fail_fast=fail_fast, progress=progress)
+        return launch_modal(sweep_dir)
+    except BackendError as e:
+        fail(str(e), e.hint)
+
+
+def _require_modal_credentials() -> None:
+    from ..runs.backends.modal import require_credentials
+
+    try:
+        require_credentials()
+    except BackendError as e:
+        fail(str(e), e.hint)
+
+
+def _prepare(source: str, checked, sweep_dir: Path, *, target, steps, build_dir) -> tuple[list[PlannedRun], dict]:
+    from ..lint.discover import spec_files
+
+    if checked is None:
+        paths = spec_files(Path(source))
+        if not paths:
+            fail(f"`{source}` holds no spec files", "Pass a folder of specs (e.g. from `megaspec sweep`) or a template")
+        runs, errors = lint_all(paths)
+        sources = folder_sources(runs, Path(source)) if runs else []
+        meta = {"source": Path(source).as_posix(), "source_sha": None, "matrix": {}, "max_parallel": None,
+                "objective": None}
+    else:
+        sources = template_sources(checked, source, sweep_dir / "specs")
+        runs, errors = lint_all([s.spec for s in sources])
+        sw = checked.spec.sweep
+        meta = {"source": Path(source).as_posix(), "source_sha": hashlib.sha256(Path(source).read_bytes()).hexdigest(),
+                "matrix": dict(sw.matrix), "max_parallel": sw.max_parallel,
+                "objective": sw.objective.model_dump() if sw.objective else None}
+    if errors:
+        click.echo(errors, nl=False, err=True)
+        fail(f"{errors.count(': error[')} error(s) in the sweep's runs; nothing was launched",
+             "Fix the template (or the specs), then apply again")
+    planned = plan_all(runs, sources, target=target, steps=steps, build_dir=build_dir)
+    if len({p.plan.target for p in planned}) > 1:
+        fail("the folder mixes `target: local` and `target: modal` specs", "Pass --target to run them all one way")
+    return planned, meta

@@ -1,0 +1,91 @@
+"""`megaspec receipts compare`: one table of what differs between runs, for people.
+
+Three sections, one column per run: the plan settings that differ (the flattened plan, less what
+names a run rather than configures it), every metric (`records.METRICS`), and the provenance
+(rows that differ marked `*`). Runs of different comparison classes are refused by the command;
+with `--force` the table opens with the class fields that differ, marked `!`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .comparison import CLASS_FIELDS, class_differences, class_label, comparison_class
+from .records import METRICS, RunRecord, metric_values, metric_text, provenance_values
+
+# Plan fields that name or place a run; they differ between any two runs and configure nothing.
+NOT_SETTINGS = ("name", "megaspec_version", "run.", "modal.tags.", "modal.app_name")
+MAX_CELL = 28
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, child in value.items():
+            out.update(flatten(child, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: value}
+
+
+def setting_differences(records: list[RunRecord]) -> list[tuple[str, list[Any]]]:
+    """(plan key, each run's value) for every setting on which the runs disagree, in plan order."""
+    flat = [flatten(r.plan.model_dump(mode="json", by_alias=True)) for r in records]
+    keys = list(dict.fromkeys(k for f in flat for k in f))
+    keys = [k for k in keys if not any(k == p or k.startswith(p) for p in NOT_SETTINGS)]
+    return [(k, [f.get(k, "-") for f in flat]) for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
+
+
+def _cell(value: Any) -> str:
+    text = value if isinstance(value, str) else "-" if value is None else str(value)
+    return text if len(text) <= MAX_CELL else text[:MAX_CELL - 1] + "…"
+
+
+def _table(headers: list[str], sections: list[tuple[str, list[tuple[str, list[str]]]]]) -> list[str]:
+    label_w = max([len(label) for _, rows in sections for label, _ in rows] + [8]) + 2
+    widths = [max([len(h)] + [len(cells[i]) for _, rows in sections for _, cells in rows]) for i, h in
+              enumerate(headers)]
+    line = lambda label, cells: (f"  {label:<{label_w}}" + "  ".join(  # noqa: E731
+        f"{c:<{w}}" for c, w in zip(cells, widths, strict=True))).rstrip()
+    out = [line("", headers)]
+    for title, rows in sections:
+        out.append(title)
+        out += [line(label, cells) for label, cells in rows] or ["  (none)"]
+    return out
+
+
+def format_compare(records: list[RunRecord], *, forced: bool = False) -> str:
+    headers = [_cell(r.name) for r in records]
+    sections: list[tuple[str, list[tuple[str, list[str]]]]] = []
+    differing = class_differences(records)
+    if differing:
+        sections.append(("comparison class (DIFFERENT: not like for like)",
+                         [(f"! {CLASS_FIELDS[f]}", [_cell(v) for v in vals]) for f, vals in differing]))
+    sections.append(("settings that differ", [(k, [_cell(v) for v in vals])
+                                              for k, vals in setting_differences(records)]))
+    values = [metric_values(r) for r in records]
+    sections.append(("metrics", [(label + (f" ({unit})" if unit not in ("", "$") else ""),
+                                  [metric_text(key, v[key]) for v in values])
+                                 for key, label, unit in METRICS if any(v[key] is not None for v in values)]))
+    prov = [provenance_values(r) for r in records]
+    sections.append(("provenance (* differs)", [(("* " if len({p[k] for p in prov}) > 1 else "") + k,
+                                                  [_cell(p[k]) for p in prov]) for k in prov[0]]))
+    if forced and differing:
+        head = (f"compare: {len(records)} runs of DIFFERENT comparison classes (--force); "
+                "the numbers below do not compare like for like")
+    else:
+        head = f"compare: {len(records)} runs of one comparison class ({class_label(comparison_class(records[0]))})"
+    return "\n".join([head, "", *_table(headers, sections)]) + "\n"
+
+
+def refusal(records: list[RunRecord]) -> tuple[str, str] | None:
+    """(message, hint) when the runs are of different classes, naming the first field that differs."""
+    differing = class_differences(records)
+    if not differing:
+        return None
+    field, vals = differing[0]
+    shown = ", ".join(f"`{v}` ({r.name})" for v, r in zip(vals, records, strict=True))
+    others = [CLASS_FIELDS[f] for f, _ in differing[1:]]
+    also = f"; also differ: {', '.join(others)}" if others else ""
+    return (f"these runs are of different comparison classes: {CLASS_FIELDS[field]} is {shown}{also}",
+            "Compare runs of one class (same lane, hardware, world size, model, precision and compile), "
+            "or pass --force to see them side by side, marked")

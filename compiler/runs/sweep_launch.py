@@ -1,0 +1,51 @@
+"""Launching a Modal sweep's queued runs into free slots: no daemon, only the commands people run.
+
+`apply` launches as many runs as `sweep.max_parallel` allows (all when it is unset); every later
+`collect` or `status` of the sweep directory refreshes the runs' states and calls `fill_slots`
+again, so the next `planned` runs start as earlier ones finish. A run whose launch fails ends
+`error` (stage bootstrap, in its own manifest) and does not hold a slot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .sweep_manifest import IN_FLIGHT_STATES, SweepManifest, refresh
+
+Launch = Callable[..., object]  # modal backend's launch(plan, app_py, run_dir, echo=...) -> Manifest
+
+
+@dataclass
+class Launched:
+    sweep: SweepManifest
+    run_ids: list[str] = field(default_factory=list)
+
+
+def free_slots(sweep: SweepManifest) -> int:
+    in_flight = sum(run.state in IN_FLIGHT_STATES for run in sweep.runs)
+    waiting = sum(run.state == "planned" for run in sweep.runs)
+    cap = sweep.max_parallel if sweep.max_parallel is not None else waiting + in_flight
+    return max(0, min(cap - in_flight, waiting))
+
+
+def fill_slots(sweep_dir: Path, *, echo: Callable[[str], None] = print, launch: Launch | None = None) -> Launched:
+    """Launch `planned` runs, in sweep order, while there are free slots; the refreshed sweep."""
+    from megaspec.runtime.plan import read_plan
+
+    if launch is None:
+        from .backends.modal import launch
+    sweep_dir = Path(sweep_dir)
+    sweep = refresh(sweep_dir)
+    if sweep.target != "modal":
+        return Launched(sweep)
+    out = Launched(sweep)
+    queued = [run for run in sweep.runs if run.state == "planned"]
+    for run in queued[:free_slots(sweep)]:
+        run_dir = sweep_dir / run.run_dir
+        echo(f"launching {run.name} -> {run_dir}")
+        launch(read_plan(run_dir / "plan.json"), Path(run.app or ""), run_dir, echo=echo)
+        out.run_ids.append(run.run_id)
+    out.sweep = refresh(sweep_dir) if out.run_ids else sweep
+    return out

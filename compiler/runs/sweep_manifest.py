@@ -1,0 +1,101 @@
+"""Sweep manifests: one launched set of runs, `runs/<sweep-id>/sweep.json`, beside its run directories.
+
+`apply TEMPLATE` (or `apply DIR`) writes it before the first run starts: the template and its
+sha256, the matrix, and for each run its name, swept values, run id, spec file and state. Each run
+keeps its own `manifest.json` in `runs/<sweep-id>/<run-id>/`, which stays the truth about that run;
+the states here are refreshed from those manifests whenever a command reads the sweep, and written
+atomically, so a sweep interrupted anywhere still says which runs exist and where.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from megaspec.runtime.files import read_versioned_json, write_text_atomic
+
+from .. import __version__
+from .manifest import MANIFEST_FILE, TERMINAL_STATES, State, read_manifest
+
+SCHEMA_VERSION = "megaspec.sweep.v1"
+SWEEP_FILE = "sweep.json"
+IN_FLIGHT_STATES: frozenset[str] = frozenset({"detached", "running"})
+
+Scalar = str | int | float | bool
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SweepRunEntry(_Frozen):
+    name: str
+    values: dict[str, Scalar]  # matrix key -> this run's value ({} for a run of a folder)
+    spec: str  # the run's own spec file
+    run_id: str
+    run_dir: str  # relative to the sweep directory
+    app: str | None = None  # the generated app, for launching a queued Modal run later
+    state: State = "planned"
+
+
+class SweepManifest(_Frozen):
+    schema_version: Literal["megaspec.sweep.v1"] = SCHEMA_VERSION
+    megaspec_version: str = __version__
+    sweep_id: str
+    source: str  # the template file, or the folder of specs
+    source_sha256: str | None  # of the template's bytes; None for a folder
+    matrix: dict[str, list[Scalar]] = Field(default_factory=dict)
+    target: Literal["local", "modal"]
+    max_parallel: int | None = None
+    objective: dict[str, str] | None = None  # {"metric": ..., "goal": "min" | "max"} from the template
+    created_at: str
+    runs: list[SweepRunEntry]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for run in self.runs:
+            out[run.state] = out.get(run.state, 0) + 1
+        return out
+
+    @property
+    def is_finished(self) -> bool:
+        return all(run.state in TERMINAL_STATES for run in self.runs)
+
+
+def is_sweep_dir(path: str | Path) -> bool:
+    return (Path(path) / SWEEP_FILE).is_file()
+
+
+def write_sweep(sweep_dir: Path, sweep: SweepManifest) -> Path:
+    return write_text_atomic(Path(sweep_dir) / SWEEP_FILE, sweep.model_dump_json(indent=2) + "\n")
+
+
+def read_sweep(path: str | Path) -> SweepManifest:
+    """Read a sweep manifest (the sweep directory or the file), checking its schema version first."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / SWEEP_FILE
+    return SweepManifest.model_validate(read_versioned_json(path, SCHEMA_VERSION, "sweep manifest"))
+
+
+def with_state(sweep: SweepManifest, run_id: str, state: str) -> SweepManifest:
+    runs = [r.model_copy(update={"state": state}) if r.run_id == run_id else r for r in sweep.runs]
+    return SweepManifest.model_validate({**dict(sweep), "runs": runs})
+
+
+def refresh(sweep_dir: Path) -> SweepManifest:
+    """The sweep with every run's state read from its own manifest; rewritten when anything moved."""
+    sweep_dir = Path(sweep_dir)
+    sweep = read_sweep(sweep_dir)
+    fresh = sweep
+    for run in sweep.runs:
+        manifest_path = sweep_dir / run.run_dir / MANIFEST_FILE
+        if manifest_path.is_file():
+            state = read_manifest(manifest_path).state
+            if state != run.state:
+                fresh = with_state(fresh, run.run_id, state)
+    if fresh != sweep:
+        write_sweep(sweep_dir, fresh)
+    return fresh
