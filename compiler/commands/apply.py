@@ -3,19 +3,19 @@
 apply: check_spec (errors stop here) -> lower (the target from `--target`, else the spec's) ->
 render into `build/<name>/` -> backend. Local runs finish in this process and end with a
 summary; modal runs detach and are finished later by `collect`, which polls once per call and
-is safe to repeat. `receipts show` prints a receipt for people, `receipts list` one line a run.
+is safe to repeat. A sweep template or a folder of specs goes to `apply_sweep.py` (one batch).
 Exit codes: 0 ok (or detached / still running), 1 a failed run or a user mistake, 2 usage.
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import click
 
 from ..runs.manifest import MANIFEST_FILE, BackendError
-from .run_output import EXIT_INTERRUPTED, EXIT_OK, exit_code, fail, print_outcome
+from .prepare import apply_local, build_app, lower_checked
+from .run_output import EXIT_OK, exit_code, fail, print_outcome
 
 DEFAULT_MAX_COST_USD = 20.0  # a sweep estimated above this asks first (the preview shows the estimate)
 
@@ -34,76 +34,6 @@ def _checked_spec(spec_path: str):
     if has_errors(checked.diagnostics) or checked.spec is None:
         fail(f"`{spec_path}` has errors; nothing was launched", "Fix them, then `megaspec lint` it again")
     return checked
-
-
-def _with_steps(spec, steps: int | None):
-    """`--steps N` shortens (or lengthens) a run; warmup shrinks so at least one step is measured.
-
-    Step 1 is always excluded, then `warmup_steps`: N steps measure N - 1 - warmup of them.
-    """
-    if steps is None:
-        return spec
-    warmup = min(spec.train.warmup_steps, max(steps - 2, 0))
-    train = spec.train.model_copy(update={"steps": steps, "warmup_steps": warmup})
-    return spec.model_copy(update={"train": train})
-
-
-def lower_checked(checked, spec_path: str, *, target: str | None, steps: int | None, name: str | None = None):
-    """A lint-clean spec -> Plan with a fresh run id; `name` renames the run (a sweep's runs carry its name)."""
-    from ..codegen.lower import lower
-    from ..runs.run_id import mint_run_id
-    from .compile import origins_of
-
-    spec = _with_steps(checked.spec, steps)
-    if name is not None:
-        spec = spec.model_copy(update={"name": name})
-    origins = origins_of(checked)  # the same origins `megaspec compile` records
-    if steps is not None:
-        origins["train.steps"] = "command line (--steps)"
-    return lower(spec, spec_path=Path(spec_path).as_posix(), origins=origins, target=target,
-                 spec_sha256=hashlib.sha256(Path(spec_path).read_bytes()).hexdigest(),
-                 run_id=mint_run_id(spec.name))
-
-
-def build_app(plan, build_dir: Path) -> Path:
-    """Render the plan's Modal app into `build_dir/<name>/`; the app.py path."""
-    from ..codegen.render import APP_FILE, render, write_build
-
-    return write_build(render(plan), build_dir, plan.name) / APP_FILE
-
-
-def compile_plan(spec_path: str, *, target: str | None, steps: int | None, build_dir: Path):
-    """Spec file -> (Plan with a fresh run id, the generated app.py path)."""
-    plan = lower_checked(_checked_spec(spec_path), spec_path, target=target, steps=steps)
-    return plan, build_app(plan, build_dir)
-
-
-def _require_torch() -> None:
-    try:
-        import torch  # noqa: F401 - the local backend trains with it
-    except ImportError as e:
-        raise BackendError("a local run needs `torch`, which is not installed here",
-                           hint="pip install torch==2.13.0 'megaspec[runtime]' (torch first, for the CPU build)",
-                           code=2) from e
-
-
-def _apply_local(plan, run_dir: Path, *, progress: bool) -> int:
-    from ..runs.backends import local
-    from ..runs.progress import ProgressDisplay
-
-    _require_torch()
-
-    display = ProgressDisplay(plan.train.steps) if progress else None
-    try:
-        manifest = local.run(plan, run_dir, on_event=display)
-    except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: manifest {run_dir / MANIFEST_FILE}", err=True)
-        return EXIT_INTERRUPTED
-    finally:
-        if display:
-            display.close()
-    print_outcome(run_dir, manifest)
-    return exit_code(manifest)
 
 
 def _apply_modal(plan, app_py: Path, run_dir: Path) -> int:
@@ -158,7 +88,7 @@ def apply(spec: str, target: str | None, runs_dir: str, out_dir: str, old_build_
     click.echo(f"apply: {plan.name} -> {run_dir} ({plan.target}, {kind}{', REHEARSAL' if plan.run.rehearsal else ''})")
     try:
         if plan.target == "local":
-            code = _apply_local(plan, run_dir, progress=not no_progress)
+            code = apply_local(plan, run_dir, progress=not no_progress)
         else:
             code = _apply_modal(plan, app_py, run_dir)
     except BackendError as e:

@@ -94,7 +94,7 @@ def plan_all(checked_runs: list, sources: list[RunSource], *, target: str | None
              build_dir: Path) -> list[PlannedRun]:
     from megaspec.runtime.cost import estimate
 
-    from .apply import build_app, lower_checked
+    from .prepare import build_app, lower_checked
 
     planned = []
     for c, src in zip(checked_runs, sources, strict=True):
@@ -167,13 +167,13 @@ def write_planned(sweep_dir: Path, planned: list[PlannedRun], *, source: str, so
 def run_local(sweep_dir: Path, planned: list[PlannedRun], *, fail_fast: bool, progress: bool) -> int:
     """One run after another; a failure stops the rest only with `--fail-fast`."""
     from ..runs.sweep_manifest import refresh
-    from .apply import _apply_local
+    from .prepare import apply_local
 
     failed = 0
     for i, p in enumerate(planned, 1):
         run_dir = sweep_dir / p.plan.run.run_id
         click.echo(f"[{i}/{len(planned)}] {p.source.name} -> {run_dir}")
-        code = _apply_local(p.plan, run_dir, progress=progress)
+        code = apply_local(p.plan, run_dir, progress=progress)
         refresh(sweep_dir)
         if code == EXIT_INTERRUPTED:
             click.echo(f"interrupted: the remaining runs stay `planned` in {sweep_dir / 'sweep.json'}", err=True)
@@ -226,7 +226,7 @@ def apply_sweep(source: str, checked, *, target: str | None, runs_dir: Path, bui
             return run_local(sweep_dir, planned, fail_fast=fail_fast, progress=progress)
         return launch_modal(sweep_dir)
     except BackendError as e:
-        fail(str(e), e.hint)
+        fail(str(e), e.hint, e.code)
 
 
 def _require_modal_credentials() -> None:
@@ -235,7 +235,7 @@ def _require_modal_credentials() -> None:
     try:
         require_credentials()
     except BackendError as e:
-        fail(str(e), e.hint)
+        fail(str(e), e.hint, e.code)
 
 
 def _prepare(source: str, checked, sweep_dir: Path, *, target, steps, build_dir) -> tuple[list[PlannedRun], dict]:

@@ -76,7 +76,7 @@ def compare(runs: tuple[str, ...], force: bool) -> None:
     try:
         records = [load_run(p) for p in paths]
     except BackendError as e:
-        fail(str(e), e.hint)
+        fail(str(e), e.hint, e.code)
     if len(records) < 2:
         fail(f"compare needs two runs or more; got {len(records)}", "Pass two run directories (runs/<run-id>)")
     refused = refusal(records)

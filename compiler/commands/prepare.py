@@ -1,0 +1,75 @@
+"""What `apply` and `apply_sweep` share: a lint-clean spec -> a Plan and its app; a local run to its end."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import click
+
+from ..runs.manifest import MANIFEST_FILE, BackendError
+from .run_output import EXIT_INTERRUPTED, exit_code, print_outcome
+
+
+def with_steps(spec, steps: int | None):
+    """`--steps N` shortens (or lengthens) a run; warmup shrinks so at least one step is measured.
+
+    Step 1 is always excluded, then `warmup_steps`: N steps measure N - 1 - warmup of them.
+    """
+    if steps is None:
+        return spec
+    warmup = min(spec.train.warmup_steps, max(steps - 2, 0))
+    train = spec.train.model_copy(update={"steps": steps, "warmup_steps": warmup})
+    return spec.model_copy(update={"train": train})
+
+
+def lower_checked(checked, spec_path: str, *, target: str | None, steps: int | None, name: str | None = None):
+    """A lint-clean spec -> Plan with a fresh run id; `name` renames the run (a sweep's runs carry its name)."""
+    from ..codegen.lower import lower
+    from ..runs.run_id import mint_run_id
+    from .compile import origins_of
+
+    spec = with_steps(checked.spec, steps)
+    if name is not None:
+        spec = spec.model_copy(update={"name": name})
+    origins = origins_of(checked)  # the same origins `megaspec compile` records
+    if steps is not None:
+        origins["train.steps"] = "command line (--steps)"
+    return lower(spec, spec_path=Path(spec_path).as_posix(), origins=origins, target=target,
+                 spec_sha256=hashlib.sha256(Path(spec_path).read_bytes()).hexdigest(),
+                 run_id=mint_run_id(spec.name))
+
+
+def build_app(plan, build_dir: Path) -> Path:
+    """Render the plan's Modal app into `build_dir/<name>/`; the app.py path."""
+    from ..codegen.render import APP_FILE, render, write_build
+
+    return write_build(render(plan), build_dir, plan.name) / APP_FILE
+
+
+def _require_torch() -> None:
+    try:
+        import torch  # noqa: F401 - the local backend trains with it
+    except ImportError as e:
+        raise BackendError("a local run needs `torch`, which is not installed here",
+                           hint="pip install torch==2.13.0 'megaspec[runtime]' (torch first, for the CPU build)",
+                           code=2) from e
+
+
+def apply_local(plan, run_dir: Path, *, progress: bool) -> int:
+    """Run a plan here to its end, with the live progress line; the exit code its outcome implies."""
+    from ..runs.backends import local
+    from ..runs.progress import ProgressDisplay
+
+    _require_torch()
+    display = ProgressDisplay(plan.train.steps) if progress else None
+    try:
+        manifest = local.run(plan, run_dir, on_event=display)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: manifest {run_dir / MANIFEST_FILE}", err=True)
+        return EXIT_INTERRUPTED
+    finally:
+        if display:
+            display.close()
+    print_outcome(run_dir, manifest)
+    return exit_code(manifest)
