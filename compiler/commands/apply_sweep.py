@@ -156,7 +156,7 @@ def write_planned(sweep_dir: Path, planned: list[PlannedRun], *, source: str, so
         write_manifest(run_dir, new_manifest(p.plan, backend="local" if p.plan.target == "local" else "modal"))
         entries.append(SweepRunEntry(name=p.source.name, values=p.source.values, spec=p.source.spec.as_posix(),
                                      run_id=p.plan.run.run_id, run_dir=p.plan.run.run_id,
-                                     app=p.app_py.as_posix()))
+                                     app=p.app_py.resolve().as_posix()))  # collect may run elsewhere
     sweep = SweepManifest(sweep_id=sweep_dir.name, source=source, source_sha256=source_sha, matrix=matrix,
                           target=planned[0].plan.target, max_parallel=max_parallel, objective=objective,
                           created_at=utc_now(), runs=entries)
@@ -230,10 +230,10 @@ def apply_sweep(source: str, checked, *, target: str | None, runs_dir: Path, bui
 
 
 def _require_modal_credentials() -> None:
-    from ..runs.backends.modal import require_credentials
+    from ..runs.backends.modal_client import require_credentials
 
     try:
-        require_credentials()
+        require_credentials(launching=True)
     except BackendError as e:
         fail(str(e), e.hint, e.code)
 

@@ -20,14 +20,25 @@ def _stderr(line: str) -> None:
 
 def _refreshed(path: Path):
     from ..runs.refresh import refresh, run_dirs
+    from ..runs.sweep_manifest import is_sweep_dir
 
     dirs = run_dirs(path)
     if not dirs:
         fail(f"no runs under `{path}` (no */manifest.json)", "Pass a runs directory, such as `runs`, or a run directory")
     try:
-        return refresh(dirs, echo=_stderr)
+        views = refresh(dirs, echo=_stderr)
+        return _filled_sweep(path, dirs, views) if is_sweep_dir(path) else views
     except BackendError as e:
         fail(str(e), e.hint, e.code)
+
+
+def _filled_sweep(sweep_dir: Path, dirs: list[Path], views: list):
+    """A sweep's queued Modal runs launched into the slots that finished runs freed (runs/sweep_launch.py)."""
+    from ..runs.refresh import refresh
+    from ..runs.sweep_launch import fill_slots
+
+    launched = fill_slots(sweep_dir, echo=_stderr)
+    return refresh(dirs, echo=_stderr, poll_modal=False) if launched.run_ids else views
 
 
 @click.command()
