@@ -23,14 +23,17 @@ DEFAULT_MAX_COST_USD = 20.0  # a sweep estimated above this asks first (the prev
 def _checked_spec(spec_path: str):
     """Lint the spec; print its problems; stop on errors (apply never launches a bad spec)."""
     from ..diagnostics import has_errors
-    from ..lint.check import check_spec
+    from ..lint.check import BASE_NOT_A_RUN, check_spec
     from ..lint.config import load_config
     from ..lint.report import render_report
+    from ..spec.json_schema import is_base_file
 
     checked = check_spec(spec_path, config=load_config())
     if checked.diagnostics:
         click.echo(render_report("concise", checked.diagnostics, texts=checked.smap.texts, num_files=1), err=True,
                    nl=False)
+    if not has_errors(checked.diagnostics) and is_base_file(spec_path):
+        fail(f"`{spec_path}` {BASE_NOT_A_RUN}; nothing was launched", "Apply a spec whose `extends:` names it")
     if has_errors(checked.diagnostics) or checked.spec is None:
         fail(f"`{spec_path}` has errors; nothing was launched", "Fix them, then `megaspec lint` it again")
     return checked

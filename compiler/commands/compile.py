@@ -45,13 +45,16 @@ def _lower(checked: Any, target: str | None):
 def checked_or_errors(path: str, config: Any) -> tuple[Any | None, str]:
     """Lint one spec: `(checked, "")`, or `(None, its errors rendered concisely)` when it has any."""
     from ..diagnostics import has_errors
-    from ..lint.check import check_spec
+    from ..lint.check import BASE_NOT_A_RUN, check_spec
     from ..lint.report import render_report
+    from ..spec.json_schema import is_base_file
 
     checked = check_spec(path, config=config)
     if checked.spec is not None and not has_errors(checked.diagnostics):
         return checked, ""
     errors = [d for d in checked.diagnostics if d.is_error]
+    if not errors and is_base_file(path):
+        return None, f"{path}: not compiled: it {BASE_NOT_A_RUN}\n"
     text = render_report("concise", errors, texts=checked.smap.texts, num_files=1)
     return None, f"{text}{path}: not compiled: fix the error(s) above\n"
 

@@ -13,8 +13,6 @@ from pathlib import Path
 import click
 
 FORMATS = ("human", "concise", "json", "github", "sarif")
-SCHEMA_ID = "https://megaspec.dev/schema/spec-v1.json"
-JSON_SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def _default_format() -> str:
@@ -51,7 +49,7 @@ def lint(paths: tuple[Path, ...], fmt: str | None, output: Path | None, warnings
          ignore: str | None, no_config: bool, jobs: int | None, fix: bool) -> None:
     """Check spec files. A directory yields its `*.yaml`/`*.yml` files that have a `megaspec:` key,
     skipping hidden and installed-package directories; `_*.yaml` files are bases, linted through
-    the specs that extend them. A file named here is always linted.
+    the specs that extend them. A file named here is always linted (a base: its keys and types).
 
     Exit codes: 0 clean or warnings only, 1 errors, 2 usage error, 3 internal error.
     """
@@ -121,23 +119,16 @@ def _fix_until_stable(paths: list[Path], config, jobs: int | None, result):
     return result
 
 
-def schema_text() -> str:
-    """The JSON Schema of `Spec`, deterministic: sorted keys, two-space indent, trailing newline."""
-    import json
-
-    from ..spec.model import Spec
-
-    schema = Spec.model_json_schema(by_alias=True)
-    schema = {"$schema": JSON_SCHEMA_DRAFT, "$id": SCHEMA_ID, **schema, "title": "megaspec spec v1"}
-    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
 @click.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the schema to FILE (atomically) instead of stdout, e.g. `-o schema.json`.")
-def schema(output: Path | None) -> None:
+@click.option("--base", is_flag=True,
+              help="The schema of base files (`_*.yaml`): the same keys, no `name` required (schema.base.json).")
+def schema(output: Path | None, base: bool) -> None:
     """Print the JSON Schema of the spec format (for editors and check-jsonschema)."""
-    text = schema_text()
+    from ..spec.json_schema import schema_text
+
+    text = schema_text(base=base)
     if output is None or str(output) == "-":
         click.echo(text, nl=False)
         return

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..diagnostics import Diagnostic, Related, Severity, Span, YamlPath, has_errors, sort_diagnostics
 from ..spec.compose import Composed, compose
+from ..spec.json_schema import is_base_file
 from ..spec.model import Spec
 from ..spec.source import SourceMap, offset_span
 from ..spec.validate import build_spec
@@ -71,15 +72,22 @@ def _run_rules(spec: Spec, composed: Composed) -> list[Diagnostic]:
         return [_internal("the lint rules", e)]
 
 
+BASE_NOT_A_RUN = "is a base file (its name starts with `_`): compile or apply a spec that `extends:` it"
+
+
 def check_spec(path: str | Path, *, config: Config | None = None, display: str | None = None) -> Checked:
-    """Lint one spec file (and the bases it extends)."""
+    """Lint one spec file (and the bases it extends). A base file (`_*.yaml`) is checked on its own
+    against the model with `name` optional; its `spec` stays None: it is not a run."""
     composed = compose(path, display)
     diagnostics = list(composed.diagnostics)
     spec = None
+    base = is_base_file(path)
     if not composed.blocked:
         assert composed.data is not None
-        spec, schema = build_spec(composed.data, composed.smap)
+        spec, schema = build_spec(composed.data, composed.smap, base=base)
         diagnostics.extend(schema)
+    if base:  # a base is checked for keys and types; the rules judge it in the specs that extend it
+        spec = None
     rules_ran = spec is not None and not has_errors(diagnostics)
     if rules_ran:
         assert spec is not None

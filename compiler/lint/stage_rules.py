@@ -279,6 +279,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
         Checks that each value has the type its field expects (strict: no silent conversion).
 
         Why: YAML reads `3.10` as the number 3.1 and `yes` as a string; guessing would change the run.
+        The one conversion is the one JSON Schema (and so your editor) makes: `40.0` is the integer 40.
 
         Example:
             image:

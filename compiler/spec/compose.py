@@ -18,6 +18,7 @@ from typing import Any
 from megaspec.runtime.presets import PRESETS, ModelDims
 
 from ..diagnostics import Diagnostic, Related, Severity, Span, YamlPath, did_you_mean, listing
+from .json_schema import is_base_file
 from .source import NodeSpan, SourceMap, load_source
 
 MODEL_FIELDS = tuple(f.name for f in fields(ModelDims))
@@ -247,8 +248,9 @@ def _merged_map(data: Any, layers: list[SourceMap], texts: dict[str, str]) -> So
     return SourceMap(entries=entries, texts=dict(texts))
 
 
-def _apply_preset(composed: Composed) -> None:
-    """Fill `model.*` from the preset where the user did not write a value; report unknown presets."""
+def _apply_preset(composed: Composed, *, base: bool = False) -> None:
+    """Fill `model.*` from the preset where the user did not write a value; report unknown presets.
+    A spec needs a preset or every `model:` field; a base file (`_*.yaml`) needs neither."""
     data = composed.data
     assert data is not None
     name = data.get("preset")
@@ -256,7 +258,8 @@ def _apply_preset(composed: Composed) -> None:
     if not isinstance(model, dict) or (name is not None and not isinstance(name, str)):
         return  # wrong types are the model stage's to report
     if name is None:
-        _require_model(composed, model)
+        if not base:
+            _require_model(composed, model)
         return
     if name not in PRESETS:
         composed.diagnostics.append(_unknown_preset(name, composed.smap))
@@ -305,5 +308,5 @@ def compose(path: str | Path, display: str | None = None) -> Composed:
                         resolver.file_data, resolver.files, resolver.diagnostics)
     composed.written = dict(data)  # the preset replaces `model` with a new dict; nothing below is mutated
     if not resolver.failed:
-        _apply_preset(composed)
+        _apply_preset(composed, base=is_base_file(path))
     return composed

@@ -8,7 +8,15 @@ Semantic checks that involve more than one field live in `rules/`, not here.
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from megaspec.runtime.presets import DIAGNOSTIC_PRESET, PRESETS, ModelDims
@@ -16,7 +24,18 @@ from megaspec.runtime.presets import DIAGNOSTIC_PRESET, PRESETS, ModelDims
 from .gpu import GpuChoices, parse_gpus
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
 DURATION_PATTERN = r"^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"
+
+
+def _nonzero_duration_pattern() -> str:
+    """DURATION_PATTERN with at least one non-zero part: what `parse_duration` accepts, as a regex any
+    JSON Schema engine runs (no lookahead): one alternative per unit holding the non-zero digit.
+    The schema gets it; the linter matches the plain pattern, so `0s` gets `parse_duration`'s reason."""
+    def part(unit: str, nonzero: bool) -> str:
+        return rf"(\d*[1-9]\d*{unit})" if nonzero else rf"(\d+{unit})?"
+    return "^(?:" + "|".join("".join(part(u, u == nz) for u in "dhms") for nz in "dhms") + ")$"
 
 
 def parse_duration(value: int | str) -> int:
@@ -35,14 +54,30 @@ def parse_duration(value: int | str) -> int:
     return seconds
 
 
+def _integral(value: object) -> object:
+    """`40.0` is the integer 40, as JSON Schema (and so every editor) reads it; `40.5` stays a float."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _not_bool(value: object) -> object:
+    """A choice of numbers (`1`, `2`) is not met by `true`, though Python's `True == 1`."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, not `{str(value).lower()}`")
+    return value
+
+
+# An integer field: strict (no `"40"`, no `true`), but `40.0` is 40, so the linter and the schema agree.
+Int = Annotated[int, BeforeValidator(_integral)]
 Duration = Annotated[
-    int | Annotated[str, Field(pattern=DURATION_PATTERN)],
+    Annotated[Int, Field(json_schema_extra={"minimum": 1})]
+    | Annotated[str, Field(pattern=DURATION_PATTERN, json_schema_extra={
+        "pattern": _nonzero_duration_pattern(),
+        "patternErrorMessage": "a duration like `30m`, `2h`, `1h30m` or `90s`, at least 1 second"})],
     AfterValidator(parse_duration),
-    Field(description="Seconds, or a duration like `30m`, `2h`, `1h30m`."),
 ]
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN, description="Lowercase letters, digits, `.-_`")]
-AbsPath = Annotated[str, Field(pattern=r"^/[^\s]*$", description="An absolute POSIX path")]
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+AbsPath = Annotated[str, Field(pattern=r"^/[^\s]*$")]
 Scalar = str | int | float | bool
 
 PresetName = Literal["tiny", "dense-125m", "dense-350m", "dense-1b", "dense-3b", "dense-8b"]
@@ -72,103 +107,145 @@ class Section(BaseModel):
 class Resources(Section):
     """Where the run executes: GPU type and count, nodes, limits."""
 
-    gpu: Gpu | None = Field(None, description="Modal GPU `TYPE[:COUNT]`; a list is ordered fallbacks")
-    exact: bool = Field(False, description="Refuse automatic upgrades (`H100` -> `H100!`)")
-    nodes: int = Field(1, ge=1, le=32, description="> 1: a `modal.clustered` multi-node run")
-    ranks: int | None = Field(None, ge=1, le=64, description="CPU-only specs (no `gpu`): number of processes")
-    timeout: Duration = Field("1h", validate_default=True, description="Per attempt, at most 24h")
-    retries: int = Field(0, ge=0, le=10)
-    cpu: float | None = Field(None, gt=0, le=256, description="Physical cores per container")
-    memory_gib: int | None = Field(None, ge=1, le=2048, description="Memory per container in GiB")
+    gpu: Gpu | None = Field(
+        None, description="Modal GPU `TYPE[:COUNT]`, e.g. `H100:8`; a list is ordered fallbacks. "
+                          "Unset: a CPU-only spec (`target: local`).")
+    exact: bool = Field(False, description="Refuse Modal's automatic upgrades (`H100` -> `H100!`): the receipt "
+                                           "then names the GPU that was asked for.")
+    nodes: Int = Field(1, ge=1, le=32, description="Containers in the run; more than 1 is a `modal.clustered` "
+                                                   "multi-node run.")
+    ranks: Int | None = Field(None, ge=1, le=64, description="Processes of a CPU-only spec (no `gpu`); a GPU "
+                                                             "spec has one rank per GPU.")
+    timeout: Duration = Field("1h", validate_default=True,
+                              description="Wall-clock limit per attempt: seconds, or `30m`, `2h`, `1h30m`; at "
+                                          "most 24h.")
+    retries: Int = Field(0, ge=0, le=10, description="Attempts after a failed one; each resumes from the latest "
+                                                     "complete checkpoint.")
+    cpu: float | None = Field(None, gt=0, le=256, description="Physical CPU cores per container.")
+    memory_gib: Int | None = Field(None, ge=1, le=2048, description="Memory per container in GiB.")
 
 
 class Image(Section):
-    python: Annotated[str, Field(pattern=r"^3\.\d{1,2}$")] = "3.11"
-    base: str | None = Field(None, description="Registry base image, pinned by tag or digest")
-    packages: list[str] = Field(default_factory=list, description="pip requirements, each pinned with `==`")
-    apt: list[str] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict, description="Plain settings only; credentials go in `secrets`")
-    uv_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] | None = None
+    """The container image: Python, pinned packages, plain environment."""
+
+    python: Annotated[str, Field(pattern=r"^3\.\d{1,2}$")] = Field(
+        "3.11", description="Python version of the image, quoted: `\"3.11\"`.")
+    base: str | None = Field(None, description="Registry base image, pinned by tag or digest; unset: Modal's "
+                                               "Debian slim.")
+    packages: list[str] = Field(default_factory=list, description="pip requirements, each pinned with `==`.")
+    apt: list[str] = Field(default_factory=list, description="Debian packages installed with apt.")
+    env: dict[str, str] = Field(default_factory=dict, description="Plain environment settings; credentials go in "
+                                                                  "`secrets`.")
+    uv_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] | None = Field(
+        None, description="Pin the uv that installs `packages`, e.g. `0.8.4`.")
 
 
 class Volume(Section):
-    name: Name
-    mount: AbsPath
-    version: Literal[1, 2] | None = Field(None, description="Modal Volume version; fixed when it is created")
+    """A Modal Volume: its name and where it is mounted."""
+
+    name: Name = Field(description="Modal Volume name: lowercase letters, digits, `.-_`.")
+    mount: AbsPath = Field(description="Absolute mount path in the container, e.g. `/vol/cache`.")
+    version: Annotated[Literal[1, 2], BeforeValidator(_not_bool)] | None = Field(None, description="Modal Volume version; fixed when it is created.")
 
 
 class Volumes(Section):
     """One Modal Volume per kind of state, never shared."""
 
-    cache: Volume | None = None
-    checkpoints: Volume | None = None
-    data: Volume | None = None
-    home: Volume | None = None
+    cache: Volume | None = Field(None, description="Compile cache (Inductor, Triton) and its seed.")
+    checkpoints: Volume | None = Field(None, description="Checkpoints and receipts: what outlives the container.")
+    data: Volume | None = Field(None, description="Token shards the training loop reads (the hot path).")
+    home: Volume | None = Field(None, description="Everything else a run keeps (model downloads, HF home).")
 
 
 class Bucket(Section):
-    bucket: str = Field(min_length=3)
-    mount: AbsPath
-    secret: Name | None = None
-    prefix: str | None = Field(None, description="Key prefix; must end with `/`")
-    read_only: bool = True
-    endpoint_url: str | None = None
+    """An object-storage bucket mounted read-mostly: cold storage, never the hot path."""
+
+    bucket: str = Field(min_length=3, description="Bucket name.")
+    mount: AbsPath = Field(description="Absolute mount path in the container, e.g. `/mnt/corpus`.")
+    secret: Name | None = Field(None, description="The Modal Secret holding the bucket's credentials.")
+    prefix: str | None = Field(None, description="Key prefix to mount; must end with `/`.")
+    read_only: bool = Field(True, description="Mount read-only (the default).")
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint (R2, GCS, MinIO); unset: AWS S3.")
 
 
 class Cache(Section):
-    policy: Literal["cold", "warm", "require-seed"] = "warm"
-    seed: AbsPath | None = Field(None, description="Where the warmed compile cache lives")
+    """The compile cache: how each rank's Inductor cache starts."""
+
+    policy: Literal["cold", "warm", "require-seed"] = Field(
+        "warm", description="`warm`: reuse the cache Volume; `cold`: compile from scratch; `require-seed`: restore "
+                            "the seed at `cache.seed` (made by `megaspec cache seed`) and refuse to start without it.")
+    seed: AbsPath | None = Field(None, description="Where the compile-cache seed lives, on the cache Volume; "
+                                                   "`megaspec cache seed SPEC` makes it.")
 
 
 class ModelOverrides(Section):
     """Fields that override the preset's dimensions (or define the model when no preset is given)."""
 
-    n_layers: int | None = Field(None, ge=1, le=256)
-    d_model: int | None = Field(None, ge=8, le=65536)
-    n_heads: int | None = Field(None, ge=1, le=512)
-    n_kv_heads: int | None = Field(None, ge=1, le=512)
-    d_ff: int | None = Field(None, ge=8, le=262144)
-    vocab_size: int | None = Field(None, ge=2, le=1_048_576)
-    max_seq_len: int | None = Field(None, ge=8, le=1_048_576)
+    n_layers: Int | None = Field(None, ge=1, le=256, description="Transformer blocks.")
+    d_model: Int | None = Field(None, ge=8, le=65536, description="Hidden width.")
+    n_heads: Int | None = Field(None, ge=1, le=512, description="Attention (query) heads; divides `d_model`.")
+    n_kv_heads: Int | None = Field(None, ge=1, le=512, description="Key/value heads (grouped-query attention); "
+                                                                   "divides `n_heads`.")
+    d_ff: Int | None = Field(None, ge=8, le=262144, description="Width of the SwiGLU MLP.")
+    vocab_size: Int | None = Field(None, ge=2, le=1_048_576, description="Vocabulary size.")
+    max_seq_len: Int | None = Field(None, ge=8, le=1_048_576, description="Longest sequence the model takes.")
 
 
 class Train(Section):
-    steps: int = Field(100, ge=1, le=10_000_000)
-    warmup_steps: int = Field(3, ge=0, description="Excluded from the measured loop (step 0 always is)")
-    global_batch: int | None = Field(None, ge=1, description="Sequences per optimizer step")
-    micro_batch: int = Field(1, ge=1, description="Sequences per rank per forward")
-    seq_len: int | None = Field(None, ge=8, description="Default: the model's `max_seq_len`")
-    lr: float = Field(3.0e-4, gt=0, le=1.0)
-    min_lr_ratio: float = Field(0.1, ge=0, le=1)
-    weight_decay: float = Field(0.1, ge=0, le=1)
-    grad_clip: float = Field(1.0, ge=0)
-    precision: Literal["bf16", "fp32"] | None = Field(None, description="Default: bf16 on GPUs, fp32 on CPUs")
-    compile: bool = False
-    activation_checkpointing: Literal["none", "selective", "full"] = "none"
-    seed: int = Field(1234, ge=0, le=2**32 - 1)
-    log_every: int = Field(1, ge=1)
+    """The training loop: steps, batch geometry, optimizer, precision, compile."""
+
+    steps: Int = Field(100, ge=1, le=10_000_000, description="Optimizer steps.")
+    warmup_steps: Int = Field(3, ge=0, description="Steps after the first excluded from throughput (the first "
+                                                   "always is); also the learning-rate warmup.")
+    global_batch: Int | None = Field(None, ge=1, description="Sequences per optimizer step, over all ranks.")
+    micro_batch: Int = Field(1, ge=1, description="Sequences per rank per forward.")
+    seq_len: Int | None = Field(None, ge=8, description="Tokens per sequence; default: the model's `max_seq_len`.")
+    lr: float = Field(3.0e-4, gt=0, le=1.0, description="Peak learning rate (AdamW, warmup then cosine).")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Final learning rate as a fraction of `lr`.")
+    weight_decay: float = Field(0.1, ge=0, le=1, description="AdamW weight decay.")
+    grad_clip: float = Field(1.0, ge=0, description="Gradient-norm clipping; 0 disables it.")
+    precision: Literal["bf16", "fp32"] | None = Field(None, description="Default: bf16 on GPUs, fp32 on CPUs.")
+    compile: bool = Field(False, description="`torch.compile` each block (Inductor); the first step compiles.")
+    activation_checkpointing: Literal["none", "selective", "full"] = Field(
+        "none", description="Recompute activations in backward: `selective` every second block, `full` every block.")
+    seed: Int = Field(1234, ge=0, le=2**32 - 1, description="Random seed of the initial weights and synthetic data.")
+    log_every: Int = Field(1, ge=1, description="Steps between loss lines in the log.")
 
 
 class Data(Section):
-    source: Literal["synthetic", "shards"] = "synthetic"
-    path: AbsPath | None = Field(None, description="The hot path the loop reads: a Volume or local disk")
-    stage_from: AbsPath | None = Field(None, description="Copied into `path` before the measured loop")
-    dtype: Literal["uint16", "uint32"] = "uint16"
+    """What the loop reads: synthetic tokens or token shards."""
+
+    source: Literal["synthetic", "shards"] = Field(
+        "synthetic", description="`synthetic`: generated tokens (no data needed); `shards`: token files at `path`.")
+    path: AbsPath | None = Field(None, description="The hot path the loop reads: a Volume or local disk.")
+    stage_from: AbsPath | None = Field(None, description="Copied into `path` before the measured loop, e.g. from "
+                                                         "a bucket mount.")
+    dtype: Literal["uint16", "uint32"] = Field("uint16", description="Token dtype of the shards.")
 
 
 class Checkpoint(Section):
-    every: int | None = Field(None, ge=1, description="Steps between checkpoints; unset disables them")
-    resume: Literal["auto", "never"] = "auto"
-    keep: int = Field(2, ge=1, le=100)
+    """Distributed checkpoints (DCP) and resuming."""
+
+    every: Int | None = Field(None, ge=1, description="Steps between checkpoints; unset disables them.")
+    resume: Literal["auto", "never"] = Field("auto", description="`auto`: continue from the latest complete "
+                                                                 "checkpoint; `never`: always start fresh.")
+    keep: Int = Field(2, ge=1, le=100, description="Checkpoints kept; older ones are deleted.")
 
 
 class Distributed(Section):
-    timeout: Duration = Field("30m", validate_default=True, description="Collective timeout after the first step")
-    init_timeout: Duration | None = Field(None, description="Init and first step (compile); default: larger")
-    debug: Literal["OFF", "INFO", "DETAIL"] = "INFO"
-    heartbeat: Literal["on", "off"] = "off"
-    autotune: bool = Field(False, description="Inductor max-autotune (slow; competes for memory)")
-    reshard_after_forward: Literal["default", "always", "never"] = "default"
+    """The process group: timeouts, debug level, FSDP2 resharding."""
+
+    timeout: Duration = Field("30m", validate_default=True, description="Collective timeout after the first step.")
+    init_timeout: Duration | None = Field(None, description="Timeout of init and the first step (compile); "
+                                                            "default: larger than `timeout`.")
+    debug: Literal["OFF", "INFO", "DETAIL"] = Field(
+        "INFO", description="`TORCH_DISTRIBUTED_DEBUG`; `DETAIL` checks every collective and costs ~30% throughput.")
+    heartbeat: Literal["on", "off"] = Field("off", description="NCCL heartbeat monitor; `off` so a long compile "
+                                                               "does not look like a dead worker.")
+    autotune: bool = Field(False, description="Inductor max-autotune (slow; competes for memory).")
+    reshard_after_forward: Literal["default", "always", "never"] = Field(
+        "default", description="FSDP2 resharding after forward: `never` keeps parameters gathered (more memory, "
+                               "less communication).")
 
 
 # The receipt numbers `megaspec report` can rank runs by (compiler/runs/records.py computes them).
@@ -179,38 +256,49 @@ ObjectiveMetric = Literal["final_loss", "min_loss", "tokens_per_s", "mfu_pct", "
 class Objective(Section):
     """What makes a run of the sweep the best one."""
 
-    metric: ObjectiveMetric
-    goal: Literal["min", "max"]
+    metric: ObjectiveMetric = Field(description="The receipt number runs are ranked by, e.g. `final_loss`.")
+    goal: Literal["min", "max"] = Field(description="`min` or `max`: which end of `metric` is best.")
 
 
 class Sweep(Section):
-    matrix: dict[str, Annotated[list[Scalar], Field(min_length=1)]] = Field(min_length=1)
-    include: list[dict[str, Scalar]] = Field(default_factory=list)
-    exclude: list[dict[str, Scalar]] = Field(default_factory=list)
-    name: str | None = Field(None, description="Jinja2 template for each run's name")
-    max_parallel: int | None = Field(None, ge=1, description="Modal runs in flight at once; the others wait "
-                                     "`planned` until a `collect` or `status` sees a free slot")
+    """A sweep template: `megaspec sweep` writes one spec per combination."""
+
+    matrix: dict[str, Annotated[list[Scalar], Field(min_length=1)]] = Field(
+        min_length=1, description="Dotted field -> values, e.g. `train.lr: [1.0e-4, 3.0e-4]`; every combination "
+                                  "is a run.")
+    include: list[dict[str, Scalar]] = Field(default_factory=list, description="Extra combinations to run.")
+    exclude: list[dict[str, Scalar]] = Field(default_factory=list, description="Combinations to leave out.")
+    name: str | None = Field(None, description="Jinja2 template for each run's name.")
+    max_parallel: Int | None = Field(None, ge=1, description="Modal runs in flight at once; the others wait "
+                                     "`planned` until a `collect` or `status` sees a free slot.")
     objective: Objective | None = Field(None, description="The best run in `megaspec report` (default: lowest "
-                                        "final loss for train, highest bus bandwidth for bench)")
+                                        "final loss for train, highest bus bandwidth for bench).")
 
 
 BenchOp = Literal["all_reduce", "all_gather", "gemm"]
 
 
 class Bench(Section):
-    ops: list[BenchOp] = Field(default_factory=lambda: ["all_reduce", "all_gather", "gemm"], min_length=1)
-    sizes: list[Annotated[str, Field(pattern=r"^\d+(B|KiB|MiB|GiB)$")] | int] = Field(
-        default_factory=lambda: ["1MiB", "16MiB", "128MiB"], min_length=1)
-    iters: int = Field(20, ge=1, le=10_000)
-    warmup_iters: int = Field(5, ge=0, le=1000)
-    gemm_dims: list[int] = Field(default_factory=lambda: [4096, 8192], min_length=1)
+    """The `bench` lane: collective bus bandwidth and GEMM throughput."""
+
+    ops: list[BenchOp] = Field(default_factory=lambda: ["all_reduce", "all_gather", "gemm"], min_length=1,
+                               description="Operations to measure.")
+    sizes: list[Annotated[str, Field(pattern=r"^\d+(B|KiB|MiB|GiB)$")] | Int] = Field(
+        default_factory=lambda: ["1MiB", "16MiB", "128MiB"], min_length=1,
+        description="Message sizes of the collectives: bytes, or `1MiB`-style.")
+    iters: Int = Field(20, ge=1, le=10_000, description="Timed iterations per size.")
+    warmup_iters: Int = Field(5, ge=0, le=1000, description="Untimed iterations before them.")
+    gemm_dims: list[Int] = Field(default_factory=lambda: [4096, 8192], min_length=1,
+                                 description="Square GEMM sizes (N for an N x N x N matmul).")
 
 
 class Validate(Section):
-    finite_loss: bool = True
-    max_final_loss: float | None = Field(None, gt=0)
-    reference_receipt: str | None = Field(None, description="A receipt whose losses this run must reproduce")
-    loss_rtol: float = Field(0.0, ge=0)
+    """The `validate` lane: the acceptance checks a run must pass."""
+
+    finite_loss: bool = Field(True, description="Every loss is finite.")
+    max_final_loss: float | None = Field(None, gt=0, description="The last loss is at most this.")
+    reference_receipt: str | None = Field(None, description="A receipt whose losses this run must reproduce.")
+    loss_rtol: float = Field(0.0, ge=0, description="Relative tolerance against the reference losses.")
 
 
 class Spec(Section):
@@ -218,26 +306,49 @@ class Spec(Section):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, title="megaspec spec v1")
 
-    megaspec: Literal[1] = Field(description="Spec format version")
-    name: Name
-    lane: Literal["train", "bench", "validate"] = "train"
-    extends: str | list[str] = Field(default_factory=list, description="Base spec files, relative to this file")
-    target: Literal["modal", "local"] = "modal"
-    resources: Resources = Field(default_factory=Resources)
-    image: Image = Field(default_factory=Image)
-    volumes: Volumes = Field(default_factory=Volumes)
-    buckets: dict[str, Bucket] = Field(default_factory=dict)
-    secrets: list[Name] = Field(default_factory=list, description="Names of Modal Secrets, never values")
-    cache: Cache = Field(default_factory=Cache)
-    preset: PresetName | None = None
-    model: ModelOverrides = Field(default_factory=ModelOverrides)
-    train: Train = Field(default_factory=Train)
-    data: Data = Field(default_factory=Data)
-    checkpoint: Checkpoint = Field(default_factory=Checkpoint)
-    distributed: Distributed = Field(default_factory=Distributed)
-    sweep: Sweep | None = None
-    bench: Bench | None = None
-    validate_: Validate | None = Field(None, alias="validate")
+    megaspec: Annotated[Literal[1], BeforeValidator(_not_bool)] = Field(description="Spec format version: `1`.")
+    name: Name = Field(description="The run's name: lowercase letters, digits, `.-_`; names the Modal app and "
+                                   "the run ids.")
+    lane: Literal["train", "bench", "validate"] = Field(
+        "train", description="`train`, `bench` or `validate`: what the run measures; receipts of different lanes "
+                             "are never compared.")
+    extends: str | list[str] = Field(default_factory=list, description="Base spec files, relative to this file; "
+                                                                       "this file's values win.")
+    target: Literal["modal", "local"] = Field("modal", description="`modal`: launch on Modal; `local`: run on this "
+                                                                   "machine's CPUs.")
+    resources: Resources = Field(default_factory=Resources, description="Where the run executes: GPU type and "
+                                                                        "count, nodes, limits.")
+    image: Image = Field(default_factory=Image, description="The container image: Python, pinned packages, plain "
+                                                            "environment.")
+    volumes: Volumes = Field(default_factory=Volumes, description="One Modal Volume per kind of state, never shared.")
+    buckets: dict[str, Bucket] = Field(default_factory=dict, description="Object-storage buckets by label, mounted "
+                                                                         "read-mostly.")
+    secrets: list[Name] = Field(default_factory=list, description="Names of Modal Secrets, never values.")
+    cache: Cache = Field(default_factory=Cache, description="The compile cache: how each rank's Inductor cache "
+                                                            "starts.")
+    preset: PresetName | None = Field(None, description="Model preset; `tiny` is the diagnostic one. Default: "
+                                                        "`tiny`, with `model:` overrides.")
+    model: ModelOverrides = Field(default_factory=ModelOverrides, description="Overrides of the preset's "
+                                                                              "dimensions.")
+    train: Train = Field(default_factory=Train, description="The training loop: steps, batch geometry, optimizer, "
+                                                            "precision, compile.")
+    data: Data = Field(default_factory=Data, description="What the loop reads: synthetic tokens or token shards.")
+    checkpoint: Checkpoint = Field(default_factory=Checkpoint, description="Distributed checkpoints (DCP) and "
+                                                                           "resuming.")
+    distributed: Distributed = Field(default_factory=Distributed, description="The process group: timeouts, debug "
+                                                                              "level, FSDP2 resharding.")
+    sweep: Sweep | None = Field(None, description="Makes this file a sweep template: `megaspec sweep` writes one "
+                                                  "spec per combination.")
+    bench: Bench | None = Field(None, description="Settings of the `bench` lane.")
+    validate_: Validate | None = Field(None, alias="validate", description="Settings of the `validate` lane.")
+
+
+class BaseSpec(Spec):
+    """A base file (`_*.yaml`): shared settings other specs `extends:`; it needs no `name` of its own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, title="megaspec base spec v1")
+
+    name: Name | None = Field(None, description="A base needs no name: each spec that extends it names itself.")
 
 
 def model_dims(spec: Spec) -> ModelDims:

@@ -32,14 +32,15 @@ class _Error:
     msg: str
 
 
-def build_spec(data: dict[str, Any], smap: SourceMap) -> tuple[Any, list[Diagnostic]]:
-    """Validate `data`; return `(Spec, [])` or `(None, diagnostics)`."""
+def build_spec(data: dict[str, Any], smap: SourceMap, *, base: bool = False) -> tuple[Any, list[Diagnostic]]:
+    """Validate `data` as a spec (or, `base=True`, as a base file: no `name` needed); return
+    `(Spec, [])` or `(None, diagnostics)`."""
     from pydantic import ValidationError
 
-    from .model import Spec
+    from .model import BaseSpec, Spec
 
     try:
-        return Spec.model_validate(data), []
+        return (BaseSpec if base else Spec).model_validate(data), []
     except ValidationError as e:
         errors = [_resolve(err, data) for err in e.errors(include_url=False)]
     return None, [_diagnose(err, smap) for err in _collapse_unions(errors, data)]
