@@ -63,7 +63,9 @@ def modal_server(tmp_path_factory):
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"the mock Modal server did not start:\n{(ctrl / 'server.log').read_text()}")
             time.sleep(0.05)
-        yield MockModal(ctrl, f"http://127.0.0.1:{(ctrl / 'port').read_text().strip()}")
+        server = MockModal(ctrl, f"http://127.0.0.1:{(ctrl / 'port').read_text().strip()}")
+        server.process = proc
+        yield server
     finally:
         proc.terminate()
         try:
@@ -97,6 +99,8 @@ def _fresh_client(client_class) -> None:
 def mock(modal_server, monkeypatch, tmp_path):
     from modal.client import _Client
 
+    if modal_server.process.poll() is not None:
+        pytest.fail(f"the mock Modal server exited ({modal_server.process.returncode}); see {modal_server.ctrl}")
     modal_server.clear()
     point_client_at(monkeypatch, modal_server.url, tmp_path / "home")
     yield modal_server

@@ -193,11 +193,7 @@ def test_an_unreachable_modal_is_said_plainly_within_the_bound(mock, detached, m
 
 def test_status_lists_runs_oldest_first_after_one_poll_each(mock, tmp_path):
     first = apply_modal(tmp_path)[1]
-    second = tmp_path / "runs" / "tiny-cpu-20991231-000000-zzzz"
-    shutil.copytree(first, second)  # a copy launched "later": same call, another directory
-    m = mf.read_manifest(second)
-    mf.write_manifest(second, m.model_copy(update={"run_id": second.name, "transitions": [
-        mf.Transition(state=t.state, at="2099" + t.at[4:]) for t in m.transitions]}))
+    second = copy_run(first, "tiny-cpu-20991231-000000-zzzz")
     mock.set("task_id", "ta-7")
     result = invoke("status", str(tmp_path / "runs"))
     assert result.exit_code == 0, result.output
@@ -230,3 +226,41 @@ def test_a_missing_extra_is_a_usage_error_naming_it(tmp_path, monkeypatch, modul
     assert result.exit_code == 2 and "is not installed here\n  = help: pip install" in result.stderr
     assert extra in result.stderr and "internal error" not in result.output
     assert not (tmp_path / "runs").exists()
+
+
+def copy_run(run_dir, name: str):
+    """Another run directory of the same call, as if launched later under `name`."""
+    copy = run_dir.parent / name
+    shutil.copytree(run_dir, copy)
+    m = mf.read_manifest(copy)
+    mf.write_manifest(copy, m.model_copy(update={"run_id": name, "transitions": [
+        mf.Transition(state=t.state, at="2099" + t.at[4:]) for t in m.transitions]}))
+    return copy
+
+
+def test_collect_a_runs_directory_polls_every_unfinished_run(mock, detached):
+    later = copy_run(detached, "tiny-cpu-20991231-000000-zzzz")
+    done = detached.parent / "tiny-cpu-20000101-000000-aaaa"
+    mf.write_manifest(done, mf.advance(mf.read_manifest(detached), "interrupted"))
+    before = (done / "manifest.json").read_bytes()
+    mock.set("task_id", "ta-2")
+    result = invoke("collect", str(detached.parent))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"{done.name}: interrupted", f"{detached.name}: running",
+                                          f"{later.name}: running"]
+    assert (done / "manifest.json").read_bytes() == before
+
+
+def test_status_watch_redraws_until_every_run_has_finished(mock, detached, monkeypatch):
+    from megaspec.compiler.commands import runs
+
+    monkeypatch.setattr(runs, "WATCH_INTERVAL_S", 0.1)
+    timer = threading.Timer(0.3, lambda: mock.set("error.txt", "boom"))
+    timer.start()
+    try:
+        result = invoke("status", str(detached.parent), "--watch")
+    finally:
+        timer.join()
+    assert result.exit_code == 0
+    assert result.stdout.count("RUN ") >= 2 and "detached" in result.stdout
+    assert result.stdout.rstrip().splitlines()[-1].split()[1] == "error"
