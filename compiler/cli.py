@@ -30,6 +30,7 @@ COMMAND_MODULES = {
     "lint": "lint", "schema": "lint", "explain": "lint", "rules": "lint",
     "compile": "compile", "plan": "compile",
     "sweep": "sweep", "apply": "apply", "collect": "runs", "cancel": "runs", "status": "runs", "logs": "runs", "receipts": "receipts",
+    "report": "report",
 }
 
 

@@ -22,6 +22,11 @@ def write_text_atomic(path: str | Path, text: str, *, durable: bool = True) -> P
     `durable=False` skips the fsync: for files that only other live processes read (per-step status),
     where an fsync every step would show up in the step time.
     """
+    return write_bytes_atomic(path, text.encode("utf-8"), durable=durable)
+
+
+def write_bytes_atomic(path: str | Path, data: bytes, *, durable: bool = True) -> Path:
+    """Write `data` to `path` atomically (temp file in the same folder, then rename)."""
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -29,8 +34,8 @@ def write_text_atomic(path: str | Path, text: str, *, durable: bool = True) -> P
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())

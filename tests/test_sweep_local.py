@@ -94,3 +94,16 @@ def test_compare_refuses_a_rehearsal_and_force_shows_it_marked(loop):
     assert refused.stderr.startswith("error: these runs are of different comparison classes: rehearsal is `False`")
     forced = megaspec("receipts", "compare", str(run), str(rehearsal_dir), "--force", cwd=work)
     assert forced.returncode == 0 and "! rehearsal" in forced.stdout and "DIFFERENT" in forced.stdout
+
+
+def test_report_writes_the_table_and_the_plots(loop):
+    work, sweep_dir, _, _ = loop
+    result = megaspec("report", str(sweep_dir), cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("class: ") == 1 and "* best: lowest final loss" in result.stdout
+    assert sum(line.startswith("  *") for line in result.stdout.splitlines()) == 1
+    out = sweep_dir / "report"
+    assert len((out / "summary.csv").read_text().splitlines()) == 5  # a header and four runs
+    for name in ("summary.md", "loss.png", "tokens_per_s.png", "final_loss_vs_train_lr.png",
+                 "final_loss_vs_train_global_batch.png"):
+        assert (out / name).is_file(), name

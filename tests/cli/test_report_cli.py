@@ -1,0 +1,106 @@
+"""`megaspec report`: the table grouped by comparison class with the best run marked, summary.csv and
+summary.md, and the plots (real matplotlib, Agg) or, without matplotlib, the tables and how to get plots.
+
+The runs are files as a sweep leaves them (sweep.json, manifests, plans, receipts, progress.jsonl);
+tests/test_sweep_local.py reports on a sweep that really ran.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from megaspec.compiler.cli import cli
+from megaspec.compiler.runs import manifest as mf
+from megaspec.compiler.runs.sweep_manifest import SweepManifest, SweepRunEntry, write_sweep
+from tests.runtime.conftest import make_plan
+from tests.unit.test_manifest import make_manifest, make_receipt
+
+LRS = (1e-3, 3e-3, 1e-2)
+FINAL = {1e-3: 5.2, 3e-3: 4.9, 1e-2: 5.6}
+
+
+def make_sweep(root: Path, *, objective: dict | None = None, lane: str = "train") -> Path:
+    sweep_dir = root / "runs" / "s-20260102-030405-abcd"
+    entries = []
+    for i, lr in enumerate(LRS):
+        run_id = f"s-{i}"
+        run_dir = sweep_dir / run_id
+        mf.write_manifest(run_dir, mf.advance(make_manifest("running", "local").model_copy(update={"run_id": run_id}),
+                                              "ok", receipt="receipt.json"))
+        (run_dir / "plan.json").write_text(make_plan(train={"lr": lr}, lane=lane).to_json())
+        losses = [6.0, 5.5, FINAL[lr]]
+        receipt = {**make_receipt(), "run_id": run_id, "name": f"s-lr{lr}", "lane": lane, "losses": losses,
+                   "metrics": {"tokens_per_s": 1000.0 * (i + 1), "final_loss": FINAL[lr], "min_loss": FINAL[lr]}}
+        (run_dir / "receipt.json").write_text(json.dumps(receipt))
+        (run_dir / "progress.jsonl").write_text("".join(json.dumps({"step": s, "loss": v}) + "\n"
+                                                        for s, v in enumerate(losses, 1)))
+        entries.append(SweepRunEntry(name=f"s-lr{lr}", values={"train.lr": lr}, spec=f"s-{i}.yaml", run_id=run_id,
+                                     run_dir=run_id, state="ok"))
+    write_sweep(sweep_dir, SweepManifest(sweep_id=sweep_dir.name, source="s.yaml", source_sha256=None,
+                                         matrix={"train.lr": list(LRS)}, target="local", objective=objective,
+                                         created_at="2026-01-02T03:04:05Z", runs=entries))
+    return sweep_dir
+
+
+def report(*args: str):
+    return CliRunner().invoke(cli, ["report", *args], catch_exceptions=False)
+
+
+def best_rows(text: str) -> list[str]:
+    return [line.split()[1] for line in text.splitlines() if line.startswith("  *")]
+
+
+def test_report_marks_the_lowest_final_loss_and_writes_tables_and_plots(tmp_path):
+    sweep_dir = make_sweep(tmp_path)
+    result = report(str(sweep_dir))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("class: train, CPU, world 2, 2L d64")
+    assert "* best: lowest final loss" in result.stdout and best_rows(result.stdout) == ["s-lr0.003"]
+    out = sweep_dir / "report"
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [(r["run"], r["train.lr"], r["best"]) for r in rows] == [("s-lr0.001", "0.001", "0"),
+                                                                  ("s-lr0.003", "0.003", "1"), ("s-lr0.01", "0.01", "0")]
+    assert float(rows[2]["tokens_per_s"]) == 3000.0
+    assert "| * | s-lr0.003 | 0.003 | ok |" in (out / "summary.md").read_text()
+    for name in ("loss.png", "tokens_per_s.png", "final_loss_vs_train_lr.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+def test_a_sweep_objective_picks_the_best_run(tmp_path):
+    sweep_dir = make_sweep(tmp_path, objective={"metric": "tokens_per_s", "goal": "max"})
+    result = report(str(sweep_dir), "-o", str(tmp_path / "out"))
+    assert "* best: highest tokens/s" in result.stdout and best_rows(result.stdout) == ["s-lr0.01"]
+    assert (tmp_path / "out" / "tokens_per_s_vs_train_lr.png").is_file()
+
+
+def test_without_matplotlib_the_tables_are_written_and_the_message_says_how_to_get_plots(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` raises ImportError, as uninstalled
+    sweep_dir = make_sweep(tmp_path)
+    result = report(str(sweep_dir))
+    assert result.exit_code == 0
+    assert "plots: skipped, matplotlib is not installed; `pip install 'megaspec[plots]'` adds them" in result.stdout
+    assert sorted(p.name for p in (sweep_dir / "report").iterdir()) == ["summary.csv", "summary.md"]
+
+
+def test_runs_of_two_classes_are_two_groups_each_with_its_best(tmp_path):
+    sweep_dir = make_sweep(tmp_path)
+    receipt_path = sweep_dir / "s-2" / "receipt.json"
+    receipt = json.loads(receipt_path.read_text())
+    receipt_path.write_text(json.dumps({**receipt, "rehearsal": True}))
+    result = report(str(sweep_dir))
+    assert result.stdout.count("class: ") == 2 and "class: train, REHEARSAL, CPU" in result.stdout
+    assert best_rows(result.stdout) == ["s-lr0.003", "s-lr0.01"]
+    assert (sweep_dir / "report" / "loss-2.png").is_file()
+
+
+@pytest.mark.parametrize("make", [lambda p: p.mkdir(), lambda p: None])
+def test_a_folder_without_runs_is_a_clear_error(tmp_path, make):
+    make(tmp_path / "empty")
+    result = report(str(tmp_path / "empty"))
+    assert result.exit_code in (1, 2) and "Traceback" not in result.output
