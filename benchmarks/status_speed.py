@@ -1,0 +1,108 @@
+"""`megaspec status` over 200 detached Modal runs, against Modal's own test server (../shared/modal-mock).
+
+The real client spawns 200 calls (one app, detached), each recorded in its own run directory as
+apply leaves it; then `megaspec status DIR` runs in a fresh process (one immediate poll per run,
+`refresh.MAX_POLLS` in flight), interleaved with the same command polling serially (MAX_POLLS = 1).
+
+Goal: under 5 s. Run: `python benchmarks/status_speed.py [--num-runs 200] [--repeats 3]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MOCK_SERVER = REPO_ROOT.parent / "shared" / "modal-mock" / "server.py"
+SPEC = REPO_ROOT / "specs" / "cpu-local.yaml"
+STATUS = "from megaspec.compiler.runs import refresh; refresh.MAX_POLLS = {polls}; " \
+         "from megaspec.compiler.cli import main; main()"
+
+
+def start_server(ctrl: Path) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, str(MOCK_SERVER), "--ctrl", str(ctrl)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (ctrl / "port").exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"the mock server did not start (see {MOCK_SERVER})")
+        time.sleep(0.05)
+    return proc
+
+
+def make_runs(runs_dir: Path, num_runs: int) -> None:
+    """One real apply, then `num_runs` spawned calls of its app, each in a run directory like apply's."""
+    from megaspec.compiler.runs import manifest as mf
+    from megaspec.compiler.runs.backends.modal import find_entrypoint, load_app_module
+
+    build = runs_dir.parent / "build"
+    subprocess.run([sys.executable, "-c", "from megaspec.compiler.cli import main; main()", "apply", str(SPEC), "--target", "modal",
+                    "--runs-dir", str(runs_dir / "seed"), "--build-dir", str(build)], check=True,
+                   capture_output=True)
+    seed = next((runs_dir / "seed").glob("*/manifest.json")).parent
+    app, function = find_entrypoint(load_app_module(next(build.glob("*/app.py"))))
+    plan_json = (seed / "plan.json").read_text()
+    with app.run(detach=True):
+        calls = [function.spawn(plan_json) for _ in range(num_runs)]
+    template = mf.read_manifest(seed)
+    for i, call in enumerate(calls):
+        run_dir = runs_dir / "all" / f"{template.run_id}-{i:04d}"
+        run_dir.mkdir(parents=True)
+        (run_dir / "plan.json").write_text(plan_json)
+        mf.write_manifest(run_dir, template.model_copy(update={
+            "run_id": run_dir.name, "modal": template.modal.model_copy(update={"function_call_id": call.object_id})}))
+
+
+def timed_status(runs: Path, polls: int) -> float:
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", STATUS.format(polls=polls), "status", str(runs)],
+                          capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    rows = done.stdout.splitlines()[1:]
+    if done.returncode != 0 or not all(" detached " in r for r in rows):
+        sys.exit(f"status failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--num-runs", type=int, default=200)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    if not MOCK_SERVER.is_file():
+        sys.exit(f"needs Modal's test server at {MOCK_SERVER}")
+    with tempfile.TemporaryDirectory() as tmp:
+        ctrl, home = Path(tmp) / "ctrl", Path(tmp) / "home"
+        home.mkdir()
+        server = start_server(ctrl)
+        os.environ.update({"MODAL_SERVER_URL": f"http://127.0.0.1:{(ctrl / 'port').read_text()}", "HOME": str(home),
+                           "MODAL_TOKEN_ID": "ak-mock", "MODAL_TOKEN_SECRET": "as-mock"})
+        try:
+            make_runs(Path(tmp) / "runs", args.num_runs)
+            runs = Path(tmp) / "runs" / "all"
+            one = next(runs.iterdir())
+            parallel, serial, floor = [], [], []
+            for _ in range(args.repeats):  # interleaved, so drift on a shared machine hits all alike
+                parallel.append(timed_status(runs, polls=16))
+                serial.append(timed_status(runs, polls=1))
+                floor.append(timed_status(one, polls=1))
+        finally:
+            server.terminate()
+            server.wait()
+    p, s, f = statistics.median(parallel), statistics.median(serial), statistics.median(floor)
+    print(f"status over {args.num_runs} detached runs (fresh process, one poll each):")
+    print(f"  16 polls in flight: median {p:.2f} s  {[round(x, 2) for x in parallel]}")
+    print(f"  serial polls:       median {s:.2f} s  {[round(x, 2) for x in serial]}")
+    print(f"  one run (start-up, connect, one poll): median {f:.2f} s; per extra run: parallel "
+          f"{(p - f) / (args.num_runs - 1) * 1000:.1f} ms, serial {(s - f) / (args.num_runs - 1) * 1000:.1f} ms")
+    print(f"  ratio parallel/serial: {p / s:.2f}   goal: under 5 s -> {'met' if p < 5 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
