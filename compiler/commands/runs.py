@@ -176,7 +176,7 @@ def _modal_logs(run_dir: Path, manifest, follow: bool) -> None:
     if manifest.modal is None or manifest.modal.function_call_id is None:
         fail(f"`{run_dir}` was never spawned on Modal (state `{manifest.state}`); it has no logs")
     connect(_stderr)
-    for message in modal_entries(manifest.modal.function_call_id, follow=follow):
+    for message in modal_entries(manifest.modal.function_call_id, manifest.modal.app_id, follow=follow):
         click.echo(message, nl=False)
     if follow:  # Modal ends the stream when the call finishes; the poll says what that made of the run
         _stderr(f"log stream ended; run state: {refresh([run_dir], echo=_stderr)[0].manifest.state}")

@@ -66,7 +66,7 @@ def _print_new(path: Path, offset: int, prefix: str, echo: Callable[[str], None]
     return offset + end
 
 
-def modal_entries(call_id: str, *, follow: bool) -> Iterator[str]:
+def modal_entries(call_id: str, app_id: str | None, *, follow: bool) -> Iterator[str]:
     """The call's log messages through the client: the latest `TAIL_ENTRIES`, or a stream to the call's end."""
     import modal
 
@@ -79,5 +79,4 @@ def modal_entries(call_id: str, *, follow: bool) -> Iterator[str]:
             yield entry.message
     except modal.exception.Error as e:
         raise BackendError(f"Modal's log service failed for `{call_id}`: {describe(e)}",
-                           hint="Try again, or read them with `modal app logs APP_ID` (the app id is in the "
-                                "manifest)") from e
+                           hint=f"Try again, or read them with `modal app logs {app_id or 'APP_ID'}`") from e

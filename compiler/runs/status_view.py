@@ -5,7 +5,7 @@ from __future__ import annotations
 from .manifest import Manifest
 from .refresh import RunView
 
-COLUMNS = ("RUN", "STATE", "BACKEND", "LANE", "LAUNCHED", "DETAIL")
+COLUMNS = ("RUN", "STATE", "BACKEND", "LANE", "LAUNCHED (UTC)", "DETAIL")
 
 
 def format_table(views: list[RunView]) -> str:
@@ -19,7 +19,7 @@ def _row(view: RunView) -> tuple[str, ...]:
     m = view.manifest
     if m is None:
         return (view.run_dir.name, "?", "-", "-", "-", view.problem or "")
-    launched = m.transitions[0].at.replace("T", " ").rstrip("Z")
+    launched = m.transitions[0].at[:19].replace("T", " ")  # to the second, UTC
     return (m.run_id, m.state, m.backend, m.lane, launched, view.problem or _detail(m))
 
 

@@ -198,7 +198,7 @@ def test_status_lists_runs_oldest_first_after_one_poll_each(mock, tmp_path):
     result = invoke("status", str(tmp_path / "runs"))
     assert result.exit_code == 0, result.output
     header, *rows = result.stdout.splitlines()
-    assert header.split() == ["RUN", "STATE", "BACKEND", "LANE", "LAUNCHED", "DETAIL"]
+    assert header.split() == ["RUN", "STATE", "BACKEND", "LANE", "LAUNCHED", "(UTC)", "DETAIL"]
     assert [r.split()[0] for r in rows] == [first.name, second.name]
     assert all(r.split()[1] == "running" and r.endswith("container ta-7") for r in rows)
     data = json.loads(invoke("status", str(tmp_path / "runs"), "--json").stdout)

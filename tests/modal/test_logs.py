@@ -66,7 +66,7 @@ def test_modal_logs_go_through_the_client_and_fail_clearly(mock, detached, follo
     # ends a stream (FunctionCallGetInfo): the real client reaches it, and its refusal is said plainly.
     result = invoke("logs", str(detached), *follow)
     assert result.exit_code == 1 and "error: Modal's log service failed for `fc-" in result.stderr
-    assert "UnimplementedError" in result.stderr and "modal app logs" in result.stderr
+    assert "UnimplementedError" in result.stderr and "`modal app logs ap-" in result.stderr
     assert "Traceback" not in result.output
 
 
