@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .manifest import MANIFEST_FILE, BackendError, Manifest, read_manifest
+from .sweep_manifest import SWEEP_FILE
 
 MAX_POLLS = 16  # polls in flight at once: enough to hide latency, few enough not to trip rate limits
 
@@ -29,11 +30,16 @@ class RunView:
 
 
 def run_dirs(path: Path) -> list[Path]:
-    """`path` itself when it is a run directory, else the run directories just under it, oldest launch first."""
+    """`path` itself when it is a run directory, else the run directories under it, oldest launch first.
+
+    Those are the directories just under `path`, and those of each sweep just under it
+    (`runs/<sweep-id>/<run-id>/`), so `status runs` shows every run, swept or not.
+    """
     path = Path(path)
     if (path / MANIFEST_FILE).is_file():
         return [path]
     found = [p.parent for p in path.glob(f"*/{MANIFEST_FILE}")]
+    found += [p.parent for sweep in path.glob(f"*/{SWEEP_FILE}") for p in sweep.parent.glob(f"*/{MANIFEST_FILE}")]
     return sorted(found, key=lambda d: (_launched_at(d), d.name))
 
 

@@ -182,13 +182,15 @@ def test_an_unreachable_modal_is_said_plainly_within_the_bound(mock, detached, m
     monkeypatch.setattr(modal_client, "_QUIET_S", 0.2)
     point_client_at(monkeypatch, "http://127.0.0.1:9", tmp_path / "home")  # nothing listens on port 9
     before = (detached / "manifest.json").read_bytes()
-    for verb in ("collect", "cancel"):
-        result = invoke(verb, str(detached))
+    runs = tmp_path / "more-runs"
+    for args in (["collect", str(detached)], ["cancel", str(detached)], ["status", str(detached.parent)],
+                 ["apply", SPEC, "--target", "modal", "--runs-dir", str(runs), "--build-dir", str(tmp_path / "b")]):
+        result = invoke(*args)
         assert result.exit_code == 1
         assert "connecting to Modal at http://127.0.0.1:9 (up to 1 s)..." in result.stderr
         assert "error: could not reach Modal at http://127.0.0.1:9 within 1 s" in result.stderr
         assert "image" not in result.stderr
-    assert (detached / "manifest.json").read_bytes() == before
+    assert (detached / "manifest.json").read_bytes() == before and not runs.exists()
 
 
 def test_status_lists_runs_oldest_first_after_one_poll_each(mock, tmp_path):

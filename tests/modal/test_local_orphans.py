@@ -58,3 +58,16 @@ def test_a_reused_pid_is_not_mistaken_for_the_run(tmp_path):
     run_dir = local_run(tmp_path / "run", reused)
     CliRunner().invoke(cli, ["status", str(run_dir)])
     assert mf.read_manifest(run_dir).state == "error"
+
+
+def test_status_of_a_runs_directory_includes_the_runs_of_its_sweeps(tmp_path):
+    from megaspec.compiler.runs.refresh import run_dirs
+
+    plain, swept = tmp_path / "a-run", tmp_path / "sweep-1" / "b-run"
+    for run_dir, launched in ((plain, "2026-01-02T00:00:00Z"), (swept, "2026-01-01T00:00:00Z")):
+        mf.write_manifest(run_dir, make_manifest("ok").model_copy(update={
+            "transitions": [mf.Transition(state="ok", at=launched)]}))
+    (tmp_path / "sweep-1" / "sweep.json").write_text("{}")
+    (tmp_path / "not-a-sweep" / "c-run").mkdir(parents=True)
+    mf.write_manifest(tmp_path / "not-a-sweep" / "c-run", make_manifest("ok"))
+    assert run_dirs(tmp_path) == [swept, plain]
