@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from megaspec.compiler.codegen.build import plan_for
 from megaspec.compiler.codegen.render import render
-from megaspec.compiler.commands.compile import _lower
 from megaspec.compiler.lint.check import check_spec
 from tests.conftest import GOLDEN_DIR, REPO_ROOT, assert_golden, normalize
 
@@ -18,7 +18,7 @@ def compile_spec(name: str, monkeypatch) -> dict[str, str]:
     monkeypatch.chdir(REPO_ROOT)  # spec paths in headers and origins are repo-relative
     checked = check_spec(f"specs/{name}")
     assert checked.spec is not None and not [d for d in checked.diagnostics if d.is_error], checked.diagnostics
-    return render(_lower(checked, None))
+    return render(plan_for(checked))
 
 
 def test_specs_exist():

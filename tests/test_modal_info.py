@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from megaspec.compiler.codegen.build import plan_for
 from megaspec.compiler.codegen.lower import lower
 from megaspec.compiler.codegen.render import render
-from megaspec.compiler.commands.compile import _lower
 from megaspec.compiler.lint.check import check_spec
 from megaspec.compiler.spec.model import Spec
 from megaspec.runtime.plan import Plan
@@ -62,7 +62,7 @@ def assert_info_matches(plan: Plan, module) -> None:
 def test_spec_apps_match_their_plans(name: str, tmp_path: Path, monkeypatch):
     monkeypatch.chdir(REPO_ROOT)
     checked = check_spec(f"specs/{name}")
-    plan = _lower(checked, None)
+    plan = plan_for(checked)
     module = import_app(render(plan)["app.py"], tmp_path)
     assert_info_matches(plan, module)
     assert module.image is not None and len(module.secrets) == len(plan.modal.secrets)

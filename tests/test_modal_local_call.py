@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from megaspec.compiler.codegen.build import origins_of
 from megaspec.compiler.codegen.lower import lower
 from megaspec.compiler.codegen.render import render, write_build
-from megaspec.compiler.commands.compile import origins_of
 from megaspec.compiler.lint.check import check_spec
 from megaspec.compiler.runs.backends.modal import find_entrypoint, load_app_module
 from megaspec.compiler.runs.manifest import parse_receipt

@@ -14,21 +14,21 @@ from pathlib import Path
 import click
 
 from ..runs.manifest import MANIFEST_FILE, BackendError
-from .prepare import apply_local, build_app, lower_checked
+from .prepare import apply_local, build_app, lower_checked, steps_adjustment
 from .run_output import EXIT_OK, exit_code, fail, print_outcome
 
 DEFAULT_MAX_COST_USD = 20.0  # a sweep estimated above this asks first (the preview shows the estimate)
 
 
-def _checked_spec(spec_path: str):
-    """Lint the spec; print its problems; stop on errors (apply never launches a bad spec)."""
+def _checked_spec(spec_path: str, steps: int | None):
+    """Lint the spec (with `--steps` applied); print its problems; stop on errors (apply never launches a bad spec)."""
     from ..diagnostics import has_errors
     from ..lint.check import BASE_NOT_A_RUN, check_spec
     from ..lint.config import load_config
     from ..lint.report import render_report
     from ..spec.json_schema import is_base_file
 
-    checked = check_spec(spec_path, config=load_config())
+    checked = check_spec(spec_path, config=load_config(), adjust=steps_adjustment(steps))
     if checked.diagnostics:
         click.echo(render_report("concise", checked.diagnostics, texts=checked.smap.texts, num_files=1), err=True,
                    nl=False)
@@ -79,12 +79,12 @@ def apply(spec: str, target: str | None, runs_dir: str, out_dir: str, old_build_
     from .apply_sweep import apply_sweep
 
     build_dir = Path(old_build_dir or out_dir)
-    checked = None if Path(spec).is_dir() else _checked_spec(spec)
+    checked = None if Path(spec).is_dir() else _checked_spec(spec, steps)
     if checked is None or checked.spec.sweep is not None:
         raise click.exceptions.Exit(apply_sweep(
             spec, checked, target=target, runs_dir=Path(runs_dir), build_dir=build_dir, steps=steps, yes=yes,
             max_cost=max_cost, fail_fast=fail_fast, progress=not no_progress))
-    plan = lower_checked(checked, spec, target=target, steps=steps)
+    plan = lower_checked(checked, target=target, steps=steps)
     app_py = build_app(plan, build_dir)
     run_dir = Path(runs_dir) / plan.run.run_id
     kind = f"{plan.distributed.world_size} {plan.distributed.device} rank(s)"

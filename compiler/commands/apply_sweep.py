@@ -73,16 +73,17 @@ def _slug(text: str) -> str:
     return slugify_name(text)
 
 
-def lint_all(paths: list[Path]) -> tuple[list, str]:
-    """Every run checked; `(checked runs, "")` or `([], every error rendered)`."""
+def lint_all(paths: list[Path], steps: int | None) -> tuple[list, str]:
+    """Every run checked (with `--steps` applied); `(checked runs, "")` or `([], every error rendered)`."""
     from ..diagnostics import has_errors
     from ..lint.check import check_spec
     from ..lint.config import load_config
     from ..lint.report import render_report
+    from .prepare import steps_adjustment
 
     config, checked, errors = load_config(), [], []
     for path in paths:
-        c = check_spec(path, config=config)
+        c = check_spec(path, config=config, adjust=steps_adjustment(steps))
         checked.append(c)
         if c.spec is None or has_errors(c.diagnostics):
             found = [d for d in c.diagnostics if d.is_error]
@@ -98,7 +99,7 @@ def plan_all(checked_runs: list, sources: list[RunSource], *, target: str | None
 
     planned = []
     for c, src in zip(checked_runs, sources, strict=True):
-        plan = lower_checked(c, src.spec.as_posix(), target=target, steps=steps, name=src.name)
+        plan = lower_checked(c, target=target, steps=steps, name=src.name)
         planned.append(PlannedRun(src, plan, build_app(plan, build_dir), estimate(plan)))
     return planned
 
@@ -245,13 +246,13 @@ def _prepare(source: str, checked, sweep_dir: Path, *, target, steps, build_dir)
         paths = spec_files(Path(source))
         if not paths:
             fail(f"`{source}` holds no spec files", "Pass a folder of specs (e.g. from `megaspec sweep`) or a template")
-        runs, errors = lint_all(paths)
+        runs, errors = lint_all(paths, steps)
         sources = folder_sources(runs, Path(source)) if runs else []
         meta = {"source": Path(source).as_posix(), "source_sha": None, "matrix": {}, "max_parallel": None,
                 "objective": None}
     else:
         sources = template_sources(checked, source, sweep_dir / "specs")
-        runs, errors = lint_all([s.spec for s in sources])
+        runs, errors = lint_all([s.spec for s in sources], steps)
         sw = checked.spec.sweep
         meta = {"source": Path(source).as_posix(), "source_sha": hashlib.sha256(Path(source).read_bytes()).hexdigest(),
                 "matrix": dict(sw.matrix), "max_parallel": sw.max_parallel,

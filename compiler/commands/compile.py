@@ -8,7 +8,6 @@ generated files against a previous build. Exit codes: 0 ok, 1 spec errors, 2 usa
 
 from __future__ import annotations
 
-import hashlib
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,29 +16,6 @@ import click
 
 EXIT_ERRORS, EXIT_INTERNAL = 1, 3
 TARGETS = click.Choice(["local", "modal"])
-
-
-def origins_of(checked: Any) -> dict[str, str]:
-    """Every effective spec key (mappings and leaves, parents first) -> where its value came from."""
-    origins: dict[str, str] = {}
-
-    def visit(value: Any, path: tuple[str, ...], dotted: str) -> None:
-        for key, child in value.items():
-            child_path, child_dotted = (*path, key), f"{dotted}.{key}" if dotted else key
-            origins[child_dotted] = checked.origin(child_path)
-            if isinstance(child, dict):
-                visit(child, child_path, child_dotted)
-
-    visit(checked.spec.model_dump(mode="json", by_alias=True), (), "")
-    return origins
-
-
-def _lower(checked: Any, target: str | None):
-    from ..codegen.lower import lower
-
-    raw = Path(checked.path).read_bytes()
-    return lower(checked.spec, spec_path=Path(checked.path).as_posix(), spec_sha256=hashlib.sha256(raw).hexdigest(),
-                 origins=origins_of(checked), target=target)
 
 
 def checked_or_errors(path: str, config: Any) -> tuple[Any | None, str]:
@@ -64,12 +40,13 @@ def build_one(path: str, config: Any, out_dir: str, target: str | None) -> tuple
 
     Runs in a worker process for large batches, so it returns text instead of printing.
     """
+    from ..codegen.build import plan_for
     from ..codegen.render import render, write_build
 
     checked, errors = checked_or_errors(path, config)
     if checked is None:
         return False, errors
-    plan = _lower(checked, target)
+    plan = plan_for(checked, target=target)
     where = write_build(render(plan), Path(out_dir), plan.name)
     return True, f"{path}: wrote {where.as_posix()}/app.py and plan.json (plan {plan.modal.tags['megaspec_plan']})\n"
 
@@ -125,6 +102,7 @@ def plan_(spec: str, as_json: bool, target: str | None, diff_dir: str | None) ->
     """Show what SPEC will launch, where each value came from, and what it will cost."""
     from megaspec.runtime.cost import estimate
 
+    from ..codegen.build import plan_for
     from ..codegen.plan_view import diff_build, render_json, render_text
     from ..codegen.render import render
     from ..diagnostics import InternalError
@@ -135,7 +113,7 @@ def plan_(spec: str, as_json: bool, target: str | None, diff_dir: str | None) ->
         click.echo(errors, nl=False, err=True)
         raise click.exceptions.Exit(EXIT_ERRORS)
     try:
-        plan = _lower(checked, target)
+        plan = plan_for(checked, target=target)
         spec_data = checked.spec.model_dump(mode="json", by_alias=True)
         view = render_json if as_json else render_text
         click.echo(view(plan, estimate(plan), spec_data), nl=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+from functools import partial
 from pathlib import Path
 
 import click
@@ -11,33 +11,31 @@ from ..runs.manifest import MANIFEST_FILE, BackendError
 from .run_output import EXIT_INTERRUPTED, exit_code, print_outcome
 
 
-def with_steps(spec, steps: int | None):
+def with_steps(spec, steps: int):
     """`--steps N` shortens (or lengthens) a run; warmup shrinks so at least one step is measured.
 
     Step 1 is always excluded, then `warmup_steps`: N steps measure N - 1 - warmup of them.
     """
-    if steps is None:
-        return spec
     warmup = min(spec.train.warmup_steps, max(steps - 2, 0))
     train = spec.train.model_copy(update={"steps": steps, "warmup_steps": warmup})
     return spec.model_copy(update={"train": train})
 
 
-def lower_checked(checked, spec_path: str, *, target: str | None, steps: int | None, name: str | None = None):
-    """A lint-clean spec -> Plan with a fresh run id; `name` renames the run (a sweep's runs carry its name)."""
-    from ..codegen.lower import lower
-    from ..runs.run_id import mint_run_id
-    from .compile import origins_of
+def steps_adjustment(steps: int | None):
+    """`--steps` as the Spec change `check_spec` applies before the rules (so lint judges the run that
+    will happen), or None."""
+    return partial(with_steps, steps=steps) if steps is not None else None
 
-    spec = with_steps(checked.spec, steps)
-    if name is not None:
-        spec = spec.model_copy(update={"name": name})
-    origins = origins_of(checked)  # the same origins `megaspec compile` records
-    if steps is not None:
-        origins["train.steps"] = "command line (--steps)"
-    return lower(spec, spec_path=Path(spec_path).as_posix(), origins=origins, target=target,
-                 spec_sha256=hashlib.sha256(Path(spec_path).read_bytes()).hexdigest(),
-                 run_id=mint_run_id(spec.name))
+
+def lower_checked(checked, *, target: str | None, steps: int | None, name: str | None = None):
+    """A lint-clean spec (checked with `steps_adjustment(steps)`) -> Plan with a fresh run id; `name`
+    renames the run (a sweep's runs carry its name)."""
+    from ..codegen.build import plan_for
+    from ..runs.run_id import mint_run_id
+
+    name = name or checked.spec.name
+    overridden = {"train.steps": "command line (--steps)"} if steps is not None else {}
+    return plan_for(checked, target=target, run_id=mint_run_id(name), overridden=overridden, name=name)
 
 
 def build_app(plan, build_dir: Path) -> Path:

@@ -7,6 +7,7 @@ literal is masked in the returned source texts and messages, so no renderer can 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -75,9 +76,12 @@ def _run_rules(spec: Spec, composed: Composed) -> list[Diagnostic]:
 BASE_NOT_A_RUN = "is a base file (its name starts with `_`): compile or apply a spec that `extends:` it"
 
 
-def check_spec(path: str | Path, *, config: Config | None = None, display: str | None = None) -> Checked:
+def check_spec(path: str | Path, *, config: Config | None = None, display: str | None = None,
+               adjust: Callable[[Spec], Spec] | None = None) -> Checked:
     """Lint one spec file (and the bases it extends). A base file (`_*.yaml`) is checked on its own
-    against the model with `name` optional; its `spec` stays None: it is not a run."""
+    against the model with `name` optional; its `spec` stays None: it is not a run. `adjust`: a
+    command-line override of the validated Spec (`apply --steps`), applied before the rules so they
+    check what will run."""
     composed = compose(path, display)
     diagnostics = list(composed.diagnostics)
     spec = None
@@ -86,6 +90,8 @@ def check_spec(path: str | Path, *, config: Config | None = None, display: str |
         assert composed.data is not None
         spec, schema = build_spec(composed.data, composed.smap, base=base)
         diagnostics.extend(schema)
+        if spec is not None and adjust is not None:
+            spec = adjust(spec)
     if base:  # a base is checked for keys and types; the rules judge it in the specs that extend it
         spec = None
     rules_ran = spec is not None and not has_errors(diagnostics)

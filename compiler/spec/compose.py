@@ -19,6 +19,7 @@ from megaspec.runtime.presets import PRESETS, ModelDims
 
 from ..diagnostics import Diagnostic, Related, Severity, Span, YamlPath, did_you_mean, listing
 from .json_schema import is_base_file
+from .model import preset_fill
 from .source import NodeSpan, SourceMap, load_source
 
 MODEL_FIELDS = tuple(f.name for f in fields(ModelDims))
@@ -265,7 +266,7 @@ def _apply_preset(composed: Composed, *, base: bool = False) -> None:
         composed.diagnostics.append(_unknown_preset(name, composed.smap))
         del data["preset"]  # reported here; the model stage must not report it twice
         return
-    filled = {k: v for k, v in PRESETS[name].as_dict().items() if k not in model}
+    filled = preset_fill(name, model)
     data["model"] = {**model, **filled}
     composed.preset = name
     composed.preset_paths = frozenset(("model", k) for k in filled)

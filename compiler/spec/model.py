@@ -1,12 +1,14 @@
 """Stage 2 of the compiler: the pydantic Spec, the only definition of the spec format (v1).
 
-YAML keys are the field names (no aliases), so a pydantic error location is a YAML path.
+YAML keys are the field names (the one alias, `validate`, only avoids pydantic's `validate` method),
+so a pydantic error location is a YAML path.
 Strict types, unknown keys forbidden, frozen. `schema.json` is generated from `Spec`.
 Semantic checks that involve more than one field live in `rules/`, not here.
 """
 
 import re
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -351,8 +353,16 @@ class BaseSpec(Spec):
     name: Name | None = Field(None, description="A base needs no name: each spec that extends it names itself.")
 
 
+def preset_fill(preset: str, written: Mapping[str, Any]) -> dict[str, Any]:
+    """The `model:` fields `preset` supplies: its value for each field not written (or written null).
+
+    The one place a preset is applied: `compose` fills the merged data with it (and records the
+    origin), `model_dims` the Spec of a run.
+    """
+    return {k: v for k, v in PRESETS[preset].as_dict().items() if written.get(k) is None}
+
+
 def model_dims(spec: Spec) -> ModelDims:
-    """The model a spec trains: its preset (the diagnostic one by default) with `model:` overrides."""
-    base = PRESETS[spec.preset or DIAGNOSTIC_PRESET].as_dict()
-    overrides = {k: v for k in base if (v := getattr(spec.model, k)) is not None}
-    return ModelDims(**{**base, **overrides})
+    """The model a spec trains: its `model:` fields, the rest from its preset (the diagnostic one by default)."""
+    written = spec.model.model_dump()
+    return ModelDims(**{**written, **preset_fill(spec.preset or DIAGNOSTIC_PRESET, written)})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from megaspec.compiler.commands.compile import _lower
+from megaspec.compiler.codegen.build import plan_for
 from megaspec.compiler.lint.check import check_spec
 from megaspec.compiler.lint.rules.memory import spec_estimate
 from megaspec.runtime import memory
@@ -58,5 +58,5 @@ def test_bench_lane_and_cpu_specs_are_not_checked(tmp_path):
 def test_rule_plan_and_runtime_compute_the_same_estimate():
     checked = check_spec(Path("specs/h200x8.yaml"))
     assert checked.spec is not None
-    plan = _lower(checked, None)
+    plan = plan_for(checked)
     assert memory.for_plan(plan) == spec_estimate(checked.spec)

@@ -6,8 +6,6 @@ them too, so a rule and the Plan cannot disagree; this module only adds what rul
 
 from __future__ import annotations
 
-from megaspec.runtime.presets import PRESETS
-
 from ...diagnostics import YamlPath
 from ...spec.model import Spec
 
@@ -18,11 +16,9 @@ def ranks_path(spec: Spec) -> YamlPath:
 
 
 def model_dim(spec: Spec, name: str) -> int | None:
-    """A model dimension: the `model:` override, else the preset's value (compose fills both in)."""
-    value = getattr(spec.model, name)
-    if value is None and spec.preset is not None:
-        value = getattr(PRESETS[spec.preset], name)
-    return value
+    """A model dimension as the rules see it: `compose` has filled `model:` from the preset already;
+    None when neither wrote it (MS102 reports that)."""
+    return getattr(spec.model, name)
 
 
 def dim_path(ctx_set, name: str) -> YamlPath:
