@@ -21,8 +21,8 @@ from tests.unit.test_manifest import make_manifest
 
 def expired_run(run_dir, spec: str = "specs/h100-smoke.yaml"):
     """A detached run whose call the server no longer knows (expired), with the plan of `spec`."""
+    from megaspec.compiler.codegen.build import origins_of
     from megaspec.compiler.codegen.lower import lower
-    from megaspec.compiler.commands.compile import origins_of
     from megaspec.compiler.lint.check import check_spec
 
     checked = check_spec(spec)
