@@ -36,7 +36,6 @@ class RunSource:
 class PlannedRun:
     source: RunSource
     plan: Any
-    app_py: Path
     estimate: Any
 
 
@@ -91,16 +90,16 @@ def lint_all(paths: list[Path], steps: int | None) -> tuple[list, str]:
     return ([], "".join(errors)) if errors else (checked, "")
 
 
-def plan_all(checked_runs: list, sources: list[RunSource], *, target: str | None, steps: int | None,
-             build_dir: Path) -> list[PlannedRun]:
+def plan_all(checked_runs: list, sources: list[RunSource], *, target: str | None,
+             steps: int | None) -> list[PlannedRun]:
     from megaspec.runtime.cost import estimate
 
-    from .prepare import build_app, lower_checked
+    from .prepare import lower_checked
 
     planned = []
     for c, src in zip(checked_runs, sources, strict=True):
         plan = lower_checked(c, target=target, steps=steps, name=src.name)
-        planned.append(PlannedRun(src, plan, build_app(plan, build_dir), estimate(plan)))
+        planned.append(PlannedRun(src, plan, estimate(plan)))
     return planned
 
 
@@ -143,12 +142,13 @@ def cost_gate(total: float | None, max_cost: float, yes: bool) -> None:
     fail(f"{message}; nothing was launched", "Pass --yes to launch it anyway, or raise --max-cost")
 
 
-def write_planned(sweep_dir: Path, planned: list[PlannedRun], *, source: str, source_sha: str | None,
-                  matrix: dict, max_parallel: int | None, objective: dict | None):
-    """sweep.json, and a `planned` manifest and plan.json in each run's directory."""
+def write_planned(sweep_dir: Path, planned: list[PlannedRun], build_dir: Path, *, source: str,
+                  source_sha: str | None, matrix: dict, max_parallel: int | None, objective: dict | None):
+    """Each run's app in `build_dir`, its plan.json and `planned` manifest, then sweep.json."""
     from megaspec.runtime.files import write_text_atomic
 
     from ..runs.sweep_manifest import SweepManifest, SweepRunEntry, write_sweep
+    from .prepare import build_app
 
     entries = []
     for p in planned:
@@ -157,7 +157,7 @@ def write_planned(sweep_dir: Path, planned: list[PlannedRun], *, source: str, so
         write_manifest(run_dir, new_manifest(p.plan, backend="local" if p.plan.target == "local" else "modal"))
         entries.append(SweepRunEntry(name=p.source.name, values=p.source.values, spec=p.source.spec.as_posix(),
                                      run_id=p.plan.run.run_id, run_dir=p.plan.run.run_id,
-                                     app=p.app_py.resolve().as_posix()))  # collect may run elsewhere
+                                     app=build_app(p.plan, build_dir).resolve().as_posix()))  # collect may run elsewhere
     sweep = SweepManifest(sweep_id=sweep_dir.name, source=source, source_sha256=source_sha, matrix=matrix,
                           target=planned[0].plan.target, max_parallel=max_parallel, objective=objective,
                           created_at=utc_now(), runs=entries)
@@ -210,8 +210,9 @@ def apply_sweep(source: str, checked, *, target: str | None, runs_dir: Path, bui
     folder = checked is None
     sweep_name = _slug(Path(source).resolve().name) if folder else checked.spec.name
     sweep_dir = runs_dir / mint_run_id(sweep_name)
+    runs_dir_existed = runs_dir.exists()
     try:
-        planned, sweep_meta = _prepare(source, checked, sweep_dir, target=target, steps=steps, build_dir=build_dir)
+        planned, sweep_meta = _prepare(source, checked, sweep_dir, target=target, steps=steps)
         lines, total, _ = preview_lines(planned)
         click.echo(f"sweep {sweep_dir.name}: {len(planned)} run(s) from {source} ({planned[0].plan.target})")
         click.echo("\n".join(lines))
@@ -220,8 +221,10 @@ def apply_sweep(source: str, checked, *, target: str | None, runs_dir: Path, bui
             _require_modal_credentials()
     except BaseException:
         shutil.rmtree(sweep_dir, ignore_errors=True)  # nothing was launched: leave nothing behind
+        if not runs_dir_existed and runs_dir.is_dir() and not any(runs_dir.iterdir()):
+            runs_dir.rmdir()
         raise
-    write_planned(sweep_dir, planned, **sweep_meta)
+    write_planned(sweep_dir, planned, build_dir, **sweep_meta)
     try:
         if planned[0].plan.target == "local":
             return run_local(sweep_dir, planned, fail_fast=fail_fast, progress=progress)
@@ -239,7 +242,7 @@ def _require_modal_credentials() -> None:
         fail(str(e), e.hint, e.code)
 
 
-def _prepare(source: str, checked, sweep_dir: Path, *, target, steps, build_dir) -> tuple[list[PlannedRun], dict]:
+def _prepare(source: str, checked, sweep_dir: Path, *, target, steps) -> tuple[list[PlannedRun], dict]:
     from ..lint.discover import spec_files
 
     if checked is None:
@@ -261,7 +264,7 @@ def _prepare(source: str, checked, sweep_dir: Path, *, target, steps, build_dir)
         click.echo(errors, nl=False, err=True)
         fail(f"{errors.count(': error[')} error(s) in the sweep's runs; nothing was launched",
              "Fix the template (or the specs), then apply again")
-    planned = plan_all(runs, sources, target=target, steps=steps, build_dir=build_dir)
+    planned = plan_all(runs, sources, target=target, steps=steps)
     if len({p.plan.target for p in planned}) > 1:
         fail("the folder mixes `target: local` and `target: modal` specs", "Pass --target to run them all one way")
     return planned, meta

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import io
 import re
+import statistics
 from pathlib import Path
 
 from .records import loss_curve
 from .report_table import METRIC_LABELS, Report, Row, objective_of
 
 DPI = 110
+MAX_LEGEND = 12  # more runs than this: no per-run legend entries
+MAX_LABELLED_BARS = 30
 
 
 def plots_available() -> bool:
@@ -80,11 +83,19 @@ def _common_prefix(names: list[str]) -> str:
 
 
 def _loss(plt, label: str, rows: list[Row]):
+    """Every run's curve; past MAX_LEGEND runs the others are one thin collection and only the best is named."""
+    from matplotlib.collections import LineCollection
+
     curves = [(r, loss_curve(r.record)) for r in rows if r.record is not None]
     curves = [(r, c) for r, c in curves if c]
     if not curves:
         return None
     fig, ax = plt.subplots(figsize=(8, 4.8))
+    if len(curves) > MAX_LEGEND:
+        ax.add_collection(LineCollection([c for r, c in curves if not r.best], colors="#4C72B0", linewidths=0.6,
+                                         alpha=0.25, label=f"{len(curves)} runs"))
+        ax.autoscale_view()
+        curves = [(r, c) for r, c in curves if r.best]
     for row, curve in curves:
         steps, losses = zip(*curve, strict=True)
         ax.plot(steps, losses, marker="." if len(steps) < 30 else None, linewidth=2.4 if row.best else 1.4,
@@ -97,18 +108,26 @@ def _loss(plt, label: str, rows: list[Row]):
 
 
 def _throughput(plt, label: str, rows: list[Row]):
+    """One bar per run, the best outlined; past MAX_LABELLED_BARS one filled outline instead of bars."""
     bars = [r for r in rows if r.metrics.get("tokens_per_s") is not None]
     if not bars:
         return None
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(bars) + 2), 4.8))
+    fig, ax = plt.subplots(figsize=(min(max(6, 0.9 * len(bars) + 2), 14), 4.8))
     heights = [r.metrics["tokens_per_s"] for r in bars]
-    drawn = ax.bar(range(len(bars)), heights, color="#4C72B0")
-    for bar, row in zip(drawn, bars, strict=True):
-        if row.best:
-            bar.set_edgecolor("black")
-            bar.set_linewidth(2)
-    ax.set_xticks(range(len(bars)), [_short(r, rows) for r in bars], rotation=30, ha="right", fontsize=8)
-    ax.bar_label(drawn, labels=[f"{h:,.0f}" for h in heights], fontsize=8)
+    best = [i for i, r in enumerate(bars) if r.best]
+    if len(bars) <= MAX_LABELLED_BARS:
+        drawn = ax.bar(range(len(bars)), heights, color="#4C72B0")
+        for i in best:
+            drawn[i].set_edgecolor("black")
+            drawn[i].set_linewidth(2)
+        ax.set_xticks(range(len(bars)), [_short(r, rows) for r in bars], rotation=30, ha="right", fontsize=8)
+        ax.bar_label(drawn, labels=[f"{h:,.0f}" for h in heights], fontsize=8)
+    else:
+        ax.stairs(heights, [i - 0.5 for i in range(len(bars) + 1)], fill=True, color="#4C72B0")
+        ax.bar(best, [heights[i] for i in best], width=1, fill=False, edgecolor="black", linewidth=2, label="best")
+        ax.set_xlabel(f"{len(bars)} runs in sweep order")
+        if best:
+            ax.legend(fontsize=8)
     ax.set(ylabel="tokens/s", title=f"Throughput per run\n{label}")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -125,11 +144,19 @@ def _versus(plt, label: str, rows: list[Row], key: str, keys: list[str], metric:
         series.setdefault(", ".join(f"{k}={r.values.get(k)}" for k in others) or metric, []).append(r)
     xs = sorted({r.values[key] for r in points}, key=lambda v: (isinstance(v, str), v))
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in xs)
+    if len(series) > MAX_LEGEND:  # too many lines to tell apart: every point, and the mean at each value
+        series = {f"mean of {len(points)} runs": points}
     fig, ax = plt.subplots(figsize=(7, 4.6))
     for name, members in series.items():
         members = sorted(members, key=lambda r: xs.index(r.values[key]))
         x = [r.values[key] if numeric else xs.index(r.values[key]) for r in members]
-        ax.plot(x, [r.metrics[metric] for r in members], marker="o", label=name)
+        y = [r.metrics[metric] for r in members]
+        if len(set(x)) == len(x):
+            ax.plot(x, y, marker="o", label=name)
+            continue
+        ax.scatter(x, y, s=8, alpha=0.4)
+        means = {v: statistics.fmean(yy for xx, yy in zip(x, y, strict=True) if xx == v) for v in dict.fromkeys(x)}
+        ax.plot(list(means), list(means.values()), marker="o", color="black", label=name)
     if numeric and len(xs) > 2 and min(xs) > 0 and max(xs) / min(xs) >= 20:
         ax.set_xscale("log")
     if numeric and len(xs) <= 8:
@@ -139,7 +166,7 @@ def _versus(plt, label: str, rows: list[Row], key: str, keys: list[str], metric:
         ax.set_xticks(range(len(xs)), [str(v) for v in xs])
     ax.set(xlabel=key, ylabel=METRIC_LABELS.get(metric, metric), title=f"{METRIC_LABELS.get(metric, metric)} vs {key}\n{label}")
     ax.grid(alpha=0.3)
-    if len(series) > 1:
+    if len(series) > 1 or "mean" in next(iter(series)):
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -32,7 +32,8 @@ def invoke(tmp_path: Path, *args: str):
 
 
 def sweep_dirs(tmp_path: Path) -> list[Path]:
-    return list((tmp_path / "runs").glob("*")) if (tmp_path / "runs").exists() else []
+    """What a refused sweep left under the runs directory (it did not exist before: it must not now)."""
+    return [tmp_path / "runs"] if (tmp_path / "runs").exists() else []
 
 
 def test_a_run_that_breaks_a_rule_stops_the_whole_sweep_before_launch(tmp_path):
@@ -73,3 +74,15 @@ def test_a_folder_without_specs_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     result = invoke(tmp_path, str(tmp_path / "empty"))
     assert result.exit_code == 1 and "holds no spec files" in result.stderr and "Traceback" not in result.output
+
+
+def test_apply_a_folder_of_specs_previews_the_settings_on_which_they_differ(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert CliRunner().invoke(cli, ["sweep", str(EXAMPLE)]).exit_code == 0  # writes sweeps/sweep-125m-h100/
+    result = invoke(tmp_path, "sweeps/sweep-125m-h100", "--max-cost", "0.5")
+    assert result.exit_code == 1 and "above --max-cost $0.50" in result.stderr
+    # the folder's name is the sweep's; the swept values are what differs between the specs
+    assert result.output.startswith("sweep sweep-125m-h100-")
+    assert "sweep-125m-h100-lr0.0001-gb32  train.global_batch=32, train.lr=0.0001  H100!:1" in result.output
+    assert "total $0.74, worst case $13.17" in result.output
+    assert sweep_dirs(tmp_path) == []
