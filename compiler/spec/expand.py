@@ -66,14 +66,13 @@ def _set_path(data: dict[str, Any], dotted: str, value: Scalar) -> None:
 
 
 def run_names(template: str | None, base_name: str, combos: list[dict[str, Scalar]]) -> list[str]:
-    """Each run's name from `sweep.name` (MS502 checked the template), or `<name>-<index>`."""
+    """Each run's name from `sweep.name`, or `<name>-<index>`. Raises NameTemplateError (MS502 and
+    MS504 report it) for a template that is invalid, unbounded, or fails to render."""
     if template is None:
         return [f"{base_name}-{index:03d}" for index in range(1, len(combos) + 1)]
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
+    from .name_template import render_names
 
-    compiled = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False).from_string(template)
-    return [compiled.render(matrix=values, name=base_name).strip() for values in combos]
+    return render_names(template, [{"matrix": values, "name": base_name} for values in combos])
 
 
 def describe(values: dict[str, Scalar]) -> str:

@@ -6,6 +6,7 @@ Strict types, unknown keys forbidden, frozen. `schema.json` is generated from `S
 Semantic checks that involve more than one field live in `rules/`, not here.
 """
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -18,6 +19,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    field_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
@@ -43,16 +45,22 @@ def _nonzero_duration_pattern() -> str:
 def parse_duration(value: int | str) -> int:
     """`2h`, `30m`, `1h30m`, `90s`, `1d` or an integer number of seconds -> seconds."""
     if isinstance(value, int):
-        if value < 1:
-            raise ValueError("a duration must be at least 1 second")
-        return value
-    m = _DURATION.match(value.strip())
+        return _bounded_duration(value)
+    m = _DURATION.match(value.strip()) if len(value) <= 40 else None
     if not m or not any(m.groups()):
         raise ValueError(f"`{value}` is not a duration; write it like `30m`, `2h`, `1h30m` or `90s`")
     d, h, mi, s = (int(g or 0) for g in m.groups())
-    seconds = ((d * 24 + h) * 60 + mi) * 60 + s
+    return _bounded_duration(((d * 24 + h) * 60 + mi) * 60 + s)
+
+
+MAX_DURATION_S = 366 * 24 * 3600
+
+
+def _bounded_duration(seconds: int) -> int:
     if seconds < 1:
         raise ValueError("a duration must be at least 1 second")
+    if seconds > MAX_DURATION_S:
+        raise ValueError("a duration must be at most 366 days")
     return seconds
 
 
@@ -71,7 +79,7 @@ def _not_bool(value: object) -> object:
 # An integer field: strict (no `"40"`, no `true`), but `40.0` is 40, so the linter and the schema agree.
 Int = Annotated[int, BeforeValidator(_integral)]
 Duration = Annotated[
-    Annotated[Int, Field(json_schema_extra={"minimum": 1})]
+    Annotated[Int, Field(json_schema_extra={"minimum": 1, "maximum": MAX_DURATION_S})]
     | Annotated[str, Field(pattern=DURATION_PATTERN, json_schema_extra={
         "pattern": _nonzero_duration_pattern(),
         "patternErrorMessage": "a duration like `30m`, `2h`, `1h30m` or `90s`, at least 1 second"})],
@@ -79,8 +87,35 @@ Duration = Annotated[
 ]
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-AbsPath = Annotated[str, Field(pattern=r"^/[^\s]*$")]
+AbsPath = Annotated[str, Field(pattern=r"^/[^\s\x00]*$")]
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 Scalar = str | int | float | bool
+MAX_SWEEP_RUNS = 1000  # runs one sweep template may expand to (the matrix product, before `exclude`)
+MAX_STEPS = 10_000_000
+MAX_SEQUENCES = 1 << 20  # sequences in a batch or a sequence's tokens: far past any real run
+
+
+def _bounded_matrix(matrix: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """The product is counted, never expanded: a 10^12-run matrix is refused in microseconds."""
+    runs = math.prod(len(values) for values in matrix.values())
+    if runs > MAX_SWEEP_RUNS:
+        raise PydanticCustomError("too_many_runs", "the matrix has {runs} combinations; the limit is {limit}",
+                                  {"runs": f"{runs:,}", "limit": f"{MAX_SWEEP_RUNS:,}"})
+    return matrix
+
+
+def _no_nul(value: Any) -> Any:
+    """No string anywhere in a section holds a NUL: no path, name or setting can carry one to the OS."""
+    if isinstance(value, str) and "\x00" in value:
+        raise PydanticCustomError("nul_character", "it holds a NUL character (`\\0`)")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _no_nul(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _no_nul(item)
+    return value
 
 PresetName = Literal["tiny", "dense-125m", "dense-350m", "dense-1b", "dense-3b", "dense-8b"]
 assert set(PresetName.__args__) == set(PRESETS)  # noqa: S101 (a programmer invariant, not user input)
@@ -103,7 +138,14 @@ Gpu = Annotated[str | list[str], AfterValidator(_gpu_choices), PlainSerializer(G
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    """Every block of the spec: strict types, no unknown keys, finite floats, no NUL in any string."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+    @field_validator("*")
+    @classmethod
+    def _plain_strings(cls, value: Any) -> Any:
+        return _no_nul(value)
 
 
 class Resources(Section):
@@ -136,7 +178,7 @@ class Image(Section):
                                                "Debian slim.")
     packages: list[str] = Field(default_factory=list, description="pip requirements, each pinned with `==`.")
     apt: list[str] = Field(default_factory=list, description="Debian packages installed with apt.")
-    env: dict[str, str] = Field(default_factory=dict, description="Plain environment settings; credentials go in "
+    env: dict[EnvName, str] = Field(default_factory=dict, description="Plain environment settings; credentials go in "
                                                                   "`secrets`.")
     uv_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] | None = Field(
         None, description="Pin the uv that installs `packages`, e.g. `0.8.4`.")
@@ -196,22 +238,22 @@ class ModelOverrides(Section):
 class Train(Section):
     """The training loop: steps, batch geometry, optimizer, precision, compile."""
 
-    steps: Int = Field(100, ge=1, le=10_000_000, description="Optimizer steps.")
-    warmup_steps: Int = Field(3, ge=0, description="Steps after the first excluded from throughput (the first "
+    steps: Int = Field(100, ge=1, le=MAX_STEPS, description="Optimizer steps.")
+    warmup_steps: Int = Field(3, ge=0, le=MAX_STEPS, description="Steps after the first excluded from throughput (the first "
                                                    "always is); also the learning-rate warmup.")
-    global_batch: Int | None = Field(None, ge=1, description="Sequences per optimizer step, over all ranks.")
-    micro_batch: Int = Field(1, ge=1, description="Sequences per rank per forward.")
-    seq_len: Int | None = Field(None, ge=8, description="Tokens per sequence; default: the model's `max_seq_len`.")
+    global_batch: Int | None = Field(None, ge=1, le=MAX_SEQUENCES, description="Sequences per optimizer step, over all ranks.")
+    micro_batch: Int = Field(1, ge=1, le=MAX_SEQUENCES, description="Sequences per rank per forward.")
+    seq_len: Int | None = Field(None, ge=8, le=MAX_SEQUENCES, description="Tokens per sequence; default: the model's `max_seq_len`.")
     lr: float = Field(3.0e-4, gt=0, le=1.0, description="Peak learning rate (AdamW, warmup then cosine).")
     min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Final learning rate as a fraction of `lr`.")
     weight_decay: float = Field(0.1, ge=0, le=1, description="AdamW weight decay.")
-    grad_clip: float = Field(1.0, ge=0, description="Gradient-norm clipping; 0 disables it.")
+    grad_clip: float = Field(1.0, ge=0, le=1.0e6, description="Gradient-norm clipping; 0 disables it.")
     precision: Literal["bf16", "fp32"] | None = Field(None, description="Default: bf16 on GPUs, fp32 on CPUs.")
     compile: bool = Field(False, description="`torch.compile` each block (Inductor); the first step compiles.")
     activation_checkpointing: Literal["none", "selective", "full"] = Field(
         "none", description="Recompute activations in backward: `selective` every second block, `full` every block.")
     seed: Int = Field(1234, ge=0, le=2**32 - 1, description="Random seed of the initial weights and synthetic data.")
-    log_every: Int = Field(1, ge=1, description="Steps between loss lines in the log.")
+    log_every: Int = Field(1, ge=1, le=MAX_STEPS, description="Steps between loss lines in the log.")
 
 
 class Data(Section):
@@ -228,7 +270,7 @@ class Data(Section):
 class Checkpoint(Section):
     """Distributed checkpoints (DCP) and resuming."""
 
-    every: Int | None = Field(None, ge=1, description="Steps between checkpoints; unset disables them.")
+    every: Int | None = Field(None, ge=1, le=MAX_STEPS, description="Steps between checkpoints; unset disables them.")
     resume: Literal["auto", "never"] = Field("auto", description="`auto`: continue from the latest complete "
                                                                  "checkpoint; `never`: always start fresh.")
     keep: Int = Field(2, ge=1, le=100, description="Checkpoints kept; older ones are deleted.")
@@ -265,13 +307,13 @@ class Objective(Section):
 class Sweep(Section):
     """A sweep template: `megaspec sweep` writes one spec per combination."""
 
-    matrix: dict[str, Annotated[list[Scalar], Field(min_length=1)]] = Field(
+    matrix: Annotated[dict[str, Annotated[list[Scalar], Field(min_length=1)]], AfterValidator(_bounded_matrix)] = Field(
         min_length=1, description="Dotted field -> values, e.g. `train.lr: [1.0e-4, 3.0e-4]`; every combination "
-                                  "is a run.")
-    include: list[dict[str, Scalar]] = Field(default_factory=list, description="Extra combinations to run.")
-    exclude: list[dict[str, Scalar]] = Field(default_factory=list, description="Combinations to leave out.")
+                                  f"is a run, at most {MAX_SWEEP_RUNS:,}.")
+    include: list[dict[str, Scalar]] = Field(default_factory=list, max_length=MAX_SWEEP_RUNS, description="Extra combinations to run.")
+    exclude: list[dict[str, Scalar]] = Field(default_factory=list, max_length=MAX_SWEEP_RUNS, description="Combinations to leave out.")
     name: str | None = Field(None, description="Jinja2 template for each run's name.")
-    max_parallel: Int | None = Field(None, ge=1, description="Modal runs in flight at once; the others wait "
+    max_parallel: Int | None = Field(None, ge=1, le=MAX_SWEEP_RUNS, description="Modal runs in flight at once; the others wait "
                                      "`planned` until a `collect` or `status` sees a free slot.")
     objective: Objective | None = Field(None, description="The best run in `megaspec report` (default: lowest "
                                         "final loss for train, highest bus bandwidth for bench).")
@@ -285,12 +327,12 @@ class Bench(Section):
 
     ops: list[BenchOp] = Field(default_factory=lambda: ["all_reduce", "all_gather", "gemm"], min_length=1,
                                description="Operations to measure.")
-    sizes: list[Annotated[str, Field(pattern=r"^\d+(B|KiB|MiB|GiB)$")] | Int] = Field(
+    sizes: list[Annotated[str, Field(pattern=r"^\d{1,6}(B|KiB|MiB|GiB)$")] | Annotated[Int, Field(ge=1, le=1 << 40)]] = Field(
         default_factory=lambda: ["1MiB", "16MiB", "128MiB"], min_length=1,
         description="Message sizes of the collectives: bytes, or `1MiB`-style.")
     iters: Int = Field(20, ge=1, le=10_000, description="Timed iterations per size.")
     warmup_iters: Int = Field(5, ge=0, le=1000, description="Untimed iterations before them.")
-    gemm_dims: list[Int] = Field(default_factory=lambda: [4096, 8192], min_length=1,
+    gemm_dims: list[Annotated[Int, Field(ge=1, le=1 << 17)]] = Field(default_factory=lambda: [4096, 8192], min_length=1,
                                  description="Square GEMM sizes (N for an N x N x N matmul).")
 
 
@@ -298,9 +340,9 @@ class Validate(Section):
     """The `validate` lane: the acceptance checks a run must pass."""
 
     finite_loss: bool = Field(True, description="Every loss is finite.")
-    max_final_loss: float | None = Field(None, gt=0, description="The last loss is at most this.")
+    max_final_loss: float | None = Field(None, gt=0, le=1.0e6, description="The last loss is at most this.")
     reference_receipt: str | None = Field(None, description="A receipt whose losses this run must reproduce.")
-    loss_rtol: float = Field(0.0, ge=0, description="Relative tolerance against the reference losses.")
+    loss_rtol: float = Field(0.0, ge=0, le=1, description="Relative tolerance against the reference losses.")
 
 
 class Spec(Section):

@@ -28,6 +28,7 @@ class _Error:
     group: YamlPath  # the path before the first union tag (== path when untagged)
     tag: str | None  # the first union member tag, e.g. "list[str]"
     value: Any
+    is_key: bool  # the error is about the mapping key at `path` (`image.env` names), not its value
     ctx: dict[str, Any]
     msg: str
 
@@ -50,6 +51,9 @@ def _resolve(err: dict[str, Any], data: Any) -> _Error:
     """Walk `loc` through the data; string parts that are not keys there are union member tags."""
     cur, path, group, tag = data, [], None, None
     loc = list(err["loc"])
+    is_key = loc[-1:] == ["[key]"]
+    if is_key:
+        loc.pop()
     for i, part in enumerate(loc):
         if isinstance(cur, dict) and part in cur:
             cur = cur[part]
@@ -64,8 +68,8 @@ def _resolve(err: dict[str, Any], data: Any) -> _Error:
                 group, tag = tuple(path), part
             continue
         path.append(part)
-    return _Error(err["type"], tuple(path), group if group is not None else tuple(path), tag, cur,
-                  dict(err.get("ctx") or {}), err.get("msg", ""))
+    return _Error(err["type"], tuple(path), group if group is not None else tuple(path), tag,
+                  path[-1] if is_key and path else cur, is_key, dict(err.get("ctx") or {}), err.get("msg", ""))
 
 
 def _kind(value: Any) -> str:
@@ -95,7 +99,7 @@ def _collapse_unions(errors: list[_Error], data: Any) -> list[_Error]:
         else:
             kinds = [_expected_kind(m).replace("`true` or `false`", "a boolean") for m in members]
             expected = _join_or(list(dict.fromkeys(kinds)))
-            out.append(_Error("union_type", group, group, None, value, {"expected": expected}, ""))
+            out.append(_Error("union_type", group, group, None, value, False, {"expected": expected}, ""))
     return out
 
 
@@ -162,7 +166,7 @@ def _diagnose(err: _Error, smap: SourceMap) -> Diagnostic:
     code, rule, message, hint = _HANDLERS.get(err.type, wrong_type)(err, smap)
     if err.type == "missing":
         span = smap.key_span(err.path[:-1]) if err.path[:-1] else smap.value_span(())
-    elif err.type == "extra_forbidden":
+    elif err.type == "extra_forbidden" or err.is_key:
         span = smap.key_span(err.path)
     else:
         span = smap.value_span(err.path)
@@ -254,6 +258,8 @@ def _out_of_range(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | No
         limit = err.ctx.get("min_length" if short else "max_length", 1)
         unit = _plural(limit, "character" if err.type.startswith("string") else "entry")
         message = f"`{where}` {'needs at least' if short else 'allows at most'} {limit} {unit}; it has {_length(err.value)}"
+    elif err.type == "finite_number":
+        message = f"`{where}` must be a finite number, not {shown}"
     else:
         message = f"`{where}` is out of range: {shown}"
     return "MS104", "out-of-range", message, _range_hint(err.path)
@@ -297,6 +303,7 @@ _FORMATS = {
     "name": ("a valid name", "Use lowercase letters, digits, `.`, `-` and `_`, starting with a letter or digit"),
     "abspath": ("an absolute path", "Use an absolute path that starts with `/` and has no spaces"),
     "python": ("a Python version", 'Write a version like `"3.11"`'),
+    "env": ("an environment variable name", "Use letters, digits and `_`, not starting with a digit (no `=`)"),
     "version": ("a version", "Write a version like `0.5.11`"),
     "size": ("a size", "Write a size like `16MiB`, `1GiB` or a number of bytes"),
 }
@@ -305,6 +312,9 @@ _FORMATS = {
 def _invalid_format(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
     where, shown = dotted(err.path), _shown(smap, err.path, err.value)
     noun, hint = _FORMATS.get(pattern_kind(err.path, err.ctx.get("pattern")), ("valid", None))
+    if err.is_key:
+        key = str(err.value).encode("unicode_escape").decode("ascii")[:60]
+        return "MS106", "invalid-format", f"`{key}` in `{dotted(err.path[:-1])}` is not {noun}", hint
     if err.type == "value_error":
         reason = str(err.ctx.get("error", "")).split(";")[0] or "invalid value"
         return "MS106", "invalid-format", f"`{where}` is {shown}: {reason}", hint
@@ -314,6 +324,17 @@ def _invalid_format(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | 
 def _gpu_request(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
     """A `resources.gpu` entry `spec/gpu.py` could not parse: its code, message and hint are already decided."""
     return err.ctx["code"], err.ctx["rule"], err.msg, err.ctx["hint"]
+
+
+def _too_many_runs(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
+    return ("MS104", "out-of-range", f"`{dotted(err.path)}` has {err.ctx['runs']} combinations; a sweep "
+            f"may have at most {err.ctx['limit']} runs",
+            "Vary fewer values at once, or split the sweep into several templates")
+
+
+def _nul_character(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
+    return ("MS106", "invalid-format", f"`{dotted(err.path)}` holds a NUL character (`\\0`)",
+            "Remove the `\\0` escape: no path, name or setting can contain a NUL")
 
 
 def _schema_error(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
@@ -329,6 +350,8 @@ _HANDLERS: dict[str, Callable[[_Error, SourceMap], tuple[str, str, str, str | No
     "string_pattern_mismatch": _invalid_format,
     "value_error": _invalid_format,
     "gpu_request": _gpu_request,
+    "too_many_runs": _too_many_runs,
+    "nul_character": _nul_character,
     **{t: _out_of_range for t in ("greater_than", "greater_than_equal", "less_than", "less_than_equal",
                                   "too_short", "too_long", "string_too_short", "string_too_long",
                                   "multiple_of", "finite_number")},
@@ -413,7 +436,7 @@ def pattern_kind(path: YamlPath, pattern: str | None) -> str:
     if pattern == DURATION_PATTERN or (found and "parse_duration" in repr(found)):
         return "duration"
     text = pattern or ""
-    for prefix, kind in (("^[a-z0-9]", "name"), ("^/", "abspath"), ("^3\\.", "python"), ("^\\d+\\.\\d+", "version")):
+    for prefix, kind in (("^[a-z0-9]", "name"), ("^[A-Za-z_]", "env"), ("^/", "abspath"), ("^3\\.", "python"), ("^\\d+\\.\\d+", "version")):
         if text.startswith(prefix):
             return kind
     return "size" if "KiB" in text else "other"

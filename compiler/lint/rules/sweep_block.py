@@ -128,7 +128,10 @@ def sweep_name_template_error(ctx: RuleContext) -> None:
     """Checks that `sweep.name` is a Jinja2 template using only `matrix[...]` and `name`.
 
     Why: every run's name comes from this template; a syntax error or an unknown variable would
-    fail expansion, or give every run the same name so their manifests overwrite each other.
+    fail expansion, or give every run the same name so their manifests overwrite each other. A
+    name is short, so the template has `if` and string and number filters but no loops, calls or
+    globals, and nothing in it may build more than 4,096 characters: linting stays fast whatever
+    the template says.
 
     Example:
         sweep: {matrix: {train.lr: [1.0e-4]}, name: "lr{{ lr }}"}
@@ -139,22 +142,27 @@ def sweep_name_template_error(ctx: RuleContext) -> None:
     sweep = ctx.spec.sweep
     if sweep is None or sweep.name is None:
         return
-    from jinja2 import Environment, TemplateSyntaxError, meta
+    for message, hint in _template_problems(sweep):
+        ctx.report(("sweep", "name"), message, hint=hint)
 
-    path = ("sweep", "name")
+
+def _template_problems(sweep) -> list[tuple[str, str]]:
+    """(message, hint) for each thing wrong with `sweep.name` itself, before any run is named."""
+    from jinja2 import meta
+
+    from ...spec.name_template import NameTemplateError, checked_ast
+
     try:
-        ast = Environment().parse(sweep.name)
-    except TemplateSyntaxError as e:
-        ctx.report(path, f"`sweep.name` is not a valid template: {e.message}",
-                   hint="Fix the template; write values as `{{ matrix['train.lr'] }}`")
-        return
-    for var in sorted(meta.find_undeclared_variables(ast) - TEMPLATE_NAMES):
-        ctx.report(path, f"`sweep.name` uses `{var}`; only `matrix[...]` and `name` are defined",
-                   hint="Write matrix values as `{{ matrix['<path>'] }}`, e.g. `{{ matrix['train.lr'] }}`")
-    for ref in _matrix_refs(ast):
-        if ref not in sweep.matrix:
-            ctx.report(path, f"`sweep.name` reads `matrix['{ref}']`, which is not a `sweep.matrix` key",
-                       hint=did_you_mean(ref, list(sweep.matrix)) or "Use a key of `sweep.matrix`")
+        ast = checked_ast(sweep.name)
+    except NameTemplateError as e:
+        return [(f"`sweep.name` cannot be used: {e}", "Fix the template; write values as `{{ matrix['train.lr'] }}`")]
+    problems = [(f"`sweep.name` uses `{var}`; only `matrix[...]` and `name` are defined",
+                 "Write matrix values as `{{ matrix['<path>'] }}`, e.g. `{{ matrix['train.lr'] }}`")
+                for var in sorted(meta.find_undeclared_variables(ast) - TEMPLATE_NAMES)]
+    problems += [(f"`sweep.name` reads `matrix['{ref}']`, which is not a `sweep.matrix` key",
+                  did_you_mean(ref, list(sweep.matrix)) or "Use a key of `sweep.matrix`")
+                 for ref in _matrix_refs(ast) if ref not in sweep.matrix]
+    return problems
 
 
 @rule("MS503", "sweep-exclude-unknown-key")
@@ -208,21 +216,25 @@ def sweep_run_name(ctx: RuleContext) -> None:
     sweep = ctx.spec.sweep
     if sweep is None:
         return
-    from jinja2 import TemplateError
-
     from ...spec.expand import combinations, describe, run_names
     from ...spec.model import NAME_PATTERN
+    from ...spec.name_template import NameTemplateError
 
     combos = combinations(sweep.matrix, sweep.include, sweep.exclude)
+    where = ("sweep", "name") if sweep.name is not None else ("name",)
     try:
         names = run_names(sweep.name, ctx.spec.name, combos)
-    except TemplateError:
-        return  # MS502 reports the template itself
-    where = ("sweep", "name") if sweep.name is not None else ("name",)
+    except NameTemplateError as e:
+        if _template_problems(sweep):
+            return  # MS502 reports the template itself
+        ctx.report(where, f"`sweep.name` cannot name the runs: {e}",
+                   hint="Use only `matrix[...]`, `name` and string filters, e.g. `{{ matrix['train.lr'] }}`")
+        return
     first: dict[str, int] = {}
     for index, (name, values) in enumerate(zip(names, combos, strict=True), start=1):
         if not re.fullmatch(NAME_PATTERN, name):
-            ctx.report(where, f"run {index} of the sweep ({describe(values)}) would be named `{name}`, which is "
+            shown = name if len(name) <= 80 else f"{name[:60]}… ({len(name):,} characters)"
+            ctx.report(where, f"run {index} of the sweep ({describe(values)}) would be named `{shown}`, which is "
                        "not a valid name", hint="A name is up to 63 lowercase letters, digits and `.-_`, starting "
                        "with a letter or digit; format or replace the matrix values in `sweep.name`")
             return
