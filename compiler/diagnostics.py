@@ -11,6 +11,8 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+from .codes import Stage, stage_of
+
 YamlPath = tuple[str | int, ...]
 
 
@@ -69,6 +71,10 @@ class Diagnostic:
     @property
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
+
+    @property
+    def stage(self) -> Stage:
+        return stage_of(self.code)
 
     def with_severity(self, severity: Severity) -> Diagnostic:
         return replace(self, severity=severity)

@@ -18,6 +18,7 @@ from megaspec.runtime.files import write_text_atomic
 from megaspec.runtime.plan import Plan
 
 from .. import __version__
+from ..codes import GENERATED_CODE_DOES_NOT_PARSE
 from ..diagnostics import InternalError
 
 APP_FILE, PLAN_FILE = "app.py", "plan.json"
@@ -85,7 +86,7 @@ def render_app(plan: Plan) -> str:
     try:
         ast.parse(source, filename=APP_FILE)
     except SyntaxError as e:
-        raise InternalError(f"MS901: generated {APP_FILE} does not parse (line {e.lineno}: {e.msg}); "
+        raise InternalError(f"{GENERATED_CODE_DOES_NOT_PARSE.code}: generated {APP_FILE} does not parse (line {e.lineno}: {e.msg}); "
                             "this is a bug in megaspec's template") from e
     return source
 

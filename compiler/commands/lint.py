@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from ..codes import Stage
+
 FORMATS = ("human", "concise", "json", "github", "sarif")
 
 
@@ -26,7 +28,7 @@ def _codes(text: str | None) -> tuple[str, ...]:
 
 
 def _exit_code(diagnostics: list) -> int:
-    if any(d.code.startswith("MS9") for d in diagnostics):
+    if any(d.stage is Stage.INTERNAL for d in diagnostics):
         return 3
     return 1 if any(d.is_error for d in diagnostics) else 0
 

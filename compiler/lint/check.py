@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..codes import FILE_NOT_FOUND, INTERNAL_ERROR, NO_SPEC_FILES
 from ..diagnostics import Diagnostic, Related, Severity, Span, YamlPath, has_errors, sort_diagnostics
 from ..spec.compose import Composed, compose
 from ..spec.json_schema import is_base_file
@@ -58,7 +59,7 @@ class LintResult:
 
 
 def _internal(stage: str, exc: Exception) -> Diagnostic:
-    return Diagnostic(code="MS902", rule="internal-error", severity=Severity.ERROR,
+    return Diagnostic(code=INTERNAL_ERROR.code, rule=INTERNAL_ERROR.name, severity=Severity.ERROR,
                       message=f"internal error in {stage}: {type(exc).__name__}: {exc}", span=None,
                       hint="This is a bug in megaspec; please report it with the spec that triggered it")
 
@@ -159,14 +160,14 @@ def expand_paths(paths: list[str | Path], config: Config | None = None) -> tuple
             files.extend(f.as_posix() for f in found)
             if not found:
                 problems.append(Diagnostic(
-                    code="MS013", rule="no-spec-files", severity=Severity.ERROR,
+                    code=NO_SPEC_FILES.code, rule=NO_SPEC_FILES.name, severity=Severity.ERROR,
                     message=f"`{raw}` holds no spec files (`*.yaml` or `*.yml` with a `megaspec:` key, "
                             "not named `_*`)", span=None,
                     hint="Check the path; bases (`_*.yaml`) are linted through the specs that extend them"))
         elif p.exists():
             files.append(p.as_posix())
         else:
-            problems.append(Diagnostic(code="MS008", rule="file-not-found", severity=Severity.ERROR,
+            problems.append(Diagnostic(code=FILE_NOT_FOUND.code, rule=FILE_NOT_FOUND.name, severity=Severity.ERROR,
                                        message=f"`{raw}` does not exist", span=None, hint="Check the path"))
     return list(dict.fromkeys(files)), problems
 

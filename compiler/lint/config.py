@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ..codes import INVALID_CONFIG
 from ..diagnostics import Diagnostic, Severity, Span
 
 _CODE_PREFIX = re.compile(r"^MS\d{0,3}$")
@@ -76,7 +77,7 @@ def find_pyproject(start: Path | None = None) -> Path | None:
 
 def _problem(path: str, line: int, message: str, hint: str, severity: Severity = Severity.ERROR) -> Diagnostic:
     span = Span(path=path, line=line, col=1, end_line=line, end_col=2)
-    return Diagnostic(code="MS012", rule="invalid-config", severity=severity, message=message, span=span, hint=hint)
+    return Diagnostic(code=INVALID_CONFIG.code, rule=INVALID_CONFIG.name, severity=severity, message=message, span=span, hint=hint)
 
 
 def _line_of(text: str, key: str) -> int:

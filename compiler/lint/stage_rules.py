@@ -7,13 +7,15 @@ this module only adds entries to the registry.
 
 from __future__ import annotations
 
+from .. import codes
+from ..codes import Code
 from ..diagnostics import Severity
 from .rules.registry import stage_rule
 
 W = Severity.WARNING
 
-_STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
-    ("MS001", "yaml-syntax-error", Severity.ERROR, """
+_STAGE_DOCS: tuple[tuple[Code, Severity, str], ...] = (
+    (codes.YAML_SYNTAX_ERROR, Severity.ERROR, """
         Checks that the spec is valid YAML without custom tags.
 
         Why: nothing else can be checked until the file parses; `!tags` would make a spec depend on
@@ -27,7 +29,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
             resources:
               gpu: [H100:8]
         """),
-    ("MS002", "duplicate-key", Severity.ERROR, """
+    (codes.DUPLICATE_KEY, Severity.ERROR, """
         Checks that no mapping defines the same key twice.
 
         Why: YAML loaders silently keep one of the two values; which one won is invisible in review.
@@ -41,7 +43,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
             train:
               steps: 300
         """),
-    ("MS003", "tab-indentation", Severity.ERROR, """
+    (codes.TAB_INDENTATION, Severity.ERROR, """
         Checks that indentation uses spaces only.
 
         Why: YAML forbids tabs in indentation; parsers report it far from the real line.
@@ -54,7 +56,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
             train:
               steps: 100
         """),
-    ("MS004", "file-too-large", Severity.ERROR, """
+    (codes.FILE_TOO_LARGE, Severity.ERROR, """
         Checks that a spec file is at most 1 MiB.
 
         Why: a spec is a page of YAML; a huge file is a mistake or an attack on the linter.
@@ -65,7 +67,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
         Use instead:
             keep data in Volumes; split specs with `extends:`
         """),
-    ("MS005", "alias-expansion-too-large", Severity.ERROR, """
+    (codes.ALIAS_EXPANSION_TOO_LARGE, Severity.ERROR, """
         Checks that anchors and aliases expand to at most 20,000 nodes.
 
         Why: nested aliases (a "billion laughs" YAML bomb) grow exponentially and would hang CI.
@@ -77,7 +79,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
         Use instead:
             write the values out, or share them with `extends:`
         """),
-    ("MS006", "nesting-too-deep", Severity.ERROR, """
+    (codes.NESTING_TOO_DEEP, Severity.ERROR, """
         Checks that the document nests at most 64 levels deep.
 
         Why: a spec is a few levels deep; deeper nesting is a mistake or a parser attack.
@@ -88,7 +90,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
         Use instead:
             a flat mapping of sections
         """),
-    ("MS007", "document-not-a-mapping", Severity.ERROR, """
+    (codes.DOCUMENT_NOT_A_MAPPING, Severity.ERROR, """
         Checks that the spec's top level is a mapping.
 
         Why: every spec starts with `megaspec: 1` and `name:`; an empty file or a bare list is not a spec.
@@ -100,7 +102,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
             megaspec: 1
             name: run
         """),
-    ("MS008", "file-not-found", Severity.ERROR, """
+    (codes.FILE_NOT_FOUND, Severity.ERROR, """
         Checks that every path given on the command line exists.
 
         Why: a typo in a CI path would otherwise lint nothing and pass.
@@ -111,7 +113,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
         Use instead:
             megaspec lint specs/h200x8.yaml
         """),
-    ("MS009", "extends-cycle", Severity.ERROR, """
+    (codes.EXTENDS_CYCLE, Severity.ERROR, """
         Checks that `extends:` chains do not loop.
 
         Why: a cycle has no merge order; the effective spec would be undefined.
@@ -125,7 +127,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
         Use instead:
             move shared settings into a third base that neither file's base extends
         """),
-    ("MS010", "extends-not-found", Severity.ERROR, """
+    (codes.EXTENDS_NOT_FOUND, Severity.ERROR, """
         Checks that every file named in `extends:` exists, relative to the file that names it.
 
         Why: a missing base silently drops every setting it was meant to provide.
@@ -137,7 +139,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
         Use instead:
             extends: _base.yaml
         """),
-    ("MS011", "file-unreadable", Severity.ERROR, """
+    (codes.FILE_UNREADABLE, Severity.ERROR, """
         Checks that a spec file can be read as UTF-8 text.
 
         Why: specs are reviewed as text; another encoding cannot be diffed or linted reliably.
@@ -148,7 +150,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
         Use instead:
             save the file as UTF-8
         """),
-    ("MS012", "invalid-config", Severity.ERROR, """
+    (codes.INVALID_CONFIG, Severity.ERROR, """
         Checks the `[tool.megaspec]` table in pyproject.toml.
 
         Why: a misspelled setting would silently change which diagnostics fail CI.
@@ -161,7 +163,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
             [tool.megaspec]
             ignore = ["MS303"]
         """),
-    ("MS013", "no-spec-files", Severity.ERROR, """
+    (codes.NO_SPEC_FILES, Severity.ERROR, """
         Checks that every directory given on the command line holds at least one spec file.
 
         Why: like a mistyped path (MS008), a directory with nothing to lint would pass CI while
@@ -174,7 +176,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
         Use instead:
             megaspec lint specs/
         """),
-    ("MS014", "number-too-large", Severity.ERROR, """
+    (codes.NUMBER_TOO_LARGE, Severity.ERROR, """
         Checks that no integer in the spec has more than 4,300 digits.
 
         Why: no field takes a number near that size, and reading one costs time that grows faster
@@ -188,7 +190,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
             train:
               steps: 1000
         """),
-    ("MS015", "extends-invalid-path", Severity.ERROR, """
+    (codes.EXTENDS_INVALID_PATH, Severity.ERROR, """
         Checks that every `extends:` entry names a regular `.yaml`/`.yml` file inside the project.
 
         Why: a base is read and shown in snippets; a path outside the project (`../../etc/passwd`,
@@ -202,7 +204,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
         Use instead:
             extends: _base.yaml
         """),
-    ("MS090", "unused-suppression", W, """
+    (codes.UNUSED_SUPPRESSION, W, """
         Checks that every `# megaspec: ignore[...]` comment suppresses something.
 
         Why: a stale suppression hides the next real problem on that node (ruff `RUF100`).
@@ -215,7 +217,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
             train:
               steps: 300
         """),
-    ("MS091", "unknown-code-in-suppression", Severity.ERROR, """
+    (codes.UNKNOWN_CODE_IN_SUPPRESSION, Severity.ERROR, """
         Checks that suppression comments name codes that exist.
 
         Why: a misspelled code suppresses nothing while looking like it does.
@@ -226,7 +228,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
         Use instead:
             # megaspec: ignore[MS303] reason (see `megaspec rules`)
         """),
-    ("MS092", "malformed-suppression", Severity.ERROR, """
+    (codes.MALFORMED_SUPPRESSION, Severity.ERROR, """
         Checks the form of `# megaspec:` comments: `ignore[CODES]` or `file-ignore[CODES]`.
 
         Why: there is no blanket ignore; every suppression names the codes it silences.
@@ -237,7 +239,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
         Use instead:
             gpu: H100  # megaspec: ignore[MS303] capacity confirmed with Modal
         """),
-    ("MS100", "schema-error", Severity.ERROR, """
+    (codes.SCHEMA_ERROR, Severity.ERROR, """
         A schema error that megaspec has no specific message for yet.
 
         Why: reported rather than dropped; each occurrence is a gap in megaspec's messages.
@@ -248,7 +250,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
         Use instead:
             follow `schema.json` for the field named in the message
         """),
-    ("MS101", "unknown-key", Severity.ERROR, """
+    (codes.UNKNOWN_KEY, Severity.ERROR, """
         Checks that every key is a field of its section.
 
         Why: a misspelled key is otherwise ignored and its setting silently falls back to the default.
@@ -261,7 +263,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
             resources:
               gpu: H100:8
         """),
-    ("MS102", "missing-key", Severity.ERROR, """
+    (codes.MISSING_KEY, Severity.ERROR, """
         Checks that required keys are present (and that the model is fully defined).
 
         Why: a spec without `name:`, or without `preset:` and model dimensions, cannot be compiled.
@@ -275,7 +277,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
             name: small-run
             preset: dense-125m
         """),
-    ("MS103", "wrong-type", Severity.ERROR, """
+    (codes.WRONG_TYPE, Severity.ERROR, """
         Checks that each value has the type its field expects (strict: no silent conversion).
 
         Why: YAML reads `3.10` as the number 3.1 and `yes` as a string; guessing would change the run.
@@ -289,7 +291,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
             image:
               python: "3.10"
         """),
-    ("MS104", "out-of-range", Severity.ERROR, """
+    (codes.OUT_OF_RANGE, Severity.ERROR, """
         Checks numbers and lengths against their field's bounds.
 
         Why: zero nodes, a learning rate above 1 or an empty sweep fail only after GPUs are paid for.
@@ -302,7 +304,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
             resources:
               nodes: 1
         """),
-    ("MS105", "invalid-choice", Severity.ERROR, """
+    (codes.INVALID_CHOICE, Severity.ERROR, """
         Checks that a value is one of its field's choices (lanes, precisions, presets, ...).
 
         Why: an unknown choice has no meaning in the generated code.
@@ -315,7 +317,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
             train:
               precision: bf16
         """),
-    ("MS106", "invalid-format", Severity.ERROR, """
+    (codes.INVALID_FORMAT, Severity.ERROR, """
         Checks strings that have a format: durations, names, absolute paths, versions, sizes.
 
         Why: `2hrs` or a Volume name with capitals is rejected by Modal at launch, not before.
@@ -328,7 +330,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
             resources:
               timeout: 2h
         """),
-    ("MS901", "generated-code-does-not-parse", Severity.ERROR, """
+    (codes.GENERATED_CODE_DOES_NOT_PARSE, Severity.ERROR, """
         The generated Modal app is not valid Python.
 
         Why: megaspec parses what it renders before writing it; this is always a bug in megaspec.
@@ -339,7 +341,7 @@ _STAGE_DOCS: tuple[tuple[str, str, Severity, str], ...] = (
         Use instead:
             report the spec that produced it
         """),
-    ("MS902", "internal-error", Severity.ERROR, """
+    (codes.INTERNAL_ERROR, Severity.ERROR, """
         megaspec hit an unexpected error (exit code 3).
 
         Why: user mistakes are diagnostics; an exception is always a bug in megaspec.
@@ -389,8 +391,8 @@ def _runtime_doc(summary: str, fix: str) -> str:
 
 
 def register() -> None:
-    for code, name, severity, doc in _STAGE_DOCS:
-        stage_rule(code, name, doc, severity)
+    for code, severity, doc in _STAGE_DOCS:
+        stage_rule(code.code, code.name, doc, severity)
     from megaspec.runtime.codes import RUNTIME_CODES  # pure data
 
     for code, name in RUNTIME_CODES.items():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from ..codes import MALFORMED_SUPPRESSION, UNKNOWN_CODE_IN_SUPPRESSION, UNUSED_SUPPRESSION, Code
 from ..diagnostics import Diagnostic, Fix, Severity, Span, YamlPath
 from ..spec.source import SourceMap, editor_lines
 
@@ -51,8 +52,8 @@ class Suppressions:
     diagnostics: list[Diagnostic] = field(default_factory=list)  # MS091 / MS092 found while scanning
 
 
-def _diag(code: str, rule: str, message: str, span: Span, hint: str, severity: Severity) -> Diagnostic:
-    return Diagnostic(code=code, rule=rule, severity=severity, message=message, span=span, hint=hint)
+def _diag(code: Code, message: str, span: Span, hint: str, severity: Severity) -> Diagnostic:
+    return Diagnostic(code=code.code, rule=code.name, severity=severity, message=message, span=span, hint=hint)
 
 
 def _key_lines(smap: SourceMap) -> dict[int, YamlPath]:
@@ -81,10 +82,10 @@ def _check_codes(codes: list[str], known: set[str], span: Span) -> list[Diagnost
     out = []
     for code in codes:
         if not _CODE.match(code):
-            out.append(_diag("MS092", "malformed-suppression", f"`{code}` is not a megaspec code", span,
+            out.append(_diag(MALFORMED_SUPPRESSION, f"`{code}` is not a megaspec code", span,
                              "Write codes like `MS203` or a prefix like `MS3`", Severity.ERROR))
         elif not any(k.startswith(code) for k in known):
-            out.append(_diag("MS091", "unknown-code-in-suppression", f"`{code}` is not a megaspec code", span,
+            out.append(_diag(UNKNOWN_CODE_IN_SUPPRESSION, f"`{code}` is not a megaspec code", span,
                              "Check the code with `megaspec rules`", Severity.ERROR))
     return out
 
@@ -103,7 +104,7 @@ def scan(path: str, text: str, smap: SourceMap, known: set[str]) -> Suppressions
         codes = [_normalize(c) for c in (raw or "").split(",") if c.strip()]
         if kind not in ("ignore", "file-ignore") or not codes:
             out.diagnostics.append(_diag(
-                "MS092", "malformed-suppression", "this `# megaspec:` comment names no codes" if kind in (
+                MALFORMED_SUPPRESSION, "this `# megaspec:` comment names no codes" if kind in (
                     "ignore", "file-ignore") else f"`megaspec: {kind}` is not a suppression", span,
                 "Write `# megaspec: ignore[MS203] reason` or `# megaspec: file-ignore[MS3] reason`",
                 Severity.ERROR))
@@ -140,6 +141,6 @@ def apply_suppressions(diagnostics: list[Diagnostic], file_maps: dict[str, Sourc
 def _unused(s: Suppression) -> Diagnostic:
     codes = ", ".join(s.codes)
     where = "in this file" if s.file_wide else "on the node it is bound to"
-    d = _diag("MS090", "unused-suppression", f"suppression of `{codes}` matches no diagnostic {where}",
+    d = _diag(UNUSED_SUPPRESSION, f"suppression of `{codes}` matches no diagnostic {where}",
               s.span, "Remove the comment, or fix its codes", Severity.WARNING)
     return replace(d, fix=s.removal())

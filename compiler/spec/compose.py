@@ -17,6 +17,8 @@ from typing import Any
 
 from megaspec.runtime.presets import PRESETS, ModelDims
 
+from .. import codes
+from ..codes import Code, Stage
 from ..diagnostics import Diagnostic, Related, Severity, Span, YamlPath, did_you_mean, listing
 from .json_schema import is_base_file
 from .model import preset_fill
@@ -45,7 +47,7 @@ class Composed:
     @property
     def blocked(self) -> bool:
         """Whether parse or `extends:` errors make the merged data unfit for the model stage."""
-        return self.data is None or any(d.is_error and d.code < "MS100" for d in self.diagnostics)
+        return self.data is None or any(d.is_error and d.stage is Stage.SOURCE for d in self.diagnostics)
 
     def origin(self, yaml_path: YamlPath) -> str:
         """Where an effective value came from: `specs/x.yaml:14`, "preset `dense-1b`" or "default"."""
@@ -59,9 +61,9 @@ class Composed:
         return f"{span.path}:{span.line}"
 
 
-def _error(code: str, rule: str, message: str, span: Span | None, hint: str, *,
+def _error(code: Code, message: str, span: Span | None, hint: str, *,
            path: YamlPath = (), related: tuple[Related, ...] = ()) -> Diagnostic:
-    return Diagnostic(code=code, rule=rule, severity=Severity.ERROR, message=message, span=span,
+    return Diagnostic(code=code.code, rule=code.name, severity=Severity.ERROR, message=message, span=span,
                       yaml_path=path, hint=hint, related=related)
 
 
@@ -145,30 +147,29 @@ class _Resolver:
     def _base(self, frame: _Frame, item: str, span: Span | None, ypath: YamlPath) -> tuple[Any, list[SourceMap]]:
         display = os.path.normpath(os.path.join(os.path.dirname(frame.display), item))
         if len(self.stack) >= MAX_EXTENDS_DEPTH:
-            return self._fail("MS006", "nesting-too-deep",
+            return self._fail(codes.NESTING_TOO_DEEP,
                               f"`extends:` chains nest more than {MAX_EXTENDS_DEPTH} files deep", span, ypath,
                               "Extend one or two shared bases directly instead of a long chain")
         real, problem = _base_path(frame.real.parent, item, self.root)
         if real is None:
-            code = "MS010" if problem == "missing" else "MS015"
+            code = codes.EXTENDS_NOT_FOUND if problem == "missing" else codes.EXTENDS_INVALID_PATH
             message = (f"base spec `{item}` does not exist (looked for `{display}`, resolved to "
                        f"{os.path.normpath(frame.real.parent / item)})" if problem == "missing"
                        else f"`extends: {_shown(item)}` cannot be used: {problem}")
             hint = ("Check the path; `extends:` paths are relative to the file that names them" if problem == "missing"
                     else f"Name a `.yaml` or `.yml` spec file inside the project (`{self.root}`), relative to "
                     "this file")
-            return self._fail(code, "extends-not-found" if code == "MS010" else "extends-invalid-path", message,
-                              span, ypath, hint)
+            return self._fail(code, message, span, ypath, hint)
         for other in self.stack:
             if other.real == real:
                 self._cycle(other, item, span, ypath)
                 return None, []
         return self.resolve(real, display)
 
-    def _fail(self, code: str, rule: str, message: str, span: Span | None, ypath: YamlPath,
+    def _fail(self, code: Code, message: str, span: Span | None, ypath: YamlPath,
               hint: str) -> tuple[None, list[SourceMap]]:
         self.failed = True
-        self.diagnostics.append(_error(code, rule, message, span, hint, path=ypath))
+        self.diagnostics.append(_error(code, message, span, hint, path=ypath))
         return None, []
 
     def _cycle(self, first: _Frame, item: str, span: Span | None, ypath: YamlPath) -> None:
@@ -178,7 +179,7 @@ class _Resolver:
         related = (Related(span=first.via, message=f"`{os.path.basename(first.display)}` extends from here"),
                    ) if first.via else ()
         self.diagnostics.append(_error(
-            "MS009", "extends-cycle", f"`extends: {item}` makes a cycle: {chain}", span,
+            codes.EXTENDS_CYCLE, f"`extends: {item}` makes a cycle: {chain}", span,
             "Remove one `extends:` entry so that bases form a tree", path=ypath, related=related))
 
 
@@ -274,7 +275,7 @@ def _apply_preset(composed: Composed, *, base: bool = False) -> None:
 
 def _unknown_preset(name: str, smap: SourceMap) -> Diagnostic:
     hint = did_you_mean(name, PRESETS) or f"Use one of {listing(PRESETS)}"
-    return Diagnostic(code="MS105", rule="invalid-choice", severity=Severity.ERROR,
+    return Diagnostic(code=codes.INVALID_CHOICE.code, rule=codes.INVALID_CHOICE.name, severity=Severity.ERROR,
                       message=f"`{name}` is not a preset; expected one of {listing(PRESETS)}",
                       span=smap.value_span(("preset",)), yaml_path=("preset",), hint=hint, origin="literal_error")
 
@@ -286,7 +287,7 @@ def _require_model(composed: Composed, model: dict[str, Any]) -> None:
     more = f" (and {len(missing) - 1} more `model:` fields)" if len(missing) > 1 else ""
     presets = ", ".join(f"`{p}`" for p in PRESETS)
     composed.diagnostics.append(Diagnostic(
-        code="MS102", rule="missing-key", severity=Severity.ERROR,
+        code=codes.MISSING_KEY.code, rule=codes.MISSING_KEY.name, severity=Severity.ERROR,
         message=f"`model.{missing[0]}`{more} is not set and no `preset:` is given",
         span=composed.smap.key_span(("model",)), yaml_path=("model",),
         hint=f"Set `preset:` (one of {presets}) or give every `model:` field", origin="missing"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..codes import GPU_COUNT_OVER_NODE_LIMIT, UNKNOWN_GPU_TYPE, Code
 from ..diagnostics import did_you_mean, listing
 
 # Modal 1.6 GPU types -> max GPUs per container (reference/modal-api.md §1.2).
@@ -84,10 +85,9 @@ class GpuChoices:
 class GpuError(ValueError):
     """A `resources.gpu` entry that names no Modal GPU (MS301) or an impossible count (MS302)."""
 
-    def __init__(self, code: str, message: str, hint: str, index: int | None = None) -> None:
+    def __init__(self, code: Code, message: str, hint: str, index: int | None = None) -> None:
         super().__init__(message)
         self.code, self.message, self.hint, self.index = code, message, hint, index
-        self.rule = {"MS301": "unknown-gpu-type", "MS302": "gpu-count-over-node-limit"}[code]
 
 
 def parse_gpu(text: str) -> GpuRequest:
@@ -97,13 +97,13 @@ def parse_gpu(text: str) -> GpuRequest:
     upper = type_text.upper()
     exact, type_ = upper.endswith("!"), upper.removesuffix("!")
     if type_ not in GPU_MAX_PER_NODE or (exact and type_ != "H100"):
-        raise GpuError("MS301", _unknown_message(text, type_text), _unknown_hint(type_text, type_, exact))
+        raise GpuError(UNKNOWN_GPU_TYPE, _unknown_message(text, type_text), _unknown_hint(type_text, type_, exact))
     if colon and not (count_text.isascii() and count_text.isdigit()):
-        raise GpuError("MS302", f"GPU count `{count_text}` in `{written}` is not a whole number",
+        raise GpuError(GPU_COUNT_OVER_NODE_LIMIT, f"GPU count `{count_text}` in `{written}` is not a whole number",
                        f"Write `{type_text}:N` with N from 1 to {GPU_MAX_PER_NODE[type_]}")
     count, limit = int(count_text) if colon else 1, GPU_MAX_PER_NODE[type_]
     if not 1 <= count <= limit:
-        raise GpuError("MS302", f"`{type_}` count `{count}` is outside 1 to `{limit}` GPUs per container",
+        raise GpuError(GPU_COUNT_OVER_NODE_LIMIT, f"`{type_}` count `{count}` is outside 1 to `{limit}` GPUs per container",
                        f"Use 1 to {limit} GPUs per node; set `resources.nodes` for more")
     return GpuRequest(type=type_, count=count, exact=exact, text=text)
 
@@ -129,7 +129,7 @@ def parse_gpus(value: str | list[str]) -> tuple[GpuChoices | None, list[GpuError
     listed = isinstance(value, list)
     texts = value if listed else [value]
     if not texts:
-        return None, [GpuError("MS301", "`resources.gpu` is an empty list",
+        return None, [GpuError(UNKNOWN_GPU_TYPE, "`resources.gpu` is an empty list",
                                "List at least one GPU, e.g. `[H200:8]`, or remove it for a CPU-only run")]
     requests, errors = [], []
     for i, text in enumerate(texts):

@@ -126,7 +126,7 @@ def _gpu_choices(value: str | list[str]) -> GpuChoices:
     choices, errors = parse_gpus(value)
     if choices is None:
         raise ValidationError.from_exception_data("resources.gpu", [InitErrorDetails(
-            type=PydanticCustomError("gpu_request", e.message, {"code": e.code, "rule": e.rule, "hint": e.hint}),
+            type=PydanticCustomError("gpu_request", e.message, {"code": e.code.code, "hint": e.hint}),
             loc=() if e.index is None else (e.index,), input=value if e.index is None else value[e.index],
         ) for e in errors])
     return choices

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import codes
+from ..codes import Code
 from ..diagnostics import Diagnostic, Related, Severity, Span, YamlPath
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: a spec is a page, not a data set
@@ -107,8 +109,8 @@ class Source:
     diagnostics: list[Diagnostic]
 
 
-def _diag(code: str, rule: str, message: str, span: Span | None, hint: str) -> Diagnostic:
-    return Diagnostic(code=code, rule=rule, severity=Severity.ERROR, message=message, span=span, hint=hint)
+def _diag(code: Code, message: str, span: Span | None, hint: str) -> Diagnostic:
+    return Diagnostic(code=code.code, rule=code.name, severity=Severity.ERROR, message=message, span=span, hint=hint)
 
 
 def _point(path: str, line0: int, col0: int, lines: list[str]) -> Span:
@@ -155,8 +157,8 @@ class _Walker:
             end_col = max(len(text.rstrip()), col0 + 1) + 1
         return Span(path=self.path, line=line0 + 1, col=col0 + 1, end_line=line0 + 1, end_col=end_col)
 
-    def fail(self, node: Any, code: str, rule: str, message: str, hint: str, related: tuple = ()) -> _Budget:
-        return _Budget(Diagnostic(code=code, rule=rule, severity=Severity.ERROR, message=message,
+    def fail(self, node: Any, code: Code, message: str, hint: str, related: tuple = ()) -> _Budget:
+        return _Budget(Diagnostic(code=code.code, rule=code.name, severity=Severity.ERROR, message=message,
                                   span=self.span(node), hint=hint, related=related))
 
     def walk(self, node: Any, ypath: YamlPath, depth: int) -> Any:
@@ -164,12 +166,12 @@ class _Walker:
         if self.num_nodes > MAX_NODES:
             raise self._too_many(node)
         if depth > MAX_DEPTH:
-            raise self.fail(node, "MS006", "nesting-too-deep", f"the document nests deeper than {MAX_DEPTH} levels",
+            raise self.fail(node, codes.NESTING_TOO_DEEP, f"the document nests deeper than {MAX_DEPTH} levels",
                             "Flatten the structure; a spec is at most a few levels deep")
         tag = node.tag
         if not tag.startswith(_CORE_TAG) or tag[len(_CORE_TAG):] not in _PLAIN_KINDS:
             shown = f"!!{tag[len(_CORE_TAG):]}" if tag.startswith(_CORE_TAG) else tag
-            raise self.fail(node, "MS001", "yaml-syntax-error", f"YAML tag `{shown}` is not allowed",
+            raise self.fail(node, codes.YAML_SYNTAX_ERROR, f"YAML tag `{shown}` is not allowed",
                             "Remove the tag; specs are plain YAML (strings, numbers, booleans, lists, mappings)")
         if node.id in ("mapping", "sequence"):
             self.aliased = self.aliased or id(node) in self.collections
@@ -186,17 +188,17 @@ class _Walker:
         try:
             return self.scalar(tag[len(_CORE_TAG):], node.value)
         except OverflowError:
-            raise self.fail(node, "MS014", "number-too-large",
+            raise self.fail(node, codes.NUMBER_TOO_LARGE,
                             f"the integer `{node.value[:20]}…` has {len(node.value):,} characters; "
                             f"megaspec reads integers of up to {MAX_INT_DIGITS:,} digits",
                             "Use a value in the field's range (`megaspec explain MS104`)") from None
 
     def _too_many(self, node: Any) -> _Budget:
         if self.aliased:
-            return self.fail(node, "MS005", "alias-expansion-too-large",
+            return self.fail(node, codes.ALIAS_EXPANSION_TOO_LARGE,
                              f"the document expands to more than {MAX_NODES:,} nodes",
                              "Remove the nested anchors and aliases (`&a` / `*a`): a spec does not need them")
-        return self.fail(node, "MS004", "file-too-large", f"the document holds more than {MAX_NODES:,} values",
+        return self.fail(node, codes.FILE_TOO_LARGE, f"the document holds more than {MAX_NODES:,} values",
                          "Split the spec with `extends:`; a spec is a page of YAML, a few hundred values")
 
     def mapping(self, node: Any, ypath: YamlPath, depth: int) -> dict[str, Any]:
@@ -205,11 +207,11 @@ class _Walker:
         for key_node, value_node in node.value:
             key = self.walk(key_node, ypath, depth + 1) if key_node.id == "scalar" else None
             if not isinstance(key, str):
-                raise self.fail(key_node, "MS001", "yaml-syntax-error", "a key must be a plain name",
+                raise self.fail(key_node, codes.YAML_SYNTAX_ERROR, "a key must be a plain name",
                                 "Write the key as text, like `steps:`")
             if key in first:
                 related = (Related(span=self.span(first[key]), message="first defined here"),)
-                raise self.fail(key_node, "MS002", "duplicate-key", f"key `{key}` is defined twice in the same mapping",
+                raise self.fail(key_node, codes.DUPLICATE_KEY, f"key `{key}` is defined twice in the same mapping",
                                 f"Remove one of the two `{key}` keys", related)
             first[key] = key_node
             child = (*ypath, key)
@@ -263,7 +265,7 @@ def _tab_indent(path: str, lines: list[str]) -> Diagnostic | None:
         if stripped.startswith("\t"):
             col = len(line) - len(stripped)
             span = Span(path=path, line=i + 1, col=col + 1, end_line=i + 1, end_col=col + 2)
-            return _diag("MS003", "tab-indentation", "a tab is used for indentation", span,
+            return _diag(codes.TAB_INDENTATION, "a tab is used for indentation", span,
                          "Indent with spaces; YAML does not allow tabs in indentation")
     return None
 
@@ -307,7 +309,7 @@ def parse_text(text: str, path: str) -> Source:
         return _failed(path, text, [tab])
     depth, where = _flow_depth(text)
     if depth > MAX_DEPTH:
-        d = _diag("MS006", "nesting-too-deep", f"the document nests deeper than {MAX_DEPTH} levels",
+        d = _diag(codes.NESTING_TOO_DEEP, f"the document nests deeper than {MAX_DEPTH} levels",
                   offset_span(path, text, where), "Flatten the structure; a spec is at most a few levels deep")
         return _failed(path, text, [d])
 
@@ -317,7 +319,7 @@ def parse_text(text: str, path: str) -> Source:
         return _failed(path, text, [error])
     if doc is None or doc.id != "mapping":
         kind = "empty" if doc is None else "not a mapping"
-        d = _diag("MS007", "document-not-a-mapping", f"the spec is {kind}", _point(path, 0, 0, lines),
+        d = _diag(codes.DOCUMENT_NOT_A_MAPPING, f"the spec is {kind}", _point(path, 0, 0, lines),
                   "Start the file with `megaspec: 1` and `name: ...` at the top level")
         return _failed(path, text, [d])
     walker = _Walker(path, lines, index, _scalar)
@@ -326,7 +328,7 @@ def parse_text(text: str, path: str) -> Source:
     except _Budget as b:
         return _failed(path, text, [b.diagnostic])
     except RecursionError:
-        return _failed(path, text, [_diag("MS006", "nesting-too-deep", "the document nests too deeply",
+        return _failed(path, text, [_diag(codes.NESTING_TOO_DEEP, "the document nests too deeply",
                                                _point(path, 0, 0, lines), "Flatten the structure")])
     smap = SourceMap(entries=walker.entries, texts={path: text})
     smap.entries[()] = NodeSpan(key=None, value=_point(path, 0, 0, lines))
@@ -374,14 +376,14 @@ def _compose(yaml: Any, text: str, path: str, lines: list[str], index: LineIndex
         return None, _yaml_error(e, path, lines, index)
     except ReaderError as e:  # a control character; its offset is in bytes or characters by parser, so find it
         where = max(0, text.find(chr(e.character))) if isinstance(e.character, int) else 0
-        return None, _diag("MS001", "yaml-syntax-error", f"invalid YAML: the character U+{ord(text[where]):04X} "
+        return None, _diag(codes.YAML_SYNTAX_ERROR, f"invalid YAML: the character U+{ord(text[where]):04X} "
                            "is not allowed in YAML", offset_span(path, text, where),
                            "Remove the control character, or write it as an escape in a double-quoted string")
     except YAMLError as e:
-        return None, _diag("MS001", "yaml-syntax-error", _first_line(str(e)), _point(path, 0, 0, lines),
+        return None, _diag(codes.YAML_SYNTAX_ERROR, _first_line(str(e)), _point(path, 0, 0, lines),
                            "Fix the YAML syntax")
     except RecursionError:
-        return None, _diag("MS006", "nesting-too-deep", "the document nests too deeply",
+        return None, _diag(codes.NESTING_TOO_DEEP, "the document nests too deeply",
                            _point(path, 0, 0, lines), "Flatten the structure")
 
 
@@ -394,9 +396,9 @@ def _yaml_error(e: Any, path: str, lines: list[str], index: LineIndex) -> Diagno
     line0, col0 = index.point(mark.index) if mark else (0, 0)
     problem = (e.problem or e.context or "invalid YAML").strip()
     if problem == "but found another document":
-        return _diag("MS001", "yaml-syntax-error", "the file holds a second YAML document",
+        return _diag(codes.YAML_SYNTAX_ERROR, "the file holds a second YAML document",
                      _point(path, line0, col0, lines), "Keep one spec per file: move this document to a file of its own")
-    return _diag("MS001", "yaml-syntax-error", f"invalid YAML: {problem}", _point(path, line0, col0, lines),
+    return _diag(codes.YAML_SYNTAX_ERROR, f"invalid YAML: {problem}", _point(path, line0, col0, lines),
                  "Fix the YAML syntax at this position")
 
 
@@ -443,13 +445,13 @@ def load_source(path: str | Path, display: str | None = None) -> Source:
     try:
         text = read_spec_bytes(path).decode("utf-8-sig")
     except FileNotFoundError:
-        return Source(shown, None, SourceMap(), [_diag("MS008", "file-not-found", f"`{shown}` does not exist",
+        return Source(shown, None, SourceMap(), [_diag(codes.FILE_NOT_FOUND, f"`{shown}` does not exist",
                                                        None, "Check the path")])
     except SpecFileError as e:
         if e.kind == "too-large":
-            return Source(shown, None, SourceMap(), [_diag("MS004", "file-too-large", str(e), first,
+            return Source(shown, None, SourceMap(), [_diag(codes.FILE_TOO_LARGE, str(e), first,
                                                            "Split the spec with `extends:`; a spec should be a page of YAML")])
-        return Source(shown, None, SourceMap(), [_diag("MS011", "file-unreadable", f"cannot read `{shown}`: {e}",
+        return Source(shown, None, SourceMap(), [_diag(codes.FILE_UNREADABLE, f"cannot read `{shown}`: {e}",
                                                        first, "Name a spec file (`*.yaml`)")])
     except (OSError, ValueError, UnicodeDecodeError) as e:  # ValueError: a NUL in the path
         if isinstance(e, UnicodeDecodeError):
@@ -457,5 +459,5 @@ def load_source(path: str | Path, display: str | None = None) -> Source:
         else:
             reason = e.strerror if isinstance(e, OSError) and e.strerror else "the path is not valid"
             msg, span, hint = f"cannot read `{shown}`: {reason}", first, "Check the path"
-        return Source(shown, None, SourceMap(), [_diag("MS011", "file-unreadable", msg, span, hint)])
+        return Source(shown, None, SourceMap(), [_diag(codes.FILE_UNREADABLE, msg, span, hint)])
     return parse_text(text, shown)

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import codes
+from ..codes import Code
 from ..diagnostics import Diagnostic, Fix, Severity, Span, YamlPath, did_you_mean, listing
 from .scalar_text import quote, unquote
 from .source import SourceMap, editor_lines
@@ -163,19 +165,19 @@ def _shown(smap: SourceMap, path: YamlPath, value: Any) -> str:
 
 def _diagnose(err: _Error, smap: SourceMap) -> Diagnostic:
     wrong_type = _wrong_type if err.type.endswith(("_type", "_parsing")) else _schema_error
-    code, rule, message, hint = _HANDLERS.get(err.type, wrong_type)(err, smap)
+    code, message, hint = _HANDLERS.get(err.type, wrong_type)(err, smap)
     if err.type == "missing":
         span = smap.key_span(err.path[:-1]) if err.path[:-1] else smap.value_span(())
     elif err.type == "extra_forbidden" or err.is_key:
         span = smap.key_span(err.path)
     else:
         span = smap.value_span(err.path)
-    fix = _type_fix(err, span, smap) if code == "MS103" and span is not None else None
-    return Diagnostic(code=code, rule=rule, severity=Severity.ERROR, message=message, span=span,
+    fix = _type_fix(err, span, smap) if code is codes.WRONG_TYPE and span is not None else None
+    return Diagnostic(code=code.code, rule=code.name, severity=Severity.ERROR, message=message, span=span,
                       yaml_path=err.path, hint=hint, origin=err.type, fix=fix)
 
 
-def _unknown_key(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
+def _unknown_key(err: _Error, smap: SourceMap) -> tuple[Code, str, str | None]:
     key, parent = str(err.path[-1]), err.path[:-1]
     where = f"in `{dotted(parent)}`" if parent else "at the top level"
     valid = keys_at(parent)
@@ -184,22 +186,22 @@ def _unknown_key(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | Non
                 "Put the shared settings in a base spec and name it in `extends:`")
     else:
         hint = did_you_mean(key, valid) or f"Remove it; valid keys here: {listing(valid)}"
-    return "MS101", "unknown-key", f"unknown key `{key}` {where}", hint
+    return codes.UNKNOWN_KEY, f"unknown key `{key}` {where}", hint
 
 
-def _missing_key(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
+def _missing_key(err: _Error, smap: SourceMap) -> tuple[Code, str, str | None]:
     key, parent = str(err.path[-1]), err.path[:-1]
     owner = f"`{dotted(parent)}` is" if parent else "the spec is"
     message = f"{owner} missing the required {'key' if parent else 'top-level key'} `{key}`"
     hint = "Add `megaspec: 1` at the top of the file" if err.path == ("megaspec",) else f"Add `{key}: ...`"
-    return "MS102", "missing-key", message, hint
+    return codes.MISSING_KEY, message, hint
 
 
-def _wrong_type(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
+def _wrong_type(err: _Error, smap: SourceMap) -> tuple[Code, str, str | None]:
     expected = _expected_kind(err)
     shown = _shown(smap, err.path, err.value)
     message = f"`{dotted(err.path)}` must be {expected}, not {shown}"
-    return "MS103", "wrong-type", message, _type_hint(expected, err, smap)
+    return codes.WRONG_TYPE, message, _type_hint(expected, err, smap)
 
 
 def _type_fix(err: _Error, span: Span, smap: SourceMap) -> Fix | None:
@@ -248,7 +250,7 @@ _BOUND_WORDS = {"greater_than": "greater than", "greater_than_equal": "at least"
                 "less_than_equal": "at most"}
 
 
-def _out_of_range(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
+def _out_of_range(err: _Error, smap: SourceMap) -> tuple[Code, str, str | None]:
     where, shown = dotted(err.path), _shown(smap, err.path, err.value)
     if err.type in _BOUND_WORDS:
         limit = next(iter(err.ctx.values()), "?")
@@ -262,7 +264,7 @@ def _out_of_range(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | No
         message = f"`{where}` must be a finite number, not {shown}"
     else:
         message = f"`{where}` is out of range: {shown}"
-    return "MS104", "out-of-range", message, _range_hint(err.path)
+    return codes.OUT_OF_RANGE, message, _range_hint(err.path)
 
 
 def _plural(n: Any, word: str) -> str:
@@ -286,7 +288,7 @@ def _range_hint(path: YamlPath) -> str | None:
     return "Use a value " + " and ".join(parts) if parts else None
 
 
-def _invalid_choice(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
+def _invalid_choice(err: _Error, smap: SourceMap) -> tuple[Code, str, str | None]:
     choices = sorted(str(c) for c in choices_at(err.path)) or [err.ctx.get("expected", "")]
     shown = _shown(smap, err.path, err.value)
     expected = f"`{choices[0]}`" if len(choices) == 1 else f"one of {listing(choices)}"
@@ -295,7 +297,7 @@ def _invalid_choice(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | 
         message = f"`{dotted(err.path)}` must be {expected}, not {shown}"
     hint = did_you_mean(str(err.value), choices) or (
         f"Set `{dotted(err.path)}: {choices[0]}`" if len(choices) == 1 else f"Use one of {listing(choices)}")
-    return "MS105", "invalid-choice", message, hint
+    return codes.INVALID_CHOICE, message, hint
 
 
 _FORMATS = {
@@ -309,39 +311,39 @@ _FORMATS = {
 }
 
 
-def _invalid_format(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
+def _invalid_format(err: _Error, smap: SourceMap) -> tuple[Code, str, str | None]:
     where, shown = dotted(err.path), _shown(smap, err.path, err.value)
     noun, hint = _FORMATS.get(pattern_kind(err.path, err.ctx.get("pattern")), ("valid", None))
     if err.is_key:
         key = str(err.value).encode("unicode_escape").decode("ascii")[:60]
-        return "MS106", "invalid-format", f"`{key}` in `{dotted(err.path[:-1])}` is not {noun}", hint
+        return codes.INVALID_FORMAT, f"`{key}` in `{dotted(err.path[:-1])}` is not {noun}", hint
     if err.type == "value_error":
         reason = str(err.ctx.get("error", "")).split(";")[0] or "invalid value"
-        return "MS106", "invalid-format", f"`{where}` is {shown}: {reason}", hint
-    return "MS106", "invalid-format", f"{shown} in `{where}` is not {noun}", hint
+        return codes.INVALID_FORMAT, f"`{where}` is {shown}: {reason}", hint
+    return codes.INVALID_FORMAT, f"{shown} in `{where}` is not {noun}", hint
 
 
-def _gpu_request(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
+def _gpu_request(err: _Error, smap: SourceMap) -> tuple[Code, str, str | None]:
     """A `resources.gpu` entry `spec/gpu.py` could not parse: its code, message and hint are already decided."""
-    return err.ctx["code"], err.ctx["rule"], err.msg, err.ctx["hint"]
+    return codes.STAGE_CODES[err.ctx["code"]], err.msg, err.ctx["hint"]
 
 
-def _too_many_runs(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
-    return ("MS104", "out-of-range", f"`{dotted(err.path)}` has {err.ctx['runs']} combinations; a sweep "
+def _too_many_runs(err: _Error, smap: SourceMap) -> tuple[Code, str, str | None]:
+    return (codes.OUT_OF_RANGE, f"`{dotted(err.path)}` has {err.ctx['runs']} combinations; a sweep "
             f"may have at most {err.ctx['limit']} runs",
             "Vary fewer values at once, or split the sweep into several templates")
 
 
-def _nul_character(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
-    return ("MS106", "invalid-format", f"`{dotted(err.path)}` holds a NUL character (`\\0`)",
+def _nul_character(err: _Error, smap: SourceMap) -> tuple[Code, str, str | None]:
+    return (codes.INVALID_FORMAT, f"`{dotted(err.path)}` holds a NUL character (`\\0`)",
             "Remove the `\\0` escape: no path, name or setting can contain a NUL")
 
 
-def _schema_error(err: _Error, smap: SourceMap) -> tuple[str, str, str, str | None]:
-    return "MS100", "schema-error", f"`{dotted(err.path)}` is not valid: {err.msg}", None
+def _schema_error(err: _Error, smap: SourceMap) -> tuple[Code, str, str | None]:
+    return codes.SCHEMA_ERROR, f"`{dotted(err.path)}` is not valid: {err.msg}", None
 
 
-_HANDLERS: dict[str, Callable[[_Error, SourceMap], tuple[str, str, str, str | None]]] = {
+_HANDLERS: dict[str, Callable[[_Error, SourceMap], tuple[Code, str, str | None]]] = {
     "extra_forbidden": _unknown_key,
     "missing": _missing_key,
     "union_type": _wrong_type,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from ...codes import GPU_COUNT_OVER_NODE_LIMIT, UNKNOWN_GPU_TYPE
 from ...diagnostics import Severity, YamlPath, listing
 from ...spec.gpu import CLUSTER_GPU_TYPES, GpuRequest, modal_type
 from .registry import RuleContext, rule, stage_rule
@@ -25,7 +26,7 @@ def gpu_entries(ctx: RuleContext) -> list[tuple[YamlPath, GpuRequest]]:
 
 # MS301 and MS302 are decided while the spec is validated (`spec/gpu.py` parses `resources.gpu`
 # once, into the typed value every rule reads); only their docs are registered here.
-stage_rule("MS301", "unknown-gpu-type", """Checks that each `resources.gpu` entry names a Modal GPU type.
+stage_rule(UNKNOWN_GPU_TYPE.code, UNKNOWN_GPU_TYPE.name, """Checks that each `resources.gpu` entry names a Modal GPU type.
 
     Why: the Modal client accepts any name (`FOO:99` parses); the server rejects it only at
     launch. Types are case-insensitive (MS312 asks for the canonical spelling), an empty entry
@@ -37,7 +38,8 @@ stage_rule("MS301", "unknown-gpu-type", """Checks that each `resources.gpu` entr
     Use instead:
         resources: {gpu: "H100!:8"}
     """)
-stage_rule("MS302", "gpu-count-over-node-limit", """Checks that each GPU count is a whole number within the per-container limit.
+stage_rule(GPU_COUNT_OVER_NODE_LIMIT.code, GPU_COUNT_OVER_NODE_LIMIT.name,
+           """Checks that each GPU count is a whole number within the per-container limit.
 
     Why: all GPUs of one container sit on one machine: at most 8 (4 for `A10`). The client
     accepts `H100:0` and `FOO:99`; the server refuses them after the image is built.
