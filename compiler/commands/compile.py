@@ -35,20 +35,34 @@ def checked_or_errors(path: str, config: Any) -> tuple[Any | None, str]:
     return None, f"{text}{path}: not compiled: fix the error(s) above\n"
 
 
-def build_one(path: str, config: Any, out_dir: str, target: str | None) -> tuple[bool, str]:
-    """Lint, lower, render and write one spec: `(True, the line saying where)` or `(False, its errors)`.
+def build_one(path: str, config: Any, out_dir: str, target: str | None) -> tuple[int, str]:
+    """Lint, lower, render and write one spec: `(0, the line saying where)`, `(1, its errors)`, or
+    `(3, the internal error)` (an MS9xx found by lint, or a bug in lower or render).
 
     Runs in a worker process for large batches, so it returns text instead of printing.
     """
     from ..codegen.build import plan_for
     from ..codegen.render import render, write_build
+    from ..diagnostics import InternalError
 
     checked, errors = checked_or_errors(path, config)
     if checked is None:
-        return False, errors
-    plan = plan_for(checked, target=target)
-    where = write_build(render(plan), Path(out_dir), plan.name)
-    return True, f"{path}: wrote {where.as_posix()}/app.py and plan.json (plan {plan.modal.tags['megaspec_plan']})\n"
+        return (EXIT_INTERNAL if "error[MS9" in errors else EXIT_ERRORS), errors
+    try:
+        plan = plan_for(checked, target=target)
+        where = write_build(render(plan), Path(out_dir), plan.name)
+    except InternalError as e:
+        return build_crashed(path, str(e))
+    return 0, f"{path}: wrote {where.as_posix()}/app.py and plan.json (plan {plan.modal.tags['megaspec_plan']})\n"
+
+
+def build_crashed(path: str, reason: str) -> tuple[int, str]:
+    """The result for a spec whose build raised or whose worker died: the same MS902 line lint prints."""
+    from ..lint.check import crash_diagnostic
+    from ..lint.report import render_report
+
+    text = render_report("concise", [crash_diagnostic(path, reason)], texts={}, num_files=1)
+    return EXIT_INTERNAL, f"{text}{path}: not compiled\n"
 
 
 def _expand(paths: tuple[str, ...], config: Any) -> list[str]:
@@ -75,21 +89,17 @@ def _internal(e: Exception) -> None:
 def compile_(specs: tuple[str, ...], out_dir: str, target: str | None, jobs: int | None) -> None:
     """Lint, lower and render SPEC... (files or directories) into Modal apps."""
     from ..codegen import lower, render  # noqa: F401 - imported before any fork, so workers start warm
-    from ..diagnostics import InternalError
     from ..lint import check  # noqa: F401
     from ..lint.batch import map_ordered
     from ..lint.config import load_config
 
     config = load_config()
-    failed, build = False, partial(build_one, config=config, out_dir=out_dir, target=target)
-    try:
-        for ok, text in map_ordered(build, _expand(specs, config), jobs):
-            click.echo(text, nl=False, err=not ok)
-            failed = failed or not ok
-    except InternalError as e:
-        _internal(e)
-    if failed:
-        raise click.exceptions.Exit(EXIT_ERRORS)
+    worst, build = 0, partial(build_one, config=config, out_dir=out_dir, target=target)
+    for code, text in map_ordered(build, _expand(specs, config), jobs, on_crash=build_crashed):
+        click.echo(text, nl=False, err=code != 0)
+        worst = max(worst, code)
+    if worst:
+        raise click.exceptions.Exit(worst)  # 3 when any file hit a bug, as `lint` exits
 
 
 @click.command("plan")

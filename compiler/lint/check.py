@@ -172,6 +172,19 @@ def expand_paths(paths: list[str | Path], config: Config | None = None) -> tuple
     return list(dict.fromkeys(files)), problems
 
 
+def crash_diagnostic(path: str, reason: str) -> Diagnostic:
+    """MS902 for one file whose check raised or whose worker died; known token shapes in `reason` masked."""
+    reason = redact_text(reason, tokens_in_text(reason))
+    return Diagnostic(code="MS902", rule="internal-error", severity=Severity.ERROR,
+                      message=f"internal error while checking this file: {reason}",
+                      span=Span(path=path, line=1, col=1, end_line=1, end_col=2),
+                      hint="This is a bug in megaspec; please report it with this file. The other files were checked")
+
+
+def lint_crashed(path: str, reason: str) -> tuple[list[Diagnostic], dict[str, str]]:
+    return [crash_diagnostic(path, reason)], {}
+
+
 def lint_file(path: str, config: Config) -> tuple[list[Diagnostic], dict[str, str]]:
     """One file's diagnostics and its (masked) source texts: what a report needs, small to pickle."""
     checked = check_spec(path, config=config)
@@ -186,7 +199,7 @@ def check_paths(paths: list[str | Path], config: Config | None = None, jobs: int
     files, problems = expand_paths(paths, config)
     diagnostics = config.apply([*config.diagnostics, *problems])
     texts: dict[str, str] = {}
-    for found, file_texts in map_ordered(partial(lint_file, config=config), files, jobs):
+    for found, file_texts in map_ordered(partial(lint_file, config=config), files, jobs, on_crash=lint_crashed):
         diagnostics.extend(found)
         texts.update(file_texts)  # already masked by check_spec
     return LintResult(sort_diagnostics(diagnostics), texts, len(files))

@@ -6,8 +6,11 @@ buffered stdout are exactly what could go wrong: duplicated or reordered lines.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -84,3 +87,92 @@ def test_parallel_compile_writes_what_one_process_writes(spec_dir: Path, tmp_pat
     two = sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*") if p.is_file())
     assert one == two and len(one) == 2 * num_ok
     assert all((tmp_path / "one" / p).read_bytes() == (tmp_path / "two" / p).read_bytes() for p in one)
+
+
+def _kill_self_on_seven(x: int) -> int:
+    if x == 7:
+        os.kill(os.getpid(), signal.SIGKILL)  # what the kernel's OOM killer does to a worker
+    return x
+
+
+def _crash_result(x: int, reason: str) -> str:
+    return f"crashed: {reason}"
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_one_crashing_item_is_reported_and_the_batch_goes_on(jobs: int):
+    results = list(map_ordered(_fail_on_seven, list(range(3 * MIN_FILES_PER_WORKER)), jobs=jobs,
+                               on_crash=_crash_result))
+    assert results[7] == "crashed: ValueError: seven"
+    assert results[:7] + results[8:] == [x for x in range(3 * MIN_FILES_PER_WORKER) if x != 7]
+
+
+def test_a_killed_worker_is_reported_for_its_item_not_as_a_broken_pool():
+    results = list(map_ordered(_kill_self_on_seven, list(range(3 * MIN_FILES_PER_WORKER)), jobs=2,
+                               on_crash=_crash_result))
+    assert results[7] == "crashed: its worker process was killed by signal 9 (out of memory?)"
+    assert results[:7] + results[8:] == [x for x in range(3 * MIN_FILES_PER_WORKER) if x != 7]
+
+
+WORKER_SCRIPT = """
+import os, sys, time
+from functools import partial
+from megaspec.compiler.lint.batch import map_ordered
+
+def work(folder, item):
+    with open(os.path.join(folder, str(item)), "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(0.2)
+    return item
+
+for _ in map_ordered(partial(work, sys.argv[1]), list(range(256)), jobs=2):
+    pass
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0]
+    except OSError:
+        return False
+    return state not in "ZX"  # a zombie has stopped; only its exit status is left to reap
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_die_with_the_parent(tmp_path: Path):
+    parent = subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT, str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.iterdir())) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=10)
+        time.sleep(1.0)
+        pids = {int(p.read_text() or 0) for p in tmp_path.iterdir()} - {0, parent.pid}
+        written = len(list(tmp_path.iterdir()))
+        time.sleep(1.0)
+        assert pids and not [pid for pid in pids if _alive(pid)]
+        assert len(list(tmp_path.iterdir())) == written  # nothing keeps writing
+    finally:
+        parent.kill()
+
+
+def test_lint_and_compile_exit_3_on_an_internal_error_and_check_the_other_files(tmp_path: Path):
+    """A bug that hits one file (simulated: no input reaches one any more) is MS902 for that file,
+    exit 3 from both verbs, and every other file is still checked."""
+    for i in range(3):
+        (tmp_path / f"s{i}.yaml").write_text(spec_text(i))
+    script = ("import sys\nimport megaspec.compiler.lint.check as check\nreal = check.compose\n"
+              "def compose(path, display=None):\n"
+              "    if str(path).endswith('s1.yaml'):\n        raise RuntimeError('boom')\n"
+              "    return real(path, display)\n"
+              "check.compose = compose\nfrom megaspec.compiler.cli import main\nmain()\n")
+    run = [sys.executable, "-c", script]
+    lint = subprocess.run([*run, "lint", "--format", "concise", str(tmp_path)], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    build = subprocess.run([*run, "compile", str(tmp_path), "-o", str(tmp_path / "build")], capture_output=True,
+                           text=True, timeout=120, cwd=tmp_path)
+    assert lint.returncode == build.returncode == 3, (lint.stdout, lint.stderr, build.stderr)
+    assert "s1.yaml:1:1: error[MS902] internal error while checking this file: RuntimeError: boom" in lint.stdout
+    assert "s1.yaml:1:1: error[MS902]" in build.stderr
+    assert sorted(p.name for p in (tmp_path / "build").iterdir()) == ["batch-000", "batch-002"]
