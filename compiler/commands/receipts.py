@@ -72,8 +72,8 @@ def compare(runs: tuple[str, ...], force: bool) -> None:
     from ..runs.manifest import BackendError
     from ..runs.records import load_run, run_dirs
 
-    paths = [p for run in runs for p in (run_dirs(run) if Path(run).is_dir() else [Path(run)])]
     try:
+        paths = [p for run in runs for p in (run_dirs(run) if Path(run).is_dir() else [Path(run)])]
         records = [load_run(p) for p in paths]
     except BackendError as e:
         fail(str(e), e.hint, e.code)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from ..runs.manifest import BackendError
 from .run_output import fail
 
 
@@ -27,10 +28,13 @@ def report(path: Path, out_dir: Path | None) -> None:
     from ..runs.report_plots import plots_available, write_plots
     from ..runs.report_table import build_report, format_csv, format_markdown, format_text
 
-    if not run_dirs(path):
-        fail(f"no runs under `{path}` (no */manifest.json)", "Pass a sweep directory (runs/<sweep-id>) or a runs "
-                                                              "directory, as printed by `megaspec apply`")
-    result = build_report(path)
+    try:
+        if not run_dirs(path):
+            fail(f"no runs under `{path}` (no */manifest.json)", "Pass a sweep directory (runs/<sweep-id>) or a "
+                                                                  "runs directory, as printed by `megaspec apply`")
+        result = build_report(path)
+    except BackendError as e:
+        fail(str(e), e.hint, e.code)
     out_dir = out_dir or path / "report"
     click.echo(format_text(result), nl=False)
     written = [write_text_atomic(out_dir / "summary.csv", format_csv(result)),

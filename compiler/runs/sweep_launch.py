@@ -30,6 +30,16 @@ def free_slots(sweep: SweepManifest) -> int:
     return max(0, min(cap - in_flight, waiting))
 
 
+def _app_for(plan, app_py: Path) -> Path:
+    """The generated app of a queued run, rendered again from its plan when it is gone (same bytes)."""
+    if app_py.name and app_py.is_file():
+        return app_py
+    from ..codegen.render import APP_FILE, render, write_build
+
+    build_dir = app_py.parent.parent if app_py.name else Path("build")
+    return write_build(render(plan), build_dir, plan.name) / APP_FILE
+
+
 def fill_slots(sweep_dir: Path, *, echo: Callable[[str], None] = print, launch: Launch | None = None) -> Launched:
     """Launch `planned` runs, in sweep order, while there are free slots; the refreshed sweep."""
     from megaspec.runtime.plan import read_plan
@@ -45,7 +55,8 @@ def fill_slots(sweep_dir: Path, *, echo: Callable[[str], None] = print, launch: 
     for run in queued[:free_slots(sweep)]:
         run_dir = sweep_dir / run.run_dir
         echo(f"launching {run.name} -> {run_dir}")
-        launch(read_plan(run_dir / "plan.json"), Path(run.app or ""), run_dir, echo=echo)
+        plan = read_plan(run_dir / "plan.json")
+        launch(plan, _app_for(plan, Path(run.app or "")), run_dir, echo=echo)
         out.run_ids.append(run.run_id)
     out.sweep = refresh(sweep_dir) if out.run_ids else sweep
     return out

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from megaspec.runtime.files import read_versioned_json, write_text_atomic
 
 from .. import __version__
-from .manifest import MANIFEST_FILE, TERMINAL_STATES, State, read_manifest
+from .manifest import MANIFEST_FILE, TERMINAL_STATES, BackendError, State, read_manifest
 
 SCHEMA_VERSION = "megaspec.sweep.v1"
 SWEEP_FILE = "sweep.json"
@@ -73,11 +73,18 @@ def write_sweep(sweep_dir: Path, sweep: SweepManifest) -> Path:
 
 
 def read_sweep(path: str | Path) -> SweepManifest:
-    """Read a sweep manifest (the sweep directory or the file), checking its schema version first."""
+    """Read a sweep manifest (the sweep directory or the file), checking its schema version first;
+    BackendError (shown as `error:` + `help:`) when it cannot be read."""
     path = Path(path)
     if path.is_dir():
         path = path / SWEEP_FILE
-    return SweepManifest.model_validate(read_versioned_json(path, SCHEMA_VERSION, "sweep manifest"))
+    try:
+        return SweepManifest.model_validate(read_versioned_json(path, SCHEMA_VERSION, "sweep manifest"))
+    except (ValueError, OSError) as e:  # pydantic's and json's errors are ValueErrors
+        first = str(e).splitlines()[0]
+        raise BackendError(f"cannot read the sweep manifest `{path}`: {first}",
+                           hint="It was written by another megaspec version or edited by hand; the runs' own "
+                                "directories (manifest.json, receipt.json) are intact") from e
 
 
 def with_state(sweep: SweepManifest, run_id: str, state: str) -> SweepManifest:

@@ -104,3 +104,13 @@ def test_a_folder_without_runs_is_a_clear_error(tmp_path, make):
     make(tmp_path / "empty")
     result = report(str(tmp_path / "empty"))
     assert result.exit_code in (1, 2) and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [["report"], ["receipts", "compare"], ["status"], ["collect"]])
+def test_a_damaged_sweep_manifest_is_an_error_with_help_not_a_traceback(tmp_path, command):
+    sweep_dir = make_sweep(tmp_path)
+    (sweep_dir / "sweep.json").write_text('{"schema_version": "megaspec.sweep.v1", "runs": 3}')
+    result = CliRunner().invoke(cli, [*command, str(sweep_dir)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"error: cannot read the sweep manifest `{sweep_dir / 'sweep.json'}`")
+    assert "= help: It was written by another megaspec version" in result.stderr

@@ -5,6 +5,7 @@ that finished runs freed (no daemon)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -47,11 +48,13 @@ def test_max_parallel_caps_calls_and_collect_launches_the_rest_as_runs_finish(mo
     assert calls() == 2
     assert "1 waiting `planned` (max_parallel 2)" in result.stdout
 
+    Path(sweep.runs[2].app).unlink()  # a cleaned build folder: the queued run's app is rendered again from its plan
     mock.set("error.txt", "boom")  # both calls fail: a failed run frees its slot like a finished one
     mock.set("error_status", "FAILURE")
     collected = invoke("collect", str(sweep_dir))
     assert [r.state for r in read_sweep(sweep_dir).runs] == ["error", "error", "detached"]
     assert calls() == 3, collected.output
+    assert Path(sweep.runs[2].app).is_file()
 
     mock.clear()
     third = sweep_dir / read_sweep(sweep_dir).runs[2].run_dir
