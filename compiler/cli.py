@@ -29,7 +29,7 @@ EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 COMMAND_MODULES = {
     "lint": "lint", "schema": "lint", "explain": "lint", "rules": "lint",
     "compile": "compile", "plan": "compile",
-    "sweep": "sweep", "apply": "apply", "collect": "runs", "cancel": "runs", "status": "runs", "logs": "runs", "receipts": "receipts",
+    "sweep": "sweep", "apply": "apply", "cache": "cache", "collect": "runs", "cancel": "runs", "status": "runs", "logs": "runs", "receipts": "receipts",
     "report": "report",
 }
 

@@ -12,7 +12,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .errors import CacheSeedMissingError
+from . import seed as seedfile
+from .errors import CacheSeedMismatchError, CacheSeedMissingError
 from .plan import Plan
 
 SUBDIRS = ("fxgraph", "aotautograd")
@@ -24,17 +25,34 @@ def cache_dir_for(plan: Plan, run_dir: Path) -> Path:
 
 
 def restore_seed_dir(plan: Plan, cache_dir: Path) -> bool:
-    """Launcher side, before spawning: copy a seed directory into the cache dir. True if restored.
+    """Launcher side, before spawning: restore the seed into the cache dir. True if restored.
 
-    `require-seed` with no usable seed fails here, before any GPU time is spent training.
+    A seed made by `megaspec cache seed` (a `seed.json` inside) is checked against this run first;
+    `require-seed` with no seed, or with one built for another run, fails here, before any GPU time
+    is spent training (MS807, MS812).
     """
     seed = Path(plan.cache.seed) if plan.cache.seed else None
     if plan.cache.policy == "require-seed" and (seed is None or not seed.exists()):
         raise CacheSeedMissingError(f"cache.policy is require-seed but the seed `{plan.cache.seed}` does not"
-                                    " exist; warm the cache with a diagnostic run first", stage="bootstrap")
+                                    " exist; make it with `megaspec cache seed SPEC`", stage="bootstrap")
     if plan.cache.policy == "cold" or seed is None or not seed.is_dir():
         return False
-    shutil.copytree(seed, cache_dir, dirs_exist_ok=True)
+    if (seed / seedfile.MANIFEST_FILE).is_file() or plan.cache.policy == "require-seed":
+        return _restore_made_seed(plan, seed, cache_dir)
+    shutil.copytree(seed, cache_dir, dirs_exist_ok=True)  # `warm` from a plain cache directory
+    return True
+
+
+def _restore_made_seed(plan: Plan, seed: Path, cache_dir: Path) -> bool:
+    from .provenance import observed_devices
+
+    try:
+        device = "cpu" if plan.distributed.device == "cpu" else observed_devices()[0]
+        seedfile.restore_seed(plan, seed, cache_dir, device)
+    except CacheSeedMismatchError:
+        if plan.cache.policy == "require-seed":
+            raise
+        return False  # `warm`: a seed for another run is not used, and not an error
     return True
 
 

@@ -15,4 +15,5 @@ RUNTIME_CODES = {
     "MS809": "interrupted",
     "MS810": "validation-failed",
     "MS811": "cache-state-mixed",
+    "MS812": "cache-seed-mismatch",
 }

@@ -51,6 +51,10 @@ class CacheSeedMissingError(RunFailure):
     code = "MS807"
 
 
+class CacheSeedMismatchError(RunFailure):
+    code = "MS812"
+
+
 def is_peer_symptom(message: str) -> bool:
     """True when an error text describes waiting on, or losing, another rank."""
     low = message.lower()

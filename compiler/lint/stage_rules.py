@@ -362,7 +362,8 @@ _RUNTIME_DOCS: dict[str, tuple[str, str]] = {
               "Read the named rank's error file first: one real traceback plus timeouts is a rank death."),
     "MS803": ("A rank never reached a collective (still compiling, stalled, or out of work) and the others "
               "timed out waiting; the receipt names the rank that stalled, not the one that waited.",
-              "Check that rank's phase and cache state; seed the compile cache (`cache.policy: require-seed`) "
+              "Check that rank's phase and cache state; seed the compile cache (`megaspec cache seed SPEC`, "
+              "then `cache.policy: require-seed`) "
               "or rerun with `preset: tiny` to separate the hang from model complexity."),
     "MS804": ("The run finished and wrote its receipt, then a process exited non-zero while tearing down.",
               "Trust the metrics in the receipt; the fault is recorded for triage only."),
@@ -370,8 +371,10 @@ _RUNTIME_DOCS: dict[str, tuple[str, str]] = {
               "Add shards, or lower `train.steps` or `train.global_batch`."),
     "MS806": ("Saving or loading a checkpoint failed.",
               "Check the checkpoints Volume is mounted and has space; an incomplete checkpoint is never resumed."),
-    "MS807": ("`cache.policy: require-seed` is set but no seed was found at `cache.seed`.",
-              "Warm the cache with a run that has `cache.policy: warm`, or copy a seed there."),
+    "MS807": ("`cache.policy: require-seed` is set but no compile-cache seed was found at `cache.seed` "
+              "(checked before any rank starts).",
+              "Make the seed once with `megaspec cache seed SPEC`: it compiles the spec's model on one device "
+              "and writes it to `cache.seed`. Then apply the spec again."),
     "MS808": ("The launcher failed before workers ran (rendezvous, spawn, plan).",
               "Read the launcher error in the receipt; check the plan was compiled by this megaspec version."),
     "MS809": ("The run was interrupted (Ctrl-C, SIGTERM, preemption) before it finished.",
@@ -380,7 +383,12 @@ _RUNTIME_DOCS: dict[str, tuple[str, str]] = {
               "Compare the per-step losses with the reference receipt named in `validate.reference_receipt`."),
     "MS811": ("Ranks started from different compile-cache states (some warm, some cold): the classic cause "
               "of a first-collective hang.",
-              "Give every rank the same cache: one cache Volume, or a seed restored on every rank."),
+              "Give every rank the same cache: one cache Volume, or a seed (`megaspec cache seed SPEC`) "
+              "restored with `cache.policy: require-seed`."),
+    "MS812": ("The compile-cache seed at `cache.seed` was built for another torch version, device, model "
+              "shape, precision or compile setting; the run was refused before any rank started, because a "
+              "seed that does not match compiles cold after all.",
+              "Make a seed for this spec with `megaspec cache seed SPEC` (the message names what differs)."),
 }
 
 

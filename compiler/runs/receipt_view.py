@@ -24,6 +24,11 @@ RUNTIME_TRIAGE = {
     "receipt": "record: the run may have worked but its receipt did not; read the rank-0 log",
     "teardown": "teardown: training finished; the fault is in process-group shutdown, not in the numbers",
 }
+# Codes whose fix is known whatever the stage: said instead of the stage's layer.
+CODE_TRIAGE = {
+    "MS807": "the compile-cache seed: make it with `megaspec cache seed SPEC`, then apply again",
+    "MS812": "the compile-cache seed: it was made for another run; `megaspec cache seed SPEC` makes this one's",
+}
 # Manifest stage (who owns the fix) -> the first thing to inspect.
 MANIFEST_TRIAGE = {
     "bootstrap": "launch never started the function: image build, app creation or spawn failed",
@@ -162,7 +167,8 @@ def error_lines(r: Receipt) -> list[str]:
     lines = ["error", _row(e.code, f"{rank}, stage {e.stage}{step}: {e.message}")]
     if e.error_file:
         lines.append(_row("error file", e.error_file))
-    lines.append(_row("look first at", RUNTIME_TRIAGE.get(e.stage, RUNTIME_TRIAGE["train"])))
+    look = CODE_TRIAGE.get(e.code) or RUNTIME_TRIAGE.get(e.stage, RUNTIME_TRIAGE["train"])
+    lines.append(_row("look first at", look))
     return lines + [_row("also", f"{d.code} rank {d.rank}: {d.message}") for d in r.diagnostics]
 
 

@@ -207,11 +207,11 @@ def checkpoint_without_volume(ctx: RuleContext) -> None:
 
 @rule("MS214", "cache-seed-missing")
 def cache_seed_missing(ctx: RuleContext) -> None:
-    """Checks that `cache.policy: require-seed` names a seed on the cache Volume.
+    """Checks that a Modal spec with `cache.policy: require-seed` names a seed on the cache Volume.
 
-    Why: the warmed compile cache is what keeps ranks from compiling at different speeds and
+    Why: the seeded compile cache is what keeps ranks from compiling at different speeds and
     hanging at the first collective. A seed that is not on the cache Volume does not exist in the
-    container, so the run starts cold after all.
+    container, so the run starts cold after all. `megaspec cache seed SPEC` makes the seed.
 
     Example:
         cache: {policy: require-seed}
@@ -221,7 +221,7 @@ def cache_seed_missing(ctx: RuleContext) -> None:
         cache: {policy: require-seed, seed: /vol/cache/seed}
     """
     cache, vol = ctx.spec.cache, ctx.spec.volumes.cache
-    if cache.policy != "require-seed":
+    if cache.policy != "require-seed" or ctx.spec.target == "local":  # a local run reads the seed in place
         return
     if vol is None:
         ctx.report(("cache", "policy"), "`cache.policy` `require-seed` needs a `volumes.cache` to hold the seed",

@@ -1,0 +1,203 @@
+"""The compile-cache seed: made once on one device, restored before a `require-seed` run compiles.
+
+A seed is a directory (the spec's `cache.seed`):
+  seed.json      what it was built for (`SeedKey`: torch, device, model shape, precision, compile
+                 settings) and what it holds; written last, so a seed without it is incomplete
+  artifacts.bin  torch's own bundle, `torch.compiler.save_cache_artifacts()` after the compile
+  inductor/      the seeding process's TORCHINDUCTOR_CACHE_DIR: FX-graph and AOTAutograd entries
+                 plus the compiled kernels (C++ `.so` on CPU, Triton on GPU) that the bundle lacks
+                 on CPU, where a bundle "hit" still pays the C++ build (runtime.md §4.2)
+
+`make_seed` compiles the plan's model exactly as a rank does (AC, per-block compile, FSDP2, the
+same micro-batch shape and precision) in a one-rank process group, runs one forward and backward,
+and saves. `restore_seed` checks the key against the plan and this machine, then copies `inductor/`
+into the run's cache dir; a seed built for anything else is refused before any rank starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from .errors import CacheSeedMismatchError, CacheSeedMissingError
+from .files import write_text_atomic
+from .plan import Plan
+
+SEED_SCHEMA_VERSION = "megaspec.seed.v1"
+MANIFEST_FILE, ARTIFACTS_FILE, INDUCTOR_DIR = "seed.json", "artifacts.bin", "inductor"
+
+
+class SeedKey(BaseModel):
+    """Everything the compiled graphs depend on: a seed is used only where all of it matches."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    torch: str
+    device: str  # "cpu", or the CUDA product name ("NVIDIA H200")
+    model: dict[str, int]
+    micro_batch: int
+    seq_len: int
+    precision: str
+    activation_checkpointing: str
+    autotune: bool
+
+
+class SeedManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: str = SEED_SCHEMA_VERSION
+    key: SeedKey
+    created_at: str
+    compile_s: float  # the seeding compile (first forward and backward)
+    artifacts_bytes: int
+    inductor_files: int
+
+
+def key_for(plan: Plan, device: str) -> SeedKey:
+    t = plan.train
+    return SeedKey(torch=_torch_version(), device=device, model=plan.model.dims().as_dict(),
+                   micro_batch=t.micro_batch, seq_len=t.seq_len, precision=t.precision,
+                   activation_checkpointing=t.activation_checkpointing,
+                   autotune=plan.distributed.env.get("TORCHINDUCTOR_MAX_AUTOTUNE") == "1")
+
+
+def read_manifest(seed_dir: Path) -> SeedManifest:
+    path = seed_dir / MANIFEST_FILE
+    if not path.is_file():
+        raise CacheSeedMissingError(f"`{seed_dir}` holds no compile-cache seed (no {MANIFEST_FILE}); make one "
+                                    "with `megaspec cache seed SPEC`", stage="bootstrap")
+    manifest = SeedManifest.model_validate_json(path.read_text(encoding="utf-8"))
+    if manifest.schema_version != SEED_SCHEMA_VERSION:
+        raise CacheSeedMismatchError(f"`{seed_dir}` is a {manifest.schema_version} seed; this megaspec reads "
+                                     f"{SEED_SCHEMA_VERSION}: make it again with `megaspec cache seed SPEC`",
+                                     stage="bootstrap")
+    return manifest
+
+
+def check_seed(plan: Plan, seed_dir: Path, device: str) -> SeedManifest:
+    """The seed's manifest, or a refusal naming every way it differs from this run."""
+    manifest = read_manifest(seed_dir)
+    want, have = key_for(plan, device).model_dump(), manifest.key.model_dump()
+    diffs = [f"{name} {have[name]!r} (this run: {want[name]!r})" for name in want if want[name] != have[name]]
+    if diffs:
+        raise CacheSeedMismatchError(f"the compile-cache seed `{seed_dir}` was built for another run: "
+                                     f"{'; '.join(diffs)}. Make one for this spec with `megaspec cache seed "
+                                     "SPEC`", stage="bootstrap")
+    return manifest
+
+
+def restore_seed(plan: Plan, seed_dir: Path, cache_dir: Path, device: str) -> SeedManifest:
+    """Launcher side, before any rank starts: check the seed, then copy its cache into `cache_dir`."""
+    manifest = check_seed(plan, seed_dir, device)
+    shutil.copytree(seed_dir / INDUCTOR_DIR, cache_dir, dirs_exist_ok=True)
+    return manifest
+
+
+def make_seed(plan: Plan, seed_dir: Path) -> SeedManifest:
+    """Compile the plan's model on one device and write the seed directory (replacing an old one)."""
+    staging = seed_dir.with_name(f".{seed_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / INDUCTOR_DIR).mkdir(parents=True)
+    try:
+        manifest = _compile_into(plan, staging)
+        write_text_atomic(staging / MANIFEST_FILE, manifest.model_dump_json(indent=2) + "\n")
+        _replace_dir(staging, seed_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def _compile_into(plan: Plan, staging: Path) -> SeedManifest:
+    cache_dir = staging / INDUCTOR_DIR
+    os.environ.update(plan.distributed.env)
+    os.environ.update({"TORCHINDUCTOR_CACHE_DIR": str(cache_dir), "TRITON_CACHE_DIR": str(cache_dir / "triton")})
+    import torch
+    import torch.distributed as dist
+
+    device = _device(plan)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", store=dist.HashStore(), rank=0,
+                            world_size=1)
+    try:
+        compile_s = _one_step(plan, device)
+        artifacts = torch.compiler.save_cache_artifacts()
+    finally:
+        dist.destroy_process_group()
+    blob = artifacts[0] if artifacts else b""
+    (staging / ARTIFACTS_FILE).write_bytes(blob)
+    from .clock import utc_now
+    from .provenance import device_name
+
+    return SeedManifest(key=key_for(plan, device_name(device)), created_at=utc_now(), compile_s=round(compile_s, 3),
+                        artifacts_bytes=len(blob), inductor_files=sum(len(f) for _, _, f in os.walk(cache_dir)))
+
+
+def _device(plan: Plan) -> Any:
+    """The device a rank of this plan uses, with the CPU threads a rank gets (Inductor's C++ kernels
+    are built for the thread count they run with)."""
+    import torch
+
+    if plan.distributed.device == "cuda":
+        torch.cuda.set_device(0)
+        return torch.device("cuda", 0)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(max(1, cores // plan.distributed.nproc_per_node))
+    return torch.device("cpu")
+
+
+def _one_step(plan: Plan, device: Any) -> float:
+    """One forward and backward of one micro-batch, the way a rank runs it: the compile happens here."""
+    import torch
+    from torch.distributed.device_mesh import init_device_mesh
+
+    from .data import SyntheticTokens
+    from .model import build_model, cross_entropy
+    from .parallel import parallelize
+
+    model = build_model(plan.model.dims(), plan.train.seed, device)
+    model, _ = parallelize(model, plan, init_device_mesh(device.type, (1,)))
+    rows = SyntheticTokens(plan.model.vocab_size, plan.train.seq_len, plan.train.seed).rows(0, plan.train.micro_batch)
+    rows = rows.to(device)
+    start = time.perf_counter()
+    cross_entropy(model(rows[:, :-1]), rows[:, 1:]).backward()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Swap a finished seed into place; the old one is removed only after the new one is there."""
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        target.rename(old)
+    new.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _torch_version() -> str:
+    from importlib.metadata import version
+
+    return version("torch")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m megaspec.runtime.seed PLAN_JSON|- SEED_DIR` (`-`: the plan on stdin): what
+    `megaspec cache seed` runs. The last stdout line is the seed's manifest."""
+    import sys
+
+    from .plan import read_plan
+
+    args = sys.argv[1:] if argv is None else argv
+    plan = Plan.model_validate_json(sys.stdin.read()) if args[0] == "-" else read_plan(args[0])
+    manifest = make_seed(plan, Path(args[1]))
+    print(json.dumps(manifest.model_dump(mode="json")), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
