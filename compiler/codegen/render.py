@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from megaspec.runtime.files import write_text_atomic
+from megaspec.runtime.files import refuse_links, write_text_atomic
 from megaspec.runtime.plan import Plan
 
 from .. import __version__
@@ -96,13 +96,14 @@ def render(plan: Plan) -> dict[str, str]:
     return {APP_FILE: render_app(plan), PLAN_FILE: plan.to_json()}
 
 
-def write_build(files: dict[str, str], out_dir: Path, name: str) -> Path:
+def write_build(files: dict[str, str], out_dir: Path, name: str, links_from: Path | None = None) -> Path:
     """Write rendered files to `<out_dir>/<name>/`; returns that directory.
 
     Atomic (never half-written) but not fsync'd: build output is regenerated from the spec at will,
-    and an fsync per file was a third of `megaspec compile specs/` on a large tree.
+    and an fsync per file was a third of `megaspec compile specs/` on a large tree. No folder below
+    `links_from` (default: `out_dir`, the folder the user named) may be a symbolic link (LinkRefused).
     """
-    target = out_dir / name
+    target = refuse_links(out_dir if links_from is None else links_from, out_dir / name)
     for filename, text in sorted(files.items()):
         write_text_atomic(target / filename, text, durable=False)
     return target

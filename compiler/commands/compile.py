@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 EXIT_ERRORS, EXIT_INTERNAL = 1, 3
+DEFAULT_OUT = "build"  # no link is followed below the current folder; below `-o DIR` when one is named
 TARGETS = click.Choice(["local", "modal"])
 
 
@@ -35,12 +36,14 @@ def checked_or_errors(path: str, config: Any) -> tuple[Any | None, str]:
     return None, f"{text}{path}: not compiled: fix the error(s) above\n"
 
 
-def build_one(path: str, config: Any, out_dir: str, target: str | None) -> tuple[int, str]:
+def build_one(path: str, config: Any, out_dir: str | None, target: str | None) -> tuple[int, str]:
     """Lint, lower, render and write one spec: `(0, the line saying where)`, `(1, its errors)`, or
     `(3, the internal error)` (an MS9xx found by lint, or a bug in lower or render).
 
     Runs in a worker process for large batches, so it returns text instead of printing.
     """
+    from megaspec.runtime.files import LinkRefused
+
     from ..codegen.build import plan_for
     from ..codegen.render import render, write_build
     from ..diagnostics import InternalError
@@ -50,9 +53,12 @@ def build_one(path: str, config: Any, out_dir: str, target: str | None) -> tuple
         return (EXIT_INTERNAL if "error[MS9" in errors else EXIT_ERRORS), errors
     try:
         plan = plan_for(checked, target=target)
-        where = write_build(render(plan), Path(out_dir), plan.name)
+        where = write_build(render(plan), Path(out_dir or DEFAULT_OUT), plan.name,
+                            links_from=Path(out_dir) if out_dir else Path("."))
     except InternalError as e:
         return build_crashed(path, str(e))
+    except LinkRefused as e:
+        return EXIT_ERRORS, f"{path}: not compiled: {e}\n"
     return 0, f"{path}: wrote {where.as_posix()}/app.py and plan.json (plan {plan.modal.tags['megaspec_plan']})\n"
 
 
@@ -81,8 +87,8 @@ def _internal(e: Exception) -> None:
 
 @click.command("compile")
 @click.argument("specs", nargs=-1, required=True)
-@click.option("-o", "--out", "out_dir", default="build", show_default=True, type=click.Path(file_okay=False),
-              help="Where `<name>/app.py` and `<name>/plan.json` go.")
+@click.option("-o", "--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="Where `<name>/app.py` and `<name>/plan.json` go.  [default: build]")
 @click.option("--target", type=TARGETS, help="Override `target:`; `local` on a GPU spec is a CPU rehearsal.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Processes for large batches (default: one per core; 1 = in-process).")
