@@ -12,6 +12,7 @@ import json
 
 import pytest
 from modal.call_graph import InputInfo, InputStatus
+from modal.exception import InternalError, ResourceExhaustedError, ServiceError
 
 from megaspec.compiler.runs import manifest as mf
 from megaspec.compiler.runs.backends import modal_collect
@@ -97,3 +98,20 @@ def test_a_broken_call_graph_does_not_fail_the_collector():
 def test_the_call_graph_never_decides_the_outcome(status):
     m = modal_collect._mark_progress(detached_manifest(), GraphOnly([node(status, task_id="ta-1")]))
     assert m.state == "running" and m.receipt is None and m.error is None
+
+
+class FailingPoll:
+    """A poll whose RPC fails in transit: the test server cannot be made to drop or refuse one poll."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+    def get(self, timeout=None):
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [ServiceError("unavailable"), InternalError("rpc failed"),
+                                   ResourceExhaustedError("rate limited"), OSError("connection reset")])
+def test_a_poll_that_fails_in_transit_is_not_a_failed_run(error):
+    outcome, payload = modal_collect.poll(FailingPoll(error))
+    assert outcome == "unreachable" and type(error).__name__ in payload

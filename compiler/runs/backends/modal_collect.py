@@ -37,7 +37,16 @@ def poll(function_call) -> tuple[str, object]:
     matters: a still-running call raises the *builtin* TimeoutError, while Modal's own TimeoutError
     family (OutputExpiredError, FunctionTimeoutError) does not subclass it.
     """
-    from modal.exception import AuthError, ConnectionError, FunctionTimeoutError, OutputExpiredError
+    from grpclib.exceptions import StreamTerminatedError
+    from modal.exception import (
+        AuthError,
+        ConnectionError,
+        FunctionTimeoutError,
+        InternalError,
+        OutputExpiredError,
+        ResourceExhaustedError,
+        ServiceError,
+    )
 
     try:
         return "done", function_call.get(timeout=0)
@@ -49,19 +58,22 @@ def poll(function_call) -> tuple[str, object]:
         return "failed", f"the function hit its timeout (resources.timeout) on its last attempt: {e}"
     except AuthError as e:
         return "rejected", describe(e)
-    except ConnectionError as e:
-        return "unreachable", describe(e)
-    except Exception as e:  # noqa: BLE001 - RemoteError, InternalFailure, or the function's own exception
-        return ("terminated" if _was_terminated(function_call) else "failed"), describe(e)
+    except Exception as e:  # noqa: BLE001 - RemoteError, InternalFailure, the function's own exception, or transit
+        status = _output_status(function_call)
+        in_transit = (ConnectionError, ServiceError, InternalError, ResourceExhaustedError, StreamTerminatedError,
+                      OSError)
+        if status is None and isinstance(e, in_transit):  # the poll failed, not the run: a blip must not end it
+            return "unreachable", describe(e)
+        return ("terminated" if status == "TERMINATED" else "failed"), describe(e)
 
 
-def _was_terminated(function_call) -> bool:
-    """Whether Modal ended the input as TERMINATED (stopped), not FAILURE.
+def _output_status(function_call) -> str | None:
+    """The status Modal gave the call's output (FAILURE, TERMINATED, ...); None when no output can be read.
 
-    The client raises the same exception for both; only the result's status tells them apart, and
-    the public API shows it nowhere else in time (the call graph is best effort). This reads the
-    output the client already fetched, through the client's own invocation (modal 1.6, checked at
-    apply by `check_client_version`).
+    The client raises the same exception for a terminated input as for a failed one, and a
+    function's own exception may be an OSError like a dropped connection; only the output's status
+    tells them apart, and the public API shows it nowhere else in time (the call graph is best
+    effort). This reads it through the client's own invocation (modal 1.6, checked at apply).
     """
     from modal._utils.async_utils import synchronizer
     from modal_proto import api_pb2
@@ -72,10 +84,11 @@ def _was_terminated(function_call) -> bool:
 
     try:
         response = synchronizer.create_blocking(outputs)()
-    except Exception:  # noqa: BLE001 - the status is a refinement; without it the failure stands
-        return False
-    terminated = api_pb2.GenericResult.GENERIC_STATUS_TERMINATED
-    return any(o.result.status == terminated for o in response.outputs)
+    except Exception:  # noqa: BLE001 - no readable output: the caller decides from the exception alone
+        return None
+    if not response.outputs:
+        return None
+    return api_pb2.GenericResult.GenericStatus.Name(response.outputs[0].result.status).removeprefix("GENERIC_STATUS_")
 
 
 def collect(run_dir: Path, *, read_volume_file: ReadVolumeFile | None = None) -> Manifest:
