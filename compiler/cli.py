@@ -68,7 +68,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Aborted.", err=True)
         code = 130
     except Exception as e:  # noqa: BLE001 - the last line of defence: never a bare traceback
-        click.echo(f"internal error[MS902]: {type(e).__name__}: {e}\n"
+        from .lint.credentials import redact_text, tokens_in_text  # the message may quote a spec value
+
+        reason = f"{type(e).__name__}: {e}"
+        click.echo(f"internal error[MS902]: {redact_text(reason, tokens_in_text(reason))}\n"
                    "  = help: this is a bug in megaspec; please report it with the command you ran", err=True)
         code = EXIT_INTERNAL
     sys.exit(code or 0)

@@ -142,7 +142,8 @@ def _secret_values(composed: Composed) -> set[str]:
 def _redact(d: Diagnostic, secrets: set[str]) -> Diagnostic:
     related = tuple(Related(span=r.span, message=redact_text(r.message, secrets)) for r in d.related)
     touches_secret = d.fix is not None and any(v in d.fix.original or v in d.fix.replacement for v in secrets)
-    return replace(d, message=redact_text(d.message, secrets),
+    yaml_path = tuple(redact_text(p, secrets) if isinstance(p, str) else p for p in d.yaml_path)
+    return replace(d, message=redact_text(d.message, secrets), yaml_path=yaml_path,
                    hint=redact_text(d.hint, secrets) if d.hint else d.hint, related=related,
                    fix=None if touches_secret else d.fix)
 

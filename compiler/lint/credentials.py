@@ -24,7 +24,10 @@ KNOWN_PREFIXES: tuple[tuple[str, str], ...] = (
     ("Modal token", r"\b(ak|as)-[A-Za-z0-9]{20,}\b"),
     ("Slack token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"),
     ("Google API key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
-    ("private key", r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    ("JSON Web Token", r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    # The whole key: to its END line (real newlines, or `\n` escapes in a quoted scalar), else to the
+    # end of the line or quote, so masking never leaves the body of a key on one line in a report.
+    ("private key", r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----|[^\"'\n]*)"),
 )
 # The shortest token any pattern above (or the entropy check) can match: shorter strings, which
 # are most of a spec (keys, names, numbers), skip the regexes entirely.
@@ -33,6 +36,10 @@ _ANY_KNOWN = re.compile("|".join(f"(?P<k{i}>{p})" for i, (_, p) in enumerate(KNO
 SECRETISH_KEY = re.compile(r"(?i)(secret|token|passw(or)?d|api[_-]?key|access[_-]?key|credential|auth)")
 MIN_ENTROPY_LEN = 20
 MIN_ENTROPY_BITS = 3.5
+# Anywhere else (a package, a bucket, a prefix, an endpoint, a mount, a key): a longer run with
+# lowercase, uppercase and digits, as generated tokens are; `ModelRevision2024` is not one.
+MIN_LOOSE_LEN = 24
+MIN_LOOSE_BITS = 4.0
 
 
 def shannon_bits(text: str) -> float:
@@ -48,15 +55,22 @@ _TOKEN_RUN = re.compile(rf"[A-Za-z0-9+=]{{{MIN_ENTROPY_LEN},}}")
 _DIGEST_RUN = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
-def _high_entropy(value: str, *, digests_ok: bool = False) -> bool:
+_HEX_RUN = re.compile(r"[0-9a-f]+")
+
+
+def _high_entropy(value: str, *, digests_ok: bool = False, loose: bool = False) -> bool:
     """A run of at least 20 token characters (no path/version separators) with high entropy.
 
     `digests_ok`: a lowercase hex run of exactly a commit's or a sha256's length is an identifier.
+    `loose`: a value under no secret-like key: at least 24 characters of all three classes, 4 bits
+    per character, and any lowercase hex run (a digest, an account id in an endpoint) is an identifier.
     """
     for token in _TOKEN_RUN.findall(value):
-        if digests_ok and _DIGEST_RUN.fullmatch(token):
+        if (digests_ok and _DIGEST_RUN.fullmatch(token)) or (loose and _HEX_RUN.fullmatch(token)):
             continue
         classes = sum(bool(re.search(p, token)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]"))
+        if loose and (len(token) < MIN_LOOSE_LEN or classes < 3 or shannon_bits(token) < MIN_LOOSE_BITS):
+            continue
         if classes >= 2 and shannon_bits(token) >= MIN_ENTROPY_BITS:
             return True
     return False
@@ -65,21 +79,20 @@ def _high_entropy(value: str, *, digests_ok: bool = False) -> bool:
 def credential_kind(value: str, key: str | None = None) -> str | None:
     """What kind of credential `value` looks like, or None.
 
-    Known token prefixes match anywhere. A long high-entropy string counts only under a key that
-    names a secret, or inside `image.env` (the caller passes `key` for those, `env:NAME` for the
-    latter), where a commit or sha256 digest under a plain name (`MODEL_REVISION`) is not one.
+    Known token prefixes match anywhere. A long high-entropy string counts under a key that names
+    a secret, or inside `image.env` (the caller passes `key` for those, `env:NAME` for the latter),
+    where a commit or sha256 digest under a plain name (`MODEL_REVISION`) is not one; anywhere else
+    (packages, buckets, prefixes, endpoints, mounts, keys) by the stricter `loose` test.
     """
     if len(value) < MIN_TOKEN_LEN:
         return None
     if m := _ANY_KNOWN.search(value):
         return KNOWN_PREFIXES[int(m.lastgroup[1:])][0]
-    if key is None:
-        return None
-    if SECRETISH_KEY.search(key):
+    if key is not None and SECRETISH_KEY.search(key):
         return "high-entropy string" if _high_entropy(value) else None
-    if key.startswith("env:") and _high_entropy(value, digests_ok=True):
-        return "high-entropy string"
-    return None
+    if key is not None and key.startswith("env:"):
+        return "high-entropy string" if _high_entropy(value, digests_ok=True) else None
+    return "high-entropy string" if _high_entropy(value, loose=True) else None
 
 
 def mask(value: str) -> str:
