@@ -1,4 +1,4 @@
-"""`megaspec status`, `collect` and `cancel`: see runs, advance them, stop a detached Modal run."""
+"""`megaspec status`, `collect`, `cancel` and `logs`: see runs, advance them, stop a Modal run, read its output."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..runs.manifest import BackendError
+from ..runs.manifest import MANIFEST_FILE, BackendError
 from .run_output import EXIT_FAILED, EXIT_OK, exit_code, fail, print_outcome, require_manifest
 
 WATCH_INTERVAL_S = 10.0
@@ -46,9 +46,7 @@ def _filled_sweep(sweep_dir: Path, dirs: list[Path], views: list):
 def collect(path: str) -> None:
     """Poll PATH (a run directory, or every unfinished run under a runs directory) once; safe to repeat."""
     run_path = Path(path)
-    from ..runs.refresh import run_dirs
-
-    if len(run_dirs(run_path)) == 1 and (run_path / "manifest.json").is_file():
+    if (run_path / MANIFEST_FILE).is_file():
         raise click.exceptions.Exit(_collect_one(run_path))
     codes = []
     for view in _refreshed(run_path):
@@ -56,7 +54,9 @@ def collect(path: str) -> None:
             click.echo(f"{view.run_dir.name}: {view.problem}")
             codes.append(EXIT_FAILED)
             continue
-        click.echo(f"{view.run_dir.name}: {view.manifest.state}")
+        error = view.manifest.error
+        said = f"  error[{error.stage}]: {error.message.splitlines()[0]}" if error else ""
+        click.echo(f"{view.run_dir.name}: {view.manifest.state}{said}")
         codes.append(exit_code(view.manifest))
     raise click.exceptions.Exit(EXIT_FAILED if EXIT_FAILED in codes else EXIT_OK)
 

@@ -31,6 +31,8 @@ def _detail(m: Manifest) -> str:
         return f"receipt: {m.receipt}" if m.receipt else ""
     if m.state == "interrupted":
         return m.notes[-1] if m.notes else ""
+    if m.state == "planned":
+        return "queued: not launched yet"
     if m.modal is not None and m.modal.task_id:
         return f"container {m.modal.task_id}"
     if m.modal is not None and m.modal.function_call_id:
