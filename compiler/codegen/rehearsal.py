@@ -22,7 +22,7 @@ def rehearse(spec: Spec) -> tuple[Spec, list[str]]:
     world = geo.world_size
     tiny = PRESETS[DIAGNOSTIC_PRESET]
     t = spec.train
-    seq_len = min(t.seq_len or model_dims(spec).max_seq_len, tiny.max_seq_len)
+    seq_len = t.seq_len or model_dims(spec).max_seq_len  # the diagnostic preset takes any length
     steps = min(t.steps, t.warmup_steps + REHEARSAL_EXTRA_STEPS)
     words = [f"GPU `{spec.resources.gpu.primary.text}` x {geo.nodes} node(s) -> {world} CPU ranks (gloo)"]
     words += _changed("model preset", spec.preset or "custom", DIAGNOSTIC_PRESET)
@@ -38,7 +38,8 @@ def rehearse(spec: Spec) -> tuple[Spec, list[str]]:
     if spec.checkpoint.every is not None:
         words.append("checkpoints go to `checkpoints/` in the run dir")
     update = {
-        "target": "local", "preset": DIAGNOSTIC_PRESET, "model": type(spec.model)(), "buckets": {},
+        "target": "local", "preset": DIAGNOSTIC_PRESET, "buckets": {},
+        "model": type(spec.model)(max_seq_len=seq_len if seq_len > tiny.max_seq_len else None),
         "resources": spec.resources.model_copy(update={"gpu": None, "exact": False, "nodes": 1, "ranks": world}),
         "train": t.model_copy(update={"global_batch": geo.global_batch, "seq_len": seq_len,
                                       "steps": steps, "precision": "fp32", "compile": False}),

@@ -267,7 +267,8 @@ def _apply_preset(composed: Composed, *, base: bool = False) -> None:
         composed.diagnostics.append(_unknown_preset(name, composed.smap))
         del data["preset"]  # reported here; the model stage must not report it twice
         return
-    filled = preset_fill(name, model)
+    train = data.get("train")
+    filled = preset_fill(name, model, train.get("seq_len") if isinstance(train, dict) else None)
     data["model"] = {**model, **filled}
     composed.preset = name
     composed.preset_paths = frozenset(("model", k) for k in filled)

@@ -243,7 +243,8 @@ class Train(Section):
                                                    "always is); also the learning-rate warmup.")
     global_batch: Int | None = Field(None, ge=1, le=MAX_SEQUENCES, description="Sequences per optimizer step, over all ranks.")
     micro_batch: Int = Field(1, ge=1, le=MAX_SEQUENCES, description="Sequences per rank per forward.")
-    seq_len: Int | None = Field(None, ge=8, le=MAX_SEQUENCES, description="Tokens per sequence; default: the model's `max_seq_len`.")
+    seq_len: Int | None = Field(None, ge=8, le=MAX_SEQUENCES, description="Tokens per sequence; default: the model's `max_seq_len`. "
+                                                 "The `tiny` preset takes any length.")
     lr: float = Field(3.0e-4, gt=0, le=1.0, description="Peak learning rate (AdamW, warmup then cosine).")
     min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Final learning rate as a fraction of `lr`.")
     weight_decay: float = Field(0.1, ge=0, le=1, description="AdamW weight decay.")
@@ -395,16 +396,22 @@ class BaseSpec(Spec):
     name: Name | None = Field(None, description="A base needs no name: each spec that extends it names itself.")
 
 
-def preset_fill(preset: str, written: Mapping[str, Any]) -> dict[str, Any]:
+def preset_fill(preset: str, written: Mapping[str, Any], seq_len: object = None) -> dict[str, Any]:
     """The `model:` fields `preset` supplies: its value for each field not written (or written null).
 
+    The diagnostic preset takes the run's `train.seq_len` whatever it is (its rotary tables are
+    built that long), so a hang can be diagnosed on the real topology at the real sequence length.
     The one place a preset is applied: `compose` fills the merged data with it (and records the
     origin), `model_dims` the Spec of a run.
     """
-    return {k: v for k, v in PRESETS[preset].as_dict().items() if written.get(k) is None}
+    filled = {k: v for k, v in PRESETS[preset].as_dict().items() if written.get(k) is None}
+    longer = isinstance(seq_len, int) and not isinstance(seq_len, bool) and seq_len > filled.get("max_seq_len", seq_len)
+    if preset == DIAGNOSTIC_PRESET and longer:
+        filled["max_seq_len"] = seq_len
+    return filled
 
 
 def model_dims(spec: Spec) -> ModelDims:
     """The model a spec trains: its `model:` fields, the rest from its preset (the diagnostic one by default)."""
     written = spec.model.model_dump()
-    return ModelDims(**{**written, **preset_fill(spec.preset or DIAGNOSTIC_PRESET, written)})
+    return ModelDims(**{**written, **preset_fill(spec.preset or DIAGNOSTIC_PRESET, written, spec.train.seq_len)})

@@ -115,7 +115,9 @@ def test_rehearsal_keeps_world_and_batch_geometry():
     assert cpu.distributed.world_size == gpu.distributed.world_size == 8
     assert (cpu.train.global_batch, cpu.train.micro_batch, cpu.train.grad_accum) == (64, 4, 2)
     assert (cpu.distributed.backend, cpu.distributed.device) == ("gloo", "cpu")
-    assert cpu.model.preset == "tiny" and cpu.train.seq_len == 128
+    # the real sequence length: the diagnostic preset takes it (its rotary tables are built that long)
+    assert cpu.model.preset == "tiny" and cpu.train.seq_len == cpu.model.max_seq_len == 2048
+    assert not any("seq_len" in s for s in cpu.run.substitutions)
     assert (cpu.train.steps, cpu.train.warmup_steps) == (35, 30)
     assert (cpu.train.precision, cpu.train.compile) == ("fp32", False)
     assert (cpu.cache.policy, cpu.cache.dir, cpu.data.source) == ("cold", None, "synthetic")
@@ -149,3 +151,12 @@ def test_plan_refuses_batch_geometry_that_does_not_add_up():
         Plan.model_validate({**body, "train": {**body["train"], "grad_accum": 3}})
     with pytest.raises(ValidationError, match="world_size 2 != nodes 1 x nproc_per_node 4"):
         Plan.model_validate({**body, "distributed": {**body["distributed"], "nproc_per_node": 4}})
+
+
+def test_the_diagnostic_preset_takes_the_real_sequence_length():
+    long = plan_of(preset="tiny", train={"seq_len": 4096, "global_batch": 8, "micro_batch": 4})
+    assert (long.model.n_layers, long.model.d_model) == (2, 64) and long.model.max_seq_len == 4096
+    short = plan_of(preset="tiny", train={"seq_len": 64, "global_batch": 8, "micro_batch": 4})
+    assert short.model.max_seq_len == 128  # the preset's own length when the run is shorter
+    other = plan_of(preset="dense-125m", train={"seq_len": 1024, "global_batch": 8, "micro_batch": 4})
+    assert other.model.max_seq_len == 2048  # only the diagnostic preset stretches
