@@ -15,6 +15,7 @@ from .acceptance import evaluate
 from .clock import seconds_between, utc_now
 from .outcome import Outcome
 from .plan import Plan
+from .progress import read_record
 from .provenance import collect_provenance, describe_hardware
 from .receipt import (
     CheckpointReport,
@@ -122,6 +123,8 @@ def complete_receipt(plan: Plan, run_dir: Path, started_at: str, parent_outcome:
     if receipt is None:  # rank 0 never wrote one, or this is another node's launcher
         receipt = build_receipt(plan, run_dir, started_at, parent_outcome, list(statuses.values()),
                                 status="ok" if launch_error is None else "error")
+    if launch_error is not None and plan.lane != "bench":
+        receipt = receipt.model_copy(update=_recovered_record(plan, run_dir, receipt, statuses))
     dumps = _error_files(run_dir, node_rank, plan.distributed.nproc_per_node)
     gathered = {r.rank: r.model_dump() for r in receipt.per_rank}
     for rank, s in statuses.items():
@@ -142,6 +145,23 @@ def complete_receipt(plan: Plan, run_dir: Path, started_at: str, parent_outcome:
     if plan.lane == "validate" and receipt.status == "ok":
         receipt = _with_verdict(plan, receipt)
     return Receipt.model_validate(receipt.model_dump())
+
+
+def _recovered_record(plan: Plan, run_dir: Path, receipt: Receipt, statuses: dict[int, dict[str, Any]]
+                      ) -> dict[str, Any]:
+    """What a failed run proved, when rank 0 was torn down before its receipt said so (a peer was
+    killed, SIGTERM): the losses in progress.jsonl, and the steps every rank's status file completed."""
+    record = read_record(run_dir)
+    losses = record.losses if len(record.losses) > len(receipt.losses) else receipt.losses
+    all_ranks = len(statuses) == plan.distributed.world_size
+    every_rank = min(int(s.get("last_step", 0)) for s in statuses.values()) if all_ranks else 0
+    steps = receipt.steps or Steps(planned=plan.train.steps, completed=0, warmup_excluded=0, measured=0)
+    update: dict[str, Any] = {"losses": losses, "steps": steps.model_copy(update={
+        "completed": max(steps.completed, len(losses), every_rank),
+        "resumed_from": steps.resumed_from or record.resumed_from})}
+    if receipt.metrics is not None and losses:
+        update["metrics"] = receipt.metrics.model_copy(update={"final_loss": losses[-1], "min_loss": min(losses)})
+    return update
 
 
 def _with_verdict(plan: Plan, receipt: Receipt) -> Receipt:

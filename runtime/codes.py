@@ -16,4 +16,5 @@ RUNTIME_CODES = {
     "MS810": "validation-failed",
     "MS811": "cache-state-mixed",
     "MS812": "cache-seed-mismatch",
+    "MS813": "bad-data",
 }

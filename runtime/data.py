@@ -12,7 +12,6 @@ import bisect
 import itertools
 import mmap
 import shutil
-import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +19,9 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from .data_check import BadDataError, check_shards, shard_files, token_layout
 from .errors import InsufficientDataError
 from .plan import Plan
-
-# llm.c shard headers: 256 int32 (magic, version, num_tokens), then the tokens.
-LLMC_MAGIC = {20240520: torch.uint16, 20240801: torch.uint32}
-LLMC_HEADER_BYTES = 256 * 4
-DTYPES = {"uint16": torch.uint16, "uint32": torch.uint32}
 
 
 @dataclass(frozen=True)
@@ -51,12 +46,21 @@ class Geometry:
 
 
 def stage(plan: Plan) -> dict[str, object]:
-    """Copy `data.stage_from` into the hot `data.path` before the measured loop (launcher side)."""
-    src, dst = plan.data.stage_from, plan.data.path
-    if not src or not dst:
-        return {}
+    """Launcher side, before any rank starts: copy `data.stage_from` into the hot `data.path`, then
+    check the shards the ranks will read (a bad shard is one MS812 line, not a crash at step 1)."""
+    report = _copy(plan.data.stage_from, plan.data.path) if plan.data.stage_from and plan.data.path else {}
+    if plan.data.source == "shards":
+        if not plan.data.path:
+            raise BadDataError("`data.source: shards` needs `data.path`")
+        report |= check_shards(plan.data.path, plan.data.dtype, plan.train.seq_len, plan.model.vocab_size)
+    return report
+
+
+def _copy(src: str, dst: str) -> dict[str, object]:
     start = time.perf_counter()
     src_p, dst_p = Path(src), Path(dst)
+    if not src_p.exists():
+        raise BadDataError(f"data.stage_from `{src}` does not exist; nothing to stage into `{dst}`")
     if src_p.is_dir():
         shutil.copytree(src_p, dst_p, dirs_exist_ok=True)
         num_bytes = sum(p.stat().st_size for p in dst_p.rglob("*") if p.is_file())
@@ -87,28 +91,20 @@ class TokenShards:
     """Flat token files (optionally with an llm.c header), concatenated; sample i is window i."""
 
     def __init__(self, path: str, dtype: str, seq_len: int):
-        root = Path(path)
-        files = sorted(p for p in root.iterdir() if p.is_file()) if root.is_dir() else [root]
         self.seq_len = seq_len
-        self.arrays = [self._open(f, DTYPES[dtype]) for f in files]
+        self.arrays = [self._open(f, *token_layout(f, dtype)) for f in shard_files(path)]
         self.windows = [max(0, (len(a) - 1) // seq_len) for a in self.arrays]  # +1 token for the target
         self.offsets = list(itertools.accumulate(self.windows, initial=0))
         self.tokens_dropped = sum(len(a) - w * seq_len for a, w in zip(self.arrays, self.windows, strict=True))
 
     @staticmethod
-    def _open(path: Path, dtype: torch.dtype) -> torch.Tensor:
+    def _open(path: Path, dtype: torch.dtype, offset: int, num_tokens: int) -> torch.Tensor:
         """Memory-map a shard (copy-on-write: the file is never modified, torch wants a writable buffer)."""
-        with open(path, "rb") as f:
-            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY) if path.stat().st_size else b""
-        if len(mapped) >= LLMC_HEADER_BYTES:
-            magic, _, num_tokens = struct.unpack_from("<3i", mapped)
-            if magic in LLMC_MAGIC:
-                return torch.frombuffer(mapped, dtype=LLMC_MAGIC[magic], offset=LLMC_HEADER_BYTES,
-                                        count=num_tokens)
-        itemsize = torch.empty((), dtype=dtype).element_size()
-        if len(mapped) < itemsize:
+        if num_tokens == 0:
             return torch.empty(0, dtype=dtype)
-        return torch.frombuffer(mapped, dtype=dtype, count=len(mapped) // itemsize)
+        with open(path, "rb") as f:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+        return torch.frombuffer(mapped, dtype=dtype, offset=offset, count=num_tokens)
 
     def num_samples(self) -> int:
         return self.offsets[-1]

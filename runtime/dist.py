@@ -23,7 +23,7 @@ from .plan import Plan
 from .process_group import Rank, gather_json, init_distributed, teardown
 from .provenance import device_name, observed_devices
 from .receipt import STAGES, BenchReport, RunError, write_receipt
-from .status import RankStatus
+from .status import RankStatus, failing_step
 from .train import run_training
 
 
@@ -66,11 +66,12 @@ def _record_failure(plan: Plan, run_dir: Path, status: RankStatus, exc: BaseExce
     """Write this rank's typed error to its status file; rank 0 also writes an error receipt."""
     phase = status.data.get("phase", "bootstrap")
     stage = getattr(exc, "stage", None) or (phase if phase in STAGES else "teardown")
-    step = getattr(exc, "step", None) or status.data.get("last_step", 0) + 1
+    step = getattr(exc, "step", None) or failing_step(status.data)
     error = {"code": code_for(exc), "stage": stage, "step": step, "failed_ns": time.time_ns(),
              "message": f"{type(exc).__name__}: {exc}"[:2000]}
     status.update(error=error, traceback=traceback.format_exc()[-4000:])
-    if status.data["rank"] != 0:
+    traceback.print_exc(file=sys.stderr)  # into this rank's log; the terminal gets the receipt's one line
+    if status.data["rank"] != 0 or phase == "teardown":  # in teardown, rank 0's receipt is written and ok
         return
     try:
         failure = RunError(code=error["code"], stage=stage, rank=0, step=step, message=error["message"])

@@ -4,17 +4,9 @@ A rank that fails raises a `RunFailure` (or any exception, classified by `code_f
 file records the code, and `triage` turns the statuses into the receipt's `error` {code, stage,
 rank, step, message, error_file}. The codes and their names live in `codes.py`; they are stable:
 docs, CI gates and runbooks key on them.
-
-Failure drills: `MEGASPEC_FAULT="<rank>:<stage>[:<step>]:<raise|sleep|kill>"` makes one rank
-raise, stall or die (SIGKILL, no Python error) at a stage, so the triage path (who is named,
-which stage, which error file) can be rehearsed on CPU before it is needed on rented GPUs.
 """
 
 from __future__ import annotations
-
-import os
-import signal
-import time
 
 # Messages of errors a rank sees when a *peer* died or stalled: they are consequences, not causes.
 _PEER_SYMPTOMS = ("timed out", "timeout", "connection closed by peer", "connection reset by peer",
@@ -62,25 +54,12 @@ def is_peer_symptom(message: str) -> bool:
 
 
 def code_for(exc: BaseException) -> str:
+    """The code of what a rank died of; a failure caused by a peer's absence is that symptom (MS803),
+    not its wrapper's code: a checkpoint save that lost its peer is not a checkpoint fault."""
+    if isinstance(exc, RunFailure) and exc.__cause__ is not None and is_peer_symptom(str(exc.__cause__)):
+        return "MS803"
     if isinstance(exc, RunFailure):
         return exc.code
     if isinstance(exc, KeyboardInterrupt):
         return "MS809"
     return "MS803" if is_peer_symptom(str(exc)) else "MS802"
-
-
-def maybe_inject_fault(rank: int, stage: str, step: int | None = None) -> None:
-    """Raise or stall here when a failure drill names this rank, stage (and step)."""
-    drill = os.environ.get("MEGASPEC_FAULT")
-    if not drill:
-        return
-    parts = drill.split(":")
-    want_rank, want_stage, action = int(parts[0]), parts[1], parts[-1]
-    want_step = int(parts[2]) if len(parts) == 4 else None
-    if want_rank != rank or want_stage != stage or (want_step is not None and want_step != step):
-        return
-    if action == "sleep":
-        time.sleep(3600)
-    if action == "kill":
-        os.kill(os.getpid(), signal.SIGKILL)
-    raise RuntimeError(f"injected failure: rank {rank} stage {stage} step {step}")

@@ -12,11 +12,11 @@ never arrived, not the rank that waited.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import logging
 import shutil
 import sys
-import threading
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +24,15 @@ from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, Std
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-from . import cachestate, data
+from . import cachestate, data, drills
 from .assemble import complete_receipt
 from .clock import utc_now
 from .dist import rank_main
 from .files import write_text_atomic
 from .outcome import Outcome
 from .plan import Plan, read_plan
+from .progress import PROGRESS_FILE, EventFn, ProgressTail
 from .receipt import write_receipt
-
-EventFn = Callable[[dict[str, Any]], None]
 
 
 def launch_config(plan: Plan, run_dir: Path, node_rank: int, master_addr: str | None,
@@ -49,41 +48,6 @@ def launch_config(plan: Plan, run_dir: Path, node_rank: int, master_addr: str | 
                         local_addr=master_addr if node_rank == 0 else None)
 
 
-class ProgressTail:
-    """Tails `<run_dir>/progress.jsonl` in a thread and hands each event to `on_event`."""
-
-    def __init__(self, path: Path, on_event: EventFn | None):
-        self.path, self.on_event, self.offset = path, on_event, 0
-        self.stop_flag = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> ProgressTail:
-        if self.on_event:
-            self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.on_event:
-            self.stop_flag.set()
-            self.thread.join()
-
-    def _run(self) -> None:
-        while not self.stop_flag.wait(0.2):
-            self._drain()
-        self._drain()
-
-    def _drain(self) -> None:
-        if not self.path.exists():
-            return
-        with open(self.path) as f:
-            f.seek(self.offset)
-            for line in f:
-                if not line.endswith("\n"):
-                    break  # a half-written line: read it next time
-                self.offset += len(line)
-                self.on_event(json.loads(line))
-
-
 def run_plan(plan: Plan, run_dir: str | Path, *, node_rank: int = 0, master_addr: str | None = None,
              master_port: int = 29500, on_event: EventFn | None = None) -> dict[str, Any]:
     """Run a plan on this node and return its receipt (as a dict).
@@ -97,10 +61,11 @@ def run_plan(plan: Plan, run_dir: str | Path, *, node_rank: int = 0, master_addr
     started_at, outcome = utc_now(), Outcome()
     launch_error: BaseException | None = None
     try:
+        drills.from_env(plan.distributed.world_size)  # a malformed drill is refused, never ignored
         seeded = cachestate.restore_seed_dir(plan, cachestate.cache_dir_for(plan, run_dir))
         outcome.staged = data.stage(plan)
         config = launch_config(plan, run_dir, node_rank, master_addr, master_port)
-        with ProgressTail(run_dir / "progress.jsonl", on_event):
+        with ProgressTail(run_dir, on_event), _quiet_torch_launcher():
             elastic_launch(config, rank_main)(plan.to_json(), str(run_dir), seeded, started_at)
     except (KeyboardInterrupt, Exception) as exc:  # every ending is triaged into the receipt
         launch_error = exc
@@ -114,7 +79,25 @@ def run_plan(plan: Plan, run_dir: str | Path, *, node_rank: int = 0, master_addr
     return receipt.model_dump(mode="json")
 
 
-ATTEMPT_FILES = ("ranks", "logs", "progress.jsonl", "receipt.json")
+# torch's launcher logs each failed worker's whole traceback (36-61 lines) on the terminal; the
+# traceback is already in that rank's log and error file, and the receipt names the cause.
+QUIET_LOGGERS = ("torch.distributed.elastic", "torch.multiprocessing.spawn")
+
+
+@contextlib.contextmanager
+def _quiet_torch_launcher() -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+ATTEMPT_FILES = ("ranks", "logs", PROGRESS_FILE, "receipt.json")
 
 
 def _fresh_run_dir(run_dir: Path) -> None:

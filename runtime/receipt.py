@@ -119,6 +119,8 @@ class DataReport(_Part):
     staged_from: str | None = None
     staged_bytes: int | None = None
     staged_s: float | None = None
+    num_files: int | None = None  # shards checked before launch
+    num_tokens: int | None = None
     micro_steps_available: int | None = None
     micro_steps_needed: int | None = None
     tokens_dropped: int | None = None

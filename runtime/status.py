@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import drills
 from .files import write_text_atomic
 from .receipt import STAGES
 
@@ -35,10 +36,12 @@ class RankStatus:
                                      "started_ns": time.time_ns(), "phase_ns": {}}
 
     def enter(self, phase: str, **fields: Any) -> None:
-        """Record that this rank entered `phase` (with a ns timestamp) and write the file."""
+        """Record that this rank entered `phase` (with a ns timestamp), write the file, then run a
+        failure drill that names this rank and phase."""
         self.data["phase"] = phase
         self.data["phase_ns"][phase] = time.time_ns()
         self.update(**fields)
+        drills.fire(self.data["rank"], phase)
 
     def update(self, **fields: Any) -> None:
         self.data.update(fields)
@@ -62,6 +65,13 @@ def read_statuses(run_dir: str | Path) -> dict[int, dict[str, Any]]:
 def progress_of(status: dict[str, Any]) -> tuple[int, int]:
     """How far a rank got: (last completed step, phase order). The laggard has the smallest."""
     return int(status.get("last_step", 0)), PHASE_ORDER.get(status.get("phase", "bootstrap"), 0)
+
+
+def failing_step(status: dict[str, Any]) -> int | None:
+    """The step a rank was working on when it stopped; None once training was over (receipt, teardown)."""
+    if status.get("phase") in ("receipt", "teardown", "done"):
+        return None
+    return int(status.get("last_step", 0)) + 1
 
 
 def rank_report(status: dict[str, Any], error_file: str | None, log_dir: str | None) -> dict[str, Any]:

@@ -9,7 +9,6 @@ returned outcome, which rank 0 turns into the receipt.
 from __future__ import annotations
 
 import gc
-import json
 import math
 import statistics
 import time
@@ -19,15 +18,16 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from . import cachestate, checkpoint
+from . import cachestate, checkpoint, drills
 from .data import Geometry, agree_on_steps, get_batch, open_source
-from .errors import CheckpointError, NonFiniteLossError, maybe_inject_fault
+from .errors import CheckpointError, NonFiniteLossError
 from .measure import StepClock, peak_mem_gib, summarize
 from .model import build_model, cross_entropy
 from .outcome import Outcome
 from .parallel import parallelize
 from .plan import Plan
 from .process_group import Rank, shorten_timeout
+from .progress import ProgressLog
 from .provenance import device_name
 from .receipt import CheckpointReport
 from .status import RankStatus
@@ -54,24 +54,6 @@ def global_losses(pending: list[torch.Tensor], world_size: int) -> list[float]:
     return (stacked / world_size).tolist()
 
 
-class ProgressLog:
-    """Rank 0's progress lines: one human line per log step, one JSON line for the launcher."""
-
-    def __init__(self, run_dir: Path, plan: Plan, enabled: bool):
-        self.path, self.plan, self.enabled = run_dir / "progress.jsonl", plan, enabled
-
-    def emit(self, step: int, loss: float, step_s: float, tokens_per_step: int) -> None:
-        if not self.enabled:
-            return
-        tokens_per_s = tokens_per_step / step_s
-        eta_s = step_s * (self.plan.train.steps - step)
-        print(f"step {step:5d}/{self.plan.train.steps} | loss {loss:.6f} | lr {lr_at(self.plan, step):.2e} | "
-              f"{step_s * 1000:.1f} ms | {tokens_per_s:,.0f} tok/s | eta {eta_s:.0f}s", flush=True)
-        event = {"step": step, "loss": loss, "tokens_per_s": tokens_per_s, "eta_s": eta_s}
-        with open(self.path, "a") as f:
-            f.write(json.dumps(event) + "\n")
-
-
 def _prepare_cache(plan: Plan, status: RankStatus, run_dir: Path, seeded: bool) -> dict[str, Any]:
     """Rank side of the cache: load a mega-cache seed, then count what is on disk before compiling."""
     if not plan.train.compile:
@@ -94,13 +76,16 @@ def run_training(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded:
     outcome.resumed_from, outcome.checkpoint, outcome.losses = start_step or None, ckpt, losses
     tokens_per_step = t.global_batch * t.seq_len
     clock = StepClock(num_excluded=start_step + 1 + t.warmup_steps, tokens_per_step=tokens_per_step)
-    progress = ProgressLog(run_dir, plan, r.is_main)
+    progress = ProgressLog(run_dir, t.steps, r.is_main)
+    if start_step:
+        progress.resumed(start_step, losses)
     pending: list[torch.Tensor] = []
     status.enter("first-step" if start_step == 0 else "train")
     gc.disable()  # torchtitan's pattern: a GC pause on one rank stalls every rank at the next collective
     clock.start()
     for step in range(start_step + 1, t.steps + 1):
-        maybe_inject_fault(r.rank, "train", step)
+        if status.data["phase"] == "train":  # step 1 of a fresh run is the first-step stage
+            drills.fire(r.rank, "train", step)
         if step % GC_EVERY_STEPS == 0:
             gc.collect(1)
         first = step == start_step + 1
@@ -111,11 +96,13 @@ def run_training(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded:
         status.update(last_step=step)
         is_last, saves = step == t.steps, _is_checkpoint_step(plan, step)
         if step % t.log_every == 0 or is_last or saves:
-            losses += global_losses(pending, r.world_size)
+            logged = global_losses(pending, r.world_size)
+            losses += logged
             pending = []
-            progress.emit(step, losses[-1], step_s, tokens_per_step)
+            progress.emit(step, logged, lr_at(plan, step), step_s, tokens_per_step)
         if saves and not is_last:
             status.enter("checkpoint")
+            drills.fire(r.rank, "checkpoint", step)
             ckpt.save_s = checkpoint.save(ckpt_root, model, optimizer, step, losses, step * t.global_batch,
                                           plan.checkpoint.keep)
             ckpt.saved_steps.append(step)
@@ -135,7 +122,6 @@ def _setup(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
     outcome.data = agree_on_steps(source, geo, t.steps, r.device)
     status.enter("compile")  # wrapping happens here; compilation itself in the first forward
     cache = _prepare_cache(plan, status, run_dir, seeded)
-    maybe_inject_fault(r.rank, "compile")
     model, outcome.num_fsdp_units = parallelize(model, plan, r.mesh)
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, betas=(0.9, 0.95), weight_decay=t.weight_decay,
                                   foreach=True)

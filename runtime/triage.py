@@ -16,7 +16,7 @@ from . import cachestate
 from .errors import RunFailure
 from .plan import Plan
 from .receipt import STAGES, Receipt, RunError
-from .status import progress_of
+from .status import failing_step, progress_of
 
 
 def triage(plan: Plan, receipt: Receipt, statuses: dict[int, dict[str, Any]], dumps: dict[int, str],
@@ -40,15 +40,16 @@ def triage(plan: Plan, receipt: Receipt, statuses: dict[int, dict[str, Any]], du
         return {"status": "error", "diagnostics": diagnostics,
                 "error": RunError(code="MS808", stage="bootstrap", rank=None, step=None,
                                   message=f"{type(launch_error).__name__}: {launch_error}")}
-    if receipt.status == "ok" and all(s.get("phase") in ("teardown", "done") for s in statuses.values()):
-        diagnostics.append(RunError(code="MS804", stage="teardown", rank=None, step=None,
-                                    message="a rank exited non-zero after the receipt was written"))
-        return {"status": "ok", "error": None, "diagnostics": diagnostics}
     exitcodes = {rank: f.exitcode for rank, f in launch_error.failures.items()}
     if plan.distributed.nodes == 1:
         for rank in range(plan.distributed.world_size):
             statuses.setdefault(rank, {"rank": rank, "phase": "bootstrap", "last_step": 0})
     culprit = attribute(statuses, exitcodes)
+    if receipt.status == "ok" and all(s.get("phase") in ("teardown", "done") for s in statuses.values()):
+        diagnostics.append(RunError(code="MS804", stage="teardown", rank=culprit["rank"], step=None,
+                                    message=f"rank {culprit['rank']} failed after the receipt was written: "
+                                            f"{culprit['message']}", error_file=dumps.get(culprit["rank"])))
+        return {"status": "ok", "error": None, "diagnostics": diagnostics}
     error = RunError(code=culprit["code"], stage=culprit["stage"], rank=culprit["rank"], step=culprit["step"],
                      message=culprit["message"], error_file=dumps.get(culprit["rank"]))
     return {"status": "error", "error": error, "diagnostics": diagnostics}
@@ -71,7 +72,7 @@ def attribute(statuses: dict[int, dict[str, Any]], exitcodes: dict[int, int]) ->
         if rank not in errors and code not in (0, -15):
             status = statuses.get(rank, {})
             return {"rank": rank, "code": "MS802", "stage": status.get("phase", "bootstrap"),
-                    "step": status.get("last_step", 0) + 1,
+                    "step": failing_step(status),
                     "message": f"rank {rank} exited with code {code} without a Python error (killed or crashed)"}
     stalled = _staller(statuses, errors)
     if stalled is not None:
@@ -101,6 +102,7 @@ def _staller(statuses: dict[int, dict[str, Any]], errors: dict[int, dict[str, An
     rank = suspects[0]
     phase, step = statuses[rank].get("phase", "bootstrap"), int(statuses[rank].get("last_step", 0))
     also = f" (also behind: {', '.join(map(str, suspects[1:]))})" if len(suspects) > 1 else ""
-    return {"rank": rank, "code": "MS803", "stage": phase if phase in STAGES else "bootstrap", "step": step + 1,
+    return {"rank": rank, "code": "MS803", "stage": phase if phase in STAGES else "bootstrap",
+            "step": failing_step(statuses[rank]),
             "message": f"rank {rank} stalled in `{phase}` after step {step}{also} while rank {waiter} waited in "
                        f"`{statuses[waiter].get('phase')}`; the waiter's timeout is a symptom, not the cause"}

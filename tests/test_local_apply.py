@@ -100,3 +100,8 @@ def test_apply_failing_rank_exits_1_naming_rank_stage_and_error_file(tmp_path):
     assert f"error file        {manifest.error.error_file}" in proc.stdout
     receipt = json.loads((run_dir / "receipt.json").read_text())
     assert receipt["status"] == "error" and receipt["error"]["rank"] == 1
+    assert (receipt["steps"]["completed"], len(receipt["losses"])) == (2, 2)  # what ran before the failure is kept
+    # The terminal gets the cause in one line; the worker's traceback goes to its log and error file.
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    rank_log = Path(manifest.error.error_file).parent / "stderr.log"
+    assert "Traceback" in rank_log.read_text() and "injected failure" in rank_log.read_text()

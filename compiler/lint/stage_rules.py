@@ -375,7 +375,7 @@ _RUNTIME_DOCS: dict[str, tuple[str, str]] = {
               "(checked before any rank starts).",
               "Make the seed once with `megaspec cache seed SPEC`: it compiles the spec's model on one device "
               "and writes it to `cache.seed`. Then apply the spec again."),
-    "MS808": ("The launcher failed before workers ran (rendezvous, spawn, plan).",
+    "MS808": ("The launcher failed before workers ran (rendezvous, spawn, plan, a malformed MEGASPEC_FAULT drill).",
               "Read the launcher error in the receipt; check the plan was compiled by this megaspec version."),
     "MS809": ("The run was interrupted (Ctrl-C, SIGTERM, preemption) before it finished.",
               "Rerun; with `checkpoint.resume: auto` it continues from the latest complete checkpoint."),
@@ -389,6 +389,9 @@ _RUNTIME_DOCS: dict[str, tuple[str, str]] = {
               "shape, precision or compile setting; the run was refused before any rank started, because a "
               "seed that does not match compiles cold after all.",
               "Make a seed for this spec with `megaspec cache seed SPEC` (the message names what differs)."),
+    "MS813": ("The data cannot be trained on (checked before any rank starts): a missing path, an empty or short "
+              "shard, a header claiming more tokens than the file holds, or a token id outside the vocabulary.",
+              "Fix the shard the message names: rewrite it, set `data.dtype`, or tokenize for this model."),
 }
 
 

@@ -11,23 +11,31 @@ from __future__ import annotations
 
 from megaspec.runtime.receipt import Metrics, Receipt
 
-# Runtime stage of a failure -> where to look first (the seeds' triage table, by layer).
+# Runtime stage of a failure -> what that stage does, and where to look first (one entry per
+# receipt.STAGES, in order; a test keeps them equal).
 RUNTIME_TRIAGE = {
-    "bootstrap": "image/bootstrap: check the image build and runtime environment; pin image inputs",
-    "init": "process-group rendezvous: check that every rank started (per-rank logs) and the ports/timeouts",
-    "compile": "distributed compile divergence: ranks compiled at different speeds; warm the compile cache "
-               "(`cache.policy: require-seed`) or rehearse with the `tiny` preset",
-    "first-step": "first collective: a rank got zero or uneven work, or compiled differently; check the batch "
-                  "split, then the cache state of each rank",
+    "bootstrap": "rank start-up: env, process-group rendezvous and device mesh; check that every rank started "
+                 "(per-rank logs), the ports and `distributed.init_timeout`, then the image",
+    "init": "model build and data: the model from its preset, the data opened (`data.path`, shard headers, "
+            "lengths, token ids) and the step count agreed across ranks; read the named rank's error file",
+    "compile": "FSDP2 wrapping, activation checkpointing and compile set-up; ranks that compile at different "
+               "speeds diverge here: warm the compile cache (`cache.policy: require-seed`) or rehearse with `tiny`",
+    "first-step": "the first optimizer step: compilation in the first forward, then the first collectives; a rank "
+                  "with zero or uneven work, or compiled differently, stalls here: check the batch split and each "
+                  "rank's cache state",
     "train": "remote execution: read the named rank's error file first; peers only report its absence",
-    "checkpoint": "persistence: check the checkpoints Volume (mounted, committed, one kind of state per Volume)",
-    "receipt": "record: the run may have worked but its receipt did not; read the rank-0 log",
+    "checkpoint": "saving or loading a DCP checkpoint, where every rank writes its shard: check the checkpoint "
+                  "dir (mounted, space, one kind of state per Volume), then the named rank's log",
+    "receipt": "gathering every rank's status for the receipt: training finished and its numbers are kept; "
+               "read the named rank's log",
     "teardown": "teardown: training finished; the fault is in process-group shutdown, not in the numbers",
 }
 # Codes whose fix is known whatever the stage: said instead of the stage's layer.
 CODE_TRIAGE = {
     "MS807": "the compile-cache seed: make it with `megaspec cache seed SPEC`, then apply again",
     "MS812": "the compile-cache seed: it was made for another run; `megaspec cache seed SPEC` makes this one's",
+    "MS813": "the data, checked before any rank started: fix the file the error names (path, header, length, "
+             "`data.dtype`, token ids against the vocabulary)",
 }
 # Manifest stage (who owns the fix) -> the first thing to inspect.
 MANIFEST_TRIAGE = {

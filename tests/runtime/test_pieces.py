@@ -54,11 +54,13 @@ def test_token_shards_read_llmc_headers_and_raw_files(tmp_path):
 
 def test_stage_copies_the_cold_source_into_the_hot_path(tmp_path):
     (tmp_path / "bucket").mkdir()
-    (tmp_path / "bucket" / "a.bin").write_bytes(b"x" * 100)
+    tokens = struct.pack("<50H", *range(50))
+    (tmp_path / "bucket" / "a.bin").write_bytes(tokens)
     plan = make_plan(data={"source": "shards", "path": str(tmp_path / "vol"),
                            "stage_from": str(tmp_path / "bucket"), "path_class": "volume"})
     staged = stage(plan)
-    assert (staged["staged_bytes"], (tmp_path / "vol" / "a.bin").read_bytes()) == (100, b"x" * 100)
+    assert (staged["staged_bytes"], (tmp_path / "vol" / "a.bin").read_bytes()) == (100, tokens)
+    assert (staged["num_files"], staged["num_tokens"]) == (1, 50)
     assert staged["staged_s"] >= 0 and stage(make_plan()) == {}
 
 
@@ -154,3 +156,55 @@ def test_verdict_checks_bound_and_reference(tmp_path):
                                        "matches_reference": True}
     verdict = acceptance.evaluate(plan, bad)
     assert not verdict.passed and len(verdict.reasons) == 2
+
+
+
+def _shard(path, ids, *, wide=False, header_claims=None):
+    body = struct.pack(f"<{len(ids)}{'I' if wide else 'H'}", *ids)
+    if header_claims is not None:
+        body = struct.pack("<3i", 20240801 if wide else 20240520, 1, header_claims) + bytes(1024 - 12) + body
+    path.write_bytes(body)
+    return path
+
+
+@pytest.mark.parametrize(("write", "problem"), [
+    (lambda d: None, "does not exist"),
+    (lambda d: d.mkdir(), "holds no shard files"),
+    (lambda d: (d.mkdir(), (d / "a.bin").write_bytes(b"")), "is empty"),
+    (lambda d: (d.mkdir(), _shard(d / "a.bin", [1] * 20)), "holds 20 tokens, less than one window"),
+    (lambda d: (d.mkdir(), (d / "a.bin").write_bytes(b"\x01" * 81)), "not a whole number of uint16 tokens"),
+    (lambda d: (d.mkdir(), _shard(d / "a.bin", [1] * 40, header_claims=400)), "claims 400 tokens but the file holds 40"),
+    (lambda d: (d.mkdir(), _shard(d / "a.bin", [1] * 39 + [300])), "token id 300, but the model's vocabulary has 256"),
+    (lambda d: (d.mkdir(), _shard(d / "a.bin", [1] * 39 + [70000], wide=True, header_claims=40)), "token id 70000"),
+])
+def test_bad_shards_are_one_clear_line_each(tmp_path, write, problem):
+    from megaspec.runtime.data_check import BadDataError, check_shards
+
+    write(tmp_path / "shards")
+    with pytest.raises(BadDataError, match=problem) as caught:
+        check_shards(str(tmp_path / "shards"), "uint16", seq_len=32, vocab_size=256)
+    assert (caught.value.code, caught.value.stage) == ("MS813", "init") and "\n" not in str(caught.value)
+
+
+def test_good_shards_pass_the_check_and_read_the_same_tokens(tmp_path):
+    from megaspec.runtime.data_check import check_shards
+
+    (tmp_path / "s").mkdir()
+    _shard(tmp_path / "s" / "a.bin", list(range(40)))
+    _shard(tmp_path / "s" / "b.bin", list(range(100, 140)), wide=True, header_claims=40)
+    assert check_shards(str(tmp_path / "s"), "uint16", seq_len=32, vocab_size=256) == {"num_files": 2,
+                                                                                      "num_tokens": 80}
+    shards = TokenShards(str(tmp_path / "s"), "uint16", seq_len=32)
+    assert shards.rows(1, 1)[0].tolist() == list(range(100, 133))
+
+
+def test_bad_data_fails_the_run_before_any_rank_starts(tmp_path):
+    from megaspec.runtime.launch import run_plan
+
+    (tmp_path / "s").mkdir()
+    _shard(tmp_path / "s" / "a.bin", [5] * 600 + [9999])
+    receipt = run_plan(make_plan(2, data={"source": "shards", "path": str(tmp_path / "s"), "path_class": "local-disk"}),
+                       tmp_path / "run")
+    error = receipt["error"]
+    assert (error["code"], error["stage"], error["rank"]) == ("MS813", "init", None) and "9999" in error["message"]
+    assert not (tmp_path / "run" / "logs").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import time
 
 import jsonschema
@@ -110,7 +111,7 @@ def test_a_killed_run_resumes_to_the_same_losses(baseline, tmp_path, monkeypatch
 def test_insufficient_shards_fail_before_training(tmp_path):
     shards = tmp_path / "shards"
     shards.mkdir()
-    (shards / "a.bin").write_bytes(bytes(range(256)) * 4)  # 512 uint16 tokens: 15 windows of 32
+    (shards / "a.bin").write_bytes(struct.pack("<512H", *(i % 256 for i in range(512))))  # 15 windows of 32
     start = time.monotonic()
     receipt = train(tmp_path, "short", data={"source": "shards", "path": str(shards), "path_class": "local-disk"})
     assert time.monotonic() - start < 60

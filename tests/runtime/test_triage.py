@@ -31,7 +31,7 @@ def test_receipt_then_nonzero_exit_is_a_teardown_fault_not_a_failure(tmp_path):
                                                            status="ok"))
     receipt = complete_receipt(plan, tmp_path, started, Outcome(), failed(1, -6), node_rank=0)
     assert (receipt.status, receipt.error) == ("ok", None)
-    assert [d.code for d in receipt.diagnostics] == ["MS804"]
+    assert [(d.code, d.rank, d.stage) for d in receipt.diagnostics] == [("MS804", 1, "teardown")]
 
 
 def test_a_rank_that_never_wrote_a_status_is_blamed_for_the_hang(tmp_path):
