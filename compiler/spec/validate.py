@@ -201,7 +201,7 @@ def _wrong_type(err: _Error, smap: SourceMap) -> tuple[Code, str, str | None]:
     expected = _expected_kind(err)
     shown = _shown(smap, err.path, err.value)
     message = f"`{dotted(err.path)}` must be {expected}, not {shown}"
-    return codes.WRONG_TYPE, message, _type_hint(expected, err, smap)
+    return codes.WRONG_TYPE, message, _type_hint(expected, err, smap) or f"Write {expected} here"
 
 
 def _type_fix(err: _Error, span: Span, smap: SourceMap) -> Fix | None:
