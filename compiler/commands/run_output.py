@@ -9,9 +9,13 @@ import click
 from ..runs.manifest import MANIFEST_FILE, Manifest, read_manifest
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
-# The remote side failed and returned no receipt: its own output is all there is.
-NO_RECEIPT_REMOTE_TRIAGE = ("the function failed on Modal before returning a receipt: read its output with "
-                            "`megaspec logs RUN` and the call graph in the manifest")
+# The run failed and left no receipt: its own output is all there is (by backend).
+NO_RECEIPT_REMOTE_TRIAGE = {
+    "modal": "the function failed on Modal before returning a receipt: read its output with `megaspec logs "
+             "RUN` and the call graph in the manifest",
+    "local": "the run's processes ended without a receipt: read `megaspec logs RUN` and the ranks' status "
+             "files (ranks/rank-N.json)",
+}
 
 
 def fail(message: str, hint: str | None = None, code: int = EXIT_FAILED):
@@ -47,7 +51,7 @@ def print_outcome(run_dir: Path, manifest: Manifest) -> None:
         click.echo(f"status: {manifest.state}")
     if manifest.error and not manifest.receipt:
         e = manifest.error
-        look = MANIFEST_TRIAGE[e.stage] if e.stage != "remote" else NO_RECEIPT_REMOTE_TRIAGE
+        look = MANIFEST_TRIAGE[e.stage] if e.stage != "remote" else NO_RECEIPT_REMOTE_TRIAGE[manifest.backend]
         click.echo(f"error[{e.stage}]: {e.message}\n  = look first at: {look}")
     for note in manifest.notes:
         click.echo(f"note: {note}")

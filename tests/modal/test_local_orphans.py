@@ -43,6 +43,7 @@ def test_a_killed_local_run_ends_error_orphaned_keeping_what_it_recorded(tmp_pat
     assert "last step recorded: 2; rank 0 in `train` at step 2" in m.error.message
     result = CliRunner().invoke(cli, ["collect", str(run_dir)])
     assert result.exit_code == 1 and "orphaned" in result.output
+    assert "the run's processes ended without a receipt: read `megaspec logs RUN`" in result.output
 
 
 def test_a_live_local_run_is_left_running(tmp_path):
