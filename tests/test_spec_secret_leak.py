@@ -97,3 +97,13 @@ def test_a_planted_token_is_reported_and_never_printed_or_written(shape: str, tm
     for field in ("bucket", "prefix", "endpoint_url"):
         assert any(p[:1] == ("buckets",) and p[-1] == field for p in leak_paths), (field, leak_paths)
     assert any(d["code"] == "MS405" and d["path"] == "_base.yaml" for d in found)
+
+
+def test_the_fast_token_scan_finds_what_the_full_regex_finds() -> None:
+    """token_matches tries the shapes only where a literal start is (speed); it must miss nothing."""
+    from megaspec.compiler.lint.credentials import _ANY_KNOWN, token_matches
+
+    for token in TOKENS.values():
+        for text in (token, f"a: {token} b", f"x{token}", f"{token}{token}", q(token), f"--{token}--"):
+            expected = [(m.start(), m.end()) for m in _ANY_KNOWN.finditer(text)]
+            assert [(start, end) for start, end, _, _ in token_matches(text)] == expected, text

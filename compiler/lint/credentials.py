@@ -86,8 +86,8 @@ def credential_kind(value: str, key: str | None = None) -> str | None:
     """
     if len(value) < MIN_TOKEN_LEN:
         return None
-    if m := _ANY_KNOWN.search(value):
-        return KNOWN_PREFIXES[int(m.lastgroup[1:])][0]
+    for _, _, _, kind in token_matches(value):
+        return kind
     if key is not None and SECRETISH_KEY.search(key):
         return "high-entropy string" if _high_entropy(value) else None
     if key is not None and key.startswith("env:"):
@@ -127,10 +127,32 @@ def find_credentials(data: Any) -> list[tuple[tuple, str, str]]:
     return found
 
 
+# Literal starts of the KNOWN_PREFIXES shapes: found with str.find (C speed), then the full pattern is
+# tried only there. One regex alternation tried at every offset took 0.5 s on a 1 MB scalar.
+_STARTS = ("AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "hf_", "sk-", "ak-", "as-",
+           "xox", "AIza", "eyJ", "-----BEGIN ")
+
+
+def _candidates(text: str) -> list[int]:
+    found = set()
+    for start in _STARTS:
+        i = text.find(start)
+        while i >= 0:
+            found.add(i)
+            i = text.find(start, i + 1)
+    return sorted(found)
+
+
 def token_matches(text: str) -> Iterator[tuple[int, int, str, str]]:
-    """(start, end, token, kind) for every known token shape in raw text, in one pass."""
-    for m in _ANY_KNOWN.finditer(text):
-        yield m.start(), m.end(), m.group(0), KNOWN_PREFIXES[int(m.lastgroup[1:])][0]
+    """(start, end, token, kind) for every known token shape in raw text, leftmost first, not overlapping."""
+    end = -1
+    for i in _candidates(text):
+        if i < end:
+            continue
+        m = _ANY_KNOWN.match(text, i)
+        if m:
+            end = m.end()
+            yield m.start(), m.end(), m.group(0), KNOWN_PREFIXES[int(m.lastgroup[1:])][0]
 
 
 def tokens_in_text(text: str) -> set[str]:

@@ -57,7 +57,7 @@ _STAGE_DOCS: tuple[tuple[Code, Severity, str], ...] = (
               steps: 100
         """),
     (codes.FILE_TOO_LARGE, Severity.ERROR, """
-        Checks that a spec file is at most 1 MiB.
+        Checks that a spec file is at most 1 MiB, 10,000 lines and 10,000 values.
 
         Why: a spec is a page of YAML; a huge file is a mistake or an attack on the linter.
 
@@ -68,7 +68,7 @@ _STAGE_DOCS: tuple[tuple[Code, Severity, str], ...] = (
             keep data in Volumes; split specs with `extends:`
         """),
     (codes.ALIAS_EXPANSION_TOO_LARGE, Severity.ERROR, """
-        Checks that anchors and aliases expand to at most 20,000 nodes.
+        Checks that anchors and aliases expand to at most 10,000 nodes.
 
         Why: nested aliases (a "billion laughs" YAML bomb) grow exponentially and would hang CI.
 

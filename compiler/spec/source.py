@@ -23,7 +23,8 @@ from ..codes import Code
 from ..diagnostics import Diagnostic, Related, Severity, Span, YamlPath
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: a spec is a page, not a data set
-MAX_NODES = 20_000  # plain-data nodes after alias expansion (a real spec has a few hundred)
+MAX_NODES = 10_000  # plain-data nodes after alias expansion (a real spec has a few hundred)
+MAX_LINES = 10_000
 MAX_DEPTH = 64
 MAX_INT_DIGITS = 4300  # Python's own cap on str -> int; no spec field is near it (MS104 bounds them)
 
@@ -270,6 +271,18 @@ def _tab_indent(path: str, lines: list[str]) -> Diagnostic | None:
     return None
 
 
+def _too_many_values(path: str, text: str, lines: list[str]) -> Diagnostic | None:
+    """A document far past the node budget, refused before composing it (ruamel takes seconds on 50,000
+    keys): more lines than MAX_LINES, or more separators (`:`, `,`, `- `) than twice MAX_NODES."""
+    separators = text.count(":") + text.count(",") + text.count("- ")
+    if len(lines) <= MAX_LINES and separators <= 2 * MAX_NODES:
+        return None
+    what = f"{len(lines):,} lines" if len(lines) > MAX_LINES else f"about {separators:,} values"
+    return _diag(codes.FILE_TOO_LARGE, f"the document has {what}; a spec holds at most {MAX_NODES:,} values "
+                 f"in {MAX_LINES:,} lines", _point(path, 0, 0, lines),
+                 "Split the spec with `extends:`; a spec is a page of YAML, a few hundred values")
+
+
 def _flow_depth(text: str) -> tuple[int, int]:
     """Deepest `[`/`{` nesting and the offset where it is reached (a cheap pre-check)."""
     depth = best = where = 0
@@ -307,6 +320,8 @@ def parse_text(text: str, path: str) -> Source:
     lines = editor_lines(text)
     if tab := _tab_indent(path, lines):
         return _failed(path, text, [tab])
+    if too_big := _too_many_values(path, text, lines):
+        return _failed(path, text, [too_big])
     depth, where = _flow_depth(text)
     if depth > MAX_DEPTH:
         d = _diag(codes.NESTING_TOO_DEEP, f"the document nests deeper than {MAX_DEPTH} levels",

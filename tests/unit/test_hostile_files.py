@@ -109,7 +109,10 @@ def test_a_5000_digit_integer_is_located_ms014(tmp_path: Path) -> None:
 def test_many_plain_keys_are_a_large_document_not_an_alias_bomb(tmp_path: Path) -> None:
     keys = "".join(f"  k{i}: {i}\n" for i in range(MAX_NODES + 10))
     found = load_source(write(tmp_path, "run.yaml", f"{SPEC}image:\n  env:\n{keys}")).diagnostics
-    assert codes(found) == ["MS004"] and "alias" not in found[0].message
+    assert codes(found) == ["MS004"] and "alias" not in found[0].message  # refused before composing
+    walked = "".join(f"  k{i}: [{i}]\n" for i in range(MAX_NODES // 2))  # under the pre-check, over the budget
+    found = load_source(write(tmp_path, "walked.yaml", f"{SPEC}image:\n  env:\n{walked}")).diagnostics
+    assert codes(found) == ["MS004"] and "more than 10,000 values" in found[0].message
     bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n" \
            "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n" \
            "e: [*d, *d, *d]\n"
