@@ -178,8 +178,8 @@ def test_collect_an_expired_result_with_a_receipt_copied_from_another_run_is_ref
 def test_an_unreachable_modal_is_said_plainly_within_the_bound(mock, detached, monkeypatch, tmp_path):
     from megaspec.compiler.runs.backends import modal_client
 
-    monkeypatch.setattr(modal_client, "CONNECT_TIMEOUT_S", 0.6)
-    monkeypatch.setattr(modal_client, "_QUIET_S", 0.2)
+    monkeypatch.setattr(modal_client, "CONNECT_TIMEOUT_S", 0.3)  # 15 s in use
+    monkeypatch.setattr(modal_client, "_QUIET_S", 0.1)
     point_client_at(monkeypatch, "http://127.0.0.1:9", tmp_path / "home")  # nothing listens on port 9
     before = (detached / "manifest.json").read_bytes()
     runs = tmp_path / "more-runs"
@@ -187,8 +187,8 @@ def test_an_unreachable_modal_is_said_plainly_within_the_bound(mock, detached, m
                  ["apply", SPEC, "--target", "modal", "--runs-dir", str(runs), "--build-dir", str(tmp_path / "b")]):
         result = invoke(*args)
         assert result.exit_code == 1
-        assert "connecting to Modal at http://127.0.0.1:9 (up to 1 s)..." in result.stderr
-        assert "error: could not reach Modal at http://127.0.0.1:9 within 1 s" in result.stderr
+        assert "connecting to Modal at http://127.0.0.1:9 (up to 0.3 s)..." in result.stderr
+        assert "error: could not reach Modal at http://127.0.0.1:9 within 0.3 s" in result.stderr
         assert "image" not in result.stderr
     assert (detached / "manifest.json").read_bytes() == before and not runs.exists()
 

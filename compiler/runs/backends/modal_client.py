@@ -63,7 +63,7 @@ def connect(echo: Callable[[str], None], *, launching: bool = False, timeout_s: 
     worker.start()
     worker.join(min(_QUIET_S, timeout_s))
     if worker.is_alive():
-        echo(f"connecting to Modal at {config.get('server_url')} (up to {timeout_s:.0f} s)...")
+        echo(f"connecting to Modal at {config.get('server_url')} (up to {timeout_s:g} s)...")
         worker.join(max(timeout_s - _QUIET_S, 0.0))
     if "client" in outcome:
         return outcome["client"]
@@ -71,7 +71,7 @@ def connect(echo: Callable[[str], None], *, launching: bool = False, timeout_s: 
     if problem is not None and is_auth_error(problem):
         raise BackendError(f"Modal rejected the credentials: {describe(problem)}",
                            hint="Run `modal token new` (or check MODAL_TOKEN_ID and MODAL_TOKEN_SECRET)")
-    why = f" ({describe(problem)})" if problem is not None else f" within {timeout_s:.0f} s"
+    why = f" ({describe(problem)})" if problem is not None else f" within {timeout_s:g} s"
     raise BackendError(f"could not reach Modal at {config.get('server_url')}{why}",
                        hint="Check the network (and MODAL_SERVER_URL if set), then run the command again; "
                             "nothing was changed")
