@@ -56,7 +56,7 @@ def run_plan(plan: Plan, run_dir: str | Path, *, node_rank: int = 0, master_addr
     receipt (status `interrupted`) is written.
     """
     run_dir = Path(run_dir)
-    _fresh_run_dir(run_dir)
+    archive_previous_attempt(run_dir)
     write_text_atomic(run_dir / "plan.json", plan.to_json())  # the same bytes `megaspec compile` writes
     started_at, outcome = utc_now(), Outcome()
     launch_error: BaseException | None = None
@@ -100,11 +100,12 @@ def _quiet_torch_launcher() -> Iterator[None]:
 ATTEMPT_FILES = ("ranks", "logs", PROGRESS_FILE, "receipt.json")
 
 
-def _fresh_run_dir(run_dir: Path) -> None:
-    """Move a previous attempt's files (a retry reuses the run dir) to `attempts/<n>/`: its error
-    files stay readable and are never mistaken for this attempt's. Checkpoints and caches stay."""
+def archive_previous_attempt(run_dir: Path, extra: tuple[str, ...] = ()) -> None:
+    """Move a previous attempt's files (a retry or `apply --resume` reuses the run dir), and the
+    `extra` ones the caller owns, to `attempts/<n>/`: its error files stay readable and are never
+    mistaken for this attempt's. Checkpoints and caches stay."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    previous = [run_dir / name for name in ATTEMPT_FILES if (run_dir / name).exists()]
+    previous = [run_dir / name for name in (*ATTEMPT_FILES, *extra) if (run_dir / name).exists()]
     if not previous:
         return
     archive = run_dir / "attempts" / str(len(list((run_dir / "attempts").glob("*"))) + 1)

@@ -105,3 +105,17 @@ def test_apply_failing_rank_exits_1_naming_rank_stage_and_error_file(tmp_path):
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
     rank_log = Path(manifest.error.error_file).parent / "stderr.log"
     assert "Traceback" in rank_log.read_text() and "injected failure" in rank_log.read_text()
+
+
+def test_a_killed_local_run_resumes_in_its_run_directory(tmp_path):
+    spec = tmp_path / "ckpt.yaml"
+    spec.write_text((REPO / "specs" / "cpu-local.yaml").read_text() + "checkpoint:\n  every: 3\n")
+    killed, run_dir = apply(tmp_path, str(spec), "--steps", "6", env={"MEGASPEC_FAULT": "1:train:5:kill"})
+    assert killed.returncode == 1 and read_manifest(run_dir).state == "error"
+    resumed, same_dir = apply(tmp_path, str(spec), "--steps", "6", "--resume", str(run_dir))
+    assert resumed.returncode == 0 and same_dir == run_dir, resumed.stdout + resumed.stderr
+    receipt = read_receipt(run_dir / "receipt.json")
+    assert (receipt.status, receipt.steps.resumed_from, receipt.steps.completed, len(receipt.losses)) == \
+        ("ok", 3, 6, 6)
+    assert receipt.losses[:3] == read_receipt(run_dir / "attempts" / "1" / "receipt.json").losses[:3]
+    assert read_manifest(run_dir / "attempts" / "1").state == "error" and read_manifest(run_dir).state == "ok"

@@ -54,6 +54,15 @@ def _apply_modal(plan, app_py: Path, run_dir: Path) -> int:
     return EXIT_OK
 
 
+def _resumable(plan, run_dir: Path):
+    from ..runs.backends import local
+
+    try:
+        return local.resumable(plan, run_dir)
+    except BackendError as e:
+        fail(str(e), e.hint, e.code)
+
+
 @click.command()
 @click.argument("spec", type=click.Path(exists=True))
 @click.option("--target", type=click.Choice(["local", "modal"]), help="Override the spec's `target`.")
@@ -69,8 +78,12 @@ def _apply_modal(plan, app_py: Path, run_dir: Path) -> int:
               help="Sweeps: the estimated total (USD) above which apply asks first (or needs --yes).")
 @click.option("--yes", is_flag=True, help="Sweeps: launch even above --max-cost, without asking.")
 @click.option("--fail-fast", is_flag=True, help="Local sweeps: stop at the first failed run.")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True),
+              help="Continue the local run in this run directory from its latest complete checkpoint "
+                   "(same spec and flags).")
 def apply(spec: str, target: str | None, runs_dir: str, out_dir: str, old_build_dir: str | None,
-          steps: int | None, no_progress: bool, max_cost: float, yes: bool, fail_fast: bool) -> None:
+          steps: int | None, no_progress: bool, max_cost: float, yes: bool, fail_fast: bool,
+          resume_dir: str | None) -> None:
     """Compile SPEC and run it: locally to a receipt, or on Modal, detached, to `collect` later.
 
     SPEC may be a sweep template (a spec with `sweep:`) or a folder of specs: every run is linted,
@@ -80,18 +93,22 @@ def apply(spec: str, target: str | None, runs_dir: str, out_dir: str, old_build_
 
     build_dir = Path(old_build_dir or out_dir)
     checked = None if Path(spec).is_dir() else _checked_spec(spec, steps)
+    if resume_dir and (checked is None or checked.spec.sweep is not None):
+        fail("`--resume` continues one run, not a sweep", "Name one spec and the run directory it ran in")
     if checked is None or checked.spec.sweep is not None:
         raise click.exceptions.Exit(apply_sweep(
             spec, checked, target=target, runs_dir=Path(runs_dir), build_dir=build_dir, steps=steps, yes=yes,
             max_cost=max_cost, fail_fast=fail_fast, progress=not no_progress))
     plan = lower_checked(checked, target=target, steps=steps)
+    if resume_dir:
+        plan = _resumable(plan, Path(resume_dir))
     app_py = build_app(plan, build_dir)
-    run_dir = Path(runs_dir) / plan.run.run_id
+    run_dir = Path(resume_dir) if resume_dir else Path(runs_dir) / plan.run.run_id
     kind = f"{plan.distributed.world_size} {plan.distributed.device} rank(s)"
     click.echo(f"apply: {plan.name} -> {run_dir} ({plan.target}, {kind}{', REHEARSAL' if plan.run.rehearsal else ''})")
     try:
         if plan.target == "local":
-            code = apply_local(plan, run_dir, progress=not no_progress)
+            code = apply_local(plan, run_dir, progress=not no_progress, resume=bool(resume_dir))
         else:
             code = _apply_modal(plan, app_py, run_dir)
     except BackendError as e:

@@ -54,7 +54,7 @@ def _require_torch() -> None:
                            code=2) from e
 
 
-def apply_local(plan, run_dir: Path, *, progress: bool) -> int:
+def apply_local(plan, run_dir: Path, *, progress: bool, resume: bool = False) -> int:
     """Run a plan here to its end, with the live progress line; the exit code its outcome implies."""
     from ..runs.backends import local
     from ..runs.progress import ProgressDisplay
@@ -62,7 +62,7 @@ def apply_local(plan, run_dir: Path, *, progress: bool) -> int:
     _require_torch()
     display = ProgressDisplay(plan.train.steps) if progress else None
     try:
-        manifest = local.run(plan, run_dir, on_event=display)
+        manifest = local.run(plan, run_dir, on_event=display, resume=resume)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: manifest {run_dir / MANIFEST_FILE}", err=True)
         return EXIT_INTERRUPTED

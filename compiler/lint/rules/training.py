@@ -278,3 +278,35 @@ def lane_section_mismatch(ctx: RuleContext) -> None:
             ctx.report((section,), f"`{section}:` is ignored on the `{lane}` lane", key=True,
                        hint=f"Set `lane: {section}`, or remove the `{section}:` section",
                        related=[ctx.related(("lane",), "lane set here")])
+
+
+@rule("MS217", "resume-without-checkpoints", Severity.WARNING)
+def resume_without_checkpoints(ctx: RuleContext) -> None:
+    """Checks that `checkpoint.resume: auto` has checkpoints to resume from.
+
+    Why: a run resumes only from a complete checkpoint written before it failed. With
+    `checkpoint.every` unset nothing is written, and with `checkpoint.every` at or above
+    `train.steps` the only save would be the last step, which is never saved; either way a
+    failed run starts again from step 0. (A local run resumes in its run directory with
+    `megaspec apply SPEC --resume runs/<run-id>`; a Modal run from its checkpoints Volume.)
+
+    Example:
+        train: {steps: 300}
+        checkpoint: {every: 500, resume: auto}
+
+    Use instead:
+        train: {steps: 300}
+        checkpoint: {every: 100, resume: auto}
+    """
+    ckpt, steps = ctx.spec.checkpoint, ctx.spec.train.steps
+    if ckpt.resume != "auto":
+        return
+    if ckpt.every is None and ctx.set(("checkpoint", "resume")) and ctx.spec.resources.retries == 0:
+        ctx.report(("checkpoint", "resume"), "`checkpoint.resume` `auto` but `checkpoint.every` is unset: no "
+                   "checkpoint is written, so a failed run starts again from step 0",
+                   hint="Set `checkpoint.every` below `train.steps`, or `checkpoint.resume: never`")
+    elif ckpt.every is not None and ckpt.every >= steps:
+        ctx.report(("checkpoint", "every"), f"`checkpoint.every` `{ckpt.every}` is not below `train.steps` "
+                   f"`{steps}`: no checkpoint is written before the last step, so there is nothing to resume",
+                   hint=f"Set `checkpoint.every` below `{steps}`, e.g. `{max(1, steps // 3)}`",
+                   related=[ctx.related(("train", "steps"), "steps set here")])

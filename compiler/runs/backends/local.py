@@ -10,13 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ..local_process import this_process
+from ..local_process import end_if_orphaned, this_process
 from ..manifest import (
+    MANIFEST_FILE,
     RECEIPT_FILE,
+    BackendError,
     Manifest,
     ManifestError,
     advance,
     new_manifest,
+    read_manifest,
     store_receipt,
     write_manifest,
 )
@@ -24,14 +27,18 @@ from ..manifest import (
 EventSink = Callable[[dict], None]
 
 
-def run(plan, run_dir: Path, *, on_event: EventSink | None = None) -> Manifest:
-    """Run `plan` to completion; returns the terminal manifest (Ctrl-C: `interrupted`)."""
-    from megaspec.runtime.launch import run_plan
+def run(plan, run_dir: Path, *, on_event: EventSink | None = None, resume: bool = False) -> Manifest:
+    """Run `plan` to completion; returns the terminal manifest (Ctrl-C: `interrupted`). `resume`:
+    the run dir holds an earlier attempt (see `resumable`), whose manifest and files are archived."""
+    from megaspec.runtime.launch import archive_previous_attempt, run_plan
 
     run_dir = Path(run_dir)  # run_plan writes plan.json, progress, logs and the receipt here
+    if resume:
+        archive_previous_attempt(run_dir, extra=(MANIFEST_FILE,))
     manifest = new_manifest(plan, backend="local")
     write_manifest(run_dir, manifest)
-    manifest = advance(manifest, "running", process=this_process())
+    notes = ["resumed in this run directory from its latest complete checkpoint"] if resume else []
+    manifest = advance(manifest, "running", process=this_process(), notes=notes)
     write_manifest(run_dir, manifest)
     try:
         receipt = run_plan(plan, run_dir, on_event=on_event)
@@ -44,6 +51,38 @@ def run(plan, run_dir: Path, *, on_event: EventSink | None = None) -> Manifest:
         manifest = store_receipt(run_dir, manifest, receipt, source="the launcher's receipt")
     write_manifest(run_dir, manifest)
     return manifest
+
+
+def resumable(plan, run_dir: Path):
+    """The plan of the local run in `run_dir`, when `plan` may continue it there: the same plan hash
+    (the same spec and flags), not still running, and a complete checkpoint to continue from.
+    Otherwise a `BackendError` saying why."""
+    from megaspec.runtime.checkpoint import complete_steps, root_for
+    from megaspec.runtime.plan import read_plan
+
+    if plan.target != "local":
+        raise BackendError("`--resume` continues a local run in its run directory",
+                           hint="A Modal run resumes from its checkpoints Volume (`checkpoint.resume: auto`): "
+                                "apply the spec again")
+    try:
+        previous, manifest = read_plan(run_dir / "plan.json"), read_manifest(run_dir)
+    except (OSError, ValueError) as e:
+        raise BackendError(f"`{run_dir}` is not a run directory `megaspec apply` wrote: {e}",
+                           hint="Name a folder under the runs directory, e.g. `runs/<run-id>`") from e
+    if previous.comparison_hash() != plan.comparison_hash():
+        raise BackendError(f"`{run_dir}` ran another plan (sha256 {previous.comparison_hash()[:12]}; this spec "
+                           f"gives {plan.comparison_hash()[:12]}): resuming would mix two experiments",
+                           hint="Resume with the spec and flags (`--steps`, `--target`) of that run, or apply "
+                                "without `--resume` to start a new run")
+    if not end_if_orphaned(run_dir, manifest).is_terminal:
+        raise BackendError(f"`{run_dir}` is still running (pid {manifest.process.pid if manifest.process else '?'})",
+                           hint="Wait for it to end, or end it, then resume")
+    root = root_for(previous, run_dir)
+    if previous.checkpoint.resume != "auto" or root is None or not complete_steps(root):
+        raise BackendError(f"`{run_dir}` has no complete checkpoint to resume from",
+                           hint="Set `checkpoint.every` (and `checkpoint.resume: auto`), then apply without "
+                                "`--resume` to start a new run")
+    return previous
 
 
 def _interrupted(run_dir: Path, manifest: Manifest) -> Manifest:
