@@ -1,13 +1,22 @@
-"""Plans for runtime tests, built directly (the compiler is not involved): the tiny preset on CPU/gloo."""
+"""Plans for runtime tests, lowered by the real compiler from a spec: the tiny preset on CPU/gloo.
+
+`make_plan` writes a spec, lints it and lowers it (`codegen/build.plan_for`), so every derived value
+(batch geometry, precision, env, timeouts) is the one `megaspec compile` would produce. Only what a
+spec cannot say goes into the plan afterwards (`plan=`): directories under the test's tmp_path.
+"""
 
 from __future__ import annotations
 
+import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from megaspec.compiler.codegen.build import plan_for
+from megaspec.compiler.lint.check import check_spec
 from megaspec.runtime.plan import Plan
-from megaspec.runtime.presets import PRESETS, flops_per_token, num_params
 
 
 def _deep_update(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -19,35 +28,45 @@ def _deep_update(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, A
     return base
 
 
-def make_plan(ranks: int = 2, *, global_batch: int = 8, micro_batch: int | None = None, steps: int = 6,
-              seq_len: int = 32, **overrides: Any) -> Plan:
-    """A CPU plan of the tiny preset; `overrides` deep-merge into the plan's JSON."""
-    dims = PRESETS["tiny"]
-    micro_batch = micro_batch or global_batch // ranks
-    raw: dict[str, Any] = {
-        "megaspec_version": "0.1.0", "name": "tiny-cpu", "lane": "train", "target": "local",
-        "run": {"spec_path": "specs/tiny.yaml", "spec_sha256": "0" * 64},
-        "model": {"preset": "tiny", **dims.as_dict(), "num_params": num_params(dims),
-                  "flops_per_token": flops_per_token(dims, seq_len)},
-        "train": {"steps": steps, "warmup_steps": 1, "global_batch": global_batch, "micro_batch": micro_batch,
-                  "grad_accum": global_batch // (micro_batch * ranks), "seq_len": seq_len, "lr": 3e-3,
-                  "min_lr_ratio": 0.1, "lr_warmup_steps": 2, "weight_decay": 0.0, "grad_clip": 1.0,
-                  "precision": "fp32", "compile": False, "activation_checkpointing": "none",
-                  "reshard_after_forward": "default", "seed": 1234, "log_every": 1},
-        "data": {"source": "synthetic", "path": None, "stage_from": None, "dtype": "uint16",
-                 "path_class": "synthetic"},
-        "checkpoint": {"dir": None, "every": None, "resume": "never", "keep": 2},
-        "cache": {"policy": "cold", "dir": None, "seed": None},
-        "distributed": {"backend": "gloo", "device": "cpu", "nodes": 1, "nproc_per_node": ranks,
-                        "world_size": ranks, "timeout_s": 20, "init_timeout_s": 30, "max_restarts": 0, "env": {}},
-        "resources": {"gpu_type": None, "gpu_count": 0, "modal_gpu": [], "exact": False, "cpu": None,
-                      "memory_mib": None, "timeout_s": 600, "retries": 0, "price_usd_per_hour": None},
-        "modal": {"app_name": "tiny", "client_version": "1.6", "image": {"python": "3.11", "base": None, "packages": [], "apt": [],
-                                                "uv_version": "0", "env": {}, "builder_version": "0"},
-                  "volumes": [], "buckets": [], "secrets": [], "tags": {}, "single_use_containers": True,
-                  "runs_dir": "runs"},
+def lowered(spec: dict[str, Any]) -> Plan:
+    """spec dict -> lint (no errors allowed) -> lower."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "spec.yaml"
+        path.write_text(json.dumps(spec), encoding="utf-8")
+        checked = check_spec(path)
+        errors = [f"{d.code} {d.message}" for d in checked.diagnostics if d.is_error]
+        assert checked.spec is not None and not errors, errors
+        return plan_for(checked)
+
+
+def make_plan(ranks: int = 2, *, gpu: str | None = None, global_batch: int = 8, micro_batch: int | None = None,
+              steps: int = 6, seq_len: int = 32, plan: dict[str, Any] | None = None, **spec: Any) -> Plan:
+    """The tiny preset on `ranks` CPU ranks (or `gpu` x `ranks` GPUs); `spec` deep-merges into the spec,
+    `plan` into the lowered plan's JSON (only for what no spec can say: directories of this test)."""
+    body: dict[str, Any] = {
+        "megaspec": 1, "name": "tiny-cpu", "target": "local", "preset": "tiny",
+        "resources": {"gpu": f"{gpu}:{ranks}"} if gpu else {"ranks": ranks},
+        "train": {"steps": steps, "warmup_steps": 1, "global_batch": global_batch,
+                  "micro_batch": micro_batch or global_batch // ranks, "seq_len": seq_len, "lr": 3e-3,
+                  "weight_decay": 0.0},
+        "checkpoint": {"resume": "never"},
+        "distributed": {"timeout": 20, "init_timeout": 30},
     }
-    return Plan.model_validate(_deep_update(raw, overrides))
+    lowered_plan = lowered(_deep_update(body, spec))
+    if not plan:
+        return lowered_plan
+    return Plan.model_validate(_deep_update(lowered_plan.model_dump(mode="json", by_alias=True), plan))
+
+
+def require_seed(seed: Path, cache_dir: Path | None = None) -> dict[str, Any]:
+    """`make_plan` arguments for `cache.policy: require-seed`: the spec as lint accepts it (the seed on
+    a cache Volume), then the seed and the cache dir moved under this test's tmp_path (Volumes exist
+    only on Modal), in the plan and in the env the ranks start with."""
+    cache_dir = cache_dir or seed.parent / "compile-cache"
+    env = {"TORCHINDUCTOR_CACHE_DIR": str(cache_dir), "TRITON_CACHE_DIR": f"{cache_dir}/triton"}
+    return {"volumes": {"cache": {"name": "ms-cache", "mount": "/vol/cache"}},
+            "cache": {"policy": "require-seed", "seed": "/vol/cache/seed"},
+            "plan": {"cache": {"seed": str(seed), "dir": str(cache_dir)}, "distributed": {"env": env}}}
 
 
 @pytest.fixture

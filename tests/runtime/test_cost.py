@@ -9,8 +9,7 @@ from megaspec.runtime.receipt import Hardware
 
 from .conftest import make_plan
 
-H100_PLAN = {"target": "modal", "resources": {"gpu_type": "H100", "gpu_count": 8, "modal_gpu": ["H100:8"],
-                                              "price_usd_per_hour": 33.0, "timeout_s": 3600, "retries": 1}}
+H100_PLAN = {"ranks": 8, "gpu": "H100", "target": "modal", "resources": {"timeout": "1h", "retries": 1}}
 
 
 def hardware(devices: list[str], requested: str | None = "H100") -> Hardware:
@@ -39,7 +38,8 @@ def test_the_observed_gpu_is_priced_not_the_requested_one():
     assert c.prices_as_of == cost.PRICES_AS_OF
     est = cost.estimate(plan)
     assert (c.est_usd, c.est_duration_s, c.est_worst_case_usd) == (est.usd, est.duration_s, est.worst_case_usd)
-    assert c.est_worst_case_usd == 66.0  # 2 attempts x 1 h x $33/h
+    assert plan.resources.price_usd_per_hour > 8 * cost.GPU_USD_PER_HOUR["H100"]  # GPUs plus CPU and memory
+    assert c.est_worst_case_usd == round(2 * plan.resources.price_usd_per_hour, 2)  # 2 attempts x 1 h
 
 
 def test_cpu_runs_cost_nothing():

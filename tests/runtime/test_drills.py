@@ -87,8 +87,8 @@ def test_every_stage_has_a_drill():
 @pytest.mark.parametrize("stage", STAGES)
 def test_the_rank_that_stopped_is_named_in_every_stage(tmp_path, monkeypatch, stage):
     monkeypatch.setenv("MEGASPEC_FAULT", STAGE_DRILLS[stage])
-    plan = make_plan(2, steps=6, checkpoint={"dir": "ckpt", "every": 3, "resume": "never"},
-                     distributed={"init_timeout_s": 10, "timeout_s": 5})
+    plan = make_plan(2, steps=6, checkpoint={"every": 3, "resume": "never"}, distributed={"init_timeout": 10, "timeout": 5},
+                     plan={"checkpoint": {"dir": "ckpt"}})
     start = time.monotonic()
     receipt = run_plan(plan, tmp_path / "run")
     assert time.monotonic() - start < 60

@@ -132,7 +132,7 @@ def test_fp32_on_cuda_counts_the_math_attention_probabilities():
 
 def test_overhead_is_a_gpu_allowance_only():
     cpu = memory.for_plan(make_plan(2))
-    gpu = memory.for_plan(make_plan(2, distributed={"backend": "nccl", "device": "cuda"},
+    gpu = memory.for_plan(make_plan(2, gpu="H100",
                                     train={"precision": "bf16"}))
     assert cpu.overhead == 0 and cpu.total == cpu.allocated
     assert gpu.overhead >= memory.OVERHEAD_FIXED_BYTES and gpu.total > gpu.allocated

@@ -15,14 +15,15 @@ from megaspec.runtime.presets import PRESETS, num_params
 from megaspec.runtime.receipt import Receipt
 from megaspec.runtime.train import lr_at
 
-from .conftest import make_plan
+from .conftest import make_plan, require_seed
 from .test_receipt import small_receipt
 
 
 def test_lr_warms_up_then_decays_to_the_floor():
-    plan = make_plan(steps=10, train={"lr": 1.0, "lr_warmup_steps": 2, "min_lr_ratio": 0.1})
+    plan = make_plan(steps=20, train={"lr": 1.0, "min_lr_ratio": 0.1})
+    assert plan.train.lr_warmup_steps == 2  # lower: a tenth of the steps
     assert [lr_at(plan, s) for s in (1, 2)] == [0.5, 1.0]
-    assert lr_at(plan, 10) == pytest.approx(0.1)
+    assert lr_at(plan, 20) == pytest.approx(0.1)
     assert lr_at(plan, 3) > lr_at(plan, 6) > lr_at(plan, 9)
 
 
@@ -56,8 +57,7 @@ def test_stage_copies_the_cold_source_into_the_hot_path(tmp_path):
     (tmp_path / "bucket").mkdir()
     tokens = struct.pack("<50H", *range(50))
     (tmp_path / "bucket" / "a.bin").write_bytes(tokens)
-    plan = make_plan(data={"source": "shards", "path": str(tmp_path / "vol"),
-                           "stage_from": str(tmp_path / "bucket"), "path_class": "volume"})
+    plan = make_plan(data={"source": "shards", "path": str(tmp_path / "vol"), "stage_from": str(tmp_path / "bucket")})
     staged = stage(plan)
     assert (staged["staged_bytes"], (tmp_path / "vol" / "a.bin").read_bytes()) == (100, tokens)
     assert (staged["num_files"], staged["num_tokens"]) == (1, 50)
@@ -123,7 +123,7 @@ def test_bus_bandwidth_factors_follow_nccl_tests():
 
 
 def test_hardware_shows_an_h100_request_served_by_an_h200():
-    plan = make_plan(resources={"gpu_type": "H100", "gpu_count": 2})
+    plan = make_plan(2, gpu="H100")
     hw = provenance.describe_hardware(plan, ["NVIDIA H200", "NVIDIA H200"])
     assert (hw.observed_gpu_count, hw.matches_request) == (2, False)
     assert provenance.describe_hardware(plan, ["NVIDIA H100 80GB HBM3"] * 2).matches_request is True
@@ -139,7 +139,7 @@ def test_cache_state_is_judged_from_files(tmp_path):
 
 
 def test_require_seed_without_a_seed_fails_before_training(tmp_path):
-    plan = make_plan(cache={"policy": "require-seed", "seed": str(tmp_path / "missing")})
+    plan = make_plan(**require_seed(tmp_path / "missing"))
     with pytest.raises(errors.CacheSeedMissingError):
         cachestate.restore_seed_dir(plan, tmp_path / "cache")
 
@@ -203,7 +203,7 @@ def test_bad_data_fails_the_run_before_any_rank_starts(tmp_path):
 
     (tmp_path / "s").mkdir()
     _shard(tmp_path / "s" / "a.bin", [5] * 600 + [9999])
-    receipt = run_plan(make_plan(2, data={"source": "shards", "path": str(tmp_path / "s"), "path_class": "local-disk"}),
+    receipt = run_plan(make_plan(2, data={"source": "shards", "path": str(tmp_path / "s")}),
                        tmp_path / "run")
     error = receipt["error"]
     assert (error["code"], error["stage"], error["rank"]) == ("MS813", "init", None) and "9999" in error["message"]

@@ -97,6 +97,6 @@ def test_metrics_carry_the_memory_estimate_on_gpu_only():
 
     outcome = Outcome(losses=[5.5, 5.0])
     cpu = make_plan(2)
-    gpu = make_plan(2, distributed={"backend": "nccl", "device": "cuda"}, train={"precision": "bf16"})
+    gpu = make_plan(2, gpu="H100", train={"precision": "bf16"})
     assert _metrics(cpu, outcome, []).est_peak_mem_gib is None
     assert _metrics(gpu, outcome, []).est_peak_mem_gib == memory.for_plan(gpu).allocated / memory.GIB

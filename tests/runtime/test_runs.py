@@ -13,7 +13,7 @@ from megaspec.runtime.launch import main as launch_main
 from megaspec.runtime.launch import run_plan
 from megaspec.runtime.receipt import SCHEMA_PATH, read_receipt
 
-from .conftest import make_plan
+from .conftest import make_plan, require_seed
 
 pytestmark = pytest.mark.slow
 STEPS = 8
@@ -32,7 +32,8 @@ def baseline(tmp_path_factory) -> tuple[dict, object]:
     """2 ranks, checkpoints every 3 steps: the reference for parity, determinism and resume."""
     root = tmp_path_factory.mktemp("baseline")
     events: list[dict] = []
-    plan = make_plan(2, steps=STEPS, checkpoint={"dir": str(root / "ckpt"), "every": 3, "resume": "auto"})
+    plan = make_plan(2, steps=STEPS, checkpoint={"every": 3, "resume": "auto"},
+                     plan={"checkpoint": {"dir": str(root / "ckpt")}})
     receipt = run_plan(plan, root / "run", on_event=events.append)
     return receipt, events
 
@@ -87,7 +88,7 @@ def test_a_rank_that_raises_is_named_with_its_stage_and_error_file(tmp_path, mon
 def test_a_stalled_rank_is_named_not_the_waiter(tmp_path, monkeypatch):
     monkeypatch.setenv("MEGASPEC_FAULT", "1:compile:sleep")
     start = time.monotonic()
-    receipt = train(tmp_path, "stall", distributed={"init_timeout_s": 8})
+    receipt = train(tmp_path, "stall", distributed={"init_timeout": 8})
     assert time.monotonic() - start < 60
     error = receipt["error"]
     assert (error["rank"], error["stage"], error["code"]) == (1, "compile", "MS803")
@@ -95,14 +96,14 @@ def test_a_stalled_rank_is_named_not_the_waiter(tmp_path, monkeypatch):
 
 
 def test_a_killed_run_resumes_to_the_same_losses(baseline, tmp_path, monkeypatch):
-    ckpt = {"dir": str(tmp_path / "ckpt"), "every": 3, "resume": "auto"}
+    ckpt = {"checkpoint": {"every": 3, "resume": "auto"}, "plan": {"checkpoint": {"dir": str(tmp_path / "ckpt")}}}
     monkeypatch.setenv("MEGASPEC_FAULT", "1:train:5:kill")
-    killed = train(tmp_path, "killed", checkpoint=ckpt)
+    killed = train(tmp_path, "killed", **ckpt)
     error = killed["error"]
     assert (error["rank"], error["code"], error["stage"], error["step"]) == (1, "MS802", "train", 5)
     assert "without a Python error" in error["message"] and killed["checkpoint"]["saved_steps"] == [3]
     monkeypatch.delenv("MEGASPEC_FAULT")
-    resumed = train(tmp_path, "resumed", checkpoint=ckpt)
+    resumed = train(tmp_path, "resumed", **ckpt)
     assert resumed["status"] == "ok", resumed["error"]
     assert resumed["steps"]["resumed_from"] == 3 and resumed["checkpoint"]["resumed_from"] == 3
     assert resumed["losses"] == baseline[0]["losses"]
@@ -113,7 +114,7 @@ def test_insufficient_shards_fail_before_training(tmp_path):
     shards.mkdir()
     (shards / "a.bin").write_bytes(struct.pack("<512H", *(i % 256 for i in range(512))))  # 15 windows of 32
     start = time.monotonic()
-    receipt = train(tmp_path, "short", data={"source": "shards", "path": str(shards), "path_class": "local-disk"})
+    receipt = train(tmp_path, "short", data={"source": "shards", "path": str(shards)})
     assert time.monotonic() - start < 60
     error = receipt["error"]
     assert (error["code"], error["stage"]) == ("MS805", "init")
@@ -132,7 +133,7 @@ def test_validate_lane_gives_a_verdict_and_no_throughput(baseline, tmp_path):
 
 def test_bench_lane_measures_collectives_and_gemm(tmp_path):
     receipt = train(tmp_path, "bench", lane="bench",
-                    bench={"ops": ["all_reduce", "all_gather", "gemm"], "sizes_bytes": [4096], "iters": 3,
+                    bench={"ops": ["all_reduce", "all_gather", "gemm"], "sizes": [4096], "iters": 3,
                            "warmup_iters": 1, "gemm_dims": [64]})
     assert receipt["status"] == "ok", receipt["error"]
     results = {r["op"]: r for r in receipt["bench"]["results"]}
@@ -147,7 +148,7 @@ def test_the_timeout_is_shortened_after_the_first_step(tmp_path, monkeypatch):
     """init_timeout_s covers start-up only: a stall at step 3 ends after timeout_s, not init_timeout_s."""
     monkeypatch.setenv("MEGASPEC_FAULT", "1:train:3:sleep")
     start = time.monotonic()
-    receipt = train(tmp_path, "late-stall", distributed={"init_timeout_s": 300, "timeout_s": 4})
+    receipt = train(tmp_path, "late-stall", distributed={"init_timeout": 300, "timeout": 4})
     assert time.monotonic() - start < 60
     error = receipt["error"]
     assert (error["rank"], error["code"], error["stage"]) == (1, "MS803", "train")
@@ -157,13 +158,12 @@ def test_the_timeout_is_shortened_after_the_first_step(tmp_path, monkeypatch):
 def test_compile_cache_state_is_cold_then_seeded_from_files_and_counters(tmp_path):
     """One rank, per-block compile on CPU: a cold start, then a start seeded from the first run's cache."""
     compiled = {"train": {"compile": True}}
-    cold = run_plan(make_plan(1, global_batch=2, steps=3, cache={"dir": str(tmp_path / "cache-a")}, **compiled),
+    cold = run_plan(make_plan(1, global_batch=2, steps=3, plan={"cache": {"dir": str(tmp_path / "cache-a")}}, **compiled),
                     tmp_path / "cold")
     assert cold["status"] == "ok", cold["error"]
     assert cold["startup"]["state"] == "cold" and cold["per_rank"][0]["cache"]["fxgraph_misses"] > 0
     seeded_plan = make_plan(1, global_batch=2, steps=3, **compiled,
-                            cache={"policy": "require-seed", "seed": str(tmp_path / "cache-a"),
-                                   "dir": str(tmp_path / "cache-b")})
+                            **require_seed(tmp_path / "cache-a", tmp_path / "cache-b"))
     seeded = run_plan(seeded_plan, tmp_path / "seeded")
     cache = seeded["per_rank"][0]["cache"]
     assert (seeded["startup"]["state"], seeded["startup"]["seed_restored"]) == ("seeded", True)

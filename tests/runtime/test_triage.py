@@ -10,7 +10,7 @@ from megaspec.runtime.outcome import Outcome
 from megaspec.runtime.receipt import write_receipt
 from megaspec.runtime.status import RankStatus
 
-from .conftest import make_plan
+from .conftest import make_plan, require_seed
 
 
 def failed(rank: int, exitcode: int) -> ChildFailedError:
@@ -61,7 +61,7 @@ def test_interrupted_launch_is_recorded_as_interrupted(tmp_path):
 def test_require_seed_without_a_seed_fails_before_any_rank_starts(tmp_path):
     from megaspec.runtime.launch import run_plan
 
-    plan = make_plan(2, cache={"policy": "require-seed", "seed": str(tmp_path / "no-seed")})
+    plan = make_plan(2, **require_seed(tmp_path / "no-seed"))
     receipt = run_plan(plan, tmp_path / "run")
     assert (receipt["status"], receipt["error"]["code"], receipt["error"]["stage"]) == ("error", "MS807", "bootstrap")
     assert receipt["per_rank"] == [] and not (tmp_path / "run" / "logs").exists()
@@ -81,7 +81,7 @@ def test_a_failed_verdict_is_a_diagnostic_and_the_run_still_completed(tmp_path):
 def test_a_retry_in_the_same_run_dir_keeps_the_previous_attempt(tmp_path):
     from megaspec.runtime.launch import run_plan
 
-    plan = make_plan(2, cache={"policy": "require-seed", "seed": str(tmp_path / "no-seed")})
+    plan = make_plan(2, **require_seed(tmp_path / "no-seed"))
     run_plan(plan, tmp_path / "run")
     run_plan(plan, tmp_path / "run")
     assert (tmp_path / "run" / "attempts" / "1" / "receipt.json").is_file()
