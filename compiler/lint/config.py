@@ -102,7 +102,13 @@ def load_config(start: Path | None = None) -> Config:
             shown, 1, "`[tool.megaspec]` is skipped: reading pyproject.toml needs Python 3.11 or newer",
             "Use Python 3.11+, or pass `--ignore` / `--warnings-as-errors` on the command line",
             Severity.WARNING),))
-    text = found.read_text(encoding="utf-8", errors="replace")
+    from ..spec.source import SpecFileError, read_spec_bytes
+
+    try:  # a regular file of at most 1 MiB: a FIFO or a device named pyproject.toml must not hang lint
+        text = read_spec_bytes(found).decode("utf-8", errors="replace")
+    except (OSError, SpecFileError) as e:
+        return Config(path=shown, diagnostics=(_problem(shown, 1, f"pyproject.toml cannot be read: {e}",
+                                                        "Make it a regular text file"),))
     try:
         table = tomllib.loads(text).get("tool", {}).get("megaspec", {})
     except tomllib.TOMLDecodeError as e:

@@ -149,3 +149,15 @@ def test_lines_are_counted_at_newlines_only(tmp_path: Path, brk: str) -> None:
     assert checked.smap.text_at(span) == "0"
     report = render_report("human", checked.diagnostics, texts=checked.smap.texts, num_files=1)
     assert "7 | train: {steps: 0}" in report and brk not in report
+
+
+def test_pyproject_toml_is_read_only_as_a_bounded_regular_file(tmp_path: Path) -> None:
+    from megaspec.compiler.lint.config import load_config
+
+    (tmp_path / "fifo").mkdir()
+    os.mkfifo(tmp_path / "fifo" / "pyproject.toml")
+    assert load_config(tmp_path / "fifo").diagnostics == ()  # not a regular file: not a config
+    (tmp_path / "big").mkdir()
+    (tmp_path / "big" / "pyproject.toml").write_text("#" * (2 << 20))
+    found = load_config(tmp_path / "big").diagnostics
+    assert codes(found) == ["MS012"] and "limit" in found[0].message

@@ -128,3 +128,16 @@ def test_every_integer_field_has_an_upper_bound() -> None:
 
 def test_floats_refuse_inf_and_nan_in_every_section() -> None:
     assert model.Section.model_config["allow_inf_nan"] is False
+
+
+@pytest.mark.parametrize("fmt", ["human", "concise", "github"])
+def test_control_characters_in_values_are_escaped_in_terminal_formats(tmp_path: Path, fmt: str) -> None:
+    from megaspec.compiler.lint.report import render_report
+
+    path = tmp_path / "run.yaml"
+    path.write_text(SPEC + 'train: {"\\e[2J\\rforged\\u2028x": 1}\n', encoding="utf-8")  # a key: shown parsed
+    checked = check_spec(path)
+    assert [d.code for d in checked.diagnostics] == ["MS101"]
+    text = render_report(fmt, checked.diagnostics, texts=checked.smap.texts, num_files=1)
+    assert "\x1b" not in text and "\r" not in text and "\u2028" not in text
+    assert "\\x1b[2J\\rforged\\u2028x" in text

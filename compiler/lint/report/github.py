@@ -7,6 +7,7 @@ The escaping is exactly `@actions/core`'s `escapeData` / `escapeProperty`; the l
 from __future__ import annotations
 
 from ...diagnostics import Diagnostic, Severity, Span
+from .human import printable
 
 _COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 
@@ -27,6 +28,7 @@ def render_github(diagnostics: list[Diagnostic]) -> str:
 
 def format_command(d: Diagnostic) -> str:
     """One `::error title=...,file=...::message` line."""
+    d = printable(d)
     props: list[tuple[str, object]] = [("title", f"megaspec {d.code} ({d.rule})")]
     if d.span is not None:
         props += _location(d.span)

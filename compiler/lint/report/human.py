@@ -7,7 +7,7 @@ carets are placed by display width, so a tab or a wide character before the span
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ...diagnostics import Diagnostic, Severity, Span
 from ...spec.source import editor_lines
@@ -37,7 +37,19 @@ class _Painter:
 
 def render_concise(diagnostics: list[Diagnostic], *, color: bool = False) -> str:
     paint = _Painter(color)
-    return "".join(_concise_line(d, paint) + "\n" for d in diagnostics)
+    return "".join(_concise_line(printable(d), paint) + "\n" for d in diagnostics)
+
+
+_ESCAPED = {c: chr(c).encode("unicode_escape").decode("ascii")  # `\n` stays: each format has its own way
+            for c in (*range(0x00, 0x0a), *range(0x0b, 0x20), *range(0x7f, 0xa0), 0x2028, 0x2029)}
+
+
+def printable(d: Diagnostic) -> Diagnostic:
+    """Messages quote spec values: a control character (an escape sequence, a lone `\r`) is written
+    as its escape, so a spec cannot move the cursor or forge lines in a terminal or a CI log."""
+    related = tuple(replace(r, message=r.message.translate(_ESCAPED)) for r in d.related)
+    return replace(d, message=d.message.translate(_ESCAPED), related=related,
+                   hint=d.hint.translate(_ESCAPED) if d.hint else d.hint)
 
 
 def _concise_line(d: Diagnostic, paint: _Painter) -> str:
@@ -50,7 +62,7 @@ def _concise_line(d: Diagnostic, paint: _Painter) -> str:
 def render_full(diagnostics: list[Diagnostic], *, texts: dict[str, str], num_files: int,
                 color: bool = False) -> str:
     paint = _Painter(color)
-    blocks = [_render_diagnostic(d, texts, paint) for d in diagnostics]
+    blocks = [_render_diagnostic(printable(d), texts, paint) for d in diagnostics]
     return "\n".join([*blocks, format_summary(diagnostics, num_files)])
 
 
