@@ -4,7 +4,8 @@ apply: check_spec (errors stop here) -> lower (the target from `--target`, else 
 render into `build/<name>/` -> backend. Local runs finish in this process and end with a
 summary; modal runs detach and are finished later by `collect`, which polls once per call and
 is safe to repeat. A sweep template or a folder of specs goes to `apply_sweep.py` (one batch).
-Exit codes: 0 ok (or detached / still running), 1 a failed run or a user mistake, 2 usage.
+Exit codes: 0 ok (or detached / still running), 1 a failed run or a user mistake, 2 usage,
+130 interrupted by Ctrl-C, 143 by SIGTERM (local runs: 128 + the signal).
 """
 
 from __future__ import annotations

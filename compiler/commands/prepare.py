@@ -54,6 +54,13 @@ def _require_torch() -> None:
                            code=2) from e
 
 
+def _interrupted_exit_code(e: KeyboardInterrupt) -> int:
+    """128 + the signal, as shells report it: 130 for Ctrl-C, 143 for SIGTERM (the launcher raises
+    KeyboardInterrupt from torch elastic's SignalException, which carries the signal)."""
+    sigval = getattr(e.__cause__, "sigval", None)
+    return 128 + int(sigval) if sigval is not None else EXIT_INTERRUPTED
+
+
 def apply_local(plan, run_dir: Path, *, progress: bool, resume: bool = False) -> int:
     """Run a plan here to its end, with the live progress line; the exit code its outcome implies."""
     from ..runs.backends import local
@@ -63,9 +70,9 @@ def apply_local(plan, run_dir: Path, *, progress: bool, resume: bool = False) ->
     display = ProgressDisplay(plan.train.steps) if progress else None
     try:
         manifest = local.run(plan, run_dir, on_event=display, resume=resume)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         click.echo(f"\ninterrupted: manifest {run_dir / MANIFEST_FILE}", err=True)
-        return EXIT_INTERRUPTED
+        return _interrupted_exit_code(e)
     finally:
         if display:
             display.close()

@@ -7,6 +7,7 @@ or `interrupted` on Ctrl-C. torch is imported only here, inside the function, vi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,11 +28,28 @@ from ..manifest import (
 EventSink = Callable[[dict], None]
 
 
+class _ShutdownChatter(logging.Filter):
+    """torch elastic's per-worker lines on Ctrl-C/SIGTERM ("Received 2 death signal", "Closing process
+    ... via signal"): the `interrupted: manifest ...` line says it once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not ("death signal, shutting down workers" in text or " via signal SIG" in text)
+
+
+def _quiet_shutdown() -> None:
+    for name in ("torch.distributed.elastic.agent.server.api", "torch.distributed.elastic.multiprocessing.api"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _ShutdownChatter) for f in logger.filters):
+            logger.addFilter(_ShutdownChatter())
+
+
 def run(plan, run_dir: Path, *, on_event: EventSink | None = None, resume: bool = False) -> Manifest:
     """Run `plan` to completion; returns the terminal manifest (Ctrl-C: `interrupted`). `resume`:
     the run dir holds an earlier attempt (see `resumable`), whose manifest and files are archived."""
     from megaspec.runtime.launch import archive_previous_attempt, run_plan
 
+    _quiet_shutdown()
     run_dir = Path(run_dir)  # run_plan writes plan.json, progress, logs and the receipt here
     if resume:
         archive_previous_attempt(run_dir, extra=(MANIFEST_FILE,))
