@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import cachestate, checkpoint, cost, memory
+from . import cachestate, checkpoint, cost, memory, tracking
 from .acceptance import evaluate
 from .clock import seconds_between, utc_now
 from .outcome import Outcome
@@ -58,7 +58,8 @@ def build_receipt(plan: Plan, run_dir: Path, started_at: str, outcome: Outcome,
                         **outcome.staged, **outcome.data),
         losses=outcome.losses, metrics=_metrics(plan, outcome, per_rank), steps=steps, per_rank=per_rank,
         checkpoint=outcome.checkpoint or _checkpoints_on_disk(plan, run_dir),
-        provenance=collect_provenance(plan), error=error, bench=outcome.bench)
+        provenance=collect_provenance(plan), error=error, bench=outcome.bench,
+        tracking=tracking.report(plan, run_dir))
 
 
 def _checkpoints_on_disk(plan: Plan, run_dir: Path) -> CheckpointReport | None:

@@ -177,6 +177,10 @@ class ValidatePlan(_Frozen):
     loss_rtol: float
 
 
+class TrackingPlan(_Frozen):
+    tensorboard_dir: str | None  # absolute; None: `<run dir>/tensorboard`
+
+
 class Plan(_Frozen):
     schema_version: Literal["megaspec.plan.v1"] = SCHEMA_VERSION
     plan_version: int = PLAN_VERSION
@@ -195,6 +199,8 @@ class Plan(_Frozen):
     modal: ModalPlan
     bench: BenchPlan | None = None
     validate_: ValidatePlan | None = Field(default=None, alias="validate")
+    # Left out of the JSON (and so of the comparison hash) when off: a tracker does not change a run.
+    tracking: TrackingPlan | None = Field(default=None, exclude_if=lambda v: v is None)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -24,8 +24,9 @@ EventFn = Callable[[dict[str, Any]], None]
 class ProgressLog:
     """Rank 0's progress: one human line per log step on stdout, one JSON line in the file."""
 
-    def __init__(self, run_dir: Path, total_steps: int, enabled: bool):
+    def __init__(self, run_dir: Path, total_steps: int, enabled: bool, mirrors: list | None = None):
         self.path, self.total_steps, self.enabled = run_dir / PROGRESS_FILE, total_steps, enabled
+        self.mirrors = mirrors or []  # runtime/tracking.py: each gets every event the file gets
 
     def resumed(self, step: int, losses: list[float]) -> None:
         self._write({"resumed_from": step, "losses": losses})
@@ -44,6 +45,8 @@ class ProgressLog:
         if self.enabled:
             with open(self.path, "a") as f:
                 f.write(json.dumps(event) + "\n")
+            for mirror in self.mirrors:
+                mirror.log(event)
 
 
 def read_events(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:

@@ -163,6 +163,10 @@ class Cost(_Part):
     est_worst_case_usd: float | None  # every attempt running to its timeout
 
 
+class TrackingReport(_Part):
+    tensorboard_dir: str | None  # the run's TensorBoard event folder; None when no event file was written
+
+
 class RankReport(_Part):
     rank: int
     host: str | None = None
@@ -260,6 +264,7 @@ class Receipt(_Part):
     failure_dumps: list[str] = Field(default_factory=list)  # per-rank error.json paths
     bench: BenchReport | None = None
     verdict: Verdict | None = None
+    tracking: TrackingReport | None = None
 
 
 def write_receipt(path: str | Path, receipt: Receipt) -> Path:

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from . import cachestate, checkpoint, drills
+from . import cachestate, checkpoint, drills, tracking
 from .data import Geometry, agree_on_steps, get_batch, open_source
 from .errors import CheckpointError, NonFiniteLossError
 from .measure import StepClock, peak_mem_gib, summarize
@@ -76,7 +76,8 @@ def run_training(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded:
     outcome.resumed_from, outcome.checkpoint, outcome.losses = start_step or None, ckpt, losses
     tokens_per_step = t.global_batch * t.seq_len
     clock = StepClock(num_excluded=start_step + 1 + t.warmup_steps, tokens_per_step=tokens_per_step)
-    progress = ProgressLog(run_dir, t.steps, r.is_main)
+    mirrors = tracking.open_mirrors(plan, run_dir) if r.is_main else []  # TensorBoard, when asked
+    progress = ProgressLog(run_dir, t.steps, r.is_main, mirrors=mirrors)
     if start_step:
         progress.resumed(start_step, losses)
     pending: list[torch.Tensor] = []

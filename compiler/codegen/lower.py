@@ -25,6 +25,7 @@ from megaspec.runtime.plan import (
     Plan,
     ResourcesPlan,
     RunIdentity,
+    TrackingPlan,
     TrainPlan,
     ValidatePlan,
     VolumeMount,
@@ -84,7 +85,7 @@ def _assemble(spec: Spec, target: str, run: RunIdentity) -> Plan:
         distributed=dist.model_copy(update={"env": _hardening_env(spec, dist, cache),
                                             "run_dir_env": _dump_env(dist)}),
         resources=_resources(spec, dist, target), modal=_modal(spec, cache),
-        bench=_bench(spec), validate=_validate(spec),
+        bench=_bench(spec), validate=_validate(spec), tracking=_tracking(spec),
     )
 
 
@@ -296,6 +297,11 @@ def _bench(spec: Spec) -> BenchPlan | None:
     b = b or Bench()
     return BenchPlan(ops=list(b.ops), sizes_bytes=[size_bytes(s) for s in b.sizes], iters=b.iters,
                      warmup_iters=b.warmup_iters, gemm_dims=list(b.gemm_dims))
+
+
+def _tracking(spec: Spec) -> TrackingPlan | None:
+    t = spec.tracking
+    return TrackingPlan(tensorboard_dir=t.tensorboard_dir) if t is not None and t.tensorboard else None
 
 
 def _validate(spec: Spec) -> ValidatePlan | None:

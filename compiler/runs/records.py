@@ -8,7 +8,6 @@ numbers plus what follows from them (tokens processed, cost per million tokens),
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -95,18 +94,14 @@ def metric_values(r: RunRecord) -> dict[str, float | None]:
 
 
 def loss_curve(r: RunRecord) -> list[tuple[int, float]]:
-    """(step, loss) from the run's per-step record `progress.jsonl`, else the receipt's losses."""
-    points = []
-    progress = r.path / "progress.jsonl"
-    if progress.is_file():
-        for line in progress.read_text(encoding="utf-8").splitlines():
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by a killed run
-            if isinstance(event, dict) and event.get("loss") is not None and event.get("step") is not None:
-                points.append((int(event["step"]), float(event["loss"])))
-    return points or list(enumerate(r.receipt.losses, 1))
+    """(step, loss) of every step, from the run's per-step record `progress.jsonl`, else the receipt's losses."""
+    from megaspec.runtime.progress import read_record
+
+    try:
+        losses = read_record(r.path).losses
+    except (OSError, ValueError):  # an unreadable record: the receipt has the same losses
+        losses = []
+    return list(enumerate(losses or r.receipt.losses, 1))
 
 
 def metric_text(key: str, value: float | None) -> str:

@@ -293,6 +293,15 @@ class Distributed(Section):
                                "less communication).")
 
 
+class Tracking(Section):
+    """Trackers that mirror each run's per-step metrics (the numbers in `progress.jsonl`)."""
+
+    tensorboard: bool = Field(False, description="Write TensorBoard event files: `<run dir>/tensorboard/`, or "
+                              "`tensorboard_dir/<run id>/` (the image needs the `tensorboard` package).")
+    tensorboard_dir: str | None = Field(None, pattern=r"^/", description="An absolute folder for the event "
+                                        "files, such as a Volume's mount; each run writes its own subfolder.")
+
+
 # The receipt numbers `megaspec report` can rank runs by (compiler/runs/records.py computes them).
 ObjectiveMetric = Literal["final_loss", "min_loss", "tokens_per_s", "mfu_pct", "step_time_p50_s", "step_time_p90_s",
                           "peak_mem_gib", "busbw_gbps", "cost_usd", "usd_per_mtok"]
@@ -386,6 +395,7 @@ class Spec(Section):
                                                   "spec per combination.")
     bench: Bench | None = Field(None, description="Settings of the `bench` lane.")
     validate_: Validate | None = Field(None, alias="validate", description="Settings of the `validate` lane.")
+    tracking: Tracking | None = Field(None, description="Mirror per-step metrics to TensorBoard.")
 
 
 class BaseSpec(Spec):
