@@ -27,7 +27,7 @@ def read_scalars(log_dir: Path, tag: str) -> list[tuple[int, float]]:
 
 
 def test_mirror_writes_what_tensorboard_reads_back(tmp_path):
-    plan = make_plan(tracking={"tensorboard_dir": None})
+    plan = make_plan(tracking={"tensorboard": True})
     (mirror,) = tracking.open_mirrors(plan, tmp_path)
     # what ProgressLog writes with log_every 2: each event carries the losses since the previous one
     mirror.log({"step": 2, "loss": 5.25, "losses": [5.5, 5.25], "tokens_per_s": 200.0, "eta_s": 1.0})
@@ -40,13 +40,14 @@ def test_mirror_writes_what_tensorboard_reads_back(tmp_path):
 
 
 def test_a_folder_outside_the_run_gets_one_subfolder_per_run(tmp_path):
-    plan = make_plan(tracking={"tensorboard_dir": str(tmp_path / "vol")}, run={"run_id": "r-1"})
+    plan = make_plan(tracking={"tensorboard": True, "tensorboard_dir": str(tmp_path / "vol")},
+                     plan={"run": {"run_id": "r-1"}})
     assert tracking.tensorboard_dir(plan, tmp_path / "run") == tmp_path / "vol" / "r-1"
     assert tracking.report(plan, tmp_path / "run").tensorboard_dir is None  # nothing written yet
 
 
 def test_tracking_off_is_not_in_the_plan_json_or_its_hash():
-    off, on = make_plan(), make_plan(tracking={"tensorboard_dir": None})
+    off, on = make_plan(), make_plan(tracking={"tensorboard": True})
     assert "tracking" not in json.loads(off.to_json()) and off.comparison_hash() != on.comparison_hash()
     assert tracking.open_mirrors(off, Path("unused")) == [] and tracking.report(off, Path("unused")) is None
 
