@@ -1,10 +1,11 @@
 """Stage 4 of the compiler: lower a checked Spec into the runtime's frozen Plan.
 
-Every default and derived value is decided here and nowhere else: world size and batch geometry,
-Modal GPU strings, timeouts, the NCCL/Inductor environment hardening that the seeds' hangs taught,
-pinned image packages, volume paths, prices. Templates only interpolate what this module decided.
-A GPU spec lowered for `--target local` becomes a *rehearsal*: the same world size and batch
-geometry on CPU ranks, with every substitution written down in `run.substitutions`.
+lower assembles the Plan from decisions each made in one place: the topology and batch geometry
+(`spec/topology.geometry`), the GPU request and its Modal spelling (`spec/gpu.py`), where a path
+lives (`spec/mounts.py`), the model a preset gives (`spec/model.model_dims`). The rest is decided
+here: timeouts, the NCCL/Inductor environment hardening that the seeds' hangs taught, pinned image
+packages, volume paths, prices. Templates only interpolate what the Plan holds. A GPU spec lowered
+for `--target local` is first rewritten by `rehearsal.py` (same geometry, CPU ranks).
 """
 
 from __future__ import annotations
