@@ -90,7 +90,7 @@ def check(text: str, folder: Path, *, build: bool, limit_s: int = 5) -> list[str
     try:
         checked = check_spec(path)
         problems = [f"{d.code} {d.message[:120]}" for d in checked.diagnostics if d.code.startswith("MS9")]
-        problems += [f"unlocated {d.code}: {d.message[:120]}" for d in checked.diagnostics
+        problems += [f"no location or no hint: {d.code} {d.message[:120]}" for d in checked.diagnostics
                      if (d.span is None and d.code != "MS008") or not d.hint]
         for fmt in ("human", "sarif"):
             render_report(fmt, checked.diagnostics, texts=checked.smap.texts, num_files=1)

@@ -173,8 +173,17 @@ def _diagnose(err: _Error, smap: SourceMap) -> Diagnostic:
     else:
         span = smap.value_span(err.path)
     fix = _type_fix(err, span, smap) if code is codes.WRONG_TYPE and span is not None else None
+    hint = hint or _fallback_hint(err.path)
     return Diagnostic(code=code.code, rule=code.name, severity=Severity.ERROR, message=message, span=span,
                       yaml_path=err.path, hint=hint, origin=err.type, fix=fix)
+
+
+def _fallback_hint(path: YamlPath) -> str:
+    """Every diagnostic carries a fix: the field's choices when it has some, else where to look."""
+    choices = [str(c) for c in choices_at(path)]
+    if choices:
+        return f"Use one of {listing(choices)}" if len(choices) > 1 else f"Write `{dotted(path)}: {choices[0]}`"
+    return f"Check `{dotted(path)}` against the spec reference (`megaspec schema`)"
 
 
 def _unknown_key(err: _Error, smap: SourceMap) -> tuple[Code, str, str | None]:
@@ -262,6 +271,8 @@ def _out_of_range(err: _Error, smap: SourceMap) -> tuple[Code, str, str | None]:
         message = f"`{where}` {'needs at least' if short else 'allows at most'} {limit} {unit}; it has {_length(err.value)}"
     elif err.type == "finite_number":
         message = f"`{where}` must be a finite number, not {shown}"
+    elif err.type == "int_parsing_size":
+        message = f"`{where}` is far too large: {shown}"
     else:
         message = f"`{where}` is out of range: {shown}"
     return codes.OUT_OF_RANGE, message, _range_hint(err.path)
@@ -356,7 +367,7 @@ _HANDLERS: dict[str, Callable[[_Error, SourceMap], tuple[Code, str, str | None]]
     "nul_character": _nul_character,
     **{t: _out_of_range for t in ("greater_than", "greater_than_equal", "less_than", "less_than_equal",
                                   "too_short", "too_long", "string_too_short", "string_too_long",
-                                  "multiple_of", "finite_number")},
+                                  "multiple_of", "finite_number", "int_parsing_size")},
 }
 
 

@@ -141,3 +141,15 @@ def test_control_characters_in_values_are_escaped_in_terminal_formats(tmp_path: 
     text = render_report(fmt, checked.diagnostics, texts=checked.smap.texts, num_files=1)
     assert "\x1b" not in text and "\r" not in text and "\u2028" not in text
     assert "\\x1b[2J\\rforged\\u2028x" in text
+
+
+@pytest.mark.parametrize(("value", "code", "hint"), [
+    ("9" * 4000, "MS104", "Write `megaspec: 1`"),  # past pydantic's integer size: was MS100 with no fix
+    ("true", "MS106", "Write `megaspec: 1`"),
+])
+def test_found_by_the_fuzzer_every_schema_diagnostic_has_a_fix(tmp_path: Path, value: str, code: str,
+                                                                hint: str) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(SPEC.replace("megaspec: 1", f"megaspec: {value}"), encoding="utf-8")
+    found = check_spec(path).diagnostics
+    assert [(d.code, d.hint) for d in found] == [(code, hint)]
