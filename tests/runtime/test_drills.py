@@ -4,9 +4,11 @@ stopped first is named with its stage while the receipt keeps what the run compl
 from __future__ import annotations
 
 import json
+import signal
 import time
 
 import pytest
+from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
 
 from megaspec.runtime import drills
@@ -58,16 +60,21 @@ def test_a_checkpoint_save_that_lost_its_peer_is_a_symptom_not_a_checkpoint_faul
     assert code_for(CheckpointError("saving step 3 failed: No space left on device")) == "MS806"
 
 
-def test_a_run_torn_down_before_rank_0_wrote_its_receipt_keeps_the_logged_steps(tmp_path):
-    """Rank 1 was killed before step 5; the agent then stopped rank 0: no receipt from rank 0."""
+KILLED_RANK_1 = ChildFailedError("rank_main", {1: ProcessFailure(local_rank=1, pid=1, exitcode=-9, error_file="-")})
+
+
+@pytest.mark.parametrize("ending", [KILLED_RANK_1, SignalException("SIGTERM", signal.SIGTERM)],
+                         ids=["kill -9 of rank 1", "SIGTERM of the launcher"])
+def test_a_run_torn_down_before_rank_0_wrote_its_receipt_keeps_the_logged_steps(tmp_path, ending):
+    """Step 5 never finished; the launcher stopped rank 0 before it wrote a receipt."""
     plan = make_plan(2, steps=8)
     for rank in (0, 1):
         RankStatus(tmp_path, rank, rank).update(phase="train", last_step=4)
     events = [{"step": s, "loss": 6.0 - s, "losses": [6.0 - s]} for s in range(1, 5)]
     (tmp_path / "progress.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events) + '{"step": 5, "lo')
-    failure = ChildFailedError("rank_main", {1: ProcessFailure(local_rank=1, pid=1, exitcode=-9, error_file="-")})
-    receipt = complete_receipt(plan, tmp_path, utc_now(), Outcome(), failure, node_rank=0)
-    assert (receipt.error.rank, receipt.error.stage, receipt.error.step) == (1, "train", 5)
+    receipt = complete_receipt(plan, tmp_path, utc_now(), Outcome(), ending, node_rank=0)
+    named = (1, "train", 5) if ending is KILLED_RANK_1 else (None, "train", None)
+    assert (receipt.error.rank, receipt.error.stage, receipt.error.step) == named
     assert receipt.steps.completed == 4 and receipt.losses == [5.0, 4.0, 3.0, 2.0]
     assert (receipt.metrics.final_loss, receipt.metrics.min_loss) == (2.0, 2.0)
 
