@@ -32,8 +32,8 @@ STEPS_BEFORE = {"train": FAIL_STEP - 1, "checkpoint": CKPT_EVERY}
 def trial(stage: str, action: str, rank: int, root: Path) -> tuple[bool, str]:
     step = DRILL_STEP.get(stage)
     os.environ["MEGASPEC_FAULT"] = f"{rank}:{stage}:{step}:{action}" if step else f"{rank}:{stage}:{action}"
-    plan = make_plan(2, steps=STEPS, checkpoint={"dir": "ckpt", "every": CKPT_EVERY, "resume": "never"},
-                     distributed={"init_timeout_s": 10, "timeout_s": 5})
+    plan = make_plan(2, steps=STEPS, checkpoint={"every": CKPT_EVERY, "resume": "never"},
+                     distributed={"init_timeout": 10, "timeout": 5}, plan={"checkpoint": {"dir": "ckpt"}})
     receipt = run_plan(plan, root)
     blamed = receipt["error"] or next((d for d in receipt["diagnostics"] if d["code"] == "MS804"), None)
     if blamed is None:

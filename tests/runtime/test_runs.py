@@ -13,7 +13,7 @@ from megaspec.runtime.launch import main as launch_main
 from megaspec.runtime.launch import run_plan
 from megaspec.runtime.receipt import SCHEMA_PATH, read_receipt
 
-from .conftest import make_plan, require_seed
+from .conftest import make_plan
 
 pytestmark = pytest.mark.slow
 STEPS = 8
@@ -156,14 +156,15 @@ def test_the_timeout_is_shortened_after_the_first_step(tmp_path, monkeypatch):
 
 
 def test_compile_cache_state_is_cold_then_seeded_from_files_and_counters(tmp_path):
-    """One rank, per-block compile on CPU: a cold start, then a start seeded from the first run's cache."""
+    """One rank, per-block compile on CPU: a cold start, then a `warm` start seeded from the first run's plain
+    cache directory (a seed made by `megaspec cache seed` is tests/runtime/test_seed.py's)."""
     compiled = {"train": {"compile": True}}
     cold = run_plan(make_plan(1, global_batch=2, steps=3, plan={"cache": {"dir": str(tmp_path / "cache-a")}}, **compiled),
                     tmp_path / "cold")
     assert cold["status"] == "ok", cold["error"]
     assert cold["startup"]["state"] == "cold" and cold["per_rank"][0]["cache"]["fxgraph_misses"] > 0
-    seeded_plan = make_plan(1, global_batch=2, steps=3, **compiled,
-                            **require_seed(tmp_path / "cache-a", tmp_path / "cache-b"))
+    seeded_plan = make_plan(1, global_batch=2, steps=3, **compiled, cache={"policy": "warm"},
+                            plan={"cache": {"seed": str(tmp_path / "cache-a"), "dir": str(tmp_path / "cache-b")}})
     seeded = run_plan(seeded_plan, tmp_path / "seeded")
     cache = seeded["per_rank"][0]["cache"]
     assert (seeded["startup"]["state"], seeded["startup"]["seed_restored"]) == ("seeded", True)
