@@ -4,8 +4,8 @@ The spec is linted and lowered like `apply` does, then the runtime compiles its 
 (`python -m megaspec.runtime.seed`, a fresh process: Inductor reads its cache dir from the
 environment) and writes `cache.seed`: torch's cache artifacts, the compiled kernels and a
 `seed.json` of what it was built for (torch, device, model shape, precision, compile settings).
-Here that is this machine's CPU (a `target: local` spec); a seed for GPUs is made on the GPU type
-the run will use, on Modal, by the spec's own image (`--target modal`, not generated yet).
+Here that is this machine's CPU (a `target: local` spec). A GPU seed must be compiled on the GPU
+type the run uses, by a one-GPU Modal app that is not generated yet: Modal specs are refused.
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ def _seed_plan(spec: str):
     if checked.spec.target != "local":
         fail(f"`{spec}` runs on Modal GPUs: its seed must be compiled on that GPU type, which "
              "`megaspec cache seed` does not generate yet",
-             "Seed a `target: local` spec here; on Modal, run once with `cache.policy: warm` on one GPU to "
-             "fill the cache Volume")
+             "Until it does, use `cache.policy: warm` for GPU specs: every rank shares the cache Volume, "
+             "warm after the first run")
     plan = plan_for(checked)
     if not plan.train.compile:
         fail(f"`{spec}` has `train.compile: false`: there is no compile to seed", "Set `train.compile: true`")
