@@ -12,7 +12,6 @@ launched by the `collect` or `status` that sees a free slot (runs/sweep_launch.p
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import shutil
 import sys
 from dataclasses import dataclass
@@ -243,6 +242,7 @@ def _require_modal_credentials() -> None:
 
 
 def _prepare(source: str, checked, sweep_dir: Path, *, target, steps) -> tuple[list[PlannedRun], dict]:
+    from ..codegen.build import spec_sha256
     from ..lint.discover import spec_files
 
     if checked is None:
@@ -257,7 +257,7 @@ def _prepare(source: str, checked, sweep_dir: Path, *, target, steps) -> tuple[l
         sources = template_sources(checked, source, sweep_dir / "specs")
         runs, errors = lint_all([s.spec for s in sources], steps)
         sw = checked.spec.sweep
-        meta = {"source": Path(source).as_posix(), "source_sha": hashlib.sha256(Path(source).read_bytes()).hexdigest(),
+        meta = {"source": Path(source).as_posix(), "source_sha": spec_sha256(checked.files),
                 "matrix": dict(sw.matrix), "max_parallel": sw.max_parallel,
                 "objective": sw.objective.model_dump() if sw.objective else None}
     if errors:
