@@ -81,7 +81,13 @@ def _expand(paths: tuple[str, ...], config: Any) -> list[str]:
 
 
 def _internal(e: Exception) -> None:
-    click.echo(f"internal error[MS901]: {e}\n  = help: this is a bug in megaspec; please report it", err=True)
+    """An internal error names its MS9xx code once: the one its message starts with, else MS902."""
+    from ..codes import INTERNAL_ERROR
+
+    code, sep, rest = str(e).partition(": ")
+    if not (sep and code.startswith("MS9")):
+        code, rest = INTERNAL_ERROR.code, str(e)
+    click.echo(f"internal error[{code}]: {rest}\n  = help: this is a bug in megaspec; please report it", err=True)
     raise click.exceptions.Exit(EXIT_INTERNAL)
 
 

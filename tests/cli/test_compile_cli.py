@@ -87,3 +87,20 @@ def test_compile_target_local_writes_a_rehearsal(runner: CliRunner, tmp_path: Pa
     assert result.exit_code == 0, result.output
     plan = json.loads((tmp_path / "diag-tiny-h200x8" / "plan.json").read_text())
     assert plan["run"]["rehearsal"] is True and plan["distributed"]["world_size"] == 8
+
+
+@pytest.mark.parametrize(("raised", "shown"), [
+    ("MS901: generated app.py does not parse", "internal error[MS901]: generated app.py does not parse"),
+    ("lower() got an unchecked spec", "internal error[MS902]: lower() got an unchecked spec"),
+])
+def test_plan_names_an_internal_error_code_once(runner: CliRunner, monkeypatch, raised: str, shown: str):
+    from megaspec.compiler.codegen import build
+    from megaspec.compiler.diagnostics import InternalError
+
+    def broken(*args, **kwargs):
+        raise InternalError(raised)
+
+    monkeypatch.setattr(build, "plan_for", broken)
+    result = runner.invoke(cli, ["plan", "specs/h100-smoke.yaml"])
+    assert result.exit_code == 3
+    assert shown in result.output and result.output.count("MS9") == 1, result.output
