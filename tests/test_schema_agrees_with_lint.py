@@ -18,7 +18,7 @@ import jsonschema
 
 from megaspec.compiler.spec.compose import compose
 from megaspec.compiler.spec.json_schema import spec_schema
-from megaspec.compiler.spec.source import SourceMap
+from megaspec.compiler.spec.source_map import SourceMap
 from megaspec.compiler.spec.validate import build_spec
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,8 @@ from ..diagnostics import Diagnostic, Related, Severity, Span, YamlPath, has_err
 from ..spec.compose import Composed, compose
 from ..spec.json_schema import is_base_file
 from ..spec.model import Spec
-from ..spec.source import SourceMap, offset_span
+from ..spec.source import offset_span
+from ..spec.source_map import SourceMap
 from ..spec.validate import build_spec
 from . import rules as _rules  # noqa: F401 - importing the package registers every rule module
 from . import stage_rules  # noqa: F401 - registers the stage codes (MS0xx, MS1xx, MS8xx, MS9xx)

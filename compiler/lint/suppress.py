@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from ..codes import MALFORMED_SUPPRESSION, UNKNOWN_CODE_IN_SUPPRESSION, UNUSED_SUPPRESSION, Code
 from ..diagnostics import Diagnostic, Fix, Severity, Span, YamlPath
-from ..spec.source import SourceMap, editor_lines
+from ..spec.source_map import SourceMap, editor_lines
 
 _COMMENT = re.compile(r"(?:^|\s)#\s*megaspec\s*:\s*(?P<kind>[A-Za-z-]*)\s*(?:\[(?P<codes>[^\]]*)\])?")
 _CODE = re.compile(r"^MS\d{1,3}$")

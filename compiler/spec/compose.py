@@ -22,7 +22,8 @@ from ..codes import Code, Stage
 from ..diagnostics import Diagnostic, Related, Severity, Span, YamlPath, did_you_mean, listing
 from .json_schema import is_base_file
 from .model import preset_fill
-from .source import NodeSpan, SourceMap, load_source
+from .source import load_source
+from .source_map import NodeSpan, SourceMap
 
 MODEL_FIELDS = tuple(f.name for f in fields(ModelDims))
 MAX_EXTENDS_DEPTH = 32  # files in one `extends:` chain; real projects use one or two

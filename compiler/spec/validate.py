@@ -18,7 +18,7 @@ from ..codes import Code
 from ..diagnostics import Diagnostic, Fix, Severity, Span, YamlPath, did_you_mean, listing
 from .model_paths import choices_at, field_bounds, keys_at, pattern_kind
 from .scalar_text import quote, unquote
-from .source import SourceMap, editor_lines
+from .source_map import SourceMap, editor_lines
 
 
 @dataclass(frozen=True, slots=True)

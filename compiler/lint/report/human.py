@@ -10,7 +10,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 
 from ...diagnostics import Diagnostic, Severity, Span
-from ...spec.source import editor_lines
+from ...spec.source_map import editor_lines
 
 _SEVERITY_STYLES = {Severity.ERROR: "1;31", Severity.WARNING: "1;33", Severity.INFO: "1;36"}
 _GUTTER_STYLE, _BOLD = "1;34", "1"

@@ -14,7 +14,7 @@ from typing import Any
 
 from ...diagnostics import Diagnostic, Fix, Related, Severity, Span, YamlPath
 from ...spec.model import Spec
-from ...spec.source import SourceMap
+from ...spec.source_map import SourceMap
 
 
 @dataclass(frozen=True, slots=True)
