@@ -2,7 +2,7 @@
 
 lower assembles the Plan from decisions each made in one place: the topology and batch geometry
 (`spec/topology.geometry`), the GPU request and its Modal spelling (`spec/gpu.py`), where a path
-lives (`spec/mounts.py`), the model a preset gives (`spec/model.model_dims`). The rest is decided
+lives (`spec/mounts.py`), the model a preset gives (`spec/model_dims.py`). The rest is decided
 here: timeouts, the NCCL/Inductor environment hardening that the seeds' hangs taught, pinned image
 packages, volume paths, prices. Templates only interpolate what the Plan holds. A GPU spec lowered
 for `--target local` is first rewritten by `rehearsal.py` (same geometry, CPU ranks).
@@ -36,7 +36,8 @@ from megaspec.runtime.presets import flops_per_token, num_params
 from .. import __version__
 from ..diagnostics import InternalError
 from ..spec.gpu import GpuRequest
-from ..spec.model import Bench, Spec, Validate, model_dims
+from ..spec.model import Bench, Spec, Validate
+from ..spec.model_dims import model_dims
 from ..spec.mounts import VOLUME_KINDS, path_class
 from ..spec.topology import Geometry, geometry
 from .rehearsal import rehearse

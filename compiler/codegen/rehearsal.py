@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from megaspec.runtime.presets import DIAGNOSTIC_PRESET, PRESETS
 
-from ..spec.model import Spec, model_dims
+from ..spec.model import Spec
+from ..spec.model_dims import model_dims
 from ..spec.topology import geometry
 
 REHEARSAL_EXTRA_STEPS = 5

@@ -21,8 +21,8 @@ from ..spec.model import Spec
 from ..spec.source import offset_span
 from ..spec.source_map import SourceMap
 from ..spec.validate import build_spec
+from . import receipt_rules, stage_rules  # noqa: F401 - register the stage (MS0xx, MS1xx, MS9xx) and receipt (MS8xx) codes
 from . import rules as _rules  # noqa: F401 - importing the package registers every rule module
-from . import stage_rules  # noqa: F401 - registers the stage codes (MS0xx, MS1xx, MS8xx, MS9xx)
 from .config import Config
 from .credentials import find_credentials, mask, redact_text, token_matches, tokens_in_text
 from .discover import spec_files

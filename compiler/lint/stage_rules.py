@@ -1,8 +1,9 @@
-'''Registry entries for the diagnostics that pipeline stages emit (parse, compose, schema, suppression,
-config, compile, runtime, internal), so `megaspec explain`, `megaspec rules` and SARIF know them.
+'''Registry entries for the diagnostics that compiler stages emit (parse, compose, schema, suppression,
+config, compile, internal), so `megaspec explain`, `megaspec rules` and SARIF know them.
 
-Lint rules with a function live in `rules/`; these codes have no function, only a doc. Importing
-this module only adds entries to the registry.
+Lint rules with a function live in `rules/`; these codes have no function, only a doc (the codes of
+run receipts are documented in `receipt_rules.py`). Importing this module only adds entries to the
+registry.
 '''
 
 from __future__ import annotations
@@ -354,61 +355,9 @@ _STAGE_DOCS: tuple[tuple[Code, Severity, str], ...] = (
         """),
 )
 
-# Runtime codes appear in receipts; their names come from the runtime, which owns the receipt.
-_RUNTIME_DOCS: dict[str, tuple[str, str]] = {
-    "MS801": ("The loss became NaN or infinite during training; the receipt names the step.",
-              "Lower `train.lr`, keep `train.grad_clip` on, or use `precision: fp32` to compare."),
-    "MS802": ("A worker process died with an error; its `error.json` is named in the receipt.",
-              "Read the named rank's error file first: one real traceback plus timeouts is a rank death."),
-    "MS803": ("A rank never reached a collective (still compiling, stalled, or out of work) and the others "
-              "timed out waiting; the receipt names the rank that stalled, not the one that waited.",
-              "Check that rank's phase and cache state; seed the compile cache (`megaspec cache seed SPEC`, "
-              "then `cache.policy: require-seed`) "
-              "or rerun with `preset: tiny` to separate the hang from model complexity."),
-    "MS804": ("The run finished and wrote its receipt, then a process exited non-zero while tearing down.",
-              "Trust the metrics in the receipt; the fault is recorded for triage only."),
-    "MS805": ("The data shards hold fewer tokens than the run needs (checked before training).",
-              "Add shards, or lower `train.steps` or `train.global_batch`."),
-    "MS806": ("Saving or loading a checkpoint failed.",
-              "Check the checkpoints Volume is mounted and has space; an incomplete checkpoint is never resumed."),
-    "MS807": ("`cache.policy: require-seed` is set but no compile-cache seed was found at `cache.seed` "
-              "(checked before any rank starts).",
-              "Make the seed once with `megaspec cache seed SPEC`: it compiles the spec's model on one device "
-              "and writes it to `cache.seed`. Then apply the spec again."),
-    "MS808": ("The launcher failed before workers ran (rendezvous, spawn, plan, a malformed MEGASPEC_FAULT drill).",
-              "Read the launcher error in the receipt; check the plan was compiled by this megaspec version."),
-    "MS809": ("The run was interrupted (Ctrl-C, SIGTERM, preemption) before it finished.",
-              "Rerun; with `checkpoint.resume: auto` it continues from the latest complete checkpoint."),
-    "MS810": ("A `validate` lane acceptance check failed (finiteness, loss bound, or reference losses).",
-              "Compare the per-step losses with the reference receipt named in `validate.reference_receipt`."),
-    "MS811": ("Ranks started from different compile-cache states (some warm, some cold): the classic cause "
-              "of a first-collective hang.",
-              "Give every rank the same cache: one cache Volume, or a seed (`megaspec cache seed SPEC`) "
-              "restored with `cache.policy: require-seed`."),
-    "MS812": ("The compile-cache seed at `cache.seed` was built for another torch version, device, model "
-              "shape, precision or compile setting; the run was refused before any rank started, because a "
-              "seed that does not match compiles cold after all.",
-              "Make a seed for this spec with `megaspec cache seed SPEC` (the message names what differs)."),
-    "MS813": ("The data cannot be trained on (checked before any rank starts): a missing path, an empty or short "
-              "shard, a header claiming more tokens than the file holds, or a token id outside the vocabulary.",
-              "Fix the shard the message names: rewrite it, set `data.dtype`, or tokenize for this model."),
-}
-
-
-def _runtime_doc(summary: str, fix: str) -> str:
-    return (f"{summary}\n\nReported in run receipts, not by `megaspec lint`.\n\n"
-            "Why: the receipt names the failure class so a failed run is triaged without reading logs.\n\n"
-            f"Example:\n    a receipt with `status: error`\n\nUse instead:\n    {fix}")
-
-
 def register() -> None:
     for code, severity, doc in _STAGE_DOCS:
         stage_rule(code.code, code.name, doc, severity)
-    from megaspec.runtime.codes import RUNTIME_CODES  # pure data
-
-    for code, name in RUNTIME_CODES.items():
-        summary, fix = _RUNTIME_DOCS[code]
-        stage_rule(code, name, _runtime_doc(summary, fix))
 
 
 register()

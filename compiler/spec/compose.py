@@ -21,7 +21,7 @@ from .. import codes
 from ..codes import Code, Stage
 from ..diagnostics import Diagnostic, Related, Severity, Span, YamlPath, did_you_mean, listing
 from .json_schema import is_base_file
-from .model import preset_fill
+from .model_dims import preset_fill
 from .source import load_source
 from .source_map import NodeSpan, SourceMap
 

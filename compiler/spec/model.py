@@ -2,150 +2,35 @@
 
 YAML keys are the field names (the one alias, `validate`, only avoids pydantic's `validate` method),
 so a pydantic error location is a YAML path.
-Strict types, unknown keys forbidden, frozen. `schema.json` is generated from `Spec`.
-Semantic checks that involve more than one field live in `rules/`, not here.
+Strict types, unknown keys forbidden, frozen. `schema.json` is generated from `Spec`; the value
+types its fields use (durations, names, the GPU request, bounds) are in `field_types.py`.
+Semantic checks that involve more than one field live in `lint/rules/`, not here.
 """
 
-import math
-import re
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    ValidationError,
-    field_validator,
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
+
+from megaspec.runtime.presets import PRESETS
+
+from .field_types import (
+    MAX_SEQUENCES,
+    MAX_STEPS,
+    MAX_SWEEP_RUNS,
+    AbsPath,
+    Duration,
+    EnvName,
+    Gpu,
+    Int,
+    Name,
+    Scalar,
+    Section,
+    bounded_matrix,
+    not_bool,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
-
-from megaspec.runtime.presets import DIAGNOSTIC_PRESET, PRESETS, ModelDims
-
-from .gpu import GpuChoices, parse_gpus
-
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-DURATION_PATTERN = r"^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"
-
-
-def _nonzero_duration_pattern() -> str:
-    """DURATION_PATTERN with at least one non-zero part: what `parse_duration` accepts, as a regex any
-    JSON Schema engine runs (no lookahead): one alternative per unit holding the non-zero digit.
-    The schema gets it; the linter matches the plain pattern, so `0s` gets `parse_duration`'s reason."""
-    def part(unit: str, nonzero: bool) -> str:
-        return rf"(\d*[1-9]\d*{unit})" if nonzero else rf"(\d+{unit})?"
-    return "^(?:" + "|".join("".join(part(u, u == nz) for u in "dhms") for nz in "dhms") + ")$"
-
-
-def parse_duration(value: int | str) -> int:
-    """`2h`, `30m`, `1h30m`, `90s`, `1d` or an integer number of seconds -> seconds."""
-    if isinstance(value, int):
-        return _bounded_duration(value)
-    m = _DURATION.match(value.strip()) if len(value) <= 40 else None
-    if not m or not any(m.groups()):
-        raise ValueError(f"`{value}` is not a duration; write it like `30m`, `2h`, `1h30m` or `90s`")
-    d, h, mi, s = (int(g or 0) for g in m.groups())
-    return _bounded_duration(((d * 24 + h) * 60 + mi) * 60 + s)
-
-
-MAX_DURATION_S = 366 * 24 * 3600
-
-
-def _bounded_duration(seconds: int) -> int:
-    if seconds < 1:
-        raise ValueError("a duration must be at least 1 second")
-    if seconds > MAX_DURATION_S:
-        raise ValueError("a duration must be at most 366 days")
-    return seconds
-
-
-def _integral(value: object) -> object:
-    """`40.0` is the integer 40, as JSON Schema (and so every editor) reads it; `40.5` stays a float."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _not_bool(value: object) -> object:
-    """A choice of numbers (`1`, `2`) is not met by `true`, though Python's `True == 1`."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a number, not `{str(value).lower()}`")
-    return value
-
-
-# An integer field: strict (no `"40"`, no `true`), but `40.0` is 40, so the linter and the schema agree.
-Int = Annotated[int, BeforeValidator(_integral)]
-Duration = Annotated[
-    Annotated[Int, Field(json_schema_extra={"minimum": 1, "maximum": MAX_DURATION_S})]
-    | Annotated[str, Field(pattern=DURATION_PATTERN, json_schema_extra={
-        "pattern": _nonzero_duration_pattern(),
-        "patternErrorMessage": "a duration like `30m`, `2h`, `1h30m` or `90s`, at least 1 second"})],
-    AfterValidator(parse_duration),
-]
-NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-AbsPath = Annotated[str, Field(pattern=r"^/[^\s\x00]*$")]
-EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-Scalar = str | int | float | bool
-MAX_SWEEP_RUNS = 1000  # runs one sweep template may expand to (the matrix product, before `exclude`)
-MAX_STEPS = 10_000_000
-MAX_SEQUENCES = 1 << 20  # sequences in a batch or a sequence's tokens: far past any real run
-
-
-def _bounded_matrix(matrix: dict[str, list[Any]]) -> dict[str, list[Any]]:
-    """The product is counted, never expanded: a 10^12-run matrix is refused in microseconds."""
-    runs = math.prod(len(values) for values in matrix.values())
-    if runs > MAX_SWEEP_RUNS:
-        raise PydanticCustomError("too_many_runs", "the matrix has {runs} combinations; the limit is {limit}",
-                                  {"runs": f"{runs:,}", "limit": f"{MAX_SWEEP_RUNS:,}"})
-    return matrix
-
-
-def _no_nul(value: Any) -> Any:
-    """No string anywhere in a section holds a NUL: no path, name or setting can carry one to the OS."""
-    if isinstance(value, str) and "\x00" in value:
-        raise PydanticCustomError("nul_character", "it holds a NUL character (`\\0`)")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(key)
-            _no_nul(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            _no_nul(item)
-    return value
 
 PresetName = Literal["tiny", "dense-125m", "dense-350m", "dense-1b", "dense-3b", "dense-8b"]
 assert set(PresetName.__args__) == set(PRESETS)  # noqa: S101 (a programmer invariant, not user input)
-
-
-def _gpu_choices(value: str | list[str]) -> GpuChoices:
-    """The one parse of `resources.gpu`; each bad entry is an error at its own YAML path."""
-    choices, errors = parse_gpus(value)
-    if choices is None:
-        raise ValidationError.from_exception_data("resources.gpu", [InitErrorDetails(
-            type=PydanticCustomError("gpu_request", e.message, {"code": e.code.code, "hint": e.hint}),
-            loc=() if e.index is None else (e.index,), input=value if e.index is None else value[e.index],
-        ) for e in errors])
-    return choices
-
-
-# YAML takes `TYPE[:COUNT]` or a list of fallbacks (that is the schema); the validated value is a
-# `GpuChoices` (dumped back as written).
-Gpu = Annotated[str | list[str], AfterValidator(_gpu_choices), PlainSerializer(GpuChoices.as_written)]
-
-
-class Section(BaseModel):
-    """Every block of the spec: strict types, no unknown keys, finite floats, no NUL in any string."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-
-    @field_validator("*")
-    @classmethod
-    def _plain_strings(cls, value: Any) -> Any:
-        return _no_nul(value)
 
 
 class Resources(Section):
@@ -189,7 +74,7 @@ class Volume(Section):
 
     name: Name = Field(description="Modal Volume name: lowercase letters, digits, `.-_`.")
     mount: AbsPath = Field(description="Absolute mount path in the container, e.g. `/vol/cache`.")
-    version: Annotated[Literal[1, 2], BeforeValidator(_not_bool)] | None = Field(None, description="Modal Volume version; fixed when it is created.")
+    version: Annotated[Literal[1, 2], BeforeValidator(not_bool)] | None = Field(None, description="Modal Volume version; fixed when it is created.")
 
 
 class Volumes(Section):
@@ -317,7 +202,7 @@ class Objective(Section):
 class Sweep(Section):
     """A sweep template: `megaspec sweep` writes one spec per combination."""
 
-    matrix: Annotated[dict[str, Annotated[list[Scalar], Field(min_length=1)]], AfterValidator(_bounded_matrix)] = Field(
+    matrix: Annotated[dict[str, Annotated[list[Scalar], Field(min_length=1)]], AfterValidator(bounded_matrix)] = Field(
         min_length=1, description="Dotted field -> values, e.g. `train.lr: [1.0e-4, 3.0e-4]`; every combination "
                                   f"is a run, at most {MAX_SWEEP_RUNS:,}.")
     include: list[dict[str, Scalar]] = Field(default_factory=list, max_length=MAX_SWEEP_RUNS, description="Extra combinations to run.")
@@ -360,7 +245,7 @@ class Spec(Section):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, title="megaspec spec v1")
 
-    megaspec: Annotated[Literal[1], BeforeValidator(_not_bool)] = Field(description="Spec format version: `1`.")
+    megaspec: Annotated[Literal[1], BeforeValidator(not_bool)] = Field(description="Spec format version: `1`.")
     name: Name = Field(description="The run's name: lowercase letters, digits, `.-_`; names the Modal app and "
                                    "the run ids.")
     lane: Literal["train", "bench", "validate"] = Field(
@@ -370,27 +255,22 @@ class Spec(Section):
                                                                        "this file's values win.")
     target: Literal["modal", "local"] = Field("modal", description="`modal`: launch on Modal; `local`: run on this "
                                                                    "machine's CPUs.")
-    resources: Resources = Field(default_factory=Resources, description="Where the run executes: GPU type and "
-                                                                        "count, nodes, limits.")
-    image: Image = Field(default_factory=Image, description="The container image: Python, pinned packages, plain "
-                                                            "environment.")
-    volumes: Volumes = Field(default_factory=Volumes, description="One Modal Volume per kind of state, never shared.")
+    # A block without a description here shows its class docstring on hover (`json_schema.py` copies it).
+    resources: Resources = Field(default_factory=Resources)
+    image: Image = Field(default_factory=Image)
+    volumes: Volumes = Field(default_factory=Volumes)
     buckets: dict[str, Bucket] = Field(default_factory=dict, description="Object-storage buckets by label, mounted "
                                                                          "read-mostly.")
     secrets: list[Name] = Field(default_factory=list, description="Names of Modal Secrets, never values.")
-    cache: Cache = Field(default_factory=Cache, description="The compile cache: how each rank's Inductor cache "
-                                                            "starts.")
+    cache: Cache = Field(default_factory=Cache)
     preset: PresetName | None = Field(None, description="Model preset; `tiny` is the diagnostic one. Default: "
                                                         "`tiny`, with `model:` overrides.")
     model: ModelOverrides = Field(default_factory=ModelOverrides, description="Overrides of the preset's "
                                                                               "dimensions.")
-    train: Train = Field(default_factory=Train, description="The training loop: steps, batch geometry, optimizer, "
-                                                            "precision, compile.")
-    data: Data = Field(default_factory=Data, description="What the loop reads: synthetic tokens or token shards.")
-    checkpoint: Checkpoint = Field(default_factory=Checkpoint, description="Distributed checkpoints (DCP) and "
-                                                                           "resuming.")
-    distributed: Distributed = Field(default_factory=Distributed, description="The process group: timeouts, debug "
-                                                                              "level, FSDP2 resharding.")
+    train: Train = Field(default_factory=Train)
+    data: Data = Field(default_factory=Data)
+    checkpoint: Checkpoint = Field(default_factory=Checkpoint)
+    distributed: Distributed = Field(default_factory=Distributed)
     sweep: Sweep | None = Field(None, description="Makes this file a sweep template: `megaspec sweep` writes one "
                                                   "spec per combination.")
     bench: Bench | None = Field(None, description="Settings of the `bench` lane.")
@@ -405,24 +285,3 @@ class BaseSpec(Spec):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, title="megaspec base spec v1", defer_build=True)
 
     name: Name | None = Field(None, description="A base needs no name: each spec that extends it names itself.")
-
-
-def preset_fill(preset: str, written: Mapping[str, Any], seq_len: object = None) -> dict[str, Any]:
-    """The `model:` fields `preset` supplies: its value for each field not written (or written null).
-
-    The diagnostic preset takes the run's `train.seq_len` whatever it is (its rotary tables are
-    built that long), so a hang can be diagnosed on the real topology at the real sequence length.
-    The one place a preset is applied: `compose` fills the merged data with it (and records the
-    origin), `model_dims` the Spec of a run.
-    """
-    filled = {k: v for k, v in PRESETS[preset].as_dict().items() if written.get(k) is None}
-    longer = isinstance(seq_len, int) and not isinstance(seq_len, bool) and seq_len > filled.get("max_seq_len", seq_len)
-    if preset == DIAGNOSTIC_PRESET and longer:
-        filled["max_seq_len"] = seq_len
-    return filled
-
-
-def model_dims(spec: Spec) -> ModelDims:
-    """The model a spec trains: its `model:` fields, the rest from its preset (the diagnostic one by default)."""
-    written = spec.model.model_dump()
-    return ModelDims(**{**written, **preset_fill(spec.preset or DIAGNOSTIC_PRESET, written, spec.train.seq_len)})

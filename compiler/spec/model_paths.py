@@ -81,7 +81,7 @@ def field_bounds(path: YamlPath) -> dict[str, Any]:
 
 def pattern_kind(path: YamlPath, pattern: str | None) -> str:
     """Which family of string format a field has, for the hint."""
-    from .model import DURATION_PATTERN
+    from .field_types import DURATION_PATTERN
 
     found = _field_at(path)
     if pattern == DURATION_PATTERN or (found and "parse_duration" in repr(found)):

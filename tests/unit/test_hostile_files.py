@@ -13,7 +13,8 @@ from megaspec.compiler.lint.check import check_spec
 from megaspec.compiler.lint.discover import spec_files
 from megaspec.compiler.lint.report import render_report
 from megaspec.compiler.spec.compose import MAX_EXTENDS_DEPTH, compose
-from megaspec.compiler.spec.source import MAX_NODES, load_source
+from megaspec.compiler.spec.source import load_source
+from megaspec.compiler.spec.yaml_nodes import MAX_NODES
 
 SPEC = "megaspec: 1\nname: run\ntarget: local\npreset: tiny\nresources: {ranks: 1}\n"
 

@@ -22,7 +22,7 @@ _LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: 
 
 def registered_rules() -> list[Rule]:
     """Every rule, lint and stage, ordered by code; importing the rule modules registers them."""
-    from .. import rules, stage_rules  # noqa: F401 - imported for their registrations
+    from .. import receipt_rules, rules, stage_rules  # noqa: F401 - imported for their registrations
 
     return sorted(REGISTRY.values(), key=lambda r: r.code)
 

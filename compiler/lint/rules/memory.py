@@ -12,7 +12,8 @@ import math
 from megaspec.runtime.memory import GIB, MemoryEstimate, estimate, size_text
 
 from ...spec.gpu import GPU_MAX_PER_NODE, GPU_MEMORY_GIB
-from ...spec.model import Spec, model_dims
+from ...spec.model import Spec
+from ...spec.model_dims import model_dims
 from ...spec.topology import geometry
 from .registry import RuleContext, rule
 from .resources import gpu_entries

@@ -1,0 +1,29 @@
+"""The model a spec trains: its `model:` fields, the rest from its preset (the one place a preset is applied)."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from megaspec.runtime.presets import DIAGNOSTIC_PRESET, PRESETS, ModelDims
+
+from .model import Spec
+
+
+def preset_fill(preset: str, written: Mapping[str, Any], seq_len: object = None) -> dict[str, Any]:
+    """The `model:` fields `preset` supplies: its value for each field not written (or written null).
+
+    The diagnostic preset takes the run's `train.seq_len` whatever it is (its rotary tables are
+    built that long), so a hang can be diagnosed on the real topology at the real sequence length.
+    The one place a preset is applied: `compose` fills the merged data with it (and records the
+    origin), `model_dims` the Spec of a run.
+    """
+    filled = {k: v for k, v in PRESETS[preset].as_dict().items() if written.get(k) is None}
+    longer = isinstance(seq_len, int) and not isinstance(seq_len, bool) and seq_len > filled.get("max_seq_len", seq_len)
+    if preset == DIAGNOSTIC_PRESET and longer:
+        filled["max_seq_len"] = seq_len
+    return filled
+
+
+def model_dims(spec: Spec) -> ModelDims:
+    """The model a spec trains: its `model:` fields, the rest from its preset (the diagnostic one by default)."""
+    written = spec.model.model_dump()
+    return ModelDims(**{**written, **preset_fill(spec.preset or DIAGNOSTIC_PRESET, written, spec.train.seq_len)})
