@@ -59,15 +59,35 @@ def duration_text(seconds: float | None) -> str:
     return f"~{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"~{minutes}m"
 
 
-def totals(estimates: list[RunEstimate]) -> tuple[float | None, float | None]:
-    """(estimated total, worst-case total) in USD; None when any run has no number (local runs: 0)."""
-    def total(attr: str) -> float | None:
-        values = [_usd(e, attr) for e in estimates]
-        return None if any(v is None for v in values) else round(sum(v for v in values if v is not None), 2)
-    return total("usd"), total("worst_case_usd")
+def preview_lines(runs: list[tuple[str, dict, Plan | None, Estimate | None]]) -> tuple[list[str], float | None, float | None]:
+    """The table of a sweep's runs (`sweep --dry-run` and the `apply` preview), one `(name, swept values,
+    plan, estimate)` each, with its totals line; and the (estimated, worst-case) totals in USD (None:
+    some run has no price; local runs cost 0)."""
+    from megaspec.runtime.cost import PRICES_AS_OF
+
+    rows = [(str(i), name, ", ".join(f"{k}={v}" for k, v in values.items()) or "-", _gpu(plan),
+             "-" if plan is not None and plan.target == "local" else duration_text(est and est.duration_s),
+             usd_text(_usd(plan, est, "usd"))) for i, (name, values, plan, est) in enumerate(runs, 1)]
+    head = ("#", "run", "swept values", "GPU", "est. time", "est. cost")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
+    total, worst = (_total([_usd(plan, est, attr) for _, _, plan, est in runs]) for attr in ("usd", "worst_case_usd"))
+    lines.append(f"  total {usd_text(total)}, worst case {usd_text(worst)} "
+                 f"(every attempt to its timeout; Modal list prices as of {PRICES_AS_OF})")
+    return lines, total, worst
 
 
-def _usd(e: RunEstimate, attr: str) -> float | None:
-    if e.plan is not None and e.plan.target == "local":
+def _gpu(plan: Plan | None) -> str:
+    if plan is None:
+        return "?"  # the run's spec does not validate
+    return (plan.resources.modal_gpu or [f"CPU x{plan.distributed.world_size}"])[0]
+
+
+def _usd(plan: Plan | None, est: Estimate | None, attr: str) -> float | None:
+    if plan is not None and plan.target == "local":
         return 0.0
-    return None if e.estimate is None else getattr(e.estimate, attr)
+    return None if est is None else getattr(est, attr)
+
+
+def _total(values: list[float | None]) -> float | None:
+    return None if None in values else round(sum(v for v in values if v is not None), 2)

@@ -11,7 +11,6 @@ launched by the `collect` or `status` that sees a free slot (runs/sweep_launch.p
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import sys
 from dataclasses import dataclass
@@ -38,18 +37,11 @@ class PlannedRun:
     estimate: Any
 
 
-def run_label(sweep_name: str, name: str) -> str:
-    """A run's name with the sweep's name in front (unless it is there already): runs never collide."""
-    return name if name == sweep_name or name.startswith(f"{sweep_name}-") else f"{sweep_name}-{name}"
-
-
 def template_sources(checked, template: str, specs_dir: Path) -> list[RunSource]:
     """Expand the template and write each run's standalone spec into `specs_dir`."""
     from ..spec.expand import expand, write_runs
 
-    base = checked.spec.name
-    runs = [dataclasses.replace(r, name=run_label(base, r.name), data={**r.data, "name": run_label(base, r.name)})
-            for r in expand(checked.composed.written, base, checked.spec.sweep)]
+    runs = expand(checked.composed.written, checked.spec.name, checked.spec.sweep)  # names carry the template's
     paths = write_runs(runs, specs_dir, template)
     return [RunSource(p, r.name, r.values) for p, r in zip(paths, runs, strict=True)]
 
@@ -57,6 +49,7 @@ def template_sources(checked, template: str, specs_dir: Path) -> list[RunSource]
 def folder_sources(checked_runs: list, folder: Path) -> list[RunSource]:
     """A folder's specs; the swept values are the settings on which the specs differ."""
     from ..runs.compare_view import flatten
+    from ..spec.expand import run_label
 
     flat = [{k: v for k, v in flatten(c.data or {}).items() if k != "name"} for c in checked_runs]
     keys = [k for k in dict.fromkeys(k for f in flat for k in f) if len({repr(f.get(k)) for f in flat}) > 1]
@@ -102,30 +95,11 @@ def plan_all(checked_runs: list, sources: list[RunSource], *, target: str | None
     return planned
 
 
-def _est_usd(p: PlannedRun, attr: str) -> float | None:
-    return 0.0 if p.plan.target == "local" else getattr(p.estimate, attr)
-
-
 def preview_lines(planned: list[PlannedRun]) -> tuple[list[str], float | None, float | None]:
     """The preview table, and the (estimated, worst-case) totals in USD (None: some run has no price)."""
-    from megaspec.runtime.cost import PRICES_AS_OF
+    from ..codegen.sweep_estimate import preview_lines as table
 
-    from ..codegen.sweep_estimate import duration_text, usd_text
-
-    rows = [(str(i), p.source.name, ", ".join(f"{k}={v}" for k, v in p.source.values.items()) or "-",
-             (p.plan.resources.modal_gpu or [f"CPU x{p.plan.distributed.world_size}"])[0],
-             "-" if p.plan.target == "local" else duration_text(p.estimate.duration_s),
-             usd_text(_est_usd(p, "usd"))) for i, p in enumerate(planned, 1)]
-    head = ("#", "run", "swept values", "GPU", "est. time", "est. cost")
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
-    est = [_est_usd(p, "usd") for p in planned]
-    worst = [_est_usd(p, "worst_case_usd") for p in planned]
-    total = None if None in est else round(sum(est), 2)
-    worst_total = None if None in worst else round(sum(worst), 2)
-    lines.append(f"  total {usd_text(total)}, worst case {usd_text(worst_total)} "
-                 f"(every attempt to its timeout; Modal list prices as of {PRICES_AS_OF})")
-    return lines, total, worst_total
+    return table([(p.source.name, p.source.values, p.plan, p.estimate) for p in planned])
 
 
 def cost_gate(total: float | None, max_cost: float, yes: bool) -> None:

@@ -39,21 +39,12 @@ def _stale(out_dir: Path, keep: set[Path], template_path: str) -> list[Path]:
 
 
 def _print_dry_run(checked, runs) -> None:
-    """One line per run with its GPU, estimated time and cost; then the totals."""
-    from megaspec.runtime.cost import PRICES_AS_OF
+    """The runs as the `apply` preview shows them (name, swept values, GPU, estimated time and cost), and the totals."""
+    from ..codegen.sweep_estimate import estimate_runs, preview_lines
 
-    from ..codegen.sweep_estimate import duration_text, estimate_runs, totals, usd_text
-    from ..spec.expand import describe
-
-    estimates = estimate_runs(checked, runs)
-    for e in estimates:
-        gpu = (e.plan.resources.modal_gpu or ["CPU"])[0] if e.plan else "?"
-        cost = "$0.00 (local)" if e.plan and e.plan.target == "local" else usd_text(e.estimate and e.estimate.usd)
-        click.echo(f"{e.run.index:3d}  {e.run.name}  {describe(e.run.values)}  {gpu}  "
-                   f"{duration_text(e.estimate and e.estimate.duration_s)}  {cost}")
-    total, worst = totals(estimates)
-    click.echo(f"{len(runs)} run(s): estimated {usd_text(total)} in total, worst case {usd_text(worst)} "
-               f"(Modal list prices as of {PRICES_AS_OF}); nothing written (--dry-run)")
+    lines, _, _ = preview_lines([(e.run.name, e.run.values, e.plan, e.estimate) for e in estimate_runs(checked, runs)])
+    click.echo("\n".join(lines))
+    click.echo(f"{len(runs)} run(s); nothing written (--dry-run)")
 
 
 @click.command("sweep")

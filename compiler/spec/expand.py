@@ -7,7 +7,8 @@ keys to matrix keys, as in GitHub Actions matrices without extra keys).
 
 A run is the template as written with its bases folded in (`extends:` resolved, the preset left
 as a name), the combination's values set at their dotted paths, `name` rendered from `sweep.name`
-(default `<name>-<index>`, `001` on), and no `extends:` or `sweep:`. So a run file stands alone, reads like
+(default `<name>-<index>`, `001` on) with the template's name in front (`run_label`), and no
+`extends:` or `sweep:`. So a run file stands alone, reads like
 a hand-written spec, and goes through `lint`, `compile` and `apply` like any other.
 """
 
@@ -65,14 +66,22 @@ def _set_path(data: dict[str, Any], dotted: str, value: Scalar) -> None:
     node[leaf] = value
 
 
+def run_label(sweep_name: str, name: str) -> str:
+    """A run's name with the sweep's name in front (unless it is there already): runs of two sweeps
+    never collide. `sweep --dry-run`, `megaspec sweep`, `apply TEMPLATE` and `apply DIR` all name runs so."""
+    return name if name == sweep_name or name.startswith(f"{sweep_name}-") else f"{sweep_name}-{name}"
+
+
 def run_names(template: str | None, base_name: str, combos: list[dict[str, Scalar]]) -> list[str]:
-    """Each run's name from `sweep.name`, or `<name>-<index>`. Raises NameTemplateError (MS502 and
-    MS504 report it) for a template that is invalid, unbounded, or fails to render."""
+    """Each run's name: `sweep.name` rendered (or `<name>-<index>`), labelled with the template's name.
+    Raises NameTemplateError (MS502 and MS504 report it) for a template that is invalid, unbounded,
+    or fails to render."""
     if template is None:
         return [f"{base_name}-{index:03d}" for index in range(1, len(combos) + 1)]
     from .name_template import render_names
 
-    return render_names(template, [{"matrix": values, "name": base_name} for values in combos])
+    rendered = render_names(template, [{"matrix": values, "name": base_name} for values in combos])
+    return [run_label(base_name, name) for name in rendered]
 
 
 def describe(values: dict[str, Scalar]) -> str:

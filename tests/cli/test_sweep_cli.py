@@ -59,11 +59,13 @@ def test_example_expands_into_standalone_specs_that_lint_and_compile(runner: Cli
     result = runner.invoke(cli, ["sweep", str(EXAMPLE)])
     assert result.exit_code == 0, result.output
     out = tmp_path / "sweeps" / "sweep-125m-h100"
-    assert sorted(p.name for p in out.glob("*.yaml")) == ["lr0.0001-gb32.yaml", "lr0.0003-gb32.yaml",
-                                                         "lr0.0003-gb64.yaml"]  # 1e-4 x 64 is excluded
-    run = load_source(out / "lr0.0003-gb64.yaml")
+    # 1e-4 x 64 is excluded; each name carries the template's, as `apply TEMPLATE` names the runs
+    assert sorted(p.name for p in out.glob("*.yaml")) == ["sweep-125m-h100-lr0.0001-gb32.yaml",
+                                                         "sweep-125m-h100-lr0.0003-gb32.yaml",
+                                                         "sweep-125m-h100-lr0.0003-gb64.yaml"]
+    run = load_source(out / "sweep-125m-h100-lr0.0003-gb64.yaml")
     assert not run.diagnostics
-    assert run.data["name"] == "lr0.0003-gb64" and "extends" not in run.data and "sweep" not in run.data
+    assert run.data["name"] == "sweep-125m-h100-lr0.0003-gb64" and "extends" not in run.data and "sweep" not in run.data
     assert run.data["train"]["lr"] == 3.0e-4 and run.data["train"]["global_batch"] == 64
     assert run.data["train"]["steps"] == 200  # the template's own value
     assert run.data["volumes"]["cache"]["name"] == "ms-compile-cache"  # folded in from the base file
@@ -77,9 +79,15 @@ def test_example_expands_into_standalone_specs_that_lint_and_compile(runner: Cli
 def test_dry_run_lists_runs_and_writes_nothing(runner: CliRunner, tmp_path: Path):
     result = runner.invoke(cli, ["sweep", str(EXAMPLE), "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "  3  lr0.0003-gb64  train.lr=0.0003, train.global_batch=64  H100!:1  ~3m  $0.26" in result.output
+    # the apply preview's table: the same run names (the template's name in front), columns aligned
+    assert result.output.splitlines()[:4] == [
+        "  #  run                            swept values                            GPU      est. time  est. cost",
+        "  1  sweep-125m-h100-lr0.0001-gb32  train.lr=0.0001, train.global_batch=32  H100!:1  ~3m        $0.24",
+        "  2  sweep-125m-h100-lr0.0003-gb32  train.lr=0.0003, train.global_batch=32  H100!:1  ~3m        $0.24",
+        "  3  sweep-125m-h100-lr0.0003-gb64  train.lr=0.0003, train.global_batch=64  H100!:1  ~3m        $0.26"]
     # runtime/cost.py's estimate of each run, summed; the worst case is every attempt hitting its timeout
-    assert "3 run(s): estimated $0.74 in total, worst case $13.17 (Modal list prices as of 2026-05-25)" in result.output
+    assert ("  total $0.74, worst case $13.17 (every attempt to its timeout; Modal list prices as of 2026-05-25)\n"
+            "3 run(s); nothing written (--dry-run)") in result.output
     assert not (tmp_path / "sweeps").exists()
 
 

@@ -49,7 +49,15 @@ def test_a_run_name_that_is_no_file_name_is_refused(tmp_path):
     sweep = {"matrix": {"data.stage_from": ["/mnt/a", "/mnt/b"]}, "name": "{{ matrix['data.stage_from'] }}"}
     [d] = lint(tmp_path, sweep=sweep)
     assert (d.code, d.yaml_path) == ("MS504", ("sweep", "name"))
-    assert "would be named `/mnt/a`" in d.message  # a `/` would have put the run file elsewhere
+    assert "would be named `unit-/mnt/a`" in d.message  # a `/` would have put the run file elsewhere
+
+
+def test_run_names_are_judged_with_the_template_name_in_front(tmp_path):
+    """A run is named `<template name>-<rendered name>`: 59 rendered characters fit behind `t-`, not behind ten `t`s."""
+    sweep = {"matrix": {"train.lr": [1.0e-4, 3.0e-4]}, "name": "lr{{ matrix['train.lr'] }}-" + "x" * 50}
+    [d] = lint(tmp_path, name="t" * 10, sweep=sweep)
+    assert d.code == "MS504" and f"would be named `{'t' * 10}-lr0.0001-{'x' * 50}`" in d.message
+    assert codes(tmp_path, name="t", sweep=sweep) == []
 
 
 def test_default_run_names_are_checked_too(tmp_path):
