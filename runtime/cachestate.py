@@ -31,7 +31,7 @@ def restore_seed_dir(plan: Plan, cache_dir: Path) -> bool:
     `require-seed` with no seed, or with one built for another run, fails here, before any GPU time
     is spent training (MS807, MS812).
     """
-    seed = Path(plan.cache.seed) if plan.cache.seed else None
+    seed = seedfile.seed_path(plan)
     if plan.cache.policy == "require-seed" and (seed is None or not seed.exists()):
         raise CacheSeedMissingError(f"cache.policy is require-seed but the seed `{plan.cache.seed}` does not"
                                     " exist; make it with `megaspec cache seed SPEC`", stage="bootstrap")
@@ -58,7 +58,7 @@ def _restore_made_seed(plan: Plan, seed: Path, cache_dir: Path) -> bool:
 
 def load_seed_artifacts(plan: Plan) -> bool:
     """Rank side, before compiling: load a mega-cache file (torch.compiler.save_cache_artifacts)."""
-    seed = Path(plan.cache.seed) if plan.cache.seed else None
+    seed = seedfile.seed_path(plan)
     if plan.cache.policy == "cold" or seed is None or not seed.is_file():
         return False
     import torch

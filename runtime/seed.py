@@ -59,6 +59,12 @@ class SeedManifest(BaseModel):
     inductor_files: int
 
 
+def seed_path(plan: Plan) -> Path | None:
+    """Where this plan's seed lives: `cache.seed`. The seeding process (`megaspec cache seed`, locally
+    or in the generated one-GPU Modal app) writes it there and the run restores it from there."""
+    return Path(plan.cache.seed) if plan.cache.seed else None
+
+
 def key_for(plan: Plan, device: str) -> SeedKey:
     t = plan.train
     return SeedKey(torch=_torch_version(), device=device, model=plan.model.dims().as_dict(),
@@ -186,15 +192,18 @@ def _torch_version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m megaspec.runtime.seed PLAN_JSON|- SEED_DIR` (`-`: the plan on stdin): what
-    `megaspec cache seed` runs. The last stdout line is the seed's manifest."""
+    """`python -m megaspec.runtime.seed PLAN_JSON|- [SEED_DIR]` (`-`: the plan on stdin; SEED_DIR:
+    default `seed_path(plan)`): what `megaspec cache seed` runs. The last stdout line is the seed's manifest."""
     import sys
 
     from .plan import read_plan
 
     args = sys.argv[1:] if argv is None else argv
     plan = Plan.model_validate_json(sys.stdin.read()) if args[0] == "-" else read_plan(args[0])
-    manifest = make_seed(plan, Path(args[1]))
+    where = Path(args[1]) if len(args) > 1 else seed_path(plan)
+    if where is None:
+        raise SystemExit("the plan sets no `cache.seed`: name the seed directory")
+    manifest = make_seed(plan, where)
     print(json.dumps(manifest.model_dump(mode="json")), flush=True)
     return 0
 

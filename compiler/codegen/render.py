@@ -1,4 +1,5 @@
-"""Stage 5 of the compiler: render a Plan into a Modal app (`app.py`) and its `plan.json`.
+"""Stage 5 of the compiler: render a Plan into a Modal app (`app.py`) and its `plan.json`; for
+`megaspec cache seed` on Modal, into the one-GPU app that makes its compile-cache seed.
 
 Jinja2 with `StrictUndefined`; every value enters the code through the one `py` filter, which
 writes a Python literal, so a quote, newline or `{{` in a spec value can never become code. The
@@ -77,12 +78,23 @@ def _gpu_argument(plan: Plan) -> str | list[str] | None:
 
 
 def render_app(plan: Plan) -> str:
+    return _render("modal_app.py.j2", plan, gpu=_gpu_argument(plan), clustered=plan.distributed.nodes > 1,
+                   buckets=plan.modal.buckets)
+
+
+def render_seed_app(plan: Plan) -> str:
+    """The one-GPU app that makes `plan`'s compile-cache seed on Modal (`codegen/seed_app.py`)."""
+    from .seed_app import seed_function
+
+    return _render("seed_app.py.j2", plan, seed=seed_function(plan))
+
+
+def _render(template: str, plan: Plan, **extra: Any) -> str:
     context = {
         "plan": plan, "plan_hash": plan.comparison_hash(), "header": _header(plan), "markers": _markers(plan),
-        "gpu": _gpu_argument(plan), "clustered": plan.distributed.nodes > 1, "buckets": plan.modal.buckets,
-        "runtime_remote_dir": RUNTIME_REMOTE_DIR, "runtime_ignore": RUNTIME_IGNORE,
+        "runtime_remote_dir": RUNTIME_REMOTE_DIR, "runtime_ignore": RUNTIME_IGNORE, **extra,
     }
-    source = _environment().get_template("modal_app.py.j2").render(**context)
+    source = _environment().get_template(template).render(**context)
     try:
         ast.parse(source, filename=APP_FILE)
     except SyntaxError as e:
@@ -94,6 +106,11 @@ def render_app(plan: Plan) -> str:
 def render(plan: Plan) -> dict[str, str]:
     """Plan -> {"app.py": source, "plan.json": canonical JSON}."""
     return {APP_FILE: render_app(plan), PLAN_FILE: plan.to_json()}
+
+
+def render_seed(plan: Plan) -> dict[str, str]:
+    """Plan -> the seeding app's {"app.py", "plan.json"} (the plan the seed is made for)."""
+    return {APP_FILE: render_seed_app(plan), PLAN_FILE: plan.to_json()}
 
 
 def write_build(files: dict[str, str], out_dir: Path, name: str, links_from: Path | None = None) -> Path:

@@ -65,7 +65,7 @@ def _resumable(plan, run_dir: Path):
 
 
 @click.command()
-@click.argument("spec", type=click.Path(exists=True))
+@click.argument("spec", type=click.Path())
 @click.option("--target", type=click.Choice(["local", "modal"]), help="Override the spec's `target`.")
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False),
               help="Where runs/<run-id>/ (manifest, plan, receipt, logs) is written.")
@@ -91,7 +91,9 @@ def apply(spec: str, target: str | None, runs_dir: str, out_dir: str, old_build_
     previewed with its estimated cost, and launched as one sweep under RUNS_DIR/<sweep-id>/.
     """
     from .apply_sweep import apply_sweep
+    from .paths import require_existing
 
+    require_existing([spec])
     build_dir = Path(old_build_dir or out_dir)
     checked = None if Path(spec).is_dir() else _checked_spec(spec, steps)
     if resume_dir and (checked is None or checked.spec.sweep is not None):

@@ -104,7 +104,9 @@ def compile_(specs: tuple[str, ...], out_dir: str, target: str | None, jobs: int
     from ..lint import check  # noqa: F401
     from ..lint.batch import map_ordered
     from ..lint.config import load_config
+    from .paths import require_existing
 
+    require_existing(specs)
     config = load_config()
     worst, build = 0, partial(build_one, config=config, out_dir=out_dir, target=target)
     for code, text in map_ordered(build, _expand(specs, config), jobs, on_crash=build_crashed):
@@ -115,7 +117,7 @@ def compile_(specs: tuple[str, ...], out_dir: str, target: str | None, jobs: int
 
 
 @click.command("plan")
-@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--target", type=TARGETS, help="Override `target:`; `local` on a GPU spec is a CPU rehearsal.")
 @click.option("--diff", "diff_dir", type=click.Path(file_okay=False, exists=True),
@@ -129,7 +131,9 @@ def plan_(spec: str, as_json: bool, target: str | None, diff_dir: str | None) ->
     from ..codegen.render import render
     from ..diagnostics import InternalError
     from ..lint.config import load_config
+    from .paths import require_existing
 
+    require_existing([spec])
     checked, errors = checked_or_errors(Path(spec).as_posix(), load_config())
     if checked is None:
         click.echo(errors, nl=False, err=True)

@@ -58,8 +58,9 @@ def lint(paths: tuple[Path, ...], fmt: str | None, output: Path | None, warnings
     from ..lint.check import check_paths
     from ..lint.config import Config, load_config
     from ..lint.report import render_report
+    from .paths import require_existing
 
-    _require_existing(paths)
+    require_existing(paths, "PATHS")
     base = Config() if no_config else load_config()
     config = base.merged(ignore=_codes(ignore), warnings_as_errors=warnings_as_errors)
     result = check_paths(list(paths), config, jobs)
@@ -75,28 +76,6 @@ def lint(paths: tuple[Path, ...], fmt: str | None, output: Path | None, warnings
     else:
         click.echo(text, nl=False)
     raise click.exceptions.Exit(_exit_code(result.diagnostics))
-
-
-def _require_existing(paths: tuple[Path, ...]) -> None:
-    """A missing path is a usage error naming where it was looked for and any spelling that exists."""
-    for path in paths:
-        if path.exists():
-            continue
-        message = f"`{path}` does not exist (looked for {path.resolve()})."
-        near = _neighbours(path)
-        if near:
-            message += " Did you mean " + " or ".join(f"`{n}`" for n in near) + "?"
-        raise click.BadParameter(message, param_hint="PATHS")
-
-
-def _neighbours(path: Path) -> list[str]:
-    """Existing files that differ only by `.yml`/`.yaml` or by case, e.g. `nope.yml` for `nope.yaml`."""
-    stem = path.name.rsplit(".", 1)[0] if path.suffix in (".yml", ".yaml") else path.name
-    candidates = [path.with_name(stem + ext) for ext in (".yaml", ".yml")]
-    folder = path.parent
-    if folder.is_dir():
-        candidates += [p for p in folder.iterdir() if p.name.lower() == path.name.lower()]
-    return sorted({str(p) for p in candidates if p != path and p.exists()})
 
 
 MAX_FIX_ROUNDS = 5  # a schema fix can let the rules run and find the next fixable thing

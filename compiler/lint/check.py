@@ -18,6 +18,7 @@ from ..diagnostics import Diagnostic, Related, Severity, Span, YamlPath, has_err
 from ..spec.compose import Composed, compose
 from ..spec.json_schema import is_base_file
 from ..spec.model import Spec
+from ..spec.near_files import did_you_mean_file
 from ..spec.source import offset_span
 from ..spec.source_map import SourceMap
 from ..spec.validate import build_spec
@@ -170,7 +171,8 @@ def expand_paths(paths: list[str | Path], config: Config | None = None) -> tuple
             files.append(p.as_posix())
         else:
             problems.append(Diagnostic(code=FILE_NOT_FOUND.code, rule=FILE_NOT_FOUND.name, severity=Severity.ERROR,
-                                       message=f"`{raw}` does not exist", span=None, hint="Check the path"))
+                                       message=f"`{raw}` does not exist", span=None,
+                                       hint=f"Check the path.{did_you_mean_file(p)}"))
     return list(dict.fromkeys(files)), problems
 
 

@@ -27,8 +27,10 @@ _RUNTIME_DOCS: dict[str, tuple[str, str]] = {
               "Check the checkpoints Volume is mounted and has space; an incomplete checkpoint is never resumed."),
     "MS807": ("`cache.policy: require-seed` is set but no compile-cache seed was found at `cache.seed` "
               "(checked before any rank starts).",
-              "Make the seed once with `megaspec cache seed SPEC`: it compiles the spec's model on one device "
-              "and writes it to `cache.seed`. Then apply the spec again."),
+              "Make the seed once with `megaspec cache seed SPEC`, then apply the spec again. For a Modal spec it "
+              "launches a generated one-GPU app (the spec's GPU type and image) that compiles the model and writes "
+              "the seed into the cache Volume at `cache.seed`, where the run looks (Modal credentials needed; "
+              "`--print` shows the app); for a `target: local` spec it compiles on this machine's CPU."),
     "MS808": ("The launcher failed before workers ran (rendezvous, spawn, plan, a malformed MEGASPEC_FAULT drill).",
               "Read the launcher error in the receipt; check the plan was compiled by this megaspec version."),
     "MS809": ("The run was interrupted (Ctrl-C, SIGTERM, preemption) before it finished.",
@@ -42,7 +44,8 @@ _RUNTIME_DOCS: dict[str, tuple[str, str]] = {
     "MS812": ("The compile-cache seed at `cache.seed` was built for another torch version, device, model "
               "shape, precision or compile setting; the run was refused before any rank started, because a "
               "seed that does not match compiles cold after all.",
-              "Make a seed for this spec with `megaspec cache seed SPEC` (the message names what differs)."),
+              "Make a seed for this spec with `megaspec cache seed SPEC` (the message names what differs): on "
+              "Modal it compiles on one GPU of the spec's type with the spec's image, so torch and the device match."),
     "MS813": ("The data cannot be trained on (checked before any rank starts): a missing path, an empty or short "
               "shard, a header claiming more tokens than the file holds, or a token id outside the vocabulary.",
               "Fix the shard the message names: rewrite it, set `data.dtype`, or tokenize for this model."),

@@ -22,6 +22,7 @@ from ..codes import Code, Stage
 from ..diagnostics import Diagnostic, Related, Severity, Span, YamlPath, did_you_mean, listing
 from .json_schema import is_base_file
 from .model_dims import preset_fill
+from .near_files import did_you_mean_file
 from .source import load_source
 from .source_map import NodeSpan, SourceMap
 
@@ -157,7 +158,8 @@ class _Resolver:
             message = (f"base spec `{item}` does not exist (looked for `{display}`, resolved to "
                        f"{os.path.normpath(frame.real.parent / item)})" if problem == "missing"
                        else f"`extends: {_shown(item)}` cannot be used: {problem}")
-            hint = ("Check the path; `extends:` paths are relative to the file that names them" if problem == "missing"
+            hint = (f"Check the path; `extends:` paths are relative to the file that names them.{did_you_mean_file(frame.real.parent / item, frame.real.parent)}"
+                    if problem == "missing"
                     else f"Name a `.yaml` or `.yml` spec file inside the project (`{self.root}`), relative to "
                     "this file")
             return self._fail(code, message, span, ypath, hint)

@@ -245,8 +245,10 @@ def load_source(path: str | Path, display: str | None = None) -> Source:
     try:
         text = read_spec_bytes(path).decode("utf-8-sig")
     except FileNotFoundError:
+        from .near_files import did_you_mean_file
+
         return Source(shown, None, SourceMap(), [_diag(codes.FILE_NOT_FOUND, f"`{shown}` does not exist",
-                                                       None, "Check the path")])
+                                                       None, f"Check the path.{did_you_mean_file(Path(path))}")])
     except SpecFileError as e:
         if e.kind == "too-large":
             return Source(shown, None, SourceMap(), [_diag(codes.FILE_TOO_LARGE, str(e), first,

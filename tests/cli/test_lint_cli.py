@@ -76,6 +76,28 @@ def test_missing_path_suggests_the_other_yaml_suffix(specs):
     assert result.exit_code == 2 and "Did you mean `specs/clean.yaml`?" in result.output
 
 
+@pytest.mark.parametrize("verb", [["lint"], ["plan"], ["compile"], ["apply"], ["cache", "seed"]])
+@pytest.mark.parametrize(("typed", "meant"), [
+    ("specs/clean.yml", "specs/clean.yaml"),  # the other suffix
+    ("specs/Clean.YAML", "specs/clean.yaml"),  # another case
+    ("specs/cl-ean.yml", "specs/clean.yaml"),  # a separator more
+    ("specs/clen.yaml", "specs/clean.yaml"),  # a close spelling
+    ("spec/clean.yaml", "specs/clean.yaml"),  # a close folder
+])
+def test_every_verb_suggests_the_spec_file_that_was_probably_meant(specs, verb, typed, meant):
+    (specs / "specs" / "cpu-local.yaml").write_text(CLEAN)
+    result = run(*verb, typed)
+    assert result.exit_code == 2 and f"`{typed}` does not exist (looked for {specs / typed})." in result.output
+    assert f"Did you mean `{meant}`?" in result.output, result.output
+
+
+def test_separators_and_case_are_set_aside_before_spelling_is_guessed(specs):
+    (specs / "specs" / "cpu-local.yaml").write_text(CLEAN)
+    (specs / "specs" / "cpu-locals.yaml").write_text(CLEAN)
+    result = run("plan", "specs/cpu_local.yaml")
+    assert "Did you mean `specs/cpu-local.yaml`?" in result.output  # not also the merely close one
+
+
 def test_directory_without_specs_is_an_error(specs):
     (specs / "bases").mkdir()
     (specs / "bases" / "_base.yaml").write_text(CLEAN)

@@ -80,6 +80,14 @@ def test_missing_base_is_reported_at_the_item():
     assert f"resolved to {(FIXTURES / '_nope.yaml').resolve()})" in d.message
 
 
+def test_a_missing_base_suggests_the_file_it_probably_meant(tmp_path):
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "_gpu-base.yaml").write_text("megaspec: 1\npreset: tiny\n")
+    spec = write(tmp_path, "megaspec: 1\nname: s\nextends: [shared/_gpu_base.yml]\n")
+    [d] = compose(spec, "s.yaml").diagnostics
+    assert d.code == "MS010" and d.hint.endswith(" Did you mean `shared/_gpu-base.yaml`?")
+
+
 def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
     path = tmp_path / name
     path.write_text(text)

@@ -50,7 +50,7 @@ def find_entrypoint(module: ModuleType):
 
 
 @dataclass
-class _Spawn:
+class Spawn:
     """What the launch got as far as: a call id means the run exists, whatever failed afterwards."""
 
     app_id: str | None = None
@@ -68,7 +68,7 @@ def launch(plan, app_py: Path, run_dir: Path, *, echo: Callable[[str], None] = p
     manifest = new_manifest(plan, backend="modal")
     write_manifest(run_dir, manifest)
     echo("building the image and creating the app on Modal (Modal's own output follows)")
-    spawn = _spawn_detached(app, function, plan.to_json())
+    spawn = spawn_detached(app, function, plan.to_json())
     manifest = _manifest_after(manifest, spawn)
     write_manifest(run_dir, manifest)
     if manifest.state == "error" and is_auth_error(spawn.problem):
@@ -76,10 +76,10 @@ def launch(plan, app_py: Path, run_dir: Path, *, echo: Callable[[str], None] = p
     return manifest
 
 
-def _spawn_detached(app, function, plan_json: str) -> _Spawn:
+def spawn_detached(app, function, plan_json: str) -> Spawn:
     import modal
 
-    spawn = _Spawn()
+    spawn = Spawn()
     try:
         with contextlib.ExitStack() as running:
             with modal.enable_output():  # the image build and object creation, in Modal's words
@@ -97,7 +97,7 @@ def _spawn_detached(app, function, plan_json: str) -> _Spawn:
     return spawn
 
 
-def _manifest_after(manifest: Manifest, spawn: _Spawn) -> Manifest:
+def _manifest_after(manifest: Manifest, spawn: Spawn) -> Manifest:
     if spawn.call_id is not None:
         record = ModalCall(function_call_id=spawn.call_id, app_id=spawn.app_id, dashboard_url=spawn.dashboard_url)
         notes = [f"the call was spawned, but disconnecting failed: {describe(spawn.problem)}"] if spawn.problem else []

@@ -1,0 +1,88 @@
+"""`megaspec cache seed` of a Modal spec, through the real `modal` client and Modal's own test server.
+
+The CLI writes the one-GPU seeding app, launches it detached, spawns its `seed` function with the
+plan and waits for the result: the server's answer (a seed manifest, a failure, a refused
+creation, rejected tokens) decides what the user reads. The function itself never runs on the
+server; tests/test_seed_app.py runs it through `.local()`.
+"""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from megaspec.compiler.cli import cli
+from megaspec.compiler.codegen.build import plan_for
+from megaspec.compiler.lint.check import check_spec
+from megaspec.runtime.seed import SeedManifest, key_for
+from tests.conftest import REPO_ROOT
+from tests.modal.conftest import point_client_at
+
+# The README's flagship (`require-seed` on 8 x H200) on A100-80GB: the test server's list of GPU
+# types (VALID_GPU_TYPES in its conftest) predates the H200 and refuses it at function creation.
+# tests/test_seed_app.py checks the H200 app itself, offline.
+GPU = "A100-80GB"
+
+
+def project(tmp_path) -> str:
+    """specs/h200x8.yaml and its base, on A100-80GB, in a project of their own; the spec's path."""
+    for name in ("h200x8.yaml", "_base.yaml"):
+        (tmp_path / name).write_text((REPO_ROOT / "specs" / name).read_text().replace("H200:8", f"{GPU}:8"))
+    return str(tmp_path / "h200x8.yaml")
+
+
+def seed(tmp_path, *extra: str):
+    return CliRunner().invoke(cli, ["cache", "seed", project(tmp_path), "-o", str(tmp_path / "build"), *extra],
+                              catch_exceptions=False)
+
+
+def manifest_of_a_seed_made_on_an_a100(tmp_path) -> dict:
+    key = key_for(plan_for(check_spec(project(tmp_path))), "NVIDIA A100-SXM4-80GB").model_copy(
+        update={"torch": "2.8.0"})
+    return SeedManifest(key=key, created_at="2026-12-01T00:00:00Z", compile_s=94.2, artifacts_bytes=3_145_728,
+                        inductor_files=412).model_dump(mode="json")
+
+
+def test_seeding_spawns_the_one_gpu_app_and_prints_the_seed(mock, tmp_path):
+    mock.set("result.json", json.dumps(manifest_of_a_seed_made_on_an_a100(tmp_path)))
+    result = seed(tmp_path)
+    assert result.exit_code == 0, result.output
+    app_py = tmp_path / "build" / "dense-1b-h200x8-seed" / "app.py"
+    assert app_py.is_file() and f"gpu='{GPU}'" in app_py.read_text()
+    assert result.stderr.startswith(f"cache seed: compiling dense-1b-h200x8 on one {GPU} on Modal -> /vol/cache/seed "
+                                    f"on Volume `ms-compile-cache` (app {app_py.as_posix()})\n")
+    assert "Created Function seed." in result.output  # Modal's own build and creation output is shown
+    call_id = next(line.split()[1] for line in result.stderr.splitlines() if line.startswith("seeding: fc-"))
+    assert result.stdout.endswith(
+        "seed: /vol/cache/seed on Volume `ms-compile-cache`\n"
+        "  built for: torch 2.8.0, NVIDIA A100-SXM4-80GB, 16 layers x d_model 2048, micro_batch 4 x seq_len 2048, bf16, "
+        "activation_checkpointing selective\n"
+        "  compile: 94.2 s; 412 cache files, 3,145,728 bytes of torch cache artifacts\n"
+        "  a run with `cache.policy: require-seed` and this `cache.seed` restores it before compiling\n")
+    state = mock.state()
+    assert "FunctionMap" in state["rpcs"] and call_id in state["function_calls"]
+
+
+def test_a_seeding_call_that_fails_says_where_to_read_why(mock, tmp_path):
+    mock.set("error.txt", "torch.OutOfMemoryError: CUDA out of memory")
+    result = seed(tmp_path)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "error: the seed was not made on Modal: " in result.stderr and "CUDA out of memory" in result.stderr
+    assert "= help: Read its output with `modal app logs ap-" in result.stderr
+    assert "seed: /vol/cache/seed" not in result.stdout
+
+
+def test_a_refused_function_creation_is_a_launch_error(mock, tmp_path):
+    mock.set("fail_create.txt", "gpu type not allowed in this workspace")
+    result = seed(tmp_path)
+    assert result.exit_code == 1 and "error: the seeding app could not be launched: " in result.stderr
+    assert "gpu type not allowed in this workspace" in result.stderr and "seeding: fc-" not in result.stderr
+
+
+def test_rejected_credentials_are_said_before_anything_is_spawned(mock, tmp_path, monkeypatch):
+    point_client_at(monkeypatch, mock.url, tmp_path / "home", {"MODAL_TOKEN_ID": "ak-revoked",
+                                                               "MODAL_TOKEN_SECRET": "as-mock"})
+    result = seed(tmp_path)
+    assert result.exit_code == 1 and "error: Modal rejected the credentials" in result.stderr
+    assert "`modal token new`" in result.stderr and "seeding: fc-" not in result.stderr
