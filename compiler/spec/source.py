@@ -69,16 +69,20 @@ def _too_many_values(path: str, text: str, lines: list[str]) -> Diagnostic | Non
 
 
 def _flow_depth(text: str) -> tuple[int, int]:
-    """Deepest `[`/`{` nesting and the offset where it is reached (a cheap pre-check)."""
+    """Deepest `[`/`{` nesting and the offset where it is reached (a cheap pre-check; only the
+    brackets are visited, so a block-style spec costs one scan)."""
     depth = best = where = 0
-    for i, ch in enumerate(text):
-        if ch in "[{":
+    for m in _BRACKETS.finditer(text):
+        if m.group() in "[{":
             depth += 1
             if depth > best:
-                best, where = depth, i
-        elif ch in "]}":
+                best, where = depth, m.start()
+        else:
             depth = max(0, depth - 1)
     return best, where
+
+
+_BRACKETS = re.compile(r"[\[\]{}]")
 
 
 def offset_span(path: str, text: str, start: int, end: int | None = None) -> Span:

@@ -67,7 +67,7 @@ class NodeWalker:
         if depth > MAX_DEPTH:
             raise self.fail(node, codes.NESTING_TOO_DEEP, f"the document nests deeper than {MAX_DEPTH} levels",
                             "Flatten the structure; a spec is at most a few levels deep")
-        tag = node.tag
+        tag = _tag_text(node)
         if not tag.startswith(_CORE_TAG) or tag[len(_CORE_TAG):] not in _PLAIN_KINDS:
             shown = f"!!{tag[len(_CORE_TAG):]}" if tag.startswith(_CORE_TAG) else tag
             raise self.fail(node, codes.YAML_SYNTAX_ERROR, f"YAML tag `{shown}` is not allowed",
@@ -117,6 +117,16 @@ class NodeWalker:
             self.entries[child] = NodeSpan(key=self.span(key_node), value=self.span(value_node))
             out[key] = self.walk(value_node, child, depth + 1)
         return out
+
+
+def _tag_text(node: Any) -> str:
+    """The node's resolved tag. ruamel's `node.tag` URI-decodes its suffix one character at a time on
+    every new node (a third of composing a spec); a tag without a handle or a `%` escape is its suffix."""
+    tag = getattr(node, "ctag", None)
+    suffix = getattr(tag, "suffix", None)
+    if getattr(tag, "handle", True) is None and isinstance(suffix, str) and "%" not in suffix:
+        return suffix
+    return node.tag
 
 
 _SPECIAL_FLOATS = {".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-inf"), ".nan": float("nan")}

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from megaspec.compiler.cli import cli
-from megaspec.compiler.spec.expand import _set_path, combinations
+from megaspec.compiler.spec.expand import _dump, _set_path, combinations, run_texts
 from megaspec.compiler.spec.source import load_source
 from tests.conftest import REPO_ROOT
 
@@ -53,6 +53,22 @@ def test_set_path_copies_what_it_changes():
 def runner(monkeypatch, tmp_path: Path) -> CliRunner:
     monkeypatch.chdir(tmp_path)
     return CliRunner()
+
+
+def test_run_texts_are_each_runs_whole_dump_with_shared_entries_dumped_once():
+    """`write_runs` dumps each distinct top-level entry once, in one stream; the text must be what
+    dumping each run whole gives, for values YAML writes in every style (quoted, folded, literal
+    with kept newlines, empty, nested lists) and for a run that holds one list twice (an anchor)."""
+    shared = {"python": "3.11", "packages": ["torch==2.8.0", "a b " * 30]}
+    odd = ["x\n\n", "", "- x", "#x", "...", "---", "yes", "0o17", "é " * 50, "line1\nline2", "tab\there", None, -0.0,
+           1e-300, float("inf"), True, 1, 1.0]
+    runs = [{"megaspec": 1, "name": f"s-{i:03d}", "image": shared, "train": {"lr": value, "nested": [value, {"k": value}]}}
+            for i, value in enumerate(odd)]
+    twice = ["a", "b"]  # under two top-level keys: dumped apart, each would lose the anchor
+    runs.append({"megaspec": 1, "name": "s-anchor", "image": {"packages": twice}, "train": {"a": twice}})
+    texts = run_texts(runs)
+    assert texts == [_dump(run) for run in runs]
+    assert "&id001" in texts[-1]  # the run with one list twice keeps YAML's anchor
 
 
 def test_example_expands_into_standalone_specs_that_lint_and_compile(runner: CliRunner, tmp_path: Path):
