@@ -1,4 +1,5 @@
-"""Shared test helpers: golden-file comparison and output normalization.
+"""Shared test helpers: golden-file comparison and output normalization, the megaspec command line,
+and the short CPU spec the tests that run or expand a spec start from.
 
 Goldens are files a user could have written; `MEGASPEC_UPDATE_GOLDENS=1` rewrites them instead of
 comparing, and the diff is then reviewed like any other change (actionlint `testdata/`).
@@ -9,6 +10,8 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,3 +46,22 @@ def assert_golden(path: Path, actual: str) -> None:
                                     fromfile=f"{path} (expected)", tofile="actual")
         pytest.fail("output differs from the golden file (MEGASPEC_UPDATE_GOLDENS=1 rewrites it):\n"
                     + "".join(diff), pytrace=False)
+
+
+# The real console entry point, for tests that run megaspec in a process of its own.
+MEGASPEC = (sys.executable, "-c", "from megaspec.compiler.cli import main; main()")
+
+
+def run_megaspec(*args: str, cwd: Path = REPO_ROOT, timeout: float = 300, **popen: object) -> subprocess.CompletedProcess:
+    """`megaspec ARGS` in `cwd`; its output as text. `popen` goes to subprocess.run (env, preexec_fn)."""
+    return subprocess.run([*MEGASPEC, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, **popen)
+
+
+def tiny_cpu_spec(name: str, *lines: str, train: str = "") -> str:
+    """A spec users could write for a run of seconds: the tiny model on two CPU ranks (gloo), four
+    steps of eight sequences. `train` adds keys to its `train:` mapping; `lines` are more top-level YAML."""
+    more = f", {train}" if train else ""
+    return "\n".join([
+        "megaspec: 1", f"name: {name}", "target: local", "resources: {ranks: 2}", "preset: tiny",
+        f"train: {{steps: 4, warmup_steps: 1, global_batch: 8, micro_batch: 2, seq_len: 32, precision: fp32, "
+        f"compile: false{more}}}", *lines, ""])

@@ -6,16 +6,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from megaspec.compiler.runs.manifest import read_manifest
 from megaspec.runtime.receipt import read_receipt
+from tests.conftest import REPO_ROOT, run_megaspec
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parent.parent
 
 # A GPU spec users could write: two H100s, rehearsed on two CPU ranks with `--target local`.
 H100X2_SPEC = """\
@@ -47,10 +46,8 @@ data:
 
 def apply(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, Path]:
     """Run the real console entry point; returns the process and the one run directory it made."""
-    cmd = [sys.executable, "-c", "from megaspec.compiler.cli import main; main()", "apply", *args,
-           "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "build")]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})})
+    proc = run_megaspec("apply", *args, "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "build"),
+                        env={**os.environ, **(env or {})})
     runs = sorted((tmp_path / "runs").iterdir()) if (tmp_path / "runs").exists() else []
     assert len(runs) == 1, proc.stdout + proc.stderr
     return proc, runs[0]
@@ -109,7 +106,7 @@ def test_apply_failing_rank_exits_1_naming_rank_stage_and_error_file(tmp_path):
 
 def test_a_killed_local_run_resumes_in_its_run_directory(tmp_path):
     spec = tmp_path / "ckpt.yaml"
-    spec.write_text((REPO / "specs" / "cpu-local.yaml").read_text() + "checkpoint:\n  every: 3\n")
+    spec.write_text((REPO_ROOT / "specs" / "cpu-local.yaml").read_text() + "checkpoint:\n  every: 3\n")
     killed, run_dir = apply(tmp_path, str(spec), "--steps", "6", env={"MEGASPEC_FAULT": "1:train:5:kill"})
     assert killed.returncode == 1 and read_manifest(run_dir).state == "error"
     resumed, same_dir = apply(tmp_path, str(spec), "--steps", "6", "--resume", str(run_dir))

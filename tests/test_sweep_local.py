@@ -4,42 +4,25 @@ settings as the difference and refuses a rehearsal; `report` writes the table an
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from megaspec.compiler.runs.sweep_manifest import read_sweep
 from megaspec.runtime.receipt import read_receipt
+from tests.conftest import run_megaspec, tiny_cpu_spec
 from tests.test_local_apply import H100X2_SPEC
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parent.parent
 
-TEMPLATE = """\
-megaspec: 1
-name: tiny-lr
-lane: train
-target: local
-resources: {ranks: 2}
-preset: tiny
-train: {steps: 4, warmup_steps: 1, global_batch: 8, micro_batch: 2, seq_len: 32, lr: 1.0e-3,
-        precision: fp32, compile: false}
-data: {source: synthetic}
-sweep:
-  matrix:
-    train.lr: [1.0e-3, 3.0e-3]
-    train.global_batch: [8, 16]
-  name: "lr{{ matrix['train.lr'] }}-gb{{ matrix['train.global_batch'] }}"
-"""
+TEMPLATE = tiny_cpu_spec("tiny-lr", "sweep:", "  matrix:", "    train.lr: [1.0e-3, 3.0e-3]",
+                         "    train.global_batch: [8, 16]",
+                         "  name: \"lr{{ matrix['train.lr'] }}-gb{{ matrix['train.global_batch'] }}\"",
+                         train="lr: 1.0e-3")
 
 
-def megaspec(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-c", "from megaspec.compiler.cli import main; main()", *args]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ))
+def megaspec(*args: str, cwd: Path):
+    return run_megaspec(*args, cwd=cwd, timeout=600)
 
 
 @pytest.fixture(scope="module")

@@ -11,19 +11,10 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from megaspec.compiler.cli import cli
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, tiny_cpu_spec
 
 EXAMPLE = REPO_ROOT / "examples" / "sweeps" / "lr-batch-sweep.yaml"
-CPU_TEMPLATE = """megaspec: 1
-name: tiny-sweep
-target: local
-resources: {ranks: 2}
-preset: tiny
-train: {steps: 4, warmup_steps: 1, global_batch: 8, micro_batch: 2, seq_len: 32, precision: fp32, compile: false}
-sweep:
-  matrix:
-    train.micro_batch: [2, 3]
-"""
+CPU_TEMPLATE = tiny_cpu_spec("tiny-sweep", "sweep:", "  matrix:", "    train.micro_batch: [2, 3]")
 
 
 def invoke(tmp_path: Path, *args: str):

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from megaspec.compiler.lint.batch import MIN_FILES_PER_WORKER, map_ordered, workers_for
+from tests.conftest import run_megaspec
 
 NUM_SPECS = 2 * MIN_FILES_PER_WORKER + 3  # enough for two workers
 
@@ -46,8 +47,7 @@ def spec_dir(tmp_path_factory) -> Path:
 
 
 def megaspec(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from megaspec.compiler.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=120)
+    return run_megaspec(*args, timeout=120)
 
 
 def test_workers_follow_the_batch_size():

@@ -10,22 +10,13 @@ from click.testing import CliRunner
 from megaspec.compiler.cli import cli
 from megaspec.compiler.spec.expand import _dump, _set_path, combinations, run_texts
 from megaspec.compiler.spec.source import load_source
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, tiny_cpu_spec
 
 EXAMPLE = REPO_ROOT / "examples" / "sweeps" / "lr-batch-sweep.yaml"
 
-TEMPLATE = """megaspec: 1
-name: tiny-sweep
-target: local
-resources: {ranks: 2}
-preset: tiny
-train: {steps: 5, global_batch: 4, micro_batch: 1, lr: 1.0e-3}
-sweep:
-  matrix:
-    train.global_batch: [4, 8]
-    train.micro_batch: [1, 2]
-  name: "{{ name }}-gb{{ matrix['train.global_batch'] }}-mb{{ matrix['train.micro_batch'] }}"
-"""
+TEMPLATE = tiny_cpu_spec("tiny-sweep", "sweep:", "  matrix:", "    train.global_batch: [4, 8]",
+                         "    train.micro_batch: [1, 2]",
+                         "  name: \"{{ name }}-gb{{ matrix['train.global_batch'] }}-mb{{ matrix['train.micro_batch'] }}\"")
 
 
 def test_combinations_product_exclude_include_in_written_order():
@@ -111,8 +102,8 @@ def test_a_combination_that_breaks_a_rule_fails_in_its_run_file(runner: CliRunne
     (tmp_path / "t.yaml").write_text(TEMPLATE.replace("train.micro_batch: [1, 2]", "train.micro_batch: [1, 3]"))
     result = runner.invoke(cli, ["sweep", "t.yaml", "-o", "runs"])
     assert result.exit_code == 1
-    assert "runs/tiny-sweep-gb4-mb3.yaml:11:17: error[MS202]" in result.output  # 2 ranks x 3 > 4
-    assert "runs/tiny-sweep-gb8-mb3.yaml:11:17: error[MS201]" in result.output  # 8 is not a multiple of 6
+    assert "runs/tiny-sweep-gb4-mb3.yaml:12:17: error[MS202]" in result.output  # 2 ranks x 3 > 4
+    assert "runs/tiny-sweep-gb8-mb3.yaml:12:17: error[MS201]" in result.output  # 8 is not a multiple of 6
     assert "2 have errors" in result.output
     assert len(list((tmp_path / "runs").glob("*.yaml"))) == 4
 

@@ -8,18 +8,17 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 from megaspec.compiler.spec.expand import EDIT_LINE, SweepRun, run_text
 from tests.cli.test_sweep_cli import TEMPLATE
+from tests.conftest import run_megaspec
 
 SPEC = "megaspec: 1\nname: one\ntarget: local\npreset: tiny\nresources: {ranks: 1}\n"
 
 
 def megaspec(cwd: Path, *args: str, umask: int = 0o022) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from megaspec.compiler.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=120, cwd=cwd, preexec_fn=lambda: os.umask(umask))
+    return run_megaspec(*args, cwd=cwd, timeout=120, preexec_fn=lambda: os.umask(umask))
 
 
 def project(tmp_path: Path) -> tuple[Path, Path]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ...diagnostics import Severity
 from ...spec.mounts import is_under
-from ...spec.topology import geometry
+from ...spec.topology import Geometry, geometry
 from .paths import dim_path, model_dim, ranks_path
 from .registry import RuleContext, rule
 
@@ -17,6 +17,21 @@ from .registry import RuleContext, rule
 def _valid_batches(global_batch: int, unit: int) -> str:
     low = max(unit, global_batch // unit * unit)
     return ", ".join(f"`{b}`" for b in sorted({low, low + unit}))
+
+
+def _written_batch(ctx: RuleContext) -> Geometry | None:
+    """The geometry of a spec that writes `train.global_batch` (MS201 and MS202 judge only a written one)."""
+    return geometry(ctx.spec) if ctx.spec.train.global_batch is not None else None
+
+
+def _report_batch(ctx: RuleContext, geo: Geometry, problem: str, hint: str) -> None:
+    """Reports at `train.global_batch`, with the place that sets the number of ranks; `{split}` in
+    `problem` is the micro-batch x ranks product spelled out, `{unit}` (here and in `hint`) its value."""
+    unit = geo.sequences_per_micro_step
+    split = f"`micro_batch` `{ctx.spec.train.micro_batch}` x `{geo.world_size}` ranks"
+    ctx.report(("train", "global_batch"),
+               f"`train.global_batch` `{ctx.spec.train.global_batch}` " + problem.format(split=split, unit=unit),
+               hint=hint.format(unit=unit), related=[ctx.related(ranks_path(ctx.spec), "number of ranks set here")])
 
 
 @rule("MS201", "batch-not-divisible")
@@ -35,14 +50,10 @@ def batch_not_divisible(ctx: RuleContext) -> None:
     Use instead:
         train: {global_batch: 16, micro_batch: 1}
     """
-    train, geo = ctx.spec.train, geometry(ctx.spec)
-    world, unit = geo.world_size, geo.sequences_per_micro_step
-    if train.global_batch is not None and geo.grad_accum >= 1 and not geo.divisible:
-        ctx.report(("train", "global_batch"),
-                   f"`train.global_batch` `{train.global_batch}` is not a multiple of `micro_batch` "
-                   f"`{train.micro_batch}` x `{world}` ranks (`{unit}`)",
-                   hint=f"Use a multiple of `{unit}`, e.g. {_valid_batches(train.global_batch, unit)}",
-                   related=[ctx.related(ranks_path(ctx.spec), "number of ranks set here")])
+    geo = _written_batch(ctx)
+    if geo is not None and geo.grad_accum >= 1 and not geo.divisible:
+        valid = _valid_batches(ctx.spec.train.global_batch, geo.sequences_per_micro_step)
+        _report_batch(ctx, geo, "is not a multiple of {split} (`{unit}`)", "Use a multiple of `{unit}`, e.g. " + valid)
 
 
 @rule("MS202", "rank-without-work")
@@ -55,19 +66,15 @@ def rank_without_work(ctx: RuleContext) -> None:
 
     Example:
         resources: {gpu: "H200:8"}
-        train: {global_batch: 4, micro_batch: 1}
+        train: {global_batch: 4}
 
     Use instead:
-        train: {global_batch: 8, micro_batch: 1}
+        train: {global_batch: 8}
     """
-    train, geo = ctx.spec.train, geometry(ctx.spec)
-    world, unit = geo.world_size, geo.sequences_per_micro_step
-    if train.global_batch is not None and geo.grad_accum < 1:
-        ctx.report(("train", "global_batch"),
-                   f"`train.global_batch` `{train.global_batch}` leaves ranks without work: "
-                   f"`micro_batch` `{train.micro_batch}` x `{world}` ranks needs at least `{unit}`",
-                   hint=f"Set `train.global_batch` to a multiple of `{unit}`, or use fewer ranks",
-                   related=[ctx.related(ranks_path(ctx.spec), "number of ranks set here")])
+    geo = _written_batch(ctx)
+    if geo is not None and geo.grad_accum < 1:
+        _report_batch(ctx, geo, "leaves ranks without work: {split} needs at least `{unit}`",
+                      "Set `train.global_batch` to a multiple of `{unit}`, or use fewer ranks")
 
 
 @rule("MS203", "warmup-covers-steps")
