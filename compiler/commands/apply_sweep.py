@@ -168,7 +168,8 @@ def launch_modal(sweep_dir: Path) -> int:
     launched = fill_slots(sweep_dir, echo=click.echo)
     sweep = launched.sweep
     waiting = sweep.counts().get("planned", 0)
-    click.echo(f"sweep {sweep.sweep_id}: {len(launched.run_ids)} run(s) launched"
+    failed = f" ({len(launched.failed)} failed to start: see above)" if launched.failed else ""
+    click.echo(f"sweep {sweep.sweep_id}: {len(launched.run_ids)} run(s) launched{failed}"
                + (f", {waiting} waiting `planned` (max_parallel {sweep.max_parallel})" if waiting else ""))
     click.echo(f"follow it with: megaspec collect {sweep_dir}" + (" (each collect launches runs into free slots)"
                                                                  if waiting else ""))

@@ -66,6 +66,10 @@ class ManifestError(_Frozen):
     rank: int | None = None  # the first failing rank, when the runtime named one
     error_file: str | None = None  # that rank's torch-elastic error.json
 
+    def summary(self) -> str:
+        """`error[remote]: <first line>`: the error in one line, as `status` and `report` show it."""
+        return f"error[{self.stage}]: {self.message.splitlines()[0] if self.message else ''}"
+
 
 class SpecRef(_Frozen):
     path: str

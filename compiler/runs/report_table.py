@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .comparison import class_label, comparison_class
 from .compare_view import setting_differences
-from .manifest import TERMINAL_STATES, BackendError, read_manifest
+from .manifest import MANIFEST_FILE, RECEIPT_FILE, TERMINAL_STATES, BackendError, read_manifest
 from .records import METRICS, RunRecord, load_run, metric_text, metric_values
 
 # lane -> (metric, goal): what "best" means when the sweep does not say.
@@ -47,15 +47,20 @@ class Report:
 
 def _row(run_dir: Path, values: dict[str, object] | None) -> Row:
     try:
-        state = read_manifest(run_dir).state
-    except (ValueError, OSError):
-        state = "unreadable"
+        manifest, problem = read_manifest(run_dir), None
+    except (ValueError, OSError) as e:
+        manifest, problem = None, f"cannot read {MANIFEST_FILE}: {str(e).splitlines()[0]}"
+    state = manifest.state if manifest is not None else "unreadable"
     try:
         record = load_run(run_dir)
     except BackendError as e:  # no receipt yet, or an unreadable one: the row stays, without numbers
-        ended = state in TERMINAL_STATES or state == "unreadable"
+        unreadable = manifest is None or (run_dir / RECEIPT_FILE).is_file()
+        if manifest is not None and unreadable:
+            problem = str(e)
+        elif manifest is not None and state in TERMINAL_STATES:  # ended without a receipt: say why
+            problem = manifest.error.summary() if manifest.error else str(e)
         return Row(run_dir.name, run_dir.name, state, values or {}, {k: None for k, _, _ in METRICS}, None,
-                   "unreadable" if ended else "no receipt", problem=str(e) if ended else None)
+                   "unreadable" if unreadable else "no receipt", problem=problem)
     return Row(record.name, record.receipt.run_id, state, values or {}, metric_values(record), record,
                class_label(comparison_class(record)))
 

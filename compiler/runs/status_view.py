@@ -26,7 +26,7 @@ def _row(view: RunView) -> tuple[str, ...]:
 def _detail(m: Manifest) -> str:
     """The one thing to know next: the error, where it runs, or how to follow it."""
     if m.error is not None:
-        return f"error[{m.error.stage}]: {m.error.message.splitlines()[0]}"
+        return m.error.summary()
     if m.state == "ok":
         return f"receipt: {m.receipt}" if m.receipt else ""
     if m.state == "interrupted":

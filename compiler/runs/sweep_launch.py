@@ -20,7 +20,8 @@ Launch = Callable[..., object]  # modal backend's launch(plan, app_py, run_dir, 
 @dataclass
 class Launched:
     sweep: SweepManifest
-    run_ids: list[str] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)  # every run a launch was tried for
+    failed: list[str] = field(default_factory=list)  # those whose launch ended them (`error`, `interrupted`)
 
 
 def free_slots(sweep: SweepManifest) -> int:
@@ -56,7 +57,10 @@ def fill_slots(sweep_dir: Path, *, echo: Callable[[str], None] = print, launch: 
         run_dir = sweep_dir / run.run_dir
         echo(f"launching {run.name} -> {run_dir}")
         plan = read_plan(run_dir / "plan.json")
-        launch(plan, _app_for(plan, Path(run.app or "")), run_dir, echo=echo)
+        manifest = launch(plan, _app_for(plan, Path(run.app or "")), run_dir, echo=echo)
         out.run_ids.append(run.run_id)
+        if manifest.state != "detached":  # said here: nothing else prints a launch that failed
+            out.failed.append(run.run_id)
+            echo(f"{run.name}: {manifest.state}" + (f"  {manifest.error.summary()}" if manifest.error else ""))
     out.sweep = refresh(sweep_dir) if out.run_ids else sweep
     return out

@@ -38,8 +38,9 @@ def make_sweep(root: Path, *, objective: dict | None = None, lane: str = "train"
         receipt = {**make_receipt(), "run_id": run_id, "name": f"s-lr{lr}", "lane": lane, "losses": losses,
                    "metrics": {"tokens_per_s": 1000.0 * (i + 1), "final_loss": FINAL[lr], "min_loss": FINAL[lr]}}
         (run_dir / "receipt.json").write_text(json.dumps(receipt))
-        (run_dir / "progress.jsonl").write_text("".join(json.dumps({"step": s, "loss": v}) + "\n"
-                                                        for s, v in enumerate(losses, 1)))
+        (run_dir / "progress.jsonl").write_text("".join(  # runtime/progress.py's events, one per step
+            json.dumps({"step": s, "loss": v, "losses": [v], "tokens_per_s": 1000.0, "eta_s": 0.0}) + "\n"
+            for s, v in enumerate(losses, 1)))
         entries.append(SweepRunEntry(name=f"s-lr{lr}", values={"train.lr": lr}, spec=f"s-{i}.yaml", run_id=run_id,
                                      run_dir=run_id, state="ok"))
     write_sweep(sweep_dir, SweepManifest(sweep_id=sweep_dir.name, source="s.yaml", source_sha256=None,
@@ -97,6 +98,20 @@ def test_runs_of_two_classes_are_two_groups_each_with_its_best(tmp_path):
     assert result.stdout.count("class: ") == 2 and "class: train, REHEARSAL, CPU" in result.stdout
     assert best_rows(result.stdout) == ["s-lr0.003", "s-lr0.01"]
     assert (sweep_dir / "report" / "loss-2.png").is_file()
+
+
+def test_a_run_that_ended_without_a_receipt_says_why_and_an_unreadable_one_is_marked(tmp_path):
+    sweep_dir = make_sweep(tmp_path)
+    failed = mf.advance(make_manifest("running", "modal").model_copy(update={"run_id": "s-0"}), "error",
+                        error=mf.ManifestError(stage="remote", message="RuntimeError: boom\ntraceback..."))
+    mf.write_manifest(sweep_dir / "s-0", failed)
+    (sweep_dir / "s-0" / "receipt.json").unlink()
+    (sweep_dir / "s-1" / "receipt.json").write_text("{")
+    result = report(str(sweep_dir))
+    assert result.exit_code == 0, result.output
+    assert "class: no receipt (1 run(s)" in result.stdout and "  s-0: error[remote]: RuntimeError: boom\n" in result.stdout
+    assert "class: unreadable (1 run(s)" in result.stdout and "  s-1: cannot read `" in result.stdout
+    assert best_rows(result.stdout) == ["s-lr0.01"]  # the one run left with numbers
 
 
 @pytest.mark.parametrize("make", [lambda p: p.mkdir(), lambda p: None])

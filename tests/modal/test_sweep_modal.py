@@ -63,3 +63,15 @@ def test_max_parallel_caps_calls_and_collect_launches_the_rest_as_runs_finish(mo
     sweep = read_sweep(sweep_dir)
     assert [r.state for r in sweep.runs] == ["error", "error", "ok"] and sweep.is_finished
     assert calls() == 3  # nothing left to launch
+
+
+def test_a_launch_that_fails_is_said_and_leaves_the_rest_planned(mock, tmp_path):
+    template = tmp_path / "t.yaml"
+    template.write_text(TEMPLATE)
+    mock.set("fail_create.txt", "image build failed")  # Modal refuses to create the function
+    result = invoke("apply", str(template), "--runs-dir", str(tmp_path / "runs"), "-o", str(tmp_path / "b"), "--yes")
+    assert result.exit_code == 1, result.output
+    (sweep_dir,) = (tmp_path / "runs").iterdir()
+    assert [r.state for r in read_sweep(sweep_dir).runs] == ["error", "error", "planned"]
+    assert "tiny-modal-sweep-001: error  error[bootstrap]: " in result.stdout and "image build failed" in result.stdout
+    assert "2 run(s) launched (2 failed to start: see above), 1 waiting `planned`" in result.stdout
