@@ -37,6 +37,7 @@ class RunIdentity(_Frozen):
     origins: dict[str, str] = Field(default_factory=dict)  # "train.steps" -> "specs/x.yaml:14" | "default" | ...
     rehearsal: bool = False  # a GPU spec run locally on CPU to check geometry; never a GPU result
     substitutions: list[str] = Field(default_factory=list)  # what a rehearsal replaced, in words
+    sweep_id: str | None = Field(default=None, exclude_if=lambda v: v is None)  # the sweep this run is one of
 
 
 class ModelPlan(_Frozen):
@@ -177,8 +178,21 @@ class ValidatePlan(_Frozen):
     loss_rtol: float
 
 
+class TensorBoardPlan(_Frozen):
+    dir: str | None  # absolute, one subfolder per run; None: `<run dir>/tensorboard`
+
+
+class WandbPlan(_Frozen):
+    project: str
+    entity: str | None
+    group: str | None  # None: the sweep id of a sweep's run (runtime/tracking.py `wandb_group`)
+    mode: Literal["online", "offline"]  # online on Modal (the key from `secret`), offline on this machine
+    secret: str  # the Modal Secret that holds WANDB_API_KEY (named in the error when the key is missing)
+
+
 class TrackingPlan(_Frozen):
-    tensorboard_dir: str | None  # absolute; None: `<run dir>/tensorboard`
+    tensorboard: TensorBoardPlan | None = None
+    wandb: WandbPlan | None = None
 
 
 class Plan(_Frozen):

@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from .codes import RUNTIME_CODES
 from .files import read_versioned_json, write_text_atomic
 
-SCHEMA_VERSION = "megaspec.receipt.v2"  # v2: `cost`
+# v2: `cost`; v3: `tracking` names each tracker's run (the TensorBoard event file, the W&B run), where v2
+# had `tracking.tensorboard_dir`. A reader reads its own version only (`read_receipt`).
+SCHEMA_VERSION = "megaspec.receipt.v3"
 SCHEMA_PATH = Path(__file__).with_name("receipt.schema.json")
 
 # The stages of one rank, in order: the receipt's `error.stage`, the status files' phases, the drills.
@@ -163,8 +165,24 @@ class Cost(_Part):
     est_worst_case_usd: float | None  # every attempt running to its timeout
 
 
+class TensorBoardRun(_Part):
+    event_file: str  # relative to the run dir; absolute when `tracking.tensorboard_dir` is outside it (a Volume)
+
+
+class WandbRun(_Part):
+    run_id: str  # the megaspec run id
+    project: str
+    entity: str | None
+    group: str | None
+    mode: Literal["online", "offline"]
+    dir: str  # this attempt's W&B folder, relative to the run dir: `wandb sync <run dir>/<dir>` uploads it
+
+
 class TrackingReport(_Part):
-    tensorboard_dir: str | None  # the run's TensorBoard event folder; None when no event file was written
+    """Each tracker's run, named only when its files are really there."""
+
+    tensorboard: TensorBoardRun | None = None
+    wandb: WandbRun | None = None
 
 
 class RankReport(_Part):
@@ -235,7 +253,7 @@ class Verdict(_Part):
 
 
 class Receipt(_Part):
-    schema_version: Literal["megaspec.receipt.v2"] = SCHEMA_VERSION
+    schema_version: Literal["megaspec.receipt.v3"] = SCHEMA_VERSION
     megaspec_version: str
     run_id: str
     name: str

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from megaspec.compiler.runs.sweep_manifest import read_sweep
+from megaspec.runtime.plan import read_plan
 from megaspec.runtime.receipt import read_receipt
 from tests.conftest import run_megaspec, tiny_cpu_spec
 from tests.test_local_apply import H100X2_SPEC
@@ -55,6 +56,7 @@ def test_apply_template_ends_with_four_receipts_and_a_sweep_manifest(loop):
         receipt = read_receipt(sweep_dir / run.run_dir / "receipt.json")
         assert receipt.status == "ok" and receipt.name == run.name and receipt.cost.usd == 0
         assert (work / run.spec).is_file()
+        assert read_plan(sweep_dir / run.run_dir / "plan.json").run.sweep_id == sweep.sweep_id  # the W&B group
     assert "[4/4] tiny-lr-lr0.003-gb16" in out and "sweep " + sweep_dir.name + ": 4 ok" in out
 
 

@@ -44,10 +44,11 @@ def origins_of(checked: Checked) -> dict[str, str]:
 
 
 def plan_for(checked: Checked, *, target: str | None = None, run_id: str | None = None,
-             overridden: dict[str, str] | None = None, name: str | None = None) -> Plan:
+             overridden: dict[str, str] | None = None, name: str | None = None, sweep_id: str | None = None) -> Plan:
     """The Plan of a spec free of lint errors. `overridden`: origins a command-line option replaced;
-    `name`: the run's name when it is not the spec's (a sweep's runs)."""
+    `name`: the run's name when it is not the spec's (a sweep's runs); `sweep_id`: the sweep it is one of."""
     assert checked.spec is not None
     spec = checked.spec if name is None else checked.spec.model_copy(update={"name": name})
     return lower(spec, spec_path=Path(checked.path).as_posix(), spec_sha256=spec_sha256(checked.files),
-                 origins=origins_of(checked) | (overridden or {}), target=target, run_id=run_id)
+                 origins=origins_of(checked) | (overridden or {}), target=target, run_id=run_id,
+                 sweep_id=sweep_id)

@@ -26,10 +26,12 @@ from megaspec.runtime.plan import (
     Plan,
     ResourcesPlan,
     RunIdentity,
+    TensorBoardPlan,
     TrackingPlan,
     TrainPlan,
     ValidatePlan,
     VolumeMount,
+    WandbPlan,
 )
 from megaspec.runtime.presets import flops_per_token, num_params
 
@@ -62,15 +64,16 @@ _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 def lower(checked_spec: Spec, *, spec_path: str, spec_sha256: str, origins: dict[str, str],
-          target: str | None = None, run_id: str | None = None) -> Plan:
-    """Spec (already free of lint errors) -> Plan. `target` is the CLI override of `target:`."""
+          target: str | None = None, run_id: str | None = None, sweep_id: str | None = None) -> Plan:
+    """Spec (already free of lint errors) -> Plan. `target` is the CLI override of `target:`; `sweep_id`:
+    the sweep the run is one of."""
     spec, substitutions = checked_spec, []
     resolved = target or spec.target
     rehearsal = resolved == "local" and spec.target == "modal" and spec.resources.gpu is not None
     if rehearsal:
         spec, substitutions = rehearse(spec)
     run = RunIdentity(run_id=run_id, spec_path=spec_path, spec_sha256=spec_sha256, origins=dict(origins),
-                      rehearsal=rehearsal, substitutions=substitutions)
+                      rehearsal=rehearsal, substitutions=substitutions, sweep_id=sweep_id)
     plan = _assemble(spec, resolved, run)
     return plan.model_copy(update={"modal": _with_tags(plan, spec_sha256, run_id)})
 
@@ -87,7 +90,7 @@ def _assemble(spec: Spec, target: str, run: RunIdentity) -> Plan:
         distributed=dist.model_copy(update={"env": _hardening_env(spec, dist, cache),
                                             "run_dir_env": _dump_env(dist)}),
         resources=_resources(spec, dist, target), modal=_modal(spec, cache),
-        bench=_bench(spec), validate=_validate(spec), tracking=_tracking(spec),
+        bench=_bench(spec), validate=_validate(spec), tracking=_tracking(spec, target),
     )
 
 
@@ -301,9 +304,16 @@ def _bench(spec: Spec) -> BenchPlan | None:
                      warmup_iters=b.warmup_iters, gemm_dims=list(b.gemm_dims))
 
 
-def _tracking(spec: Spec) -> TrackingPlan | None:
+def _tracking(spec: Spec, target: str) -> TrackingPlan | None:
+    """The trackers asked for; W&B logs online on Modal and offline on this machine (no key, no network)."""
     t = spec.tracking
-    return TrackingPlan(tensorboard_dir=t.tensorboard_dir) if t is not None and t.tensorboard else None
+    if t is None or not (t.tensorboard or t.wandb):
+        return None
+    w = t.wandb
+    return TrackingPlan(
+        tensorboard=TensorBoardPlan(dir=t.tensorboard_dir) if t.tensorboard else None,
+        wandb=w and WandbPlan(project=w.project, entity=w.entity, group=w.group, secret=w.secret,
+                              mode="online" if target == "modal" else "offline"))
 
 
 def _validate(spec: Spec) -> ValidatePlan | None:

@@ -83,14 +83,14 @@ def lint_all(paths: list[Path], steps: int | None) -> tuple[list, str]:
 
 
 def plan_all(checked_runs: list, sources: list[RunSource], *, target: str | None,
-             steps: int | None) -> list[PlannedRun]:
+             steps: int | None, sweep_id: str | None = None) -> list[PlannedRun]:
     from megaspec.runtime.cost import estimate
 
     from .prepare import lower_checked
 
     planned = []
     for c, src in zip(checked_runs, sources, strict=True):
-        plan = lower_checked(c, target=target, steps=steps, name=src.name)
+        plan = lower_checked(c, target=target, steps=steps, name=src.name, sweep_id=sweep_id)
         planned.append(PlannedRun(src, plan, estimate(plan)))
     return planned
 
@@ -239,7 +239,7 @@ def _prepare(source: str, checked, sweep_dir: Path, *, target, steps) -> tuple[l
         click.echo(errors, nl=False, err=True)
         fail(f"{errors.count(': error[')} error(s) in the sweep's runs; nothing was launched",
              "Fix the template (or the specs), then apply again")
-    planned = plan_all(runs, sources, target=target, steps=steps)
+    planned = plan_all(runs, sources, target=target, steps=steps, sweep_id=sweep_dir.name)
     if len({p.plan.target for p in planned}) > 1:
         fail("the folder mixes `target: local` and `target: modal` specs", "Pass --target to run them all one way")
     return planned, meta

@@ -27,15 +27,17 @@ def steps_adjustment(steps: int | None):
     return partial(with_steps, steps=steps) if steps is not None else None
 
 
-def lower_checked(checked, *, target: str | None, steps: int | None, name: str | None = None):
+def lower_checked(checked, *, target: str | None, steps: int | None, name: str | None = None,
+                  sweep_id: str | None = None):
     """A lint-clean spec (checked with `steps_adjustment(steps)`) -> Plan with a fresh run id; `name`
-    renames the run (a sweep's runs carry its name)."""
+    renames the run (a sweep's runs carry its name), `sweep_id` names the sweep it is one of."""
     from ..codegen.build import plan_for
     from ..runs.run_id import mint_run_id
 
     name = name or checked.spec.name
     overridden = {"train.steps": "command line (--steps)"} if steps is not None else {}
-    return plan_for(checked, target=target, run_id=mint_run_id(name), overridden=overridden, name=name)
+    return plan_for(checked, target=target, run_id=mint_run_id(name), overridden=overridden, name=name,
+                    sweep_id=sweep_id)
 
 
 def build_app(plan, build_dir: Path) -> Path:
@@ -54,6 +56,19 @@ def _require_torch() -> None:
                            code=2) from e
 
 
+def _require_trackers(plan) -> None:
+    """A local run's trackers run here, so their packages must be installed (on Modal, MS601 checks the image)."""
+    import importlib.util
+
+    t = plan.tracking
+    asked = [("tensorboard", t is not None and t.tensorboard is not None), ("wandb", t is not None and t.wandb is not None)]
+    missing = [name for name, on in asked if on and importlib.util.find_spec(name) is None]
+    if missing:
+        names = " and ".join(f"`{m}`" for m in missing)
+        raise BackendError(f"`tracking` asks for {names}, not installed here; nothing was run",
+                           hint="pip install 'megaspec[tracking]', or turn the tracker off in `tracking:`", code=2)
+
+
 def _interrupted_exit_code(e: KeyboardInterrupt) -> int:
     """128 + the signal, as shells report it: 130 for Ctrl-C, 143 for SIGTERM (the launcher raises
     KeyboardInterrupt from torch elastic's SignalException, which carries the signal)."""
@@ -67,6 +82,7 @@ def apply_local(plan, run_dir: Path, *, progress: bool, resume: bool = False) ->
     from ..runs.progress import ProgressDisplay
 
     _require_torch()
+    _require_trackers(plan)
     display = ProgressDisplay(plan.train.steps) if progress else None
     try:
         manifest = local.run(plan, run_dir, on_event=display, resume=resume)

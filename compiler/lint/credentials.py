@@ -24,6 +24,7 @@ KNOWN_PREFIXES: tuple[tuple[str, str], ...] = (
     ("Modal token", r"\b(ak|as)-[A-Za-z0-9]{20,}\b"),
     ("Slack token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"),
     ("Google API key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
+    ("W&B on-premises API key", r"\blocal-[0-9a-f]{40}\b"),  # a cloud key is 40 hex alone: a commit's shape
     ("JSON Web Token", r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
     # The whole key: to its END line (real newlines, or `\n` escapes in a quoted scalar), else to the
     # end of the line or quote, so masking never leaves the body of a key on one line in a report.
@@ -130,7 +131,7 @@ def find_credentials(data: Any) -> list[tuple[tuple, str, str]]:
 # Literal starts of the KNOWN_PREFIXES shapes: found with str.find (C speed), then the full pattern is
 # tried only there. One regex alternation tried at every offset took 0.5 s on a 1 MB scalar.
 _STARTS = ("AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "hf_", "sk-", "ak-", "as-",
-           "xox", "AIza", "eyJ", "-----BEGIN ")
+           "xox", "AIza", "local-", "eyJ", "-----BEGIN ")
 
 
 def _candidates(text: str) -> list[int]:

@@ -178,6 +178,20 @@ class Distributed(Section):
                                "less communication).")
 
 
+# What W&B accepts in a project, entity or group name: no `/ \\ # ? % :`, at most 128 characters.
+WandbName = Annotated[str, Field(pattern=r"^[^/\\#?%:\s]{1,128}$")]
+
+
+class Wandb(Section):
+    """Weights & Biases: each run is one W&B run whose id is the megaspec run id; online on Modal (the API
+    key comes from a Modal Secret), offline on this machine (`<run dir>/wandb/`, `wandb sync` uploads it)."""
+
+    project: WandbName = Field(description="The W&B project the runs log to.")
+    entity: WandbName | None = Field(None, description="The W&B team or user (default: the API key's own).")
+    group: WandbName | None = Field(None, description="The W&B run group (default: a sweep's id for its runs).")
+    secret: Name = Field("wandb", description="The Modal Secret holding `WANDB_API_KEY`; list it in `secrets:`.")
+
+
 class Tracking(Section):
     """Trackers that mirror each run's per-step metrics (the numbers in `progress.jsonl`)."""
 
@@ -185,6 +199,7 @@ class Tracking(Section):
                               "`tensorboard_dir/<run id>/` (the image needs the `tensorboard` package).")
     tensorboard_dir: str | None = Field(None, pattern=r"^/", description="An absolute folder for the event "
                                         "files, such as a Volume's mount; each run writes its own subfolder.")
+    wandb: Wandb | None = Field(None, description="Mirror to Weights & Biases (the image needs the `wandb` package).")
 
 
 # The receipt numbers `megaspec report` can rank runs by (compiler/runs/records.py computes them).
@@ -275,7 +290,7 @@ class Spec(Section):
                                                   "spec per combination.")
     bench: Bench | None = Field(None, description="Settings of the `bench` lane.")
     validate_: Validate | None = Field(None, alias="validate", description="Settings of the `validate` lane.")
-    tracking: Tracking | None = Field(None, description="Mirror per-step metrics to TensorBoard.")
+    tracking: Tracking | None = Field(None, description="Mirror per-step metrics to TensorBoard and W&B.")
 
 
 class BaseSpec(Spec):

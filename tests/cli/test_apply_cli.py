@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -186,3 +187,19 @@ def test_receipts_list_sorts_by_launch_time_not_by_name(tmp_path):
         mf.write_manifest(tmp_path / name, m)
     result = invoke("receipts", "list", str(tmp_path))
     assert [line.split()[0] for line in result.output.splitlines()] == ["b-run", "a-run"]
+
+
+def test_a_local_run_whose_tracker_is_not_installed_is_refused_before_it_trains(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    # A fake, and the only one here: wandb is installed in the test environment, so its absence is
+    # simulated where apply looks for it.
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    spec = tmp_path / "tracked.yaml"
+    spec.write_text(Path("specs/cpu-local.yaml").read_text() + "tracking: {wandb: {project: p}}\n")
+    result = invoke("apply", str(spec), "--runs-dir", str(tmp_path / "runs"), "-o", str(tmp_path / "build"))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr == ("error: `tracking` asks for `wandb`, not installed here; nothing was run\n"
+                             "  = help: pip install 'megaspec[tracking]', or turn the tracker off in `tracking:`\n")
+    assert not any((tmp_path / "runs").rglob("progress.jsonl"))

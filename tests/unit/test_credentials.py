@@ -21,6 +21,7 @@ BODY = "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY0z2A4c6E8g"  # mixed case and digits, lo
     ("ak-" + BODY[:24], "Modal token"),
     ("xoxb-1234567890-" + BODY[:12], "Slack token"),
     ("AIza" + BODY[:35], "Google API key"),
+    ("local-" + "9c8b7a6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b", "W&B on-premises API key"),
     ("-----BEGIN OPENSSH PRIVATE KEY-----", "private key"),
     (f"https://user:x@host/{'hf_' + BODY[:34]}", "Hugging Face token"),  # inside a longer value
 ])

@@ -131,3 +131,31 @@ def test_human_report_names_each_fix_and_counts_them(tmp_path):
     text = render_report("human", checked.diagnostics, texts=checked.smap.texts, num_files=1)
     assert "  = fix: Write `H100!` (`megaspec lint --fix`)\n" in text
     assert text.endswith("Found 0 errors and 1 warning in 1 file.\n1 fixable with `megaspec lint --fix`.\n")
+
+
+TRACKED = ("megaspec: 1\nname: fixme\npreset: tiny\nresources: {gpu: \"H100!:1\"}\n"
+           "tracking: {tensorboard: true, wandb: {project: p}}\n")
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    ("image: {packages: [torch==2.8.0]}\nsecrets: [hf]\n",
+     "image: {packages: [torch==2.8.0, tensorboard==2.21.0, wandb==0.21.0]}\nsecrets: [hf, wandb]\n"),
+    ("image: {packages: []}\nsecrets: []\n",
+     "image: {packages: [tensorboard==2.21.0, wandb==0.21.0]}\nsecrets: [wandb]\n"),
+    ("image:\n  packages:\n    - torch==2.8.0\nsecrets:\n- hf\n",  # each block list keeps its own indent
+     "image:\n  packages:\n    - torch==2.8.0\n    - tensorboard==2.21.0\n    - wandb==0.21.0\nsecrets:\n- hf\n- wandb\n"),
+])
+def test_tracking_on_modal_gets_its_packages_and_secret(tmp_path, monkeypatch, before, after):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.yaml").write_text(TRACKED + before)
+    # two packages appended at one place: the second round of `--fix` adds the second
+    result = CliRunner().invoke(cli, ["lint", "--fix", "--no-config", "spec.yaml"])
+    assert result.exit_code == 0 and result.stderr == "fixed 3 finding(s) in 1 file(s): spec.yaml\n"
+    assert (tmp_path / "spec.yaml").read_text() == TRACKED + after
+
+
+def test_no_tracking_fix_where_the_list_is_not_written_or_spans_lines(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(TRACKED + "image: {packages: [torch==2.8.0,\n  numpy==2.2.6]}\n")
+    found = check_spec(path).diagnostics
+    assert sorted(d.code for d in found) == ["MS601", "MS601", "MS602"] and all(d.fix is None for d in found)

@@ -20,9 +20,9 @@ def make_manifest(state: str = "planned", backend: str = "local") -> mf.Manifest
 
 
 def make_receipt(status: str = "ok", error: dict | None = None) -> dict:
-    """The smallest valid megaspec.receipt.v2 object (what a remote call returns)."""
+    """The smallest valid megaspec.receipt.v3 object (what a remote call returns)."""
     return {
-        "schema_version": "megaspec.receipt.v2", "megaspec_version": "0.1.0",
+        "schema_version": "megaspec.receipt.v3", "megaspec_version": "0.1.0",
         "run_id": "tiny-cpu-20260102-030405-abcd", "name": "tiny-cpu", "lane": "train", "status": status,
         "started_at": "2026-01-02T03:04:06Z", "spec": {"path": "specs/cpu-local.yaml", "sha256": "a" * 64},
         "plan": {"sha256": "b" * 64, "plan_version": 1}, "rehearsal": False, "substitutions": [],
@@ -116,7 +116,7 @@ def test_triage_error_maps_runtime_stage_to_owner(runtime_stage, triage_stage):
     ("not json", "the receipt is not JSON"),
     ([1, 2], "expected a receipt object, got list"),
     ({"schema_version": "megaspec.receipt.v0"}, "receipt schema_version is 'megaspec.receipt.v0'"),
-    ({**make_receipt(), "status": "success"}, "does not match megaspec.receipt.v2"),
+    ({**make_receipt(), "status": "success"}, "does not match megaspec.receipt.v3"),
 ])
 def test_store_receipt_invalid_receipt_is_a_record_error(tmp_path, payload, message):
     m = mf.store_receipt(tmp_path, make_manifest("running"), payload, source="the call's return value")

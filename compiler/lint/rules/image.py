@@ -25,6 +25,12 @@ def _dotted(path: tuple) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path))
 
 
+def package_name(requirement: str) -> str:
+    """The distribution a requirement names, normalized: `Torch_Foo[x]==1` -> `torch-foo`."""
+    m = _NAME.match(requirement)
+    return m[1].lower().replace("_", "-") if m else requirement
+
+
 def _pinned(requirement: str) -> bool:
     if "://" in requirement:
         return bool(_URL_PINNED.search(requirement))

@@ -49,17 +49,19 @@ class RuleContext:
 
     def report(self, path: YamlPath, message: str, *, hint: str | None = None, key: bool = False,
                related: list[Related | None] | tuple = (), severity: Severity | None = None,
-               fix: tuple[str, Callable[[str], str | None]] | None = None) -> None:
+               fix: tuple[str, Callable[[str], str | None]] | None = None, fix_at: YamlPath | None = None) -> None:
         """Report at `path` (the value's span, or the key's when `key=True`; nearest written ancestor).
 
-        `fix`: (title, a function from the source text at the span to its replacement, or None).
+        `fix`: (title, a function from the source text at the span to its replacement, or None); it
+        replaces the value at `fix_at` when given (which must be written), else at the reported span.
         """
         assert self.rule is not None
         span = self.smap.key_span(path) if key else self.smap.value_span(path)
+        fix_span = span if fix_at is None else (self.smap.value_span(fix_at) if self.set(fix_at) else None)
         self.diagnostics.append(Diagnostic(
             code=self.rule.code, rule=self.rule.name, severity=severity or self.rule.severity,
             message=message, span=span, yaml_path=tuple(path), hint=hint,
-            related=tuple(r for r in related if r is not None), fix=self._fix(span, fix)))
+            related=tuple(r for r in related if r is not None), fix=self._fix(fix_span, fix)))
 
     def _fix(self, span: Span | None, fix: tuple[str, Callable[[str], str | None]] | None) -> Fix | None:
         if span is None or fix is None or (original := self.smap.text_at(span)) is None:
