@@ -13,12 +13,10 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
     ValidationError,
-    field_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
@@ -61,11 +59,6 @@ def _bounded_duration(seconds: int) -> int:
     return seconds
 
 
-def _integral(value: object) -> object:
-    """`40.0` is the integer 40, as JSON Schema (and so every editor) reads it; `40.5` stays a float."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
 def not_bool(value: object) -> object:
     """A choice of numbers (`1`, `2`) is not met by `true`, though Python's `True == 1`."""
     if isinstance(value, bool):
@@ -73,8 +66,14 @@ def not_bool(value: object) -> object:
     return value
 
 
-# An integer field: strict (no `"40"`, no `true`), but `40.0` is 40, so the linter and the schema agree.
-Int = Annotated[int, BeforeValidator(_integral)]
+class IntegerField:
+    """Marks an integer field: strict (no `"40"`, no `true`), but `40.0` is 40, as JSON Schema (and so
+    every editor) reads it. The Spec converts such floats once, before validation
+    (`document_checks.integral_floats`), so the field stays a plain `int` with its bounds in the schema."""
+
+
+INTEGER = IntegerField()
+Int = Annotated[int, INTEGER]
 Duration = Annotated[
     Annotated[Int, Field(json_schema_extra={"minimum": 1, "maximum": MAX_DURATION_S})]
     | Annotated[str, Field(pattern=DURATION_PATTERN, json_schema_extra={
@@ -101,21 +100,6 @@ def bounded_matrix(matrix: dict[str, list[Any]]) -> dict[str, list[Any]]:
     return matrix
 
 
-def _no_nul(value: Any) -> Any:
-    """No string anywhere in a section holds a NUL: no path, name or setting can carry one to the OS."""
-    if isinstance(value, str) and "\x00" in value:
-        raise PydanticCustomError("nul_character", "it holds a NUL character (`\\0`)")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(key)
-            _no_nul(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            _no_nul(item)
-    return value
-
-
-
 def _gpu_choices(value: str | list[str]) -> GpuChoices:
     """The one parse of `resources.gpu`; each bad entry is an error at its own YAML path."""
     choices, errors = parse_gpus(value)
@@ -133,11 +117,8 @@ Gpu = Annotated[str | list[str], AfterValidator(_gpu_choices), PlainSerializer(G
 
 
 class Section(BaseModel):
-    """Every block of the spec: strict types, no unknown keys, finite floats, no NUL in any string."""
+    """Every block of the spec: strict types, no unknown keys, finite floats (and, checked by the Spec
+    once for all blocks, no NUL in any string: `document_checks.py`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-
-    @field_validator("*")
-    @classmethod
-    def _plain_strings(cls, value: Any) -> Any:
-        return _no_nul(value)
+    # Built on first use: a section is validated inside a Spec, and a default section when first made.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False, defer_build=True)

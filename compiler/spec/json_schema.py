@@ -35,10 +35,6 @@ _TYPE_KEYWORDS = {
 }
 
 
-# pydantic writes a bound behind a BeforeValidator (`Int`) under its own name; JSON Schema's names:
-_BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
-
-
 def is_base_file(path: str | Path) -> bool:
     """A base is a file whose name starts with `_` (`specs/_base.yaml`): shared settings, no `name`."""
     return Path(path).name.startswith("_")
@@ -79,8 +75,7 @@ def _reshape(node: Any) -> Any:
         return [_reshape(item) for item in node]
     if not isinstance(node, dict):
         return node
-    node = {_BOUNDS.get(key, key) if node.get("type") in ("integer", "number") else key: _reshape(value)
-            for key, value in node.items()}
+    node = {key: _reshape(value) for key, value in node.items()}
     if isinstance(node.get("anyOf"), list):
         merged = _merge_plain(node["anyOf"])
         if merged is not None:

@@ -7,12 +7,13 @@ types its fields use (durations, names, the GPU request, bounds) are in `field_t
 Semantic checks that involve more than one field live in `lint/rules/`, not here.
 """
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 
 from megaspec.runtime.presets import PRESETS
 
+from .document_checks import integral_floats, nul_errors
 from .field_types import (
     MAX_SEQUENCES,
     MAX_STEPS,
@@ -271,26 +272,37 @@ class Spec(Section):
     target: Literal["modal", "local"] = Field("modal", description="`modal`: launch on Modal; `local`: run on this "
                                                                    "machine's CPUs.")
     # A block without a description here shows its class docstring on hover (`json_schema.py` copies it).
-    resources: Resources = Field(default_factory=Resources)
-    image: Image = Field(default_factory=Image)
-    volumes: Volumes = Field(default_factory=Volumes)
+    resources: Resources = Field(default_factory=dict, validate_default=True)
+    image: Image = Field(default_factory=dict, validate_default=True)
+    volumes: Volumes = Field(default_factory=dict, validate_default=True)
     buckets: dict[str, Bucket] = Field(default_factory=dict, description="Object-storage buckets by label, mounted "
                                                                          "read-mostly.")
     secrets: list[Name] = Field(default_factory=list, description="Names of Modal Secrets, never values.")
-    cache: Cache = Field(default_factory=Cache)
+    cache: Cache = Field(default_factory=dict, validate_default=True)
     preset: PresetName | None = Field(None, description="Model preset; `tiny` is the diagnostic one. Default: "
                                                         "`tiny`, with `model:` overrides.")
-    model: ModelOverrides = Field(default_factory=ModelOverrides, description="Overrides of the preset's "
+    model: ModelOverrides = Field(default_factory=dict, validate_default=True, description="Overrides of the preset's "
                                                                               "dimensions.")
-    train: Train = Field(default_factory=Train)
-    data: Data = Field(default_factory=Data)
-    checkpoint: Checkpoint = Field(default_factory=Checkpoint)
-    distributed: Distributed = Field(default_factory=Distributed)
+    train: Train = Field(default_factory=dict, validate_default=True)
+    data: Data = Field(default_factory=dict, validate_default=True)
+    checkpoint: Checkpoint = Field(default_factory=dict, validate_default=True)
+    distributed: Distributed = Field(default_factory=dict, validate_default=True)
     sweep: Sweep | None = Field(None, description="Makes this file a sweep template: `megaspec sweep` writes one "
                                                   "spec per combination.")
     bench: Bench | None = Field(None, description="Settings of the `bench` lane.")
     validate_: Validate | None = Field(None, alias="validate", description="Settings of the `validate` lane.")
     tracking: Tracking | None = Field(None, description="Mirror per-step metrics to TensorBoard and W&B.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_floats(cls, data: Any) -> Any:
+        return integral_floats(data, cls)
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> Self:
+        if (errors := nul_errors(self)) is not None:
+            raise errors
+        return self
 
 
 class BaseSpec(Spec):
