@@ -45,7 +45,8 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
-def _row(run_dir: Path, values: dict[str, object] | None) -> Row:
+def _row(run_dir: Path, values: dict[str, object] | None, name: str | None = None) -> Row:
+    """One run's row; `name` (the sweep's name for the run) stands in for the receipt's while it has none."""
     try:
         manifest, problem = read_manifest(run_dir), None
     except (ValueError, OSError) as e:
@@ -59,7 +60,7 @@ def _row(run_dir: Path, values: dict[str, object] | None) -> Row:
             problem = str(e)
         elif manifest is not None and state in TERMINAL_STATES:  # ended without a receipt: say why
             problem = manifest.error.summary() if manifest.error else str(e)
-        return Row(run_dir.name, run_dir.name, state, values or {}, {k: None for k, _, _ in METRICS}, None,
+        return Row(name or run_dir.name, run_dir.name, state, values or {}, {k: None for k, _, _ in METRICS}, None,
                    "unreadable" if unreadable else "no receipt", problem=problem)
     return Row(record.name, record.receipt.run_id, state, values or {}, metric_values(record), record,
                class_label(comparison_class(record)))
@@ -72,7 +73,7 @@ def build_report(root: Path) -> Report:
     objective = None
     if is_sweep_dir(root):
         sweep = refresh(root)
-        rows = [_row(root / r.run_dir, r.values) for r in sweep.runs if (root / r.run_dir).is_dir()]
+        rows = [_row(root / r.run_dir, r.values, r.name) for r in sweep.runs if (root / r.run_dir).is_dir()]
         keys = list(sweep.matrix) or list(dict.fromkeys(k for r in sweep.runs for k in r.values))
         if sweep.objective:
             objective = (sweep.objective["metric"], sweep.objective["goal"])

@@ -109,8 +109,9 @@ def test_a_run_that_ended_without_a_receipt_says_why_and_an_unreadable_one_is_ma
     (sweep_dir / "s-1" / "receipt.json").write_text("{")
     result = report(str(sweep_dir))
     assert result.exit_code == 0, result.output
-    assert "class: no receipt (1 run(s)" in result.stdout and "  s-0: error[remote]: RuntimeError: boom\n" in result.stdout
-    assert "class: unreadable (1 run(s)" in result.stdout and "  s-1: cannot read `" in result.stdout
+    assert "class: no receipt (1 run(s)" in result.stdout  # named as the sweep names it, with its error
+    assert "  s-lr0.001: error[remote]: RuntimeError: boom\n" in result.stdout
+    assert "class: unreadable (1 run(s)" in result.stdout and "  s-lr0.003: cannot read `" in result.stdout
     assert best_rows(result.stdout) == ["s-lr0.01"]  # the one run left with numbers
 
 
