@@ -68,7 +68,14 @@ def _prepare_cache(plan: Plan, status: RankStatus, run_dir: Path, seeded: bool) 
 def run_training(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
                  outcome: Outcome) -> None:
     """Train on this rank, filling `outcome` (losses, metrics, data, checkpoint, steps) as it goes,
-    so a failed run's receipt still shows how far it got."""
+    so a failed run's receipt still shows how far it got. Rank 0's trackers (TensorBoard, W&B, when
+    asked) start first, so their start-up is in no rank's first-step time, and end with the loop."""
+    with tracking.mirrored(plan, run_dir, r.is_main) as mirrors:
+        _train(plan, r, status, run_dir, seeded, outcome, mirrors)
+
+
+def _train(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool, outcome: Outcome,
+           mirrors: list) -> None:
     t = plan.train
     model, optimizer, source, geo, cache = _setup(plan, r, status, run_dir, seeded, outcome)
     ckpt_root = checkpoint.root_for(plan, run_dir)
@@ -76,40 +83,39 @@ def run_training(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded:
     outcome.resumed_from, outcome.checkpoint, outcome.losses = start_step or None, ckpt, losses
     tokens_per_step = t.global_batch * t.seq_len
     clock = StepClock(num_excluded=start_step + 1 + t.warmup_steps, tokens_per_step=tokens_per_step)
-    with tracking.mirrored(plan, run_dir, r.is_main) as mirrors:  # TensorBoard, W&B: when asked, on rank 0
-        progress = ProgressLog(run_dir, t.steps, r.is_main, mirrors=mirrors)
-        if start_step:
-            progress.resumed(start_step, losses)
-        pending: list[torch.Tensor] = []
-        status.enter("first-step" if start_step == 0 else "train")
-        gc.disable()  # torchtitan's pattern: a GC pause on one rank stalls every rank at the next collective
-        clock.start()
-        for step in range(start_step + 1, t.steps + 1):
-            if status.data["phase"] == "train":  # step 1 of a fresh run is the first-step stage
-                drills.fire(r.rank, "train", step)
-            if step % GC_EVERY_STEPS == 0:
-                gc.collect(1)
-            first = step == start_step + 1
-            pending.append(_train_step(plan, model, optimizer, source, geo, step, r.device, status if first else None))
-            step_s = clock.tick(step)
-            if first:
-                _after_first_step(plan, status, cache, step_s)
-            status.update(last_step=step)
-            is_last, saves = step == t.steps, _is_checkpoint_step(plan, step)
-            if step % t.log_every == 0 or is_last or saves:
-                logged = global_losses(pending, r.world_size)
-                losses += logged
-                pending = []
-                progress.emit(step, logged, lr_at(plan, step), step_s, tokens_per_step)
-            if saves and not is_last:
-                status.enter("checkpoint")
-                drills.fire(r.rank, "checkpoint", step)
-                ckpt.save_s = checkpoint.save(ckpt_root, model, optimizer, step, losses, step * t.global_batch,
-                                              plan.checkpoint.keep)
-                ckpt.saved_steps.append(step)
-                status.enter("train")
-                clock.start()  # the save is reported as save_s, not as step time
-        gc.enable()
+    progress = ProgressLog(run_dir, t.steps, r.is_main, mirrors=mirrors)
+    if start_step:
+        progress.resumed(start_step, losses)
+    pending: list[torch.Tensor] = []
+    status.enter("first-step" if start_step == 0 else "train")
+    gc.disable()  # torchtitan's pattern: a GC pause on one rank stalls every rank at the next collective
+    clock.start()
+    for step in range(start_step + 1, t.steps + 1):
+        if status.data["phase"] == "train":  # step 1 of a fresh run is the first-step stage
+            drills.fire(r.rank, "train", step)
+        if step % GC_EVERY_STEPS == 0:
+            gc.collect(1)
+        first = step == start_step + 1
+        pending.append(_train_step(plan, model, optimizer, source, geo, step, r.device, status if first else None))
+        step_s = clock.tick(step)
+        if first:
+            _after_first_step(plan, status, cache, step_s)
+        status.update(last_step=step)
+        is_last, saves = step == t.steps, _is_checkpoint_step(plan, step)
+        if step % t.log_every == 0 or is_last or saves:
+            logged = global_losses(pending, r.world_size)
+            losses += logged
+            pending = []
+            progress.emit(step, logged, lr_at(plan, step), step_s, tokens_per_step)
+        if saves and not is_last:
+            status.enter("checkpoint")
+            drills.fire(r.rank, "checkpoint", step)
+            ckpt.save_s = checkpoint.save(ckpt_root, model, optimizer, step, losses, step * t.global_batch,
+                                          plan.checkpoint.keep)
+            ckpt.saved_steps.append(step)
+            status.enter("train")
+            clock.start()  # the save is reported as save_s, not as step time
+    gc.enable()
     _finish(plan, r, status, clock, outcome, start_step)
 
 

@@ -37,6 +37,7 @@ from megaspec.runtime.presets import flops_per_token, num_params
 
 from .. import __version__
 from ..diagnostics import InternalError
+from ..spec.field_types import package_name
 from ..spec.gpu import GpuRequest
 from ..spec.model import Bench, Spec, Validate
 from ..spec.model_dims import model_dims
@@ -60,7 +61,6 @@ CPU_CORES_PER_GPU, MEM_GIB_PER_GPU = 4.0, 32  # 8 GPUs: 32 cores, 256 GiB (Modal
 CPU_CORES_PER_RANK, MEM_GIB_PER_RANK = 1.0, 4
 _SIZE = re.compile(r"^(\d+)(B|KiB|MiB|GiB)$")
 _SIZE_UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
-_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 def lower(checked_spec: Spec, *, spec_path: str, spec_sha256: str, origins: dict[str, str],
@@ -161,7 +161,7 @@ def torch_version(packages: list[str]) -> str:
     """The pinned torch version (`2.8.0`), or `unpinned`: part of the compile-cache key."""
     for pkg in packages:
         name, _, version = pkg.partition("==")
-        if _package_name(name) == "torch":
+        if package_name(name) == "torch":
             return version.strip() or "unpinned"
     return "unpinned"
 
@@ -236,15 +236,10 @@ def _price(req: GpuRequest | None, cpu: float, mem_gib: int, nodes: int) -> floa
     return round(per_node * nodes, 4)
 
 
-def _package_name(requirement: str) -> str:
-    m = _REQ_NAME.match(requirement)
-    return m.group(1).lower().replace("_", "-") if m else requirement
-
-
 def _packages(spec: Spec) -> list[str]:
     """The user's pins, plus pinned defaults for what the runtime imports and the user left out."""
-    listed = {_package_name(p) for p in spec.image.packages}
-    extra = [p for p in DEFAULT_PACKAGES if _package_name(p) not in listed]
+    listed = {package_name(p) for p in spec.image.packages}
+    extra = [p for p in DEFAULT_PACKAGES if package_name(p) not in listed]
     return [*spec.image.packages, *extra]
 
 

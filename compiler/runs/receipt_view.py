@@ -131,6 +131,23 @@ def _metrics(r: Receipt) -> list[str]:
             _row("cost", cost_text(r))]
 
 
+def _tracking(r: Receipt) -> list[str]:
+    """Where each tracker's run is (paths relative to the run dir), and how an offline W&B run is uploaded."""
+    t = r.tracking
+    if t is None:
+        return []
+    lines = ["tracking"]
+    if t.tensorboard:
+        lines.append(_row("tensorboard", t.tensorboard.event_file))
+    if t.wandb:
+        w = t.wandb
+        project = f"{w.entity}/{w.project}" if w.entity else w.project
+        group = f", group {w.group}" if w.group else ""
+        lines.append(_row("wandb", f"{project}/{w.run_id}{group} ({w.mode})"))
+        lines.append(_row("", f"wandb sync <run dir>/{w.dir} uploads it" if w.mode == "offline" else w.dir))
+    return lines if len(lines) > 1 else ["tracking", _row("", "asked for, but no tracker wrote its files")]
+
+
 def cost_text(r: Receipt) -> str:
     """`$1.23 (8 x H200, 1,234 GPU-s; estimated $1.10 before launch; list prices of 2026-05-25)`."""
     c = r.cost
@@ -182,8 +199,8 @@ def error_lines(r: Receipt) -> list[str]:
 
 def format_receipt(r: Receipt) -> str:
     """The whole receipt for people, section by section."""
-    sections = [_identity(r), _hardware(r), _startup_and_data(r), _metrics(r), _per_rank(r), _provenance(r),
-                error_lines(r)]
+    sections = [_identity(r), _hardware(r), _startup_and_data(r), _metrics(r), _tracking(r), _per_rank(r),
+                _provenance(r), error_lines(r)]
     return "\n\n".join("\n".join(s) for s in sections if s) + "\n"
 
 

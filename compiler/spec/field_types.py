@@ -26,6 +26,14 @@ _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
 DURATION_PATTERN = r"^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"
+# The distribution an `image.packages` requirement names, as written (`Torch_Foo` in `Torch_Foo[x]==1`).
+REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def package_name(requirement: str) -> str:
+    """The distribution a requirement names, normalized: `Torch_Foo[x]==1` -> `torch-foo`."""
+    m = REQUIREMENT_NAME.match(requirement)
+    return m[1].lower().replace("_", "-") if m else requirement
 
 
 def _nonzero_duration_pattern() -> str:

@@ -11,10 +11,10 @@ import re
 from collections.abc import Iterator
 
 from ...diagnostics import Severity, YamlPath
+from ...spec.field_types import REQUIREMENT_NAME
 from ..credentials import SECRETISH_KEY, mask
 from .registry import RuleContext, rule
 
-_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _EXACT_PIN = re.compile(r"^\s*[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?\s*===?\s*[^\s;,*<>=!~]+\s*(;.*)?$")
 _URL_PINNED = re.compile(r"#(sha256|sha384|sha512)=[0-9a-f]{64,128}\b|@[0-9a-f]{40}\b")
 _FULL_VERSION = re.compile(r"\d+\.\d+\.\d+")
@@ -23,12 +23,6 @@ _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 def _dotted(path: tuple) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path))
-
-
-def package_name(requirement: str) -> str:
-    """The distribution a requirement names, normalized: `Torch_Foo[x]==1` -> `torch-foo`."""
-    m = _NAME.match(requirement)
-    return m[1].lower().replace("_", "-") if m else requirement
 
 
 def _pinned(requirement: str) -> bool:
@@ -91,7 +85,7 @@ def unpinned_package(ctx: RuleContext) -> None:
     for i, requirement in enumerate(ctx.spec.image.packages):
         if _pinned(requirement):
             continue
-        name = m[1] if (m := _NAME.match(requirement)) else requirement
+        name = m[1] if (m := REQUIREMENT_NAME.match(requirement)) else requirement
         hint = ("Add the wheel's hash (`#sha256=...`) or pin a commit" if "://" in requirement
                 else f"Pin the version you tested: `{name}==X.Y.Z`")
         ctx.report(("image", "packages", i), f"package `{requirement}` is not pinned to one version",

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...diagnostics import YamlPath
+from ...spec.field_types import package_name
 from ...spec.source_map import editor_lines
-from .image import package_name
 from .registry import RuleContext, rule
 
 # The package each tracker imports in the image, pinned to the version megaspec is tested with.
