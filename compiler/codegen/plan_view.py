@@ -60,7 +60,24 @@ def launch_summary(plan: Plan) -> dict[str, Any]:
         "volumes": {v.kind: f"{v.name} -> {v.mount}" for v in m.volumes},
         "buckets": {b.key: f"{b.bucket} -> {b.mount}" for b in m.buckets},
         "secrets": list(m.secrets), "plan_hash": plan.comparison_hash()[:12],
+        "compile_cache": ({"policy": plan.cache.policy, "dir": plan.cache.dir, "seed": plan.cache.seed}
+                          if t.compile else None),
     }
+
+
+def _compile_line(plan: Plan) -> list[str]:
+    """How the compile cache starts: a new user learns here that a `require-seed` spec needs a seed first."""
+    c = plan.cache
+    if not plan.train.compile:
+        return []
+    if c.policy == "require-seed":
+        how = (f"require-seed: restores the seed at {c.seed} before compiling, or stops (MS807); make it once "
+               f"with `megaspec cache seed {plan.run.spec_path}`")
+    elif c.policy == "warm":
+        how = f"warm: ranks share {c.dir or 'the run directory'}" + (f", started from {c.seed}" if c.seed else "")
+    else:
+        how = "cold: every run compiles from scratch"
+    return [f"  compile      per-block torch.compile; cache {how}"]
 
 
 def _launch_lines(plan: Plan) -> list[str]:
@@ -78,6 +95,7 @@ def _launch_lines(plan: Plan) -> list[str]:
         f"  secrets      {', '.join(s['secrets']) or '(none)'}",
         f"  timeouts     {_duration(s['timeout_s'])} per attempt x {s['retries'] + 1} attempt(s); "
         f"collectives {_duration(d.timeout_s)}, init {_duration(d.init_timeout_s)}",
+        *_compile_line(plan),
         *([_memory_line(plan)] if plan.lane != "bench" else []),
         f"  plan hash    {s['plan_hash']}",
     ]

@@ -45,7 +45,7 @@ def seed(spec: str, out_dir: str, print_app: bool, seed_dir: str | None) -> None
     kernels and `seed.json` (torch version, device, model shape, precision, compile settings) to
     `cache.seed`. A `target: local` spec compiles on this machine's CPU; a Modal spec on one GPU of
     its GPU type, in a generated one-GPU app that writes into the cache Volume (Modal credentials
-    needed). A `require-seed` run refuses a seed built for anything else. Exit 0 on success, 1 otherwise.
+    needed). A `require-seed` run refuses a seed built for anything else. Exit 0 on success, 1 otherwise (2 usage, 130 Ctrl-C).
     """
     from .paths import require_existing
 

@@ -63,6 +63,20 @@ def test_plan_text_shows_launch_cost_and_origins(runner: CliRunner):
     assert lines["train.min_lr_ratio"].endswith("default")
 
 
+@pytest.mark.parametrize(("spec", "says"), [
+    ("specs/h200x8.yaml", "cache require-seed: restores the seed at /vol/cache/seed before compiling, or stops "
+                          "(MS807); make it once with `megaspec cache seed specs/h200x8.yaml`"),
+    ("specs/diag-h200x8.yaml", "cache cold: every run compiles from scratch"),
+    ("specs/cpu-local.yaml", None),  # `train.compile: false`: no compile line
+])
+def test_plan_says_how_the_compile_cache_starts(runner: CliRunner, spec, says):
+    out = runner.invoke(cli, ["plan", spec]).output
+    line = next((line for line in out.splitlines() if line.startswith("  compile  ")), None)
+    assert (line is None) if says is None else line.endswith(says), line
+    view = json.loads(runner.invoke(cli, ["plan", spec, "--json"]).output)
+    assert (view["launch"]["compile_cache"] is None) == (says is None)
+
+
 def test_plan_json_and_rehearsal(runner: CliRunner):
     result = runner.invoke(cli, ["plan", "specs/h200x8.yaml", "--json", "--target", "local"])
     assert result.exit_code == 0, result.output

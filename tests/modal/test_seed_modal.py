@@ -9,6 +9,10 @@ server; tests/test_seed_app.py runs it through `.local()`.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -86,3 +90,43 @@ def test_rejected_credentials_are_said_before_anything_is_spawned(mock, tmp_path
     result = seed(tmp_path)
     assert result.exit_code == 1 and "error: Modal rejected the credentials" in result.stderr
     assert "`modal token new`" in result.stderr and "seeding: fc-" not in result.stderr
+
+
+def test_without_the_modal_client_the_fix_is_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "modal", None)  # `import modal` now fails as if not installed
+    result = seed(tmp_path)
+    assert result.exit_code == 2 and "pip install 'megaspec[modal]'" in result.stderr
+    assert "--target local" not in result.stderr  # `apply`'s CPU rehearsal makes no seed for Modal
+
+
+def test_without_credentials_the_fix_is_a_token(mock, tmp_path, monkeypatch):
+    point_client_at(monkeypatch, mock.url, tmp_path / "home", {})
+    for key in ("MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"):
+        monkeypatch.delenv(key, raising=False)
+    result = seed(tmp_path)
+    assert result.exit_code == 1 and "error: Modal credentials not found" in result.stderr
+    assert "`modal token new`" in result.stderr and "--target local" not in result.stderr
+
+
+def test_ctrl_c_while_waiting_leaves_the_seed_compiling_and_says_how_to_stop_it(mock, tmp_path):
+    """A real SIGINT to a real `megaspec` process (the wait blocks in the client, where only a signal
+    reaches it), sent once the call is spawned and left pending by the server."""
+    command = [str(Path(sys.executable).parent / "megaspec"), "cache", "seed", project(tmp_path),
+               "-o", str(tmp_path / "build")]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        lines = []
+        while not any(line.startswith("waiting for the compile") for line in lines):
+            line = proc.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "error: stopped waiting; the seed is still being made on Modal (call fc-" in err
+    assert "stop it with `modal app stop ap-" in err and "Traceback" not in err

@@ -61,7 +61,7 @@ class Spawn:
 
 def launch(plan, app_py: Path, run_dir: Path, *, echo: Callable[[str], None] = print) -> Manifest:
     """Spawn the run detached; the manifest ends `detached`, `interrupted` (Ctrl-C) or `error` (bootstrap)."""
-    check_client_version(plan.modal.client_version)
+    check_client_version(plan.modal.client_version, launching=True)
     connect(echo, launching=True)
     app, function = find_entrypoint(load_app_module(app_py))
     write_text_atomic(run_dir / "plan.json", plan.to_json())  # collect reads it to find the receipt's Volume

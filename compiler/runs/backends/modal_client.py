@@ -20,20 +20,21 @@ _QUIET_S = 1.0  # a connect slower than this is announced
 EXIT_USAGE = 2
 
 
-def import_modal() -> ModuleType:
-    """The `modal` package, or a usage error naming the extra that installs it."""
+def import_modal(*, launching: bool = False) -> ModuleType:
+    """The `modal` package, or a usage error naming the extra that installs it (and, for `apply`, the
+    CPU rehearsal that needs none)."""
     try:
         import modal
     except ImportError as e:
+        rehearse = ", or run on this machine with `--target local`" if launching else ""
         raise BackendError("the Modal backend needs the `modal` client, which is not installed here",
-                           hint="pip install 'megaspec[modal]' (modal==1.6.4), or run on this machine with "
-                                "`--target local`", code=EXIT_USAGE) from e
+                           hint=f"pip install 'megaspec[modal]' (modal==1.6.4){rehearse}", code=EXIT_USAGE) from e
     return modal
 
 
-def check_client_version(targeted: str) -> None:
+def check_client_version(targeted: str, *, launching: bool = False) -> None:
     """Refuse a `modal` client of another minor version than the one the generated code was written for."""
-    installed = import_modal().__version__
+    installed = import_modal(launching=launching).__version__
     if ".".join(installed.split(".")[:2]) != targeted:
         raise BackendError(f"the generated app targets modal {targeted}.x, but modal {installed} is installed",
                            hint=f"pip install 'megaspec[modal]' to get modal {targeted}.x, then apply again",
@@ -52,7 +53,7 @@ def require_credentials(*, launching: bool = False) -> None:
 
 def connect(echo: Callable[[str], None], *, launching: bool = False, timeout_s: float | None = None):
     """Modal's client, connected and its token accepted, within `timeout_s`; else a BackendError."""
-    import_modal()
+    import_modal(launching=launching)
     require_credentials(launching=launching)
     from modal.config import config
 

@@ -23,7 +23,7 @@ def make_seed_on_modal(plan, app_py: Path, *, echo: Callable[[str], None] = prin
     """Spawn the seeding app's function with `plan` and return the seed's manifest (a dict); a
     BackendError says what failed (the launch, the call) or that the wait was interrupted."""
     check_client_version(plan.modal.client_version)
-    connect(echo, launching=True)
+    connect(echo)  # (no `--target local` to suggest: a seed for Modal is made on Modal)
     app, function = find_entrypoint(load_app_module(app_py))
     echo("building the image and creating the seeding app on Modal (Modal's own output follows)")
     spawn = spawn_detached(app, function, plan.to_json())
