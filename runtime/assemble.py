@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import cachestate, checkpoint, cost, memory, tracking
+from . import cachestate, checkpoint_dirs, cost, memory, tracking
 from .acceptance import evaluate
 from .clock import seconds_between, utc_now
 from .outcome import Outcome
@@ -65,10 +65,10 @@ def build_receipt(plan: Plan, run_dir: Path, started_at: str, outcome: Outcome,
 def _checkpoints_on_disk(plan: Plan, run_dir: Path) -> CheckpointReport | None:
     """When rank 0 was torn down before it could report its checkpoints (a peer was killed), the
     complete checkpoints on disk, which are what a resume will use."""
-    root = checkpoint.root_for(plan, run_dir)
+    root = checkpoint_dirs.root_for(plan, run_dir)
     if root is None:
         return None
-    return CheckpointReport(dir=str(root), saved_steps=checkpoint.complete_steps(root))
+    return CheckpointReport(dir=str(root), saved_steps=checkpoint_dirs.complete_steps(root))
 
 
 def _observed(statuses: list[dict[str, Any]]) -> list[str]:

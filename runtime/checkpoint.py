@@ -1,14 +1,13 @@
 """DCP checkpoints of the sharded model and optimizer, plus the train state, with resume.
 
-Layout: `<dir>/step-<N>/` (torchtitan's). A checkpoint is written under a temp name and renamed
-when complete, and is judged complete by its `.metadata` file, so a run killed mid-save is never
+Layout (`checkpoint_dirs.py`): `<dir>/step-<N>/`. A checkpoint is written under a temp name and
+renamed when complete, and is judged complete by its `.metadata` file, so a run killed mid-save is never
 resumed from a half-written checkpoint. The saved train state (step, data position, loss history,
 RNG) makes a resumed run reproduce the uninterrupted run's losses exactly.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 import time
 from pathlib import Path
@@ -24,23 +23,8 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
+from .checkpoint_dirs import complete_steps
 from .errors import CheckpointError
-from .plan import Plan
-
-_STEP_DIR = re.compile(r"^step-(\d+)$")
-
-
-def root_for(plan: Plan, run_dir: Path) -> Path | None:
-    """The plan's checkpoint dir; a relative one lives in the run dir (local rehearsals)."""
-    return None if plan.checkpoint.dir is None else run_dir / plan.checkpoint.dir  # absolute replaces run_dir
-
-
-def complete_steps(root: Path) -> list[int]:
-    """Steps with a complete checkpoint (a `.metadata` file), ascending."""
-    if not root.is_dir():
-        return []
-    found = (_STEP_DIR.match(p.name) for p in root.iterdir() if (p / ".metadata").is_file())
-    return sorted(int(m.group(1)) for m in found if m)
 
 
 def _state(model: nn.Module, optimizer: torch.optim.Optimizer, step: int) -> dict:

@@ -9,8 +9,10 @@ docs, CI gates and runbooks key on them.
 from __future__ import annotations
 
 # Messages of errors a rank sees when a *peer* died or stalled: they are consequences, not causes.
-_PEER_SYMPTOMS = ("timed out", "timeout", "connection closed by peer", "connection reset by peer",
-                  "broken pipe", "watchdog", "nccl communicator was aborted", "socket closed")
+# The first ones say the peer's process closed its end (it exited: killed or crashed), the others
+# that it stopped answering (a stall, or a death that only a timeout noticed).
+_PEER_GONE = ("connection closed by peer", "connection reset by peer", "broken pipe", "socket closed")
+_PEER_SYMPTOMS = (*_PEER_GONE, "timed out", "timeout", "watchdog", "nccl communicator was aborted")
 
 
 class RunFailure(Exception):
@@ -51,6 +53,12 @@ def is_peer_symptom(message: str) -> bool:
     """True when an error text describes waiting on, or losing, another rank."""
     low = message.lower()
     return any(s in low for s in _PEER_SYMPTOMS)
+
+
+def is_peer_gone(message: str) -> bool:
+    """True when an error text says a peer's process closed its connection (it exited)."""
+    low = message.lower()
+    return any(s in low for s in _PEER_GONE)
 
 
 def code_for(exc: BaseException) -> str:

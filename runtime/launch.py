@@ -1,8 +1,8 @@
 """Entry point of the runtime: plan.json -> one worker per rank (elastic launcher) -> receipt.
 
-The parent restores the compile-cache seed and stages data, then spawns the ranks with
-`elastic_launch` (c10d rendezvous, no restarts, per-rank log files and error.json). Each rank runs
-`dist.rank_main`; rank 0 writes the receipt in `finally`. Whatever happened, the parent then
+The parent restores the compile-cache seed and stages data, then starts the ranks with
+`elastic_launch` (c10d rendezvous, no restarts, per-rank log files and error.json), forked from the
+fork server of `workers.py`, which imported the rank code once. Each rank runs `dist.rank_main`; rank 0 writes the receipt in `finally`. Whatever happened, the parent then
 completes the receipt from the per-rank status and error files, so a hang names the rank that
 never arrived, not the rank that waited.
 
@@ -24,10 +24,9 @@ from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, Std
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-from . import cachestate, data, drills
+from . import cachestate, data, drills, workers
 from .assemble import complete_receipt
 from .clock import utc_now
-from .dist import rank_main
 from .files import write_text_atomic
 from .outcome import Outcome
 from .plan import Plan, read_plan
@@ -36,14 +35,14 @@ from .receipt import write_receipt
 
 
 def launch_config(plan: Plan, run_dir: Path, node_rank: int, master_addr: str | None,
-                  master_port: int) -> LaunchConfig:
-    """c10d rendezvous (not etcd), no restarts (not 3), spawn, per-rank logs in the run dir."""
+                  master_port: int, start_method: str) -> LaunchConfig:
+    """c10d rendezvous (not etcd), no restarts (not 3), per-rank logs in the run dir."""
     d = plan.distributed
     endpoint = f"{master_addr}:{master_port}" if master_addr else "localhost:0"
     return LaunchConfig(min_nodes=d.nodes, max_nodes=d.nodes, nproc_per_node=d.nproc_per_node,
                         run_id=plan.run.run_id or run_dir.name, rdzv_backend="c10d", rdzv_endpoint=endpoint,
                         rdzv_configs={"is_host": node_rank == 0, "timeout": d.init_timeout_s},
-                        max_restarts=d.max_restarts, monitor_interval=0.1, start_method="spawn",
+                        max_restarts=d.max_restarts, monitor_interval=0.1, start_method=start_method,
                         logs_specs=DefaultLogsSpecs(log_dir=str(run_dir / "logs"), redirects=Std.ALL),
                         local_addr=master_addr if node_rank == 0 else None)
 
@@ -64,9 +63,10 @@ def run_plan(plan: Plan, run_dir: str | Path, *, node_rank: int = 0, master_addr
         drills.from_env(plan.distributed.world_size)  # a malformed drill is refused, never ignored
         seeded = cachestate.restore_seed_dir(plan, cachestate.cache_dir_for(plan, run_dir))
         outcome.staged = data.stage(plan)
-        config = launch_config(plan, run_dir, node_rank, master_addr, master_port)
+        start_method = workers.start_fork_server()
+        config = launch_config(plan, run_dir, node_rank, master_addr, master_port, start_method)
         with ProgressTail(run_dir, on_event), _quiet_torch_launcher():
-            elastic_launch(config, rank_main)(plan.to_json(), str(run_dir), seeded, started_at)
+            elastic_launch(config, workers.run_rank)(plan.to_json(), str(run_dir), seeded, started_at)
     except (KeyboardInterrupt, Exception) as exc:  # every ending is triaged into the receipt
         launch_error = exc
     receipt = complete_receipt(plan, run_dir, started_at, outcome, launch_error, node_rank)

@@ -76,7 +76,8 @@ def teardown() -> None:
 
     Call only after the receipt and status are on disk. The hard exit is deferred to `atexit`
     because the elastic wrapper must still hand back this rank's return value; it runs before
-    finalization, where gloo threads abort a good run (runtime.md §5.4).
+    finalization, where gloo threads abort a good run (runtime.md §5.4). A rank forked from the
+    fork server (`workers.py`) ends in `os._exit` anyway; a spawned one needs this.
     """
     dist.barrier()
     dist.destroy_process_group()

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from . import cachestate, checkpoint, drills, tracking
+from . import cachestate, checkpoint, checkpoint_dirs, drills, tracking
 from .data import Geometry, agree_on_steps, get_batch, open_source
 from .errors import CheckpointError, NonFiniteLossError
 from .measure import StepClock, peak_mem_gib, summarize
@@ -78,7 +78,7 @@ def _train(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
            mirrors: list) -> None:
     t = plan.train
     model, optimizer, source, geo, cache = _setup(plan, r, status, run_dir, seeded, outcome)
-    ckpt_root = checkpoint.root_for(plan, run_dir)
+    ckpt_root = checkpoint_dirs.root_for(plan, run_dir)
     start_step, losses, ckpt = _resume(plan, ckpt_root, model, optimizer, status)
     outcome.resumed_from, outcome.checkpoint, outcome.losses = start_step or None, ckpt, losses
     tokens_per_step = t.global_batch * t.seq_len

@@ -13,7 +13,7 @@ from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
 from . import cachestate
-from .errors import RunFailure
+from .errors import RunFailure, is_peer_gone
 from .plan import Plan
 from .receipt import STAGES, Receipt, RunError
 from .status import failing_step, progress_of
@@ -102,7 +102,12 @@ def _staller(statuses: dict[int, dict[str, Any]], errors: dict[int, dict[str, An
     rank = suspects[0]
     phase, step = statuses[rank].get("phase", "bootstrap"), int(statuses[rank].get("last_step", 0))
     also = f" (also behind: {', '.join(map(str, suspects[1:]))})" if len(suspects) > 1 else ""
-    return {"rank": rank, "code": "MS803", "stage": phase if phase in STAGES else "bootstrap",
-            "step": failing_step(statuses[rank]),
+    found = {"rank": rank, "stage": phase if phase in STAGES else "bootstrap", "step": failing_step(statuses[rank])}
+    waited = errors.get(waiter, {}).get("message", "")
+    if is_peer_gone(waited):  # its process closed the connection: it died, whichever exit the launcher saw first
+        return {**found, "code": "MS802",
+                "message": f"rank {rank} exited in `{phase}` after step {step} without a Python error (killed or "
+                           f"crashed){also}: rank {waiter} lost its connection to it"}
+    return {**found, "code": "MS803",
             "message": f"rank {rank} stalled in `{phase}` after step {step}{also} while rank {waiter} waited in "
                        f"`{statuses[waiter].get('phase')}`; the waiter's timeout is a symptom, not the cause"}

@@ -48,12 +48,14 @@ def build_app(plan, build_dir: Path) -> Path:
 
 
 def _require_torch() -> None:
-    try:
-        import torch  # noqa: F401 - the local backend trains with it
-    except ImportError as e:
+    """Found, not imported: the local backend starts its rank processes' fork server before it
+    imports torch itself, so both imports run at once."""
+    from importlib.util import find_spec
+
+    if find_spec("torch") is None:
         raise BackendError("a local run needs `torch`, which is not installed here",
                            hint="pip install torch==2.13.0 'megaspec[runtime]' (torch first, for the CPU build)",
-                           code=2) from e
+                           code=2)
 
 
 def _require_trackers(plan) -> None:

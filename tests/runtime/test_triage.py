@@ -45,6 +45,21 @@ def test_a_rank_that_never_wrote_a_status_is_blamed_for_the_hang(tmp_path):
         ("error", 1, "bootstrap", "MS803")
 
 
+def test_a_rank_whose_peer_lost_its_connection_to_it_died_whichever_exit_the_launcher_saw_first(tmp_path):
+    """torch elastic reports only the first exit it notices: here the waiter's (code 1), not the killed
+    rank's -9. The waiter's error says the connection was closed: rank 1 died, it did not stall."""
+    plan, started = make_plan(2, steps=8), utc_now()
+    write_status(tmp_path, 1, "train", 4)
+    waiter = RankStatus(tmp_path, 0, 0)
+    waiter.enter("train", last_step=4)
+    waiter.update(error={"code": "MS803", "stage": "train", "step": 5, "failed_ns": 1,
+                         "message": "RuntimeError: [gloo/transport/tcp/pair.cc:553] Connection closed by peer"})
+    receipt = complete_receipt(plan, tmp_path, started, Outcome(), failed(0, 1), node_rank=0)
+    error = receipt.error
+    assert (error.code, error.rank, error.stage, error.step) == ("MS802", 1, "train", 5)
+    assert "without a Python error" in error.message and "rank 0 lost its connection" in error.message
+
+
 def test_a_stale_receipt_from_an_earlier_attempt_is_not_reused(tmp_path):
     plan = make_plan(2)
     write_receipt(tmp_path / "receipt.json", build_receipt(plan, tmp_path, "2020-01-01T00:00:00.000000Z",

@@ -47,6 +47,9 @@ def _quiet_shutdown() -> None:
 def run(plan, run_dir: Path, *, on_event: EventSink | None = None, resume: bool = False) -> Manifest:
     """Run `plan` to completion; returns the terminal manifest (Ctrl-C: `interrupted`). `resume`:
     the run dir holds an earlier attempt (see `resumable`), whose manifest and files are archived."""
+    from megaspec.runtime.workers import start_fork_server
+
+    start_fork_server()  # its import of the rank code overlaps the launcher's import of torch below
     from megaspec.runtime.launch import archive_previous_attempt, run_plan
 
     _quiet_shutdown()
@@ -75,7 +78,7 @@ def resumable(plan, run_dir: Path):
     """The plan of the local run in `run_dir`, when `plan` may continue it there: the same plan hash
     (the same spec and flags), not still running, and a complete checkpoint to continue from.
     Otherwise a `BackendError` saying why."""
-    from megaspec.runtime.checkpoint import complete_steps, root_for
+    from megaspec.runtime.checkpoint_dirs import complete_steps, root_for
     from megaspec.runtime.plan import read_plan
 
     if plan.target != "local":
