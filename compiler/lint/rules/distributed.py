@@ -51,8 +51,8 @@ def cold_compile_multi_gpu(ctx: RuleContext) -> None:
     ctx.report(("train", "compile"),
                f"`train.compile` on `{geometry(spec).world_size}` GPUs with `cache.policy` `{spec.cache.policy}`: ranks "
                "compile at different speeds and hang at the first collective",
-               hint="Set `cache.policy: require-seed` (with a warmed seed) or use `preset: tiny` to separate "
-                    "the hang from model complexity",
+               hint="Set `cache.policy: require-seed` and make its seed once with `megaspec cache seed SPEC`, "
+                    "or use `preset: tiny` to separate the hang from model complexity",
                severity=None if spec.lane in ("train", "bench") else Severity.WARNING,
                related=[ctx.related(("resources", "gpu"), "GPU count set here"),
                         ctx.related(("cache", "policy"), "cache policy set here") if ctx.set(("cache", "policy"))
