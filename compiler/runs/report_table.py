@@ -82,9 +82,8 @@ def build_report(root: Path) -> Report:
         records = [r.record for r in rows if r.record is not None]
         differing = dict(setting_differences(records)) if len(records) > 1 else {}
         keys = list(differing)
-        for row in rows:
-            if row.record is not None:
-                row.values = {k: differing[k][records.index(row.record)] for k in keys}
+        for i, row in enumerate(r for r in rows if r.record is not None):  # records' order
+            row.values = {k: differing[k][i] for k in keys}
     groups: dict[str, list[Row]] = {}
     for row in rows:
         groups.setdefault(row.class_label, []).append(row)

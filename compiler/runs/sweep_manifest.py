@@ -87,8 +87,9 @@ def read_sweep(path: str | Path) -> SweepManifest:
                                 "directories (manifest.json, receipt.json) are intact") from e
 
 
-def with_state(sweep: SweepManifest, run_id: str, state: str) -> SweepManifest:
-    runs = [r.model_copy(update={"state": state}) if r.run_id == run_id else r for r in sweep.runs]
+def with_states(sweep: SweepManifest, states: dict[str, str]) -> SweepManifest:
+    """The sweep with the runs named in `states` (run id -> state) moved; validated once."""
+    runs = [r.model_copy(update={"state": states[r.run_id]}) if r.run_id in states else r for r in sweep.runs]
     return SweepManifest.model_validate({**dict(sweep), "runs": runs})
 
 
@@ -96,13 +97,15 @@ def refresh(sweep_dir: Path) -> SweepManifest:
     """The sweep with every run's state read from its own manifest; rewritten when anything moved."""
     sweep_dir = Path(sweep_dir)
     sweep = read_sweep(sweep_dir)
-    fresh = sweep
+    moved = {}
     for run in sweep.runs:
         manifest_path = sweep_dir / run.run_dir / MANIFEST_FILE
         if manifest_path.is_file():
             state = read_manifest(manifest_path).state
             if state != run.state:
-                fresh = with_state(fresh, run.run_id, state)
-    if fresh != sweep:
-        write_sweep(sweep_dir, fresh)
+                moved[run.run_id] = state
+    if not moved:
+        return sweep
+    fresh = with_states(sweep, moved)
+    write_sweep(sweep_dir, fresh)
     return fresh

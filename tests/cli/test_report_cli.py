@@ -100,6 +100,19 @@ def test_runs_of_two_classes_are_two_groups_each_with_its_best(tmp_path):
     assert (sweep_dir / "report" / "loss-2.png").is_file()
 
 
+def test_a_runs_directory_without_a_sweep_shows_the_settings_on_which_its_runs_differ(tmp_path):
+    sweep_dir = make_sweep(tmp_path)
+    (sweep_dir / "sweep.json").unlink()  # runs launched one by one: no matrix to read the columns from
+    receipt_path = sweep_dir / "s-1" / "receipt.json"  # one run without numbers keeps its row, without values
+    receipt_path.unlink()
+    result = report(str(sweep_dir))
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((sweep_dir / "report" / "summary.csv").open()))
+    assert [(r["run"], r["train.lr"]) for r in rows if r["class"] != "no receipt"] == [("s-lr0.001", "0.001"),
+                                                                                      ("s-lr0.01", "0.01")]
+    assert best_rows(result.stdout) == ["s-lr0.001"]
+
+
 def test_a_run_that_ended_without_a_receipt_says_why_and_an_unreadable_one_is_marked(tmp_path):
     sweep_dir = make_sweep(tmp_path)
     failed = mf.advance(make_manifest("running", "modal").model_copy(update={"run_id": "s-0"}), "error",
