@@ -266,10 +266,11 @@ def validate_without_criteria(ctx: RuleContext) -> None:
 
 @rule("MS216", "lane-section-mismatch", Severity.WARNING)
 def lane_section_mismatch(ctx: RuleContext) -> None:
-    """Checks that a `bench:` or `validate:` section matches the spec's lane.
+    """Checks that a `bench:` or `validate:` section matches the spec's lane, and that a bench does not track.
 
     Why: each lane reads only its own section; a `bench:` section on a `train` spec is silently
-    ignored, so the run does not do what the spec appears to say.
+    ignored, so the run does not do what the spec appears to say. Likewise `tracking:` mirrors
+    training steps, and a `bench` run has none: no event file and no W&B run would appear.
 
     Example:
         lane: train
@@ -285,6 +286,10 @@ def lane_section_mismatch(ctx: RuleContext) -> None:
             ctx.report((section,), f"`{section}:` is ignored on the `{lane}` lane", key=True,
                        hint=f"Set `lane: {section}`, or remove the `{section}:` section",
                        related=[ctx.related(("lane",), "lane set here")])
+    if ctx.set(("tracking",)) and lane == "bench":
+        ctx.report(("tracking",), "`tracking:` is ignored on the `bench` lane, which runs no training steps",
+                   key=True, hint="Remove the `tracking:` section: the bench results are in the receipt",
+                   related=[ctx.related(("lane",), "lane set here")])
 
 
 @rule("MS217", "resume-without-checkpoints", Severity.WARNING)
