@@ -27,7 +27,7 @@ def _checked_spec(spec_path: str, steps: int | None):
     from ..lint.check import BASE_NOT_A_RUN, check_spec
     from ..lint.config import load_config
     from ..lint.report import render_report
-    from ..spec.json_schema import is_base_file
+    from ..spec.compose import is_base_file
 
     checked = check_spec(spec_path, config=load_config(), adjust=steps_adjustment(steps))
     if checked.diagnostics:

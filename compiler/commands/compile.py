@@ -24,7 +24,7 @@ def checked_or_errors(path: str, config: Any) -> tuple[Any | None, str]:
     from ..diagnostics import has_errors
     from ..lint.check import BASE_NOT_A_RUN, check_spec
     from ..lint.report import render_report
-    from ..spec.json_schema import is_base_file
+    from ..spec.compose import is_base_file
 
     checked = check_spec(path, config=config)
     if checked.spec is not None and not has_errors(checked.diagnostics):

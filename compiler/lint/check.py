@@ -15,8 +15,7 @@ from typing import Any
 
 from ..codes import FILE_NOT_FOUND, INTERNAL_ERROR, NO_SPEC_FILES
 from ..diagnostics import Diagnostic, Related, Severity, Span, YamlPath, has_errors, sort_diagnostics
-from ..spec.compose import Composed, compose
-from ..spec.json_schema import is_base_file
+from ..spec.compose import Composed, compose, is_base_file
 from ..spec.model import Spec
 from ..spec.near_files import did_you_mean_file
 from ..spec.source import offset_span

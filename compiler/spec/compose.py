@@ -20,7 +20,6 @@ from megaspec.runtime.presets import PRESETS, ModelDims
 from .. import codes
 from ..codes import Code, Stage
 from ..diagnostics import Diagnostic, Related, Severity, Span, YamlPath, did_you_mean, listing
-from .json_schema import is_base_file
 from .model_dims import preset_fill
 from .near_files import did_you_mean_file
 from .source import load_source
@@ -61,6 +60,11 @@ class Composed:
             return "default"
         span = node.key or node.value
         return f"{span.path}:{span.line}"
+
+
+def is_base_file(path: str | Path) -> bool:
+    """A base is a file whose name starts with `_` (`specs/_base.yaml`): shared settings, no `name`."""
+    return Path(path).name.startswith("_")
 
 
 def _error(code: Code, message: str, span: Span | None, hint: str, *,

@@ -15,10 +15,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PlainSerializer,
+    GetCoreSchemaHandler,
     ValidationError,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 from .gpu import GpuChoices, parse_gpus
 
@@ -119,9 +119,20 @@ def _gpu_choices(value: str | list[str]) -> GpuChoices:
     return choices
 
 
+class _GpuField:
+    """`AfterValidator(_gpu_choices)` and `PlainSerializer(GpuChoices.as_written)` as one core schema
+    (pydantic's serializer helpers are a module and three dataclasses more at every start)."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            _gpu_choices, handler(source), serialization=core_schema.plain_serializer_function_ser_schema(
+                GpuChoices.as_written))
+
+
 # YAML takes `TYPE[:COUNT]` or a list of fallbacks (that is the schema); the validated value is a
 # `GpuChoices` (dumped back as written).
-Gpu = Annotated[str | list[str], AfterValidator(_gpu_choices), PlainSerializer(GpuChoices.as_written)]
+Gpu = Annotated[str | list[str], _GpuField]
 
 
 class Section(BaseModel):

@@ -9,14 +9,13 @@ what the linter's model stage says. pydantic's output is reshaped for people in 
   title per matching branch: `Gpu || Gpu || Gpu`). Keywords that apply to one JSON type only
   (`pattern` to strings, `minimum` to numbers, `items` to arrays) mean the same after the merge.
 
-A spec file has a `name`; a base file (`_*.yaml`, see `is_base_file`) does not need one, so bases
+A spec file has a `name`; a base file (`_*.yaml`, see `compose.is_base_file`) does not need one, so bases
 get their own schema (`megaspec schema --base`), the same properties with only `megaspec` required.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 SCHEMA_ID = "https://megaspec.dev/schema/spec-v1.json"
@@ -33,11 +32,6 @@ _TYPE_KEYWORDS = {
     "boolean": set(),
     "null": set(),
 }
-
-
-def is_base_file(path: str | Path) -> bool:
-    """A base is a file whose name starts with `_` (`specs/_base.yaml`): shared settings, no `name`."""
-    return Path(path).name.startswith("_")
 
 
 def spec_schema(*, base: bool = False) -> dict[str, Any]:
