@@ -48,13 +48,13 @@ def run_megaspec(batch: int, seq_len: int, steps: int, warmup: int) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import torch
 
+    from megaspec.runtime.gpus import device_gpu_type
     from megaspec.runtime.launch import run_plan
     from megaspec.runtime.presets import PRESETS, flops_per_token, num_params
-    from megaspec.runtime.provenance import gpu_class
     from tests.runtime.conftest import make_plan
 
     dims = PRESETS["dense-1b"]
-    gpu = gpu_class(torch.cuda.get_device_name(0))
+    gpu = device_gpu_type(torch.cuda.get_device_name(0)) or "H100"  # the plan needs a known type
     plan = make_plan(1, global_batch=batch, steps=steps, seq_len=seq_len,
                      model={"preset": "dense-1b", **dims.as_dict(), "num_params": num_params(dims),
                             "flops_per_token": flops_per_token(dims, seq_len)},

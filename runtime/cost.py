@@ -1,8 +1,9 @@
-"""Cost, in one place: the dated Modal list prices, the estimate before launch, the cost of what ran.
+"""Cost, in one place: the estimate before launch and the cost of what ran, at dated Modal list prices.
 
 Pure Python, no torch. The compiler imports it (`lower` prices a plan's containers, `megaspec plan`
 and `sweep --dry-run` show the estimate) and the runtime sets both numbers in the receipt, so the
-estimate a user saw and the cost of the attempt come from one table with one date.
+estimate a user saw and the cost of the attempt come from one table with one date (the GPU rows of
+`gpus.py`, the CPU and memory prices here).
 
 Estimate: training FLOPs / (GPUs x dense BF16 peak x an assumed MFU) + a cold-start allowance
 (image pull, and compile when the cache is cold), at the plan's container price (GPUs, CPU and
@@ -17,37 +18,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .clock import seconds_between
+from .gpus import GPUS, PRICES_AS_OF, device_gpu_type
 
 if TYPE_CHECKING:
     from .plan import Plan
     from .receipt import Cost, Hardware
 
-# USD per GPU-hour, Modal list prices transcribed 2026-05-25 (reference/modal-api.md §8).
-PRICES_AS_OF = "2026-05-25"
-GPU_USD_PER_HOUR: dict[str, float] = {
-    "B200": 6.2496, "B200+": 6.2496, "H200": 4.5396, "H100": 3.9492, "RTX-PRO-6000": 3.0312,
-    "A100-80GB": 2.4984, "A100": 2.0988, "A100-40GB": 2.0988, "L40S": 1.9512, "A10": 1.1016,
-    "L4": 0.7992, "T4": 0.5904,
-}
+# Modal list prices of the rest of a container, as of PRICES_AS_OF (GPU prices: `gpus.GPUS`).
 CPU_USD_PER_CORE_HOUR = 0.04716
 MEM_USD_PER_GIB_HOUR = 0.007992
-
-# Dense BF16 peak FLOP/s per GPU (reference/runtime.md §2.2), for the estimate before a run.
-BF16_PEAK_FLOPS: dict[str, float] = {
-    "H100": 989e12, "H200": 989e12, "B200": 2.25e15, "B200+": 2.25e15, "B300": 2.25e15,
-    "A100": 312e12, "A100-40GB": 312e12, "A100-80GB": 312e12, "L40S": 362e12, "RTX-PRO-6000": 503e12,
-    "A10": 125e12, "L4": 121e12, "T4": 65e12,
-}
 
 ASSUMED_MFU = 0.35
 STARTUP_S = 180  # image pull, container start, process-group init
 COLD_COMPILE_STARTUP_S = 600  # the same plus a cold torch.compile of every block
-
-# CUDA device-name fragments -> Modal GPU type, most specific first ("H200" before "H100").
-_DEVICE_TYPES = (("GB200", "B200"), ("B300", "B300"), ("B200", "B200"), ("H200", "H200"), ("H100", "H100"),
-                 ("A100-SXM4-80GB", "A100-80GB"), ("A100 80GB", "A100-80GB"), ("A100", "A100-40GB"),
-                 ("L40S", "L40S"), ("A10G", "A10"), ("A10", "A10"), ("L4", "L4"), ("T4", "T4"),
-                 ("RTX PRO 6000", "RTX-PRO-6000"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +50,12 @@ def startup_s(plan: Plan) -> int:
 
 def compute_s(plan: Plan) -> float | None:
     """Seconds of training at the assumed MFU; None without a known GPU peak."""
-    peak = BF16_PEAK_FLOPS.get(plan.resources.gpu_type or "")
-    if peak is None:
+    gpu = GPUS.get(plan.resources.gpu_type or "")
+    if gpu is None:
         return None
     t = plan.train
     flops = t.steps * t.global_batch * t.seq_len * plan.model.flops_per_token
-    return flops / (plan.distributed.world_size * peak * ASSUMED_MFU)
+    return flops / (plan.distributed.world_size * gpu.bf16_peak_flops * ASSUMED_MFU)
 
 
 def estimate(plan: Plan) -> Estimate:
@@ -94,12 +77,6 @@ def estimate(plan: Plan) -> Estimate:
     )
 
 
-def modal_gpu_type(device_name: str) -> str | None:
-    """'NVIDIA H100 80GB HBM3' -> 'H100': the price table's key for a device torch reported."""
-    upper = device_name.upper()
-    return next((modal for fragment, modal in _DEVICE_TYPES if fragment in upper), None)
-
-
 def _seconds(start: str, end: str | None) -> float:
     return max(seconds_between(start, end), 0.0) if end else 0.0
 
@@ -109,9 +86,9 @@ def of_attempt(plan: Plan, hardware: Hardware, started_at: str, finished_at: str
     from .receipt import Cost
 
     gpus = [d for d in hardware.observed_devices if d != "cpu"]
-    gpu_type = modal_gpu_type(gpus[0]) if gpus else None
+    gpu_type = device_gpu_type(gpus[0]) if gpus else None
     gpu_seconds = round(len(gpus) * plan.distributed.nodes * _seconds(started_at, finished_at), 3)
-    price = GPU_USD_PER_HOUR.get(gpu_type or "")
+    price = GPUS[gpu_type].usd_per_hour if gpu_type else None
     if plan.target == "local" or not gpus:
         usd: float | None = 0.0
     else:

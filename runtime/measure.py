@@ -1,8 +1,8 @@
 """Measurement of the loop: step times, tokens/s, MFU, memory, first-forward and compile time.
 
 Step 1 (compile, lazy init) and `train.warmup_steps` are excluded from every throughput number;
-MFU uses the observed device's dense BF16 peak (torchtitan's formula and table) and is None where
-no honest peak exists (CPU, unknown devices).
+MFU uses the observed device's dense BF16 peak (torchtitan's formula; the peak from `gpus.GPUS`) and
+is None where no honest peak exists (CPU, unknown devices).
 """
 
 from __future__ import annotations
@@ -15,16 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-# Dense BF16 FLOP/s (reference/runtime.md §2.2). Order matters: "H200" before "H100" substrings.
-PEAK_BF16_DENSE = (("GB200", 2.5e15), ("B200", 2.25e15), ("H200", 989e12), ("H100", 989e12),
-                   ("A100", 312e12), ("L40S", 362e12))
-
-
-def peak_flops(device_name: str) -> float | None:
-    for key, peak in PEAK_BF16_DENSE:
-        if key in device_name.upper():
-            return peak
-    return None
+from .gpus import peak_flops
 
 
 def sync(device: torch.device) -> None:

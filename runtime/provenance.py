@@ -14,6 +14,7 @@ import socket
 import subprocess
 from pathlib import Path
 
+from .gpus import meets
 from .plan import Plan
 from .receipt import Hardware, Provenance
 
@@ -82,19 +83,10 @@ def device_name(device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
-def gpu_class(device_name: str) -> str:
-    """'NVIDIA H100 80GB HBM3' -> 'H100' (the Modal vocabulary)."""
-    for cls in ("GB200", "B200", "H200", "H100", "A100", "L40S", "A10G", "L4", "T4"):
-        if cls in device_name.upper():
-            return cls
-    return device_name
-
-
 def describe_hardware(plan: Plan, devices: list[str]) -> Hardware:
     requested = plan.resources.gpu_type
     gpus = [d for d in devices if d != "cpu"]
-    observed = {gpu_class(d) for d in gpus}
-    matches = None if requested is None or not gpus else observed == {requested}
+    matches = None if requested is None or not gpus else all(meets(requested, d) for d in gpus)
     return Hardware(requested_gpu=requested, requested_gpu_count=plan.resources.gpu_count,
                     requested_exact=plan.resources.exact, observed_devices=devices,
                     observed_gpu_count=len(gpus), matches_request=matches)

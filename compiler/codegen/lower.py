@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 
-from megaspec.runtime.cost import CPU_USD_PER_CORE_HOUR, GPU_USD_PER_HOUR, MEM_USD_PER_GIB_HOUR
+from megaspec.runtime.cost import CPU_USD_PER_CORE_HOUR, MEM_USD_PER_GIB_HOUR
+from megaspec.runtime.gpus import GPUS
 from megaspec.runtime.plan import (
     BenchPlan,
     BucketMount,
@@ -229,9 +230,10 @@ def _price(req: GpuRequest | None, cpu: float, mem_gib: int, nodes: int) -> floa
     """List price of one attempt's containers per hour; None when the GPU has no listed price."""
     gpu_usd = 0.0
     if req is not None:
-        if req.type not in GPU_USD_PER_HOUR:
+        price = GPUS[req.type].usd_per_hour
+        if price is None:
             return None
-        gpu_usd = GPU_USD_PER_HOUR[req.type] * req.count
+        gpu_usd = price * req.count
     per_node = gpu_usd + cpu * CPU_USD_PER_CORE_HOUR + mem_gib * MEM_USD_PER_GIB_HOUR
     return round(per_node * nodes, 4)
 

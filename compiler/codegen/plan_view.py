@@ -15,9 +15,8 @@ from typing import Any
 
 from megaspec.runtime import memory
 from megaspec.runtime.cost import Estimate
+from megaspec.runtime.gpus import GPUS
 from megaspec.runtime.plan import Plan
-
-from ..spec.gpu import GPU_MEMORY_GIB
 
 VIEW_SCHEMA_VERSION = "megaspec.plan-view.v1"
 
@@ -102,7 +101,8 @@ def _launch_lines(plan: Plan) -> list[str]:
 
 
 def _gpu_memory_gib(plan: Plan) -> float | None:
-    return GPU_MEMORY_GIB.get(plan.resources.gpu_type or "") if plan.distributed.device == "cuda" else None
+    gpu = GPUS.get(plan.resources.gpu_type or "")
+    return gpu.memory_gib if gpu and plan.distributed.device == "cuda" else None
 
 
 def memory_summary(plan: Plan) -> dict[str, Any]:

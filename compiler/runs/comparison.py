@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from megaspec.runtime.cost import modal_gpu_type
+from megaspec.runtime.gpus import device_gpu_type
 
 if TYPE_CHECKING:
     from .records import RunRecord
@@ -29,7 +29,7 @@ def comparison_class(r: RunRecord) -> dict[str, object]:
     """The fields that must match for two runs to be compared (values are plain and printable)."""
     receipt, model = r.receipt, r.plan.model
     gpus = [d for d in receipt.hardware.observed_devices if d != "cpu"]
-    gpu = sorted({modal_gpu_type(d) or d for d in gpus})
+    gpu = sorted({device_gpu_type(d) or d for d in gpus})
     return {
         "lane": receipt.lane,
         "rehearsal": receipt.rehearsal,

@@ -4,7 +4,7 @@ The Modal client does not validate GPU names or counts (the server does, after y
 image build), so megaspec does, while the spec is validated: `parse_gpus` turns the string (or the
 list of fallbacks) into `GpuChoices` of known types with counts within the per-container limit, or
 raises `GpuError`s that become located MS301/MS302 diagnostics. Everything after validation reads
-the typed value. Also here: per-node limits and memory per type (dated list prices: runtime/cost.py).
+the typed value. The facts per type (limits, memory, prices) are `runtime/gpus.py`'s one table.
 """
 
 from __future__ import annotations
@@ -12,28 +12,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from megaspec.runtime.gpus import GPUS
+
 from ..codes import GPU_COUNT_OVER_NODE_LIMIT, UNKNOWN_GPU_TYPE, Code
 from ..diagnostics import did_you_mean, listing
 
-# Modal 1.6 GPU types -> max GPUs per container (reference/modal-api.md §1.2).
-GPU_MAX_PER_NODE: dict[str, int] = {
-    "T4": 8, "L4": 8, "A10": 4, "L40S": 8, "A100": 8, "A100-40GB": 8, "A100-80GB": 8,
-    "RTX-PRO-6000": 8, "H100": 8, "H200": 8, "B200": 8, "B200+": 8, "B300": 8,
-}
-CLUSTER_GPU_TYPES = {"H100", "H200", "B200", "B200+", "B300"}  # modal.clustered + RDMA
-
-# Memory per GPU in GiB as the CUDA driver reports it (`memory.total`), rounded down; for the
-# memory-fit estimate (MS311). Approximate: transcribed from vendor capacities, not read on Modal.
-# `A100` may be served by either A100, so it gets the smaller; `B200+` may be a B200.
-GPU_MEMORY_GIB: dict[str, float] = {
-    "T4": 14.7, "L4": 22.0, "A10": 22.0, "L40S": 44.4, "A100": 39.4, "A100-40GB": 39.4, "A100-80GB": 79.1,
-    "RTX-PRO-6000": 94.5, "H100": 79.1, "H200": 139.8, "B200": 178.4, "B200+": 178.4, "B300": 268.0,
-}
-
-
-# The spelling that refuses Modal's silent upgrades: only H100s are upgraded (to H200s), and `A100`
-# may be served by an 80 GB card (reference/modal-api.md §1.2).
-EXACT_SPELLING = {"H100": "H100!", "A100": "A100-40GB"}
+# The facts per Modal type (per-container limit, memory, multi-node, the exact spelling, list
+# price) are one table in the runtime, `runtime/gpus.py`.
 _TYPE_TIMES_COUNT = re.compile(r"^(.+?)[xX](\d+)$")  # `H100x8`, as people say it
 
 
@@ -58,7 +43,7 @@ class GpuRequest:
 
 def modal_type(type_: str, exact: bool) -> str:
     """The one decision of the exact spelling: `H100` -> `H100!`, `A100` -> `A100-40GB` (no silent 80 GB)."""
-    return EXACT_SPELLING.get(type_, type_) if exact else type_
+    return (GPUS[type_].exact or type_) if exact else type_
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +81,12 @@ def parse_gpu(text: str) -> GpuRequest:
     type_text, colon, count_text = written.partition(":")
     upper = type_text.upper()
     exact, type_ = upper.endswith("!"), upper.removesuffix("!")
-    if type_ not in GPU_MAX_PER_NODE or (exact and type_ != "H100"):
+    if type_ not in GPUS or (exact and GPUS[type_].exact != f"{type_}!"):
         raise GpuError(UNKNOWN_GPU_TYPE, _unknown_message(text, type_text), _unknown_hint(type_text, type_, exact))
     if colon and not (count_text.isascii() and count_text.isdigit()):
         raise GpuError(GPU_COUNT_OVER_NODE_LIMIT, f"GPU count `{count_text}` in `{written}` is not a whole number",
-                       f"Write `{type_text}:N` with N from 1 to {GPU_MAX_PER_NODE[type_]}")
-    count, limit = int(count_text) if colon else 1, GPU_MAX_PER_NODE[type_]
+                       f"Write `{type_text}:N` with N from 1 to {GPUS[type_].max_per_node}")
+    count, limit = int(count_text) if colon else 1, GPUS[type_].max_per_node
     if not 1 <= count <= limit:
         raise GpuError(GPU_COUNT_OVER_NODE_LIMIT, f"`{type_}` count `{count}` is outside 1 to `{limit}` GPUs per container",
                        f"Use 1 to {limit} GPUs per node; set `resources.nodes` for more")
@@ -110,18 +95,18 @@ def parse_gpu(text: str) -> GpuRequest:
 
 def _unknown_message(text: str, type_text: str) -> str:
     if not type_text.strip():
-        return f"a blank `resources.gpu` entry names no GPU type; expected one of {listing(GPU_MAX_PER_NODE)}"
-    return f"`{type_text}` is not a Modal GPU type; expected one of {listing(GPU_MAX_PER_NODE)}"
+        return f"a blank `resources.gpu` entry names no GPU type; expected one of {listing(GPUS)}"
+    return f"`{type_text}` is not a Modal GPU type; expected one of {listing(GPUS)}"
 
 
 def _unknown_hint(type_text: str, type_: str, exact: bool) -> str:
-    if type_ in GPU_MAX_PER_NODE:  # a known type with a `!` it does not support
+    if type_ in GPUS:  # a known type with a `!` it does not support
         return f"Use `{type_}`; only `H100!` refuses automatic upgrades"
-    if (m := _TYPE_TIMES_COUNT.match(type_)) and m[1].removesuffix("!") in GPU_MAX_PER_NODE:
+    if (m := _TYPE_TIMES_COUNT.match(type_)) and m[1].removesuffix("!") in GPUS:
         return f"Write `{m[1]}:{int(m[2])}` (TYPE:COUNT)"
     if not type_text.strip():
         return "Write `TYPE[:COUNT]`, e.g. `H200:8`, or remove `resources.gpu` for a CPU-only run"
-    return did_you_mean(type_, set(GPU_MAX_PER_NODE)) or f"Use one of {listing(GPU_MAX_PER_NODE, 13)}"
+    return did_you_mean(type_, set(GPUS)) or f"Use one of {listing(GPUS, 13)}"
 
 
 def parse_gpus(value: str | list[str]) -> tuple[GpuChoices | None, list[GpuError]]:

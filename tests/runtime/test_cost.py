@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from megaspec.runtime import cost
+from megaspec.runtime import cost, gpus
 from megaspec.runtime.receipt import Hardware
 
 from .conftest import make_plan
@@ -20,11 +20,14 @@ def hardware(devices: list[str], requested: str | None = "H100") -> Hardware:
 
 @pytest.mark.parametrize(("device", "modal_type"), [
     ("NVIDIA H100 80GB HBM3", "H100"), ("NVIDIA H200", "H200"), ("NVIDIA A100-SXM4-80GB", "A100-80GB"),
-    ("NVIDIA A100-SXM4-40GB", "A100-40GB"), ("NVIDIA A10G", "A10"), ("NVIDIA L40S", "L40S"),
-    ("NVIDIA L4", "L4"), ("Tesla T4", "T4"), ("NVIDIA B200", "B200"), ("cpu", None),
+    ("NVIDIA A100 80GB PCIe", "A100-80GB"), ("NVIDIA A100-SXM4-40GB", "A100-40GB"), ("NVIDIA A10G", "A10"),
+    ("NVIDIA A10", "A10"), ("NVIDIA L40S", "L40S"), ("NVIDIA L4", "L4"), ("Tesla T4", "T4"),
+    ("NVIDIA B200", "B200"), ("NVIDIA B300", "B300"), ("NVIDIA RTX PRO 6000 Blackwell Server Edition", "RTX-PRO-6000"),
+    ("cpu", None), ("Tesla V100-SXM2-16GB", None),
 ])
-def test_device_names_map_to_the_price_table(device, modal_type):
-    assert cost.modal_gpu_type(device) == modal_type
+def test_device_names_map_to_the_gpu_table(device, modal_type):
+    assert gpus.device_gpu_type(device) == modal_type
+    assert modal_type is None or modal_type in gpus.GPUS
 
 
 def test_the_observed_gpu_is_priced_not_the_requested_one():
@@ -32,13 +35,13 @@ def test_the_observed_gpu_is_priced_not_the_requested_one():
     plan = make_plan(**H100_PLAN)
     c = cost.of_attempt(plan, hardware(["NVIDIA H200"] * 8), "2026-01-01T00:00:00.000000Z",
                         "2026-01-01T00:30:00.000000Z")
-    assert c.gpu_type == "H200" and c.usd_per_gpu_hour == cost.GPU_USD_PER_HOUR["H200"]
+    assert c.gpu_type == "H200" and c.usd_per_gpu_hour == gpus.GPUS["H200"].usd_per_hour
     assert c.gpu_seconds == 8 * 1800
-    assert c.usd == pytest.approx(8 * 0.5 * cost.GPU_USD_PER_HOUR["H200"], abs=1e-4)
+    assert c.usd == pytest.approx(8 * 0.5 * gpus.GPUS["H200"].usd_per_hour, abs=1e-4)
     assert c.prices_as_of == cost.PRICES_AS_OF
     est = cost.estimate(plan)
     assert (c.est_usd, c.est_duration_s, c.est_worst_case_usd) == (est.usd, est.duration_s, est.worst_case_usd)
-    assert plan.resources.price_usd_per_hour > 8 * cost.GPU_USD_PER_HOUR["H100"]  # GPUs plus CPU and memory
+    assert plan.resources.price_usd_per_hour > 8 * gpus.GPUS["H100"].usd_per_hour  # GPUs plus CPU and memory
     assert c.est_worst_case_usd == round(2 * plan.resources.price_usd_per_hour, 2)  # 2 attempts x 1 h
 
 

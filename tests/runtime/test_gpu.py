@@ -6,9 +6,8 @@ import pytest
 import torch
 
 from megaspec.runtime import memory
-from megaspec.runtime.cost import modal_gpu_type
+from megaspec.runtime.gpus import device_gpu_type, peak_flops
 from megaspec.runtime.launch import run_plan
-from megaspec.runtime.measure import peak_flops
 from megaspec.runtime.presets import PRESETS, flops_per_token, num_params
 
 from .conftest import make_plan
@@ -21,7 +20,7 @@ def gpu_plan(tmp_path, **train) -> tuple:
     ranks = min(2, torch.cuda.device_count())
     name = torch.cuda.get_device_name(0)
     # The spec names a Modal type (lint refuses others); a GPU megaspec has no name for runs as an H100.
-    plan = make_plan(ranks, gpu=modal_gpu_type(name) or "H100", global_batch=8, steps=8, seq_len=64,
+    plan = make_plan(ranks, gpu=device_gpu_type(name) or "H100", global_batch=8, steps=8, seq_len=64,
                      train={"precision": "bf16", "compile": True, **train}, distributed={"init_timeout": 600},
                      plan={"cache": {"dir": str(tmp_path / "inductor")}})
     return plan, name

@@ -7,7 +7,7 @@ import struct
 import pytest
 import torch
 
-from megaspec.runtime import acceptance, cachestate, errors, measure, provenance, triage
+from megaspec.runtime import acceptance, cachestate, errors, gpus, measure, provenance, triage
 from megaspec.runtime.bench import bus_factor
 from megaspec.runtime.data import Geometry, SyntheticTokens, TokenShards, stage
 from megaspec.runtime.model import build_model
@@ -115,7 +115,7 @@ def test_mfu_uses_the_observed_gpu_peak_and_none_on_cpu():
     assert gpu["tokens_per_s"] == 2000 and gpu["peak_flop_per_s"] == 989e12
     assert gpu["mfu_pct"] == pytest.approx(100 * 2000 * 1e9 / 989e12)
     assert measure.summarize(clock, 1, 10**9, "cpu", "cpu")["mfu_pct"] is None
-    assert measure.peak_flops("NVIDIA B200") == 2.25e15 and measure.peak_flops("Tesla V100") is None
+    assert gpus.peak_flops("NVIDIA B200") == 2.25e15 and gpus.peak_flops("Tesla V100") is None
 
 
 def test_bus_bandwidth_factors_follow_nccl_tests():
@@ -127,6 +127,19 @@ def test_hardware_shows_an_h100_request_served_by_an_h200():
     hw = provenance.describe_hardware(plan, ["NVIDIA H200", "NVIDIA H200"])
     assert (hw.observed_gpu_count, hw.matches_request) == (2, False)
     assert provenance.describe_hardware(plan, ["NVIDIA H100 80GB HBM3"] * 2).matches_request is True
+
+
+@pytest.mark.parametrize(("requested", "devices", "matches"), [
+    ("A100", ["NVIDIA A100-SXM4-40GB"], True),  # what `A100` names without an upgrade
+    ("A100", ["NVIDIA A100-SXM4-80GB"], False),  # the 80 GB card is an upgrade, as H100 -> H200 is
+    ("A100-80GB", ["NVIDIA A100 80GB PCIe"], True),
+    ("A10", ["NVIDIA A10"], True), ("A10", ["NVIDIA A10G"], True),
+    ("B200+", ["NVIDIA B300"], True), ("B200+", ["NVIDIA B200"], True), ("B200", ["NVIDIA B300"], False),
+    ("H100", ["NVIDIA H100 80GB HBM3", "NVIDIA H200"], False),  # one rank's card is enough to say so
+])
+def test_hardware_match_reads_the_one_gpu_table(requested, devices, matches):
+    plan = make_plan(len(devices), gpu=requested)
+    assert provenance.describe_hardware(plan, devices).matches_request is matches
 
 
 def test_cache_state_is_judged_from_files(tmp_path):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 
+from megaspec.runtime.gpus import GPUS
 from megaspec.runtime.memory import GIB, MemoryEstimate, estimate, size_text
 
-from ...spec.gpu import GPU_MAX_PER_NODE, GPU_MEMORY_GIB
 from ...spec.model import Spec
 from ...spec.model_dims import model_dims
 from ...spec.topology import geometry
@@ -93,11 +93,11 @@ def memory_over_gpu(ctx: RuleContext) -> None:
         return
     est = spec_estimate(ctx.spec)
     for path, req in gpu_entries(ctx):
-        capacity = GPU_MEMORY_GIB[req.type]
+        capacity = GPUS[req.type].memory_gib
         limit = int(capacity * GIB)
         if est.total <= limit:
             continue
-        fixes = _fixes(ctx.spec, limit, GPU_MAX_PER_NODE[req.type])
+        fixes = _fixes(ctx.spec, limit, GPUS[req.type].max_per_node)
         hint = (f"Use {' or '.join(fixes)}" if fixes
                 else "Use a GPU with more memory, or more nodes; no change of checkpointing or micro-batch fits")
         ctx.report(path, f"estimated peak memory `{size_text(est.total)}` per GPU exceeds the `{req.type}`'s "

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 
+from megaspec.runtime.gpus import GPUS
+
 from ...codes import GPU_COUNT_OVER_NODE_LIMIT, UNKNOWN_GPU_TYPE
 from ...diagnostics import Severity, YamlPath, listing
-from ...spec.gpu import CLUSTER_GPU_TYPES, GpuRequest, modal_type
+from ...spec.gpu import GpuRequest, modal_type
 from .registry import RuleContext, rule, stage_rule
 
 MAX_TIMEOUT_S = 24 * 3600
@@ -145,8 +147,9 @@ def multi_node_partial_node(ctx: RuleContext) -> None:
         ctx.report(("resources", "nodes"), f"`resources.nodes` `{nodes}` without `resources.gpu`: CPU-only "
                    "clusters are not supported", hint="Set `resources.gpu: H200:8`, or use `resources.nodes: 1`")
     for path, req in entries:
-        if req.type not in CLUSTER_GPU_TYPES:
-            ctx.report(path, f"`{req.type}` cannot run multi-node; clusters support {listing(CLUSTER_GPU_TYPES)}",
+        if not GPUS[req.type].clustered:
+            clustered = [gpu for gpu, facts in GPUS.items() if facts.clustered]
+            ctx.report(path, f"`{req.type}` cannot run multi-node; clusters support {listing(clustered)}",
                        hint="Use a clustered GPU type, or set `resources.nodes: 1`", related=related)
         elif req.count < 8:
             ctx.report(path, f"`{req.text}` requests part of a node; multi-node containers need all `8` GPUs",
