@@ -8,6 +8,8 @@ docs, CI gates and runbooks key on them.
 
 from __future__ import annotations
 
+import signal
+
 # Messages of errors a rank sees when a *peer* died or stalled: they are consequences, not causes.
 # The first ones say the peer's process closed its end (it exited: killed or crashed), the others
 # that it stopped answering (a stall, or a death that only a timeout noticed).
@@ -47,6 +49,28 @@ class CacheSeedMissingError(RunFailure):
 
 class CacheSeedMismatchError(RunFailure):
     code = "MS812"
+
+
+class Interrupted(KeyboardInterrupt):
+    """The launcher was stopped by a signal (Ctrl-C's SIGINT, SIGTERM); raised once the receipt is written."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.signum = signum
+
+
+def signal_of(interrupt: BaseException) -> int:
+    """The signal an interruption came from: `Interrupted.signum`, torch elastic's `SignalException.sigval`,
+    else SIGINT (Python turns only SIGINT into a bare KeyboardInterrupt)."""
+    signum = getattr(interrupt, "signum", None) or getattr(interrupt, "sigval", None)
+    return int(signum) if signum is not None else int(signal.SIGINT)
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def is_peer_symptom(message: str) -> bool:

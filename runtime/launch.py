@@ -27,6 +27,7 @@ from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 from . import cachestate, data, drills, workers
 from .assemble import complete_receipt
 from .clock import utc_now
+from .errors import Interrupted, signal_of
 from .files import write_text_atomic
 from .outcome import Outcome
 from .plan import Plan, read_plan
@@ -51,8 +52,8 @@ def run_plan(plan: Plan, run_dir: str | Path, *, node_rank: int = 0, master_addr
              master_port: int = 29500, on_event: EventFn | None = None) -> dict[str, Any]:
     """Run a plan on this node and return its receipt (as a dict).
 
-    A failed run does not raise: its receipt says what failed. Ctrl-C re-raises, after the
-    receipt (status `interrupted`) is written.
+    A failed run does not raise: its receipt says what failed. A signal (Ctrl-C, SIGTERM) raises
+    `Interrupted` (a KeyboardInterrupt naming the signal), after the receipt (`interrupted`) is written.
     """
     run_dir = Path(run_dir)
     archive_previous_attempt(run_dir)
@@ -72,10 +73,8 @@ def run_plan(plan: Plan, run_dir: str | Path, *, node_rank: int = 0, master_addr
     receipt = complete_receipt(plan, run_dir, started_at, outcome, launch_error, node_rank)
     if node_rank == 0:
         write_receipt(run_dir / "receipt.json", receipt)
-    if isinstance(launch_error, SignalException):  # SIGINT/SIGTERM reach the agent as this
-        raise KeyboardInterrupt(str(launch_error)) from launch_error  # on Modal: retried, then resumed
-    if isinstance(launch_error, KeyboardInterrupt):
-        raise launch_error
+    if isinstance(launch_error, (KeyboardInterrupt, SignalException)):  # SIGINT/SIGTERM reach the agent as the latter
+        raise Interrupted(signal_of(launch_error), receipt.error.message) from launch_error  # on Modal: retried
     return receipt.model_dump(mode="json")
 
 

@@ -7,16 +7,20 @@ on it, and a stall is pinned on the rank that made the least progress.
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
 from . import cachestate
-from .errors import RunFailure, is_peer_gone
+from .errors import RunFailure, is_peer_gone, signal_name, signal_of
 from .plan import Plan
 from .receipt import STAGES, Receipt, RunError
 from .status import failing_step, progress_of
+
+# How a rank that a signal stopped (not a crash) exits: SIGTERM or SIGINT, sent from outside the launcher.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def triage(plan: Plan, receipt: Receipt, statuses: dict[int, dict[str, Any]], dumps: dict[int, str],
@@ -30,8 +34,7 @@ def triage(plan: Plan, receipt: Receipt, statuses: dict[int, dict[str, Any]], du
     if launch_error is None:
         return {"status": receipt.status, "error": receipt.error, "diagnostics": diagnostics}
     if isinstance(launch_error, (KeyboardInterrupt, SignalException)):  # Ctrl-C, or SIGTERM (preemption)
-        return {"status": "interrupted", "diagnostics": diagnostics,
-                "error": RunError(code="MS809", stage="train", rank=None, step=None, message="interrupted")}
+        return {"status": "interrupted", "error": launcher_stopped(launch_error, statuses), "diagnostics": diagnostics}
     if isinstance(launch_error, RunFailure):
         return {"status": "error", "diagnostics": diagnostics,
                 "error": RunError(code=launch_error.code, stage=launch_error.stage or "bootstrap", rank=None,
@@ -52,16 +55,32 @@ def triage(plan: Plan, receipt: Receipt, statuses: dict[int, dict[str, Any]], du
         return {"status": "ok", "error": None, "diagnostics": diagnostics}
     error = RunError(code=culprit["code"], stage=culprit["stage"], rank=culprit["rank"], step=culprit["step"],
                      message=culprit["message"], error_file=dumps.get(culprit["rank"]))
-    return {"status": "error", "error": error, "diagnostics": diagnostics}
+    return {"status": "interrupted" if error.code == "MS809" else "error", "error": error, "diagnostics": diagnostics}
+
+
+def launcher_stopped(launch_error: BaseException, statuses: dict[int, dict[str, Any]]) -> RunError:
+    """MS809 for a launcher a signal stopped: which signal, and where each rank was when it stopped them.
+    No rank is blamed; the stage and step are those of the rank that was furthest behind."""
+    said = f"the launcher received {signal_name(signal_of(launch_error))}"
+    if not statuses:
+        return RunError(code="MS809", stage="bootstrap", rank=None, step=None, message=f"{said} before any rank started")
+    where = ", ".join(f"rank {r} in `{s.get('phase', 'bootstrap')}` after step {s.get('last_step', 0)}"
+                      for r, s in sorted(statuses.items()))
+    behind = statuses[min(statuses, key=lambda r: progress_of(statuses[r]))]
+    phase = behind.get("phase", "bootstrap")
+    return RunError(code="MS809", stage=phase if phase in STAGES else "teardown", rank=None,
+                    step=failing_step(behind), message=f"{said} and stopped the ranks: {where}")
 
 
 def attribute(statuses: dict[int, dict[str, Any]], exitcodes: dict[int, int]) -> dict[str, Any]:
     """Name the rank that caused a failed run, from status files and the launcher's exit codes.
 
     In order: the first rank that raised a real error (not a peer symptom); a rank that died
-    without a Python error (killed, segfault); a stall -- the rank that made the least progress,
-    or, at equal progress, the rank that stayed silent while its peers timed out waiting for it
-    (torchrun would blame a waiter); the first rank to fail at all.
+    without a Python error (killed, segfault), or that a SIGTERM or SIGINT sent to it alone stopped
+    (MS809: the run was interrupted); a stall -- the rank that made the least progress, or, at equal
+    progress, the rank that stayed silent while its peers waited for it (torchrun would blame a
+    waiter), named as dead (MS802) when its peers lost their connection to it; the first rank to
+    fail at all.
     """
     errors = {r: s["error"] for r, s in statuses.items() if s.get("error")}
     causes = {r: e for r, e in errors.items() if e["code"] != "MS803"}
@@ -69,10 +88,14 @@ def attribute(statuses: dict[int, dict[str, Any]], exitcodes: dict[int, int]) ->
         rank = min(causes, key=lambda r: causes[r]["failed_ns"])
         return {"rank": rank, **causes[rank]}
     for rank, code in sorted(exitcodes.items()):
-        if rank not in errors and code not in (0, -15):
+        if rank not in errors and code != 0:
             status = statuses.get(rank, {})
-            return {"rank": rank, "code": "MS802", "stage": status.get("phase", "bootstrap"),
-                    "step": failing_step(status),
+            found = {"rank": rank, "stage": status.get("phase", "bootstrap"), "step": failing_step(status)}
+            if -code in STOP_SIGNALS:  # the launcher signals its ranks only after a first failure, never this one
+                return {**found, "code": "MS809",
+                        "message": f"rank {rank} was stopped by {signal_name(-code)} from outside the launcher, in "
+                                   f"`{found['stage']}` after step {status.get('last_step', 0)}"}
+            return {**found, "code": "MS802",
                     "message": f"rank {rank} exited with code {code} without a Python error (killed or crashed)"}
     stalled = _staller(statuses, errors)
     if stalled is not None:

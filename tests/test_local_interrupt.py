@@ -1,5 +1,6 @@
 """Stopping a local run: Ctrl-C exits 130 and SIGTERM 143 (128 + the signal, as shells report it),
-with one `interrupted` line instead of torch elastic's per-worker shutdown warnings."""
+with one `interrupted` line instead of torch elastic's per-worker shutdown warnings; the receipt and
+the manifest name the signal and where each rank was."""
 
 from __future__ import annotations
 
@@ -32,4 +33,8 @@ def test_a_signalled_local_run_says_so_in_one_line_and_exits_128_plus_the_signal
     assert [line for line in err.splitlines() if line.strip()] == [
         f"interrupted: manifest {next((tmp_path / 'runs').glob('*/manifest.json'))}"]
     manifest = json.loads(next((tmp_path / "runs").glob("*/manifest.json")).read_text())
-    assert manifest["state"] == "interrupted"
+    error = json.loads(next((tmp_path / "runs").glob("*/receipt.json")).read_text())["error"]
+    assert manifest["state"] == "interrupted" and (error["code"], error["rank"]) == ("MS809", None)
+    said = f"the launcher received {sig.name} and stopped the ranks: rank 0 in `"
+    assert error["message"].startswith(said) and ", rank 1 in `" in error["message"]
+    assert manifest["notes"][-1] == f"interrupted on this machine: {error['message']}"

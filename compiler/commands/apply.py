@@ -10,13 +10,14 @@ Exit codes: 0 ok (or detached / still running), 1 a failed run or a user mistake
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import click
 
 from ..runs.manifest import MANIFEST_FILE, BackendError
 from .prepare import apply_local, build_app, lower_checked, steps_adjustment
-from .run_output import EXIT_OK, exit_code, fail, print_outcome
+from .run_output import EXIT_OK, exit_code, fail, print_outcome, signalled
 
 DEFAULT_MAX_COST_USD = 20.0  # a sweep estimated above this asks first (the preview shows the estimate)
 
@@ -45,8 +46,8 @@ def _apply_modal(plan, app_py: Path, run_dir: Path) -> int:
 
     manifest = modal_backend.launch(plan, app_py, run_dir, echo=lambda line: click.echo(line, err=True))
     if manifest.state != "detached":
-        print_outcome(run_dir, manifest)
-        return exit_code(manifest)
+        print_outcome(run_dir, manifest)  # `interrupted` here is this command's Ctrl-C, caught by the backend
+        return signalled(signal.SIGINT) if manifest.state == "interrupted" else exit_code(manifest)
     click.echo(f"detached: {manifest.modal.function_call_id}  {manifest.modal.dashboard_url or ''}".rstrip())
     for note in manifest.notes:
         click.echo(f"note: {note}")

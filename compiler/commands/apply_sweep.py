@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from ..runs.manifest import BackendError, new_manifest, utc_now, write_manifest
-from .run_output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, fail
+from .run_output import EXIT_FAILED, EXIT_OK, fail, was_signalled
 
 
 @dataclass(frozen=True)
@@ -149,9 +149,9 @@ def run_local(sweep_dir: Path, planned: list[PlannedRun], *, fail_fast: bool, pr
         click.echo(f"[{i}/{len(planned)}] {p.source.name} -> {run_dir}")
         code = apply_local(p.plan, run_dir, progress=progress)
         refresh(sweep_dir)
-        if code == EXIT_INTERRUPTED:
+        if was_signalled(code):  # Ctrl-C or SIGTERM stops the sweep, not only this run
             click.echo(f"interrupted: the remaining runs stay `planned` in {sweep_dir / 'sweep.json'}", err=True)
-            return EXIT_INTERRUPTED
+            return code
         failed += code != EXIT_OK
         if code != EXIT_OK and fail_fast and i < len(planned):
             click.echo(f"--fail-fast: {len(planned) - i} run(s) not started (left `planned`)")

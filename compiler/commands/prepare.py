@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..runs.manifest import MANIFEST_FILE, BackendError
-from .run_output import EXIT_INTERRUPTED, exit_code, print_outcome
+from .run_output import exit_code, print_outcome, signalled
 
 
 def with_steps(spec, steps: int):
@@ -71,13 +71,6 @@ def _require_trackers(plan) -> None:
                            hint="pip install 'megaspec[tracking]', or turn the tracker off in `tracking:`", code=2)
 
 
-def _interrupted_exit_code(e: KeyboardInterrupt) -> int:
-    """128 + the signal, as shells report it: 130 for Ctrl-C, 143 for SIGTERM (the launcher raises
-    KeyboardInterrupt from torch elastic's SignalException, which carries the signal)."""
-    sigval = getattr(e.__cause__, "sigval", None)
-    return 128 + int(sigval) if sigval is not None else EXIT_INTERRUPTED
-
-
 def apply_local(plan, run_dir: Path, *, progress: bool, resume: bool = False) -> int:
     """Run a plan here to its end, with the live progress line; the exit code its outcome implies."""
     from ..runs.backends import local
@@ -89,8 +82,10 @@ def apply_local(plan, run_dir: Path, *, progress: bool, resume: bool = False) ->
     try:
         manifest = local.run(plan, run_dir, on_event=display, resume=resume)
     except KeyboardInterrupt as e:
+        from megaspec.runtime.errors import signal_of
+
         click.echo(f"\ninterrupted: manifest {run_dir / MANIFEST_FILE}", err=True)
-        return _interrupted_exit_code(e)
+        return signalled(signal_of(e))
     finally:
         if display:
             display.close()

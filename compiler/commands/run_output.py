@@ -8,7 +8,7 @@ import click
 
 from ..runs.manifest import MANIFEST_FILE, Manifest, read_manifest
 
-EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_OK, EXIT_FAILED = 0, 1
 # The run failed and left no receipt: its own output is all there is (by backend).
 NO_RECEIPT_REMOTE_TRIAGE = {
     "modal": "the function failed on Modal before returning a receipt: read its output with `megaspec logs "
@@ -34,8 +34,19 @@ def require_manifest(run_dir: Path) -> Manifest:
 
 
 def exit_code(manifest: Manifest) -> int:
-    """A run verb's exit code from the run's state: 0 ok (or not finished), 130 interrupted, 1 error."""
-    return {"error": EXIT_FAILED, "interrupted": EXIT_INTERRUPTED}.get(manifest.state, EXIT_OK)
+    """The exit code a run's state implies, for every run verb: 0 ok or not finished yet, 1 the run did
+    not succeed (error, interrupted or cancelled). A command that a signal stopped exits `signalled`."""
+    return EXIT_FAILED if manifest.state in ("error", "interrupted") else EXIT_OK
+
+
+def signalled(signum: int) -> int:
+    """The exit code of a command that a signal stopped: 128 + the signal, as shells report it (130 for
+    Ctrl-C, 143 for SIGTERM); the run it was running ends `interrupted`."""
+    return 128 + signum
+
+
+def was_signalled(code: int) -> bool:
+    return code > 128
 
 
 def print_outcome(run_dir: Path, manifest: Manifest) -> None:

@@ -44,7 +44,11 @@ def _filled_sweep(sweep_dir: Path, dirs: list[Path], views: list):
 @click.command()
 @click.argument("path", type=click.Path(file_okay=False))
 def collect(path: str) -> None:
-    """Poll PATH (a run directory, or every unfinished run under a runs directory) once; safe to repeat."""
+    """Poll PATH (a run directory, or every unfinished run under a runs directory) once; safe to repeat.
+
+    Exit codes: 0 every run ok or still going, 1 a run did not succeed (error, interrupted,
+    cancelled) or could not be read, 2 usage.
+    """
     run_path = Path(path)
     if (run_path / MANIFEST_FILE).is_file():
         raise click.exceptions.Exit(_collect_one(run_path))
@@ -117,7 +121,11 @@ def cancel(run_dir: str) -> None:
 @click.option("--watch", is_flag=True, help=f"Refresh every {WATCH_INTERVAL_S:.0f} s until every run has finished.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per run, for machines.")
 def status(path: str, watch: bool, as_json: bool) -> None:
-    """One row per run under PATH, oldest launch first; unfinished runs are polled once each first."""
+    """One row per run under PATH, oldest launch first; unfinished runs are polled once each first.
+
+    Exits 0 once it has listed the runs, whatever their states (`collect` exits 1 for a run that
+    did not succeed); 1 when it cannot (no run under PATH, Modal out of reach), 2 usage.
+    """
     from ..runs.status_view import format_table, view_json
 
     while True:

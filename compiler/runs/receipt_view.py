@@ -36,6 +36,8 @@ CODE_TRIAGE = {
     "MS812": "the compile-cache seed: it was made for another run; `megaspec cache seed SPEC` makes this one's",
     "MS813": "the data, checked before any rank started: fix the file the error names (path, header, length, "
              "`data.dtype`, token ids against the vocabulary)",
+    "MS809": "nothing failed: a signal stopped the run (the message names it and where each rank was); apply "
+             "again, or `--resume` the run directory when it has a checkpoint",
 }
 # Manifest stage (who owns the fix) -> the first thing to inspect.
 MANIFEST_TRIAGE = {

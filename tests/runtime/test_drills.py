@@ -73,8 +73,8 @@ def test_a_run_torn_down_before_rank_0_wrote_its_receipt_keeps_the_logged_steps(
     events = [{"step": s, "loss": 6.0 - s, "losses": [6.0 - s]} for s in range(1, 5)]
     (tmp_path / "progress.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events) + '{"step": 5, "lo')
     receipt = complete_receipt(plan, tmp_path, utc_now(), Outcome(), ending, node_rank=0)
-    named = (1, "train", 5) if ending is KILLED_RANK_1 else (None, "train", None)
-    assert (receipt.error.rank, receipt.error.stage, receipt.error.step) == named
+    assert (receipt.error.rank, receipt.error.stage, receipt.error.step) == \
+        ((1, "train", 5) if ending is KILLED_RANK_1 else (None, "train", 5))  # no rank to blame for a SIGTERM
     assert receipt.steps.completed == 4 and receipt.losses == [5.0, 4.0, 3.0, 2.0]
     assert (receipt.metrics.final_loss, receipt.metrics.min_loss) == (2.0, 2.0)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+
+from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
 
 from megaspec.runtime.assemble import build_receipt, complete_receipt
@@ -68,9 +71,34 @@ def test_a_stale_receipt_from_an_earlier_attempt_is_not_reused(tmp_path):
     assert (receipt.status, receipt.error.code, receipt.losses) == ("error", "MS808", [])
 
 
-def test_interrupted_launch_is_recorded_as_interrupted(tmp_path):
+def test_a_ctrl_c_before_any_rank_started_says_so(tmp_path):
     receipt = complete_receipt(make_plan(2), tmp_path, utc_now(), Outcome(), KeyboardInterrupt(), node_rank=0)
-    assert (receipt.status, receipt.error.code) == ("interrupted", "MS809")
+    error = receipt.error
+    assert (receipt.status, error.code, error.rank, error.stage) == ("interrupted", "MS809", None, "bootstrap")
+    assert error.message == "the launcher received SIGINT before any rank started"
+
+
+def test_a_signalled_launcher_names_the_signal_and_where_each_rank_was(tmp_path):
+    plan, started = make_plan(2, steps=8), utc_now()
+    write_status(tmp_path, 0, "checkpoint", 6)
+    write_status(tmp_path, 1, "train", 5)
+    receipt = complete_receipt(plan, tmp_path, started, Outcome(), SignalException("SIGTERM", signal.SIGTERM),
+                               node_rank=0)
+    error = receipt.error
+    assert (receipt.status, error.code, error.rank, error.stage, error.step) == \
+        ("interrupted", "MS809", None, "train", 6)  # the stage and step of the rank furthest behind
+    assert error.message == ("the launcher received SIGTERM and stopped the ranks: rank 0 in `checkpoint` after "
+                             "step 6, rank 1 in `train` after step 5")
+
+
+def test_a_rank_stopped_by_a_signal_sent_to_it_alone_is_named_and_the_run_is_interrupted(tmp_path):
+    plan, started = make_plan(2, steps=8), utc_now()
+    write_status(tmp_path, 0, "train", 3)
+    write_status(tmp_path, 1, "train", 3)
+    receipt = complete_receipt(plan, tmp_path, started, Outcome(), failed(1, -signal.SIGTERM), node_rank=0)
+    error = receipt.error
+    assert (receipt.status, error.code, error.rank, error.stage, error.step) == ("interrupted", "MS809", 1, "train", 4)
+    assert error.message == "rank 1 was stopped by SIGTERM from outside the launcher, in `train` after step 3"
 
 
 def test_require_seed_without_a_seed_fails_before_any_rank_starts(tmp_path):

@@ -2,7 +2,7 @@
 
 `runs/<run-id>/` gets plan.json, manifest.json and receipt.json; the runtime writes per-rank logs
 and error files into the same directory. The manifest goes `planned -> running -> ok | error`,
-or `interrupted` on Ctrl-C. torch is imported only here, inside the function, via the runtime.
+or `interrupted` on Ctrl-C or SIGTERM. torch is imported only here, inside the function, via the runtime.
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ def run(plan, run_dir: Path, *, on_event: EventSink | None = None, resume: bool 
     write_manifest(run_dir, manifest)
     try:
         receipt = run_plan(plan, run_dir, on_event=on_event)
-    except KeyboardInterrupt:
-        write_manifest(run_dir, _interrupted(run_dir, manifest))
+    except KeyboardInterrupt as e:
+        write_manifest(run_dir, _interrupted(run_dir, manifest, e))
         raise
     except Exception as e:  # noqa: BLE001 - the launcher itself failed; rank 0 may still have left a receipt
         manifest = _after_launcher_failure(run_dir, manifest, e)
@@ -106,10 +106,14 @@ def resumable(plan, run_dir: Path):
     return previous
 
 
-def _interrupted(run_dir: Path, manifest: Manifest) -> Manifest:
+def _interrupted(run_dir: Path, manifest: Manifest, interrupt: KeyboardInterrupt) -> Manifest:
+    """`interrupted`, noting the signal and where each rank was (the receipt's error says both)."""
+    from megaspec.runtime.errors import signal_name, signal_of
+
     found = (run_dir / RECEIPT_FILE).exists()
+    said = str(interrupt) or f"the launcher received {signal_name(signal_of(interrupt))}"
     return advance(manifest, "interrupted", receipt=RECEIPT_FILE if found else None,
-                   notes=[*manifest.notes, "interrupted by Ctrl-C on this machine"])
+                   notes=[*manifest.notes, f"interrupted on this machine: {said}"])
 
 
 def _after_launcher_failure(run_dir: Path, manifest: Manifest, error: Exception) -> Manifest:
