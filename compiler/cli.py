@@ -14,6 +14,7 @@ import sys
 import click
 
 from . import __version__
+from .codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
 
 # megaspec uses no pydantic plugins; skipping their entry-point scan (the metadata of every installed
 # package) saves 1-3 ms of every start.
@@ -23,7 +24,6 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 # one spec. Rarer collections still bound memory over a 1,000-spec batch.
 gc.set_threshold(100_000, 50, 100)
 
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 # command -> module in `commands/` that defines it. Modules are imported only when their command
 # runs, so `megaspec lint` never pays for the runtime's receipt models or Jinja2.
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         code = EXIT_USAGE
     except click.Abort:
         click.echo("Aborted.", err=True)
-        code = 130
+        code = EXIT_INTERRUPTED
     except Exception as e:  # noqa: BLE001 - the last line of defence: never a bare traceback
         from .lint.credentials import redact_text, tokens_in_text  # the message may quote a spec value
 

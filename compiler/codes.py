@@ -71,3 +71,8 @@ GENERATED_CODE_DOES_NOT_PARSE = Code("MS901", "generated-code-does-not-parse")
 INTERNAL_ERROR = Code("MS902", "internal-error")
 
 STAGE_CODES: dict[str, Code] = {c.code: c for c in globals().copy().values() if isinstance(c, Code)}
+
+# The exit status of every command: 0 clean (warnings allowed), 1 errors found or a run that failed,
+# 2 a usage error (a missing file, an extra not installed), 3 an internal error, 130 interrupted by
+# Ctrl-C (a run stopped by another signal exits 128 + the signal: `commands/run_output.py`).
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130

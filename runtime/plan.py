@@ -16,12 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .files import read_versioned_json
 from .presets import ModelDims
+from .vocabulary import Lane, Target
 
 PLAN_VERSION = 1
 SCHEMA_VERSION = "megaspec.plan.v1"
-
-Lane = Literal["train", "bench", "validate"]
-Target = Literal["modal", "local"]
 
 
 class _Frozen(BaseModel):

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .codes import RUNTIME_CODES
 from .files import read_versioned_json, write_text_atomic
+from .vocabulary import Lane, Outcome
 
 # v2: `cost`; v3: `tracking` names each tracker's run (the TensorBoard event file, the W&B run), where v2
 # had `tracking.tensorboard_dir`. A reader reads its own version only (`read_receipt`).
@@ -257,8 +258,8 @@ class Receipt(_Part):
     megaspec_version: str
     run_id: str
     name: str
-    lane: Literal["train", "bench", "validate"]
-    status: Literal["ok", "error", "interrupted"]
+    lane: Lane
+    status: Outcome
     started_at: str  # ISO 8601 UTC
     finished_at: str | None = None
     spec: SpecRef

@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-EXIT_ERRORS, EXIT_INTERNAL = 1, 3
+from ..codes import EXIT_ERRORS, EXIT_INTERNAL
+
 DEFAULT_OUT = "build"  # no link is followed below the current folder; below `-o DIR` when one is named
 TARGETS = click.Choice(["local", "modal"])
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from ..codes import Stage
+from ..codes import EXIT_ERRORS, EXIT_INTERNAL, EXIT_OK, Stage
 
 FORMATS = ("human", "concise", "json", "github", "sarif")
 
@@ -29,8 +29,8 @@ def _codes(text: str | None) -> tuple[str, ...]:
 
 def _exit_code(diagnostics: list) -> int:
     if any(d.stage is Stage.INTERNAL for d in diagnostics):
-        return 3
-    return 1 if any(d.is_error for d in diagnostics) else 0
+        return EXIT_INTERNAL
+    return EXIT_ERRORS if any(d.is_error for d in diagnostics) else EXIT_OK
 
 
 @click.command()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..codes import EXIT_USAGE
 from ..runs.manifest import MANIFEST_FILE, BackendError
 from .run_output import exit_code, print_outcome, signalled
 
@@ -55,7 +56,7 @@ def _require_torch() -> None:
     if find_spec("torch") is None:
         raise BackendError("a local run needs `torch`, which is not installed here",
                            hint="pip install torch==2.13.0 'megaspec[runtime]' (torch first, for the CPU build)",
-                           code=2)
+                           code=EXIT_USAGE)
 
 
 def _require_trackers(plan) -> None:
@@ -68,7 +69,7 @@ def _require_trackers(plan) -> None:
     if missing:
         names = " and ".join(f"`{m}`" for m in missing)
         raise BackendError(f"`tracking` asks for {names}, not installed here; nothing was run",
-                           hint="pip install 'megaspec[tracking]', or turn the tracker off in `tracking:`", code=2)
+                           hint="pip install 'megaspec[tracking]', or turn the tracker off in `tracking:`", code=EXIT_USAGE)
 
 
 def apply_local(plan, run_dir: Path, *, progress: bool, resume: bool = False) -> int:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
+from ..codes import EXIT_ERRORS, EXIT_OK
 from ..runs.manifest import MANIFEST_FILE, Manifest, read_manifest
 
-EXIT_OK, EXIT_FAILED = 0, 1
+EXIT_FAILED = EXIT_ERRORS  # a run that failed, or was refused before it started
 # The run failed and left no receipt: its own output is all there is (by backend).
 NO_RECEIPT_REMOTE_TRIAGE = {
     "modal": "the function failed on Modal before returning a receipt: read its output with `megaspec logs "

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import click
 
+from ..codes import EXIT_ERRORS
 from .compile import checked_or_errors
-
-EXIT_ERRORS = 1
 
 
 def _stale(out_dir: Path, keep: set[Path], template_path: str) -> list[Path]:

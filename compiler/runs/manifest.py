@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from megaspec.runtime.clock import utc_now
 from megaspec.runtime.files import read_versioned_json, write_text_atomic
+from megaspec.runtime.vocabulary import Lane, Outcome, Target
 
 from .. import __version__
 
@@ -34,15 +35,15 @@ SCHEMA_VERSION = "megaspec.manifest.v1"
 MANIFEST_FILE = "manifest.json"
 RECEIPT_FILE = "receipt.json"
 
-State = Literal["planned", "detached", "running", "ok", "error", "interrupted"]
+State = Literal["planned", "detached", "running"] | Outcome
 ErrorStage = Literal["bootstrap", "remote", "collector", "record", "persistence"]
-Backend = Literal["local", "modal"]
+Backend = Target  # where the run executes (`apply --target local` of a Modal spec runs locally)
 
-TERMINAL_STATES: frozenset[str] = frozenset({"ok", "error", "interrupted"})
+TERMINAL_STATES: frozenset[str] = frozenset(get_args(Outcome))
 _NEXT_STATES: dict[str, frozenset[str]] = {
     "planned": frozenset({"detached", "running", "error", "interrupted"}),
-    "detached": frozenset({"running", "ok", "error", "interrupted"}),
-    "running": frozenset({"ok", "error", "interrupted"}),
+    "detached": frozenset({"running", *TERMINAL_STATES}),
+    "running": TERMINAL_STATES,
 }
 
 
@@ -99,7 +100,7 @@ class Manifest(_Frozen):
     megaspec_version: str = __version__
     run_id: str
     name: str
-    lane: str
+    lane: Lane
     backend: Backend
     state: State
     transitions: list[Transition]

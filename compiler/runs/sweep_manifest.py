@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from megaspec.runtime.files import read_versioned_json, write_text_atomic
+from megaspec.runtime.vocabulary import Target
 
 from .. import __version__
 from .manifest import MANIFEST_FILE, TERMINAL_STATES, BackendError, State, read_manifest
@@ -47,7 +48,7 @@ class SweepManifest(_Frozen):
     source: str  # the template file, or the folder of specs
     source_sha256: str | None  # of the template's bytes; None for a folder
     matrix: dict[str, list[Scalar]] = Field(default_factory=dict)
-    target: Literal["local", "modal"]
+    target: Target
     max_parallel: int | None = None
     objective: dict[str, str] | None = None  # {"metric": ..., "goal": "min" | "max"} from the template
     created_at: str

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 
 from megaspec.runtime.presets import PRESETS
+from megaspec.runtime.vocabulary import Lane, Target
 
 from .document_checks import integral_floats, nul_errors
 from .field_types import (
@@ -264,12 +265,12 @@ class Spec(Section):
     megaspec: Annotated[Literal[1], BeforeValidator(not_bool)] = Field(description="Spec format version: `1`.")
     name: Name = Field(description="The run's name: lowercase letters, digits, `.-_`; names the Modal app and "
                                    "the run ids.")
-    lane: Literal["train", "bench", "validate"] = Field(
+    lane: Lane = Field(
         "train", description="`train`, `bench` or `validate`: what the run measures; receipts of different lanes "
                              "are never compared.")
     extends: str | list[str] = Field(default_factory=list, description="Base spec files, relative to this file; "
                                                                        "this file's values win.")
-    target: Literal["modal", "local"] = Field("modal", description="`modal`: launch on Modal; `local`: run on this "
+    target: Target = Field("modal", description="`modal`: launch on Modal; `local`: run on this "
                                                                    "machine's CPUs.")
     # A block without a description here shows its class docstring on hover (`json_schema.py` copies it).
     resources: Resources = Field(default_factory=dict, validate_default=True)

@@ -13,11 +13,11 @@ import threading
 from collections.abc import Callable
 from types import ModuleType
 
+from ...codes import EXIT_USAGE
 from ..manifest import BackendError
 
 CONNECT_TIMEOUT_S = 15.0  # the client's own retries last ~63 s, in silence
 _QUIET_S = 1.0  # a connect slower than this is announced
-EXIT_USAGE = 2
 
 
 def import_modal(*, launching: bool = False) -> ModuleType:

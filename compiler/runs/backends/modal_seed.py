@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from ...codes import EXIT_INTERRUPTED
 from ..manifest import BackendError
 from .modal import Spawn, find_entrypoint, load_app_module, spawn_detached
 from .modal_client import check_client_version, connect, describe, is_auth_error
 
-EXIT_INTERRUPTED = 130
 
 
 def make_seed_on_modal(plan, app_py: Path, *, echo: Callable[[str], None] = print) -> dict:
