@@ -2,15 +2,17 @@
 
 `run_dirs(path)` lists a run directory, or every run directory under a runs or sweep directory,
 oldest launch first. `refresh(dirs)` reads each manifest; unfinished Modal runs get one immediate
-poll each, concurrently on one connected client (at most `MAX_POLLS` in flight); unfinished local
+poll each, concurrently on one connected client (at most `MAX_POLLS` in flight, each answered within
+`POLL_TIMEOUT_S` or reported as unknown, never waited for); unfinished local
 runs are checked against the process that launched them (`local_process.py`), and one that is gone
 ends `error` (orphaned). Nothing else touches a run, so a refresh is as safe to repeat as `collect`.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from .manifest import MANIFEST_FILE, BackendError, Manifest, read_manifest
 from .sweep_manifest import SWEEP_FILE
 
 MAX_POLLS = 16  # polls in flight at once: enough to hide latency, few enough not to trip rate limits
+POLL_TIMEOUT_S = 20.0  # one poll's answer; a poll takes milliseconds, the connect before them is bounded apart
 
 
 @dataclass(frozen=True)
@@ -84,11 +87,43 @@ def _refresh_local(view: RunView) -> RunView:
 
 
 def _poll_all(dirs: list[Path], echo: Callable[[str], None]) -> list[RunView]:
+    """One poll per run, at most MAX_POLLS at once, each given POLL_TIMEOUT_S from its start. A run whose
+    poll has not answered by then (or never got a slot: every slot hung) is reported unknown, with its
+    manifest as stored. Each poll runs in a daemon thread, so neither this call nor the process exit
+    waits for a hung one (a poll ends in an atomic manifest write: stopped, it leaves the old one)."""
     from .backends.modal_client import connect
 
     connect(echo)  # once: a rejected token or an unreachable Modal is one error, not one per run
-    with ThreadPoolExecutor(max_workers=min(MAX_POLLS, len(dirs)), thread_name_prefix="megaspec-poll") as pool:
-        return list(pool.map(_poll_one, dirs))
+    slots, answers = threading.BoundedSemaphore(MAX_POLLS), {}
+    started: list[tuple[threading.Thread, float]] = []
+
+    def poll(run_dir: Path) -> None:
+        try:
+            answers[run_dir] = _poll_one(run_dir)
+        except Exception as e:  # noqa: BLE001 - raised again below, in the caller's thread
+            answers[run_dir] = e
+        finally:
+            slots.release()
+
+    for run_dir in dirs:
+        if not slots.acquire(timeout=POLL_TIMEOUT_S):
+            break  # every slot is held by a poll that has not answered
+        thread = threading.Thread(target=poll, args=(run_dir,), name="megaspec-poll", daemon=True)
+        thread.start()
+        started.append((thread, time.monotonic()))
+    for thread, at in started:
+        thread.join(max(0.0, at + POLL_TIMEOUT_S - time.monotonic()))
+    views = [answers.get(d) or _unanswered(d) for d in dirs]
+    failed = next((v for v in views if isinstance(v, Exception)), None)
+    if failed is not None:
+        raise failed
+    return views
+
+
+def _unanswered(run_dir: Path) -> RunView:
+    manifest = read_manifest(run_dir)
+    return RunView(run_dir, manifest, f"Modal did not answer within {POLL_TIMEOUT_S:.0f} s; the run is unchanged "
+                                      f"(last known state: {manifest.state}): ask again")
 
 
 def _poll_one(run_dir: Path) -> RunView:

@@ -20,7 +20,8 @@ def _row(view: RunView) -> tuple[str, ...]:
     if m is None:
         return (view.run_dir.name, "?", "-", "-", "-", view.problem or "")
     launched = m.transitions[0].at[:19].replace("T", " ")  # to the second, UTC
-    return (m.run_id, m.state, m.backend, m.lane, launched, view.problem or _detail(m))
+    state = m.state if view.problem is None else "unknown"  # its refresh failed: the stored state may be stale
+    return (m.run_id, state, m.backend, m.lane, launched, view.problem or _detail(m))
 
 
 def _detail(m: Manifest) -> str:

@@ -4,11 +4,15 @@
   (through the real client, below), but serves no Volume files, so the Volume read is injected.
 - A call graph that fails, or that claims SUCCESS while `get()` still says pending: the server's
   graph is fixed (empty, or one PENDING input), so `_mark_progress` gets a graph-only stand-in.
+- A poll that never answers: the server answers every call at once, so one run's poll is held on
+  an event (the other runs are polled for real).
 """
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 from modal.call_graph import InputInfo, InputStatus
@@ -16,7 +20,7 @@ from modal.exception import InternalError, ResourceExhaustedError, ServiceError
 
 from megaspec.compiler.runs import manifest as mf
 from megaspec.compiler.runs.backends import modal_collect
-from tests.modal.test_lifecycle import receipt_for
+from tests.modal.test_lifecycle import apply_modal, copy_run, invoke, receipt_for
 from tests.unit.test_manifest import make_manifest
 
 
@@ -115,3 +119,32 @@ class FailingPoll:
 def test_a_poll_that_fails_in_transit_is_not_a_failed_run(error):
     outcome, payload = modal_collect.poll(FailingPoll(error))
     assert outcome == "unreachable" and type(error).__name__ in payload
+
+
+def test_a_poll_that_never_answers_is_reported_unknown_without_waiting_for_it(mock, tmp_path, monkeypatch):
+    from megaspec.compiler.runs import refresh
+
+    _, detached = apply_modal(tmp_path)
+    hung = copy_run(detached, "tiny-cpu-20991231-000000-zzzz")
+    release, real_poll = threading.Event(), refresh._poll_one
+
+    def poll(run_dir):
+        if run_dir == hung:
+            release.wait(60)
+        return real_poll(run_dir)
+
+    monkeypatch.setattr(refresh, "_poll_one", poll)
+    monkeypatch.setattr(refresh, "POLL_TIMEOUT_S", 1.0)
+    mock.set("task_id", "ta-2")
+    start = time.monotonic()
+    try:
+        result = invoke("status", str(detached.parent))
+        collected = invoke("collect", str(detached.parent))
+    finally:
+        release.set()
+    assert time.monotonic() - start < 20
+    rows = {r.split()[0]: r.split(maxsplit=6) for r in result.stdout.splitlines()[1:]}
+    assert rows[detached.name][1] == "running" and rows[hung.name][1] == "unknown", result.stdout
+    assert rows[hung.name][6].startswith("Modal did not answer within 1 s; the run is unchanged (last known "
+                                         "state: detached): ask again")
+    assert collected.exit_code == 1 and f"{hung.name}: Modal did not answer within 1 s" in collected.stdout
