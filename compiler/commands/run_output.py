@@ -54,7 +54,7 @@ def print_outcome(run_dir: Path, manifest: Manifest) -> None:
     """The end-of-run summary from the receipt, else the state with the manifest's typed error and notes."""
     from megaspec.runtime.receipt import read_receipt
 
-    from ..runs.receipt_view import MANIFEST_TRIAGE, format_summary
+    from ..runs.receipt_view import CODE_TRIAGE, MANIFEST_TRIAGE, format_summary
 
     if manifest.receipt:
         path = run_dir / manifest.receipt
@@ -64,6 +64,7 @@ def print_outcome(run_dir: Path, manifest: Manifest) -> None:
     if manifest.error and not manifest.receipt:
         e = manifest.error
         look = MANIFEST_TRIAGE[e.stage] if e.stage != "remote" else NO_RECEIPT_REMOTE_TRIAGE[manifest.backend]
+        look = CODE_TRIAGE.get(e.message.partition(":")[0], look)  # a coded refusal (MS807) knows its fix
         click.echo(f"error[{e.stage}]: {e.message}\n  = look first at: {look}")
     for note in manifest.notes:
         click.echo(f"note: {note}")

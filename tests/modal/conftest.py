@@ -59,7 +59,9 @@ def modal_server(tmp_path_factory):
                             stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
-        while not (ctrl / "port").exists():
+        # the server writes the file, then its number: wait for a number (an empty read made
+        # every client in the session point at `http://127.0.0.1:` and fail to connect)
+        while not ((ctrl / "port").exists() and (ctrl / "port").read_text().strip()):
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"the mock Modal server did not start:\n{(ctrl / 'server.log').read_text()}")
             time.sleep(0.05)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from megaspec.compiler.cli import cli
@@ -130,3 +131,52 @@ def test_ctrl_c_while_waiting_leaves_the_seed_compiling_and_says_how_to_stop_it(
     assert proc.returncode == 130, err
     assert "error: stopped waiting; the seed is still being made on Modal (call fc-" in err
     assert "stop it with `modal app stop ap-" in err and "Traceback" not in err
+
+
+def apply_modal(tmp_path, spec: str):
+    return CliRunner().invoke(cli, ["apply", spec, "--runs-dir", str(tmp_path / "runs"), "-o", str(tmp_path / "b")],
+                              catch_exceptions=False)
+
+
+def test_a_require_seed_run_without_its_seed_is_refused_before_anything_is_spawned(mock, tmp_path):
+    """The server has no `seed.json` there (nor, in a fresh session, the Volume): the real client says so."""
+    result = apply_modal(tmp_path, project(tmp_path))
+    [manifest] = (tmp_path / "runs").glob("*/manifest.json")
+    assert result.exit_code == 1 and "detached:" not in result.output and "Created Function" not in result.output
+    assert ("error[bootstrap]: MS807: `cache.policy: require-seed`, but the compile-cache seed `/vol/cache/seed` is "
+            "not on Volume `ms-compile-cache` (no `seed/seed.json`); nothing was spawned. Make it first with "
+            f"`megaspec cache seed {project(tmp_path)}`, then apply again") in result.stdout
+    assert "look first at: the compile-cache seed: make it with `megaspec cache seed SPEC`" in result.stdout
+    assert json.loads(manifest.read_text())["state"] == "error"
+
+
+CPU_SEEDED = ((REPO_ROOT / "specs" / "cpu-local.yaml").read_text().replace("target: local", "target: modal")
+              .replace("compile: false", "compile: true").replace("timeout: 2m", "timeout: 10m")
+              + "volumes: {cache: {name: ms-compile-cache, mount: /vol/cache}}\n"
+              + "cache: {policy: require-seed, seed: /vol/cache/seed}\n")  # no bucket Secret the server lacks
+
+
+def test_a_require_seed_run_whose_seed_is_there_is_spawned(mock, tmp_path, monkeypatch):
+    """A file put on the test server's Volumes through the client could not be read back here, so the
+    one Volume read is injected: it finds `seed.json` where `cache seed` writes it."""
+    reads = []
+    monkeypatch.setattr("megaspec.compiler.runs.backends.modal.volume_file_bytes",
+                        lambda volume, path: reads.append((volume, path)) or b"{}")
+    (tmp_path / "s.yaml").write_text(CPU_SEEDED)
+    result = apply_modal(tmp_path, str(tmp_path / "s.yaml"))
+    assert result.exit_code == 0 and "detached: fc-" in result.stdout, result.output
+    assert reads == [("ms-compile-cache", "seed/seed.json")]
+
+
+@pytest.mark.parametrize(("problem", "refused"), [(FileNotFoundError("File not found"), True),
+                                                  (ConnectionError("offline"), False)])
+def test_only_a_seed_that_is_not_there_refuses_the_launch(tmp_path, problem, refused):
+    from megaspec.compiler.runs.backends.modal import missing_seed
+
+    (tmp_path / "s.yaml").write_text(CPU_SEEDED)
+    plan = plan_for(check_spec(str(tmp_path / "s.yaml")))
+
+    def read(volume, path):
+        raise problem
+
+    assert (missing_seed(plan, read) is not None) == refused  # a Volume that cannot be read: the run checks again

@@ -16,13 +16,17 @@ import contextlib
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import ModuleType
 
 from megaspec.runtime.files import write_text_atomic
+from megaspec.runtime.seed import MANIFEST_FILE, seed_path
 
+from ...codegen.seed_app import cache_volume
+from ...spec.mounts import is_under
 from ..manifest import BackendError, Manifest, ModalCall, ManifestError, advance, new_manifest, write_manifest
 from .modal_client import check_client_version, connect, describe, is_auth_error
+from .modal_collect import ReadVolumeFile, volume_file_bytes
 
 
 def load_app_module(app_py: Path) -> ModuleType:
@@ -49,6 +53,27 @@ def find_entrypoint(module: ModuleType):
     return apps[0], functions[0]
 
 
+def missing_seed(plan, read_volume_file: ReadVolumeFile) -> str | None:
+    """Why a `require-seed` plan's seed is not on its cache Volume (its run would stop at MS807 once its
+    containers were up), or None: the seed is there, the policy is another, or the Volume could not be
+    read (the run checks again before training)."""
+    seed, volume = seed_path(plan), cache_volume(plan)
+    if plan.cache.policy != "require-seed" or seed is None or volume is None or not is_under(str(seed), volume.mount):
+        return None
+    manifest = (PurePosixPath(seed.as_posix()).relative_to(volume.mount) / MANIFEST_FILE).as_posix()
+    try:
+        read_volume_file(volume.name, manifest)
+    except Exception as e:  # noqa: BLE001 - only "not there" refuses the launch
+        from modal.exception import NotFoundError
+
+        if not isinstance(e, (FileNotFoundError, NotFoundError)):
+            return None
+        return (f"MS807: `cache.policy: require-seed`, but the compile-cache seed `{seed}` is not on Volume "
+                f"`{volume.name}` (no `{manifest}`); nothing was spawned. Make it first with "
+                f"`megaspec cache seed {plan.run.spec_path}`, then apply again")
+    return None
+
+
 @dataclass
 class Spawn:
     """What the launch got as far as: a call id means the run exists, whatever failed afterwards."""
@@ -59,14 +84,21 @@ class Spawn:
     problem: Exception | None = None
 
 
-def launch(plan, app_py: Path, run_dir: Path, *, echo: Callable[[str], None] = print) -> Manifest:
-    """Spawn the run detached; the manifest ends `detached`, `interrupted` (Ctrl-C) or `error` (bootstrap)."""
+def launch(plan, app_py: Path, run_dir: Path, *, echo: Callable[[str], None] = print,
+           read_volume_file: ReadVolumeFile | None = None) -> Manifest:
+    """Spawn the run detached; the manifest ends `detached`, `interrupted` (Ctrl-C) or `error` (bootstrap,
+    or a `require-seed` run whose seed is not on its cache Volume: nothing is spawned)."""
     check_client_version(plan.modal.client_version, launching=True)
     connect(echo, launching=True)
     app, function = find_entrypoint(load_app_module(app_py))
     write_text_atomic(run_dir / "plan.json", plan.to_json())  # collect reads it to find the receipt's Volume
     manifest = new_manifest(plan, backend="modal")
     write_manifest(run_dir, manifest)
+    missing = missing_seed(plan, read_volume_file or volume_file_bytes)
+    if missing is not None:  # refused here, before an image build and GPU containers, not at MS807 there
+        manifest = advance(manifest, "error", error=ManifestError(stage="bootstrap", message=missing))
+        write_manifest(run_dir, manifest)
+        return manifest
     echo("building the image and creating the app on Modal (Modal's own output follows)")
     spawn = spawn_detached(app, function, plan.to_json())
     manifest = _manifest_after(manifest, spawn)

@@ -112,7 +112,7 @@ def collect(run_dir: Path, *, read_volume_file: ReadVolumeFile | None = None) ->
     elif outcome == "pending":
         manifest = _mark_progress(manifest, function_call)
     elif outcome == "expired":
-        manifest = _collect_expired(run_dir, manifest, read_volume_file or _read_volume_file)
+        manifest = _collect_expired(run_dir, manifest, read_volume_file or volume_file_bytes)
     elif outcome == "terminated":
         manifest = advance(manifest, "interrupted", modal=_with_graph(manifest.modal, function_call),
                            notes=[*manifest.notes, f"Modal terminated the call (stopped, not failed): {payload}"])
@@ -230,7 +230,8 @@ def receipt_location(run_dir: Path, run_id: str) -> tuple[str, str] | None:
     return None
 
 
-def _read_volume_file(volume: str, path: str) -> bytes:
+def volume_file_bytes(volume: str, path: str) -> bytes:
+    """One file of a named Modal Volume (`path` relative to its root), read through the client."""
     import modal
 
     return b"".join(modal.Volume.from_name(volume).read_file(path))

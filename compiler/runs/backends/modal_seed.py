@@ -29,9 +29,7 @@ def make_seed_on_modal(plan, app_py: Path, *, echo: Callable[[str], None] = prin
     spawn = spawn_detached(app, function, plan.to_json())
     if spawn.call_id is None:
         raise _launch_failed(spawn)
-    echo(f"seeding: {spawn.call_id}  {spawn.dashboard_url or ''}".rstrip())
-    echo("waiting for the compile on Modal (Ctrl-C stops waiting, not the seeding)")
-    return _wait(spawn)
+    return _wait(spawn, echo)
 
 
 def _launch_failed(spawn: Spawn) -> BackendError:
@@ -45,10 +43,12 @@ def _launch_failed(spawn: Spawn) -> BackendError:
                         hint="Fix what the message says, then run `megaspec cache seed SPEC` again")
 
 
-def _wait(call: Spawn) -> dict:
+def _wait(call: Spawn, echo: Callable[[str], None]) -> dict:
     import modal
 
-    try:
+    try:  # from the first line that names the call: a Ctrl-C from then on leaves the seed compiling
+        echo(f"seeding: {call.call_id}  {call.dashboard_url or ''}".rstrip())
+        echo("waiting for the compile on Modal (Ctrl-C stops waiting, not the seeding)")
         result = modal.FunctionCall.from_id(call.call_id).get()
     except KeyboardInterrupt:
         raise BackendError(f"stopped waiting; the seed is still being made on Modal (call {call.call_id})",
