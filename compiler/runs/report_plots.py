@@ -143,13 +143,14 @@ def _versus(plt, label: str, rows: list[Row], key: str, keys: list[str], metric:
     for r in points:
         series.setdefault(", ".join(f"{k}={r.values.get(k)}" for k in others) or metric, []).append(r)
     xs = sorted({r.values[key] for r in points}, key=lambda v: (isinstance(v, str), v))
+    position = {v: i for i, v in enumerate(xs)}  # one lookup per point, not a scan of xs
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in xs)
     if len(series) > MAX_LEGEND:  # too many lines to tell apart: every point, and the mean at each value
         series = {f"mean of {len(points)} runs": points}
     fig, ax = plt.subplots(figsize=(7, 4.6))
     for name, members in series.items():
-        members = sorted(members, key=lambda r: xs.index(r.values[key]))
-        x = [r.values[key] if numeric else xs.index(r.values[key]) for r in members]
+        members = sorted(members, key=lambda r: position[r.values[key]])
+        x = [r.values[key] if numeric else position[r.values[key]] for r in members]
         y = [r.metrics[metric] for r in members]
         if len(set(x)) == len(x):
             ax.plot(x, y, marker="o", label=name)
