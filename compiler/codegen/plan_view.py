@@ -79,6 +79,25 @@ def _compile_line(plan: Plan) -> list[str]:
     return [f"  compile      per-block torch.compile; cache {how}"]
 
 
+def _tracking_line(plan: Plan) -> list[str]:
+    """Where the trackers write: a new user learns here that W&B logs offline on this machine."""
+    from megaspec.runtime.tracking import wandb_group
+
+    t = plan.tracking
+    if t is None:
+        return []
+    parts = []
+    if t.tensorboard:
+        parts.append(f"TensorBoard in {t.tensorboard.dir + '/<run id>' if t.tensorboard.dir else '<run dir>/tensorboard'}")
+    if t.wandb:
+        w = t.wandb
+        how = (f"online, WANDB_API_KEY from the Secret {w.secret}" if w.mode == "online"
+               else "offline in <run dir>/wandb, `wandb sync` uploads it")
+        group = f", group {g}" if (g := wandb_group(plan)) else ""
+        parts.append(f"W&B {w.entity + '/' if w.entity else ''}{w.project} ({how}{group})")
+    return [f"  tracking     {'; '.join(parts)}"]
+
+
 def _launch_lines(plan: Plan) -> list[str]:
     s, d = launch_summary(plan), plan.distributed
     where = ", ".join(s["gpu"]) if s["gpu"] else f"{d.nproc_per_node} CPU process(es)"
@@ -95,6 +114,7 @@ def _launch_lines(plan: Plan) -> list[str]:
         f"  timeouts     {_duration(s['timeout_s'])} per attempt x {s['retries'] + 1} attempt(s); "
         f"collectives {_duration(d.timeout_s)}, init {_duration(d.init_timeout_s)}",
         *_compile_line(plan),
+        *_tracking_line(plan),
         *([_memory_line(plan)] if plan.lane != "bench" else []),
         f"  plan hash    {s['plan_hash']}",
     ]

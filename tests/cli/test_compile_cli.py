@@ -77,6 +77,19 @@ def test_plan_says_how_the_compile_cache_starts(runner: CliRunner, spec, says):
     assert (view["launch"]["compile_cache"] is None) == (says is None)
 
 
+@pytest.mark.parametrize(("target", "says"), [
+    ("modal", "W&B dense-125m (online, WANDB_API_KEY from the Secret wandb)"),
+    ("local", "W&B dense-125m (offline in <run dir>/wandb, `wandb sync` uploads it)"),
+])
+def test_plan_says_where_the_trackers_write(runner: CliRunner, target, says):
+    def launch(*args: str) -> list[str]:
+        return runner.invoke(cli, ["plan", *args]).output.split("\nLaunch\n")[1].split("\n\n")[0].splitlines()
+
+    spec = "tests/golden/ok/MS601_tracker-package-not-in-image.yaml"
+    assert f"  tracking     TensorBoard in <run dir>/tensorboard; {says}" in launch(spec, "--target", target)
+    assert not any(line.startswith("  tracking") for line in launch("specs/h200x8.yaml"))
+
+
 def test_plan_json_and_rehearsal(runner: CliRunner):
     result = runner.invoke(cli, ["plan", "specs/h200x8.yaml", "--json", "--target", "local"])
     assert result.exit_code == 0, result.output
