@@ -8,7 +8,10 @@ docs, CI gates and runbooks key on them.
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import threading
+from collections.abc import Iterator
 
 # Messages of errors a rank sees when a *peer* died or stalled: they are consequences, not causes.
 # The first ones say the peer's process closed its end (it exited: killed or crashed), the others
@@ -71,6 +74,26 @@ def signal_name(signum: int) -> str:
         return signal.Signals(signum).name
     except ValueError:
         return f"signal {signum}"
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """A SIGTERM raises `Interrupted` here, as Ctrl-C raises KeyboardInterrupt: while the launcher
+    prepares (fork server, seed, data, rendezvous) it would otherwise die without a receipt. torch
+    elastic installs its own handler once the ranks start; the one before is restored on exit.
+    Only the main thread can set a handler; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise Interrupted(signum, f"the launcher received {signal_name(signum)}")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def is_peer_symptom(message: str) -> bool:

@@ -27,7 +27,7 @@ from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 from . import cachestate, data, drills, workers
 from .assemble import complete_receipt
 from .clock import utc_now
-from .errors import Interrupted, signal_of
+from .errors import Interrupted, signal_of, sigterm_interrupts
 from .files import write_text_atomic
 from .outcome import Outcome
 from .plan import Plan, read_plan
@@ -61,13 +61,14 @@ def run_plan(plan: Plan, run_dir: str | Path, *, node_rank: int = 0, master_addr
     started_at, outcome = utc_now(), Outcome()
     launch_error: BaseException | None = None
     try:
-        drills.from_env(plan.distributed.world_size)  # a malformed drill is refused, never ignored
-        seeded = cachestate.restore_seed_dir(plan, cachestate.cache_dir_for(plan, run_dir))
-        outcome.staged = data.stage(plan)
-        start_method = workers.start_fork_server()
-        config = launch_config(plan, run_dir, node_rank, master_addr, master_port, start_method)
-        with ProgressTail(run_dir, on_event), _quiet_torch_launcher():
-            elastic_launch(config, workers.run_rank)(plan.to_json(), str(run_dir), seeded, started_at)
+        with sigterm_interrupts():  # until torch elastic's own handler, from the ranks' start
+            drills.from_env(plan.distributed.world_size)  # a malformed drill is refused, never ignored
+            seeded = cachestate.restore_seed_dir(plan, cachestate.cache_dir_for(plan, run_dir))
+            outcome.staged = data.stage(plan)
+            start_method = workers.start_fork_server()
+            config = launch_config(plan, run_dir, node_rank, master_addr, master_port, start_method)
+            with ProgressTail(run_dir, on_event), _quiet_torch_launcher():
+                elastic_launch(config, workers.run_rank)(plan.to_json(), str(run_dir), seeded, started_at)
     except (KeyboardInterrupt, Exception) as exc:  # every ending is triaged into the receipt
         launch_error = exc
     receipt = complete_receipt(plan, run_dir, started_at, outcome, launch_error, node_rank)

@@ -4,6 +4,7 @@ stopped first is named with its stage while the receipt keeps what the run compl
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 
@@ -14,10 +15,10 @@ from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, P
 from megaspec.runtime import drills
 from megaspec.runtime.assemble import complete_receipt
 from megaspec.runtime.clock import utc_now
-from megaspec.runtime.errors import CheckpointError, code_for
+from megaspec.runtime.errors import CheckpointError, Interrupted, code_for
 from megaspec.runtime.launch import run_plan
 from megaspec.runtime.outcome import Outcome
-from megaspec.runtime.receipt import STAGES
+from megaspec.runtime.receipt import STAGES, read_receipt
 from megaspec.runtime.status import RankStatus
 
 from .conftest import make_plan
@@ -47,6 +48,28 @@ def test_a_bad_drill_fails_the_run_before_any_rank_starts(tmp_path, monkeypatch)
     receipt = run_plan(make_plan(2), tmp_path / "run")
     assert (receipt["status"], receipt["error"]["code"], receipt["error"]["stage"]) == ("error", "MS808", "bootstrap")
     assert "stage `checkpiont`" in receipt["error"]["message"] and not (tmp_path / "run" / "logs").exists()
+
+
+def test_a_sigterm_before_the_ranks_start_ends_interrupted_with_a_receipt(tmp_path, monkeypatch):
+    """Sent from where the launcher starts its fork server: a stand-in for a SIGTERM that arrives while
+    the launcher prepares (no rank has started, so nothing else can time it)."""
+    from megaspec.runtime import workers
+
+    def unhandled(*_):
+        pytest.fail("the launcher let a SIGTERM through (without this handler it would kill the test run)")
+
+    original = signal.signal(signal.SIGTERM, unhandled)
+    monkeypatch.setattr(workers, "start_fork_server", lambda: os.kill(os.getpid(), signal.SIGTERM))
+    try:
+        with pytest.raises(Interrupted) as stopped:
+            run_plan(make_plan(2), tmp_path / "run")
+        after = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, original)
+    receipt = read_receipt(tmp_path / "run" / "receipt.json")
+    assert stopped.value.signum == signal.SIGTERM and after is unhandled  # the handler before is restored
+    assert (receipt.status, receipt.error.code, receipt.error.stage) == ("interrupted", "MS809", "bootstrap")
+    assert receipt.error.message == "the launcher received SIGTERM before any rank started"
 
 
 def test_a_checkpoint_save_that_lost_its_peer_is_a_symptom_not_a_checkpoint_fault():
