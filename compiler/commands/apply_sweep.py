@@ -28,6 +28,7 @@ class RunSource:
     spec: Path
     name: str  # carries the sweep's name
     values: dict[str, Any]
+    text: str | None = None  # the spec file's text, when this command wrote it (linted without reading it back)
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,12 @@ class PlannedRun:
 
 def template_sources(checked, template: str, specs_dir: Path) -> list[RunSource]:
     """Expand the template and write each run's standalone spec into `specs_dir`."""
-    from ..spec.expand import expand, write_runs
+    from ..spec.expand import expand, run_files, write_runs
 
     runs = expand(checked.composed.written, checked.spec.name, checked.spec.sweep)  # names carry the template's
-    paths = write_runs(runs, specs_dir, template)
-    return [RunSource(p, r.name, r.values) for p, r in zip(paths, runs, strict=True)]
+    texts = run_files(runs, template)
+    paths = write_runs(runs, specs_dir, template, texts=texts)
+    return [RunSource(p, r.name, r.values, t) for p, r, t in zip(paths, runs, texts, strict=True)]
 
 
 def folder_sources(checked_runs: list, folder: Path) -> list[RunSource]:
@@ -64,8 +66,9 @@ def _slug(text: str) -> str:
     return slugify_name(text)
 
 
-def lint_all(paths: list[Path], steps: int | None) -> tuple[list, str]:
-    """Every run checked (with `--steps` applied); `(checked runs, "")` or `([], every error rendered)`."""
+def lint_all(paths: list[Path], steps: int | None, texts: list[str | None] | None = None) -> tuple[list, str]:
+    """Every run checked (with `--steps` applied; `texts`: the files' texts where this command just wrote
+    them); `(checked runs, "")` or `([], every error rendered)`."""
     from ..diagnostics import has_errors
     from ..lint.check import check_spec
     from ..lint.config import load_config
@@ -73,8 +76,8 @@ def lint_all(paths: list[Path], steps: int | None) -> tuple[list, str]:
     from .prepare import steps_adjustment
 
     config, checked, errors = load_config(), [], []
-    for path in paths:
-        c = check_spec(path, config=config, adjust=steps_adjustment(steps))
+    for path, text in zip(paths, texts or [None] * len(paths), strict=True):
+        c = check_spec(path, config=config, adjust=steps_adjustment(steps), text=text)
         checked.append(c)
         if c.spec is None or has_errors(c.diagnostics):
             found = [d for d in c.diagnostics if d.is_error]
@@ -230,7 +233,7 @@ def _prepare(source: str, checked, sweep_dir: Path, *, target, steps) -> tuple[l
                 "objective": None}
     else:
         sources = template_sources(checked, source, sweep_dir / "specs")
-        runs, errors = lint_all([s.spec for s in sources], steps)
+        runs, errors = lint_all([s.spec for s in sources], steps, [s.text for s in sources])
         sw = checked.spec.sweep
         meta = {"source": Path(source).as_posix(), "source_sha": spec_sha256(checked.files),
                 "matrix": dict(sw.matrix), "max_parallel": sw.max_parallel,

@@ -79,12 +79,12 @@ BASE_NOT_A_RUN = "is a base file (its name starts with `_`): compile or apply a 
 
 
 def check_spec(path: str | Path, *, config: Config | None = None, display: str | None = None,
-               adjust: Callable[[Spec], Spec] | None = None) -> Checked:
+               adjust: Callable[[Spec], Spec] | None = None, text: str | None = None) -> Checked:
     """Lint one spec file (and the bases it extends). A base file (`_*.yaml`) is checked on its own
     against the model with `name` optional; its `spec` stays None: it is not a run. `adjust`: a
     command-line override of the validated Spec (`apply --steps`), applied before the rules so they
-    check what will run."""
-    composed = compose(path, display)
+    check what will run. `text`: the file's text, from a caller that has just written it."""
+    composed = compose(path, display, text=text)
     diagnostics = list(composed.diagnostics)
     spec = None
     base = is_base_file(path)

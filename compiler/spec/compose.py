@@ -9,6 +9,7 @@ at the file that actually provided it, so a bad value in `_base.yaml` is reporte
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from dataclasses import dataclass, field, fields
@@ -22,7 +23,7 @@ from ..codes import Code, Stage
 from ..diagnostics import Diagnostic, Related, Severity, Span, YamlPath, did_you_mean, listing
 from .model_dims import preset_fill
 from .near_files import did_you_mean_file
-from .source import load_source
+from .source import load_source, parse_text
 from .source_map import NodeSpan, SourceMap
 
 MODEL_FIELDS = tuple(f.name for f in fields(ModelDims))
@@ -109,8 +110,9 @@ class _Resolver:
     snippet) a device, a pipe, or a file such as `/proc/self/environ` or `../../etc/passwd`.
     """
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, spec: Path, text: str | None = None) -> None:
+        self.spec = spec  # the resolved path of the file being composed
+        self.text = text  # its text, when the caller has just written it (not read again)
         self.stack: list[_Frame] = []
         self.done: dict[Path, tuple[Any, list[SourceMap]]] = {}
         self.file_maps: dict[str, SourceMap] = {}
@@ -120,6 +122,11 @@ class _Resolver:
         self.diagnostics: list[Diagnostic] = []
         self.failed = False
 
+    @functools.cached_property
+    def root(self) -> Path:
+        """The folder bases must be inside, looked for on the first `extends:` (a dozen `stat`s up the tree)."""
+        return project_root(self.spec)
+
     def resolve(self, real: Path, display: str) -> tuple[Any, list[SourceMap]]:
         """Merged data of `display` and its bases, and the source maps in increasing precedence."""
         if real not in self.done:
@@ -127,7 +134,8 @@ class _Resolver:
         return self.done[real]
 
     def _resolve(self, real: Path, display: str) -> tuple[Any, list[SourceMap]]:
-        source = load_source(real, display)
+        given = self.text is not None and real == self.spec
+        source = parse_text(self.text, display) if given else load_source(real, display)
         self.texts.update(source.smap.texts)  # empty for a file that is no spec: it is never shown
         if display not in self.files:
             self.files.append(display)
@@ -156,7 +164,7 @@ class _Resolver:
             return self._fail(codes.NESTING_TOO_DEEP,
                               f"`extends:` chains nest more than {MAX_EXTENDS_DEPTH} files deep", span, ypath,
                               "Extend one or two shared bases directly instead of a long chain")
-        real, problem = _base_path(frame.real.parent, item, self.root)
+        real, problem = _base_path(frame.real.parent, item, self.root)  # `self.root`: only a base needs it
         if real is None:
             code = codes.EXTENDS_NOT_FOUND if problem == "missing" else codes.EXTENDS_INVALID_PATH
             message = (f"base spec `{item}` does not exist (looked for `{display}`, resolved to "
@@ -301,14 +309,14 @@ def _require_model(composed: Composed, model: dict[str, Any]) -> None:
         hint=f"Set `preset:` (one of {presets}) or give every `model:` field", origin="missing"))
 
 
-def compose(path: str | Path, display: str | None = None) -> Composed:
-    """Load `path`, resolve its `extends:` chain and its `preset:`."""
+def compose(path: str | Path, display: str | None = None, *, text: str | None = None) -> Composed:
+    """Load `path` (or take its `text`, when the caller wrote it), resolve its `extends:` chain and its `preset:`."""
     shown = display or str(path)
     try:
         real = Path(path).resolve()
     except (OSError, RuntimeError):  # a symlink loop: load_source says why it cannot be read
         real = Path(os.path.abspath(path))
-    resolver = _Resolver(project_root(real))
+    resolver = _Resolver(real, text)
     data, layers = resolver.resolve(real, shown)
     if data is None:
         smap = SourceMap(texts=dict(resolver.texts))

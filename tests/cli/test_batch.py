@@ -163,9 +163,9 @@ def test_lint_and_compile_exit_3_on_an_internal_error_and_check_the_other_files(
     for i in range(3):
         (tmp_path / f"s{i}.yaml").write_text(spec_text(i))
     script = ("import sys\nimport megaspec.compiler.lint.check as check\nreal = check.compose\n"
-              "def compose(path, display=None):\n"
+              "def compose(path, display=None, **given):\n"
               "    if str(path).endswith('s1.yaml'):\n        raise RuntimeError('boom')\n"
-              "    return real(path, display)\n"
+              "    return real(path, display, **given)\n"
               "check.compose = compose\nfrom megaspec.compiler.cli import main\nmain()\n")
     run = [sys.executable, "-c", script]
     lint = subprocess.run([*run, "lint", "--format", "concise", str(tmp_path)], capture_output=True, text=True,

@@ -127,3 +127,14 @@ def test_yaml_error_in_base_blocks_the_model_stage(tmp_path):
     assert [d.code for d in c.diagnostics] == ["MS001"]
     assert c.diagnostics[0].span.path == "_b.yaml"
     assert c.blocked
+
+
+def test_a_text_the_caller_just_wrote_is_composed_as_the_file_and_its_bases_still_read():
+    """`apply TEMPLATE` lints each run file from the text it wrote: the same data, spans and origins as
+    reading the file, and a base it extends is still read from disk (inside the project root)."""
+    path = FIXTURES / "child.yaml"
+    read, given = load("child.yaml"), compose(path, f"{SHOWN}/child.yaml", text=path.read_text())
+    assert given.data == read.data and given.smap.entries == read.smap.entries and given.files == read.files
+    assert given.origin(("train", "precision")) == read.origin(("train", "precision"))
+    edited = compose(path, f"{SHOWN}/child.yaml", text=path.read_text().replace("warmup_steps: 5", "warmup_steps: 6"))
+    assert edited.data["train"]["warmup_steps"] == 6  # the text given is what is linted
