@@ -57,6 +57,17 @@ def run_megaspec(*args: str, cwd: Path = REPO_ROOT, timeout: float = 300, **pope
     return subprocess.run([*MEGASPEC, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, **popen)
 
 
+# The smallest clean spec users could write (lint passes it): the tests of lint's stages append to it.
+CLEAN_SPEC = """\
+megaspec: 1
+name: demo
+preset: tiny
+target: local
+image:
+  packages: [torch==2.8.0]
+"""
+
+
 def tiny_cpu_spec(name: str, *lines: str, train: str = "") -> str:
     """A spec users could write for a run of seconds: the tiny model on two CPU ranks (gloo), four
     steps of eight sequences. `train` adds keys to its `train:` mapping; `lines` are more top-level YAML."""

@@ -9,17 +9,9 @@ from click.testing import CliRunner
 
 from megaspec.compiler.cli import cli, main
 from megaspec.compiler.lint import check as lint_module
+from tests.conftest import CLEAN_SPEC
 
-CLEAN = """\
-megaspec: 1
-name: demo
-preset: tiny
-target: local
-image:
-  packages: [torch==2.8.0]
-resources:
-  ranks: 2
-"""
+CLEAN = CLEAN_SPEC + "resources:\n  ranks: 2\n"
 BAD = CLEAN.replace("ranks: 2", "ranks: 2\n  nodes: 0")
 
 

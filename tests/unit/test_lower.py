@@ -160,3 +160,19 @@ def test_the_diagnostic_preset_takes_the_real_sequence_length():
     assert short.model.max_seq_len == 128  # the preset's own length when the run is shorter
     other = plan_of(preset="dense-125m", train={"seq_len": 1024, "global_batch": 8, "micro_batch": 4})
     assert other.model.max_seq_len == 2048  # only the diagnostic preset stretches
+
+
+def test_the_plans_model_is_the_preset_dimensions_plus_what_lower_derives():
+    """`ModelPlan` repeats `ModelDims`' fields (the Plan is pydantic, the presets plain Python for lint's
+    start-up); this holds them to one list, in one order, and lower fills every one from `model_dims`."""
+    from dataclasses import asdict, fields
+
+    from megaspec.compiler.spec.model_dims import model_dims
+    from megaspec.runtime.plan import ModelPlan
+    from megaspec.runtime.presets import ModelDims
+
+    dims = [f.name for f in fields(ModelDims)]
+    assert list(ModelPlan.model_fields) == ["preset", *dims, "num_params", "flops_per_token"]
+    spec = Spec.model_validate({"megaspec": 1, "name": "x", "preset": "dense-125m", "model": {"n_layers": 3}})
+    plan = lower(spec, spec_path="x.yaml", spec_sha256="0" * 64, origins={})
+    assert {k: getattr(plan.model, k) for k in dims} == asdict(model_dims(spec))

@@ -7,15 +7,9 @@ from pathlib import Path
 from megaspec.compiler.lint.check import check_spec
 from megaspec.compiler.lint.suppress import scan
 from megaspec.compiler.spec.source import parse_text
+from tests.conftest import CLEAN_SPEC
 
-CLEAN = """\
-megaspec: 1
-name: demo
-preset: tiny
-target: local
-image:
-  packages: [torch==2.8.0]
-"""
+CLEAN = CLEAN_SPEC
 
 
 def lint(tmp_path: Path, text: str, name: str = "s.yaml"):
