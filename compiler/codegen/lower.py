@@ -4,8 +4,9 @@ lower assembles the Plan from decisions each made in one place: the topology and
 (`spec/topology.geometry`), the GPU request and its Modal spelling (`spec/gpu.py`), where a path
 lives (`spec/mounts.py`), the model a preset gives (`spec/model_dims.py`). The rest is decided
 here: timeouts, the NCCL/Inductor environment hardening that the seeds' hangs taught, pinned image
-packages, volume paths, prices. Templates only interpolate what the Plan holds. A GPU spec lowered
-for `--target local` is first rewritten by `rehearsal.py` (same geometry, CPU ranks).
+packages, volume paths, the containers' price per hour (at the list prices of `runtime/gpus.py` and
+`runtime/cost.py`). Templates only interpolate what the Plan holds. A GPU spec lowered for
+`--target local` is first rewritten by `rehearsal.py` (same geometry, CPU ranks).
 """
 
 from __future__ import annotations

@@ -68,3 +68,18 @@ def test_cost_per_million_tokens_from_the_receipt_cost_and_tokens_processed():
     values = metric_values(r)
     assert values["cost_usd"] == 3.9492 and values["est_cost_usd"] == 3.5
     assert values["usd_per_mtok"] == pytest.approx(3.9492 / (10 * 8 * 32 / 1e6))
+
+
+def test_every_objective_a_spec_may_name_is_a_metric_report_computes():
+    """`sweep.objective.metric` is checked by the spec model, which may not import `runs/` (it comes
+    first in the pipeline); this holds the model's list to the metrics `records.py` computes, so
+    lint never accepts an objective that `report` cannot rank by."""
+    import typing
+
+    from megaspec.compiler.runs.records import METRICS
+    from megaspec.compiler.runs.report_table import DEFAULT_OBJECTIVES
+    from megaspec.compiler.spec.model import ObjectiveMetric
+
+    computed = {key for key, _, _ in METRICS}
+    assert set(typing.get_args(ObjectiveMetric)) <= computed
+    assert {metric for metric, _ in DEFAULT_OBJECTIVES.values()} <= set(typing.get_args(ObjectiveMetric))
