@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,9 @@ from .receipt import TensorBoardRun, TrackingReport, WandbRun
 # Where wandb would write outside its run folder (~/.cache/wandb, ~/.config/wandb, ...): into the run's.
 WANDB_DIRS = {"WANDB_CACHE_DIR": "cache", "WANDB_CONFIG_DIR": "config", "WANDB_DATA_DIR": "data",
               "WANDB_ARTIFACT_DIR": "artifacts"}
+
+
+FINISH_TIMEOUT_S = 120.0  # the most a W&B run's finish (its last upload) may hold up the receipt
 
 
 class TrackerUnavailable(Exception):
@@ -96,18 +100,33 @@ class WandbMirror:
             self.wandb = wandb
             settings = wandb.Settings(console="off", x_disable_stats=True, save_code=False, disable_git=True,
                                       silent=True)
+            # W&B unreachable: init gives up after its 90 s and raises (the run trains on); its service is
+            # left to end with this process, as a teardown would wait for it to stop retrying.
             self.run = wandb.init(project=w.project, entity=w.entity, group=wandb_group(plan), name=plan.name,
                                   id=run_id_of(plan, run_dir), resume="allow" if w.mode == "online" else None,
                                   dir=str(run_dir), mode=w.mode, config=_config(plan), settings=settings)
+        self.folder = Path(self.run.dir).parent  # `offline-run-<time>-<id>` (`run-...` online)
 
     def log(self, event: dict[str, Any]) -> None:
         for step, metrics in step_metrics(event):
             self.run.log(metrics, step=step)
 
     def close(self, failed: bool) -> None:
+        """Finish the run within FINISH_TIMEOUT_S: an online run waits for its upload, and a W&B that
+        stopped answering must not keep the rank from its receipt (the files stay in the run dir)."""
+        finishing = threading.Thread(target=self._finish, args=(failed,), daemon=True)
+        finishing.start()
+        finishing.join(FINISH_TIMEOUT_S)
+        if finishing.is_alive():
+            print(f"megaspec: tracking.wandb did not finish within {FINISH_TIMEOUT_S:g} s; the receipt goes on "
+                  f"(`wandb sync {self.folder}` uploads it)", flush=True)
+
+    def _finish(self, failed: bool) -> None:
+        """Finish the run, then end wandb's service process now (a rank ends with os._exit: no atexit)
+        and remove the socket folder it leaves in the temp folder even after a clean teardown."""
         self.run.finish(exit_code=1 if failed else 0)
-        self.wandb.teardown()  # ends wandb's service process now: a rank ends with os._exit, no atexit
-        for left in Path(tempfile.gettempdir()).glob(f"wandb-{os.getpid()}-*"):  # the service's socket folder
+        self.wandb.teardown()
+        for left in Path(tempfile.gettempdir()).glob(f"wandb-{os.getpid()}-*"):
             if left.is_dir() and not any(left.iterdir()):
                 left.rmdir()
 

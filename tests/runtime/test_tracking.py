@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,23 @@ def test_wandb_logs_offline_into_the_run_dir_what_progress_logs(tmp_path, wandb_
     assert [(r["_step"], r["train/tokens_per_s"]) for r in rows if "train/tokens_per_s" in r] == [(2, 200.0), (4, 400.0)]
     assert list(wandb_env.iterdir()) == []  # ~/.cache/wandb, ~/.config/wandb: nothing
     assert list(Path(tempfile.gettempdir()).glob(f"wandb-{os.getpid()}-*")) == []  # the service's socket folder
+
+
+def test_a_wandb_run_that_does_not_finish_does_not_hold_up_the_receipt(tmp_path, wandb_env, monkeypatch, capsys):
+    plan = make_plan(tracking={"wandb": {"project": "sweeps"}})
+    monkeypatch.setattr(tracking, "FINISH_TIMEOUT_S", 0.2)
+    release = threading.Event()
+    with tracking.mirrored(plan, tmp_path, True) as (mirror,):
+        finish = mirror._finish
+        # A fake, as no real part can answer here: an online W&B that stopped answering mid-upload is a
+        # finish that does not return.
+        mirror._finish = lambda failed: release.wait()
+        mirror.log(EVENTS[0])
+    assert (f"tracking.wandb did not finish within 0.2 s; the receipt goes on (`wandb sync {mirror.folder}` "
+            "uploads it)") in capsys.readouterr().out
+    release.set()
+    finish(False)  # the real one, so this test leaves no service behind
+    assert tracking.report(plan, tmp_path).wandb.dir == mirror.folder.relative_to(tmp_path).as_posix()
 
 
 def test_wandb_online_without_its_key_says_which_secret_and_the_run_goes_on(tmp_path, wandb_env, capsys):
