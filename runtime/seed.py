@@ -119,6 +119,28 @@ def make_seed(plan: Plan, seed_dir: Path) -> SeedManifest:
     return manifest
 
 
+class SeedNotMade(Exception):
+    """The seeding process failed: its exit status and the last lines it wrote say why."""
+
+
+def make_seed_in_new_process(plan: Plan, seed_dir: Path, tail_lines: int = 5) -> SeedManifest:
+    """`make_seed` in a new Python process (`python -m megaspec.runtime.seed`), which is how every
+    seed is made, here or in the Modal seeding app: torch's compile state must be this plan's alone.
+    In a process that compiled before, Dynamo has marked sizes dynamic and the seed would hold other
+    graphs (or fail: SDPA's `enable_gqa` as a SymBool); Inductor reads its cache dir from the
+    environment. The child gets this process's `sys.path`, so it imports the same megaspec."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    proc = subprocess.run([sys.executable, "-m", "megaspec.runtime.seed", "-", str(seed_dir)], input=plan.to_json(),
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-tail_lines:])
+        raise SeedNotMade(f"the seed was not made (the compile process exited {proc.returncode}):\n{tail}")
+    return SeedManifest.model_validate_json(proc.stdout.strip().splitlines()[-1])
+
+
 def _compile_into(plan: Plan, staging: Path) -> SeedManifest:
     cache_dir = staging / INDUCTOR_DIR
     os.environ.update(plan.distributed.env)

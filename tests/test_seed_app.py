@@ -21,7 +21,6 @@ from megaspec.compiler.spec.mounts import is_under
 from megaspec.runtime import cachestate
 from megaspec.runtime.seed import seed_path
 from tests.conftest import REPO_ROOT
-from tests.test_modal_local_call import restored_environ  # noqa: F401 - a fixture: make_seed exports the plan's env
 
 
 def seed_app(plan, tmp_path: Path):
@@ -92,9 +91,9 @@ def test_a_seedable_plan_has_no_problem(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:The seed function is executing locally")  # the Volume is a local folder here
-@pytest.mark.usefixtures("restored_environ")
 def test_the_seed_the_generated_function_writes_is_the_one_the_run_restores(tmp_path):
-    """`.local()` runs the generated function in this process (a real one-device compile on CPU)."""
+    """`.local()` runs the generated function in this process, which compiles in a new one (a real
+    one-device compile on CPU), whatever this process compiled before."""
     plan = spec_plan(tmp_path, CPU_SPEC.replace("timeout: 2m", "timeout: 10m")
                      + "volumes: {cache: {name: c, mount: /vol/cache}}\n"
                      + "cache: {policy: require-seed, seed: /vol/cache/seed}\n")

@@ -5,7 +5,7 @@ is made on Modal by its own small app: the run's image, ONE GPU of the run's fir
 for exactly: an `H100` seed must not be compiled on an H200), the run's share of CPU and memory per
 GPU, and only the cache Volume, on which `cache.seed` lies. No bucket and no Secret: the seeding
 step reads synthetic tokens and writes one folder. `render.render_seed_app` turns this into code;
-the function it defines calls the runtime's `make_seed` on `seed_path(plan)`, the same path a
+the function it defines calls the runtime's `make_seed_in_new_process` on `seed_path(plan)`, the same path a
 `require-seed` run restores from.
 """
 

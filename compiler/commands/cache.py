@@ -4,8 +4,7 @@ The spec is linted and lowered like `apply` does; then its model is compiled onc
 the way a rank compiles it, and `cache.seed` gets torch's cache artifacts, the compiled kernels and
 a `seed.json` of what it was built for (torch, device, model shape, precision, compile settings).
 Where the device is follows the spec's `target`:
-- local: this machine's CPU, in a fresh process (`python -m megaspec.runtime.seed`: Inductor
-  reads its cache dir from the environment);
+- local: this machine's CPU, in a new process (`runtime/seed.make_seed_in_new_process`);
 - modal: one GPU of the spec's GPU type, with the spec's image, in a generated one-GPU app
   (`build/<name>-seed/app.py`, `codegen/seed_app.py`) that writes the seed into the cache Volume;
   this command launches it like `apply` does and waits for the seed.
@@ -13,9 +12,6 @@ Where the device is follows the spec's `target`:
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import click
@@ -74,19 +70,17 @@ def _seed_plan(spec: str):
 
 
 def _seed_here(spec: str, plan, seed_dir: str | None) -> None:
-    from megaspec.runtime.seed import seed_path
+    from megaspec.runtime.seed import SeedNotMade, make_seed_in_new_process, seed_path
 
     where = Path(seed_dir) if seed_dir else seed_path(plan)
     if where is None:
         fail(f"`{spec}` sets no `cache.seed`", "Set `cache.seed` in the spec, or give `--seed-dir DIR`")
     click.echo(f"cache seed: compiling {plan.name} on one {plan.distributed.device} device -> {where}", err=True)
-    proc = subprocess.run([sys.executable, "-m", "megaspec.runtime.seed", "-", str(where)], input=plan.to_json(),
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-        fail(f"the seed was not made (the compile process exited {proc.returncode}):\n{tail}",
-             "Fix what the last lines say; `megaspec apply` the spec with `cache.policy: cold` to see it train")
-    click.echo(_summary(str(where), json.loads(proc.stdout.strip().splitlines()[-1])), nl=False)
+    try:
+        manifest = make_seed_in_new_process(plan, where)
+    except SeedNotMade as e:
+        fail(str(e), "Fix what the last lines say; `megaspec apply` the spec with `cache.policy: cold` to see it train")
+    click.echo(_summary(str(where), manifest.model_dump(mode="json")), nl=False)
 
 
 def _seed_on_modal(plan, out_dir: Path, print_app: bool) -> None:

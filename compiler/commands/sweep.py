@@ -47,7 +47,7 @@ def _print_dry_run(checked, runs) -> None:
 
 
 @click.command("sweep")
-@click.argument("template", type=click.Path(exists=True, dir_okay=False))
+@click.argument("template", type=click.Path(dir_okay=False))
 @click.option("-o", "--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Where the run specs go (default: sweeps/<template name>/).")
 @click.option("--dry-run", is_flag=True, help="List the runs without writing anything.")
@@ -57,7 +57,9 @@ def sweep(template: str, out_dir: Path | None, dry_run: bool) -> None:
     from ..lint.config import load_config
     from ..lint.report import render_report
     from ..spec.expand import expand, write_runs
+    from .paths import require_existing
 
+    require_existing([template], "TEMPLATE")
     config = load_config()
     path = Path(template).as_posix()
     checked, errors = checked_or_errors(path, config)

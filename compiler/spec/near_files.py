@@ -1,8 +1,8 @@
 """Spec files near a path that does not exist: the spelling the user probably meant.
 
 Every place that reads a spec path a person typed asks this one function when the file is not
-there: the command line of `lint`, `plan`, `compile`, `apply` and `cache seed`, and `extends:`.
-A neighbour is a `.yaml`/`.yml` file in the same folder whose name matches once case, the suffix
+there: the command line of `lint`, `plan`, `compile`, `apply`, `cache seed` and `sweep`, and
+`extends:`. A neighbour is a `.yaml`/`.yml` file in the same folder whose name matches once case, the suffix
 and the separators `-`, `_`, `.` and spaces are set aside (`h200x8.yml` for `h200-x8.yaml`,
 `cpu_local.yaml` for `cpu-local.yaml`), or is spelled closely (`h200x8.yaml` for `h20x8.yaml`). A
 folder that does not exist is looked up the same way (`spec/` for `specs/`).

@@ -68,7 +68,7 @@ def test_missing_path_suggests_the_other_yaml_suffix(specs):
     assert result.exit_code == 2 and "Did you mean `specs/clean.yaml`?" in result.output
 
 
-@pytest.mark.parametrize("verb", [["lint"], ["plan"], ["compile"], ["apply"], ["cache", "seed"]])
+@pytest.mark.parametrize("verb", [["lint"], ["plan"], ["compile"], ["apply"], ["cache", "seed"], ["sweep"]])
 @pytest.mark.parametrize(("typed", "meant"), [
     ("specs/clean.yml", "specs/clean.yaml"),  # the other suffix
     ("specs/Clean.YAML", "specs/clean.yaml"),  # another case

@@ -60,16 +60,16 @@ def missing_seed(plan, read_volume_file: ReadVolumeFile) -> str | None:
     seed, volume = seed_path(plan), cache_volume(plan)
     if plan.cache.policy != "require-seed" or seed is None or volume is None or not is_under(str(seed), volume.mount):
         return None
-    manifest = (PurePosixPath(seed.as_posix()).relative_to(volume.mount) / MANIFEST_FILE).as_posix()
+    seed_json = (PurePosixPath(seed.as_posix()).relative_to(volume.mount) / MANIFEST_FILE).as_posix()
     try:
-        read_volume_file(volume.name, manifest)
+        read_volume_file(volume.name, seed_json)
     except Exception as e:  # noqa: BLE001 - only "not there" refuses the launch
         from modal.exception import NotFoundError
 
         if not isinstance(e, (FileNotFoundError, NotFoundError)):
             return None
         return (f"MS807: `cache.policy: require-seed`, but the compile-cache seed `{seed}` is not on Volume "
-                f"`{volume.name}` (no `{manifest}`); nothing was spawned. Make it first with "
+                f"`{volume.name}` (no `{seed_json}`); nothing was spawned. Make it first with "
                 f"`megaspec cache seed {plan.run.spec_path}`, then apply again")
     return None
 

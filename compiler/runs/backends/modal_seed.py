@@ -18,7 +18,6 @@ from .modal import Spawn, find_entrypoint, load_app_module, spawn_detached
 from .modal_client import check_client_version, connect, describe, is_auth_error
 
 
-
 def make_seed_on_modal(plan, app_py: Path, *, echo: Callable[[str], None] = print) -> dict:
     """Spawn the seeding app's function with `plan` and return the seed's manifest (a dict); a
     BackendError says what failed (the launch, the call) or that the wait was interrupted."""
