@@ -87,7 +87,8 @@ def pattern_kind(path: YamlPath, pattern: str | None) -> str:
     if pattern == DURATION_PATTERN or (found and "parse_duration" in repr(found)):
         return "duration"
     text = pattern or ""
-    for prefix, kind in (("^[a-z0-9]", "name"), ("^[A-Za-z_]", "env"), ("^/", "abspath"), ("^3\\.", "python"), ("^\\d+\\.\\d+", "version")):
+    for prefix, kind in (("^[a-z0-9]", "name"), ("^[A-Za-z_]", "env"), ("^/", "abspath"), ("^3\\.", "python"), ("^\\d+\\.\\d+", "version"),
+                         ("^[^/", "wandb")):
         if text.startswith(prefix):
             return kind
     return "size" if "KiB" in text else "other"

@@ -319,6 +319,8 @@ _FORMATS = {
     "env": ("an environment variable name", "Use letters, digits and `_`, not starting with a digit (no `=`)"),
     "version": ("a version", "Write a version like `0.5.11`"),
     "size": ("a size", "Write a size like `16MiB`, `1GiB` or a number of bytes"),
+    "wandb": ("a W&B name", "Use 1 to 128 characters without spaces or `/ \\ # ? % :` (a team goes in "
+                            "`tracking.wandb.entity`)"),
 }
 
 

@@ -42,3 +42,10 @@ def test_wandb_logs_online_only_on_modal(tmp_path, target, mode):
     assert checked.diagnostics == []
     plan = plan_for(checked, target=target)  # `--target local`: a rehearsal logs offline too
     assert (plan.tracking.wandb.mode, plan.tracking.wandb.group, plan.tracking.tensorboard) == (mode, "g", None)
+
+
+def test_a_name_w_and_b_refuses_gets_a_hint_on_what_it_may_hold(tmp_path):
+    [d] = lint(tmp_path, tracking={"wandb": {"project": "team/sweeps"}}, secrets=["wandb"],
+               image={"packages": ["torch==2.8.0", "wandb==0.21.0"]})
+    assert (d.code, d.message) == ("MS106", "`\"team/sweeps\"` in `tracking.wandb.project` is not a W&B name")  # as JSON wrote it
+    assert "a team goes in `tracking.wandb.entity`" in d.hint
