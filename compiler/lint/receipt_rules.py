@@ -12,8 +12,10 @@ from .rules.registry import stage_rule
 _RUNTIME_DOCS: dict[str, tuple[str, str]] = {
     "MS801": ("The loss became NaN or infinite during training; the receipt names the step.",
               "Lower `train.lr`, keep `train.grad_clip` on, or use `precision: fp32` to compare."),
-    "MS802": ("A worker process died with an error; its `error.json` is named in the receipt.",
-              "Read the named rank's error file first: one real traceback plus timeouts is a rank death."),
+    "MS802": ("A rank died: it raised an error (its `error.json` is named in the receipt), or it was killed or "
+              "crashed without one (an exit code such as -9, or its peers lost their connection to it).",
+              "Read the named rank's error file or log first: one real traceback plus timeouts is a rank death; "
+              "a rank killed without a traceback was often out of memory."),
     "MS803": ("A rank never reached a collective (still compiling, stalled, or out of work) and the others "
               "timed out waiting; the receipt names the rank that stalled, not the one that waited.",
               "Check that rank's phase and cache state; seed the compile cache (`megaspec cache seed SPEC`, "
@@ -33,8 +35,11 @@ _RUNTIME_DOCS: dict[str, tuple[str, str]] = {
               "`--print` shows the app); for a `target: local` spec it compiles on this machine's CPU."),
     "MS808": ("The launcher failed before workers ran (rendezvous, spawn, plan, a malformed MEGASPEC_FAULT drill).",
               "Read the launcher error in the receipt; check the plan was compiled by this megaspec version."),
-    "MS809": ("The run was interrupted (Ctrl-C, SIGTERM, preemption) before it finished.",
-              "Rerun; with `checkpoint.resume: auto` it continues from the latest complete checkpoint."),
+    "MS809": ("The run was interrupted before it finished: the launcher received a signal (Ctrl-C, SIGTERM, "
+              "preemption), or one rank was stopped by a signal sent to it alone. The receipt names the signal "
+              "and where each rank was.",
+              "Apply again; with `checkpoint.resume: auto` a local run continues from its latest complete "
+              "checkpoint with `megaspec apply SPEC --resume RUN_DIR`, a Modal run from its checkpoints Volume."),
     "MS810": ("A `validate` lane acceptance check failed (finiteness, loss bound, or reference losses).",
               "Compare the per-step losses with the reference receipt named in `validate.reference_receipt`."),
     "MS811": ("Ranks started from different compile-cache states (some warm, some cold): the classic cause "
