@@ -76,12 +76,17 @@ def signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
+# What torch elastic handles once the ranks start (its TORCHELASTIC_SIGNALS_TO_HANDLE default); it never
+# puts the handlers back, so a later Ctrl-C would raise its SignalException where KeyboardInterrupt is caught.
+ELASTIC_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+
+
 @contextlib.contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """A SIGTERM raises `Interrupted` here, as Ctrl-C raises KeyboardInterrupt: while the launcher
-    prepares (fork server, seed, data, rendezvous) it would otherwise die without a receipt. torch
-    elastic installs its own handler once the ranks start; the one before is restored on exit.
-    Only the main thread can set a handler; elsewhere nothing changes."""
+def launcher_signals() -> Iterator[None]:
+    """While the launcher runs: a SIGTERM raises `Interrupted`, as Ctrl-C raises KeyboardInterrupt (while
+    the launcher prepares, fork server, seed, data, rendezvous, it would otherwise die without a
+    receipt) until torch elastic installs its own handlers for the ranks; on exit every handler is the
+    caller's again, elastic's replaced. Only the main thread can set handlers; elsewhere nothing changes."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -89,11 +94,14 @@ def sigterm_interrupts() -> Iterator[None]:
     def stop(signum: int, _frame: object) -> None:
         raise Interrupted(signum, f"the launcher received {signal_name(signum)}")
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    saved = {sig: signal.getsignal(sig) for sig in ELASTIC_SIGNALS}
+    signal.signal(signal.SIGTERM, stop)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in saved.items():
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(sig, handler)
 
 
 def is_peer_symptom(message: str) -> bool:

@@ -27,7 +27,7 @@ from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 from . import cachestate, data, drills, workers
 from .assemble import complete_receipt
 from .clock import utc_now
-from .errors import Interrupted, signal_of, sigterm_interrupts
+from .errors import Interrupted, launcher_signals, signal_of
 from .files import write_text_atomic
 from .outcome import Outcome
 from .plan import Plan, read_plan
@@ -61,7 +61,7 @@ def run_plan(plan: Plan, run_dir: str | Path, *, node_rank: int = 0, master_addr
     started_at, outcome = utc_now(), Outcome()
     launch_error: BaseException | None = None
     try:
-        with sigterm_interrupts():  # until torch elastic's own handler, from the ranks' start
+        with launcher_signals():  # SIGTERM until torch elastic's handlers (the ranks' start); then restored
             drills.from_env(plan.distributed.world_size)  # a malformed drill is refused, never ignored
             seeded = cachestate.restore_seed_dir(plan, cachestate.cache_dir_for(plan, run_dir))
             outcome.staged = data.stage(plan)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import struct
 import time
 
@@ -107,6 +108,15 @@ def test_a_killed_run_resumes_to_the_same_losses(baseline, tmp_path, monkeypatch
     assert resumed["status"] == "ok", resumed["error"]
     assert resumed["steps"]["resumed_from"] == 3 and resumed["checkpoint"]["resumed_from"] == 3
     assert resumed["losses"] == baseline[0]["losses"]
+
+
+def test_after_a_run_the_signal_handlers_are_the_callers_again(tmp_path):
+    """torch elastic leaves its handlers installed: a Ctrl-C after a run (between a sweep's runs, in a
+    test process) raised its SignalException instead of KeyboardInterrupt."""
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+    before = [signal.getsignal(s) for s in signals]
+    receipt = run_plan(make_plan(2, steps=2), tmp_path / "run")
+    assert receipt["status"] == "ok" and [signal.getsignal(s) for s in signals] == before
 
 
 def test_insufficient_shards_fail_before_training(tmp_path):
