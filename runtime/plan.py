@@ -1,8 +1,10 @@
 """The runtime's input contract: a frozen, versioned, JSON Plan. Pure pydantic, no torch.
 
-The compiler's `lower` stage decides every value here; the runtime only reads it. Its hash,
-leaving out run-unique fields (`run`), defines a run's comparison class: two receipts are
-comparable only when their plan hashes match.
+The compiler's `lower` stage decides every value here; the runtime only reads it. Its hash
+(`Plan.sha256`, leaving out the run's identity and billing tags) names the experiment: a resume
+refuses a run directory of another plan, a generated app refuses a plan it was not compiled for, and
+a receipt is matched to its manifest by it. Which receipts may be compared side by side is a
+different question, decided in `compiler/runs/comparison.py`.
 """
 
 from __future__ import annotations
@@ -231,8 +233,8 @@ class Plan(_Frozen):
         """Byte-stable JSON: fields in contract order, dicts in the order `lower` built them, 2-space indent."""
         return self.model_dump_json(indent=2, by_alias=True) + "\n"
 
-    def comparison_hash(self) -> str:
-        """sha256 over everything except run identity and billing tags: equal hashes mean comparable runs."""
+    def sha256(self) -> str:
+        """sha256 over everything except the run's identity and billing tags: equal hashes mean the same experiment."""
         body = self.model_dump(mode="json", by_alias=True, exclude={"run": True, "modal": {"tags": True}})
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 

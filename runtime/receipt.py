@@ -57,7 +57,7 @@ class SpecRef(_Part):
 
 
 class PlanRef(_Part):
-    sha256: str  # plan.comparison_hash(): equal hashes mean comparable runs
+    sha256: str  # plan.sha256(): the experiment this receipt is of
     plan_version: int
 
 

@@ -55,7 +55,7 @@ def assert_info_matches(plan: Plan, module) -> None:
         assert (info.cluster_info.size, info.cluster_info.rdma) == (plan.distributed.nodes, True)
     else:
         assert info.cluster_info is None
-    assert module.app.name == m.app_name and module.PLAN_HASH == plan.comparison_hash()
+    assert module.app.name == m.app_name and module.PLAN_HASH == plan.sha256()
 
 
 @pytest.mark.parametrize("name", SPECS)

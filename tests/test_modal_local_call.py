@@ -53,7 +53,7 @@ def test_generated_function_runs_locally_and_returns_a_valid_receipt(tmp_path, r
 
     receipt = parse_receipt(result)
     assert receipt.status == "ok", receipt.error
-    assert (receipt.run_id, receipt.plan.sha256) == (plan.run.run_id, plan.comparison_hash())
+    assert (receipt.run_id, receipt.plan.sha256) == (plan.run.run_id, plan.sha256())
     assert receipt.steps.completed == 6 and receipt.distributed.world_size == 2
     assert (tmp_path / "runs" / plan.run.run_id / "receipt.json").is_file()
 

@@ -52,7 +52,7 @@ def test_the_readme_specs_seed_on_one_gpu_of_their_type_into_the_cache_volume(na
     assert (info.cpu, info.memory_mib) == (plan.resources.cpu / 8, plan.resources.memory_mib // 8)
     assert info.timeout == plan.distributed.init_timeout_s and info.max_retries is None
     assert info.single_use_containers is True
-    assert app.name == f"{plan.modal.app_name}-seed" and module.PLAN_HASH == plan.comparison_hash()
+    assert app.name == f"{plan.modal.app_name}-seed" and module.PLAN_HASH == plan.sha256()
     # The same image as the run's app: identical image blocks in both sources.
     run_source, seed_source = render(plan)["app.py"], render_seed(plan)["app.py"]
     image_block = run_source[run_source.index("image = ("):run_source.index("\n)\n", run_source.index("image = ("))]

@@ -274,7 +274,7 @@ def _modal(spec: Spec, cache: CachePlan) -> ModalPlan:
 
 def _with_tags(plan: Plan, spec_sha256: str, run_id: str | None) -> ModalPlan:
     """Billing tags; the plan hash excludes the tags themselves, so it can name itself."""
-    tags = {"megaspec": plan.name, "megaspec_lane": plan.lane, "megaspec_plan": plan.comparison_hash()[:12],
+    tags = {"megaspec": plan.name, "megaspec_lane": plan.lane, "megaspec_plan": plan.sha256()[:12],
             "megaspec_spec": spec_sha256[:12]}
     if run_id:
         tags["megaspec_run"] = run_id

@@ -58,7 +58,7 @@ def launch_summary(plan: Plan) -> dict[str, Any]:
                   "packages": m.image.packages, "builder_version": m.image.builder_version},
         "volumes": {v.kind: f"{v.name} -> {v.mount}" for v in m.volumes},
         "buckets": {b.key: f"{b.bucket} -> {b.mount}" for b in m.buckets},
-        "secrets": list(m.secrets), "plan_hash": plan.comparison_hash()[:12],
+        "secrets": list(m.secrets), "plan_hash": plan.sha256()[:12],
         "compile_cache": ({"policy": plan.cache.policy, "dir": plan.cache.dir, "seed": plan.cache.seed}
                           if t.compile else None),
     }

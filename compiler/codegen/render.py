@@ -91,7 +91,7 @@ def render_seed_app(plan: Plan) -> str:
 
 def _render(template: str, plan: Plan, **extra: Any) -> str:
     context = {
-        "plan": plan, "plan_hash": plan.comparison_hash(), "header": _header(plan), "markers": _markers(plan),
+        "plan": plan, "plan_hash": plan.sha256(), "header": _header(plan), "markers": _markers(plan),
         "runtime_remote_dir": RUNTIME_REMOTE_DIR, "runtime_ignore": RUNTIME_IGNORE, **extra,
     }
     source = _environment().get_template(template).render(**context)

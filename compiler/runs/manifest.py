@@ -105,7 +105,7 @@ class Manifest(_Frozen):
     state: State
     transitions: list[Transition]
     spec: SpecRef
-    plan_sha256: str  # the comparison class: equal hashes mean comparable runs
+    plan_sha256: str  # Plan.sha256(): the experiment this run is (not the comparison class: runs/comparison.py)
     app_name: str
     rehearsal: bool = False
     modal: ModalCall | None = None
@@ -128,7 +128,7 @@ def new_manifest(plan, *, backend: Backend, now: str | None = None) -> Manifest:
         run_id=plan.run.run_id, name=plan.name, lane=plan.lane, backend=backend, state="planned",
         transitions=[Transition(state="planned", at=at)],
         spec=SpecRef(path=plan.run.spec_path, sha256=plan.run.spec_sha256),
-        plan_sha256=plan.comparison_hash(), app_name=plan.modal.app_name, rehearsal=plan.run.rehearsal,
+        plan_sha256=plan.sha256(), app_name=plan.modal.app_name, rehearsal=plan.run.rehearsal,
     )
 
 

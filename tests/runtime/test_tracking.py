@@ -96,7 +96,7 @@ def test_a_folder_outside_the_run_gets_one_subfolder_per_run(tmp_path):
 
 def test_tracking_off_is_not_in_the_plan_json_or_its_hash():
     off, on = make_plan(), make_plan(tracking={"tensorboard": True})
-    assert "tracking" not in json.loads(off.to_json()) and off.comparison_hash() != on.comparison_hash()
+    assert "tracking" not in json.loads(off.to_json()) and off.sha256() != on.sha256()
     assert tracking.open_mirrors(off, Path("unused")) == [] and tracking.report(off, Path("unused")) is None
 
 

@@ -100,7 +100,7 @@ def test_state_paths_and_runs_dir():
 def test_price_and_tags():
     p = plan_of(resources={"gpu": "H100:8", "nodes": 2}, secrets=["wandb"])
     assert p.resources.price_usd_per_hour == round((3.9492 * 8 + 32 * 0.04716 + 256 * 0.007992) * 2, 4)
-    assert p.modal.tags == {"megaspec": "t", "megaspec_lane": "train", "megaspec_plan": p.comparison_hash()[:12],
+    assert p.modal.tags == {"megaspec": "t", "megaspec_lane": "train", "megaspec_plan": p.sha256()[:12],
                             "megaspec_spec": SHA[:12]}
     assert plan_of(resources={"gpu": "B300:8"}).resources.price_usd_per_hour is None
 
@@ -134,10 +134,10 @@ def test_lanes_and_helpers():
     assert size_bytes("3KiB") == 3072 and torch_version(["numpy==1", "Torch == 2.1.0"]) == "2.1.0"
 
 
-def test_tags_do_not_change_the_comparison_hash():
+def test_tags_do_not_change_the_sha256():
     a = lower(make(), spec_path="a.yaml", spec_sha256="1" * 64, origins={}, run_id="r1")
     b = lower(make(), spec_path="b.yaml", spec_sha256="2" * 64, origins={}, run_id="r2")
-    assert a.comparison_hash() == b.comparison_hash() and a.modal.tags != b.modal.tags
+    assert a.sha256() == b.sha256() and a.modal.tags != b.modal.tags
 
 
 def test_plan_refuses_batch_geometry_that_does_not_add_up():

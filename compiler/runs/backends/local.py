@@ -90,9 +90,9 @@ def resumable(plan, run_dir: Path):
     except (OSError, ValueError) as e:
         raise BackendError(f"`{run_dir}` is not a run directory `megaspec apply` wrote: {e}",
                            hint="Name a folder under the runs directory, e.g. `runs/<run-id>`") from e
-    if previous.comparison_hash() != plan.comparison_hash():
-        raise BackendError(f"`{run_dir}` ran another plan (sha256 {previous.comparison_hash()[:12]}; this spec "
-                           f"gives {plan.comparison_hash()[:12]}): resuming would mix two experiments",
+    if previous.sha256() != plan.sha256():
+        raise BackendError(f"`{run_dir}` ran another plan (sha256 {previous.sha256()[:12]}; this spec "
+                           f"gives {plan.sha256()[:12]}): resuming would mix two experiments",
                            hint="Resume with the spec and flags (`--steps`, `--target`) of that run, or apply "
                                 "without `--resume` to start a new run")
     if not end_if_orphaned(run_dir, manifest).is_terminal:

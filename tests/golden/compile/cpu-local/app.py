@@ -56,8 +56,8 @@ def run(plan_json: str) -> dict:
     from megaspec.runtime.plan import Plan
 
     plan = Plan.model_validate_json(plan_json)
-    if plan.comparison_hash() != PLAN_HASH:  # the image and GPUs above were decided for one plan
-        raise ValueError(f"plan {plan.comparison_hash()[:12]} was not compiled into this app ({PLAN_HASH[:12]})")
+    if plan.sha256() != PLAN_HASH:  # the image and GPUs above were decided for one plan
+        raise ValueError(f"plan {plan.sha256()[:12]} was not compiled into this app ({PLAN_HASH[:12]})")
     run_dir = os.path.join(plan.modal.runs_dir, plan.run.run_id or plan.name)
     os.environ.update(plan.distributed.env)
     os.environ.update({key: os.path.join(run_dir, rel) for key, rel in plan.distributed.run_dir_env.items()})
