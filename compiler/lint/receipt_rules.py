@@ -57,16 +57,17 @@ _RUNTIME_DOCS: dict[str, tuple[str, str]] = {
 }
 
 
-def _runtime_doc(summary: str, fix: str) -> str:
+def _runtime_doc(code: str, name: str, summary: str, fix: str) -> str:
+    status = "interrupted" if name == "interrupted" else "error"  # the one code a signal ends a run with
     return (f"{summary}\n\nReported in run receipts, not by `megaspec lint`.\n\n"
             "Why: the receipt names the failure class so a failed run is triaged without reading logs.\n\n"
-            f"Example:\n    a receipt with `status: error`\n\nUse instead:\n    {fix}")
+            f"Example:\n    a receipt with `status: {status}` and `error.code: {code}`\n\nUse instead:\n    {fix}")
 
 
 def register() -> None:
     for code, name in RUNTIME_CODES.items():
         summary, fix = _RUNTIME_DOCS[code]
-        stage_rule(code, name, _runtime_doc(summary, fix))
+        stage_rule(code, name, _runtime_doc(code, name, summary, fix))
 
 
 register()
