@@ -180,6 +180,32 @@ def gpu_fallback_changes_world_size(ctx: RuleContext) -> None:
                        "fallback", related=[ctx.related(first_path, "first choice set here")])
 
 
+@rule("MS313", "seed-with-gpu-fallback", Severity.WARNING)
+def seed_with_gpu_fallback(ctx: RuleContext) -> None:
+    """Checks that a Modal spec with `cache.policy: require-seed` asks for one GPU type.
+
+    Why: `megaspec cache seed SPEC` compiles the seed on one GPU of the first type asked for, and
+    a run refuses a seed built on another device (MS812). With a fallback of another type, a run
+    Modal places on the fallback stops before training, depending on capacity that day.
+
+    Example:
+        resources: {gpu: ["H200:8", "H100!:8"]}
+        cache: {policy: require-seed, seed: /vol/cache/seed}
+
+    Use instead:
+        resources: {gpu: "H200:8"}
+        cache: {policy: require-seed, seed: /vol/cache/seed}
+    """
+    if ctx.spec.cache.policy != "require-seed" or ctx.spec.target == "local":
+        return
+    entries = gpu_entries(ctx)
+    for path, req in entries[1:]:
+        if req.type != entries[0][1].type:
+            ctx.report(path, f"fallback `{req.text}` is not the `{entries[0][1].type}` the seed is compiled on: a run "
+                       "placed on it refuses the seed (MS812)", hint=f"Ask for `{entries[0][1].type}` only, or set "
+                       "`cache.policy: warm`", related=[ctx.related(("cache", "policy"), "require-seed set here")])
+
+
 @rule("MS307", "ranks-with-gpu")
 def ranks_with_gpu(ctx: RuleContext) -> None:
     """Checks that `resources.ranks` is used only without `resources.gpu`.
