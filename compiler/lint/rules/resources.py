@@ -182,11 +182,12 @@ def gpu_fallback_changes_world_size(ctx: RuleContext) -> None:
 
 @rule("MS313", "seed-with-gpu-fallback", Severity.WARNING)
 def seed_with_gpu_fallback(ctx: RuleContext) -> None:
-    """Checks that a Modal spec with `cache.policy: require-seed` asks for one GPU type.
+    """Checks that a Modal spec with `cache.policy: require-seed` runs on one kind of GPU.
 
     Why: `megaspec cache seed SPEC` compiles the seed on one GPU of the first type asked for, and
-    a run refuses a seed built on another device (MS812). With a fallback of another type, a run
-    Modal places on the fallback stops before training, depending on capacity that day.
+    a run refuses a seed built on another device (MS812). With a fallback of another type, or a
+    type that more than one card serves (`B200+`: a B200 or a B300), a run placed on the other
+    card stops before training, depending on capacity that day.
 
     Example:
         resources: {gpu: ["H200:8", "H100!:8"]}
@@ -198,12 +199,18 @@ def seed_with_gpu_fallback(ctx: RuleContext) -> None:
     """
     if ctx.spec.cache.policy != "require-seed" or ctx.spec.target == "local":
         return
+    related = [ctx.related(("cache", "policy"), "require-seed set here")]
     entries = gpu_entries(ctx)
+    for path, req in entries[:1]:
+        if len(cards := GPUS[req.type].served_as) > 1:
+            either = " or ".join(f"`{card}`" for card in cards)
+            ctx.report(path, f"`{req.type}` is served by {either}: the seed is compiled on one of them and a run "
+                       "placed on the other refuses it (MS812)", hint=f"Ask for {either} by name", related=related)
     for path, req in entries[1:]:
         if req.type != entries[0][1].type:
             ctx.report(path, f"fallback `{req.text}` is not the `{entries[0][1].type}` the seed is compiled on: a run "
                        "placed on it refuses the seed (MS812)", hint=f"Ask for `{entries[0][1].type}` only, or set "
-                       "`cache.policy: warm`", related=[ctx.related(("cache", "policy"), "require-seed set here")])
+                       "`cache.policy: warm`", related=related)
 
 
 @rule("MS307", "ranks-with-gpu")
