@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from megaspec.runtime.launch import run_plan  # noqa: E402
-from megaspec.runtime.receipt import STAGES  # noqa: E402
+from megaspec.runtime.contract.receipt import STAGES  # noqa: E402
+from megaspec.runtime.launch.entry import run_plan  # noqa: E402
 from tests.runtime.conftest import make_plan  # noqa: E402  (the same plan fixture the tests use)
 
 STEPS, FAIL_STEP, CKPT_EVERY = 6, 4, 3

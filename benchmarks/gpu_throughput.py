@@ -48,9 +48,9 @@ def run_megaspec(batch: int, seq_len: int, steps: int, warmup: int) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import torch
 
-    from megaspec.runtime.gpus import device_gpu_type
-    from megaspec.runtime.launch import run_plan
-    from megaspec.runtime.presets import PRESETS, flops_per_token, num_params
+    from megaspec.runtime.contract.gpus import device_gpu_type
+    from megaspec.runtime.contract.presets import PRESETS, flops_per_token, num_params
+    from megaspec.runtime.launch.entry import run_plan
     from tests.runtime.conftest import make_plan
 
     dims = PRESETS["dense-1b"]

@@ -1,6 +1,6 @@
 """What megaspec's loop costs: run_plan beside a bare hand-written FSDP2 loop, in one run.
 
-Same model (runtime/model.py), same batch, same ranks, same steps, same launcher; tokens/s of
+Same model (runtime/train/model.py), same batch, same ranks, same steps, same launcher; tokens/s of
 both measured the same way (step 1 and the warmup steps excluded). Goal: ratio >= 0.97.
 
     python benchmarks/runtime_overhead.py --ranks 2 --steps 30
@@ -22,11 +22,11 @@ from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import fully_shard
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-from megaspec.runtime.data import SyntheticTokens
-from megaspec.runtime.launch import run_plan
-from megaspec.runtime.model import build_model, cross_entropy
-from megaspec.runtime.plan import Plan
-from megaspec.runtime.presets import ModelDims, flops_per_token, num_params
+from megaspec.runtime.contract.plan import Plan
+from megaspec.runtime.contract.presets import ModelDims, flops_per_token, num_params
+from megaspec.runtime.launch.entry import run_plan
+from megaspec.runtime.state.data import SyntheticTokens
+from megaspec.runtime.train.model import build_model, cross_entropy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.runtime.conftest import make_plan  # noqa: E402  (the same plan fixture the tests use)

@@ -79,7 +79,7 @@ def fake_sweep(root: Path, num_runs: int) -> Path:
         receipt = {**make_receipt(), "run_id": run_id, "name": f"big-{i:04d}", "losses": losses,
                    "metrics": {"tokens_per_s": 1000.0 + i, "final_loss": losses[-1], "min_loss": min(losses)}}
         (run_dir / "receipt.json").write_text(json.dumps(receipt))
-        (run_dir / "progress.jsonl").write_text("".join(  # runtime/progress.py's events, one per step
+        (run_dir / "progress.jsonl").write_text("".join(  # runtime/contract/progress.py's events, one per step
             json.dumps({"step": s + 1, "loss": v, "losses": [v], "tokens_per_s": 1000.0 + i, "eta_s": 19.0 - s}) + "\n"
             for s, v in enumerate(losses)))
         entries.append(SweepRunEntry(name=f"big-{i:04d}", values={"train.lr": lr, "train.seed": i},

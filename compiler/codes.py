@@ -5,7 +5,7 @@ Lint rules (MS2xx-MS6xx) register their code and name once, with `@rule` in `lin
 codes here are written by the stages themselves (reading files, `extends:`, config, suppressions,
 the schema, the GPU request, internal errors); every call site names a constant from this table,
 and `lint/stage_rules.py` documents each one for `megaspec explain` and SARIF. The runtime's
-receipt codes (MS8xx) are named in `runtime/codes.py` and documented in `lint/receipt_rules.py`.
+receipt codes (MS8xx) are named in `runtime/contract/codes.py` and documented in `lint/receipt_rules.py`.
 """
 
 from __future__ import annotations

@@ -152,8 +152,51 @@ def import_graph() -> dict[str, set[str]]:
 
 def test_the_import_graph_of_compiler_and_runtime_has_no_cycle():
     graph = import_graph()
-    assert "megaspec.runtime.train" in graph["megaspec.runtime.dist"]  # the graph sees function-level imports too
+    assert "megaspec.runtime.train.loop" in graph["megaspec.runtime.launch.rank_main"]  # the graph sees function-level imports too
     assert not _cycles(graph), _cycles(graph)
+
+
+# The runtime's folders in the order a run goes through them: a folder imports only from itself and
+# the folders before it (`contract/` from nothing).
+RUNTIME_ORDER = ["contract", "rank", "state", "train", "evidence", "launch"]
+# What the compiler may import from the runtime: the contract, and the two entry points it launches.
+COMPILER_MAY_IMPORT = ("megaspec.runtime.contract", "megaspec.runtime.launch", "megaspec.runtime.launch.entry",
+                       "megaspec.runtime.launch.fork_server", "megaspec.runtime.train.seed_make")
+
+
+def _runtime_folder(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if len(parts) > 3 and parts[:2] == ["megaspec", "runtime"] else None
+
+
+def test_runtime_folders_import_only_earlier_stages():
+    offenders = []
+    for module, deps in import_graph().items():
+        folder = _runtime_folder(module)
+        if folder is None:
+            continue
+        assert folder in RUNTIME_ORDER, f"{module}: a runtime folder missing from RUNTIME_ORDER"
+        for dep in sorted(deps):
+            to = _runtime_folder(dep)
+            if to in RUNTIME_ORDER and RUNTIME_ORDER.index(to) > RUNTIME_ORDER.index(folder):
+                offenders.append(f"{module} ({folder}/) imports {dep} ({to}/)")
+    assert not offenders, offenders
+
+
+def test_runtime_top_level_holds_only_the_package_and_its_folders():
+    loose = sorted(p.name for p in (ROOT / "runtime").glob("*.py")
+                   if p.name not in ("__init__.py", "plan.py", "seed.py"))  # plan/seed: old app import paths
+    assert not loose, loose
+    folders = sorted(p.name for p in (ROOT / "runtime").iterdir() if p.is_dir() and p.name != "__pycache__")
+    assert folders == sorted(RUNTIME_ORDER)
+
+
+def test_the_compiler_imports_only_the_contract_and_the_entry_points():
+    offenders = sorted(f"{module} imports {dep}" for module, deps in import_graph().items()
+                       if module.startswith("megaspec.compiler") for dep in deps
+                       if dep.startswith("megaspec.runtime") and dep != "megaspec.runtime"
+                       and not (dep.startswith("megaspec.runtime.contract") or dep in COMPILER_MAY_IMPORT))
+    assert not offenders, offenders
 
 
 def test_the_cycle_finder_finds_a_cycle():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from megaspec.compiler.runs.manifest import read_manifest
-from megaspec.runtime.receipt import read_receipt
+from megaspec.runtime.contract.receipt import read_receipt
 from tests.conftest import REPO_ROOT, run_megaspec
 
 pytestmark = pytest.mark.slow
@@ -87,7 +87,7 @@ def test_apply_gpu_spec_locally_is_a_labelled_rehearsal(tmp_path):
 
 
 def test_apply_failing_rank_exits_1_naming_rank_stage_and_error_file(tmp_path):
-    # A failure drill: rank 1 raises at step 3 of training (runtime/errors.py, MEGASPEC_FAULT).
+    # A failure drill: rank 1 raises at step 3 of training (runtime/contract/errors.py, MEGASPEC_FAULT).
     proc, run_dir = apply(tmp_path, "specs/cpu-local.yaml", "--steps", "6", env={"MEGASPEC_FAULT": "1:train:3:raise"})
     assert proc.returncode == 1, proc.stdout + proc.stderr
     manifest = read_manifest(run_dir)

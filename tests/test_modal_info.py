@@ -19,7 +19,7 @@ from megaspec.compiler.codegen.lower import lower
 from megaspec.compiler.codegen.render import render
 from megaspec.compiler.lint.check import check_spec
 from megaspec.compiler.spec.model import Spec
-from megaspec.runtime.plan import Plan
+from megaspec.runtime.contract.plan import Plan
 from tests.conftest import REPO_ROOT
 
 SPECS = sorted(p.name for p in (REPO_ROOT / "specs").glob("*.yaml") if not p.name.startswith("_"))

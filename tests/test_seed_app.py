@@ -18,8 +18,8 @@ from megaspec.compiler.codegen.seed_app import seed_function, seed_problem
 from megaspec.compiler.lint.check import check_spec
 from megaspec.compiler.runs.backends.modal import find_entrypoint, load_app_module
 from megaspec.compiler.spec.mounts import is_under
-from megaspec.runtime import cachestate
-from megaspec.runtime.seed import seed_path
+from megaspec.runtime.contract.seed_file import seed_path
+from megaspec.runtime.state import cachestate
 from tests.conftest import REPO_ROOT
 
 

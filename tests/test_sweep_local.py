@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from megaspec.compiler.runs.sweep_manifest import read_sweep
-from megaspec.runtime.plan import read_plan
-from megaspec.runtime.receipt import read_receipt
+from megaspec.runtime.contract.plan import read_plan
+from megaspec.runtime.contract.receipt import read_receipt
 from tests.conftest import run_megaspec, tiny_cpu_spec
 from tests.test_local_apply import H100X2_SPEC
 

@@ -8,7 +8,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from megaspec.runtime.plan import Plan
+from megaspec.runtime.contract.plan import Plan
 
 from ..lint.check import Checked
 from .lower import lower

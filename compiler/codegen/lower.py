@@ -4,8 +4,8 @@ lower assembles the Plan from decisions each made in one place: the topology and
 (`spec/topology.geometry`), the GPU request and its Modal spelling (`spec/gpu.py`), where a path
 lives (`spec/mounts.py`), the model a preset gives (`spec/model_dims.py`). The rest is decided
 here: timeouts, the NCCL/Inductor environment hardening that the seeds' hangs taught, pinned image
-packages, volume paths, the containers' price per hour (at the list prices of `runtime/gpus.py` and
-`runtime/cost.py`). Templates only interpolate what the Plan holds. A GPU spec lowered for
+packages, volume paths, the containers' price per hour (at the list prices of `runtime/contract/gpus.py` and
+`runtime/contract/cost.py`). Templates only interpolate what the Plan holds. A GPU spec lowered for
 `--target local` is first rewritten by `rehearsal.py` (same geometry, CPU ranks).
 """
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 
-from megaspec.runtime.cost import CPU_USD_PER_CORE_HOUR, MEM_USD_PER_GIB_HOUR
-from megaspec.runtime.gpus import GPUS
-from megaspec.runtime.plan import (
+from megaspec.runtime.contract.cost import CPU_USD_PER_CORE_HOUR, MEM_USD_PER_GIB_HOUR
+from megaspec.runtime.contract.gpus import GPUS
+from megaspec.runtime.contract.plan import (
     BenchPlan,
     BucketMount,
     CachePlan,
@@ -35,7 +35,7 @@ from megaspec.runtime.plan import (
     VolumeMount,
     WandbPlan,
 )
-from megaspec.runtime.presets import flops_per_token, num_params
+from megaspec.runtime.contract.presets import flops_per_token, num_params
 
 from .. import __version__
 from ..diagnostics import InternalError

@@ -13,10 +13,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from megaspec.runtime import memory
-from megaspec.runtime.cost import Estimate
-from megaspec.runtime.gpus import GPUS
-from megaspec.runtime.plan import Plan
+from megaspec.runtime.contract import memory
+from megaspec.runtime.contract.cost import Estimate
+from megaspec.runtime.contract.gpus import GPUS
+from megaspec.runtime.contract.plan import Plan
 
 VIEW_SCHEMA_VERSION = "megaspec.plan-view.v1"
 
@@ -81,7 +81,7 @@ def _compile_line(plan: Plan) -> list[str]:
 
 def _tracking_line(plan: Plan) -> list[str]:
     """Where the trackers write: a new user learns here that W&B logs offline on this machine."""
-    from megaspec.runtime.tracking import wandb_group
+    from megaspec.runtime.contract.plan import wandb_group
 
     t = plan.tracking
     if t is None:
@@ -126,7 +126,7 @@ def _gpu_memory_gib(plan: Plan) -> float | None:
 
 
 def memory_summary(plan: Plan) -> dict[str, Any]:
-    """The estimated peak per rank (runtime/memory.py) and, on a GPU, that GPU's memory."""
+    """The estimated peak per rank (runtime/contract/memory.py) and, on a GPU, that GPU's memory."""
     est = memory.for_plan(plan)
     return {"peak_gib": round(est.total / memory.GIB, 3), "allocated_gib": round(est.allocated / memory.GIB, 3),
             "gpu_memory_gib": _gpu_memory_gib(plan),

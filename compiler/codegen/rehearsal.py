@@ -7,7 +7,7 @@ written down for `run.substitutions` in the Plan, so a rehearsal is never mistak
 
 from __future__ import annotations
 
-from megaspec.runtime.presets import DIAGNOSTIC_PRESET, PRESETS
+from megaspec.runtime.contract.presets import DIAGNOSTIC_PRESET, PRESETS
 
 from ..spec.model import Spec
 from ..spec.model_dims import model_dims

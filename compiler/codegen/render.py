@@ -15,8 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from megaspec.runtime.files import refuse_links, write_text_atomic
-from megaspec.runtime.plan import Plan
+from megaspec.runtime.contract.files import refuse_links, write_text_atomic
+from megaspec.runtime.contract.plan import Plan
 
 from .. import __version__
 from ..codes import GENERATED_CODE_DOES_NOT_PARSE

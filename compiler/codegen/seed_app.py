@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from megaspec.runtime.plan import Plan, VolumeMount
+from megaspec.runtime.contract.plan import Plan, VolumeMount
 
 from ..diagnostics import InternalError
 from ..spec.gpu import modal_type

@@ -1,7 +1,7 @@
 """Beside `lower`: the plan and cost estimate of every run of a sweep template, without writing a file.
 
 Each run is the template's checked data (bases and preset folded in) with the run's matrix values
-set, validated and lowered like any spec; the estimate is runtime/cost.py's. A combination that
+set, validated and lowered like any spec; the estimate is runtime/contract/cost.py's. A combination that
 does not validate has no plan here: `megaspec sweep` and `apply` lint each run and say why.
 """
 
@@ -11,7 +11,7 @@ import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from megaspec.runtime.cost import Estimate, estimate
+from megaspec.runtime.contract.cost import Estimate, estimate
 
 from ..diagnostics import has_errors
 from ..spec.expand import SweepRun, _set_path
@@ -19,7 +19,7 @@ from ..spec.validate import build_spec
 from .lower import lower
 
 if TYPE_CHECKING:
-    from megaspec.runtime.plan import Plan
+    from megaspec.runtime.contract.plan import Plan
 
     from ..lint.check import Checked
 
@@ -63,7 +63,7 @@ def preview_lines(runs: list[tuple[str, dict, Plan | None, Estimate | None]]) ->
     """The table of a sweep's runs (`sweep --dry-run` and the `apply` preview), one `(name, swept values,
     plan, estimate)` each, with its totals line; and the (estimated, worst-case) totals in USD (None:
     some run has no price; local runs cost 0)."""
-    from megaspec.runtime.cost import PRICES_AS_OF
+    from megaspec.runtime.contract.cost import PRICES_AS_OF
 
     rows = [(str(i), name, ", ".join(f"{k}={v}" for k, v in values.items()) or "-", _gpu(plan),
              "-" if plan is not None and plan.target == "local" else duration_text(est and est.duration_s),

@@ -87,7 +87,7 @@ def lint_all(paths: list[Path], steps: int | None, texts: list[str | None] | Non
 
 def plan_all(checked_runs: list, sources: list[RunSource], *, target: str | None,
              steps: int | None, sweep_id: str | None = None) -> list[PlannedRun]:
-    from megaspec.runtime.cost import estimate
+    from megaspec.runtime.contract.cost import estimate
 
     from .prepare import lower_checked
 
@@ -121,7 +121,7 @@ def cost_gate(total: float | None, max_cost: float, yes: bool) -> None:
 def write_planned(sweep_dir: Path, planned: list[PlannedRun], build_dir: Path, *, source: str,
                   source_sha: str | None, matrix: dict, max_parallel: int | None, objective: dict | None):
     """Each run's app in `build_dir`, its plan.json and `planned` manifest, then sweep.json."""
-    from megaspec.runtime.files import write_text_atomic
+    from megaspec.runtime.contract.files import write_text_atomic
 
     from ..runs.sweep_manifest import SweepManifest, SweepRunEntry, write_sweep
     from .prepare import build_app

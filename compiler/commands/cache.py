@@ -70,7 +70,8 @@ def _seed_plan(spec: str):
 
 
 def _seed_here(spec: str, plan, seed_dir: str | None) -> None:
-    from megaspec.runtime.seed import SeedNotMade, make_seed_in_new_process, seed_path
+    from megaspec.runtime.contract.seed_file import seed_path
+    from megaspec.runtime.train.seed_make import SeedNotMade, make_seed_in_new_process
 
     where = Path(seed_dir) if seed_dir else seed_path(plan)
     if where is None:
@@ -84,7 +85,7 @@ def _seed_here(spec: str, plan, seed_dir: str | None) -> None:
 
 
 def _seed_on_modal(plan, out_dir: Path, print_app: bool) -> None:
-    from megaspec.runtime.seed import seed_path
+    from megaspec.runtime.contract.seed_file import seed_path
 
     from ..codegen.render import render_seed, write_build
     from ..codegen.seed_app import seed_function, seed_problem

@@ -43,7 +43,7 @@ def build_one(path: str, config: Any, out_dir: str | None, target: str | None) -
 
     Runs in a worker process for large batches, so it returns text instead of printing.
     """
-    from megaspec.runtime.files import LinkRefused
+    from megaspec.runtime.contract.files import LinkRefused
 
     from ..codegen.build import plan_for
     from ..codegen.render import render, write_build
@@ -125,7 +125,7 @@ def compile_(specs: tuple[str, ...], out_dir: str, target: str | None, jobs: int
               help="A previous build dir (build/<name>) to diff app.py and plan.json against.")
 def plan_(spec: str, as_json: bool, target: str | None, diff_dir: str | None) -> None:
     """Show what SPEC will launch, where each value came from, and what it will cost."""
-    from megaspec.runtime.cost import estimate
+    from megaspec.runtime.contract.cost import estimate
 
     from ..codegen.build import plan_for
     from ..codegen.plan_view import diff_build, render_json, render_text

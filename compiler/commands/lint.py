@@ -70,7 +70,7 @@ def lint(paths: tuple[Path, ...], fmt: str | None, output: Path | None, warnings
     color = output is None and fmt == "human" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     text = render_report(fmt, result.diagnostics, texts=result.texts, num_files=result.num_files, color=color)
     if output is not None:
-        from megaspec.runtime.files import write_text_atomic
+        from megaspec.runtime.contract.files import write_text_atomic
 
         write_text_atomic(output, text)
     else:
@@ -113,7 +113,7 @@ def schema(output: Path | None, base: bool) -> None:
     if output is None or str(output) == "-":
         click.echo(text, nl=False)
         return
-    from megaspec.runtime.files import write_text_atomic
+    from megaspec.runtime.contract.files import write_text_atomic
 
     write_text_atomic(output, text)
     click.echo(f"wrote {output}", err=True)

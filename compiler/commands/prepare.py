@@ -83,7 +83,7 @@ def apply_local(plan, run_dir: Path, *, progress: bool, resume: bool = False) ->
     try:
         manifest = local.run(plan, run_dir, on_event=display, resume=resume)
     except KeyboardInterrupt as e:
-        from megaspec.runtime.errors import signal_of
+        from megaspec.runtime.contract.errors import signal_of
 
         click.echo(f"\ninterrupted: manifest {run_dir / MANIFEST_FILE}", err=True)
         return signalled(signal_of(e))

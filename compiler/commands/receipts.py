@@ -21,7 +21,7 @@ def receipts() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the receipt JSON as stored.")
 def show(path: str, as_json: bool) -> None:
     """Print the receipt of PATH (a run directory or a receipt.json) for people."""
-    from megaspec.runtime.receipt import read_receipt
+    from megaspec.runtime.contract.receipt import read_receipt
 
     from ..runs.receipt_view import format_receipt
 
@@ -40,7 +40,7 @@ def show(path: str, as_json: bool) -> None:
 @click.argument("runs_dir", default="runs", type=click.Path(file_okay=False))
 def list_runs(runs_dir: str) -> None:
     """One line per run under RUNS_DIR, oldest launch first (the manifest's first transition)."""
-    from megaspec.runtime.receipt import read_receipt
+    from megaspec.runtime.contract.receipt import read_receipt
 
     from ..runs.receipt_view import format_run_line
     from ..runs.refresh import run_dirs

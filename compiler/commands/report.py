@@ -22,7 +22,7 @@ from .run_output import fail
               help="Where summary.csv, summary.md and the plots go (default: PATH/report/).")
 def report(path: Path, out_dir: Path | None) -> None:
     """Table and plots of the runs in PATH: a sweep directory (runs/<sweep-id>) or a runs directory."""
-    from megaspec.runtime.files import write_text_atomic
+    from megaspec.runtime.contract.files import write_text_atomic
 
     from ..runs.records import run_dirs
     from ..runs.report_plots import plots_available, write_plots

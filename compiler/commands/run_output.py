@@ -52,7 +52,7 @@ def was_signalled(code: int) -> bool:
 
 def print_outcome(run_dir: Path, manifest: Manifest) -> None:
     """The end-of-run summary from the receipt, else the state with the manifest's typed error and notes."""
-    from megaspec.runtime.receipt import read_receipt
+    from megaspec.runtime.contract.receipt import read_receipt
 
     from ..runs.receipt_view import CODE_TRIAGE, MANIFEST_TRIAGE, format_summary
 

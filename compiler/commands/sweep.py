@@ -72,7 +72,7 @@ def sweep(template: str, out_dir: Path | None, dry_run: bool) -> None:
     if dry_run:
         _print_dry_run(checked, runs)
         return
-    from megaspec.runtime.files import LinkRefused
+    from megaspec.runtime.contract.files import LinkRefused
 
     links_from = out_dir or Path(".")
     out_dir = out_dir or Path("sweeps") / checked.spec.name

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from megaspec.runtime.files import write_text_atomic
+from megaspec.runtime.contract.files import write_text_atomic
 
 from ..diagnostics import Diagnostic, Fix
 

@@ -1,11 +1,11 @@
 '''Registry entries for the codes of run receipts (MS8xx), so `megaspec explain`, `megaspec rules` and
-SARIF know them. Their names come from the runtime, which owns the receipt (`runtime/codes.py`);
+SARIF know them. Their names come from the runtime, which owns the receipt (`runtime/contract/codes.py`);
 importing this module only adds entries to the registry.
 '''
 
 from __future__ import annotations
 
-from megaspec.runtime.codes import RUNTIME_CODES  # pure data
+from megaspec.runtime.contract.codes import RUNTIME_CODES  # pure data
 
 from .rules.registry import stage_rule
 

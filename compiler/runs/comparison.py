@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from megaspec.runtime.gpus import device_gpu_type
+from megaspec.runtime.contract.gpus import device_gpu_type
 
 if TYPE_CHECKING:
     from .records import RunRecord

@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from megaspec.runtime.clock import utc_now
-from megaspec.runtime.files import read_versioned_json, write_text_atomic
-from megaspec.runtime.vocabulary import Lane, Outcome, Target
+from megaspec.runtime.contract.clock import utc_now
+from megaspec.runtime.contract.files import read_versioned_json, write_text_atomic
+from megaspec.runtime.contract.vocabulary import Lane, Outcome, Target
 
 from .. import __version__
 
 if TYPE_CHECKING:  # the receipt models are built only when a receipt is read (lint must start fast)
-    from megaspec.runtime.receipt import Receipt
+    from megaspec.runtime.contract.receipt import Receipt
 
 SCHEMA_VERSION = "megaspec.manifest.v1"
 MANIFEST_FILE = "manifest.json"
@@ -201,7 +201,7 @@ def store_receipt(run_dir: Path, manifest: Manifest, payload, *, source: str) ->
 
 def parse_receipt(payload) -> Receipt:
     """A receipt from a dict, JSON text or bytes; ValueError names what is wrong with it."""
-    from megaspec.runtime.receipt import Receipt
+    from megaspec.runtime.contract.receipt import Receipt
 
     if isinstance(payload, bytes | str):
         try:

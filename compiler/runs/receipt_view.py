@@ -9,7 +9,7 @@ execution, collector, record, persistence.
 
 from __future__ import annotations
 
-from megaspec.runtime.receipt import Metrics, Receipt
+from megaspec.runtime.contract.receipt import Metrics, Receipt
 
 # Runtime stage of a failure -> what that stage does, and where to look first (one entry per
 # receipt.STAGES, in order; a test keeps them equal).

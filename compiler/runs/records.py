@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from .manifest import MANIFEST_FILE, RECEIPT_FILE, BackendError
 
 if TYPE_CHECKING:
-    from megaspec.runtime.plan import Plan
-    from megaspec.runtime.receipt import Receipt
+    from megaspec.runtime.contract.plan import Plan
+    from megaspec.runtime.contract.receipt import Receipt
 
 PLAN_FILE = "plan.json"
 
@@ -42,8 +42,8 @@ class RunRecord:
 
 def load_run(path: str | Path) -> RunRecord:
     """One run from its directory or its receipt file; BackendError says what is missing."""
-    from megaspec.runtime.plan import read_plan
-    from megaspec.runtime.receipt import read_receipt
+    from megaspec.runtime.contract.plan import read_plan
+    from megaspec.runtime.contract.receipt import read_receipt
 
     path = Path(path)
     run_dir = path if path.is_dir() else path.parent
@@ -95,7 +95,7 @@ def metric_values(r: RunRecord) -> dict[str, float | None]:
 
 def loss_curve(r: RunRecord) -> list[tuple[int, float]]:
     """(step, loss) of every step, from the run's per-step record `progress.jsonl`, else the receipt's losses."""
-    from megaspec.runtime.progress import read_record
+    from megaspec.runtime.contract.progress import read_record
 
     try:
         losses = read_record(r.path).losses

@@ -46,7 +46,7 @@ def _slug(text: str) -> str:
 
 def write_plots(report: Report, out_dir: Path) -> list[Path]:
     """Every plot of every class; the files written."""
-    from megaspec.runtime.files import write_bytes_atomic
+    from megaspec.runtime.contract.files import write_bytes_atomic
 
     plt = _pyplot()
     written = []

@@ -43,7 +43,7 @@ def _app_for(plan, app_py: Path) -> Path:
 
 def fill_slots(sweep_dir: Path, *, echo: Callable[[str], None] = print, launch: Launch | None = None) -> Launched:
     """Launch `planned` runs, in sweep order, while there are free slots; the refreshed sweep."""
-    from megaspec.runtime.plan import read_plan
+    from megaspec.runtime.contract.plan import read_plan
 
     if launch is None:
         from .backends.modal import launch

@@ -14,8 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from megaspec.runtime.files import read_versioned_json, write_text_atomic
-from megaspec.runtime.vocabulary import Target
+from megaspec.runtime.contract.files import read_versioned_json, write_text_atomic
+from megaspec.runtime.contract.vocabulary import Target
 
 from .. import __version__
 from .manifest import MANIFEST_FILE, TERMINAL_STATES, BackendError, State, read_manifest

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from megaspec.runtime.presets import PRESETS, ModelDims
+from megaspec.runtime.contract.presets import PRESETS, ModelDims
 
 from .. import codes
 from ..codes import Code, Stage

@@ -230,7 +230,7 @@ def write_runs(runs: list[SweepRun], out_dir: Path, template_path: str, links_fr
                texts: list[str] | None = None) -> list[Path]:
     """One `<run name>.yaml` per run (`texts`: `run_files`' texts, when the caller keeps them), each
     written atomically; no folder below `links_from` (default: `out_dir`) may be a symbolic link (LinkRefused)."""
-    from megaspec.runtime.files import refuse_links, write_text_atomic
+    from megaspec.runtime.contract.files import refuse_links, write_text_atomic
 
     refuse_links(out_dir if links_from is None else links_from, out_dir)
     texts = run_files(runs, template_path) if texts is None else texts

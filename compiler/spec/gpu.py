@@ -4,7 +4,7 @@ The Modal client does not validate GPU names or counts (the server does, after y
 image build), so megaspec does, while the spec is validated: `parse_gpus` turns the string (or the
 list of fallbacks) into `GpuChoices` of known types with counts within the per-container limit, or
 raises `GpuError`s that become located MS301/MS302 diagnostics. Everything after validation reads
-the typed value. The facts per type (limits, memory, prices) are `runtime/gpus.py`'s one table.
+the typed value. The facts per type (limits, memory, prices) are `runtime/contract/gpus.py`'s one table.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from megaspec.runtime.gpus import GPUS
+from megaspec.runtime.contract.gpus import GPUS
 
 from ..codes import GPU_COUNT_OVER_NODE_LIMIT, UNKNOWN_GPU_TYPE, Code
 from ..diagnostics import did_you_mean, listing
 
 # The facts per Modal type (per-container limit, memory, multi-node, the exact spelling, list
-# price) are one table in the runtime, `runtime/gpus.py`.
+# price) are one table in the runtime, `runtime/contract/gpus.py`.
 _TYPE_TIMES_COUNT = re.compile(r"^(.+?)[xX](\d+)$")  # `H100x8`, as people say it
 
 

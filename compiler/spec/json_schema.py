@@ -50,7 +50,7 @@ def spec_schema(*, base: bool = False) -> dict[str, Any]:
             if ref in definitions and "description" not in prop:
                 prop["description"] = definitions[ref]["description"]
     if not base:  # compose's rule: a spec names a preset or gives every model dimension
-        from megaspec.runtime.presets import PRESETS
+        from megaspec.runtime.contract.presets import PRESETS
 
         dims = sorted(next(iter(PRESETS.values())).as_dict())
         schema["anyOf"] = [{"required": ["preset"], "properties": {"preset": {"type": "string"}}},

@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 
-from megaspec.runtime.presets import PRESETS
-from megaspec.runtime.vocabulary import Lane, Target
+from megaspec.runtime.contract.presets import PRESETS
+from megaspec.runtime.contract.vocabulary import Lane, Target
 
 from .document_checks import integral_floats, nul_errors
 from .field_types import (

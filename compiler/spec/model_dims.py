@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
-from megaspec.runtime.presets import DIAGNOSTIC_PRESET, PRESETS, ModelDims
+from megaspec.runtime.contract.presets import DIAGNOSTIC_PRESET, PRESETS, ModelDims
 
 from .model import Spec
 

@@ -42,7 +42,7 @@ def test_preview_shows_each_run_and_totals_and_the_cost_gate_refuses_off_a_termi
     result = invoke(tmp_path, str(EXAMPLE), "--max-cost", "0.5")
     assert result.exit_code == 1
     out = result.output
-    # run names carry the template's name; cost per run from runtime/cost.py
+    # run names carry the template's name; cost per run from runtime/contract/cost.py
     assert "sweep-125m-h100-lr0.0003-gb64  train.lr=0.0003, train.global_batch=64  H100!:1  ~3m" in out
     assert "total $0.74, worst case $13.17" in out
     assert ("error: the sweep's estimated cost $0.74 is above --max-cost $0.50; nothing was launched\n"

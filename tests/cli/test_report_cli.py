@@ -38,7 +38,7 @@ def make_sweep(root: Path, *, objective: dict | None = None, lane: str = "train"
         receipt = {**make_receipt(), "run_id": run_id, "name": f"s-lr{lr}", "lane": lane, "losses": losses,
                    "metrics": {"tokens_per_s": 1000.0 * (i + 1), "final_loss": FINAL[lr], "min_loss": FINAL[lr]}}
         (run_dir / "receipt.json").write_text(json.dumps(receipt))
-        (run_dir / "progress.jsonl").write_text("".join(  # runtime/progress.py's events, one per step
+        (run_dir / "progress.jsonl").write_text("".join(  # runtime/contract/progress.py's events, one per step
             json.dumps({"step": s, "loss": v, "losses": [v], "tokens_per_s": 1000.0, "eta_s": 0.0}) + "\n"
             for s, v in enumerate(losses, 1)))
         entries.append(SweepRunEntry(name=f"s-lr{lr}", values={"train.lr": lr}, spec=f"s-{i}.yaml", run_id=run_id,

@@ -92,7 +92,7 @@ def test_dry_run_lists_runs_and_writes_nothing(runner: CliRunner, tmp_path: Path
         "  1  sweep-125m-h100-lr0.0001-gb32  train.lr=0.0001, train.global_batch=32  H100!:1  ~3m        $0.24",
         "  2  sweep-125m-h100-lr0.0003-gb32  train.lr=0.0003, train.global_batch=32  H100!:1  ~3m        $0.24",
         "  3  sweep-125m-h100-lr0.0003-gb64  train.lr=0.0003, train.global_batch=64  H100!:1  ~3m        $0.26"]
-    # runtime/cost.py's estimate of each run, summed; the worst case is every attempt hitting its timeout
+    # runtime/contract/cost.py's estimate of each run, summed; the worst case is every attempt hitting its timeout
     assert ("  total $0.74, worst case $13.17 (every attempt to its timeout; Modal list prices as of 2026-05-25)\n"
             "3 run(s); nothing written (--dry-run)") in result.output
     assert not (tmp_path / "sweeps").exists()

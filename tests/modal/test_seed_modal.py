@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from megaspec.compiler.cli import cli
 from megaspec.compiler.codegen.build import plan_for
 from megaspec.compiler.lint.check import check_spec
-from megaspec.runtime.seed import SeedManifest, key_for
+from megaspec.runtime.contract.seed_file import SeedManifest, key_for
 from tests.conftest import REPO_ROOT
 from tests.modal.conftest import point_client_at
 

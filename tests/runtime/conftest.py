@@ -16,7 +16,7 @@ import pytest
 
 from megaspec.compiler.codegen.build import plan_for
 from megaspec.compiler.lint.check import check_spec
-from megaspec.runtime.plan import Plan
+from megaspec.runtime.contract.plan import Plan
 
 
 def _deep_update(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from megaspec.runtime import cost, gpus
-from megaspec.runtime.receipt import Hardware
+from megaspec.runtime.contract import cost, gpus
+from megaspec.runtime.contract.receipt import Hardware
 
 from .conftest import make_plan
 

@@ -12,14 +12,14 @@ import pytest
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
 
-from megaspec.runtime import drills
-from megaspec.runtime.assemble import complete_receipt
-from megaspec.runtime.clock import utc_now
-from megaspec.runtime.errors import CheckpointError, Interrupted, code_for
-from megaspec.runtime.launch import run_plan
-from megaspec.runtime.outcome import Outcome
-from megaspec.runtime.receipt import STAGES, read_receipt
-from megaspec.runtime.status import RankStatus
+from megaspec.runtime.contract.clock import utc_now
+from megaspec.runtime.contract.errors import CheckpointError, Interrupted, code_for
+from megaspec.runtime.contract.receipt import STAGES, read_receipt
+from megaspec.runtime.evidence.assemble import complete_receipt
+from megaspec.runtime.launch.entry import run_plan
+from megaspec.runtime.rank import drills
+from megaspec.runtime.rank.outcome import Outcome
+from megaspec.runtime.rank.status import RankStatus
 
 from .conftest import make_plan
 
@@ -53,7 +53,7 @@ def test_a_bad_drill_fails_the_run_before_any_rank_starts(tmp_path, monkeypatch)
 def test_a_sigterm_before_the_ranks_start_ends_interrupted_with_a_receipt(tmp_path, monkeypatch):
     """Sent from where the launcher starts its fork server: a stand-in for a SIGTERM that arrives while
     the launcher prepares (no rank has started, so nothing else can time it)."""
-    from megaspec.runtime import workers
+    from megaspec.runtime.launch import fork_server as workers
 
     def unhandled(*_):
         pytest.fail("the launcher let a SIGTERM through (without this handler it would kill the test run)")

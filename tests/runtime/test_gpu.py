@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from megaspec.runtime import memory
-from megaspec.runtime.gpus import device_gpu_type, peak_flops
-from megaspec.runtime.launch import run_plan
-from megaspec.runtime.presets import PRESETS, flops_per_token, num_params
+from megaspec.runtime.contract import memory
+from megaspec.runtime.contract.gpus import device_gpu_type, peak_flops
+from megaspec.runtime.contract.presets import PRESETS, flops_per_token, num_params
+from megaspec.runtime.launch.entry import run_plan
 
 from .conftest import make_plan
 

@@ -1,4 +1,4 @@
-"""The memory estimate (runtime/memory.py) against what the runtime's model really allocates.
+"""The memory estimate (runtime/contract/memory.py) against what the runtime's model really allocates.
 
 Activations and logits are measured on CPU with real torch: a dispatch mode counts every storage
 that forward and backward create and frees, and keeps the peak of the bytes alive at once. A
@@ -15,10 +15,10 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from megaspec.runtime import memory
-from megaspec.runtime.model import Decoder, cross_entropy, init_weights
-from megaspec.runtime.parallel import apply_ac
-from megaspec.runtime.presets import PRESETS, ModelDims, num_params
+from megaspec.runtime.contract import memory
+from megaspec.runtime.contract.presets import PRESETS, ModelDims, num_params
+from megaspec.runtime.train.model import Decoder, cross_entropy, init_weights
+from megaspec.runtime.train.parallel import apply_ac
 
 from .conftest import make_plan
 
@@ -153,7 +153,7 @@ def test_sizes_read_in_the_unit_that_fits():
 @pytest.mark.slow
 def test_compiled_blocks_save_what_the_estimate_says():
     """One Inductor compile on CPU (the blocks only, as parallel.py does); the head stays eager."""
-    from megaspec.runtime.parallel import apply_compile
+    from megaspec.runtime.train.parallel import apply_compile
 
     torch._dynamo.reset()
     dims = ModelDims(n_layers=2, d_model=128, n_heads=4, n_kv_heads=2, d_ff=384, vocab_size=512, max_seq_len=256)

@@ -7,13 +7,17 @@ import struct
 import pytest
 import torch
 
-from megaspec.runtime import acceptance, cachestate, errors, gpus, measure, provenance, triage
-from megaspec.runtime.bench import bus_factor
-from megaspec.runtime.data import Geometry, SyntheticTokens, TokenShards, stage
-from megaspec.runtime.model import build_model
-from megaspec.runtime.presets import PRESETS, num_params
-from megaspec.runtime.receipt import Receipt
-from megaspec.runtime.train import lr_at
+from megaspec.runtime.contract import errors, gpus
+from megaspec.runtime.contract.presets import PRESETS, num_params
+from megaspec.runtime.contract.receipt import Receipt
+from megaspec.runtime.evidence import acceptance, triage
+from megaspec.runtime.rank import provenance
+from megaspec.runtime.state import cachestate
+from megaspec.runtime.state.data import Geometry, SyntheticTokens, TokenShards, stage
+from megaspec.runtime.train import measure
+from megaspec.runtime.train.bench import bus_factor
+from megaspec.runtime.train.loop import lr_at
+from megaspec.runtime.train.model import build_model
 
 from .conftest import make_plan, require_seed
 from .test_receipt import small_receipt
@@ -158,7 +162,7 @@ def test_require_seed_without_a_seed_fails_before_training(tmp_path):
 
 
 def test_verdict_checks_bound_and_reference(tmp_path):
-    from megaspec.runtime.receipt import write_receipt
+    from megaspec.runtime.contract.receipt import write_receipt
 
     ref = write_receipt(tmp_path / "ref.json", small_receipt(losses=[5.5, 5.25]))
     plan = make_plan(validate={"finite_loss": True, "max_final_loss": 5.3, "reference_receipt": str(ref),
@@ -191,7 +195,7 @@ def _shard(path, ids, *, wide=False, header_claims=None):
     (lambda d: (d.mkdir(), _shard(d / "a.bin", [1] * 39 + [70000], wide=True, header_claims=40)), "token id 70000"),
 ])
 def test_bad_shards_are_one_clear_line_each(tmp_path, write, problem):
-    from megaspec.runtime.data_check import BadDataError, check_shards
+    from megaspec.runtime.state.data_check import BadDataError, check_shards
 
     write(tmp_path / "shards")
     with pytest.raises(BadDataError, match=problem) as caught:
@@ -200,7 +204,7 @@ def test_bad_shards_are_one_clear_line_each(tmp_path, write, problem):
 
 
 def test_good_shards_pass_the_check_and_read_the_same_tokens(tmp_path):
-    from megaspec.runtime.data_check import check_shards
+    from megaspec.runtime.state.data_check import check_shards
 
     (tmp_path / "s").mkdir()
     _shard(tmp_path / "s" / "a.bin", list(range(40)))
@@ -212,7 +216,7 @@ def test_good_shards_pass_the_check_and_read_the_same_tokens(tmp_path):
 
 
 def test_bad_data_fails_the_run_before_any_rank_starts(tmp_path):
-    from megaspec.runtime.launch import run_plan
+    from megaspec.runtime.launch.entry import run_plan
 
     (tmp_path / "s").mkdir()
     _shard(tmp_path / "s" / "a.bin", [5] * 600 + [9999])

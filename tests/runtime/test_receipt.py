@@ -10,7 +10,7 @@ import sys
 import jsonschema
 import pytest
 
-from megaspec.runtime.receipt import (
+from megaspec.runtime.contract.receipt import (
     SCHEMA_PATH,
     Distributed,
     Hardware,
@@ -44,14 +44,14 @@ def small_receipt(**overrides) -> Receipt:
 
 
 def test_committed_schema_is_fresh():
-    """Regenerate with `python -m megaspec.runtime.receipt > runtime/receipt.schema.json`."""
+    """Regenerate with `python -m megaspec.runtime.contract.receipt > runtime/contract/receipt.schema.json`."""
     assert SCHEMA_PATH.read_text() == receipt_schema()
 
 
 @pytest.mark.parametrize("hash_seed", ["1", "2"])
 def test_the_documented_regeneration_command_writes_the_committed_schema(hash_seed):
     """In a fresh process and under another hash seed: set or dict order leaking into the schema fails here."""
-    out = subprocess.run([sys.executable, "-m", "megaspec.runtime.receipt"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "megaspec.runtime.contract.receipt"], capture_output=True, text=True,
                          check=True, env={**os.environ, "PYTHONHASHSEED": hash_seed})
     assert out.stdout == SCHEMA_PATH.read_text()
 
@@ -83,15 +83,15 @@ def test_requested_vs_observed_gpu_is_kept():
 
 
 def test_receipt_module_does_not_import_torch():
-    code = "import sys, megaspec.runtime.receipt, megaspec.runtime.plan; print('torch' in sys.modules)"
+    code = "import sys, megaspec.runtime.contract.receipt, megaspec.runtime.contract.plan; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_metrics_carry_the_memory_estimate_on_gpu_only():
-    from megaspec.runtime import memory
-    from megaspec.runtime.assemble import _metrics
-    from megaspec.runtime.outcome import Outcome
+    from megaspec.runtime.contract import memory
+    from megaspec.runtime.evidence.assemble import _metrics
+    from megaspec.runtime.rank.outcome import Outcome
 
     from .conftest import make_plan
 

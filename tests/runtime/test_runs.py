@@ -10,9 +10,9 @@ import time
 import jsonschema
 import pytest
 
-from megaspec.runtime.launch import main as launch_main
-from megaspec.runtime.launch import run_plan
-from megaspec.runtime.receipt import SCHEMA_PATH, read_receipt
+from megaspec.runtime.contract.receipt import SCHEMA_PATH, read_receipt
+from megaspec.runtime.launch.entry import main as launch_main
+from megaspec.runtime.launch.entry import run_plan
 
 from .conftest import make_plan
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from megaspec.runtime import cachestate, seed
-from megaspec.runtime.errors import CacheSeedMismatchError, CacheSeedMissingError
+from megaspec.runtime.contract import seed_file as seed
+from megaspec.runtime.contract.errors import CacheSeedMismatchError, CacheSeedMissingError
+from megaspec.runtime.state import cachestate
 from tests.runtime.conftest import make_plan
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from megaspec.runtime import tracking
-from megaspec.runtime.progress import read_events, read_record
-from megaspec.runtime.receipt import read_receipt
+from megaspec.runtime.contract.progress import read_events, read_record
+from megaspec.runtime.contract.receipt import read_receipt
+from megaspec.runtime.train import tracking
 from tests.conftest import run_megaspec, tiny_cpu_spec
 
 from .conftest import make_plan

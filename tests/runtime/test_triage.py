@@ -7,11 +7,11 @@ import signal
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
 
-from megaspec.runtime.assemble import build_receipt, complete_receipt
-from megaspec.runtime.clock import utc_now
-from megaspec.runtime.outcome import Outcome
-from megaspec.runtime.receipt import write_receipt
-from megaspec.runtime.status import RankStatus
+from megaspec.runtime.contract.clock import utc_now
+from megaspec.runtime.contract.receipt import write_receipt
+from megaspec.runtime.evidence.assemble import build_receipt, complete_receipt
+from megaspec.runtime.rank.outcome import Outcome
+from megaspec.runtime.rank.status import RankStatus
 
 from .conftest import make_plan, require_seed
 
@@ -102,7 +102,7 @@ def test_a_rank_stopped_by_a_signal_sent_to_it_alone_is_named_and_the_run_is_int
 
 
 def test_require_seed_without_a_seed_fails_before_any_rank_starts(tmp_path):
-    from megaspec.runtime.launch import run_plan
+    from megaspec.runtime.launch.entry import run_plan
 
     plan = make_plan(2, **require_seed(tmp_path / "no-seed"))
     receipt = run_plan(plan, tmp_path / "run")
@@ -122,7 +122,7 @@ def test_a_failed_verdict_is_a_diagnostic_and_the_run_still_completed(tmp_path):
 
 
 def test_a_retry_in_the_same_run_dir_keeps_the_previous_attempt(tmp_path):
-    from megaspec.runtime.launch import run_plan
+    from megaspec.runtime.launch.entry import run_plan
 
     plan = make_plan(2, **require_seed(tmp_path / "no-seed"))
     run_plan(plan, tmp_path / "run")

@@ -9,7 +9,7 @@ import pytest
 from megaspec.compiler.runs.compare_view import format_compare, refusal, setting_differences
 from megaspec.compiler.runs.comparison import class_differences, comparison_class
 from megaspec.compiler.runs.records import RunRecord, metric_values
-from megaspec.runtime.receipt import Receipt
+from megaspec.runtime.contract.receipt import Receipt
 from tests.runtime.conftest import make_plan
 from tests.unit.test_manifest import make_receipt
 

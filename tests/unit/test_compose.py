@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from megaspec.compiler.spec.compose import MODEL_FIELDS, compose, deep_merge
-from megaspec.runtime.presets import PRESETS
+from megaspec.runtime.contract.presets import PRESETS
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "frontend" / "extends"
 SHOWN = "tests/fixtures/frontend/extends"

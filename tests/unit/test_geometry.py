@@ -10,7 +10,7 @@ from megaspec.compiler.codegen.build import plan_for
 from megaspec.compiler.codegen.rehearsal import rehearse
 from megaspec.compiler.lint.rules.memory import spec_estimate
 from megaspec.compiler.spec.topology import geometry
-from megaspec.runtime import memory
+from megaspec.runtime.contract import memory
 from tests.unit.test_rules_training import lint
 
 BATCH_RULES = {"MS201", "MS202"}

@@ -143,7 +143,7 @@ def test_tags_do_not_change_the_sha256():
 def test_plan_refuses_batch_geometry_that_does_not_add_up():
     from pydantic import ValidationError
 
-    from megaspec.runtime.plan import Plan
+    from megaspec.runtime.contract.plan import Plan
 
     body = plan_of(resources={"ranks": 2}, train={"global_batch": 8}).model_dump(by_alias=True)
     assert body["train"]["grad_accum"] == 4
@@ -168,8 +168,8 @@ def test_the_plans_model_is_the_preset_dimensions_plus_what_lower_derives():
     from dataclasses import asdict, fields
 
     from megaspec.compiler.spec.model_dims import model_dims
-    from megaspec.runtime.plan import ModelPlan
-    from megaspec.runtime.presets import ModelDims
+    from megaspec.runtime.contract.plan import ModelPlan
+    from megaspec.runtime.contract.presets import ModelDims
 
     dims = [f.name for f in fields(ModelDims)]
     assert list(ModelPlan.model_fields) == ["preset", *dims, "num_params", "flops_per_token"]

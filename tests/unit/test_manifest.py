@@ -148,7 +148,7 @@ def test_store_receipt_interrupted_run_is_interrupted_not_error(tmp_path):
 
 def test_receipt_view_sets_the_measured_peak_beside_the_estimate():
     from megaspec.compiler.runs.receipt_view import format_receipt
-    from megaspec.runtime.receipt import Receipt
+    from megaspec.runtime.contract.receipt import Receipt
 
     receipt = Receipt.model_validate({**make_receipt(), "metrics": {"peak_mem_gib": 61.5, "est_peak_mem_gib": 60.0}})
     assert "  peak memory       61.50 GiB (estimated 60.00 GiB before launch: 102%)" in format_receipt(receipt)

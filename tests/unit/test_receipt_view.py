@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from megaspec.compiler.runs.receipt_view import RUNTIME_TRIAGE, format_receipt
-from megaspec.runtime.receipt import STAGES, Receipt
+from megaspec.runtime.contract.receipt import STAGES, Receipt
 from tests.unit.test_manifest import make_receipt
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from megaspec.compiler.codegen.build import plan_for
 from megaspec.compiler.lint.check import check_spec
 from megaspec.compiler.lint.rules.memory import spec_estimate
-from megaspec.runtime import memory
+from megaspec.runtime.contract import memory
 from tests.unit.test_rules_training import lint
 
 BIG = {"preset": "dense-8b", "resources": {"gpu": "H100!:8"},

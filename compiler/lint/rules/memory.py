@@ -1,6 +1,6 @@
 """Lint rule MS311: the training step must fit in the memory of the GPU it asks for.
 
-The estimate is `runtime/memory.py`'s, the same one `megaspec plan` prints and the receipt sets
+The estimate is `runtime/contract/memory.py`'s, the same one `megaspec plan` prints and the receipt sets
 beside the measured peak. An out-of-memory error costs the image build, the GPU wait and the
 first forward; arithmetic on the spec costs nothing.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
-from megaspec.runtime.gpus import GPUS
-from megaspec.runtime.memory import GIB, MemoryEstimate, estimate, size_text
+from megaspec.runtime.contract.gpus import GPUS
+from megaspec.runtime.contract.memory import GIB, MemoryEstimate, estimate, size_text
 
 from ...spec.model import Spec
 from ...spec.model_dims import model_dims

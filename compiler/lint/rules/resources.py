@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from megaspec.runtime.gpus import GPUS
+from megaspec.runtime.contract.gpus import GPUS
 
 from ...codes import GPU_COUNT_OVER_NODE_LIMIT, UNKNOWN_GPU_TYPE
 from ...diagnostics import Severity, YamlPath, listing

@@ -47,10 +47,10 @@ def _quiet_shutdown() -> None:
 def run(plan, run_dir: Path, *, on_event: EventSink | None = None, resume: bool = False) -> Manifest:
     """Run `plan` to completion; returns the terminal manifest (Ctrl-C: `interrupted`). `resume`:
     the run dir holds an earlier attempt (see `resumable`), whose manifest and files are archived."""
-    from megaspec.runtime.workers import start_fork_server
+    from megaspec.runtime.launch.fork_server import start_fork_server
 
     start_fork_server()  # its import of the rank code overlaps the launcher's import of torch below
-    from megaspec.runtime.launch import archive_previous_attempt, run_plan
+    from megaspec.runtime.launch.entry import archive_previous_attempt, run_plan
 
     _quiet_shutdown()
     run_dir = Path(run_dir)  # run_plan writes plan.json, progress, logs and the receipt here
@@ -78,8 +78,8 @@ def resumable(plan, run_dir: Path):
     """The plan of the local run in `run_dir`, when `plan` may continue it there: the same plan hash
     (the same spec and flags), not still running, and a complete checkpoint to continue from.
     Otherwise a `BackendError` saying why."""
-    from megaspec.runtime.checkpoint_dirs import complete_steps, root_for
-    from megaspec.runtime.plan import read_plan
+    from megaspec.runtime.contract.checkpoint_dirs import complete_steps, root_for
+    from megaspec.runtime.contract.plan import read_plan
 
     if plan.target != "local":
         raise BackendError("`--resume` continues a local run in its run directory",
@@ -108,7 +108,7 @@ def resumable(plan, run_dir: Path):
 
 def _interrupted(run_dir: Path, manifest: Manifest, interrupt: KeyboardInterrupt) -> Manifest:
     """`interrupted`, noting the signal and where each rank was (the receipt's error says both)."""
-    from megaspec.runtime.errors import signal_name, signal_of
+    from megaspec.runtime.contract.errors import signal_name, signal_of
 
     found = (run_dir / RECEIPT_FILE).exists()
     said = str(interrupt) or f"the launcher received {signal_name(signal_of(interrupt))}"

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import ModuleType
 
-from megaspec.runtime.files import write_text_atomic
-from megaspec.runtime.seed import MANIFEST_FILE, seed_path
+from megaspec.runtime.contract.files import write_text_atomic
+from megaspec.runtime.contract.seed_file import MANIFEST_FILE, seed_path
 
 from ...codegen.seed_app import cache_volume
 from ...spec.mounts import is_under

@@ -218,7 +218,7 @@ def _collect_expired(run_dir: Path, manifest: Manifest, read_volume_file: ReadVo
 
 def receipt_location(run_dir: Path, run_id: str) -> tuple[str, str] | None:
     """(Volume name, path inside it) where the generated function writes this run's receipt; None: no Volume."""
-    from megaspec.runtime.plan import read_plan
+    from megaspec.runtime.contract.plan import read_plan
 
     plan = read_plan(run_dir / "plan.json")
     runs_dir = plan.modal.runs_dir.rstrip("/")

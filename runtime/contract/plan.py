@@ -1,0 +1,250 @@
+"""The runtime's input contract: a frozen, versioned, JSON Plan. Pure pydantic, no torch.
+
+The compiler's `lower` stage decides every value here; the runtime only reads it. Its hash
+(`Plan.sha256`, leaving out the run's identity and billing tags) names the experiment: a resume
+refuses a run directory of another plan, a generated app refuses a plan it was not compiled for, and
+a receipt is matched to its manifest by it. Which receipts may be compared side by side is a
+different question, decided in `compiler/runs/comparison.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .files import read_versioned_json
+from .presets import ModelDims
+from .vocabulary import Lane, Target
+
+PLAN_VERSION = 1
+SCHEMA_VERSION = "megaspec.plan.v1"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunIdentity(_Frozen):
+    """Run-unique and placement fields: excluded from the comparison hash."""
+
+    run_id: str | None = None
+    spec_path: str  # as given on the command line, POSIX
+    spec_sha256: str  # of the spec file's bytes (bases and presets are folded into the plan itself)
+    origins: dict[str, str] = Field(default_factory=dict)  # "train.steps" -> "specs/x.yaml:14" | "default" | ...
+    rehearsal: bool = False  # a GPU spec run locally on CPU to check geometry; never a GPU result
+    substitutions: list[str] = Field(default_factory=list)  # what a rehearsal replaced, in words
+    sweep_id: str | None = Field(default=None, exclude_if=lambda v: v is None)  # the sweep this run is one of
+
+
+class ModelPlan(_Frozen):
+    preset: str | None
+    n_layers: int
+    d_model: int
+    n_heads: int
+    n_kv_heads: int
+    d_ff: int
+    vocab_size: int
+    max_seq_len: int
+    num_params: int
+    flops_per_token: int  # at train.seq_len, torchtitan's formula
+
+    def dims(self) -> ModelDims:
+        return ModelDims(n_layers=self.n_layers, d_model=self.d_model, n_heads=self.n_heads,
+                         n_kv_heads=self.n_kv_heads, d_ff=self.d_ff, vocab_size=self.vocab_size,
+                         max_seq_len=self.max_seq_len)
+
+
+class TrainPlan(_Frozen):
+    steps: int
+    warmup_steps: int  # excluded from the measured loop (step 0 always is)
+    global_batch: int  # sequences per optimizer step
+    micro_batch: int  # sequences per rank per forward
+    grad_accum: int  # global_batch / (micro_batch * world_size), exact: the Plan checks it
+    seq_len: int
+    lr: float
+    min_lr_ratio: float
+    lr_warmup_steps: int
+    weight_decay: float
+    grad_clip: float
+    precision: Literal["bf16", "fp32"]
+    compile: bool
+    activation_checkpointing: Literal["none", "selective", "full"]
+    reshard_after_forward: Literal["default", "always", "never"]
+    seed: int
+    log_every: int
+
+
+class DataPlan(_Frozen):
+    source: Literal["synthetic", "shards"]
+    path: str | None  # hot path the loop reads
+    stage_from: str | None  # copied into `path` before the measured loop
+    dtype: Literal["uint16", "uint32"]
+    path_class: Literal["synthetic", "volume", "local-disk", "bucket"]
+
+
+class CheckpointPlan(_Frozen):
+    dir: str | None  # DCP root; None disables checkpoints
+    every: int | None
+    resume: Literal["auto", "never"]
+    keep: int
+
+
+class CachePlan(_Frozen):
+    policy: Literal["cold", "warm", "require-seed"]
+    dir: str | None  # TORCHINDUCTOR_CACHE_DIR; None: torch's default (a fresh temp dir)
+    seed: str | None  # where a warmed cache (directory or mega-cache file) is restored from
+
+
+class DistributedPlan(_Frozen):
+    backend: Literal["nccl", "gloo"]
+    device: Literal["cuda", "cpu"]
+    nodes: int
+    nproc_per_node: int
+    world_size: int
+    timeout_s: int  # collective timeout after the first step
+    init_timeout_s: int  # init + first step (compile happens here)
+    max_restarts: int  # always 0: a benchmark never silently restarts
+    env: dict[str, str]  # hardening applied before the process group starts
+    run_dir_env: dict[str, str] = Field(default_factory=dict)  # values are paths relative to the run dir
+
+
+class ResourcesPlan(_Frozen):
+    gpu_type: str | None  # canonical Modal type, "H100" ("H100!" is gpu_type H100 + exact)
+    gpu_count: int  # per node; 0 for CPU-only
+    modal_gpu: list[str]  # ordered Modal gpu strings: ["H100!:8"], fallbacks after the first
+    exact: bool
+    cpu: float | None
+    memory_mib: int | None
+    timeout_s: int  # per attempt
+    retries: int
+    price_usd_per_hour: float | None  # list price of one attempt's containers (dated table)
+
+
+class VolumeMount(_Frozen):
+    kind: Literal["cache", "checkpoints", "data", "home"]
+    name: str
+    mount: str
+    version: Literal[1, 2] | None
+
+
+class BucketMount(_Frozen):
+    key: str
+    bucket: str
+    mount: str
+    secret: str | None
+    prefix: str | None
+    read_only: bool
+    endpoint_url: str | None
+
+
+class ImagePlan(_Frozen):
+    python: str
+    base: str | None
+    packages: list[str]
+    apt: list[str]
+    uv_version: str
+    env: dict[str, str]
+    builder_version: str
+
+
+class ModalPlan(_Frozen):
+    app_name: str
+    client_version: str  # the `modal` client minor version the generated code targets: apply refuses another
+    image: ImagePlan
+    volumes: list[VolumeMount]
+    buckets: list[BucketMount]
+    secrets: list[str]  # names of Modal Secrets only, never values
+    tags: dict[str, str]
+    single_use_containers: bool
+    runs_dir: str  # where the function writes receipts (on a Volume when one exists)
+
+
+class BenchPlan(_Frozen):
+    ops: list[Literal["all_reduce", "all_gather", "gemm"]]
+    sizes_bytes: list[int]
+    iters: int
+    warmup_iters: int
+    gemm_dims: list[int]
+
+
+class ValidatePlan(_Frozen):
+    finite_loss: bool
+    max_final_loss: float | None
+    reference_receipt: str | None
+    loss_rtol: float
+
+
+class TensorBoardPlan(_Frozen):
+    dir: str | None  # absolute, one subfolder per run; None: `<run dir>/tensorboard`
+
+
+class WandbPlan(_Frozen):
+    project: str
+    entity: str | None
+    group: str | None  # None: the sweep id of a sweep's run (`wandb_group`)
+    mode: Literal["online", "offline"]  # online on Modal (the key from `secret`), offline on this machine
+    secret: str  # the Modal Secret that holds WANDB_API_KEY (named in the error when the key is missing)
+
+
+class TrackingPlan(_Frozen):
+    tensorboard: TensorBoardPlan | None = None
+    wandb: WandbPlan | None = None
+
+
+class Plan(_Frozen):
+    schema_version: Literal["megaspec.plan.v1"] = SCHEMA_VERSION
+    plan_version: int = PLAN_VERSION
+    megaspec_version: str
+    name: str
+    lane: Lane
+    target: Target
+    run: RunIdentity
+    model: ModelPlan
+    train: TrainPlan
+    data: DataPlan
+    checkpoint: CheckpointPlan
+    cache: CachePlan
+    distributed: DistributedPlan
+    resources: ResourcesPlan
+    modal: ModalPlan
+    bench: BenchPlan | None = None
+    validate_: ValidatePlan | None = Field(default=None, alias="validate")
+    # Left out of the JSON (and so of the comparison hash) when off: a tracker does not change a run.
+    tracking: TrackingPlan | None = Field(default=None, exclude_if=lambda v: v is None)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _geometry_adds_up(self) -> Plan:
+        """The batch geometry `lower` derived must hold: every rank runs the same whole micro-batches."""
+        t, d = self.train, self.distributed
+        if d.world_size != d.nodes * d.nproc_per_node:
+            raise ValueError(f"world_size {d.world_size} != nodes {d.nodes} x nproc_per_node {d.nproc_per_node}")
+        if t.grad_accum < 1 or t.global_batch != t.micro_batch * t.grad_accum * d.world_size:
+            raise ValueError(f"global_batch {t.global_batch} != micro_batch {t.micro_batch} x grad_accum "
+                             f"{t.grad_accum} x world_size {d.world_size}")
+        return self
+
+    def to_json(self) -> str:
+        """Byte-stable JSON: fields in contract order, dicts in the order `lower` built them, 2-space indent."""
+        return self.model_dump_json(indent=2, by_alias=True) + "\n"
+
+    def sha256(self) -> str:
+        """sha256 over everything except the run's identity and billing tags: equal hashes mean the same experiment."""
+        body = self.model_dump(mode="json", by_alias=True, exclude={"run": True, "modal": {"tags": True}})
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def read_plan(path: str | Path) -> Plan:
+    """Read plan.json, checking its schema version first."""
+    return Plan.model_validate(read_versioned_json(path, SCHEMA_VERSION, "plan"))
+
+
+def wandb_group(plan: Plan) -> str | None:
+    """The W&B group of a run: the spec's `tracking.wandb.group`, else the sweep it is one of."""
+    w = plan.tracking and plan.tracking.wandb
+    return (w.group or plan.run.sweep_id) if w else None

@@ -1,0 +1,105 @@
+"""The compile-cache seed's format: what a seed holds, the key it was built for, where it lives, and
+the check and restore a `require-seed` run makes before its ranks compile (`train/seed_make.py` makes one).
+
+A seed is a directory (the spec's `cache.seed`):
+  seed.json      what it was built for (`SeedKey`: torch, device, model shape, precision, compile
+                 settings) and what it holds; written last, so a seed without it is incomplete
+  artifacts.bin  torch's own bundle, `torch.compiler.save_cache_artifacts()` after the compile
+  inductor/      the seeding process's TORCHINDUCTOR_CACHE_DIR: FX-graph and AOTAutograd entries
+                 plus the compiled kernels (C++ `.so` on CPU, Triton on GPU) that the bundle lacks
+                 on CPU, where a bundle "hit" still pays the C++ build (runtime.md §4.2)
+
+`restore_seed` checks the key against the plan and this machine, then copies `inductor/`
+into the run's cache dir; a seed built for anything else is refused before any rank starts.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from .errors import CacheSeedMismatchError, CacheSeedMissingError
+from .plan import Plan
+
+SEED_SCHEMA_VERSION = "megaspec.seed.v1"
+MANIFEST_FILE, ARTIFACTS_FILE, INDUCTOR_DIR = "seed.json", "artifacts.bin", "inductor"
+
+
+class SeedKey(BaseModel):
+    """Everything the compiled graphs depend on: a seed is used only where all of it matches."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    torch: str
+    device: str  # "cpu", or the CUDA product name ("NVIDIA H200")
+    model: dict[str, int]
+    micro_batch: int
+    seq_len: int
+    precision: str
+    activation_checkpointing: str
+    autotune: bool
+
+
+class SeedManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: str = SEED_SCHEMA_VERSION
+    key: SeedKey
+    created_at: str
+    compile_s: float  # the seeding compile (first forward and backward)
+    artifacts_bytes: int
+    inductor_files: int
+
+
+def seed_path(plan: Plan) -> Path | None:
+    """Where this plan's seed lives: `cache.seed`. The seeding process (`megaspec cache seed`, locally
+    or in the generated one-GPU Modal app) writes it there and the run restores it from there."""
+    return Path(plan.cache.seed) if plan.cache.seed else None
+
+
+def key_for(plan: Plan, device: str) -> SeedKey:
+    t = plan.train
+    return SeedKey(torch=_torch_version(), device=device, model=plan.model.dims().as_dict(),
+                   micro_batch=t.micro_batch, seq_len=t.seq_len, precision=t.precision,
+                   activation_checkpointing=t.activation_checkpointing,
+                   autotune=plan.distributed.env.get("TORCHINDUCTOR_MAX_AUTOTUNE") == "1")
+
+
+def read_manifest(seed_dir: Path) -> SeedManifest:
+    path = seed_dir / MANIFEST_FILE
+    if not path.is_file():
+        raise CacheSeedMissingError(f"`{seed_dir}` holds no compile-cache seed (no {MANIFEST_FILE}); make one "
+                                    "with `megaspec cache seed SPEC`", stage="bootstrap")
+    manifest = SeedManifest.model_validate_json(path.read_text(encoding="utf-8"))
+    if manifest.schema_version != SEED_SCHEMA_VERSION:
+        raise CacheSeedMismatchError(f"`{seed_dir}` is a {manifest.schema_version} seed; this megaspec reads "
+                                     f"{SEED_SCHEMA_VERSION}: make it again with `megaspec cache seed SPEC`",
+                                     stage="bootstrap")
+    return manifest
+
+
+def check_seed(plan: Plan, seed_dir: Path, device: str) -> SeedManifest:
+    """The seed's manifest, or a refusal naming every way it differs from this run."""
+    manifest = read_manifest(seed_dir)
+    want, have = key_for(plan, device).model_dump(), manifest.key.model_dump()
+    diffs = [f"{name} {have[name]!r} (this run: {want[name]!r})" for name in want if want[name] != have[name]]
+    if diffs:
+        raise CacheSeedMismatchError(f"the compile-cache seed `{seed_dir}` was built for another run: "
+                                     f"{'; '.join(diffs)}. Make one for this spec with `megaspec cache seed "
+                                     "SPEC`", stage="bootstrap")
+    return manifest
+
+
+def restore_seed(plan: Plan, seed_dir: Path, cache_dir: Path, device: str) -> SeedManifest:
+    """Launcher side, before any rank starts: check the seed, then copy its cache into `cache_dir`."""
+    manifest = check_seed(plan, seed_dir, device)
+    shutil.copytree(seed_dir / INDUCTOR_DIR, cache_dir, dirs_exist_ok=True)
+    return manifest
+
+
+def _torch_version() -> str:
+    from importlib.metadata import version
+
+    return version("torch")
