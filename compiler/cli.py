@@ -31,7 +31,7 @@ COMMAND_MODULES = {
     "lint": "lint", "schema": "lint", "explain": "lint", "rules": "lint",
     "compile": "compile", "plan": "compile",
     "sweep": "sweep", "apply": "apply", "cache": "cache", "collect": "runs", "cancel": "runs", "status": "runs", "logs": "runs", "receipts": "receipts",
-    "report": "report",
+    "report": "report", "data": "data",
 }
 
 

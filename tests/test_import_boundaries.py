@@ -60,7 +60,7 @@ def test_lint_entry_points_load_neither_torch_nor_modal():
 
 
 # The compiler's folders in pipeline order: a folder imports only from itself and the folders before it.
-FOLDER_ORDER = ["spec", "lint", "codegen", "runs", "commands"]
+FOLDER_ORDER = ["data", "spec", "lint", "codegen", "runs", "commands"]
 
 
 def _imported_compiler_modules(path: Path) -> list[tuple[int, str]]:

@@ -9,17 +9,14 @@ claims; and every token id is below the model's vocabulary (read in chunks, in o
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import torch
 
 from ..contract.errors import RunFailure
+from ..contract.shards import LLMC_HEADER_BYTES, parse_llmc_header
 
-# llm.c shard headers: 256 int32 (magic, version, num_tokens), then the tokens.
-LLMC_MAGIC = {20240520: torch.uint16, 20240801: torch.uint32}
-LLMC_HEADER_BYTES = 256 * 4
-DTYPES = {"uint16": torch.uint16, "uint32": torch.uint32}
+DTYPES = {"uint16": torch.uint16, "uint32": torch.uint32}  # the format's dtype names (contract/shards.py)
 CHUNK_TOKENS = 1 << 24  # 32-64 MiB read at a time for the max-id scan
 
 
@@ -46,9 +43,9 @@ def token_layout(path: Path, dtype: str) -> tuple[torch.dtype, int, int]:
     size = path.stat().st_size
     with open(path, "rb") as f:
         head = f.read(LLMC_HEADER_BYTES)
-    if len(head) == LLMC_HEADER_BYTES and struct.unpack_from("<i", head)[0] in LLMC_MAGIC:
-        magic, _, claimed = struct.unpack_from("<3i", head)
-        tokens_dtype = LLMC_MAGIC[magic]
+    if (header := parse_llmc_header(head)) is not None:
+        name, claimed = header
+        tokens_dtype = DTYPES[name]
         held = (size - LLMC_HEADER_BYTES) // tokens_dtype.itemsize
         if claimed < 0 or claimed > held:
             raise BadDataError(f"shard `{path}`: its header claims {claimed} tokens but the file holds {held}; "

@@ -1,0 +1,1 @@
+"""`megaspec data prepare`: a text corpus -> token shards in the format of runtime/contract/shards.py."""
