@@ -36,6 +36,7 @@ from megaspec.runtime.contract.plan import (
     WandbPlan,
 )
 from megaspec.runtime.contract.presets import flops_per_token, num_params
+from megaspec.runtime.contract.rundir import CHECKPOINTS_DIR, COMM_TRACES_PREFIX
 
 from .. import __version__
 from ..diagnostics import InternalError
@@ -55,7 +56,6 @@ MODAL_CLIENT_VERSION = "1.6"  # the modal minor version whose public API templat
 RDMA_APT = ("libibverbs1",)  # modal.clustered(rdma=True) needs the verbs userspace library
 RUNS_SUBDIR = "megaspec-runs"
 LOCAL_RUNS_DIR = "/tmp/megaspec-runs"
-FR_DUMP_PREFIX = "comm_traces/rank_"
 FR_BUFFER_EVENTS = 20000  # flight-recorder ring size, torchtitan's default
 NCCL_HEARTBEAT_S = 480  # torch's default monitor heartbeat
 MIN_INIT_TIMEOUT_S = 600
@@ -155,7 +155,7 @@ def _checkpoint(spec: Spec) -> CheckpointPlan:
     if vol is not None:
         where = f"{vol.mount.rstrip('/')}/{spec.name}"
     else:
-        where = "checkpoints" if c.every is not None else None
+        where = CHECKPOINTS_DIR if c.every is not None else None
     return CheckpointPlan(dir=where, every=c.every, resume=c.resume, keep=c.keep)
 
 
@@ -197,7 +197,7 @@ def _dump_env(dist: DistributedPlan) -> dict[str, str]:
     """Flight-recorder dumps, one file per rank, inside the run dir (joined at launch: it holds the run id)."""
     if dist.backend != "nccl":
         return {}
-    return {"TORCH_FR_DUMP_TEMP_FILE": FR_DUMP_PREFIX, "TORCH_NCCL_DEBUG_INFO_TEMP_FILE": FR_DUMP_PREFIX}
+    return {"TORCH_FR_DUMP_TEMP_FILE": COMM_TRACES_PREFIX, "TORCH_NCCL_DEBUG_INFO_TEMP_FILE": COMM_TRACES_PREFIX}
 
 
 def _nccl_env(heartbeat: str, compile_: bool, init_timeout_s: int) -> dict[str, str]:

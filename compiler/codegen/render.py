@@ -17,12 +17,13 @@ from typing import Any
 
 from megaspec.runtime.contract.files import refuse_links, write_text_atomic
 from megaspec.runtime.contract.plan import Plan
+from megaspec.runtime.contract.rundir import PLAN_FILE
 
 from .. import __version__
 from ..codes import GENERATED_CODE_DOES_NOT_PARSE
 from ..diagnostics import InternalError
 
-APP_FILE, PLAN_FILE = "app.py", "plan.json"
+APP_FILE = "app.py"
 RUNTIME_REMOTE_DIR = "/root/megaspec/runtime"
 RUNTIME_IGNORE = ["**/__pycache__", "**/*.pyc"]
 # Blocks of the generated app -> the spec key whose line the `# spec:` marker names.

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import click
 
-from ..runs.manifest import MANIFEST_FILE, BackendError
+from megaspec.runtime.contract.rundir import MANIFEST_FILE, PLAN_FILE
+
+from ..runs.manifest import BackendError
 from .prepare import apply_local, build_app, lower_checked, steps_adjustment
 from .run_output import EXIT_OK, exit_code, fail, print_outcome, signalled
 
@@ -71,7 +73,7 @@ def _resumable(plan, run_dir: Path):
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False),
               help="Where runs/<run-id>/ (manifest, plan, receipt, logs) is written.")
 @click.option("-o", "--out", "out_dir", default="build", show_default=True, type=click.Path(file_okay=False),
-              help="Where `<name>/app.py` and `<name>/plan.json` go (as `megaspec compile -o`).")
+              help=f"Where `<name>/app.py` and `<name>/{PLAN_FILE}` go (as `megaspec compile -o`).")
 @click.option("--build-dir", "old_build_dir", default=None, hidden=True, type=click.Path(file_okay=False),
               help="The former name of `--out`.")
 @click.option("--steps", type=click.IntRange(min=1), help="Override `train.steps` for this run.")

@@ -19,6 +19,8 @@ from typing import Any
 
 import click
 
+from megaspec.runtime.contract.rundir import PLAN_FILE
+
 from ..runs.manifest import BackendError, new_manifest, utc_now, write_manifest
 from .run_output import EXIT_FAILED, EXIT_OK, fail, was_signalled
 
@@ -129,7 +131,7 @@ def write_planned(sweep_dir: Path, planned: list[PlannedRun], build_dir: Path, *
     entries = []
     for p in planned:
         run_dir = sweep_dir / p.plan.run.run_id
-        write_text_atomic(run_dir / "plan.json", p.plan.to_json())
+        write_text_atomic(run_dir / PLAN_FILE, p.plan.to_json())
         write_manifest(run_dir, new_manifest(p.plan, backend="local" if p.plan.target == "local" else "modal"))
         entries.append(SweepRunEntry(name=p.source.name, values=p.source.values, spec=p.source.spec.as_posix(),
                                      run_id=p.plan.run.run_id, run_dir=p.plan.run.run_id,

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import click
 
+from megaspec.runtime.contract.rundir import PLAN_FILE
+
 from ..runs.manifest import BackendError
 from .run_output import fail
 
@@ -28,7 +30,7 @@ def cache() -> None:
 @cache.command("seed")
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("-o", "--out", "out_dir", default="build", show_default=True, type=click.Path(file_okay=False),
-              help="Modal specs: where `<name>-seed/app.py` and `plan.json` go (as `megaspec compile -o`).")
+              help=f"Modal specs: where `<name>-seed/app.py` and `{PLAN_FILE}` go (as `megaspec compile -o`).")
 @click.option("--print", "print_app", is_flag=True,
               help="Modal specs: print the generated seeding app and launch nothing.")
 @click.option("--seed-dir", type=click.Path(file_okay=False), default=None,

@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from megaspec.runtime.contract.rundir import PLAN_FILE
+
 from ..codes import EXIT_ERRORS, EXIT_INTERNAL
 
 DEFAULT_OUT = "build"  # no link is followed below the current folder; below `-o DIR` when one is named
@@ -60,7 +62,7 @@ def build_one(path: str, config: Any, out_dir: str | None, target: str | None) -
         return build_crashed(path, str(e))
     except LinkRefused as e:
         return EXIT_ERRORS, f"{path}: not compiled: {e}\n"
-    return 0, f"{path}: wrote {where.as_posix()}/app.py and plan.json (plan {plan.modal.tags['megaspec_plan']})\n"
+    return 0, f"{path}: wrote {where.as_posix()}/app.py and {PLAN_FILE} (plan {plan.modal.tags['megaspec_plan']})\n"
 
 
 def build_crashed(path: str, reason: str) -> tuple[int, str]:
@@ -95,7 +97,7 @@ def _internal(e: Exception) -> None:
 @click.command("compile")
 @click.argument("specs", nargs=-1, required=True)
 @click.option("-o", "--out", "out_dir", default=None, type=click.Path(file_okay=False),
-              help="Where `<name>/app.py` and `<name>/plan.json` go.  [default: build]")
+              help=f"Where `<name>/app.py` and `<name>/{PLAN_FILE}` go.  [default: build]")
 @click.option("--target", type=TARGETS, help="Override `target:`; `local` on a GPU spec is a CPU rehearsal.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Processes for large batches (default: one per core; 1 = in-process).")
@@ -122,7 +124,7 @@ def compile_(specs: tuple[str, ...], out_dir: str, target: str | None, jobs: int
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--target", type=TARGETS, help="Override `target:`; `local` on a GPU spec is a CPU rehearsal.")
 @click.option("--diff", "diff_dir", type=click.Path(file_okay=False, exists=True),
-              help="A previous build dir (build/<name>) to diff app.py and plan.json against.")
+              help=f"A previous build dir (build/<name>) to diff app.py and {PLAN_FILE} against.")
 def plan_(spec: str, as_json: bool, target: str | None, diff_dir: str | None) -> None:
     """Show what SPEC will launch, where each value came from, and what it will cost."""
     from megaspec.runtime.contract.cost import estimate

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
+from megaspec.runtime.contract.rundir import MANIFEST_FILE
+
 from ..codes import EXIT_USAGE
-from ..runs.manifest import MANIFEST_FILE, BackendError
+from ..runs.manifest import BackendError
 from .run_output import exit_code, print_outcome, signalled
 
 

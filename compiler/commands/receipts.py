@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
-from ..runs.manifest import MANIFEST_FILE, RECEIPT_FILE, read_manifest
+from megaspec.runtime.contract.rundir import MANIFEST_FILE, RECEIPT_FILE
+
+from ..runs.manifest import read_manifest
 from .run_output import fail, require_manifest
 
 

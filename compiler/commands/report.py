@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from megaspec.runtime.contract.rundir import MANIFEST_FILE
+
 from ..runs.manifest import BackendError
 from .run_output import fail
 
@@ -30,7 +32,7 @@ def report(path: Path, out_dir: Path | None) -> None:
 
     try:
         if not run_dirs(path):
-            fail(f"no runs under `{path}` (no */manifest.json)", "Pass a sweep directory (runs/<sweep-id>) or a "
+            fail(f"no runs under `{path}` (no */{MANIFEST_FILE})", "Pass a sweep directory (runs/<sweep-id>) or a "
                                                                   "runs directory, as printed by `megaspec apply`")
         result = build_report(path)
     except BackendError as e:

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from megaspec.runtime.contract.rundir import MANIFEST_FILE
+
 from ..codes import EXIT_ERRORS, EXIT_OK
-from ..runs.manifest import MANIFEST_FILE, Manifest, read_manifest
+from ..runs.manifest import Manifest, read_manifest
 
 EXIT_FAILED = EXIT_ERRORS  # a run that failed, or was refused before it started
 # The run failed and left no receipt: its own output is all there is (by backend).

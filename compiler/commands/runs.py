@@ -8,7 +8,9 @@ from pathlib import Path
 
 import click
 
-from ..runs.manifest import MANIFEST_FILE, BackendError
+from megaspec.runtime.contract.rundir import MANIFEST_FILE
+
+from ..runs.manifest import BackendError
 from .run_output import EXIT_FAILED, EXIT_OK, exit_code, fail, print_outcome, require_manifest
 
 WATCH_INTERVAL_S = 10.0
@@ -24,7 +26,7 @@ def _refreshed(path: Path):
 
     dirs = run_dirs(path)
     if not dirs:
-        fail(f"no runs under `{path}` (no */manifest.json)", "Pass a runs directory, such as `runs`, or a run directory")
+        fail(f"no runs under `{path}` (no */{MANIFEST_FILE})", "Pass a runs directory, such as `runs`, or a run directory")
     try:
         views = refresh(dirs, echo=_stderr)
         return _filled_sweep(path, dirs, views) if is_sweep_dir(path) else views

@@ -8,10 +8,13 @@ ends the run `error` (orphaned), keeping what its progress and rank status files
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from pathlib import Path
+
+from megaspec.runtime.contract.progress import read_events
+from megaspec.runtime.contract.rank_status import read_statuses
+from megaspec.runtime.contract.rundir import PROGRESS_FILE
 
 from .manifest import LocalProcess, Manifest, ManifestError, advance, write_manifest
 
@@ -60,20 +63,9 @@ def end_if_orphaned(run_dir: Path, manifest: Manifest) -> Manifest:
 
 def last_recorded(run_dir: Path) -> str:
     """What the run's progress and per-rank status files say it reached."""
-    step = None
-    progress = run_dir / "progress.jsonl"
-    if progress.is_file():
-        for line in progress.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                step = json.loads(line).get("step", step)
-            except (json.JSONDecodeError, AttributeError):
-                continue  # a line cut short by the kill
-    phases = []
-    for path in sorted((run_dir / "ranks").glob("rank-*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            phases.append(f"rank {data['rank']} in `{data['phase']}` at step {data.get('last_step', 0)}")
-        except (OSError, ValueError, KeyError):
-            continue
+    steps = [e["step"] for e in read_events(run_dir / PROGRESS_FILE)[0] if "step" in e]
+    step = steps[-1] if steps else None
+    phases = [f"rank {rank} in `{data.get('phase', 'bootstrap')}` at step {data.get('last_step', 0)}"
+              for rank, data in read_statuses(run_dir).items()]
     said = [f"last step recorded: {step}" if step is not None else "no step recorded", *phases]
     return "; ".join(said)

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from megaspec.runtime.contract.rundir import attempt_log_dirs
+
 from .manifest import BackendError
 
 TAIL_ENTRIES = 500  # Modal entries shown without -f
@@ -21,7 +23,7 @@ FOLLOW_INTERVAL_S = 0.5
 
 def local_log_files(run_dir: Path) -> list[tuple[int, Path]]:
     """(rank, file) of the latest attempt, rank order, stdout before stderr."""
-    attempts = sorted(Path(run_dir).glob("logs/*/attempt_*"), key=lambda p: (p.parent.name, _attempt(p)))
+    attempts = sorted(attempt_log_dirs(run_dir), key=lambda p: (p.parent.name, _attempt(p)))
     if not attempts:
         return []
     ranks = sorted((int(d.name), d) for d in attempts[-1].iterdir() if d.is_dir() and d.name.isdigit())

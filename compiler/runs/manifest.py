@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from megaspec.runtime.contract.clock import utc_now
 from megaspec.runtime.contract.files import read_versioned_json, write_text_atomic
+from megaspec.runtime.contract.rundir import MANIFEST_FILE, RECEIPT_FILE
 from megaspec.runtime.contract.vocabulary import Lane, Outcome, Target
 
 from .. import __version__
@@ -32,8 +33,6 @@ if TYPE_CHECKING:  # the receipt models are built only when a receipt is read (l
     from megaspec.runtime.contract.receipt import Receipt
 
 SCHEMA_VERSION = "megaspec.manifest.v1"
-MANIFEST_FILE = "manifest.json"
-RECEIPT_FILE = "receipt.json"
 
 State = Literal["planned", "detached", "running"] | Outcome
 ErrorStage = Literal["bootstrap", "remote", "collector", "record", "persistence"]

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .manifest import MANIFEST_FILE, RECEIPT_FILE, BackendError
+from megaspec.runtime.contract.rundir import MANIFEST_FILE, PLAN_FILE, RECEIPT_FILE
+
+from .manifest import BackendError
 
 if TYPE_CHECKING:
     from megaspec.runtime.contract.plan import Plan
     from megaspec.runtime.contract.receipt import Receipt
 
-PLAN_FILE = "plan.json"
 
 # (key, label, unit): the metrics `compare` and `report` show, in this order.
 METRICS: tuple[tuple[str, str, str], ...] = (

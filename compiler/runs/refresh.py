@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .manifest import MANIFEST_FILE, BackendError, Manifest, read_manifest
+from megaspec.runtime.contract.rundir import MANIFEST_FILE
+
+from .manifest import BackendError, Manifest, read_manifest
 from .sweep_manifest import SWEEP_FILE
 
 MAX_POLLS = 16  # polls in flight at once: enough to hide latency, few enough not to trip rate limits

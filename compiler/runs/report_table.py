@@ -14,9 +14,11 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .comparison import class_label, comparison_class
+from megaspec.runtime.contract.rundir import MANIFEST_FILE, RECEIPT_FILE
+
 from .compare_view import setting_differences
-from .manifest import MANIFEST_FILE, RECEIPT_FILE, TERMINAL_STATES, BackendError, read_manifest
+from .comparison import class_label, comparison_class
+from .manifest import TERMINAL_STATES, BackendError, read_manifest
 from .records import METRICS, RunRecord, load_run, metric_text, metric_values
 
 # lane -> (metric, goal): what "best" means when the sweep does not say.

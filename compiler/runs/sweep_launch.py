@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from megaspec.runtime.contract.rundir import PLAN_FILE
+
 from .sweep_manifest import IN_FLIGHT_STATES, SweepManifest, refresh
 
 Launch = Callable[..., object]  # modal backend's launch(plan, app_py, run_dir, echo=...) -> Manifest
@@ -56,7 +58,7 @@ def fill_slots(sweep_dir: Path, *, echo: Callable[[str], None] = print, launch: 
     for run in queued[:free_slots(sweep)]:
         run_dir = sweep_dir / run.run_dir
         echo(f"launching {run.name} -> {run_dir}")
-        plan = read_plan(run_dir / "plan.json")
+        plan = read_plan(run_dir / PLAN_FILE)
         manifest = launch(plan, _app_for(plan, Path(run.app or "")), run_dir, echo=echo)
         out.run_ids.append(run.run_id)
         if manifest.state != "detached":  # said here: nothing else prints a launch that failed

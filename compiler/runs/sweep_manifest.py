@@ -15,10 +15,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from megaspec.runtime.contract.files import read_versioned_json, write_text_atomic
+from megaspec.runtime.contract.rundir import MANIFEST_FILE, RECEIPT_FILE
 from megaspec.runtime.contract.vocabulary import Target
 
 from .. import __version__
-from .manifest import MANIFEST_FILE, TERMINAL_STATES, BackendError, State, read_manifest
+from .manifest import TERMINAL_STATES, BackendError, State, read_manifest
 
 SCHEMA_VERSION = "megaspec.sweep.v1"
 SWEEP_FILE = "sweep.json"
@@ -85,7 +86,7 @@ def read_sweep(path: str | Path) -> SweepManifest:
         first = str(e).splitlines()[0]
         raise BackendError(f"cannot read the sweep manifest `{path}`: {first}",
                            hint="It was written by another megaspec version or edited by hand; the runs' own "
-                                "directories (manifest.json, receipt.json) are intact") from e
+                                f"directories ({MANIFEST_FILE}, {RECEIPT_FILE}) are intact") from e
 
 
 def with_states(sweep: SweepManifest, states: dict[str, str]) -> SweepManifest:

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PROGRESS_FILE = "progress.jsonl"
+from .rundir import PROGRESS_FILE
+
 EventFn = Callable[[dict[str, Any]], None]
 
 
@@ -50,7 +51,9 @@ class ProgressLog:
 
 
 def read_events(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """The complete lines from `offset` on, and the offset after the last complete line."""
+    """The events of the complete lines from `offset` on, and the offset after the last complete line.
+
+    A complete line that is not a JSON object (a line cut short by a kill, then appended to) is skipped."""
     if not path.exists():
         return [], offset
     events = []
@@ -60,7 +63,12 @@ def read_events(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]
             if not line.endswith("\n"):
                 break  # a half-written line: read it next time
             offset += len(line)
-            events.append(json.loads(line))
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                events.append(event)
     return events, offset
 
 

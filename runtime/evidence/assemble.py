@@ -14,6 +14,7 @@ from ..contract import checkpoint_dirs, cost, memory
 from ..contract.clock import seconds_between, utc_now
 from ..contract.plan import Plan
 from ..contract.progress import read_record
+from ..contract.rank_status import read_statuses
 from ..contract.receipt import (
     CheckpointReport,
     DataReport,
@@ -29,9 +30,10 @@ from ..contract.receipt import (
     Steps,
     read_receipt,
 )
+from ..contract.rundir import RECEIPT_FILE, error_files, rank_log_dirs, run_id_of
 from ..rank.outcome import Outcome
 from ..rank.provenance import collect_provenance, describe_hardware
-from ..rank.status import rank_report, read_statuses
+from ..rank.status import rank_report
 from ..state import cachestate
 from ..train import tracking
 from .acceptance import evaluate
@@ -49,7 +51,7 @@ def build_receipt(plan: Plan, run_dir: Path, started_at: str, outcome: Outcome,
         planned=plan.train.steps, completed=outcome.num_completed, warmup_excluded=outcome.excluded,
         measured=outcome.measured, resumed_from=outcome.resumed_from)
     return Receipt(
-        megaspec_version=plan.megaspec_version, run_id=plan.run.run_id or run_dir.name, name=plan.name,
+        megaspec_version=plan.megaspec_version, run_id=run_id_of(plan, run_dir), name=plan.name,
         lane=plan.lane, status=status, started_at=started_at, finished_at=utc_now(),
         spec=SpecRef(path=plan.run.spec_path, sha256=plan.run.spec_sha256),
         plan=PlanRef(sha256=plan.sha256(), plan_version=plan.plan_version),
@@ -179,7 +181,7 @@ def _with_verdict(plan: Plan, receipt: Receipt) -> Receipt:
 
 def _rank0_receipt(run_dir: Path, started_at: str) -> Receipt | None:
     try:
-        receipt = read_receipt(run_dir / "receipt.json")
+        receipt = read_receipt(run_dir / RECEIPT_FILE)
     except (OSError, ValueError):
         return None
     return receipt if receipt.started_at == started_at else None
@@ -188,7 +190,7 @@ def _rank0_receipt(run_dir: Path, started_at: str) -> Receipt | None:
 def _error_files(run_dir: Path, node_rank: int, nproc: int) -> dict[int, str]:
     """Global rank -> its error.json (`logs/<run>_<id>/attempt_<n>/<local_rank>/error.json`)."""
     found = {}
-    for path in sorted((run_dir / "logs").glob("*/attempt_*/*/error.json")):
+    for path in error_files(run_dir):
         found[node_rank * nproc + int(path.parent.name)] = str(path)
     return found
 
@@ -204,5 +206,5 @@ def _flight_records(plan: Plan, run_dir: Path) -> list[str]:
 
 def _log_dir(run_dir: Path, node_rank: int, plan: Plan, rank: int) -> str | None:
     local = rank - node_rank * plan.distributed.nproc_per_node
-    dirs = sorted((run_dir / "logs").glob(f"*/attempt_*/{local}"))
+    dirs = rank_log_dirs(run_dir, local)
     return str(dirs[-1]) if dirs else None

@@ -28,8 +28,9 @@ from ..contract.clock import utc_now
 from ..contract.errors import Interrupted, launcher_signals, signal_of
 from ..contract.files import write_text_atomic
 from ..contract.plan import Plan, read_plan
-from ..contract.progress import PROGRESS_FILE, EventFn, ProgressTail
+from ..contract.progress import EventFn, ProgressTail
 from ..contract.receipt import write_receipt
+from ..contract.rundir import ATTEMPT_FILES, ATTEMPTS_DIR, LOGS_DIR, PLAN_FILE, RECEIPT_FILE, run_id_of
 from ..evidence.assemble import complete_receipt
 from ..rank import drills
 from ..rank.outcome import Outcome
@@ -43,10 +44,10 @@ def launch_config(plan: Plan, run_dir: Path, node_rank: int, master_addr: str | 
     d = plan.distributed
     endpoint = f"{master_addr}:{master_port}" if master_addr else "localhost:0"
     return LaunchConfig(min_nodes=d.nodes, max_nodes=d.nodes, nproc_per_node=d.nproc_per_node,
-                        run_id=plan.run.run_id or run_dir.name, rdzv_backend="c10d", rdzv_endpoint=endpoint,
+                        run_id=run_id_of(plan, run_dir), rdzv_backend="c10d", rdzv_endpoint=endpoint,
                         rdzv_configs={"is_host": node_rank == 0, "timeout": d.init_timeout_s},
                         max_restarts=d.max_restarts, monitor_interval=0.1, start_method=start_method,
-                        logs_specs=DefaultLogsSpecs(log_dir=str(run_dir / "logs"), redirects=Std.ALL),
+                        logs_specs=DefaultLogsSpecs(log_dir=str(run_dir / LOGS_DIR), redirects=Std.ALL),
                         local_addr=master_addr if node_rank == 0 else None)
 
 
@@ -59,7 +60,7 @@ def run_plan(plan: Plan, run_dir: str | Path, *, node_rank: int = 0, master_addr
     """
     run_dir = Path(run_dir)
     archive_previous_attempt(run_dir)
-    write_text_atomic(run_dir / "plan.json", plan.to_json())  # the same bytes `megaspec compile` writes
+    write_text_atomic(run_dir / PLAN_FILE, plan.to_json())  # the same bytes `megaspec compile` writes
     started_at, outcome = utc_now(), Outcome()
     launch_error: BaseException | None = None
     try:
@@ -75,7 +76,7 @@ def run_plan(plan: Plan, run_dir: str | Path, *, node_rank: int = 0, master_addr
         launch_error = exc
     receipt = complete_receipt(plan, run_dir, started_at, outcome, launch_error, node_rank)
     if node_rank == 0:
-        write_receipt(run_dir / "receipt.json", receipt)
+        write_receipt(run_dir / RECEIPT_FILE, receipt)
     if isinstance(launch_error, (KeyboardInterrupt, SignalException)):  # SIGINT/SIGTERM reach the agent as the latter
         raise Interrupted(signal_of(launch_error), receipt.error.message) from launch_error  # on Modal: retried
     return receipt.model_dump(mode="json")
@@ -99,9 +100,6 @@ def _quiet_torch_launcher() -> Iterator[None]:
             logger.setLevel(level)
 
 
-ATTEMPT_FILES = ("ranks", "logs", PROGRESS_FILE, "receipt.json")
-
-
 def archive_previous_attempt(run_dir: Path, extra: tuple[str, ...] = ()) -> None:
     """Move a previous attempt's files (a retry or `apply --resume` reuses the run dir), and the
     `extra` ones the caller owns, to `attempts/<n>/`: its error files stay readable and are never
@@ -110,7 +108,7 @@ def archive_previous_attempt(run_dir: Path, extra: tuple[str, ...] = ()) -> None
     previous = [run_dir / name for name in (*ATTEMPT_FILES, *extra) if (run_dir / name).exists()]
     if not previous:
         return
-    archive = run_dir / "attempts" / str(len(list((run_dir / "attempts").glob("*"))) + 1)
+    archive = run_dir / ATTEMPTS_DIR / str(len(list((run_dir / ATTEMPTS_DIR).glob("*"))) + 1)
     archive.mkdir(parents=True)
     for path in previous:
         shutil.move(str(path), archive / path.name)
@@ -118,7 +116,7 @@ def archive_previous_attempt(run_dir: Path, extra: tuple[str, ...] = ()) -> None
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m megaspec.runtime.launch", description=__doc__.splitlines()[0])
-    parser.add_argument("--plan", required=True, help="plan.json written by `megaspec compile`")
+    parser.add_argument("--plan", required=True, help=f"{PLAN_FILE} written by `megaspec compile`")
     parser.add_argument("--run-dir", required=True, help="where logs, status files and the receipt go")
     parser.add_argument("--node-rank", type=int, default=0)
     parser.add_argument("--master-addr", default=None)
@@ -133,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     verdict = receipt.get("verdict")
     if verdict and not verdict["passed"]:
         print("validation failed: " + "; ".join(verdict["reasons"]), file=sys.stderr)
-    print(f"receipt: {Path(args.run_dir) / 'receipt.json'} ({receipt['status']})")
+    print(f"receipt: {Path(args.run_dir) / RECEIPT_FILE} ({receipt['status']})")
     return 0 if receipt["status"] == "ok" and (not verdict or verdict["passed"]) else 1
 
 

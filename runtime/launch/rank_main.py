@@ -17,6 +17,7 @@ from torch.distributed.elastic.multiprocessing.errors import record
 from ..contract.errors import code_for
 from ..contract.plan import Plan
 from ..contract.receipt import STAGES, BenchReport, RunError, write_receipt
+from ..contract.rundir import RECEIPT_FILE
 from ..evidence.assemble import build_receipt
 from ..rank.outcome import Outcome
 from ..rank.process_group import Rank, gather_json, init_distributed, teardown
@@ -42,7 +43,7 @@ def rank_main(plan_json: str, run_dir_str: str, seeded: bool, started_at: str) -
         status.enter("receipt")
         per_rank = gather_json(status.data)
         if r.is_main:
-            write_receipt(run_dir / "receipt.json",
+            write_receipt(run_dir / RECEIPT_FILE,
                           build_receipt(plan, run_dir, started_at, outcome, per_rank, status="ok"))
         status.enter("teardown")
         teardown()
@@ -75,7 +76,7 @@ def _record_failure(plan: Plan, run_dir: Path, status: RankStatus, exc: BaseExce
         return
     try:
         failure = RunError(code=error["code"], stage=stage, rank=0, step=step, message=error["message"])
-        write_receipt(run_dir / "receipt.json", build_receipt(plan, run_dir, started_at, outcome,
+        write_receipt(run_dir / RECEIPT_FILE, build_receipt(plan, run_dir, started_at, outcome,
                                                               [status.data], status="error", error=failure))
     except Exception as receipt_exc:  # the launcher completes the receipt anyway
         print(f"rank 0 could not write the receipt: {receipt_exc}", file=sys.stderr)

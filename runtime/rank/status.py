@@ -16,6 +16,7 @@ from typing import Any
 
 from ..contract.files import write_text_atomic
 from ..contract.receipt import STAGES
+from ..contract.rundir import rank_status_file
 from . import drills
 
 PHASE_ORDER = {phase: order for order, phase in enumerate((*STAGES, "done"))}
@@ -30,7 +31,7 @@ class RankStatus:
     """One rank's status file. `update` merges fields and rewrites the file at once."""
 
     def __init__(self, run_dir: str | Path, rank: int, local_rank: int):
-        self.path = Path(run_dir) / "ranks" / f"rank-{rank}.json"
+        self.path = rank_status_file(run_dir, rank)
         self.data: dict[str, Any] = {"rank": rank, "local_rank": local_rank, "pid": os.getpid(),
                                      "host": socket.gethostname(), "phase": "bootstrap", "last_step": 0,
                                      "started_ns": time.time_ns(), "phase_ns": {}}
@@ -48,18 +49,6 @@ class RankStatus:
         self.data["updated_ns"] = time.time_ns()
         durable = "error" in fields or self.data["phase"] in ("receipt", "teardown", "done")
         write_json_atomic(self.path, self.data, durable=durable)
-
-
-def read_statuses(run_dir: str | Path) -> dict[int, dict[str, Any]]:
-    """All ranks' status files by rank; unreadable files are skipped (a rank killed mid-write)."""
-    out: dict[int, dict[str, Any]] = {}
-    for path in sorted((Path(run_dir) / "ranks").glob("rank-*.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        out[int(data["rank"])] = data
-    return out
 
 
 def progress_of(status: dict[str, Any]) -> tuple[int, int]:

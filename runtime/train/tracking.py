@@ -25,6 +25,7 @@ from typing import Any
 
 from ..contract.plan import Plan, wandb_group
 from ..contract.receipt import TensorBoardRun, TrackingReport, WandbRun
+from ..contract.rundir import TENSORBOARD_DIR, WANDB_DIR, run_id_of
 
 # Where wandb would write outside its run folder (~/.cache/wandb, ~/.config/wandb, ...): into the run's.
 WANDB_DIRS = {"WANDB_CACHE_DIR": "cache", "WANDB_CONFIG_DIR": "config", "WANDB_DATA_DIR": "data",
@@ -38,15 +39,11 @@ class TrackerUnavailable(Exception):
     """A tracker that cannot start here; the message says why and what to do."""
 
 
-def run_id_of(plan: Plan, run_dir: Path) -> str:
-    return plan.run.run_id or Path(run_dir).name
-
-
 def tensorboard_dir(plan: Plan, run_dir: Path) -> Path | None:
     tb = plan.tracking and plan.tracking.tensorboard
     if not tb:
         return None
-    return Path(tb.dir) / run_id_of(plan, run_dir) if tb.dir else Path(run_dir) / "tensorboard"
+    return Path(tb.dir) / run_id_of(plan, run_dir) if tb.dir else Path(run_dir) / TENSORBOARD_DIR
 
 
 def step_metrics(event: dict[str, Any]) -> list[tuple[int, dict[str, float]]]:
@@ -84,7 +81,7 @@ class WandbMirror:
         if w.mode == "online" and not os.environ.get("WANDB_API_KEY"):
             raise TrackerUnavailable(f"WANDB_API_KEY is not set: the Modal Secret `{w.secret}` must hold it "
                                      "(and be listed in `secrets:`)")
-        home = Path(run_dir) / "wandb"
+        home = Path(run_dir) / WANDB_DIR
         os.environ.update({var: str(home / sub) for var, sub in WANDB_DIRS.items()})
         os.environ["WANDB_ERROR_REPORTING"] = "false"  # no crash reports to W&B's Sentry
         with _temp_files_in(home / "tmp"), warnings.catch_warnings():
@@ -206,7 +203,7 @@ def _wandb_run(plan: Plan, run_dir: Path) -> WandbRun | None:
     if w is None:
         return None
     run_id = run_id_of(plan, run_dir)
-    folders = sorted(p.parent for p in (run_dir / "wandb").glob(f"*run-*-{run_id}/run-{run_id}.wandb"))
+    folders = sorted(p.parent for p in (run_dir / WANDB_DIR).glob(f"*run-*-{run_id}/run-{run_id}.wandb"))
     if not folders:
         return None
     return WandbRun(run_id=run_id, project=w.project, entity=w.entity, group=wandb_group(plan), mode=w.mode,

@@ -11,10 +11,10 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from megaspec.runtime.contract.rundir import MANIFEST_FILE, PLAN_FILE, RECEIPT_FILE
+
 from ..local_process import end_if_orphaned, this_process
 from ..manifest import (
-    MANIFEST_FILE,
-    RECEIPT_FILE,
     BackendError,
     Manifest,
     ManifestError,
@@ -86,7 +86,7 @@ def resumable(plan, run_dir: Path):
                            hint="A Modal run resumes from its checkpoints Volume (`checkpoint.resume: auto`): "
                                 "apply the spec again")
     try:
-        previous, manifest = read_plan(run_dir / "plan.json"), read_manifest(run_dir)
+        previous, manifest = read_plan(run_dir / PLAN_FILE), read_manifest(run_dir)
     except (OSError, ValueError) as e:
         raise BackendError(f"`{run_dir}` is not a run directory `megaspec apply` wrote: {e}",
                            hint="Name a folder under the runs directory, e.g. `runs/<run-id>`") from e

@@ -20,11 +20,12 @@ from pathlib import Path, PurePosixPath
 from types import ModuleType
 
 from megaspec.runtime.contract.files import write_text_atomic
+from megaspec.runtime.contract.rundir import PLAN_FILE
 from megaspec.runtime.contract.seed_file import MANIFEST_FILE, seed_path
 
 from ...codegen.seed_app import cache_volume
 from ...spec.mounts import is_under
-from ..manifest import BackendError, Manifest, ModalCall, ManifestError, advance, new_manifest, write_manifest
+from ..manifest import BackendError, Manifest, ManifestError, ModalCall, advance, new_manifest, write_manifest
 from .modal_client import check_client_version, connect, describe, is_auth_error
 from .modal_collect import ReadVolumeFile, volume_file_bytes
 
@@ -91,7 +92,7 @@ def launch(plan, app_py: Path, run_dir: Path, *, echo: Callable[[str], None] = p
     check_client_version(plan.modal.client_version, launching=True)
     connect(echo, launching=True)
     app, function = find_entrypoint(load_app_module(app_py))
-    write_text_atomic(run_dir / "plan.json", plan.to_json())  # collect reads it to find the receipt's Volume
+    write_text_atomic(run_dir / PLAN_FILE, plan.to_json())  # collect reads it to find the receipt's Volume
     manifest = new_manifest(plan, backend="modal")
     write_manifest(run_dir, manifest)
     missing = missing_seed(plan, read_volume_file or volume_file_bytes)

@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from megaspec.runtime.contract.rundir import PLAN_FILE, RECEIPT_FILE
+
 from ..manifest import (
     BackendError,
     Manifest,
-    ModalCall,
     ManifestError,
+    ModalCall,
     advance,
     read_manifest,
     store_receipt,
@@ -194,7 +196,7 @@ def _flatten(nodes) -> list:
 
 def _collect_expired(run_dir: Path, manifest: Manifest, read_volume_file: ReadVolumeFile) -> Manifest:
     """After the retention window the receipt only lives where the function wrote it: its Volume."""
-    local = run_dir / "receipt.json"
+    local = run_dir / RECEIPT_FILE
     if local.exists():
         return store_receipt(run_dir, manifest, local.read_text(encoding="utf-8"), source=f"`{local}`")
     gone = f"the call's result expired (Modal keeps results {RESULT_RETENTION_DAYS} days)"
@@ -220,13 +222,13 @@ def receipt_location(run_dir: Path, run_id: str) -> tuple[str, str] | None:
     """(Volume name, path inside it) where the generated function writes this run's receipt; None: no Volume."""
     from megaspec.runtime.contract.plan import read_plan
 
-    plan = read_plan(run_dir / "plan.json")
+    plan = read_plan(run_dir / PLAN_FILE)
     runs_dir = plan.modal.runs_dir.rstrip("/")
     for volume in plan.modal.volumes:
         mount = volume.mount.rstrip("/")
         if runs_dir == mount or runs_dir.startswith(mount + "/"):
             inside = runs_dir[len(mount):].lstrip("/")
-            return volume.name, "/".join(p for p in (inside, run_id, "receipt.json") if p)
+            return volume.name, "/".join(p for p in (inside, run_id, RECEIPT_FILE) if p)
     return None
 
 

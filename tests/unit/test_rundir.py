@@ -1,0 +1,76 @@
+"""The run folder has one owner: `runtime/contract/rundir.py` spells each file's name, everyone else
+asks it; the readers of its files tolerate what a killed run leaves behind."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import socket
+from pathlib import Path
+
+import pytest
+
+from megaspec.compiler.runs.local_process import last_recorded
+from megaspec.runtime.contract import rundir
+from megaspec.runtime.contract.progress import read_events
+from megaspec.runtime.contract.rank_status import read_statuses
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCT = [p for part in ("compiler", "runtime") for p in sorted((ROOT / part).rglob("*.py"))]
+TEMPLATES = sorted((ROOT / "compiler").rglob("*.j2"))
+NAMES = (rundir.RECEIPT_FILE, rundir.PLAN_FILE, rundir.MANIFEST_FILE, rundir.PROGRESS_FILE)
+# Another folder's file of the same name: a prepared data folder's `manifest.json` (`megaspec data prepare`).
+OTHER_FOLDERS = {"runtime/contract/shards.py", "compiler/commands/data.py"}
+
+
+def code_strings(path: Path) -> list[tuple[int, str]]:
+    """Every string literal of a module except docstrings (f-string parts included)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_run_folder_file_is_spelled_once_in_product_code(name):
+    sites = [f"{p.relative_to(ROOT)}:{line}" for p in PRODUCT if str(p.relative_to(ROOT)) not in OTHER_FOLDERS
+             for line, text in code_strings(p) if name in text]
+    sites += [f"{p.relative_to(ROOT)}" for p in TEMPLATES if name in p.read_text(encoding="utf-8")]
+    assert sites == [f"runtime/contract/rundir.py:{_line_of(name)}"], sites
+
+
+def _line_of(name: str) -> int:
+    text = (ROOT / "runtime/contract/rundir.py").read_text(encoding="utf-8").splitlines()
+    return next(i for i, line in enumerate(text, 1) if f'= "{name}"' in line)
+
+
+def test_the_run_id_fallback_is_written_once():
+    pattern = re.compile(r"run\.run_id or ")
+    sites = [f"{p.relative_to(ROOT)}:{i}" for p in PRODUCT
+             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+    assert [s.split(":")[0] for s in sites] == ["runtime/contract/rundir.py"], sites
+
+
+def test_progress_events_skip_what_a_kill_leaves(tmp_path):
+    path = tmp_path / rundir.PROGRESS_FILE
+    path.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "lo\n[1, 2]\n{"step": 3, "loss": 1.5}\n{"step": 4')
+    events, offset = read_events(path)
+    assert [e["step"] for e in events] == [1, 3]
+    assert offset == len(path.read_text()) - len('{"step": 4')  # the half-written line waits
+
+
+def test_an_orphan_says_what_its_progress_and_rank_files_recorded(tmp_path):
+    (tmp_path / rundir.PROGRESS_FILE).write_text('{"step": 4, "loss": 1.0}\nnot json\n{"step": 5, "los')
+    for rank, fields in ((0, {"phase": "train", "last_step": 4}), (1, {"phase": "checkpoint"})):
+        path = rundir.rank_status_file(tmp_path, rank)
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps({"rank": rank, "pid": os.getpid(), "host": socket.gethostname(), **fields}))
+    rundir.rank_status_file(tmp_path, 2).write_text('{"rank": 2, "pha')  # killed mid-write
+    assert last_recorded(tmp_path) == ("last step recorded: 4; rank 0 in `train` at step 4; "
+                                       "rank 1 in `checkpoint` at step 0")
+    assert sorted(read_statuses(tmp_path)) == [0, 1]
