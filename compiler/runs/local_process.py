@@ -35,6 +35,13 @@ def _start_time(pid: int) -> float | None:
         return None
 
 
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
 def is_gone(process: LocalProcess) -> bool:
     """True when the process is known to be gone; False when alive or when this host cannot tell."""
     if process.host != socket.gethostname():
@@ -45,20 +52,40 @@ def is_gone(process: LocalProcess) -> bool:
         return True
     except PermissionError:
         pass  # alive, owned by someone else
+    if _is_zombie(process.pid):  # it has exited; its parent has not collected it yet
+        return True
     now = _start_time(process.pid)
     return process.started_at is not None and now is not None and abs(now - process.started_at) > 1.0
 
 
 def end_if_orphaned(run_dir: Path, manifest: Manifest) -> Manifest:
-    """A local run whose process is gone, ended `error` with what it last recorded; else unchanged."""
-    if manifest.process is None or not is_gone(manifest.process):
+    """A local run whose process is gone, ended `error` with what it last recorded; else unchanged.
+    While one of its ranks still runs, it is not over (the ranks die with the launcher: a moment)."""
+    if manifest.process is None or not is_gone(manifest.process) or living_ranks(run_dir):
         return manifest
     p = manifest.process
     message = (f"orphaned: the process that ran it (pid {p.pid} on {p.host}) is gone without finishing "
-               f"(killed, e.g. SIGKILL or out of memory, or the machine restarted); {last_recorded(run_dir)}")
+               f"(killed, e.g. SIGKILL or out of memory, or the machine restarted; its fork server and ranks "
+               f"ended with it); {last_recorded(run_dir)}")
     manifest = advance(manifest, "error", error=ManifestError(stage="remote", message=message))
     write_manifest(run_dir, manifest)
     return manifest
+
+
+def living_ranks(run_dir: Path) -> list[str]:
+    """`rank N (pid P)` for each rank of the run whose process still runs on this host."""
+    living = []
+    for number, data in read_statuses(run_dir).items():
+        try:
+            rank = LocalProcess(pid=int(data["pid"]), host=str(data["host"]),
+                                started_at=_start_time(int(data["pid"])))
+            born_s = int(data["started_ns"]) / 1e9
+        except (ValueError, KeyError, TypeError):
+            continue
+        # the same pid, started before the rank wrote its status file (not a later process reusing it)
+        if not is_gone(rank) and rank.started_at is not None and rank.started_at <= born_s + 1.0:
+            living.append(f"rank {number} (pid {rank.pid})")
+    return living
 
 
 def last_recorded(run_dir: Path) -> str:

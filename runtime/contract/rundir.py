@@ -14,6 +14,7 @@ Both halves go through this module: the launcher and the ranks write these files
       checkpoints/step-<N>/                        a checkpoint dir not on a Volume (`checkpoint_dirs.py`)
       tensorboard/, wandb/                         the trackers' files (`train/tracking.py`)
       attempts/<n>/                                an earlier attempt's ranks, logs, progress, receipt
+      .launcher.claim                              the claim of the launcher training here (`claim.py`)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ CHECKPOINTS_DIR = "checkpoints"
 TENSORBOARD_DIR = "tensorboard"
 WANDB_DIR = "wandb"
 ATTEMPTS_DIR = "attempts"
+LAUNCHER_CLAIM = ".launcher.claim"  # held by the launcher while it trains in the folder (`claim.py`)
 
 # What one attempt writes: moved to `attempts/<n>/` before the next one reuses the folder.
 ATTEMPT_FILES = (RANKS_DIR, LOGS_DIR, PROGRESS_FILE, RECEIPT_FILE)

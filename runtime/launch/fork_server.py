@@ -20,7 +20,10 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.forkserver as forkserver
 import os
+import sys
 from typing import Any
+
+from . import lifeline
 
 PRELOAD = ["megaspec.runtime.launch.preload"]
 
@@ -31,6 +34,7 @@ def start_fork_server() -> str:
     """Start the fork server, or a new one when the environment changed since; the start method
     for torch elastic ("spawn" where this Python cannot stop a stale server)."""
     global _server_env
+    os.environ[lifeline.LAUNCHER_PID_VAR] = str(os.getpid())  # the server and the ranks die with this process
     env = dict(os.environ)
     if _server_env is not None and _server_env != env:
         stop = getattr(forkserver._forkserver, "_stop", None)  # CPython's, since 3.8 (its test suite uses it)
@@ -45,7 +49,17 @@ def start_fork_server() -> str:
 
 def run_rank(*args: Any) -> int:
     """What each rank runs (`dist.rank_main`), named here so that the launcher itself never imports
-    the rank code: FSDP2, DTensor and sympy are a second of start-up it does not need."""
+    the rank code: FSDP2, DTensor and sympy are a second of start-up it does not need. A rank
+    dies with its parent (the fork server, or the launcher where it spawns) and with the launcher."""
     from .rank_main import rank_main
 
+    _die_with_the_run()
+
     return rank_main(*args)
+
+
+def _die_with_the_run() -> None:
+    launcher = lifeline.launcher_pid()
+    preload = sys.modules.get("megaspec.runtime.launch.preload")  # present in a fork of the server
+    lifeline.die_with_parent(preload.SERVER_PID if preload else (launcher or os.getppid()))
+    lifeline.watch_launcher(launcher)

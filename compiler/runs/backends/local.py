@@ -11,9 +11,9 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from megaspec.runtime.contract.rundir import MANIFEST_FILE, PLAN_FILE, RECEIPT_FILE
+from megaspec.runtime.contract.rundir import LAUNCHER_CLAIM, MANIFEST_FILE, PLAN_FILE, RECEIPT_FILE
 
-from ..local_process import end_if_orphaned, this_process
+from ..local_process import end_if_orphaned, living_ranks, this_process
 from ..manifest import (
     BackendError,
     Manifest,
@@ -46,14 +46,27 @@ def _quiet_shutdown() -> None:
 
 def run(plan, run_dir: Path, *, on_event: EventSink | None = None, resume: bool = False) -> Manifest:
     """Run `plan` to completion; returns the terminal manifest (Ctrl-C: `interrupted`). `resume`:
-    the run dir holds an earlier attempt (see `resumable`), whose manifest and files are archived."""
+    the run dir holds an earlier attempt (see `resumable`), whose manifest and files are archived.
+    The run directory is claimed for the whole run: a second launcher in it is refused."""
+    from megaspec.runtime.contract.claim import Claimed, claim
+
+    run_dir = Path(run_dir)  # run_plan writes plan.json, progress, logs and the receipt here
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with claim(run_dir / LAUNCHER_CLAIM):
+            return _run_claimed(plan, run_dir, on_event, resume)
+    except Claimed as e:
+        raise BackendError(f"`{run_dir}` is in use: another launcher (pid {e.holder or '?'}) trains in it; "
+                           "nothing was run", hint="Wait for it to end, or end it, then resume") from None
+
+
+def _run_claimed(plan, run_dir: Path, on_event: EventSink | None, resume: bool) -> Manifest:
     from megaspec.runtime.launch.fork_server import start_fork_server
 
     start_fork_server()  # its import of the rank code overlaps the launcher's import of torch below
     from megaspec.runtime.launch.entry import archive_previous_attempt, run_plan
 
     _quiet_shutdown()
-    run_dir = Path(run_dir)  # run_plan writes plan.json, progress, logs and the receipt here
     if resume:
         archive_previous_attempt(run_dir, extra=(MANIFEST_FILE,))
     manifest = new_manifest(plan, backend="local")
@@ -79,6 +92,7 @@ def resumable(plan, run_dir: Path):
     (the same spec and flags), not still running, and a complete checkpoint to continue from.
     Otherwise a `BackendError` saying why."""
     from megaspec.runtime.contract.checkpoint_dirs import complete_steps, root_for
+    from megaspec.runtime.contract.claim import holder_of
     from megaspec.runtime.contract.plan import read_plan
 
     if plan.target != "local":
@@ -95,9 +109,13 @@ def resumable(plan, run_dir: Path):
                            f"gives {plan.sha256()[:12]}): resuming would mix two experiments",
                            hint="Resume with the spec and flags (`--steps`, `--target`) of that run, or apply "
                                 "without `--resume` to start a new run")
-    if not end_if_orphaned(run_dir, manifest).is_terminal:
-        raise BackendError(f"`{run_dir}` is still running (pid {manifest.process.pid if manifest.process else '?'})",
+    holder = holder_of(run_dir / LAUNCHER_CLAIM)
+    if holder:
+        raise BackendError(f"`{run_dir}` is in use: its launcher (pid {holder}) still trains in it",
                            hint="Wait for it to end, or end it, then resume")
+    if not end_if_orphaned(run_dir, manifest).is_terminal or living_ranks(run_dir):
+        who = ", ".join(living_ranks(run_dir)) or f"pid {manifest.process.pid if manifest.process else '?'}"
+        raise BackendError(f"`{run_dir}` is still running ({who})", hint="Wait for it to end, or end it, then resume")
     root = root_for(previous, run_dir)
     if previous.checkpoint.resume != "auto" or root is None or not complete_steps(root):
         raise BackendError(f"`{run_dir}` has no complete checkpoint to resume from",

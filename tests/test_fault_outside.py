@@ -1,0 +1,91 @@
+"""Faults from outside the ranks, injected from outside the process: real signals to the launcher
+(`megaspec apply`), the fork server and the ranks; a second launcher in the same run folder. Each
+test waits for an event (a file appears, a process ends), never for a time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from megaspec.compiler.runs.manifest import read_manifest
+from megaspec.runtime.contract.claim import claim
+from megaspec.runtime.contract.rundir import LAUNCHER_CLAIM
+from megaspec.runtime.launch.lifeline import LAUNCHER_PID_VAR
+from tests.conftest import MEGASPEC, REPO_ROOT, run_megaspec
+
+pytestmark = pytest.mark.slow
+EVENT_DEADLINE_S = 300  # only a hang reaches it: every wait ends on an event
+
+
+def ckpt_spec(tmp_path: Path, every: int = 3) -> Path:
+    spec = tmp_path / "ckpt.yaml"
+    spec.write_text((REPO_ROOT / "specs" / "cpu-local.yaml").read_text() + f"checkpoint:\n  every: {every}\n")
+    return spec
+
+
+def start_apply(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen([*MEGASPEC, "apply", *args, "--runs-dir", str(tmp_path / "runs"), "--out",
+                             str(tmp_path / "build"), "--no-progress"], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, env={**os.environ, **(env or {})})
+
+
+def wait_for(found: Callable[[], object], what: str) -> object:
+    deadline = time.monotonic() + EVENT_DEADLINE_S
+    while not (value := found()):
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.05)
+    return value
+
+
+def run_dir_of(tmp_path: Path) -> Path:
+    return wait_for(lambda: next((tmp_path / "runs").glob("*/manifest.json"), None), "a manifest").parent
+
+
+def processes_of(launcher: int) -> list[str]:
+    """Every process that names `launcher` as its run's launcher (the fork server and the ranks)."""
+    mark = f"{LAUNCHER_PID_VAR}={launcher}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if mark in environ.read_bytes().split(b"\0"):
+                found.append(f"{environ.parent.name}: {(environ.parent / 'cmdline').read_bytes()[:80]!r}")
+        except OSError:
+            continue
+    return found
+
+
+def trained_a_step(tmp_path: Path) -> Path:
+    return wait_for(lambda: next((tmp_path / "runs").glob("*/progress.jsonl"), None), "a step").parent
+
+
+def test_a_sigkilled_launcher_leaves_nothing_running_and_status_says_what_happened(tmp_path):
+    proc = start_apply(tmp_path, str(ckpt_spec(tmp_path)), "--steps", "400")
+    run_dir = trained_a_step(tmp_path)
+    assert len(processes_of(proc.pid)) >= 3  # the fork server and two ranks: the mark finds them
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=EVENT_DEADLINE_S)
+    wait_for(lambda: not processes_of(proc.pid), "the fork server and the ranks ended with the launcher")
+    status = run_megaspec("status", str(tmp_path / "runs"))
+    manifest = read_manifest(run_dir)
+    assert status.returncode == 0 and "orphaned" in status.stdout, status.stdout + status.stderr
+    assert manifest.state == "error" and "orphaned" in manifest.error.message
+    assert "ranks ended with it" in manifest.error.message
+    assert not (run_dir / "receipt.json").exists()  # no rank trained on to an `ok` receipt
+
+
+def test_a_second_launcher_in_a_run_folder_is_refused_with_the_holders_pid(tmp_path):
+    first = start_apply(tmp_path, str(ckpt_spec(tmp_path)), "--steps", "6")
+    assert first.wait(timeout=EVENT_DEADLINE_S) == 0, first.stderr.read()
+    run_dir = run_dir_of(tmp_path)
+    with claim(run_dir / LAUNCHER_CLAIM):  # this test's process stands in for a launcher still training there
+        second = run_megaspec("apply", str(ckpt_spec(tmp_path)), "--steps", "6", "--resume", str(run_dir),
+                              "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "build"))
+    assert second.returncode == 1, second.stdout + second.stderr
+    assert f"its launcher (pid {os.getpid()}) still trains in it" in second.stderr
+    assert read_manifest(run_dir).state == "ok"  # untouched
