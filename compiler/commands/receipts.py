@@ -23,6 +23,7 @@ def receipts() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the receipt JSON as stored.")
 def show(path: str, as_json: bool) -> None:
     """Print the receipt of PATH (a run directory or a receipt.json) for people."""
+    from megaspec.runtime.contract.files import read_text_capped
     from megaspec.runtime.contract.receipt import read_receipt
 
     from ..runs.receipt_view import format_receipt
@@ -35,7 +36,7 @@ def show(path: str, as_json: bool) -> None:
         receipt = read_receipt(receipt_path)
     except ValueError as e:
         fail(f"`{receipt_path}` is not a valid receipt: {str(e).splitlines()[0]}")
-    click.echo(receipt_path.read_text(encoding="utf-8") if as_json else format_receipt(receipt), nl=False)
+    click.echo(read_text_capped(receipt_path, "receipt") if as_json else format_receipt(receipt), nl=False)
 
 
 @receipts.command("list")

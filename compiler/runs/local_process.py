@@ -12,6 +12,7 @@ import os
 import socket
 from pathlib import Path
 
+from megaspec.runtime.contract.files import UnreadableFile
 from megaspec.runtime.contract.progress import read_events
 from megaspec.runtime.contract.rank_status import read_statuses
 from megaspec.runtime.contract.rundir import PROGRESS_FILE
@@ -89,10 +90,12 @@ def living_ranks(run_dir: Path) -> list[str]:
 
 
 def last_recorded(run_dir: Path) -> str:
-    """What the run's progress and per-rank status files say it reached."""
-    steps = [e["step"] for e in read_events(run_dir / PROGRESS_FILE)[0] if "step" in e]
-    step = steps[-1] if steps else None
+    """What the run's progress and per-rank status files say it reached (through their bounded readers)."""
+    try:
+        steps = [e["step"] for e in read_events(run_dir / PROGRESS_FILE)[0] if "step" in e]
+    except UnreadableFile:
+        steps = []
     phases = [f"rank {rank} in `{data.get('phase', 'bootstrap')}` at step {data.get('last_step', 0)}"
               for rank, data in read_statuses(run_dir).items()]
-    said = [f"last step recorded: {step}" if step is not None else "no step recorded", *phases]
+    said = [f"last step recorded: {steps[-1]}" if steps else "no step recorded", *phases]
     return "; ".join(said)

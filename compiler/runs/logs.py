@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from megaspec.runtime.contract.files import UnreadableFile, read_tail
 from megaspec.runtime.contract.rundir import attempt_log_dirs
 
 from .manifest import BackendError
@@ -36,12 +37,10 @@ def _attempt(path: Path) -> int:
 
 
 def print_local(run_dir: Path, echo: Callable[[str], None]) -> int:
-    """Every line so far, rank by rank; the number of lines shown."""
+    """Every line so far, rank by rank (the last READ_CAPS["log"] bytes of each); the number of lines shown."""
     shown = 0
     for rank, path in local_log_files(run_dir):
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            echo(f"[rank {rank}] {line}")
-            shown += 1
+        shown += _print_from(path, 0, f"[rank {rank}] ", echo, partial=True)[1]
     return shown
 
 
@@ -59,13 +58,26 @@ def follow_local(run_dir: Path, echo: Callable[[str], None], finished: Callable[
 
 def _print_new(path: Path, offset: int, prefix: str, echo: Callable[[str], None]) -> int:
     """Complete lines after `offset`; returns the offset after the last one (a partial line waits)."""
-    with path.open("rb") as f:
-        f.seek(offset)
-        data = f.read()
-    end = data.rfind(b"\n") + 1
-    for line in data[:end].decode("utf-8", errors="replace").splitlines():
+    return _print_from(path, offset, prefix, echo, partial=False)[0]
+
+
+def _print_from(path: Path, offset: int, prefix: str, echo: Callable[[str], None], *, partial: bool
+                ) -> tuple[int, int]:
+    """The lines after `offset` (with a last partial one when `partial`), through the bounded reader:
+    a log that is a link or no regular file is one line saying so, a long one shows its tail.
+    Returns the offset after the last line printed and the number of lines."""
+    try:
+        start, data = read_tail(path, "log", offset)
+    except UnreadableFile as e:
+        echo(f"{prefix}{e}")
+        return offset, 1
+    if start > offset:
+        echo(f"{prefix}[{start - offset:,} earlier bytes not shown]")
+    end = len(data) if partial else data.rfind(b"\n") + 1
+    lines = data[:end].decode("utf-8", errors="replace").splitlines()
+    for line in lines:
         echo(prefix + line)
-    return offset + end
+    return start + end, len(lines)
 
 
 def modal_entries(call_id: str, app_id: str | None, *, follow: bool) -> Iterator[str]:

@@ -16,14 +16,19 @@ collector.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from megaspec.runtime.contract.clock import utc_now
-from megaspec.runtime.contract.files import read_versioned_json, write_text_atomic
+from megaspec.runtime.contract.files import (
+    UnreadableFile,
+    loads_bounded,
+    read_text_capped,
+    read_versioned_json,
+    write_text_atomic,
+)
 from megaspec.runtime.contract.rundir import MANIFEST_FILE, RECEIPT_FILE
 from megaspec.runtime.contract.vocabulary import Lane, Outcome, Target
 
@@ -198,14 +203,24 @@ def store_receipt(run_dir: Path, manifest: Manifest, payload, *, source: str) ->
     return finish_from_receipt(manifest, receipt)
 
 
+def store_receipt_file(run_dir: Path, manifest: Manifest, path: Path) -> Manifest:
+    """store_receipt of the receipt file `path`, read through the bounded reader (an unreadable one is
+    an error at stage `record`, naming the file)."""
+    try:
+        text = read_text_capped(path, "receipt")
+    except UnreadableFile as e:
+        return advance(manifest, "error", error=ManifestError(stage="record", message=str(e)))
+    return store_receipt(run_dir, manifest, text, source=f"`{path}`")
+
+
 def parse_receipt(payload) -> Receipt:
     """A receipt from a dict, JSON text or bytes; ValueError names what is wrong with it."""
     from megaspec.runtime.contract.receipt import Receipt
 
     if isinstance(payload, bytes | str):
         try:
-            payload = json.loads(payload)
-        except json.JSONDecodeError as e:
+            payload = loads_bounded(payload.decode("utf-8") if isinstance(payload, bytes) else payload)
+        except ValueError as e:
             raise ValueError(f"the receipt is not JSON ({e})") from e
     if not isinstance(payload, dict):
         raise ValueError(f"expected a receipt object, got {type(payload).__name__}")

@@ -98,11 +98,7 @@ def loss_curve(r: RunRecord) -> list[tuple[int, float]]:
     """(step, loss) of every step, from the run's per-step record `progress.jsonl`, else the receipt's losses."""
     from megaspec.runtime.contract.progress import read_record
 
-    try:
-        losses = read_record(r.path).losses
-    except (OSError, ValueError):  # an unreadable record: the receipt has the same losses
-        losses = []
-    return list(enumerate(losses or r.receipt.losses, 1))
+    return list(enumerate(read_record(r.path).losses or r.receipt.losses, 1))
 
 
 def metric_text(key: str, value: float | None) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from megaspec.runtime.contract.files import read_versioned_json, write_text_atomic
 from megaspec.runtime.contract.rundir import MANIFEST_FILE, RECEIPT_FILE
@@ -37,9 +37,17 @@ class SweepRunEntry(_Frozen):
     values: dict[str, Scalar]  # matrix key -> this run's value ({} for a run of a folder)
     spec: str  # the run's own spec file
     run_id: str
-    run_dir: str  # relative to the sweep directory
+    run_dir: str  # a folder of the sweep directory: one plain name
     app: str | None = None  # the generated app, for launching a queued Modal run later
     state: State = "planned"
+
+    @field_validator("run_dir")
+    @classmethod
+    def _one_folder(cls, value: str) -> str:
+        """A sweep.json edited to name `../elsewhere` or `/abs` must not send a reader outside the sweep."""
+        if value in ("", ".", "..") or "/" in value or "\\" in value or "\x00" in value:
+            raise ValueError(f"run_dir must be the name of a folder in the sweep directory, not {value[:80]!r}")
+        return value
 
 
 class SweepManifest(_Frozen):
@@ -101,11 +109,12 @@ def refresh(sweep_dir: Path) -> SweepManifest:
     sweep = read_sweep(sweep_dir)
     moved = {}
     for run in sweep.runs:
-        manifest_path = sweep_dir / run.run_dir / MANIFEST_FILE
-        if manifest_path.is_file():
-            state = read_manifest(manifest_path).state
-            if state != run.state:
-                moved[run.run_id] = state
+        try:
+            state = read_manifest(sweep_dir / run.run_dir / MANIFEST_FILE).state
+        except ValueError:  # missing or unreadable: status and report say so for that run
+            continue
+        if state != run.state:
+            moved[run.run_id] = state
     if not moved:
         return sweep
     fresh = with_states(sweep, moved)

@@ -1,17 +1,25 @@
-"""Atomic writes and version-checked reads, shared by every artifact megaspec leaves behind.
+"""Atomic writes and bounded reads, shared by every artifact megaspec leaves behind or reads back.
 
 Pure standard library.
 
 Temp file in the same directory, then rename: a reader sees the old file or the new one, never a
 half-written one. The compiler (build output, manifests, SARIF) and the runtime (receipts, status
-files) both use this one function.
+files) both use this one function. Every file read back from a run or sweep folder goes through
+`read_bytes_capped` (regular files only, never through a link at the file, a size cap per kind,
+never blocking) and JSON through `read_json` (a nesting cap checked before parsing): a file
+someone left there is an `UnreadableFile` naming it, never a hang, a memory blow-up or a traceback.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
+import itertools
 import json
+import operator
 import os
+import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -87,10 +95,139 @@ def refuse_links(base: str | Path, target: str | Path) -> Path:
     return target
 
 
+class UnreadableFile(ValueError):
+    """A file megaspec reads back that is no artifact it can read: names the file and why.
+
+    A ValueError, so a reader that copes with a malformed artifact copes with this one the same way.
+    """
+
+    def __init__(self, path: str | Path, reason: str):
+        super().__init__(f"`{path}`: {reason}")
+        self.path, self.reason = Path(path), reason
+
+
+# The most bytes read back per kind of file: far above what a run writes, far below what hurts.
+# A JSON cap also bounds the time of the nesting scan (about 0.13 s per MiB of brackets).
+READ_CAPS = {
+    "manifest": 1 << 20, "sweep manifest": 4 << 20, "plan": 4 << 20, "receipt": 4 << 20,
+    "progress": 16 << 20, "rank status": 1 << 20, "seed manifest": 1 << 20, "log": 16 << 20,
+}
+MAX_JSON_DEPTH = 64  # artifacts nest under 10 levels; json.loads recurses once per level
+
+
+def read_bytes_capped(path: str | Path, kind: str, *, offset: int = 0) -> bytes:
+    """The bytes of the regular file `path` from `offset` on, at most READ_CAPS[kind] of them.
+
+    Opened without following a link at `path` and without blocking (a FIFO, `/dev/stdin`, `/dev/zero`,
+    a socket or a directory is refused on the open descriptor, never read). Raises UnreadableFile
+    (FileNotFoundError's case included: `.reason` says it does not exist).
+    """
+    cap = READ_CAPS[kind]
+    fd, size = _open_regular(path, kind)
+    try:
+        if size - offset > cap:
+            raise UnreadableFile(path, f"the {kind} is {size:,} bytes; megaspec reads {cap:,} at most")
+        data = _read_at_most(fd, offset, cap + 1, path, kind)
+    finally:
+        os.close(fd)
+    if len(data) > cap:  # it grew while being read
+        raise UnreadableFile(path, f"the {kind} is over {cap:,} bytes; megaspec reads {cap:,} at most")
+    return data
+
+
+def read_tail(path: str | Path, kind: str, offset: int = 0) -> tuple[int, bytes]:
+    """The last READ_CAPS[kind] bytes at or after `offset` of a regular file that may grow (a log) and
+    where they start; opened and refused as in read_bytes_capped."""
+    fd, size = _open_regular(path, kind)
+    try:
+        start = max(offset, size - READ_CAPS[kind])
+        return start, _read_at_most(fd, start, READ_CAPS[kind], path, kind)
+    finally:
+        os.close(fd)
+
+
+def _open_regular(path: str | Path, kind: str) -> tuple[int, int]:
+    """A descriptor of the regular file `path` (not followed if a link, never blocking) and its size."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        raise UnreadableFile(path, _open_failure(e)) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise UnreadableFile(path, f"the {kind} is not a regular file (a directory, a device or a pipe)")
+    return fd, info.st_size
+
+
+def _read_at_most(fd: int, offset: int, limit: int, path: str | Path, kind: str) -> bytes:
+    chunks, size = [], 0
+    try:
+        os.lseek(fd, offset, os.SEEK_SET)
+        while size < limit:
+            chunk = os.read(fd, min(limit - size, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as e:  # EIO, or EISDIR-like surprises of an odd file system
+        raise UnreadableFile(path, f"cannot read the {kind}: {e.strerror}") from None
+    return b"".join(chunks)
+
+
+def _open_failure(e: OSError) -> str:
+    if e.errno == errno.ENOENT:
+        return "it does not exist"
+    if e.errno == errno.ELOOP:
+        return "it is a symbolic link; megaspec reads run files only as regular files"
+    return f"cannot open it: {e.strerror}"
+
+
+def read_text_capped(path: str | Path, kind: str) -> str:
+    """read_bytes_capped as UTF-8 text (a BOM dropped); undecodable bytes are UnreadableFile."""
+    try:
+        return read_bytes_capped(path, kind).decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise UnreadableFile(path, f"the {kind} is not UTF-8 text (byte {e.start})") from None
+
+
+def loads_bounded(text: str) -> Any:
+    """json.loads of `text` after checking it nests at most MAX_JSON_DEPTH levels (raises ValueError)."""
+    depth = json_depth(text) if text.count("[") + text.count("{") > MAX_JSON_DEPTH else 0
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"it nests {depth} levels deep; megaspec reads {MAX_JSON_DEPTH} at most")
+    return json.loads(text)
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = bytes(c for c in range(256) if c not in b"[]{}")
+_OPENS = bytes.maketrans(b"[{]}", b"\x01\x01\x00\x00")
+
+
+def json_depth(text: str) -> int:
+    """How deep `text`'s brackets nest outside its strings: a scan in C loops, no recursion.
+
+    With o(i) the openers among the first i brackets, the depth after them is o(i) - (i - o(i)).
+    """
+    brackets = _JSON_STRING.sub(b"", text.encode("utf-8", "surrogatepass")).translate(_OPENS, _NOT_BRACKET)
+    opens = itertools.accumulate(brackets)
+    return max(map(operator.sub, map(operator.mul, opens, itertools.repeat(2)), itertools.count(1)), default=0)
+
+
+def read_json(path: str | Path, kind: str) -> Any:
+    """The JSON value of the file `path`, read with READ_CAPS[kind] and MAX_JSON_DEPTH. Raises UnreadableFile."""
+    text = read_text_capped(path, kind)
+    try:
+        return loads_bounded(text)
+    except ValueError as e:
+        raise UnreadableFile(path, f"the {kind} cannot be read as JSON: {e}") from None
+
+
 def read_versioned_json(path: str | Path, schema_version: str, kind: str) -> dict[str, Any]:
     """Read an artifact's JSON, checking `schema_version` before any field (the dbt reader pattern)."""
-    raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    found = raw.get("schema_version") if isinstance(raw, dict) else None
+    raw = read_json(path, kind)
+    if not isinstance(raw, dict):
+        raise UnreadableFile(path, f"the {kind} holds a JSON {type(raw).__name__}, not an object")
+    found = raw.get("schema_version")
     if found != schema_version:
-        raise ValueError(f"{path}: {kind} schema_version is {found!r}; this megaspec reads {schema_version!r}")
+        raise UnreadableFile(path, f"{kind} schema_version is {repr(found)[:80]}; this megaspec reads {schema_version!r}")
     return raw

@@ -11,12 +11,14 @@ with the checkpoint's losses of steps 1..N (no `step`: the live display skips it
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .files import UnreadableFile, loads_bounded, read_bytes_capped
 from .rundir import PROGRESS_FILE
 
 EventFn = Callable[[dict[str, Any]], None]
@@ -53,23 +55,47 @@ class ProgressLog:
 def read_events(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """The events of the complete lines from `offset` on, and the offset after the last complete line.
 
-    A complete line that is not a JSON object (a line cut short by a kill, then appended to) is skipped."""
+    Read through the bounded reader (a regular file of at most READ_CAPS["progress"] bytes; otherwise
+    UnreadableFile); a line that is no event (`event_or_none`) is skipped, so whatever someone left
+    in the file never reaches a reader as anything but an event of the documented shape.
+    """
     if not path.exists():
         return [], offset
-    events = []
-    with open(path) as f:
-        f.seek(offset)
-        for line in f:
-            if not line.endswith("\n"):
-                break  # a half-written line: read it next time
-            offset += len(line)
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
-                events.append(event)
-    return events, offset
+    data = read_bytes_capped(path, "progress", offset=offset)
+    end = data.rfind(b"\n") + 1  # a half-written last line: read it next time
+    events = [event_or_none(line) for line in data[:end].splitlines()]
+    return [e for e in events if e is not None], offset + end
+
+
+MAX_LOSS = 3.5e38  # a loss is an fp32 number: anything larger is not one (and overflows a plot's range)
+_NUMBER_FIELDS = ("loss", "tokens_per_s", "eta_s")
+
+
+def event_or_none(line: bytes) -> dict[str, Any] | None:
+    """One line as an event: an object whose `step`/`resumed_from` are counts, whose `loss`,
+    `tokens_per_s` and `eta_s` are numbers and whose `losses` is a list of losses; else None."""
+    try:
+        event = loads_bounded(line.decode("utf-8"))
+    except ValueError:  # not UTF-8, not JSON, nested too deep, or an integer too long to convert
+        return None
+    if not isinstance(event, dict):
+        return None
+    counts_ok = all(_is_count(event[k]) for k in ("step", "resumed_from") if k in event)
+    numbers_ok = all(event[k] is None or _is_real(event[k]) for k in _NUMBER_FIELDS if k in event)
+    losses = event.get("losses", [])
+    losses_ok = isinstance(losses, list) and all(_is_real(x) for x in losses)
+    return event if counts_ok and numbers_ok and losses_ok else None
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 62
+
+
+def _is_real(value: Any) -> bool:
+    """A real number within fp32's range (NaN and the infinities included: a diverged step)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    return math.isnan(value) or math.isinf(value) or abs(value) <= MAX_LOSS
 
 
 @dataclass
@@ -81,8 +107,13 @@ class Record:
 
 
 def read_record(run_dir: Path) -> Record:
+    """The record of `run_dir`'s progress.jsonl; an empty one when the file is unreadable (UnreadableFile)."""
     record = Record()
-    for event in read_events(run_dir / PROGRESS_FILE)[0]:
+    try:
+        events = read_events(run_dir / PROGRESS_FILE)[0]
+    except UnreadableFile:
+        return record
+    for event in events:
         if "resumed_from" in event:
             record.resumed_from = event["resumed_from"]
         record.losses += event.get("losses", [])

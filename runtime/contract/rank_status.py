@@ -6,20 +6,31 @@ orphaned local run got.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from .files import UnreadableFile, read_json
 from .rundir import rank_status_files
 
 
 def read_statuses(run_dir: str | Path) -> dict[int, dict[str, Any]]:
-    """All ranks' status files by rank; unreadable files are skipped (a rank killed mid-write)."""
+    """All ranks' status files by rank, through the bounded reader; a file that is unreadable (a rank
+    killed mid-write) or not of a status's shape (`is_status`) is skipped."""
     out: dict[int, dict[str, Any]] = {}
     for path in rank_status_files(run_dir):
         try:
-            data = json.loads(path.read_text())
-            out[int(data["rank"])] = data
-        except (OSError, ValueError, TypeError, KeyError):
+            data = read_json(path, "rank status")
+        except UnreadableFile:
             continue
+        if is_status(data):
+            out[data["rank"]] = data
     return out
+
+
+def is_status(data: Any) -> bool:
+    """An object with a count `rank`, and a count `last_step` and a text `phase` where present."""
+    def count(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 62
+
+    return (isinstance(data, dict) and count(data.get("rank")) and count(data.get("last_step", 0))
+            and isinstance(data.get("phase", ""), str))

@@ -21,6 +21,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from .errors import CacheSeedMismatchError, CacheSeedMissingError
+from .files import read_json
 from .plan import Plan
 
 SEED_SCHEMA_VERSION = "megaspec.seed.v1"
@@ -72,7 +73,11 @@ def read_manifest(seed_dir: Path) -> SeedManifest:
     if not path.is_file():
         raise CacheSeedMissingError(f"`{seed_dir}` holds no compile-cache seed (no {MANIFEST_FILE}); make one "
                                     "with `megaspec cache seed SPEC`", stage="bootstrap")
-    manifest = SeedManifest.model_validate_json(path.read_text(encoding="utf-8"))
+    try:
+        manifest = SeedManifest.model_validate(read_json(path, "seed manifest"))
+    except ValueError as e:  # UnreadableFile, or pydantic's error for a wrong shape
+        raise CacheSeedMismatchError(f"`{seed_dir}`'s {MANIFEST_FILE} cannot be read ({str(e).splitlines()[0]}): "
+                                     "make the seed again with `megaspec cache seed SPEC`", stage="bootstrap") from None
     if manifest.schema_version != SEED_SCHEMA_VERSION:
         raise CacheSeedMismatchError(f"`{seed_dir}` is a {manifest.schema_version} seed; this megaspec reads "
                                      f"{SEED_SCHEMA_VERSION}: make it again with `megaspec cache seed SPEC`",

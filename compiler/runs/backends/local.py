@@ -22,6 +22,7 @@ from ..manifest import (
     new_manifest,
     read_manifest,
     store_receipt,
+    store_receipt_file,
     write_manifest,
 )
 
@@ -138,6 +139,6 @@ def _after_launcher_failure(run_dir: Path, manifest: Manifest, error: Exception)
     """A receipt rank 0 wrote before the launcher died says more than the launcher's exception."""
     receipt_path = run_dir / RECEIPT_FILE
     if receipt_path.exists():
-        return store_receipt(run_dir, manifest, receipt_path.read_text(encoding="utf-8"), source=f"`{receipt_path}`")
+        return store_receipt_file(run_dir, manifest, receipt_path)
     message = f"the local launcher failed before any receipt was written: {type(error).__name__}: {error}"
     return advance(manifest, "error", error=ManifestError(stage="bootstrap", message=message))

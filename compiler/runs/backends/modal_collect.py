@@ -23,6 +23,7 @@ from ..manifest import (
     advance,
     read_manifest,
     store_receipt,
+    store_receipt_file,
     utc_now,
     write_manifest,
 )
@@ -198,7 +199,7 @@ def _collect_expired(run_dir: Path, manifest: Manifest, read_volume_file: ReadVo
     """After the retention window the receipt only lives where the function wrote it: its Volume."""
     local = run_dir / RECEIPT_FILE
     if local.exists():
-        return store_receipt(run_dir, manifest, local.read_text(encoding="utf-8"), source=f"`{local}`")
+        return store_receipt_file(run_dir, manifest, local)
     gone = f"the call's result expired (Modal keeps results {RESULT_RETENTION_DAYS} days)"
     location = receipt_location(run_dir, manifest.run_id)
     if location is None:
