@@ -11,6 +11,8 @@ the optional extra `megaspec[plots]`: `plots_available()` says whether it is her
 from __future__ import annotations
 
 import io
+import json
+import math
 import re
 import statistics
 from pathlib import Path
@@ -134,6 +136,15 @@ def _throughput(plt, label: str, rows: list[Row]):
     return fig
 
 
+def axis_value(value: object) -> float | str:
+    """A setting as a point on an axis: a finite number as itself, anything else (a list such as
+    `bench.ops`, a map, None, a bool, a string, an infinity) as its text, so every value is one
+    hashable, ordered category."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+
+
 def _versus(plt, label: str, rows: list[Row], key: str, keys: list[str], metric: str):
     points = [r for r in rows if r.metrics.get(metric) is not None and key in r.values]
     if not points:
@@ -142,15 +153,16 @@ def _versus(plt, label: str, rows: list[Row], key: str, keys: list[str], metric:
     series: dict[str, list[Row]] = {}
     for r in points:
         series.setdefault(", ".join(f"{k}={r.values.get(k)}" for k in others) or metric, []).append(r)
-    xs = sorted({r.values[key] for r in points}, key=lambda v: (isinstance(v, str), v))
+    at = {id(r): axis_value(r.values[key]) for r in points}
+    xs = sorted(set(at.values()), key=lambda v: (isinstance(v, str), v))
     position = {v: i for i, v in enumerate(xs)}  # one lookup per point, not a scan of xs
-    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in xs)
+    numeric = all(isinstance(v, float) for v in xs)
     if len(series) > MAX_LEGEND:  # too many lines to tell apart: every point, and the mean at each value
         series = {f"mean of {len(points)} runs": points}
     fig, ax = plt.subplots(figsize=(7, 4.6))
     for name, members in series.items():
-        members = sorted(members, key=lambda r: position[r.values[key]])
-        x = [r.values[key] if numeric else position[r.values[key]] for r in members]
+        members = sorted(members, key=lambda r: position[at[id(r)]])
+        x = [at[id(r)] if numeric else position[at[id(r)]] for r in members]
         y = [r.metrics[metric] for r in members]
         if len(set(x)) == len(x):
             ax.plot(x, y, marker="o", label=name)
