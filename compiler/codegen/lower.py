@@ -12,12 +12,14 @@ packages, volume paths, the containers' price per hour (at the list prices of `r
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from megaspec.runtime.contract.cost import CPU_USD_PER_CORE_HOUR, MEM_USD_PER_GIB_HOUR
 from megaspec.runtime.contract.gpus import GPUS
 from megaspec.runtime.contract.plan import (
     BenchPlan,
     BucketMount,
+    CodeDir,
     CachePlan,
     CheckpointPlan,
     DataPlan,
@@ -31,12 +33,14 @@ from megaspec.runtime.contract.plan import (
     TensorBoardPlan,
     TrackingPlan,
     TrainPlan,
+    UserModelPlan,
     ValidatePlan,
     VolumeMount,
     WandbPlan,
 )
 from megaspec.runtime.contract.presets import flops_per_token, num_params
 from megaspec.runtime.contract.rundir import CHECKPOINTS_DIR, COMM_TRACES_PREFIX
+from megaspec.runtime.contract.user_code import code_folders, code_sha256
 
 from .. import __version__
 from ..diagnostics import InternalError
@@ -56,6 +60,7 @@ MODAL_CLIENT_VERSION = "1.6"  # the modal minor version whose public API templat
 RDMA_APT = ("libibverbs1",)  # modal.clustered(rdma=True) needs the verbs userspace library
 RUNS_SUBDIR = "megaspec-runs"
 LOCAL_RUNS_DIR = "/tmp/megaspec-runs"
+CODE_ROOT = "/opt/megaspec/code"  # the user's model code in the Modal image
 FR_BUFFER_EVENTS = 20000  # flight-recorder ring size, torchtitan's default
 NCCL_HEARTBEAT_S = 480  # torch's default monitor heartbeat
 MIN_INIT_TIMEOUT_S = 600
@@ -66,9 +71,10 @@ _SIZE_UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
 
 
 def lower(checked_spec: Spec, *, spec_path: str, spec_sha256: str, origins: dict[str, str],
-          target: str | None = None, run_id: str | None = None, sweep_id: str | None = None) -> Plan:
+          target: str | None = None, run_id: str | None = None, sweep_id: str | None = None,
+          spec_dir: Path | None = None) -> Plan:
     """Spec (already free of lint errors) -> Plan. `target` is the CLI override of `target:`; `sweep_id`:
-    the sweep the run is one of."""
+    the sweep the run is one of; `spec_dir`: the folder `model.code` is relative to (default: `spec_path`'s)."""
     spec, substitutions = checked_spec, []
     resolved = target or spec.target
     rehearsal = resolved == "local" and spec.target == "modal" and spec.resources.gpu is not None
@@ -76,14 +82,15 @@ def lower(checked_spec: Spec, *, spec_path: str, spec_sha256: str, origins: dict
         spec, substitutions = rehearse(spec)
     run = RunIdentity(run_id=run_id, spec_path=spec_path, spec_sha256=spec_sha256, origins=dict(origins),
                       rehearsal=rehearsal, substitutions=substitutions, sweep_id=sweep_id)
-    plan = _assemble(spec, resolved, run)
+    plan = _assemble(spec, resolved, run, spec_dir or Path(spec_path).parent)
     return plan.model_copy(update={"modal": _with_tags(plan, spec_sha256, run_id)})
 
 
-def _assemble(spec: Spec, target: str, run: RunIdentity) -> Plan:
+def _assemble(spec: Spec, target: str, run: RunIdentity, spec_dir: Path) -> Plan:
     geo = geometry(spec)
     dist = _distributed(spec, geo)
-    model = _model(spec)
+    folders = code_folders(spec_dir, spec.model.code)
+    model = _model(spec, folders, target)
     train = _train(spec, model, geo)
     cache = _cache(spec, dist)
     return Plan(
@@ -91,7 +98,7 @@ def _assemble(spec: Spec, target: str, run: RunIdentity) -> Plan:
         model=model, train=train, data=_data(spec), checkpoint=_checkpoint(spec), cache=cache,
         distributed=dist.model_copy(update={"env": _hardening_env(spec, dist, cache),
                                             "run_dir_env": _dump_env(dist)}),
-        resources=_resources(spec, dist, target), modal=_modal(spec, cache),
+        resources=_resources(spec, dist, target), modal=_modal(spec, cache, folders, target),
         bench=_bench(spec), validate=_validate(spec), tracking=_tracking(spec, target),
     )
 
@@ -115,11 +122,31 @@ def _init_timeout_s(spec: Spec) -> int:
     return max(2 * timeout_s, MIN_INIT_TIMEOUT_S) if spec.train.compile else timeout_s
 
 
-def _model(spec: Spec) -> ModelPlan:
+def _model(spec: Spec, folders: list[Path], target: str) -> ModelPlan:
     dims = model_dims(spec)
+    if dims is None:
+        return _user_model(spec, folders, target)
     seq_len = spec.train.seq_len or dims.max_seq_len
     return ModelPlan(preset=spec.preset, **dims.as_dict(), num_params=num_params(dims),
                      flops_per_token=flops_per_token(dims, seq_len))
+
+
+def code_dirs(folders: list[Path], target: str) -> list[CodeDir]:
+    """Where each `model.code` folder is for the rank: itself here; in the Modal image, one folder each
+    under CODE_ROOT (numbered, so two folders of one name never collide)."""
+    if target == "local":
+        return [CodeDir(local=str(f), remote=str(f)) for f in folders]
+    return [CodeDir(local=str(f), remote=f"{CODE_ROOT}/{i}-{f.name}") for i, f in enumerate(folders)]
+
+
+def _user_model(spec: Spec, folders: list[Path], target: str) -> ModelPlan:
+    """The user's own model: its entry, args and code hash; parameters and FLOPs are the runtime's to count."""
+    m = spec.model
+    assert m.entry is not None and m.vocab_size is not None, "MS219 checked"  # noqa: S101
+    user = UserModelPlan(entry=m.entry, code=[d.remote for d in code_dirs(folders, target)], args=dict(m.args),
+                         code_sha256=code_sha256(folders))
+    return ModelPlan(preset=None, n_layers=None, d_model=None, n_heads=None, n_kv_heads=None, d_ff=None,
+                     vocab_size=m.vocab_size, max_seq_len=None, num_params=None, flops_per_token=None, user=user)
 
 
 def _train(spec: Spec, model: ModelPlan, geo: Geometry) -> TrainPlan:
@@ -261,7 +288,7 @@ def _runs_dir(spec: Spec) -> str:
     return f"{vol.mount.rstrip('/')}/{RUNS_SUBDIR}" if vol else LOCAL_RUNS_DIR
 
 
-def _modal(spec: Spec, cache: CachePlan) -> ModalPlan:
+def _modal(spec: Spec, cache: CachePlan, folders: list[Path], target: str) -> ModalPlan:
     volumes = [VolumeMount(kind=kind, name=v.name, mount=v.mount, version=v.version)
                for kind in VOLUME_KINDS
                if (v := getattr(spec.volumes, kind)) is not None]
@@ -269,7 +296,8 @@ def _modal(spec: Spec, cache: CachePlan) -> ModalPlan:
                            read_only=b.read_only, endpoint_url=b.endpoint_url)
                for key, b in sorted(spec.buckets.items())]
     return ModalPlan(app_name=spec.name, client_version=MODAL_CLIENT_VERSION, image=_image(spec), volumes=volumes, buckets=buckets,
-                     secrets=list(spec.secrets), tags={}, single_use_containers=True, runs_dir=_runs_dir(spec))
+                     secrets=list(spec.secrets), tags={}, single_use_containers=True, runs_dir=_runs_dir(spec),
+                     code_dirs=code_dirs(folders, "modal") if spec.model.entry is not None else [])
 
 
 def _with_tags(plan: Plan, spec_sha256: str, run_id: str | None) -> ModalPlan:

@@ -120,6 +120,10 @@ def _launch_lines(plan: Plan) -> list[str]:
     ]
 
 
+NOT_ESTIMATED = ("not estimated: your model's dimensions are in its code (`model.entry`); the receipt records "
+                 "the measured peak")
+
+
 def _gpu_memory_gib(plan: Plan) -> float | None:
     gpu = GPUS.get(plan.resources.gpu_type or "")
     return gpu.memory_gib if gpu and plan.distributed.device == "cuda" else None
@@ -128,6 +132,9 @@ def _gpu_memory_gib(plan: Plan) -> float | None:
 def memory_summary(plan: Plan) -> dict[str, Any]:
     """The estimated peak per rank (runtime/contract/memory.py) and, on a GPU, that GPU's memory."""
     est = memory.for_plan(plan)
+    if est is None:
+        return {"peak_gib": None, "allocated_gib": None, "gpu_memory_gib": _gpu_memory_gib(plan), "parts_gib": {},
+                "not_estimated": NOT_ESTIMATED}
     return {"peak_gib": round(est.total / memory.GIB, 3), "allocated_gib": round(est.allocated / memory.GIB, 3),
             "gpu_memory_gib": _gpu_memory_gib(plan),
             "parts_gib": {name: round(getattr(est, name) / memory.GIB, 3)
@@ -136,6 +143,8 @@ def memory_summary(plan: Plan) -> dict[str, Any]:
 
 def _memory_line(plan: Plan) -> str:
     est, capacity = memory.for_plan(plan), _gpu_memory_gib(plan)
+    if est is None:
+        return f"  memory       {NOT_ESTIMATED}"
     where = f" of the {plan.resources.gpu_type}'s {capacity} GiB" if capacity else ""
     unit = "GPU" if plan.distributed.device == "cuda" else "rank"
     return f"  memory       est. peak {memory.size_text(est.total)} per {unit}{where} ({est.breakdown()})"

@@ -23,11 +23,14 @@ def rehearse(spec: Spec) -> tuple[Spec, list[str]]:
     world = geo.world_size
     tiny = PRESETS[DIAGNOSTIC_PRESET]
     t = spec.train
-    seq_len = t.seq_len or model_dims(spec).max_seq_len  # the diagnostic preset takes any length
+    dims = model_dims(spec)
+    seq_len = (t.seq_len or dims.max_seq_len) if dims else t.seq_len  # the diagnostic preset takes any length
     steps = min(t.steps, t.warmup_steps + REHEARSAL_EXTRA_STEPS)
     words = [f"GPU `{spec.resources.gpu.primary.text}` x {geo.nodes} node(s) -> {world} CPU ranks (gloo)"]
-    words += _changed("model preset", spec.preset or "custom", DIAGNOSTIC_PRESET)
-    words += _changed("train.seq_len", t.seq_len or model_dims(spec).max_seq_len, seq_len)
+    if dims is None:  # the user's own model is what a rehearsal of it must run: kept whole
+        words.append(f"your model `{spec.model.entry}` kept as written (`model.args` unchanged)")
+    else:
+        words += _changed("model preset", spec.preset or "custom", DIAGNOSTIC_PRESET)
     words += _changed("train.steps", t.steps, steps)
     words += _changed("train.precision", t.precision or geo.default_precision, "fp32")
     words += _changed("train.compile", t.compile, False)
@@ -39,8 +42,7 @@ def rehearse(spec: Spec) -> tuple[Spec, list[str]]:
     if spec.checkpoint.every is not None:
         words.append("checkpoints go to `checkpoints/` in the run dir")
     update = {
-        "target": "local", "preset": DIAGNOSTIC_PRESET, "buckets": {},
-        "model": type(spec.model)(max_seq_len=seq_len if seq_len > tiny.max_seq_len else None),
+        "target": "local", "buckets": {},
         "resources": spec.resources.model_copy(update={"gpu": None, "exact": False, "nodes": 1, "ranks": world}),
         "train": t.model_copy(update={"global_batch": geo.global_batch, "seq_len": seq_len,
                                       "steps": steps, "precision": "fp32", "compile": False}),
@@ -48,6 +50,9 @@ def rehearse(spec: Spec) -> tuple[Spec, list[str]]:
         "cache": type(spec.cache)(policy="cold"), "volumes": type(spec.volumes)(),
         "distributed": spec.distributed.model_copy(update={"debug": "INFO"}),
     }
+    if dims is not None:
+        update |= {"preset": DIAGNOSTIC_PRESET,
+                   "model": type(spec.model)(max_seq_len=seq_len if seq_len > tiny.max_seq_len else None)}
     return spec.model_copy(update=update), words
 
 

@@ -70,7 +70,8 @@ def _run_rules(spec: Spec, composed: Composed) -> list[Diagnostic]:
     data = composed.data
     credentials = find_credentials(data)  # scanned once; MS405 and MS412 both read it
     try:
-        return run_rules(lambda: RuleContext(spec=spec, smap=composed.smap, data=data, credentials=credentials))
+        return run_rules(lambda: RuleContext(spec=spec, smap=composed.smap, data=data, credentials=credentials,
+                                             spec_file=composed.spec_file))
     except Exception as e:  # noqa: BLE001 - a crashing rule is a bug, reported as MS902, not a traceback
         return [_internal("the lint rules", e)]
 

@@ -54,6 +54,12 @@ _RUNTIME_DOCS: dict[str, tuple[str, str]] = {
     "MS813": ("The data cannot be trained on (checked before any rank starts): a missing path, an empty or short "
               "shard, a header claiming more tokens than the file holds, or a token id outside the vocabulary.",
               "Fix the shard the message names: rewrite it, set `data.dtype`, or tokenize for this model."),
+    "MS814": ("Your model (`model.entry`) failed at bootstrap, before any training step: its module is not in the "
+              "`model.code` folders, it raises on import, the callable is missing or raises, it returns no "
+              "`torch.nn.Module` with `layers` (a ModuleList or ModuleDict), or its forward raises or returns "
+              "logits that are not `[batch, seq, model.vocab_size]`. The message names your file and line.",
+              "Fix the file and line the message names; `megaspec lint` checks the module and callable without "
+              "running them (MS221, MS222), `megaspec explain MS218` states the whole contract."),
 }
 
 

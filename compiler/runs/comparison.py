@@ -2,7 +2,8 @@
 
 Two runs are comparable when they agree on every field of `comparison_class`: the lane, whether
 the run was a rehearsal, the observed GPU type and count and whether they matched the request,
-the world size, the model's shape, the precision the parameters ran in, and the compile posture.
+the world size, the model's shape, the precision the parameters ran in, the compile posture, and
+for the user's own model the sha256 of its code (two runs of different code are never equals).
 Everything else (learning rate, batch, steps, seed) is what an experiment varies, so it is shown
 as a difference, never a reason to refuse. `compare` refuses different classes; `report` groups by
 class.
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from megaspec.runtime.contract.gpus import device_gpu_type
+from megaspec.runtime.contract.plan import ModelPlan
 
 if TYPE_CHECKING:
     from .records import RunRecord
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 CLASS_FIELDS: dict[str, str] = {
     "lane": "lane", "rehearsal": "rehearsal", "gpu": "observed GPU type", "gpu_count": "observed GPU count",
     "matches_request": "observed GPU matches the request", "world_size": "world size", "model": "model shape",
-    "precision": "precision", "compile": "compile",
+    "precision": "precision", "compile": "compile", "code": "model code (sha256)",
 }
 
 
@@ -37,11 +39,20 @@ def comparison_class(r: RunRecord) -> dict[str, object]:
         "gpu_count": receipt.hardware.observed_gpu_count * receipt.distributed.nodes,
         "matches_request": receipt.hardware.matches_request,
         "world_size": receipt.distributed.world_size,
-        "model": f"{model.n_layers}L d{model.d_model} h{model.n_heads}/{model.n_kv_heads} ff{model.d_ff} "
-                 f"v{model.vocab_size}",
+        "model": model_shape(model),
+        "code": model.user.code_sha256[:12] if model.user else "megaspec",
         "precision": receipt.parallelism.param_dtype,
         "compile": receipt.parallelism.compile,
     }
+
+
+def model_shape(model: ModelPlan) -> str:
+    """`12L d768 h12/12 ff2048 v32000` for a preset model; `entry(args) v32000` for the user's own."""
+    if model.user is not None:
+        args = ", ".join(f"{k}={v}" for k, v in sorted(model.user.args.items()))
+        return f"{model.user.entry}({args}) v{model.vocab_size}"
+    return (f"{model.n_layers}L d{model.d_model} h{model.n_heads}/{model.n_kv_heads} ff{model.d_ff} "
+            f"v{model.vocab_size}")
 
 
 def class_label(cls: dict[str, object]) -> str:

@@ -45,6 +45,7 @@ class Composed:
     preset: str | None = None
     preset_paths: frozenset[YamlPath] = frozenset()
     written: dict[str, Any] | None = None  # the merged data before the preset filled `model` (for sweeps)
+    spec_file: Path | None = None  # the spec's own file, which `model.code` folders are relative to
 
     @property
     def blocked(self) -> bool:
@@ -267,13 +268,16 @@ def _merged_map(data: Any, layers: list[SourceMap], texts: dict[str, str]) -> So
 
 def _apply_preset(composed: Composed, *, base: bool = False) -> None:
     """Fill `model.*` from the preset where the user did not write a value; report unknown presets.
-    A spec needs a preset or every `model:` field; a base file (`_*.yaml`) needs neither."""
+    A spec needs a preset, every `model:` dimension or a `model.entry` (the user's own model, which no
+    preset fills); a base file (`_*.yaml`) needs none of them."""
     data = composed.data
     assert data is not None
     name = data.get("preset")
     model = data.get("model", {})
     if not isinstance(model, dict) or (name is not None and not isinstance(name, str)):
         return  # wrong types are the model stage's to report
+    if model.get("entry") is not None:
+        return  # the user's own model: no preset fills it (MS218 reports a preset beside it)
     if name is None:
         if not base:
             _require_model(composed, model)
@@ -324,6 +328,7 @@ def compose(path: str | Path, display: str | None = None, *, text: str | None = 
                         resolver.diagnostics)
     composed = Composed(shown, data, _merged_map(data, layers, resolver.texts), resolver.file_maps,
                         resolver.file_data, resolver.files, resolver.diagnostics)
+    composed.spec_file = real
     composed.written = dict(data)  # the preset replaces `model` with a new dict; nothing below is mutated
     if not resolver.failed:
         _apply_preset(composed, base=is_base_file(path))

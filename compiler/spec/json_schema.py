@@ -49,12 +49,13 @@ def spec_schema(*, base: bool = False) -> dict[str, Any]:
             ref = prop.get("$ref", "").rpartition("/")[2]
             if ref in definitions and "description" not in prop:
                 prop["description"] = definitions[ref]["description"]
-    if not base:  # compose's rule: a spec names a preset or gives every model dimension
+    if not base:  # compose's rule: a spec names a preset, gives every model dimension or its own model
         from megaspec.runtime.contract.presets import PRESETS
 
         dims = sorted(next(iter(PRESETS.values())).as_dict())
         schema["anyOf"] = [{"required": ["preset"], "properties": {"preset": {"type": "string"}}},
-                           {"required": ["model"], "properties": {"model": {"required": dims}}}]
+                           {"required": ["model"], "properties": {"model": {"required": dims}}},
+                           {"required": ["model"], "properties": {"model": {"required": ["entry", "vocab_size"]}}}]
     title = "megaspec base spec v1" if base else "megaspec spec v1"
     return {"$schema": JSON_SCHEMA_DRAFT, "$id": BASE_SCHEMA_ID if base else SCHEMA_ID, **schema, "title": title}
 

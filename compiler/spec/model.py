@@ -9,7 +9,7 @@ Semantic checks that involve more than one field live in `lint/rules/`, not here
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, JsonValue, model_validator
 
 from megaspec.runtime.contract.presets import PRESETS
 from megaspec.runtime.contract.vocabulary import Lane, Target
@@ -109,8 +109,22 @@ class Cache(Section):
                                                    "`megaspec cache seed SPEC` makes it.")
 
 
+# `package.module:callable`, the form `model.entry` takes (Python identifiers, dotted module).
+ENTRY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+
+
 class ModelOverrides(Section):
-    """Fields that override the preset's dimensions (or define the model when no preset is given)."""
+    """The model: a preset's dimensions overridden field by field, every dimension without a preset, or your
+    own code (`entry`, `code`, `args`, `vocab_size`)."""
+
+    entry: Annotated[str, Field(pattern=ENTRY_PATTERN, max_length=512)] | None = Field(
+        None, description="Your model: `package.module:callable` in the `code` folders; called with `args`, it "
+                          "returns a `torch.nn.Module` whose `layers` are sharded one by one (`megaspec explain "
+                          "MS218`). Not with `preset:`.")
+    code: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
+        default_factory=list, max_length=16, description="Folders holding your model's code, relative to the spec "
+                                                          "file: put on `sys.path` and shipped to the Modal image.")
+    args: dict[str, JsonValue] = Field(default_factory=dict, description="Keyword arguments of the `entry` callable.")
 
     n_layers: Int | None = Field(None, ge=1, le=256, description="Transformer blocks.")
     d_model: Int | None = Field(None, ge=8, le=65536, description="Hidden width.")
@@ -118,7 +132,8 @@ class ModelOverrides(Section):
     n_kv_heads: Int | None = Field(None, ge=1, le=512, description="Key/value heads (grouped-query attention); "
                                                                    "divides `n_heads`.")
     d_ff: Int | None = Field(None, ge=8, le=262144, description="Width of the SwiGLU MLP.")
-    vocab_size: Int | None = Field(None, ge=2, le=1_048_576, description="Vocabulary size.")
+    vocab_size: Int | None = Field(None, ge=2, le=1_048_576, description="Vocabulary size: the width of the "
+                                   "logits; token ids of the data must be below it.")
     max_seq_len: Int | None = Field(None, ge=8, le=1_048_576, description="Longest sequence the model takes.")
 
 
@@ -281,9 +296,9 @@ class Spec(Section):
     secrets: list[Name] = Field(default_factory=list, description="Names of Modal Secrets, never values.")
     cache: Cache = Field(default_factory=dict, validate_default=True)
     preset: PresetName | None = Field(None, description="Model preset; `tiny` is the diagnostic one. Default: "
-                                                        "`tiny`, with `model:` overrides.")
+                                                        "`tiny`, with `model:` overrides. Not with `model.entry`.")
     model: ModelOverrides = Field(default_factory=dict, validate_default=True, description="Overrides of the preset's "
-                                                                              "dimensions.")
+                                  "dimensions, or your own model (`model.entry`).")
     train: Train = Field(default_factory=dict, validate_default=True)
     data: Data = Field(default_factory=dict, validate_default=True)
     checkpoint: Checkpoint = Field(default_factory=dict, validate_default=True)

@@ -1,6 +1,11 @@
-"""The model a spec trains: its `model:` fields, the rest from its preset (the one place a preset is applied)."""
+"""The model a spec trains: its `model:` fields, the rest from its preset (the one place a preset is applied).
+
+A spec with `model.entry` trains the user's own code: it has no dimensions lint can read, so
+`model_dims` says None and each caller says what it cannot judge.
+"""
 
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 from megaspec.runtime.contract.presets import DIAGNOSTIC_PRESET, PRESETS, ModelDims
@@ -23,7 +28,10 @@ def preset_fill(preset: str, written: Mapping[str, Any], seq_len: object = None)
     return filled
 
 
-def model_dims(spec: Spec) -> ModelDims:
-    """The model a spec trains: its `model:` fields, the rest from its preset (the diagnostic one by default)."""
-    written = spec.model.model_dump()
+def model_dims(spec: Spec) -> ModelDims | None:
+    """The model a spec trains: its `model:` fields, the rest from its preset (the diagnostic one by default);
+    None for the user's own model (`model.entry`)."""
+    if spec.model.entry is not None:
+        return None
+    written = spec.model.model_dump(include={f.name for f in fields(ModelDims)})
     return ModelDims(**{**written, **preset_fill(spec.preset or DIAGNOSTIC_PRESET, written, spec.train.seq_len)})

@@ -17,4 +17,5 @@ RUNTIME_CODES = {
     "MS811": "cache-state-mixed",
     "MS812": "cache-seed-mismatch",
     "MS813": "bad-data",
+    "MS814": "user-model-failed",
 }

@@ -49,9 +49,9 @@ def startup_s(plan: Plan) -> int:
 
 
 def compute_s(plan: Plan) -> float | None:
-    """Seconds of training at the assumed MFU; None without a known GPU peak."""
+    """Seconds of training at the assumed MFU; None without a known GPU peak or FLOPs count."""
     gpu = GPUS.get(plan.resources.gpu_type or "")
-    if gpu is None:
+    if gpu is None or plan.model.flops_per_token is None:  # the user's own model is counted when it runs
         return None
     t = plan.train
     flops = t.steps * t.global_batch * t.seq_len * plan.model.flops_per_token

@@ -54,6 +54,16 @@ class CacheSeedMismatchError(RunFailure):
     code = "MS812"
 
 
+class UserModelError(RunFailure):
+    """The user's model (`model.entry`) could not be imported, built or run: always the bootstrap stage,
+    the message naming the user's file (and line, when the traceback reaches it)."""
+
+    code = "MS814"
+
+    def __init__(self, message: str):
+        super().__init__(message, stage="bootstrap")
+
+
 class Interrupted(KeyboardInterrupt):
     """The launcher was stopped by a signal (Ctrl-C's SIGINT, SIGTERM); raised once the receipt is written."""
 

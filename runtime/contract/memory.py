@@ -136,8 +136,11 @@ def estimate(d: ModelDims, *, world_size: int, micro_batch: int, grad_accum: int
                           overhead=overhead)
 
 
-def for_plan(plan: Plan) -> MemoryEstimate:
-    """The estimate for one rank of `plan` (its model, batch geometry and distributed settings)."""
+def for_plan(plan: Plan) -> MemoryEstimate | None:
+    """The estimate for one rank of `plan` (its model, batch geometry and distributed settings); None for the
+    user's own model (`model.entry`), whose dimensions only its code knows."""
+    if plan.model.user is not None:
+        return None
     t, d = plan.train, plan.distributed
     return estimate(plan.model.dims(), world_size=d.world_size, micro_batch=t.micro_batch, grad_accum=t.grad_accum,
                     seq_len=t.seq_len, precision=t.precision, activation_checkpointing=t.activation_checkpointing,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -40,19 +40,35 @@ class RunIdentity(_Frozen):
     sweep_id: str | None = Field(default=None, exclude_if=lambda v: v is None)  # the sweep this run is one of
 
 
+class UserModelPlan(_Frozen):
+    """The user's own model (`model.entry`): what the rank imports and calls, and the hash of that code."""
+
+    entry: str  # `package.module:callable`
+    code: list[str]  # absolute folders the rank puts at the front of sys.path, in order
+    args: dict[str, Any]  # keyword arguments of the callable
+    code_sha256: str  # runtime/contract/user_code.code_sha256 of the folders as compiled
+
+
 class ModelPlan(_Frozen):
+    """A preset's dimensions, or (`user` set) the user's own model, whose dimensions only its code knows:
+    then every dimension but `vocab_size` is None and the runtime counts parameters and FLOPs."""
+
     preset: str | None
-    n_layers: int
-    d_model: int
-    n_heads: int
-    n_kv_heads: int
-    d_ff: int
+    n_layers: int | None
+    d_model: int | None
+    n_heads: int | None
+    n_kv_heads: int | None
+    d_ff: int | None
     vocab_size: int
-    max_seq_len: int
-    num_params: int
-    flops_per_token: int  # at train.seq_len, torchtitan's formula
+    max_seq_len: int | None
+    num_params: int | None
+    flops_per_token: int | None  # at train.seq_len, torchtitan's formula
+    user: UserModelPlan | None = Field(default=None, exclude_if=lambda v: v is None)
 
     def dims(self) -> ModelDims:
+        """The preset decoder's dimensions (a programmer error for the user's own model: check `user` first)."""
+        if self.user is not None:
+            raise ValueError(f"the model `{self.user.entry}` is the user's own: it has no preset dimensions")
         return ModelDims(n_layers=self.n_layers, d_model=self.d_model, n_heads=self.n_heads,
                          n_kv_heads=self.n_kv_heads, d_ff=self.d_ff, vocab_size=self.vocab_size,
                          max_seq_len=self.max_seq_len)
@@ -151,6 +167,11 @@ class ImagePlan(_Frozen):
     builder_version: str
 
 
+class CodeDir(_Frozen):
+    local: str  # absolute, on the machine that compiled the plan
+    remote: str  # absolute, in the container: what `model.user.code` names
+
+
 class ModalPlan(_Frozen):
     app_name: str
     client_version: str  # the `modal` client minor version the generated code targets: apply refuses another
@@ -161,6 +182,8 @@ class ModalPlan(_Frozen):
     tags: dict[str, str]
     single_use_containers: bool
     runs_dir: str  # where the function writes receipts (on a Volume when one exists)
+    # The user's model code shipped into the image: (folder on this machine, folder in the image), in order.
+    code_dirs: list[CodeDir] = Field(default_factory=list, exclude_if=lambda v: not v)
 
 
 class BenchPlan(_Frozen):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -84,6 +84,16 @@ class Distributed(_Part):
     init_timeout_s: int
     timeout_s: int
     env: dict[str, str]
+
+
+class ModelReport(_Part):
+    """The user's own model (`model.entry`) as the rank built it: what ran, and what was counted on it."""
+
+    entry: str
+    args: dict[str, Any]
+    code_sha256: str  # of the `model.code` folders as compiled (runtime/contract/user_code.py)
+    num_params: int  # each parameter once, tied ones included once
+    flops_per_token: int | None  # `flops_per_token(seq_len)`, else counted on one micro-batch; None: neither
 
 
 class Parallelism(_Part):
@@ -284,6 +294,7 @@ class Receipt(_Part):
     bench: BenchReport | None = None
     verdict: Verdict | None = None
     tracking: TrackingReport | None = None
+    model: ModelReport | None = None  # only for the user's own model
 
 
 def write_receipt(path: str | Path, receipt: Receipt) -> Path:

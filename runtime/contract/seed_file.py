@@ -60,9 +60,17 @@ def seed_path(plan: Plan) -> Path | None:
     return Path(plan.cache.seed) if plan.cache.seed else None
 
 
+def _model_key(plan: Plan) -> dict:
+    """The preset decoder's dimensions; for the user's own model its entry, args and code hash."""
+    user = plan.model.user
+    if user is not None:
+        return {"entry": user.entry, "args": user.args, "code_sha256": user.code_sha256}
+    return plan.model.dims().as_dict()
+
+
 def key_for(plan: Plan, device: str) -> SeedKey:
     t = plan.train
-    return SeedKey(torch=_torch_version(), device=device, model=plan.model.dims().as_dict(),
+    return SeedKey(torch=_torch_version(), device=device, model=_model_key(plan),
                    micro_batch=t.micro_batch, seq_len=t.seq_len, precision=t.precision,
                    activation_checkpointing=t.activation_checkpointing,
                    autotune=plan.distributed.env.get("TORCHINDUCTOR_MAX_AUTOTUNE") == "1")

@@ -63,7 +63,7 @@ def build_receipt(plan: Plan, run_dir: Path, started_at: str, outcome: Outcome,
         losses=outcome.losses, metrics=_metrics(plan, outcome, per_rank), steps=steps, per_rank=per_rank,
         checkpoint=outcome.checkpoint or _checkpoints_on_disk(plan, run_dir),
         provenance=collect_provenance(plan), error=error, bench=outcome.bench,
-        tracking=tracking.report(plan, run_dir))
+        tracking=tracking.report(plan, run_dir), model=outcome.model)
 
 
 def _checkpoints_on_disk(plan: Plan, run_dir: Path) -> CheckpointReport | None:
@@ -115,7 +115,8 @@ def _metrics(plan: Plan, outcome: Outcome, per_rank: list[RankReport]) -> Metric
     losses = outcome.losses
     mems = [r.peak_mem_gib for r in per_rank if r.peak_mem_gib is not None]
     # On CPU the measured peak is the process's RSS (Python and torch included): nothing to compare.
-    estimated = memory.for_plan(plan).allocated / memory.GIB if plan.distributed.device == "cuda" else None
+    est = memory.for_plan(plan) if plan.distributed.device == "cuda" else None
+    estimated = est.allocated / memory.GIB if est is not None else None
     return Metrics(**fields, final_loss=losses[-1] if losses else None, min_loss=min(losses) if losses else None,
                    peak_mem_gib=max(mems) if mems else None, est_peak_mem_gib=estimated)
 

@@ -16,7 +16,7 @@ from torch.distributed.elastic.multiprocessing.errors import record
 
 from ..contract.errors import code_for
 from ..contract.plan import Plan
-from ..contract.receipt import STAGES, BenchReport, RunError, write_receipt
+from ..contract.receipt import STAGES, BenchReport, ModelReport, RunError, write_receipt
 from ..contract.rundir import RECEIPT_FILE
 from ..evidence.assemble import build_receipt
 from ..rank.outcome import Outcome
@@ -26,6 +26,7 @@ from ..rank.status import RankStatus, failing_step
 from ..state import cachestate
 from ..train.bench import run_bench
 from ..train.loop import run_training
+from ..train.user_model import UserModel, prepare
 
 
 @record
@@ -37,9 +38,10 @@ def rank_main(plan_json: str, run_dir_str: str, seeded: bool, started_at: str) -
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cachestate.cache_dir_for(plan, run_dir))
     outcome = Outcome()
     try:
+        user = _user_model(plan, outcome)  # before any collective: a broken model fails here, on every rank
         r = init_distributed(plan, run_dir)
         status.update(device=device_name(r.device), observed_devices=observed_devices() if r.is_main else None)
-        _run_lane(plan, r, status, run_dir, seeded, outcome)
+        _run_lane(plan, r, status, run_dir, seeded, outcome, user)
         status.enter("receipt")
         per_rank = gather_json(status.data)
         if r.is_main:
@@ -54,12 +56,24 @@ def rank_main(plan_json: str, run_dir_str: str, seeded: bool, started_at: str) -
     return 0
 
 
-def _run_lane(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool, outcome: Outcome) -> None:
+def _user_model(plan: Plan, outcome: Outcome) -> UserModel | None:
+    """The user's model (`model.entry`), imported and built on the meta device; None for megaspec's own."""
+    user = plan.model.user
+    if user is None or plan.lane == "bench":
+        return None
+    built = prepare(plan)
+    outcome.model = ModelReport(entry=user.entry, args=user.args, code_sha256=user.code_sha256,
+                                num_params=built.num_params, flops_per_token=built.flops_per_token)
+    return built
+
+
+def _run_lane(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool, outcome: Outcome,
+              user: UserModel | None) -> None:
     if plan.lane == "bench":
         status.enter("train")
         outcome.bench = BenchReport(**run_bench(plan, r))
         return
-    run_training(plan, r, status, run_dir, seeded, outcome)
+    run_training(plan, r, status, run_dir, seeded, outcome, user)
 
 
 def _record_failure(plan: Plan, run_dir: Path, status: RankStatus, exc: BaseException, started_at: str,

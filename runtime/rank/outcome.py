@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..contract.receipt import BenchReport, CheckpointReport
+from ..contract.receipt import BenchReport, CheckpointReport, ModelReport
 
 
 @dataclass
@@ -25,6 +25,7 @@ class Outcome:
     metrics: dict[str, Any] = field(default_factory=dict)  # `measure.summarize`
     num_fsdp_units: int | None = None
     bench: BenchReport | None = None
+    model: ModelReport | None = None  # the user's own model, as built on this rank
 
     @property
     def num_completed(self) -> int:

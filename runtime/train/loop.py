@@ -33,7 +33,9 @@ from ..state.data import Geometry, agree_on_steps, get_batch, open_source
 from . import tracking
 from .measure import StepClock, peak_mem_gib, summarize
 from .model import build_model, cross_entropy
+from . import user_model
 from .parallel import parallelize
+from .user_model import UserModel
 
 GC_EVERY_STEPS = 50  # all ranks collect on the same steps
 
@@ -69,18 +71,19 @@ def _prepare_cache(plan: Plan, status: RankStatus, run_dir: Path, seeded: bool) 
 
 
 def run_training(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
-                 outcome: Outcome) -> None:
+                 outcome: Outcome, user: UserModel | None = None) -> None:
     """Train on this rank, filling `outcome` (losses, metrics, data, checkpoint, steps) as it goes,
     so a failed run's receipt still shows how far it got. Rank 0's trackers (TensorBoard, W&B, when
-    asked) start first, so their start-up is in no rank's first-step time, and end with the loop."""
+    asked) start first, so their start-up is in no rank's first-step time, and end with the loop.
+    `user`: the user's model as `user_model.prepare` built it before the process group."""
     with tracking.mirrored(plan, run_dir, r.is_main) as mirrors:
-        _train(plan, r, status, run_dir, seeded, outcome, mirrors)
+        _train(plan, r, status, run_dir, seeded, outcome, mirrors, user)
 
 
 def _train(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool, outcome: Outcome,
-           mirrors: list) -> None:
+           mirrors: list, user: UserModel | None) -> None:
     t = plan.train
-    model, optimizer, source, geo, cache = _setup(plan, r, status, run_dir, seeded, outcome)
+    model, optimizer, source, geo, cache = _setup(plan, r, status, run_dir, seeded, outcome, user)
     ckpt_root = checkpoint_dirs.root_for(plan, run_dir)
     start_step, losses, ckpt = _resume(plan, ckpt_root, model, optimizer, status)
     outcome.resumed_from, outcome.checkpoint, outcome.losses = start_step or None, ckpt, losses
@@ -122,17 +125,21 @@ def _train(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
     _finish(plan, r, status, clock, outcome, start_step)
 
 
-def _setup(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool, outcome: Outcome) -> tuple:
-    """Init (weights from the seed, data agreement), then AC + compile + FSDP2 and the optimizer."""
+def _setup(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool, outcome: Outcome,
+           user: UserModel | None) -> tuple:
+    """Init (weights from the seed, data agreement), then AC + compile + FSDP2 and the optimizer. The
+    user's model is sharded on the meta device first and materialized and initialized after."""
     t = plan.train
     status.enter("init")
-    model = build_model(plan.model.dims(), t.seed, r.device)
+    model = build_model(plan.model.dims(), t.seed, r.device) if user is None else user.model
     geo = Geometry.of(plan, r.rank)
     source = open_source(plan)
     outcome.data = agree_on_steps(source, geo, t.steps, r.device)
     status.enter("compile")  # wrapping happens here; compilation itself in the first forward
     cache = _prepare_cache(plan, status, run_dir, seeded)
     model, outcome.num_fsdp_units = parallelize(model, plan, r.mesh)
+    if user is not None:
+        user_model.materialize(user, plan, r.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, betas=(0.9, 0.95), weight_decay=t.weight_decay,
                                   foreach=True)
     return model, optimizer, source, geo, cache
@@ -166,7 +173,9 @@ def _train_step(plan: Plan, model: torch.nn.Module, optimizer: torch.optim.Optim
     for micro in range(t.grad_accum):
         inputs, targets = get_batch(source, geo, step - 1, micro, device)
         forward_start = time.perf_counter()
-        loss = cross_entropy(model(inputs), targets) / t.grad_accum
+        check = first_status is not None and micro == 0 and plan.model.user is not None
+        logits = user_model.first_forward(model, inputs, plan) if check else model(inputs)
+        loss = cross_entropy(logits, targets) / t.grad_accum
         if first_status is not None and micro == 0:
             first_status.update(first_forward_s=time.perf_counter() - forward_start)
         loss.backward()
@@ -185,8 +194,8 @@ def _finish(plan: Plan, r: Rank, status: RankStatus, clock: StepClock, outcome: 
     measured = clock.measured()
     outcome.completed, outcome.measured = len(outcome.losses), len(measured)
     outcome.excluded = min(plan.train.steps, clock.num_excluded) - start_step
-    outcome.metrics = summarize(clock, r.world_size, plan.model.flops_per_token, device_name(r.device),
-                                r.device.type)
+    flops = plan.model.flops_per_token if outcome.model is None else outcome.model.flops_per_token
+    outcome.metrics = summarize(clock, r.world_size, flops, device_name(r.device), r.device.type)
     status.update(peak_mem_gib=peak_mem_gib(r.device), compiled=plan.train.compile,
                   steady_step_s=statistics.median(measured) if measured else None)
 

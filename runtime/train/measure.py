@@ -59,7 +59,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def summarize(clock: StepClock, world_size: int, flops_per_token: int, device_name: str,
+def summarize(clock: StepClock, world_size: int, flops_per_token: int | None, device_name: str,
               device_type: str) -> dict[str, float | str | None]:
     """Throughput and MFU over the measured steps (an empty dict when nothing was measured)."""
     times = clock.measured()
@@ -70,6 +70,6 @@ def summarize(clock: StepClock, world_size: int, flops_per_token: int, device_na
     peak = peak_flops(device_name) if device_type == "cuda" else None
     return {"tokens_per_s": tokens_per_s, "tokens_per_s_per_device": per_device,
             "step_time_p50_s": statistics.median(times), "step_time_p90_s": percentile(times, 0.9),
-            "mfu_pct": 100 * flops_per_token * per_device / peak if peak else None,
+            "mfu_pct": 100 * flops_per_token * per_device / peak if peak and flops_per_token else None,
             "peak_flop_per_s": peak, "peak_device": device_name if peak else None,
             "flops_per_token": flops_per_token}

@@ -15,6 +15,7 @@ from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
 from ..contract.plan import Plan
 from .model import Decoder
+from .user_model import blocks
 
 
 def mixed_precision(plan: Plan) -> MixedPrecisionPolicy:
@@ -29,18 +30,18 @@ def _reshard(policy: str) -> bool:
     return policy != "never"
 
 
-def apply_ac(model: Decoder, mode: str) -> None:
+def apply_ac(model: nn.Module, mode: str) -> None:
     """`full`: every block; `selective`: every 2nd block (torchtitan's layer-level option "2")."""
     if mode == "none":
         return
-    for i, (name, block) in enumerate(list(model.layers.items())):
+    for i, (key, block) in enumerate(blocks(model)):
         if mode == "full" or i % 2 == 0:
-            model.layers[name] = checkpoint_wrapper(block, preserve_rng_state=False)
+            model.layers[key] = checkpoint_wrapper(block, preserve_rng_state=False)
 
 
-def apply_compile(model: Decoder) -> None:
+def apply_compile(model: nn.Module) -> None:
     """Compile each block in place: the blocks are identical, so one graph is reused."""
-    for block in model.layers.values():
+    for _, block in blocks(model):
         block.compile(fullgraph=True)
 
 
@@ -57,9 +58,19 @@ def apply_fsdp(model: Decoder, mesh: DeviceMesh, mp: MixedPrecisionPolicy, polic
     return len(model.layers) + 3
 
 
-def parallelize(model: Decoder, plan: Plan, mesh: DeviceMesh) -> tuple[nn.Module, int]:
+def apply_fsdp_user(model: nn.Module, mesh: DeviceMesh, mp: MixedPrecisionPolicy, policy: str) -> int:
+    """The user's model: each of `layers`, then the root (which keeps everything else, tied weights included)."""
+    for _, block in blocks(model):
+        fully_shard(block, mesh=mesh, mp_policy=mp, reshard_after_forward=_reshard(policy))
+    fully_shard(model, mesh=mesh, mp_policy=mp)
+    return len(model.layers) + 1
+
+
+def parallelize(model: nn.Module, plan: Plan, mesh: DeviceMesh) -> tuple[nn.Module, int]:
+    """AC, compile, then FSDP2: megaspec's decoder, or the user's model (`plan.model.user`) by its `layers`."""
     apply_ac(model, plan.train.activation_checkpointing)
     if plan.train.compile:
         apply_compile(model)
-    num_units = apply_fsdp(model, mesh, mixed_precision(plan), plan.train.reshard_after_forward)
+    shard = apply_fsdp if plan.model.user is None else apply_fsdp_user
+    num_units = shard(model, mesh, mixed_precision(plan), plan.train.reshard_after_forward)
     return model, num_units

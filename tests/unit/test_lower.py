@@ -172,7 +172,7 @@ def test_the_plans_model_is_the_preset_dimensions_plus_what_lower_derives():
     from megaspec.runtime.contract.presets import ModelDims
 
     dims = [f.name for f in fields(ModelDims)]
-    assert list(ModelPlan.model_fields) == ["preset", *dims, "num_params", "flops_per_token"]
+    assert list(ModelPlan.model_fields) == ["preset", *dims, "num_params", "flops_per_token", "user"]
     spec = Spec.model_validate({"megaspec": 1, "name": "x", "preset": "dense-125m", "model": {"n_layers": 3}})
     plan = lower(spec, spec_path="x.yaml", spec_sha256="0" * 64, origins={})
     assert {k: getattr(plan.model, k) for k in dims} == asdict(model_dims(spec))

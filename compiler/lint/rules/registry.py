@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ...diagnostics import Diagnostic, Fix, Related, Severity, Span, YamlPath
@@ -36,6 +37,7 @@ class RuleContext:
     smap: SourceMap
     data: dict[str, Any]  # the merged plain data the spec was validated from (for scans of raw text)
     credentials: list[tuple[YamlPath, str, str]] = field(default_factory=list)  # found once per spec
+    spec_file: Path | None = None  # the file linted (`model.code` is relative to it); None: no file
     rule: Rule | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
