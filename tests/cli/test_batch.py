@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -142,19 +143,28 @@ def _alive(pid: int) -> bool:
 def test_workers_die_with_the_parent(tmp_path: Path):
     parent = subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT, str(tmp_path)])
     try:
-        deadline = time.monotonic() + 60
-        while len(list(tmp_path.iterdir())) < 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        assert _waited_for(lambda: len(list(tmp_path.iterdir())) >= 4), "no worker wrote a file"
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(timeout=10)
-        time.sleep(1.0)
-        pids = {int(p.read_text() or 0) for p in tmp_path.iterdir()} - {0, parent.pid}
-        written = len(list(tmp_path.iterdir()))
-        time.sleep(1.0)
-        assert pids and not [pid for pid in pids if _alive(pid)]
-        assert len(list(tmp_path.iterdir())) == written  # nothing keeps writing
+        pids = _worker_pids(tmp_path) - {parent.pid}
+        assert pids and _waited_for(lambda: not [pid for pid in pids if _alive(pid)]), "a worker outlived the parent"
+        assert _worker_pids(tmp_path) - {parent.pid} == pids  # no worker was started in their place
     finally:
         parent.kill()
+
+
+def _worker_pids(folder: Path) -> set[int]:
+    return {int(p.read_text() or 0) for p in folder.iterdir()} - {0}
+
+
+def _waited_for(event: Callable[[], bool], hang_guard_s: float = 120.0) -> bool:
+    """Wait until `event()` holds (the guard only stops a broken test from hanging: load never trips it)."""
+    deadline = time.monotonic() + hang_guard_s
+    while not event():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def test_lint_and_compile_exit_3_on_an_internal_error_and_check_the_other_files(tmp_path: Path):

@@ -7,10 +7,11 @@ in-process (click's CliRunner), as a user would type it.
 
 from __future__ import annotations
 
-import _thread
 import json
 import shutil
+import signal
 import threading
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
@@ -133,13 +134,23 @@ def test_apply_when_disconnect_fails_after_the_spawn_keeps_the_call_and_says_so(
 
 
 def test_ctrl_c_during_the_spawn_ends_interrupted_with_the_stop_command(mock, tmp_path):
-    mock.set("slow_map.txt", "1.5")
-    timer = threading.Timer(0.5, _thread.interrupt_main)  # a Ctrl-C while the spawn waits on the server
-    timer.start()
+    spawns_before = mock.state()["rpcs"].count("FunctionMap")
+    mock.set("slow_map.txt", "60")  # the server holds the spawn until the Ctrl-C has been handled
+    stop = threading.Event()
+
+    def ctrl_c_once_the_server_has_the_spawn() -> None:
+        while not stop.is_set():
+            if mock.state()["rpcs"].count("FunctionMap") > spawns_before:  # state() waits for the server's next write
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # a real Ctrl-C wakes the wait
+                return
+
+    watcher = threading.Thread(target=ctrl_c_once_the_server_has_the_spawn, daemon=True)
+    watcher.start()
     try:
         result, run_dir = apply_modal(tmp_path)
     finally:
-        timer.cancel()
+        stop.set()
+        watcher.join()
     m = mf.read_manifest(run_dir)
     assert result.exit_code == 130 and m.state == "interrupted", result.output
     assert m.modal.app_id.startswith("ap-") and m.modal.function_call_id is None
@@ -257,13 +268,15 @@ def test_collect_a_runs_directory_polls_every_unfinished_run(mock, detached):
 def test_status_watch_redraws_until_every_run_has_finished(mock, detached, monkeypatch):
     from megaspec.compiler.commands import runs
 
-    monkeypatch.setattr(runs, "WATCH_INTERVAL_S", 0.1)
-    timer = threading.Timer(0.3, lambda: mock.set("error.txt", "boom"))
-    timer.start()
-    try:
-        result = invoke("status", str(detached.parent), "--watch")
-    finally:
-        timer.join()
-    assert result.exit_code == 0
+    waits: list[float] = []
+
+    def fail_the_call_on_the_first_wait(seconds: float) -> None:
+        """The call fails on Modal once the first table is drawn and the watch waits to redraw."""
+        waits.append(seconds)
+        mock.set("error.txt", "boom")
+
+    monkeypatch.setattr(runs, "time", SimpleNamespace(sleep=fail_the_call_on_the_first_wait))
+    result = invoke("status", str(detached.parent), "--watch")
+    assert result.exit_code == 0 and waits == [runs.WATCH_INTERVAL_S]
     assert result.stdout.count("RUN ") >= 2 and "detached" in result.stdout
     assert result.stdout.rstrip().splitlines()[-1].split()[1] == "error"

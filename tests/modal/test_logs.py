@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
@@ -40,22 +39,25 @@ def test_local_logs_are_the_latest_attempt_rank_by_rank_with_prefixes(tmp_path):
                                           "[rank 1] step 1 from 1", "[rank 1] step 2 from 1"]
 
 
-def test_following_a_local_run_prints_new_lines_and_ends_with_the_run(tmp_path):
+def test_following_a_local_run_prints_new_lines_and_ends_with_the_run(tmp_path, monkeypatch):
+    from megaspec.compiler.runs import logs
+
     run_dir = local_run_with_logs(tmp_path)
     log = run_dir / "logs" / "tiny_abc" / "attempt_1" / "1" / "stdout.log"
+    waits: list[float] = []
 
-    def finish():
-        with log.open("a") as f:
-            f.write("step 3 from 1\npartial")
-        mf.write_manifest(run_dir, mf.advance(mf.read_manifest(run_dir), "ok"))
+    def finish_on_the_first_wait(seconds: float) -> None:
+        """The run writes and ends once the follower has shown what was there and waits for more."""
+        waits.append(seconds)
+        if len(waits) == 1:
+            with log.open("a") as f:
+                f.write("step 3 from 1\npartial")
+            mf.write_manifest(run_dir, mf.advance(mf.read_manifest(run_dir), "ok"))
 
-    timer = threading.Timer(0.3, finish)
-    timer.start()
-    try:
-        result = invoke("logs", str(run_dir), "-f")
-    finally:
-        timer.join()
-    assert result.exit_code == 0
+    monkeypatch.setattr(logs, "time", SimpleNamespace(sleep=finish_on_the_first_wait))
+    result = invoke("logs", str(run_dir), "-f")
+    assert result.exit_code == 0 and len(waits) == 1
+    assert result.stdout.index("[rank 1] step 2 from 1") < result.stdout.index("[rank 1] step 3 from 1")
     assert "[rank 1] step 3 from 1" in result.stdout and "partial" not in result.stdout
     assert result.stderr.endswith("run ended: ok\n")
 

@@ -8,6 +8,7 @@ spec cannot say goes into the plan afterwards (`plan=`): directories under the t
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -72,3 +73,11 @@ def require_seed(seed: Path, cache_dir: Path | None = None) -> dict[str, Any]:
 @pytest.fixture
 def plan_factory():
     return make_plan
+
+
+def timeouts_fired_ms(run_dir: Path) -> set[int]:
+    """The timeouts the ranks' error files say ended a wait (gloo: `Timed out waiting 4000ms`; the
+    rendezvous store: `timeout after 10000ms`). Which timeout ended a stall is recorded by the run
+    itself, so a test asserts on it instead of on the wall-clock time (which load stretches)."""
+    text = "".join(p.read_text(encoding="utf-8", errors="replace") for p in run_dir.glob("logs/**/error.json"))
+    return {int(ms) for ms in re.findall(r"(?:Timed out waiting|timeout after) (\d+)ms", text)}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import struct
-import time
 
 import jsonschema
 import pytest
@@ -14,7 +13,7 @@ from megaspec.runtime.contract.receipt import SCHEMA_PATH, read_receipt
 from megaspec.runtime.launch.entry import main as launch_main
 from megaspec.runtime.launch.entry import run_plan
 
-from .conftest import make_plan
+from .conftest import make_plan, timeouts_fired_ms
 
 pytestmark = pytest.mark.slow
 STEPS = 8
@@ -75,9 +74,7 @@ def test_same_seed_twice_gives_identical_losses_through_the_cli(baseline, tmp_pa
 
 def test_a_rank_that_raises_is_named_with_its_stage_and_error_file(tmp_path, monkeypatch):
     monkeypatch.setenv("MEGASPEC_FAULT", "1:train:3:raise")
-    start = time.monotonic()
     receipt = train(tmp_path, "raise")
-    assert time.monotonic() - start < 60
     error = receipt["error"]
     assert receipt["status"] == "error"
     assert (error["rank"], error["stage"], error["step"], error["code"]) == (1, "train", 3, "MS802")
@@ -88,9 +85,8 @@ def test_a_rank_that_raises_is_named_with_its_stage_and_error_file(tmp_path, mon
 
 def test_a_stalled_rank_is_named_not_the_waiter(tmp_path, monkeypatch):
     monkeypatch.setenv("MEGASPEC_FAULT", "1:compile:sleep")
-    start = time.monotonic()
     receipt = train(tmp_path, "stall", distributed={"init_timeout": 8})
-    assert time.monotonic() - start < 60
+    assert timeouts_fired_ms(tmp_path / "stall") == {8000}  # the init timeout ended it, not the hour-long stall
     error = receipt["error"]
     assert (error["rank"], error["stage"], error["code"]) == (1, "compile", "MS803")
     assert [r["phase"] for r in receipt["per_rank"]] == ["first-step", "compile"]
@@ -123,9 +119,7 @@ def test_insufficient_shards_fail_before_training(tmp_path):
     shards = tmp_path / "shards"
     shards.mkdir()
     (shards / "a.bin").write_bytes(struct.pack("<512H", *(i % 256 for i in range(512))))  # 15 windows of 32
-    start = time.monotonic()
     receipt = train(tmp_path, "short", data={"source": "shards", "path": str(shards)})
-    assert time.monotonic() - start < 60
     error = receipt["error"]
     assert (error["code"], error["stage"]) == ("MS805", "init")
     assert all(r["last_step"] == 0 for r in receipt["per_rank"])
@@ -157,9 +151,8 @@ def test_bench_lane_measures_collectives_and_gemm(tmp_path):
 def test_the_timeout_is_shortened_after_the_first_step(tmp_path, monkeypatch):
     """init_timeout_s covers start-up only: a stall at step 3 ends after timeout_s, not init_timeout_s."""
     monkeypatch.setenv("MEGASPEC_FAULT", "1:train:3:sleep")
-    start = time.monotonic()
     receipt = train(tmp_path, "late-stall", distributed={"init_timeout": 300, "timeout": 4})
-    assert time.monotonic() - start < 60
+    assert timeouts_fired_ms(tmp_path / "late-stall") == {4000}  # the waiter gave up after timeout_s
     error = receipt["error"]
     assert (error["rank"], error["code"], error["stage"]) == (1, "MS803", "train")
     assert [r["last_step"] for r in receipt["per_rank"]] == [2, 2]

@@ -21,9 +21,9 @@ SWEEP = "sweep:\n  matrix: {train.lr: [1.0e-4, 2.0e-4]}\n  name: %s\n"
 def lint(tmp_path: Path, extra: str) -> list:
     path = tmp_path / "run.yaml"
     path.write_text(SPEC + extra, encoding="utf-8")
-    start = time.perf_counter()
+    start = time.process_time()  # this process's CPU time: the work done, which other processes' load does not stretch
     found = check_spec(path).diagnostics
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
     assert all(d.span is not None and d.hint for d in found), found
     return found
 

@@ -97,9 +97,9 @@ def test_duplicate_key_names_the_key():
 def test_alias_bomb_is_fast_and_located():
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time (the work of expanding), not the wall clock that load stretches
     src = parse_text("\n".join(lines) + "\n", "bomb.yaml")
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
     [d] = src.diagnostics
     assert d.code == "MS005" and d.span.line >= 1
 
