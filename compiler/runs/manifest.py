@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from megaspec.runtime.contract.artifact import Artifact
 from megaspec.runtime.contract.clock import utc_now
 from megaspec.runtime.contract.files import (
     UnreadableFile,
     loads_bounded,
     read_text_capped,
-    read_versioned_json,
     write_text_atomic,
 )
 from megaspec.runtime.contract.rundir import MANIFEST_FILE, RECEIPT_FILE
@@ -99,8 +99,10 @@ class LocalProcess(_Frozen):
     started_at: float | None = None  # Unix time the process started (Linux), against pid reuse
 
 
-class Manifest(_Frozen):
-    schema_version: Literal["megaspec.manifest.v1"] = SCHEMA_VERSION
+class Manifest(_Frozen, Artifact):
+    KIND = "manifest"
+
+    schema_version: Literal[SCHEMA_VERSION] = SCHEMA_VERSION
     megaspec_version: str = __version__
     run_id: str
     name: str
@@ -169,7 +171,7 @@ def read_manifest(path: str | Path) -> Manifest:
     path = Path(path)
     if path.is_dir():
         path = path / MANIFEST_FILE
-    return Manifest.model_validate(read_versioned_json(path, SCHEMA_VERSION, "manifest"))
+    return Manifest.read(path)
 
 
 class BackendError(Exception):
@@ -222,16 +224,11 @@ def parse_receipt(payload) -> Receipt:
             payload = loads_bounded(payload.decode("utf-8") if isinstance(payload, bytes) else payload)
         except ValueError as e:
             raise ValueError(f"the receipt is not JSON ({e})") from e
-    if not isinstance(payload, dict):
-        raise ValueError(f"expected a receipt object, got {type(payload).__name__}")
-    found = payload.get("schema_version")
-    if found != Receipt.model_fields["schema_version"].default:
-        raise ValueError(f"receipt schema_version is {found!r}; this megaspec reads "
-                         f"{Receipt.model_fields['schema_version'].default!r}")
+    payload = Receipt.upgraded(payload)
     try:
         return Receipt.model_validate(payload)
     except ValueError as e:  # pydantic's ValidationError; keep the first lines, not a wall of text
-        raise ValueError(f"the receipt does not match {Receipt.model_fields['schema_version'].default}: "
+        raise ValueError(f"the receipt does not match {Receipt.current_version()}: "
                          + str(e).splitlines()[0]) from e
 
 

@@ -71,7 +71,7 @@ def _row(label: str, text: str) -> str:
 def _identity(r: Receipt) -> list[str]:
     lines = [f"run {r.run_id}  [{r.lane} lane]  status: {r.status.upper()}",
              _row("spec", f"{r.spec.path}  sha256 {r.spec.sha256[:12]}"),
-             _row("plan", f"sha256 {r.plan.sha256[:12]} (comparison class), plan v{r.plan.plan_version}"),
+             _row("plan", f"sha256 {r.plan.sha256[:12]} (the experiment), plan v{r.plan.plan_version}"),
              _row("time", f"{r.started_at} -> {r.finished_at or 'unfinished'}")]
     if r.rehearsal:
         lines.append(_row("REHEARSAL", "on CPU -- not a GPU result"))

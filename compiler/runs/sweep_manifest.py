@@ -14,7 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from megaspec.runtime.contract.files import read_versioned_json, write_text_atomic
+from megaspec.runtime.contract.artifact import Artifact
+from megaspec.runtime.contract.files import write_text_atomic
 from megaspec.runtime.contract.rundir import MANIFEST_FILE, RECEIPT_FILE
 from megaspec.runtime.contract.vocabulary import Target
 
@@ -50,8 +51,10 @@ class SweepRunEntry(_Frozen):
         return value
 
 
-class SweepManifest(_Frozen):
-    schema_version: Literal["megaspec.sweep.v1"] = SCHEMA_VERSION
+class SweepManifest(_Frozen, Artifact):
+    KIND = "sweep manifest"
+
+    schema_version: Literal[SCHEMA_VERSION] = SCHEMA_VERSION
     megaspec_version: str = __version__
     sweep_id: str
     source: str  # the template file, or the folder of specs
@@ -89,7 +92,7 @@ def read_sweep(path: str | Path) -> SweepManifest:
     if path.is_dir():
         path = path / SWEEP_FILE
     try:
-        return SweepManifest.model_validate(read_versioned_json(path, SCHEMA_VERSION, "sweep manifest"))
+        return SweepManifest.read(path)
     except (ValueError, OSError) as e:  # pydantic's and json's errors are ValueErrors
         first = str(e).splitlines()[0]
         raise BackendError(f"cannot read the sweep manifest `{path}`: {first}",

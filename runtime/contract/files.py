@@ -111,6 +111,7 @@ class UnreadableFile(ValueError):
 READ_CAPS = {
     "manifest": 1 << 20, "sweep manifest": 4 << 20, "plan": 4 << 20, "receipt": 4 << 20,
     "progress": 16 << 20, "rank status": 1 << 20, "seed manifest": 1 << 20, "log": 16 << 20,
+    "shard manifest": 16 << 20,
 }
 MAX_JSON_DEPTH = 64  # artifacts nest under 10 levels; json.loads recurses once per level
 
@@ -220,14 +221,3 @@ def read_json(path: str | Path, kind: str) -> Any:
         return loads_bounded(text)
     except ValueError as e:
         raise UnreadableFile(path, f"the {kind} cannot be read as JSON: {e}") from None
-
-
-def read_versioned_json(path: str | Path, schema_version: str, kind: str) -> dict[str, Any]:
-    """Read an artifact's JSON, checking `schema_version` before any field (the dbt reader pattern)."""
-    raw = read_json(path, kind)
-    if not isinstance(raw, dict):
-        raise UnreadableFile(path, f"the {kind} holds a JSON {type(raw).__name__}, not an object")
-    found = raw.get("schema_version")
-    if found != schema_version:
-        raise UnreadableFile(path, f"{kind} schema_version is {repr(found)[:80]}; this megaspec reads {schema_version!r}")
-    return raw

@@ -16,12 +16,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .files import read_versioned_json
+from .artifact import Artifact
 from .presets import ModelDims
 from .vocabulary import Lane, Target
 
-PLAN_VERSION = 1
-SCHEMA_VERSION = "megaspec.plan.v1"
+PLAN_VERSION = 2  # v2: the version is `schema_version` alone (v1 also carried it as `plan_version`)
+SCHEMA_VERSION = f"megaspec.plan.v{PLAN_VERSION}"
+
+
+def _from_v1(data: dict) -> dict:
+    data.pop("plan_version", None)
+    return {**data, "schema_version": "megaspec.plan.v2"}
 
 
 class _Frozen(BaseModel):
@@ -218,9 +223,11 @@ class TrackingPlan(_Frozen):
     wandb: WandbPlan | None = None
 
 
-class Plan(_Frozen):
-    schema_version: Literal["megaspec.plan.v1"] = SCHEMA_VERSION
-    plan_version: int = PLAN_VERSION
+class Plan(Artifact):
+    KIND = "plan"
+    UPGRADES = {"megaspec.plan.v1": _from_v1}
+
+    schema_version: Literal[SCHEMA_VERSION] = SCHEMA_VERSION
     megaspec_version: str
     name: str
     lane: Lane
@@ -263,8 +270,8 @@ class Plan(_Frozen):
 
 
 def read_plan(path: str | Path) -> Plan:
-    """Read plan.json, checking its schema version first."""
-    return Plan.model_validate(read_versioned_json(path, SCHEMA_VERSION, "plan"))
+    """Read a plan file: its version checked first, a previous version's upgraded (`artifact.py`)."""
+    return Plan.read(path)
 
 
 def wandb_group(plan: Plan) -> str | None:

@@ -14,12 +14,13 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .artifact import Artifact
 from .codes import RUNTIME_CODES
-from .files import read_versioned_json, write_text_atomic
+from .files import write_text_atomic
 from .vocabulary import Lane, Outcome
 
 # v2: `cost`; v3: `tracking` names each tracker's run (the TensorBoard event file, the W&B run), where v2
-# had `tracking.tensorboard_dir`. A reader reads its own version only (`read_receipt`).
+# had `tracking.tensorboard_dir`. v1 and v2 receipts are refused: `UPGRADES` holds no way up from them.
 SCHEMA_VERSION = "megaspec.receipt.v3"
 SCHEMA_PATH = Path(__file__).with_name("receipt.schema.json")
 
@@ -263,8 +264,10 @@ class Verdict(_Part):
     reference_receipt: str | None = None
 
 
-class Receipt(_Part):
-    schema_version: Literal["megaspec.receipt.v3"] = SCHEMA_VERSION
+class Receipt(_Part, Artifact):
+    KIND = "receipt"
+
+    schema_version: Literal[SCHEMA_VERSION] = SCHEMA_VERSION
     megaspec_version: str
     run_id: str
     name: str
@@ -303,8 +306,8 @@ def write_receipt(path: str | Path, receipt: Receipt) -> Path:
 
 
 def read_receipt(path: str | Path) -> Receipt:
-    """Read a receipt, checking its schema version first."""
-    return Receipt.model_validate(read_versioned_json(path, SCHEMA_VERSION, "receipt"))
+    """Read a receipt file: its version checked first, a previous version's upgraded (`artifact.py`)."""
+    return Receipt.read(path)
 
 
 def receipt_schema() -> str:

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from .artifact import Artifact
 from .errors import CacheSeedMismatchError, CacheSeedMissingError
-from .files import read_json
+from .files import UnreadableFile
 from .plan import Plan
 
 SEED_SCHEMA_VERSION = "megaspec.seed.v1"
-MANIFEST_FILE, ARTIFACTS_FILE, INDUCTOR_DIR = "seed.json", "artifacts.bin", "inductor"
+SEED_FILE, ARTIFACTS_FILE, INDUCTOR_DIR = "seed.json", "artifacts.bin", "inductor"
 
 
 class SeedKey(BaseModel):
@@ -43,10 +45,11 @@ class SeedKey(BaseModel):
     autotune: bool
 
 
-class SeedManifest(BaseModel):
+class SeedManifest(Artifact):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    KIND = "seed manifest"
 
-    schema_version: str = SEED_SCHEMA_VERSION
+    schema_version: Literal[SEED_SCHEMA_VERSION] = SEED_SCHEMA_VERSION
     key: SeedKey
     created_at: str
     compile_s: float  # the seeding compile (first forward and backward)
@@ -76,26 +79,23 @@ def key_for(plan: Plan, device: str) -> SeedKey:
                    autotune=plan.distributed.env.get("TORCHINDUCTOR_MAX_AUTOTUNE") == "1")
 
 
-def read_manifest(seed_dir: Path) -> SeedManifest:
-    path = seed_dir / MANIFEST_FILE
+def read_seed_manifest(seed_dir: Path) -> SeedManifest:
+    """The seed's `seed.json`, its version checked before any other field; a refusal naming the file."""
+    path = seed_dir / SEED_FILE
     if not path.is_file():
-        raise CacheSeedMissingError(f"`{seed_dir}` holds no compile-cache seed (no {MANIFEST_FILE}); make one "
+        raise CacheSeedMissingError(f"`{seed_dir}` holds no compile-cache seed (no {SEED_FILE}); make one "
                                     "with `megaspec cache seed SPEC`", stage="bootstrap")
     try:
-        manifest = SeedManifest.model_validate(read_json(path, "seed manifest"))
-    except ValueError as e:  # UnreadableFile, or pydantic's error for a wrong shape
-        raise CacheSeedMismatchError(f"`{seed_dir}`'s {MANIFEST_FILE} cannot be read ({str(e).splitlines()[0]}): "
-                                     "make the seed again with `megaspec cache seed SPEC`", stage="bootstrap") from None
-    if manifest.schema_version != SEED_SCHEMA_VERSION:
-        raise CacheSeedMismatchError(f"`{seed_dir}` is a {manifest.schema_version} seed; this megaspec reads "
-                                     f"{SEED_SCHEMA_VERSION}: make it again with `megaspec cache seed SPEC`",
-                                     stage="bootstrap")
-    return manifest
+        return SeedManifest.read(path)
+    except ValueError as e:  # UnreadableFile (another version, not JSON), or pydantic's error for a wrong shape
+        reason = e.reason if isinstance(e, UnreadableFile) else str(e).splitlines()[0]
+        raise CacheSeedMismatchError(f"`{seed_dir}`'s {SEED_FILE} cannot be read ({reason}): make the seed again "
+                                     "with `megaspec cache seed SPEC`", stage="bootstrap") from None
 
 
 def check_seed(plan: Plan, seed_dir: Path, device: str) -> SeedManifest:
     """The seed's manifest, or a refusal naming every way it differs from this run."""
-    manifest = read_manifest(seed_dir)
+    manifest = read_seed_manifest(seed_dir)
     want, have = key_for(plan, device).model_dump(), manifest.key.model_dump()
     diffs = [f"{name} {have[name]!r} (this run: {want[name]!r})" for name in want if want[name] != have[name]]
     if diffs:

@@ -15,7 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .files import read_versioned_json, write_text_atomic
+from .artifact import Artifact
+from .files import write_text_atomic
 
 TokenDtype = Literal["uint16", "uint32"]
 DTYPE_BYTES: dict[str, int] = {"uint16": 2, "uint32": 4}
@@ -70,8 +71,10 @@ class Shard(_Part):
     num_tokens: int
 
 
-class ShardManifest(_Part):
-    schema_version: Literal["megaspec.shards.v1"] = SCHEMA_VERSION
+class ShardManifest(_Part, Artifact):
+    KIND = "shard manifest"
+
+    schema_version: Literal[SCHEMA_VERSION] = SCHEMA_VERSION
     megaspec_version: str
     dtype: TokenDtype
     tokenizer: TokenizerRef
@@ -92,8 +95,7 @@ def write_manifest(folder: str | Path, manifest: ShardManifest) -> Path:
 
 def read_manifest(folder: str | Path) -> ShardManifest:
     """The manifest of a prepared folder, checking its schema version first."""
-    return ShardManifest.model_validate(read_versioned_json(Path(folder) / MANIFEST_FILE, SCHEMA_VERSION,
-                                                            "shard manifest"))
+    return ShardManifest.read(Path(folder) / MANIFEST_FILE)
 
 
 def prepared_folder(path: str | Path) -> Path | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..contract import checkpoint_dirs, cost, memory
 from ..contract.clock import seconds_between, utc_now
-from ..contract.plan import Plan
+from ..contract.plan import PLAN_VERSION, Plan
 from ..contract.progress import read_record
 from ..contract.rank_status import read_statuses
 from ..contract.receipt import (
@@ -54,7 +54,7 @@ def build_receipt(plan: Plan, run_dir: Path, started_at: str, outcome: Outcome,
         megaspec_version=plan.megaspec_version, run_id=run_id_of(plan, run_dir), name=plan.name,
         lane=plan.lane, status=status, started_at=started_at, finished_at=utc_now(),
         spec=SpecRef(path=plan.run.spec_path, sha256=plan.run.spec_sha256),
-        plan=PlanRef(sha256=plan.sha256(), plan_version=plan.plan_version),
+        plan=PlanRef(sha256=plan.sha256(), plan_version=PLAN_VERSION),
         rehearsal=plan.run.rehearsal, substitutions=plan.run.substitutions,
         hardware=describe_hardware(plan, _observed(statuses)), distributed=_distributed(plan),
         parallelism=_parallelism(plan, outcome.num_fsdp_units), startup=_startup(plan, per_rank, run_dir),

@@ -37,7 +37,7 @@ def restore_seed_dir(plan: Plan, cache_dir: Path) -> bool:
                                     " exist; make it with `megaspec cache seed SPEC`", stage="bootstrap")
     if plan.cache.policy == "cold" or seed is None or not seed.is_dir():
         return False
-    if (seed / seedfile.MANIFEST_FILE).is_file() or plan.cache.policy == "require-seed":
+    if (seed / seedfile.SEED_FILE).is_file() or plan.cache.policy == "require-seed":
         return _restore_made_seed(plan, seed, cache_dir)
     shutil.copytree(seed, cache_dir, dirs_exist_ok=True)  # `warm` from a plain cache directory
     return True

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..contract.files import write_text_atomic
 from ..contract.plan import Plan
-from ..contract.seed_file import ARTIFACTS_FILE, INDUCTOR_DIR, MANIFEST_FILE, SeedManifest, key_for, seed_path
+from ..contract.seed_file import ARTIFACTS_FILE, INDUCTOR_DIR, SEED_FILE, SeedManifest, key_for, seed_path
 
 
 def make_seed(plan: Plan, seed_dir: Path) -> SeedManifest:
@@ -27,7 +27,7 @@ def make_seed(plan: Plan, seed_dir: Path) -> SeedManifest:
     (staging / INDUCTOR_DIR).mkdir(parents=True)
     try:
         manifest = _compile_into(plan, staging)
-        write_text_atomic(staging / MANIFEST_FILE, manifest.model_dump_json(indent=2) + "\n")
+        write_text_atomic(staging / SEED_FILE, manifest.model_dump_json(indent=2) + "\n")
         _replace_dir(staging, seed_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -73,8 +73,8 @@ def _compile_into(plan: Plan, staging: Path) -> SeedManifest:
         dist.destroy_process_group()
     blob = artifacts[0] if artifacts else b""
     (staging / ARTIFACTS_FILE).write_bytes(blob)
-    from ..rank.provenance import device_name
     from ..contract.clock import utc_now
+    from ..rank.provenance import device_name
 
     return SeedManifest(key=key_for(plan, device_name(device)), created_at=utc_now(), compile_s=round(compile_s, 3),
                         artifacts_bytes=len(blob), inductor_files=sum(len(f) for _, _, f in os.walk(cache_dir)))

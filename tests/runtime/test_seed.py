@@ -28,7 +28,7 @@ def write_seed(seed_dir: Path, plan, **key_changes) -> None:
     (seed_dir / seed.INDUCTOR_DIR / "fxgraph" / "ab" / "entry").write_text("cached")
     manifest = seed.SeedManifest(key=key, created_at="2026-12-01T00:00:00Z", compile_s=1.0, artifacts_bytes=0,
                                  inductor_files=1)
-    (seed_dir / seed.MANIFEST_FILE).write_text(manifest.model_dump_json())
+    (seed_dir / seed.SEED_FILE).write_text(manifest.model_dump_json())
 
 
 def test_the_key_names_what_the_graphs_depend_on():

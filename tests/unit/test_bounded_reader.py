@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from megaspec.compiler.runs.manifest import Manifest
 from megaspec.runtime.contract import files
 from megaspec.runtime.contract.files import (
     MAX_JSON_DEPTH,
@@ -18,7 +19,6 @@ from megaspec.runtime.contract.files import (
     json_depth,
     read_json,
     read_tail,
-    read_versioned_json,
 )
 from megaspec.runtime.contract.progress import event_or_none, read_events, read_record
 from megaspec.runtime.contract.rank_status import read_statuses
@@ -56,7 +56,7 @@ def test_malformed_json_is_an_unreadable_file(tmp_path, text, reason):
     path = tmp_path / "manifest.json"
     path.write_text(text)
     with pytest.raises(UnreadableFile, match=reason):
-        read_versioned_json(path, "megaspec.manifest.v1", "manifest")
+        Manifest.read(path)
 
 
 def test_a_file_over_its_kind_cap_is_refused_before_it_is_read(tmp_path, monkeypatch):
@@ -72,7 +72,7 @@ def test_bytes_that_are_not_utf8_and_a_bom(tmp_path):
     with pytest.raises(UnreadableFile, match="not UTF-8"):
         read_json(tmp_path / "a.json", "manifest")
     (tmp_path / "b.json").write_bytes(b'\xef\xbb\xbf{"schema_version": "v"}')
-    assert read_versioned_json(tmp_path / "b.json", "v", "manifest") == {"schema_version": "v"}
+    assert read_json(tmp_path / "b.json", "manifest") == {"schema_version": "v"}
 
 
 @pytest.mark.parametrize(("text", "depth"), [

@@ -114,7 +114,7 @@ def test_triage_error_maps_runtime_stage_to_owner(runtime_stage, triage_stage):
 
 @pytest.mark.parametrize(("payload", "message"), [
     ("not json", "the receipt is not JSON"),
-    ([1, 2], "expected a receipt object, got list"),
+    ([1, 2], "the receipt holds a JSON list, not an object"),
     ({"schema_version": "megaspec.receipt.v0"}, "receipt schema_version is 'megaspec.receipt.v0'"),
     ({**make_receipt(), "status": "success"}, "does not match megaspec.receipt.v3"),
 ])

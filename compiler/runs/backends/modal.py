@@ -21,7 +21,7 @@ from types import ModuleType
 
 from megaspec.runtime.contract.files import write_text_atomic
 from megaspec.runtime.contract.rundir import PLAN_FILE
-from megaspec.runtime.contract.seed_file import MANIFEST_FILE, seed_path
+from megaspec.runtime.contract.seed_file import SEED_FILE, seed_path
 
 from ...codegen.seed_app import cache_volume
 from ...spec.mounts import is_under
@@ -61,7 +61,7 @@ def missing_seed(plan, read_volume_file: ReadVolumeFile) -> str | None:
     seed, volume = seed_path(plan), cache_volume(plan)
     if plan.cache.policy != "require-seed" or seed is None or volume is None or not is_under(str(seed), volume.mount):
         return None
-    seed_json = (PurePosixPath(seed.as_posix()).relative_to(volume.mount) / MANIFEST_FILE).as_posix()
+    seed_json = (PurePosixPath(seed.as_posix()).relative_to(volume.mount) / SEED_FILE).as_posix()
     try:
         read_volume_file(volume.name, seed_json)
     except Exception as e:  # noqa: BLE001 - only "not there" refuses the launch

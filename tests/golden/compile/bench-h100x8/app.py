@@ -11,7 +11,7 @@ import modal
 import megaspec.runtime
 
 APP_NAME = 'collectives-h100x8'
-PLAN_HASH = 'd8737e1fc41c873d23a9dd42f7b86855c35d0aa2944257c5078dfe5e8147cfa6'
+PLAN_HASH = '79b2ffb4964012b4f1229ce2599f23833c983bacec7e3a3ccf0a544c5a8eaef2'
 RUNTIME_DIR = str(Path(megaspec.runtime.__file__).parent)  # ship the runtime only, never the compiler
 
 # The builder version picks the base OS and Python patch of every layer: pin it.
@@ -45,7 +45,7 @@ buckets = {
 secrets = [
 ]
 
-app = modal.App(APP_NAME, tags={'megaspec': 'collectives-h100x8', 'megaspec_lane': 'bench', 'megaspec_plan': 'd8737e1fc41c', 'megaspec_spec': '1724f6bf4701'})
+app = modal.App(APP_NAME, tags={'megaspec': 'collectives-h100x8', 'megaspec_lane': 'bench', 'megaspec_plan': '79b2ffb49640', 'megaspec_spec': '1724f6bf4701'})
 
 
 # spec: specs/bench-h100x8.yaml:7

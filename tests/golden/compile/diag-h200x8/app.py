@@ -11,7 +11,7 @@ import modal
 import megaspec.runtime
 
 APP_NAME = 'diag-tiny-h200x8'
-PLAN_HASH = 'c66eb73e16a7ec325c794c8005329d7a6c6d24660ab9dd61186884dafa09508d'
+PLAN_HASH = '1e2e733777da0aa536c133183a58000358a5a485eb7562494b2f689fe386349c'
 RUNTIME_DIR = str(Path(megaspec.runtime.__file__).parent)  # ship the runtime only, never the compiler
 
 # The builder version picks the base OS and Python patch of every layer: pin it.
@@ -45,7 +45,7 @@ buckets = {
 secrets = [
 ]
 
-app = modal.App(APP_NAME, tags={'megaspec': 'diag-tiny-h200x8', 'megaspec_lane': 'train', 'megaspec_plan': 'c66eb73e16a7', 'megaspec_spec': 'fbc48afed8f0'})
+app = modal.App(APP_NAME, tags={'megaspec': 'diag-tiny-h200x8', 'megaspec_lane': 'train', 'megaspec_plan': '1e2e733777da', 'megaspec_spec': 'fbc48afed8f0'})
 
 
 # spec: specs/diag-h200x8.yaml:8

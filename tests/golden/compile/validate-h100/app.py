@@ -11,7 +11,7 @@ import modal
 import megaspec.runtime
 
 APP_NAME = 'dense-125m-validate'
-PLAN_HASH = 'ca4d5290641ccf39e957b24c9eaba56e7e21ba313d9ca968aeb35c103eb38ada'
+PLAN_HASH = '2a1afd2ff9b855c938a404f182a0d52986dea06b4783fabcd66ea52e8c48b98c'
 RUNTIME_DIR = str(Path(megaspec.runtime.__file__).parent)  # ship the runtime only, never the compiler
 
 # The builder version picks the base OS and Python patch of every layer: pin it.
@@ -45,7 +45,7 @@ buckets = {
 secrets = [
 ]
 
-app = modal.App(APP_NAME, tags={'megaspec': 'dense-125m-validate', 'megaspec_lane': 'validate', 'megaspec_plan': 'ca4d5290641c', 'megaspec_spec': 'f7f80ec832a3'})
+app = modal.App(APP_NAME, tags={'megaspec': 'dense-125m-validate', 'megaspec_lane': 'validate', 'megaspec_plan': '2a1afd2ff9b8', 'megaspec_spec': 'f7f80ec832a3'})
 
 
 # spec: specs/validate-h100.yaml:7
