@@ -10,6 +10,7 @@ import click
 from megaspec.runtime.contract.rundir import MANIFEST_FILE, RECEIPT_FILE
 
 from ..runs.manifest import read_manifest
+from ..safe_text import read_back
 from .run_output import fail, require_manifest
 
 
@@ -21,6 +22,7 @@ def receipts() -> None:
 @receipts.command("show")
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the receipt JSON as stored.")
+@read_back
 def show(path: str, as_json: bool) -> None:
     """Print the receipt of PATH (a run directory or a receipt.json) for people."""
     from megaspec.runtime.contract.files import read_text_capped
@@ -41,6 +43,7 @@ def show(path: str, as_json: bool) -> None:
 
 @receipts.command("list")
 @click.argument("runs_dir", default="runs", type=click.Path(file_okay=False))
+@read_back
 def list_runs(runs_dir: str) -> None:
     """One line per run under RUNS_DIR, oldest launch first (the manifest's first transition)."""
     from megaspec.runtime.contract.receipt import read_receipt
@@ -68,6 +71,7 @@ def list_runs(runs_dir: str) -> None:
 @receipts.command("compare")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--force", is_flag=True, help="Show runs of different comparison classes anyway, marked.")
+@read_back
 def compare(runs: tuple[str, ...], force: bool) -> None:
     """One table of how RUNS (run directories or receipts; a sweep or runs directory for all its runs)
     differ: settings, metrics, provenance. Runs of different comparison classes are refused."""

@@ -15,6 +15,7 @@ import click
 from megaspec.runtime.contract.rundir import MANIFEST_FILE
 
 from ..runs.manifest import BackendError
+from ..safe_text import escaped, read_back
 from .run_output import fail
 
 
@@ -22,6 +23,7 @@ from .run_output import fail
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where summary.csv, summary.md and the plots go (default: PATH/report/).")
+@read_back
 def report(path: Path, out_dir: Path | None) -> None:
     """Table and plots of the runs in PATH: a sweep directory (runs/<sweep-id>) or a runs directory."""
     from megaspec.runtime.contract.files import write_text_atomic
@@ -40,7 +42,7 @@ def report(path: Path, out_dir: Path | None) -> None:
     out_dir = out_dir or path / "report"
     click.echo(format_text(result), nl=False)
     written = [write_text_atomic(out_dir / "summary.csv", format_csv(result)),
-               write_text_atomic(out_dir / "summary.md", format_markdown(result))]
+               write_text_atomic(out_dir / "summary.md", escaped(format_markdown(result)))]
     if plots_available():
         written += write_plots(result, out_dir)
         plots_note = ""

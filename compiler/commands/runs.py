@@ -11,6 +11,7 @@ import click
 from megaspec.runtime.contract.rundir import MANIFEST_FILE
 
 from ..runs.manifest import BackendError
+from ..safe_text import clear_screen, read_back
 from .run_output import EXIT_FAILED, EXIT_OK, exit_code, fail, print_outcome, require_manifest
 
 WATCH_INTERVAL_S = 10.0
@@ -45,6 +46,7 @@ def _filled_sweep(sweep_dir: Path, dirs: list[Path], views: list):
 
 @click.command()
 @click.argument("path", type=click.Path(file_okay=False))
+@read_back
 def collect(path: str) -> None:
     """Poll PATH (a run directory, or every unfinished run under a runs directory) once; safe to repeat.
 
@@ -96,6 +98,7 @@ def _collect_one(run_dir: Path) -> int:
 
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
+@read_back
 def cancel(run_dir: str) -> None:
     """Cancel a detached Modal run: stop the call, terminate its containers, end the manifest `interrupted`."""
     from ..runs.backends.modal_client import connect
@@ -122,6 +125,7 @@ def cancel(run_dir: str) -> None:
 @click.argument("path", default="runs", type=click.Path(file_okay=False))
 @click.option("--watch", is_flag=True, help=f"Refresh every {WATCH_INTERVAL_S:.0f} s until every run has finished.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per run, for machines.")
+@read_back
 def status(path: str, watch: bool, as_json: bool) -> None:
     """One row per run under PATH, oldest launch first; unfinished runs are polled once each first.
 
@@ -136,7 +140,7 @@ def status(path: str, watch: bool, as_json: bool) -> None:
             click.echo(json.dumps([view_json(v) for v in views], indent=2))
         else:
             if watch:
-                click.clear()
+                clear_screen()
             click.echo(format_table(views))
         unfinished = [v for v in views if v.manifest is not None and not v.manifest.is_terminal]
         if not watch or not unfinished:
@@ -147,6 +151,7 @@ def status(path: str, watch: bool, as_json: bool) -> None:
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the run ends.")
+@read_back
 def logs(run_dir: str, follow: bool) -> None:
     """What RUN_DIR's run printed: a local run's ranks (each line `[rank N]`), or a Modal run's logs."""
     path = Path(run_dir)

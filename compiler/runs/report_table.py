@@ -17,6 +17,7 @@ from pathlib import Path
 from megaspec.runtime.contract.rundir import MANIFEST_FILE, RECEIPT_FILE
 
 from .compare_view import setting_differences
+from ..safe_text import clipped
 from .comparison import class_label, comparison_class
 from .manifest import TERMINAL_STATES, BackendError, read_manifest
 from .records import METRICS, RunRecord, load_run, metric_text, metric_values
@@ -62,10 +63,15 @@ def _row(run_dir: Path, values: dict[str, object] | None, name: str | None = Non
             problem = str(e)
         elif manifest is not None and state in TERMINAL_STATES:  # ended without a receipt: say why
             problem = manifest.error.summary() if manifest.error else str(e)
-        return Row(name or run_dir.name, run_dir.name, state, values or {}, {k: None for k, _, _ in METRICS}, None,
-                   "unreadable" if unreadable else "no receipt", problem=problem)
-    return Row(record.name, record.receipt.run_id, state, values or {}, metric_values(record), record,
-               class_label(comparison_class(record)))
+        return Row(clipped(name or run_dir.name), clipped(run_dir.name), state, _shown(values), {k: None for k, _, _ in METRICS},
+                   None, "unreadable" if unreadable else "no receipt", problem=problem and clipped(problem))
+    return Row(clipped(record.name), clipped(record.receipt.run_id), state, _shown(values), metric_values(record), record,
+               clipped(class_label(comparison_class(record))), problem=problem and clipped(problem))
+
+
+def _shown(values: dict[str, object] | None) -> dict[str, object]:
+    """A sweep's values as the table shows them: numbers as they are, text clipped and escaped."""
+    return {clipped(k): v if isinstance(v, int | float) else clipped(v) for k, v in (values or {}).items()}
 
 
 def build_report(root: Path) -> Report:
@@ -76,7 +82,7 @@ def build_report(root: Path) -> Report:
     if is_sweep_dir(root):
         sweep = refresh(root)
         rows = [_row(root / r.run_dir, r.values, r.name) for r in sweep.runs if (root / r.run_dir).is_dir()]
-        keys = list(sweep.matrix) or list(dict.fromkeys(k for r in sweep.runs for k in r.values))
+        keys = [clipped(k) for k in list(sweep.matrix) or dict.fromkeys(k for r in sweep.runs for k in r.values)]
         if sweep.objective:
             objective = (sweep.objective["metric"], sweep.objective["goal"])
     else:
@@ -85,7 +91,7 @@ def build_report(root: Path) -> Report:
         differing = dict(setting_differences(records)) if len(records) > 1 else {}
         keys = list(differing)
         for i, row in enumerate(r for r in rows if r.record is not None):  # records' order
-            row.values = {k: differing[k][i] for k in keys}
+            row.values = _shown({k: differing[k][i] for k in keys})
     groups: dict[str, list[Row]] = {}
     for row in rows:
         groups.setdefault(row.class_label, []).append(row)

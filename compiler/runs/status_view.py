@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from ..safe_text import clipped
 from .manifest import Manifest
 from .refresh import RunView
 
+MAX_DETAIL = 600  # characters of the last column (an error's summary)
 COLUMNS = ("RUN", "STATE", "BACKEND", "LANE", "LAUNCHED (UTC)", "DETAIL")
 
 
@@ -16,12 +18,13 @@ def format_table(views: list[RunView]) -> str:
 
 
 def _row(view: RunView) -> tuple[str, ...]:
+    """The cells of one run, each clipped (a manifest is read back: its strings could be anything)."""
     m = view.manifest
     if m is None:
-        return (view.run_dir.name, "?", "-", "-", "-", view.problem or "")
+        return (clipped(view.run_dir.name), "?", "-", "-", "-", clipped(view.problem or "", MAX_DETAIL))
     launched = m.transitions[0].at[:19].replace("T", " ")  # to the second, UTC
     state = m.state if view.problem is None else "unknown"  # its refresh failed: the stored state may be stale
-    return (m.run_id, state, m.backend, m.lane, launched, view.problem or _detail(m))
+    return (clipped(m.run_id), state, m.backend, m.lane, clipped(launched), clipped(view.problem or _detail(m), MAX_DETAIL))
 
 
 def _detail(m: Manifest) -> str:

@@ -10,6 +10,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 
 from ...diagnostics import Diagnostic, Severity, Span
+from ...safe_text import CONTROLS
 from ...spec.source_map import editor_lines
 
 _SEVERITY_STYLES = {Severity.ERROR: "1;31", Severity.WARNING: "1;33", Severity.INFO: "1;36"}
@@ -41,7 +42,7 @@ def render_concise(diagnostics: list[Diagnostic], *, color: bool = False) -> str
 
 
 _ESCAPED = {c: chr(c).encode("unicode_escape").decode("ascii")  # `\n` stays: each format has its own way
-            for c in (*range(0x00, 0x0a), *range(0x0b, 0x20), *range(0x7f, 0xa0), 0x2028, 0x2029)}
+            for c in (0x09, *CONTROLS)}
 
 
 def printable(d: Diagnostic) -> Diagnostic:
@@ -122,13 +123,35 @@ def _render_file_rows(group: list[_Mark], text: str | None, width: int, paint: _
     for line_no in sorted({m.span.line for m in group}):
         if prev is not None and line_no > prev + 1:
             rows.append(paint("...", _GUTTER_STYLE))
-        source = lines[line_no - 1] if line_no <= len(lines) else ""
+        on_line = [m for m in group if m.span.line == line_no]
+        source, on_line = _window(lines[line_no - 1] if line_no <= len(lines) else "", on_line)
         number = paint(f"{line_no:>{width}} |", _GUTTER_STYLE)
         rows.append(f"{number} {_expand(source)}".rstrip())
-        for m in (m for m in group if m.span.line == line_no):
+        for m in on_line:
             rows.append(f"{pad} {bar} {_underline(m, source, paint)}".rstrip())
         prev = line_no
     return rows
+
+
+MAX_SNIPPET_CHARS = 160  # of one source line: a long line is shown around its first mark
+
+
+def _window(source: str, marks: list[_Mark]) -> tuple[str, list[_Mark]]:
+    """A line over MAX_SNIPPET_CHARS cut around its first mark (`...` where it was cut), and the marks
+    moved onto the cut text; so a thousand diagnostics on one long line do not print it a thousand times."""
+    if len(source) <= MAX_SNIPPET_CHARS:
+        return source, marks
+    start = max(0, min(m.span.col for m in marks) - 1 - MAX_SNIPPET_CHARS // 4)
+    end = start + MAX_SNIPPET_CHARS
+    head, tail = ("..." if start else ""), ("..." if end < len(source) else "")
+    shift = len(head) - start
+
+    def moved(m: _Mark) -> _Mark:
+        end_col = m.span.end_col + shift if m.span.end_line == m.span.line else len(head) + MAX_SNIPPET_CHARS + 1
+        col = max(1, m.span.col + shift)
+        return replace(m, span=replace(m.span, col=col, end_col=max(col + 1, min(end_col, len(head) + MAX_SNIPPET_CHARS + 1)),
+                                       end_line=m.span.line))
+    return head + source[start:end] + tail, [moved(m) for m in marks]
 
 
 def _underline(m: _Mark, source: str, paint: _Painter) -> str:
@@ -141,9 +164,9 @@ def _underline(m: _Mark, source: str, paint: _Painter) -> str:
     return indent + paint(m.char * num_cols + label, m.style)
 
 
-# Characters that would move the cursor or end the line on a terminal (a lone `\r`, U+2028, an
-# escape sequence): shown as one replacement character each, so the carets stay in their columns.
-_UNPRINTABLE = {c: "\ufffd" for c in (*range(0x00, 0x09), *range(0x0a, 0x20), 0x7f, 0x85, 0x2028, 0x2029)}
+# Characters that would move the cursor, end the line or reverse the text on a terminal (a lone `\r`,
+# U+2028, an escape sequence, U+202E): shown as one replacement character each, so the carets stay in their columns.
+_UNPRINTABLE = {c: "\ufffd" for c in (0x0a, *CONTROLS)}
 
 
 def _expand(text: str) -> str:
