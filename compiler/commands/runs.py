@@ -112,13 +112,18 @@ def cancel(run_dir: str) -> None:
                                  "`interrupted`)")
         if not before.is_terminal:
             connect(_stderr)
-        manifest = cancel_run(path)
+        cancelled = cancel_run(path)
     except BackendError as e:
         fail(str(e), e.hint, e.code)
+    manifest = cancelled.manifest
+    if cancelled.stopped:
+        click.echo(f"cancelled {manifest.run_id} ({manifest.modal.function_call_id}); state: {manifest.state}")
+        return
     if before.is_terminal:
         click.echo(f"{manifest.run_id} already ended `{manifest.state}`; nothing to cancel")
-    else:
-        click.echo(f"cancelled {manifest.run_id} ({manifest.modal.function_call_id}); state: {manifest.state}")
+        return
+    click.echo(f"{manifest.run_id} had already ended on Modal: nothing to cancel; collected instead")
+    print_outcome(path, manifest)
 
 
 @click.command()

@@ -16,12 +16,14 @@ collector.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from megaspec.runtime.contract.artifact import Artifact
+from megaspec.runtime.contract.claim import claim
 from megaspec.runtime.contract.clock import utc_now
 from megaspec.runtime.contract.files import (
     UnreadableFile,
@@ -29,7 +31,7 @@ from megaspec.runtime.contract.files import (
     read_text_capped,
     write_text_atomic,
 )
-from megaspec.runtime.contract.rundir import MANIFEST_FILE, RECEIPT_FILE
+from megaspec.runtime.contract.rundir import MANIFEST_CLAIM, MANIFEST_FILE, RECEIPT_FILE
 from megaspec.runtime.contract.vocabulary import Lane, Outcome, Target
 
 from .. import __version__
@@ -164,6 +166,21 @@ def write_manifest(run_dir: Path, manifest: Manifest) -> Path:
     path = Path(run_dir) / MANIFEST_FILE
     write_text_atomic(path, manifest.model_dump_json(indent=2) + "\n")
     return path
+
+
+def update_manifest(run_dir: Path, change: Callable[[Manifest], Manifest]) -> Manifest:
+    """The run's state change, made alone: claim the run, re-read its manifest, apply `change` to what
+    is stored now (not to what the caller read earlier), write it when it changed, release.
+
+    Two commands polling, cancelling or launching the same run at once each decide from the other's
+    result. `change` must not wait on the network: the claim is held only for the decision and the write.
+    """
+    with claim(Path(run_dir) / MANIFEST_CLAIM, wait=True):
+        before = read_manifest(run_dir)
+        after = change(before)
+        if after != before:
+            write_manifest(run_dir, after)
+        return after
 
 
 def read_manifest(path: str | Path) -> Manifest:

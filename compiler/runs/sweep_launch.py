@@ -8,13 +8,15 @@ again, so the next `planned` runs start as earlier ones finish. A run whose laun
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from megaspec.runtime.contract.claim import Claimed, claim
 from megaspec.runtime.contract.rundir import PLAN_FILE
 
-from .sweep_manifest import IN_FLIGHT_STATES, SweepManifest, refresh
+from .sweep_manifest import IN_FLIGHT_STATES, SWEEP_CLAIM, SweepManifest, refresh
 
 Launch = Callable[..., object]  # modal backend's launch(plan, app_py, run_dir, echo=...) -> Manifest
 
@@ -44,13 +46,29 @@ def _app_for(plan, app_py: Path) -> Path:
 
 
 def fill_slots(sweep_dir: Path, *, echo: Callable[[str], None] = print, launch: Launch | None = None) -> Launched:
-    """Launch `planned` runs, in sweep order, while there are free slots; the refreshed sweep."""
+    """Launch `planned` runs, in sweep order, while there are free slots; the refreshed sweep.
+
+    One process at a time decides and launches (the sweep's claim, held from the refresh to the last
+    launch): two commands run at once never both fill the same free slot. One that finds the claim
+    held launches nothing and says who holds it."""
+    sweep_dir = Path(sweep_dir)
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(claim(sweep_dir / SWEEP_CLAIM))
+        except Claimed as e:
+            who = f"process {e.holder}" if e.holder else "another process"
+            echo(f"not launching queued runs here: {who} is launching this sweep's runs; they show in the next "
+                 "`status`")
+            return Launched(refresh(sweep_dir))
+        return _fill(sweep_dir, echo, launch)
+
+
+def _fill(sweep_dir: Path, echo: Callable[[str], None], launch: Launch | None) -> Launched:
     from megaspec.runtime.contract.plan import read_plan
 
     if launch is None:
         from .backends.modal import launch
-    sweep_dir = Path(sweep_dir)
-    sweep = refresh(sweep_dir)
+    sweep = refresh(sweep_dir, claimed=True)
     if sweep.target != "modal":
         return Launched(sweep)
     out = Launched(sweep)
@@ -64,5 +82,5 @@ def fill_slots(sweep_dir: Path, *, echo: Callable[[str], None] = print, launch: 
         if manifest.state != "detached":  # said here: nothing else prints a launch that failed
             out.failed.append(run.run_id)
             echo(f"{run.name}: {manifest.state}" + (f"  {manifest.error.summary()}" if manifest.error else ""))
-    out.sweep = refresh(sweep_dir) if out.run_ids else sweep
+    out.sweep = refresh(sweep_dir, claimed=True) if out.run_ids else sweep
     return out

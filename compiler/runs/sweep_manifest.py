@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from megaspec.runtime.contract.artifact import Artifact
+from megaspec.runtime.contract.claim import Claimed, claim
 from megaspec.runtime.contract.files import write_text_atomic
 from megaspec.runtime.contract.rundir import MANIFEST_FILE, RECEIPT_FILE
 from megaspec.runtime.contract.vocabulary import Target
@@ -24,6 +25,7 @@ from .manifest import TERMINAL_STATES, BackendError, State, read_manifest
 
 SCHEMA_VERSION = "megaspec.sweep.v1"
 SWEEP_FILE = "sweep.json"
+SWEEP_CLAIM = ".sweep.claim"  # claimed to launch queued runs and to write sweep.json (`runs/sweep_launch.py`)
 IN_FLIGHT_STATES: frozenset[str] = frozenset({"detached", "running"})
 
 Scalar = str | int | float | bool
@@ -106,8 +108,10 @@ def with_states(sweep: SweepManifest, states: dict[str, str]) -> SweepManifest:
     return SweepManifest.model_validate({**dict(sweep), "runs": runs})
 
 
-def refresh(sweep_dir: Path) -> SweepManifest:
-    """The sweep with every run's state read from its own manifest; rewritten when anything moved."""
+def refresh(sweep_dir: Path, *, claimed: bool = False) -> SweepManifest:
+    """The sweep with every run's state read from its own manifest; rewritten when anything moved, by
+    the process holding the sweep's claim (`claimed`: this one; else it is taken for the write, and
+    left to its holder when another process has it: that one writes what it sees last)."""
     sweep_dir = Path(sweep_dir)
     sweep = read_sweep(sweep_dir)
     moved = {}
@@ -121,5 +125,11 @@ def refresh(sweep_dir: Path) -> SweepManifest:
     if not moved:
         return sweep
     fresh = with_states(sweep, moved)
-    write_sweep(sweep_dir, fresh)
-    return fresh
+    if claimed:
+        write_sweep(sweep_dir, fresh)
+        return fresh
+    try:
+        with claim(sweep_dir / SWEEP_CLAIM):
+            return refresh(sweep_dir, claimed=True)  # read again: the last holder may have written meanwhile
+    except Claimed:
+        return fresh

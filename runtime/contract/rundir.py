@@ -15,6 +15,7 @@ Both halves go through this module: the launcher and the ranks write these files
       tensorboard/, wandb/                         the trackers' files (`train/tracking.py`)
       attempts/<n>/                                an earlier attempt's ranks, logs, progress, receipt
       .launcher.claim                              the claim of the launcher training here (`claim.py`)
+      .manifest.claim                              the claim of a manifest's state change (`claim.py`)
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ TENSORBOARD_DIR = "tensorboard"
 WANDB_DIR = "wandb"
 ATTEMPTS_DIR = "attempts"
 LAUNCHER_CLAIM = ".launcher.claim"  # held by the launcher while it trains in the folder (`claim.py`)
+MANIFEST_CLAIM = ".manifest.claim"  # held for each state change of the manifest (`update_manifest`)
 
 # What one attempt writes: moved to `attempts/<n>/` before the next one reuses the folder.
 ATTEMPT_FILES = (RANKS_DIR, LOGS_DIR, PROGRESS_FILE, RECEIPT_FILE)

@@ -3,7 +3,8 @@
 One server per test session, in this virtualenv, on 127.0.0.1. Each test gets the client pointed
 at it (MODAL_SERVER_URL, the mock's tokens, a temp HOME so no real ~/.modal.toml is read), a fresh
 Modal client, and no control files left by an earlier test. Control files steer what the server
-answers (see the mock's README): `mock.set("task_id", "ta-1")`, `mock.state()`.
+answers (see the mock's README, and `knob_server.py` for the project's own knobs: an RPC failing with
+a status, hanging, or the server dying on it): `mock.set("task_id", "ta-1")`, `mock.state()`.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.modal.knob_server import KNOB_FILES
 
 MOCK_DIR = REPO_ROOT.parent / "shared" / "modal-mock"
 CONTROL_FILES = ("result.json", "result.pkl", "error.txt", "error_status", "task_id", "fail_create.txt",
-                 "fail_disconnect.txt", "slow_map.txt")
+                 "fail_disconnect.txt", "slow_map.txt", *KNOB_FILES)
 TOKENS = {"MODAL_TOKEN_ID": "ak-mock", "MODAL_TOKEN_SECRET": "as-mock"}
 
 
@@ -49,34 +51,62 @@ class MockModal:
         return json.loads(path.read_text())
 
 
+def start_server(ctrl: Path) -> MockModal:
+    """The server (with the project's knobs, `knob_server.py`) on a free port, once it listens."""
+    log = (ctrl / "server.log").open("w")
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("knob_server.py")), "--ctrl", str(ctrl)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    deadline = time.monotonic() + 60
+    # the server writes the file, then its number: wait for a number (an empty read made
+    # every client in the session point at `http://127.0.0.1:` and fail to connect)
+    while not ((ctrl / "port").exists() and (ctrl / "port").read_text().strip()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_server(proc)
+            pytest.fail(f"the mock Modal server did not start:\n{(ctrl / 'server.log').read_text()}")
+        time.sleep(0.05)
+    server = MockModal(ctrl, f"http://127.0.0.1:{(ctrl / 'port').read_text().strip()}")
+    server.process = proc
+    return server
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture(scope="session")
 def modal_server(tmp_path_factory):
     if not (MOCK_DIR / "server.py").is_file():
         pytest.skip(f"Modal's mock server is not at {MOCK_DIR}: clone the shared folder beside the repo "
                     "(../shared/modal-mock) to run the real-client tests")
-    ctrl = tmp_path_factory.mktemp("modal-ctrl")
-    log = (ctrl / "server.log").open("w")
-    proc = subprocess.Popen([sys.executable, str(MOCK_DIR / "server.py"), "--ctrl", str(ctrl)],
-                            stdout=log, stderr=subprocess.STDOUT)
+    server = start_server(tmp_path_factory.mktemp("modal-ctrl"))
     try:
-        deadline = time.monotonic() + 60
-        # the server writes the file, then its number: wait for a number (an empty read made
-        # every client in the session point at `http://127.0.0.1:` and fail to connect)
-        while not ((ctrl / "port").exists() and (ctrl / "port").read_text().strip()):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the mock Modal server did not start:\n{(ctrl / 'server.log').read_text()}")
-            time.sleep(0.05)
-        server = MockModal(ctrl, f"http://127.0.0.1:{(ctrl / 'port').read_text().strip()}")
-        server.process = proc
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        stop_server(server.process)
+
+
+@pytest.fixture
+def own_mock(monkeypatch, tmp_path):
+    """A server of this test's own, for a test that stops it (the network lost) or lets a knob end it."""
+    from modal.client import _Client
+
+    if not (MOCK_DIR / "server.py").is_file():
+        pytest.skip(f"Modal's mock server is not at {MOCK_DIR}")
+    ctrl = tmp_path / "own-ctrl"
+    ctrl.mkdir()
+    server = start_server(ctrl)
+    point_client_at(monkeypatch, server.url, tmp_path / "home")
+    try:
+        yield server
+    finally:
+        stop_server(server.process)
+        _fresh_client(_Client)
 
 
 def point_client_at(monkeypatch, url: str, home: Path, tokens: dict[str, str] = TOKENS) -> None:

@@ -3,7 +3,7 @@
 - A Volume holding an expired call's receipt: the server answers an unknown call id as expired
   (through the real client, below), but serves no Volume files, so the Volume read is injected.
 - A call graph that fails, or that claims SUCCESS while `get()` still says pending: the server's
-  graph is fixed (empty, or one PENDING input), so `_mark_progress` gets a graph-only stand-in.
+  graph is fixed (empty, or one PENDING input), so `_call_graph` reads a graph-only stand-in.
 - A poll that never answers: the server answers every call at once, so one run's poll is held on
   an event (the other runs are polled for real).
 """
@@ -23,6 +23,9 @@ from tests.modal.test_lifecycle import apply_modal, copy_run, invoke, receipt_fo
 from tests.unit.test_manifest import make_manifest
 
 
+LONG_AGO = "2026-01-02T03:04:05.000000Z"  # past Modal's result retention: its "expired" is believed
+
+
 def expired_run(run_dir, spec: str = "specs/h100-smoke.yaml"):
     """A detached run whose call the server no longer knows (expired), with the plan of `spec`."""
     from megaspec.compiler.codegen.build import origins_of
@@ -34,7 +37,7 @@ def expired_run(run_dir, spec: str = "specs/h100-smoke.yaml"):
                  run_id="dense-125m-h100-smoke-20260102-030405-abcd")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "plan.json").write_text(plan.to_json())
-    m = mf.advance(mf.new_manifest(plan, backend="modal"), "running",
+    m = mf.advance(mf.new_manifest(plan, backend="modal", now=LONG_AGO), "running",
                    modal=mf.ModalCall(function_call_id="fc-expired", app_id="ap-1"))
     mf.write_manifest(run_dir, m)
     return run_dir
@@ -88,18 +91,20 @@ def detached_manifest(state: str = "detached"):
 
 def test_a_nested_container_in_the_graph_means_running():
     graph = [node(InputStatus.PENDING, children=[node(InputStatus.PENDING, task_id="ta-01CONTAINER")])]
-    m = modal_collect._mark_progress(detached_manifest(), GraphOnly(graph))
+    m = modal_collect._mark_progress(detached_manifest(), modal_collect._call_graph(GraphOnly(graph)))
     assert m.state == "running" and m.modal.task_id == "ta-01CONTAINER" and len(m.modal.call_graph) == 2
 
 
 def test_a_broken_call_graph_does_not_fail_the_collector():
-    m = modal_collect._mark_progress(detached_manifest("running"), GraphOnly(error=RuntimeError("truncated")))
+    graph = modal_collect._call_graph(GraphOnly(error=RuntimeError("truncated")))
+    m = modal_collect._mark_progress(detached_manifest("running"), graph)
     assert m.state == "running" and m.modal.call_graph == []
 
 
 @pytest.mark.parametrize("status", [InputStatus.SUCCESS, InputStatus.FAILURE])
 def test_the_call_graph_never_decides_the_outcome(status):
-    m = modal_collect._mark_progress(detached_manifest(), GraphOnly([node(status, task_id="ta-1")]))
+    graph = modal_collect._call_graph(GraphOnly([node(status, task_id="ta-1")]))
+    m = modal_collect._mark_progress(detached_manifest(), graph)
     assert m.state == "running" and m.receipt is None and m.error is None
 
 

@@ -169,8 +169,10 @@ def test_cancel_terminates_the_containers(mock, detached):
 def test_collect_an_expired_result_without_a_volume_ends_in_persistence(mock, detached):
     m = mf.read_manifest(detached)
     expired = mf.ModalCall.model_validate({**dict(m.modal), "function_call_id": "fc-unknown"})
-    mf.write_manifest(detached, m.model_copy(update={"modal": expired}))  # the server answers an unknown call
-    result = invoke("collect", str(detached))  # id with OutputExpiredError, as Modal does after 7 days
+    launched = [mf.Transition(state="planned", at="2026-01-02T03:04:05.000000Z"), *m.transitions[1:]]
+    mf.write_manifest(detached, m.model_copy(update={"modal": expired, "transitions": launched}))
+    result = invoke("collect", str(detached))  # the server answers an unknown call id with OutputExpiredError,
+    # as Modal does after 7 days
     m = mf.read_manifest(detached)
     assert result.exit_code == 1 and m.state == "error" and m.error.stage == "persistence"
     assert "result expired" in m.error.message and "not on a Volume" in m.error.message
@@ -280,3 +282,22 @@ def test_status_watch_redraws_until_every_run_has_finished(mock, detached, monke
     assert result.exit_code == 0 and waits == [runs.WATCH_INTERVAL_S]
     assert result.stdout.count("RUN ") >= 2 and "detached" in result.stdout
     assert result.stdout.rstrip().splitlines()[-1].split()[1] == "error"
+
+
+def test_cancel_of_a_call_that_already_finished_stores_its_receipt(mock, detached):
+    mock.set("result.json", json.dumps(receipt_for(detached)))
+    result = invoke("cancel", str(detached))
+    m = mf.read_manifest(detached)
+    assert result.exit_code == 0 and "had already ended on Modal: nothing to cancel" in result.output
+    cancelled = [r["function_call_id"] for r in mock.state()["cancel_requests"]]
+    assert m.state == "ok" and m.receipt == "receipt.json" and m.modal.function_call_id not in cancelled
+
+
+def test_an_expired_answer_for_a_call_launched_minutes_ago_is_not_trusted(mock, detached):
+    m = mf.read_manifest(detached)
+    unknown = mf.ModalCall.model_validate({**dict(m.modal), "function_call_id": "fc-unknown"})
+    mf.write_manifest(detached, m.model_copy(update={"modal": unknown}))  # answered as expired by the server
+    result = invoke("collect", str(detached))
+    m = mf.read_manifest(detached)
+    assert result.exit_code == 0 and m.state == "detached" and m.error is None
+    assert "not trusted, the run is unchanged" in m.notes[-1] and "not trusted" in result.output

@@ -11,8 +11,10 @@ polls many runs on the one client).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from megaspec.runtime.contract.clock import seconds_between
 from megaspec.runtime.contract.rundir import PLAN_FILE, RECEIPT_FILE
 
 from ..manifest import (
@@ -24,8 +26,8 @@ from ..manifest import (
     read_manifest,
     store_receipt,
     store_receipt_file,
+    update_manifest,
     utc_now,
-    write_manifest,
 )
 from .modal_client import describe
 
@@ -97,48 +99,73 @@ def _output_status(function_call) -> str | None:
 def collect(run_dir: Path, *, read_volume_file: ReadVolumeFile | None = None) -> Manifest:
     """Advance a modal run's manifest by one poll; a finished run is returned unchanged.
 
-    Modal unreachable or the token rejected: a BackendError, and the manifest is not touched.
+    The poll (and whatever else it takes from Modal) comes first; the manifest is then changed under
+    the run's claim, from what is stored by then: a command that finished the run meanwhile (a cancel,
+    another collect) wins, and its answer is kept. Modal unreachable or the token rejected: a
+    BackendError, and the manifest is not touched.
     """
     run_dir = Path(run_dir)
     manifest = open_run(run_dir, "collect", "`megaspec collect` follows runs launched with `--target modal`")
     if manifest.is_terminal:
         return manifest
+    call_id = manifest.modal.function_call_id
+    decide = _answer(run_dir, manifest, read_volume_file or volume_file_bytes)
+
+    def change(fresh: Manifest) -> Manifest:
+        if fresh.is_terminal or fresh.modal is None or fresh.modal.function_call_id != call_id:
+            return fresh  # decided by another command since this one read it
+        return decide(advance(fresh, fresh.state, last_polled_at=utc_now()))
+
+    return update_manifest(run_dir, change)
+
+
+def _answer(run_dir: Path, manifest: Manifest, read_volume_file: ReadVolumeFile) -> Callable[[Manifest], Manifest]:
+    """Ask Modal about the run's call; what the answer makes of a manifest (applied later, under the claim)."""
     function_call = _function_call(manifest.modal.function_call_id)
     outcome, payload = poll(function_call)
     if outcome in ("rejected", "unreachable"):
         reason = "Modal rejected the credentials" if outcome == "rejected" else "could not reach Modal"
         raise BackendError(f"{reason} while polling `{manifest.modal.function_call_id}`: {payload}",
                            hint="Check `modal token info` and the network, then collect again; the run is untouched")
-    manifest = advance(manifest, manifest.state, last_polled_at=utc_now())
     if outcome == "done":
-        manifest = store_receipt(run_dir, manifest, payload, source="the call's return value")
-    elif outcome == "pending":
-        manifest = _mark_progress(manifest, function_call)
-    elif outcome == "expired":
-        manifest = _collect_expired(run_dir, manifest, read_volume_file or volume_file_bytes)
-    elif outcome == "terminated":
-        manifest = advance(manifest, "interrupted", modal=_with_graph(manifest.modal, function_call),
-                           notes=[*manifest.notes, f"Modal terminated the call (stopped, not failed): {payload}"])
-    else:
-        manifest = advance(manifest, "error", error=ManifestError(stage="remote", message=str(payload)),
-                           modal=_with_graph(manifest.modal, function_call))
-    write_manifest(run_dir, manifest)
-    return manifest
+        return lambda m: store_receipt(run_dir, m, payload, source="the call's return value")
+    if outcome == "expired":
+        return _expired(run_dir, manifest, read_volume_file)
+    graph = _call_graph(function_call)
+    if outcome == "pending":
+        return lambda m: _mark_progress(m, graph)
+    if outcome == "terminated":
+        return lambda m: advance(m, "interrupted", modal=_with_graph(m.modal, graph),
+                                 notes=[*m.notes, f"Modal terminated the call (stopped, not failed): {payload}"])
+    return lambda m: advance(m, "error", error=ManifestError(stage="remote", message=str(payload)),
+                             modal=_with_graph(m.modal, graph))
 
 
-def cancel(run_dir: Path) -> Manifest:
+@dataclass(frozen=True)
+class Cancelled:
+    """What `cancel` did: the manifest after it, and whether the call was stopped (not already finished)."""
+
+    manifest: Manifest
+    stopped: bool
+
+
+def cancel(run_dir: Path, *, read_volume_file: ReadVolumeFile | None = None) -> Cancelled:
     """Cancel a detached run and end its manifest `interrupted`; a finished run is returned unchanged.
 
-    The containers are terminated too (`terminate_containers=True`): a cancelled input would
-    otherwise keep its GPUs, billed, until the function notices. Cancelled calls are not retried.
+    The run is collected first: a call that already finished keeps its receipt (cancelling it would
+    throw the receipt away and say it was stopped). The containers are terminated too
+    (`terminate_containers=True`): a cancelled input would otherwise keep its GPUs, billed, until the
+    function notices. Cancelled calls are not retried.
     """
     from modal.exception import AuthError, ConnectionError, NotFoundError
 
     run_dir = Path(run_dir)
     manifest = open_run(run_dir, "cancel", "A local run stops with Ctrl-C in the terminal running it (its receipt "
                                            "says `interrupted`)")
+    if not manifest.is_terminal:
+        manifest = collect(run_dir, read_volume_file=read_volume_file)
     if manifest.is_terminal:
-        return manifest
+        return Cancelled(manifest, stopped=False)
     call_id = manifest.modal.function_call_id
     try:
         _function_call(call_id).cancel(terminate_containers=True)
@@ -147,9 +174,9 @@ def cancel(run_dir: Path) -> Manifest:
                            hint=f"Check `modal token info`; as a last resort, `modal app stop {manifest.modal.app_id}`"
                            ) from e
     note = f"cancelled with `megaspec cancel` at {utc_now()}; containers terminated, no retry"
-    manifest = advance(manifest, "interrupted", notes=[*manifest.notes, note])
-    write_manifest(run_dir, manifest)
-    return manifest
+    manifest = update_manifest(run_dir, lambda m: m if m.is_terminal else advance(m, "interrupted",
+                                                                                  notes=[*m.notes, note]))
+    return Cancelled(manifest, stopped=True)
 
 
 def open_run(run_dir: Path, verb: str, hint: str) -> Manifest:
@@ -172,21 +199,26 @@ def _function_call(call_id: str):
     return modal.FunctionCall.from_id(call_id)
 
 
-def _mark_progress(manifest: Manifest, function_call) -> Manifest:
+def _mark_progress(manifest: Manifest, graph: list[dict[str, str]] | None) -> Manifest:
     """Still pending: `running` once the call graph names a container, else still `detached`."""
-    modal_call = _with_graph(manifest.modal, function_call)
+    modal_call = _with_graph(manifest.modal, graph)
     state = "running" if modal_call.task_id or manifest.state == "running" else "detached"
     return advance(manifest, state, modal=modal_call)
 
 
-def _with_graph(modal_call: ModalCall, function_call) -> ModalCall:
-    """Snapshot the call graph (best effort: statuses it cannot name read as PENDING)."""
+def _call_graph(function_call) -> list[dict[str, str]] | None:
+    """The call graph's nodes (best effort: statuses it cannot name read as PENDING); None when unreadable."""
     try:
         graph = function_call.get_call_graph()
     except Exception:  # noqa: BLE001 - the graph is triage context; losing it must not fail the collector
+        return None
+    return [{"function_name": str(n.function_name), "status": getattr(n.status, "name", str(n.status)),
+             "task_id": str(n.task_id or "")} for n in _flatten(graph)]
+
+
+def _with_graph(modal_call: ModalCall, nodes: list[dict[str, str]] | None) -> ModalCall:
+    if nodes is None:
         return modal_call
-    nodes = [{"function_name": str(n.function_name), "status": getattr(n.status, "name", str(n.status)),
-              "task_id": str(n.task_id or "")} for n in _flatten(graph)]
     task_id = next((n["task_id"] for n in nodes if n["task_id"]), modal_call.task_id)
     return ModalCall.model_validate({**dict(modal_call), "call_graph": nodes, "task_id": task_id})
 
@@ -195,28 +227,42 @@ def _flatten(nodes) -> list:
     return [x for n in nodes for x in (n, *_flatten(getattr(n, "children", []) or []))]
 
 
-def _collect_expired(run_dir: Path, manifest: Manifest, read_volume_file: ReadVolumeFile) -> Manifest:
-    """After the retention window the receipt only lives where the function wrote it: its Volume."""
+def _expired(run_dir: Path, manifest: Manifest, read_volume_file: ReadVolumeFile) -> Callable[[Manifest], Manifest]:
+    """After the retention window the receipt only lives where the function wrote it: its Volume.
+
+    Modal keeps results for days, so "expired" for a call spawned less than that ago is not the
+    truth (another workspace, a server that lost track): the receipt is taken from the Volume when it
+    is there, and otherwise the run is left as it is, with a note."""
     local = run_dir / RECEIPT_FILE
     if local.exists():
-        return store_receipt_file(run_dir, manifest, local)
-    gone = f"the call's result expired (Modal keeps results {RESULT_RETENTION_DAYS} days)"
+        return lambda m: store_receipt_file(run_dir, m, local)
+    age_days = seconds_between(manifest.transitions[0].at, utc_now()) / 86400
+    trusted = age_days >= RESULT_RETENTION_DAYS
+    gone = (f"the call's result expired (Modal keeps results {RESULT_RETENTION_DAYS} days)" if trusted else
+            f"Modal answered that the call's result expired, but the run was launched {age_days * 24:.1f} h ago "
+            f"and Modal keeps results {RESULT_RETENTION_DAYS} days: not trusted, the run is unchanged")
     location = receipt_location(run_dir, manifest.run_id)
     if location is None:
-        return advance(manifest, "error", error=ManifestError(
+        if not trusted:
+            return lambda m: _noted(m, gone + "; collect it again later")
+        return lambda m: advance(m, "error", error=ManifestError(
             stage="persistence", message=f"{gone} and the function wrote its receipt inside the container, not on a "
                                          "Volume, so it is gone; add a `volumes.checkpoints` entry so receipts "
                                          "outlive the retention"))
     volume, path = location
-    how = f"{gone}; its receipt is on Volume `{volume}` at `{path}`"
+    how = f"{gone}; its receipt is on Volume `{volume}` at `{path}`" if trusted else \
+        f"{gone}; its receipt goes to Volume `{volume}` at `{path}`"
     try:
         data = read_volume_file(volume, path)
     except Exception as e:  # noqa: BLE001 - tell the user how to fetch it by hand instead
         note = f"{how}; reading it failed ({describe(e)}): run `modal volume get {volume} {path} {local}`, " \
                f"then `megaspec collect {run_dir}` again"
-        return advance(manifest, manifest.state, notes=[*manifest.notes, note])
-    manifest = advance(manifest, manifest.state, notes=[*manifest.notes, how + "; read from there"])
-    return store_receipt(run_dir, manifest, data, source=f"Volume `{volume}`")
+        return lambda m: _noted(m, note)
+    return lambda m: store_receipt(run_dir, _noted(m, how + "; read from there"), data, source=f"Volume `{volume}`")
+
+
+def _noted(manifest: Manifest, note: str) -> Manifest:
+    return advance(manifest, manifest.state, notes=[*manifest.notes, note])
 
 
 def receipt_location(run_dir: Path, run_id: str) -> tuple[str, str] | None:
