@@ -11,7 +11,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from .codes import Stage, stage_of
+from .codes import INTERNAL_ERROR, Code, Stage, stage_of
 
 YamlPath = tuple[str | int, ...]
 
@@ -111,7 +111,11 @@ class SpecError(Exception):
 
 
 class InternalError(Exception):
-    """A bug in megaspec, never a user mistake. Reported as MS9xx with exit code 3."""
+    """A bug in megaspec, never a user mistake. Reported as its MS9xx `code` with exit code 3."""
+
+    def __init__(self, message: str, code: Code = INTERNAL_ERROR):
+        super().__init__(message)
+        self.code = code
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:

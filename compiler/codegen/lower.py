@@ -19,9 +19,9 @@ from megaspec.runtime.contract.gpus import GPUS
 from megaspec.runtime.contract.plan import (
     BenchPlan,
     BucketMount,
-    CodeDir,
     CachePlan,
     CheckpointPlan,
+    CodeDir,
     DataPlan,
     DistributedPlan,
     ImagePlan,

@@ -99,8 +99,8 @@ def _render(template: str, plan: Plan, **extra: Any) -> str:
     try:
         ast.parse(source, filename=APP_FILE)
     except SyntaxError as e:
-        raise InternalError(f"{GENERATED_CODE_DOES_NOT_PARSE.code}: generated {APP_FILE} does not parse (line {e.lineno}: {e.msg}); "
-                            "this is a bug in megaspec's template") from e
+        raise InternalError(f"generated {APP_FILE} does not parse (line {e.lineno}: {e.msg}); this is a bug in "
+                            "megaspec's template", code=GENERATED_CODE_DOES_NOT_PARSE) from e
     return source
 
 

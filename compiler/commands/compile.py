@@ -10,20 +10,24 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from megaspec.runtime.contract.rundir import PLAN_FILE
 
-from ..codes import EXIT_ERRORS, EXIT_INTERNAL
+from ..codes import EXIT_ERRORS, EXIT_INTERNAL, EXIT_OK, INTERNAL_ERROR, Code, Stage
+
+if TYPE_CHECKING:
+    from ..diagnostics import InternalError
 
 DEFAULT_OUT = "build"  # no link is followed below the current folder; below `-o DIR` when one is named
 TARGETS = click.Choice(["local", "modal"])
 
 
-def checked_or_errors(path: str, config: Any) -> tuple[Any | None, str]:
-    """Lint one spec: `(checked, "")`, or `(None, its errors rendered concisely)` when it has any."""
+def checked_or_errors(path: str, config: Any) -> tuple[Any | None, str, int]:
+    """Lint one spec: `(checked, "", 0)`, or `(None, its errors rendered concisely, the exit status)` when
+    it has any (EXIT_INTERNAL when one of them is an internal error, MS9xx, else EXIT_ERRORS)."""
     from ..diagnostics import has_errors
     from ..lint.check import BASE_NOT_A_RUN, check_spec
     from ..lint.report import render_report
@@ -31,12 +35,13 @@ def checked_or_errors(path: str, config: Any) -> tuple[Any | None, str]:
 
     checked = check_spec(path, config=config)
     if checked.spec is not None and not has_errors(checked.diagnostics):
-        return checked, ""
+        return checked, "", EXIT_OK
     errors = [d for d in checked.diagnostics if d.is_error]
     if not errors and is_base_file(path):
-        return None, f"{path}: not compiled: it {BASE_NOT_A_RUN}\n"
+        return None, f"{path}: not compiled: it {BASE_NOT_A_RUN}\n", EXIT_ERRORS
     text = render_report("concise", errors, texts=checked.smap.texts, num_files=1)
-    return None, f"{text}{path}: not compiled: fix the error(s) above\n"
+    status = EXIT_INTERNAL if any(d.stage is Stage.INTERNAL for d in errors) else EXIT_ERRORS
+    return None, f"{text}{path}: not compiled: fix the error(s) above\n", status
 
 
 def build_one(path: str, config: Any, out_dir: str | None, target: str | None) -> tuple[int, str]:
@@ -51,26 +56,26 @@ def build_one(path: str, config: Any, out_dir: str | None, target: str | None) -
     from ..codegen.render import render, write_build
     from ..diagnostics import InternalError
 
-    checked, errors = checked_or_errors(path, config)
+    checked, errors, status = checked_or_errors(path, config)
     if checked is None:
-        return (EXIT_INTERNAL if "error[MS9" in errors else EXIT_ERRORS), errors
+        return status, errors
     try:
         plan = plan_for(checked, target=target)
         where = write_build(render(plan), Path(out_dir or DEFAULT_OUT), plan.name,
                             links_from=Path(out_dir) if out_dir else Path("."))
     except InternalError as e:
-        return build_crashed(path, str(e))
+        return build_crashed(path, str(e), e.code)
     except LinkRefused as e:
         return EXIT_ERRORS, f"{path}: not compiled: {e}\n"
     return 0, f"{path}: wrote {where.as_posix()}/app.py and {PLAN_FILE} (plan {plan.modal.tags['megaspec_plan']})\n"
 
 
-def build_crashed(path: str, reason: str) -> tuple[int, str]:
-    """The result for a spec whose build raised or whose worker died: the same MS902 line lint prints."""
+def build_crashed(path: str, reason: str, code: Code = INTERNAL_ERROR) -> tuple[int, str]:
+    """The result for a spec whose build raised or whose worker died: the same MS9xx line lint prints."""
     from ..lint.check import crash_diagnostic
     from ..lint.report import render_report
 
-    text = render_report("concise", [crash_diagnostic(path, reason)], texts={}, num_files=1)
+    text = render_report("concise", [crash_diagnostic(path, reason, code)], texts={}, num_files=1)
     return EXIT_INTERNAL, f"{text}{path}: not compiled\n"
 
 
@@ -83,14 +88,8 @@ def _expand(paths: tuple[str, ...], config: Any) -> list[str]:
     return files
 
 
-def _internal(e: Exception) -> None:
-    """An internal error names its MS9xx code once: the one its message starts with, else MS902."""
-    from ..codes import INTERNAL_ERROR
-
-    code, sep, rest = str(e).partition(": ")
-    if not (sep and code.startswith("MS9")):
-        code, rest = INTERNAL_ERROR.code, str(e)
-    click.echo(f"internal error[{code}]: {rest}\n  = help: this is a bug in megaspec; please report it", err=True)
+def _internal(e: InternalError) -> None:
+    click.echo(f"internal error[{e.code.code}]: {e}\n  = help: this is a bug in megaspec; please report it", err=True)
     raise click.exceptions.Exit(EXIT_INTERNAL)
 
 
@@ -137,10 +136,10 @@ def plan_(spec: str, as_json: bool, target: str | None, diff_dir: str | None) ->
     from .paths import require_existing
 
     require_existing([spec])
-    checked, errors = checked_or_errors(Path(spec).as_posix(), load_config())
+    checked, errors, status = checked_or_errors(Path(spec).as_posix(), load_config())
     if checked is None:
         click.echo(errors, nl=False, err=True)
-        raise click.exceptions.Exit(EXIT_ERRORS)
+        raise click.exceptions.Exit(status)
     try:
         plan = plan_for(checked, target=target)
         spec_data = checked.spec.model_dump(mode="json", by_alias=True)

@@ -62,10 +62,10 @@ def sweep(template: str, out_dir: Path | None, dry_run: bool) -> None:
     require_existing([template], "TEMPLATE")
     config = load_config()
     path = Path(template).as_posix()
-    checked, errors = checked_or_errors(path, config)
+    checked, errors, status = checked_or_errors(path, config)
     if checked is None:
         click.echo(errors, nl=False, err=True)
-        raise click.exceptions.Exit(EXIT_ERRORS)
+        raise click.exceptions.Exit(status)
     if checked.spec.sweep is None:
         raise click.BadParameter(f"`{path}` has no `sweep:` block; it is a single run", param_hint="TEMPLATE")
     runs = expand(checked.composed.written, checked.spec.name, checked.spec.sweep)

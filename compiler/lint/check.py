@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..codes import FILE_NOT_FOUND, INTERNAL_ERROR, NO_SPEC_FILES
+from ..codes import FILE_NOT_FOUND, INTERNAL_ERROR, NO_SPEC_FILES, Code
 from ..diagnostics import Diagnostic, Related, Severity, Span, YamlPath, has_errors, sort_diagnostics
 from ..spec.compose import Composed, compose, is_base_file
 from ..spec.model import Spec
@@ -176,10 +176,11 @@ def expand_paths(paths: list[str | Path], config: Config | None = None) -> tuple
     return list(dict.fromkeys(files)), problems
 
 
-def crash_diagnostic(path: str, reason: str) -> Diagnostic:
-    """MS902 for one file whose check raised or whose worker died; known token shapes in `reason` masked."""
+def crash_diagnostic(path: str, reason: str, code: Code = INTERNAL_ERROR) -> Diagnostic:
+    """MS902 (or the MS9xx `code` of an InternalError) for one file whose check or build raised or whose
+    worker died; known token shapes in `reason` masked."""
     reason = redact_text(reason, tokens_in_text(reason))
-    return Diagnostic(code="MS902", rule="internal-error", severity=Severity.ERROR,
+    return Diagnostic(code=code.code, rule=code.name, severity=Severity.ERROR,
                       message=f"internal error while checking this file: {reason}",
                       span=Span(path=path, line=1, col=1, end_line=1, end_col=2),
                       hint="This is a bug in megaspec; please report it with this file. The other files were checked")

@@ -1,7 +1,12 @@
-"""The runtime's diagnostic codes (MS8xx), carried in receipts. Pure data: no pydantic, no torch.
+"""The runtime's diagnostic codes (MS8xx), carried in receipts: the one table of code -> name. Pure
+data: no pydantic, no torch.
 
-Stable names that runbooks and CI gates key on; `megaspec explain MS803` documents each one.
+Stable names that runbooks and CI gates key on; `megaspec explain MS803` documents each one. A
+receipt's `error.code` is a `RuntimeCode`, so a code missing here is refused where it is written
+instead of reaching a receipt without a name.
 """
+
+from typing import Literal
 
 RUNTIME_CODES = {
     "MS801": "non-finite-loss",
@@ -19,3 +24,5 @@ RUNTIME_CODES = {
     "MS813": "bad-data",
     "MS814": "user-model-failed",
 }
+
+RuntimeCode = Literal[tuple(RUNTIME_CODES)]  # type: ignore[valid-type] - built from the table above

@@ -15,7 +15,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .artifact import Artifact
-from .codes import RUNTIME_CODES
+from .codes import RUNTIME_CODES, RuntimeCode
 from .files import write_text_atomic
 from .vocabulary import Lane, Outcome
 
@@ -37,7 +37,7 @@ class _Part(BaseModel):
 class RunError(_Part):
     """A typed failure: which code, at which stage, on which rank, at which step."""
 
-    code: str  # MS8xx
+    code: RuntimeCode  # MS8xx
     rule: str = ""  # kebab-case name of the code, filled from RUNTIME_CODES
     stage: Stage
     rank: int | None
@@ -48,7 +48,7 @@ class RunError(_Part):
     @model_validator(mode="after")
     def _name_the_code(self) -> RunError:
         if not self.rule:
-            self.rule = RUNTIME_CODES.get(self.code, "")
+            self.rule = RUNTIME_CODES[self.code]
         return self
 
 

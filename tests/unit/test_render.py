@@ -52,8 +52,9 @@ def test_registry_base_and_apt():
 
 def test_unparseable_output_is_ms901(monkeypatch):
     monkeypatch.setattr(render_mod, "_header", lambda plan: "def broken(:")
-    with pytest.raises(InternalError, match="MS901"):
+    with pytest.raises(InternalError, match="generated app.py does not parse") as raised:
         render(_plan())
+    assert raised.value.code.code == "MS901"
 
 
 def test_write_build_is_atomic_and_complete(tmp_path):
