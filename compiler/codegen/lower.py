@@ -24,6 +24,7 @@ from megaspec.runtime.contract.plan import (
     CodeDir,
     DataPlan,
     DistributedPlan,
+    EvalPlan,
     ImagePlan,
     ModalPlan,
     ModelPlan,
@@ -157,11 +158,18 @@ def _train(spec: Spec, model: ModelPlan, geo: Geometry) -> TrainPlan:
     return TrainPlan(
         steps=t.steps, warmup_steps=t.warmup_steps, global_batch=geo.global_batch, micro_batch=geo.micro_batch,
         grad_accum=geo.grad_accum, seq_len=t.seq_len or model.max_seq_len, lr=t.lr,
-        min_lr_ratio=t.min_lr_ratio, lr_warmup_steps=min(100, t.steps // 10), weight_decay=t.weight_decay,
+        min_lr_ratio=t.min_lr_ratio, lr_warmup_steps=lr_warmup_steps(t.steps, t.lr_warmup_steps),
+        weight_decay=t.weight_decay,
         grad_clip=t.grad_clip, precision=t.precision or geo.default_precision, compile=t.compile,
         activation_checkpointing=t.activation_checkpointing,
         reshard_after_forward=spec.distributed.reshard_after_forward, seed=t.seed, log_every=t.log_every,
+        eval=EvalPlan(every=t.eval.every, batches=t.eval.batches) if t.eval else None,
     )
+
+
+def lr_warmup_steps(steps: int, written: int | None) -> int:
+    """The learning-rate warmup: as written, else `min(100, steps // 10)` (what `train.lr_warmup_steps` says)."""
+    return written if written is not None else min(100, steps // 10)
 
 
 # --- state: data, checkpoints, compile cache ---------------------------------------------------

@@ -137,12 +137,23 @@ class ModelOverrides(Section):
     max_seq_len: Int | None = Field(None, ge=8, le=1_048_576, description="Longest sequence the model takes.")
 
 
+class Eval(Section):
+    """A validation loss on the `val/` shards of a folder made by `megaspec data prepare`."""
+
+    every: Int = Field(ge=1, le=MAX_STEPS, description="Steps between evaluations; the last step is always "
+                                                       "evaluated too.")
+    batches: Int = Field(4, ge=1, le=100_000, description="Batches of `global_batch` sequences per evaluation: the "
+                                                           "first ones of `val/`, the same every time.")
+
+
 class Train(Section):
     """The training loop: steps, batch geometry, optimizer, precision, compile."""
 
     steps: Int = Field(100, ge=1, le=MAX_STEPS, description="Optimizer steps.")
     warmup_steps: Int = Field(3, ge=0, le=MAX_STEPS, description="Steps after the first excluded from throughput (the first "
-                                                   "always is); also the learning-rate warmup.")
+                                                   "always is); the learning rate has its own `lr_warmup_steps`.")
+    lr_warmup_steps: Int | None = Field(None, ge=0, le=MAX_STEPS, description="Steps of linear learning-rate warmup "
+                                        "before the cosine decay; default `min(100, steps // 10)`.")
     global_batch: Int | None = Field(None, ge=1, le=MAX_SEQUENCES, description="Sequences per optimizer step, over all ranks.")
     micro_batch: Int = Field(1, ge=1, le=MAX_SEQUENCES, description="Sequences per rank per forward.")
     seq_len: Int | None = Field(None, ge=8, le=MAX_SEQUENCES, description="Tokens per sequence; default: the model's `max_seq_len`. "
@@ -157,6 +168,8 @@ class Train(Section):
         "none", description="Recompute activations in backward: `selective` every second block, `full` every block.")
     seed: Int = Field(1234, ge=0, le=2**32 - 1, description="Random seed of the initial weights and synthetic data.")
     log_every: Int = Field(1, ge=1, le=MAX_STEPS, description="Steps between loss lines in the log.")
+    eval: Eval | None = Field(None, description="Evaluate on the `val/` shards of `data.path` every `every` steps "
+                                                "and at the end (e.g. `{every: 100, batches: 8}`).")
 
 
 class Data(Section):

@@ -79,6 +79,11 @@ class ModelPlan(_Frozen):
                          max_seq_len=self.max_seq_len)
 
 
+class EvalPlan(_Frozen):
+    every: int  # steps between evaluations; the last step is always evaluated
+    batches: int  # micro-batches per rank per evaluation, the same ones every time
+
+
 class TrainPlan(_Frozen):
     steps: int
     warmup_steps: int  # excluded from the measured loop (step 0 always is)
@@ -97,6 +102,8 @@ class TrainPlan(_Frozen):
     reshard_after_forward: Literal["default", "always", "never"]
     seed: int
     log_every: int
+    # Left out of the JSON when off, so plans without it keep their bytes and hash.
+    eval: EvalPlan | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class DataPlan(_Frozen):

@@ -3,9 +3,11 @@ into the receipt when a failed run left no receipt of its own.
 
 One JSON event per line, appended and flushed one at a time, so after a kill -9 the file holds
 every logged step; a half-written last line is skipped. A log step writes
-`{"step", "loss", "losses", "tokens_per_s", "eta_s"}`, where `losses` are the global losses of
-every step since the previous event; a resumed run first writes `{"resumed_from": N, "losses"}`
-with the checkpoint's losses of steps 1..N (no `step`: the live display skips it).
+`{"step", "loss", "losses", "lr", "grad_norm", "tokens_per_s", "eta_s"}`, where `losses` are the
+global losses of every step since the previous event and `lr` and `grad_norm` (before clipping)
+are the logged step's; an evaluation (`train.eval`) writes `{"eval": {"step", "loss"}}`; a resumed
+run first writes `{"resumed_from": N, "losses"}` with the checkpoint's losses of steps 1..N (no
+`step`: the live display skips it).
 """
 
 from __future__ import annotations
@@ -34,15 +36,21 @@ class ProgressLog:
     def resumed(self, step: int, losses: list[float]) -> None:
         self._write({"resumed_from": step, "losses": losses})
 
-    def emit(self, step: int, losses: list[float], lr: float, step_s: float, tokens_per_step: int) -> None:
+    def emit(self, step: int, losses: list[float], lr: float, grad_norm: float, step_s: float,
+             tokens_per_step: int) -> None:
         if not self.enabled:
             return
         tokens_per_s = tokens_per_step / step_s
         eta_s = step_s * (self.total_steps - step)
-        print(f"step {step:5d}/{self.total_steps} | loss {losses[-1]:.6f} | lr {lr:.2e} | "
+        print(f"step {step:5d}/{self.total_steps} | loss {losses[-1]:.6f} | lr {lr:.2e} | grad norm {grad_norm:.3f} | "
               f"{step_s * 1000:.1f} ms | {tokens_per_s:,.0f} tok/s | eta {eta_s:.0f}s", flush=True)
-        self._write({"step": step, "loss": losses[-1], "losses": losses, "tokens_per_s": tokens_per_s,
-                     "eta_s": eta_s})
+        self._write({"step": step, "loss": losses[-1], "losses": losses, "lr": lr, "grad_norm": grad_norm,
+                     "tokens_per_s": tokens_per_s, "eta_s": eta_s})
+
+    def evaluated(self, step: int, loss: float) -> None:
+        if self.enabled:
+            print(f"eval  {step:5d}/{self.total_steps} | val loss {loss:.6f}", flush=True)
+        self._write({"eval": {"step": step, "loss": loss}})
 
     def _write(self, event: dict[str, Any]) -> None:
         if self.enabled:
@@ -100,10 +108,12 @@ def _is_real(value: Any) -> bool:
 
 @dataclass
 class Record:
-    """What progress.jsonl proves about a run: the global losses of steps 1..len(losses)."""
+    """What progress.jsonl proves about a run: the global losses of steps 1..len(losses), and the
+    validation losses (`{"step", "loss"}`) of the evaluations it logged."""
 
     losses: list[float] = field(default_factory=list)
     resumed_from: int | None = None
+    evals: list[dict[str, Any]] = field(default_factory=list)
 
 
 def read_record(run_dir: Path) -> Record:
@@ -117,6 +127,8 @@ def read_record(run_dir: Path) -> Record:
         if "resumed_from" in event:
             record.resumed_from = event["resumed_from"]
         record.losses += event.get("losses", [])
+        if "eval" in event:
+            record.evals.append(event["eval"])
     return record
 
 

@@ -138,6 +138,11 @@ class DataReport(_Part):
     micro_steps_available: int | None = None
     micro_steps_needed: int | None = None
     tokens_dropped: int | None = None
+    tokenizer: str | None = None  # a prepared folder's (`megaspec data prepare`): its tokenizer and corpus
+    tokenizer_sha256: str | None = None
+    corpus_sha256: str | None = None
+    val_num_files: int | None = None  # the `val/` shards `train.eval` reads, checked before launch
+    val_num_tokens: int | None = None
 
 
 class Steps(_Part):
@@ -195,6 +200,13 @@ class TrackingReport(_Part):
 
     tensorboard: TensorBoardRun | None = None
     wandb: WandbRun | None = None
+
+
+class EvalPoint(_Part):
+    """One evaluation of `train.eval`: the global mean loss on the `val/` shards after `step`."""
+
+    step: int
+    loss: float
 
 
 class RankReport(_Part):
@@ -286,6 +298,7 @@ class Receipt(_Part, Artifact):
     data: DataReport | None = None
     steps: Steps | None = None
     losses: list[float] = Field(default_factory=list)  # global mean loss of steps 1..completed
+    eval: list[EvalPoint] | None = None  # `train.eval`'s validation losses, in step order
     metrics: Metrics | None = None
     cost: Cost | None = None
     per_rank: list[RankReport] = Field(default_factory=list)

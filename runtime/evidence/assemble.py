@@ -19,6 +19,7 @@ from ..contract.receipt import (
     CheckpointReport,
     DataReport,
     Distributed,
+    EvalPoint,
     Metrics,
     Parallelism,
     PlanRef,
@@ -60,7 +61,8 @@ def build_receipt(plan: Plan, run_dir: Path, started_at: str, outcome: Outcome,
         parallelism=_parallelism(plan, outcome.num_fsdp_units), startup=_startup(plan, per_rank, run_dir),
         data=DataReport(source=plan.data.source, path_class=plan.data.path_class, path=plan.data.path,
                         **outcome.staged, **outcome.data),
-        losses=outcome.losses, metrics=_metrics(plan, outcome, per_rank), steps=steps, per_rank=per_rank,
+        losses=outcome.losses, eval=_eval_points(plan, outcome.evals),
+        metrics=_metrics(plan, outcome, per_rank), steps=steps, per_rank=per_rank,
         checkpoint=outcome.checkpoint or _checkpoints_on_disk(plan, run_dir),
         provenance=collect_provenance(plan), error=error, bench=outcome.bench,
         tracking=tracking.report(plan, run_dir), model=outcome.model)
@@ -162,12 +164,20 @@ def _recovered_record(plan: Plan, run_dir: Path, receipt: Receipt, statuses: dic
     all_ranks = len(statuses) == plan.distributed.world_size
     every_rank = min(int(s.get("last_step", 0)) for s in statuses.values()) if all_ranks else 0
     steps = receipt.steps or Steps(planned=plan.train.steps, completed=0, warmup_excluded=0, measured=0)
-    update: dict[str, Any] = {"losses": losses, "steps": steps.model_copy(update={
+    evals = record.evals if len(record.evals) > len(receipt.eval or []) else receipt.eval
+    update: dict[str, Any] = {"losses": losses, "eval": _eval_points(plan, evals), "steps": steps.model_copy(update={
         "completed": max(steps.completed, len(losses), every_rank),
         "resumed_from": steps.resumed_from or record.resumed_from})}
     if receipt.metrics is not None and losses:
         update["metrics"] = receipt.metrics.model_copy(update={"final_loss": losses[-1], "min_loss": min(losses)})
     return update
+
+
+def _eval_points(plan: Plan, evals: list | None) -> list[EvalPoint] | None:
+    """The receipt's `eval`: the evaluations made, when the plan evaluates at all."""
+    if plan.train.eval is None:
+        return None
+    return [EvalPoint.model_validate(e if isinstance(e, dict) else e.model_dump()) for e in evals or []]
 
 
 def _with_verdict(plan: Plan, receipt: Receipt) -> Receipt:

@@ -17,6 +17,7 @@ class Outcome:
     staged: dict[str, Any] = field(default_factory=dict)  # the launcher's `data.stage` report
     data: dict[str, Any] = field(default_factory=dict)  # `data.agree_on_steps`: micro-steps, tokens dropped
     losses: list[float] = field(default_factory=list)  # global mean loss of steps 1..len(losses)
+    evals: list[dict[str, Any]] = field(default_factory=list)  # `train.eval`: {"step", "loss"} in step order
     completed: int | None = None  # optimizer steps every rank finished; None: len(losses)
     measured: int = 0
     excluded: int = 0

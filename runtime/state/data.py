@@ -21,7 +21,7 @@ import torch.distributed as dist
 
 from ..contract.errors import InsufficientDataError
 from ..contract.plan import Plan
-from .data_check import BadDataError, check_shards, shard_files, token_layout
+from .data_check import BadDataError, check_shards, manifest_of, shard_files, token_layout
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,35 @@ class Geometry:
 
 def stage(plan: Plan) -> dict[str, object]:
     """Launcher side, before any rank starts: copy `data.stage_from` into the hot `data.path`, then
-    check the shards the ranks will read (a bad shard is one MS812 line, not a crash at step 1)."""
+    check the shards the ranks will read (a bad shard is one MS813 line, not a crash at step 1)."""
     report = _copy(plan.data.stage_from, plan.data.path) if plan.data.stage_from and plan.data.path else {}
     if plan.data.source == "shards":
         if not plan.data.path:
             raise BadDataError("`data.source: shards` needs `data.path`")
-        report |= check_shards(plan.data.path, plan.data.dtype, plan.train.seq_len, plan.model.vocab_size)
+        checked = check_shards(plan.data.path, plan.data.dtype, plan.train.seq_len, plan.model.vocab_size)
+        report |= {"num_files": checked["num_files"], "num_tokens": checked["num_tokens"]} | _prepared(plan)
     return report
+
+
+def _prepared(plan: Plan) -> dict[str, object]:
+    """What a prepared folder adds to the receipt: its tokenizer and corpus, and the `val/` split that
+    `train.eval` reads, which must hold every window of one evaluation."""
+    manifest = manifest_of(plan.data.path)
+    if manifest is None:
+        return {}
+    report = {"tokenizer": manifest.tokenizer.name, "tokenizer_sha256": manifest.tokenizer.sha256,
+              "corpus_sha256": manifest.corpus_sha256}
+    if (e := plan.train.eval) is None:
+        return report
+    t = plan.train
+    val = check_shards(plan.data.path, plan.data.dtype, t.seq_len, plan.model.vocab_size, split="val")
+    needed = e.batches * t.global_batch
+    if val["num_windows"] < needed:
+        raise BadDataError(f"the `val/` shards of data.path `{plan.data.path}` hold {val['num_windows']} windows of "
+                           f"`train.seq_len` + 1 tokens; one evaluation reads {needed} (`train.eval.batches` "
+                           f"{e.batches} x `train.global_batch` {t.global_batch}); lower `train.eval.batches`, "
+                           "or prepare with a larger `--val-fraction`")
+    return report | {"val_num_files": val["num_files"], "val_num_tokens": val["num_tokens"]}
 
 
 def _copy(src: str, dst: str) -> dict[str, object]:
@@ -88,11 +110,14 @@ class SyntheticTokens:
 
 
 class TokenShards:
-    """Flat token files (optionally with an llm.c header), concatenated; sample i is window i."""
+    """Flat token files (optionally with an llm.c header), concatenated; sample i is window i. A prepared
+    folder's `split` (`train` or `val`) as its manifest lists it."""
 
-    def __init__(self, path: str, dtype: str, seq_len: int):
+    def __init__(self, path: str, dtype: str, seq_len: int, split: str = "train"):
         self.seq_len = seq_len
-        self.arrays = [self._open(f, *token_layout(f, dtype)) for f in shard_files(path)]
+        manifest = manifest_of(path)
+        dtype = manifest.dtype if manifest is not None else dtype
+        self.arrays = [self._open(f, *token_layout(f, dtype)) for f in shard_files(path, split)]
         self.windows = [max(0, (len(a) - 1) // seq_len) for a in self.arrays]  # +1 token for the target
         self.offsets = list(itertools.accumulate(self.windows, initial=0))
         self.tokens_dropped = sum(len(a) - w * seq_len for a, w in zip(self.arrays, self.windows, strict=True))
@@ -118,10 +143,10 @@ class TokenShards:
         return out
 
 
-def open_source(plan: Plan) -> SyntheticTokens | TokenShards:
+def open_source(plan: Plan, split: str = "train") -> SyntheticTokens | TokenShards:
     if plan.data.source == "synthetic":
         return SyntheticTokens(plan.model.vocab_size, plan.train.seq_len, plan.train.seed)
-    return TokenShards(str(plan.data.path), plan.data.dtype, plan.train.seq_len)
+    return TokenShards(str(plan.data.path), plan.data.dtype, plan.train.seq_len, split)
 
 
 def agree_on_steps(source: SyntheticTokens | TokenShards, geo: Geometry, steps: int,

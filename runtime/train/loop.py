@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.distributed.tensor import DTensor
 
 from ..contract import checkpoint_dirs
 from ..contract.errors import CheckpointError, NonFiniteLossError
@@ -31,6 +32,7 @@ from ..rank.status import RankStatus
 from ..state import cachestate, checkpoint
 from ..state.data import Geometry, agree_on_steps, get_batch, open_source
 from . import tracking
+from .evaluate import is_eval_step, open_val, val_loss
 from .measure import StepClock, peak_mem_gib, summarize
 from .model import build_model, cross_entropy
 from . import user_model
@@ -84,6 +86,7 @@ def _train(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
            mirrors: list, user: UserModel | None) -> None:
     t = plan.train
     model, optimizer, source, geo, cache = _setup(plan, r, status, run_dir, seeded, outcome, user)
+    val = open_val(plan)
     ckpt_root = checkpoint_dirs.root_for(plan, run_dir)
     start_step, losses, ckpt = _resume(plan, ckpt_root, model, optimizer, status)
     outcome.resumed_from, outcome.checkpoint, outcome.losses = start_step or None, ckpt, losses
@@ -102,7 +105,9 @@ def _train(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
         if step % GC_EVERY_STEPS == 0:
             gc.collect(1)
         first = step == start_step + 1
-        pending.append(_train_step(plan, model, optimizer, source, geo, step, r.device, status if first else None))
+        step_loss, grad_norm = _train_step(plan, model, optimizer, source, geo, step, r.device,
+                                           status if first else None)
+        pending.append(step_loss)
         step_s = clock.tick(step)
         if first:
             _after_first_step(plan, status, cache, step_s)
@@ -112,7 +117,11 @@ def _train(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
             logged = global_losses(pending, r.world_size)
             losses += logged
             pending = []
-            progress.emit(step, logged, lr_at(plan, step), step_s, tokens_per_step)
+            progress.emit(step, logged, lr_at(plan, step), grad_norm.item(), step_s, tokens_per_step)
+        if is_eval_step(plan, step):
+            outcome.evals.append({"step": step, "loss": val_loss(model, val, geo, t.eval.batches, r.device)})
+            progress.evaluated(step, outcome.evals[-1]["loss"])
+            clock.start()  # an evaluation is not step time
         if saves and not is_last:
             status.enter("checkpoint")
             drills.fire(r.rank, "checkpoint", step)
@@ -164,8 +173,9 @@ def _resume(plan: Plan, root: Path | None, model: torch.nn.Module, optimizer: to
 
 
 def _train_step(plan: Plan, model: torch.nn.Module, optimizer: torch.optim.Optimizer, source: Any, geo: Geometry,
-                step: int, device: torch.device, first_status: RankStatus | None) -> torch.Tensor:
-    """One optimizer step (grad accumulation, clipping); returns this rank's loss for the step."""
+                step: int, device: torch.device, first_status: RankStatus | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step (grad accumulation, clipping); returns this rank's loss for the step and the
+    global gradient norm before clipping."""
     t = plan.train
     for group in optimizer.param_groups:
         group["lr"] = lr_at(plan, step)
@@ -180,14 +190,23 @@ def _train_step(plan: Plan, model: torch.nn.Module, optimizer: torch.optim.Optim
             first_status.update(first_forward_s=time.perf_counter() - forward_start)
         loss.backward()
         step_loss += loss.detach()
-    if t.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+    grad_norm = grad_norm_of(model, t.grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     local = step_loss.item()  # also the sync point that makes the step time honest
     if not math.isfinite(local):
         raise NonFiniteLossError(step, local)
-    return step_loss
+    return step_loss, grad_norm
+
+
+def grad_norm_of(model: torch.nn.Module, max_norm: float) -> torch.Tensor:
+    """The global norm of the gradients before clipping, on every rank (a collective: every rank calls
+    it); the gradients are clipped to `max_norm` when it is above 0."""
+    if max_norm > 0:
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    else:
+        norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
+    return norm.full_tensor() if isinstance(norm, DTensor) else norm
 
 
 def _finish(plan: Plan, r: Rank, status: RankStatus, clock: StepClock, outcome: Outcome, start_step: int) -> None:

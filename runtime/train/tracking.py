@@ -2,7 +2,8 @@
 
 Each mirror gets exactly the events `progress.jsonl` gets, in the same call (`progress.ProgressLog`),
 turned into per-step numbers by one function (`step_metrics`), so they never disagree: `train/loss`
-at every step, `train/tokens_per_s` at each logged step. TensorBoard files are flushed at every
+at every step, `train/tokens_per_s`, `train/lr` and `train/grad_norm` at each logged step, `val/loss`
+at each evaluation. TensorBoard files are flushed at every
 logged step, because a rank ends with `os._exit` (no atexit flush); a W&B run is finished when the
 loop ends or fails (`mirrored`). A W&B run's id is the megaspec run id and its group the spec's
 `group` or the sweep's id; it logs offline into `<run dir>/wandb/` on this machine (its cache,
@@ -46,16 +47,22 @@ def tensorboard_dir(plan: Plan, run_dir: Path) -> Path | None:
     return Path(tb.dir) / run_id_of(plan, run_dir) if tb.dir else Path(run_dir) / TENSORBOARD_DIR
 
 
+# The numbers of a logged step that belong to that step alone (not to each step since the last event).
+STEP_KEYS = {"tokens_per_s": "train/tokens_per_s", "lr": "train/lr", "grad_norm": "train/grad_norm"}
+
+
 def step_metrics(event: dict[str, Any]) -> list[tuple[int, dict[str, float]]]:
     """One progress event as (step, metrics): each step's loss it carries (`losses` ends at `step`) and
-    its tokens/s at `step`; nothing for a resume marker (the attempt that ran those steps mirrored them)."""
+    its tokens/s, learning rate and gradient norm at `step`; an evaluation's `val/loss` at its step;
+    nothing for a resume marker (the attempt that ran those steps mirrored them)."""
+    if "eval" in event:
+        return [(event["eval"]["step"], {"val/loss": event["eval"]["loss"]})]
     step = event.get("step")
     if step is None:
         return []
     losses = event.get("losses") or [event["loss"]]
     rows = [(step - len(losses) + 1 + i, {"train/loss": loss}) for i, loss in enumerate(losses)]
-    if event.get("tokens_per_s") is not None:
-        rows[-1][1]["train/tokens_per_s"] = event["tokens_per_s"]
+    rows[-1][1].update({tag: event[key] for key, tag in STEP_KEYS.items() if event.get(key) is not None})
     return rows
 
 

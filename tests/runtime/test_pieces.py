@@ -210,7 +210,8 @@ def test_good_shards_pass_the_check_and_read_the_same_tokens(tmp_path):
     _shard(tmp_path / "s" / "a.bin", list(range(40)))
     _shard(tmp_path / "s" / "b.bin", list(range(100, 140)), wide=True, header_claims=40)
     assert check_shards(str(tmp_path / "s"), "uint16", seq_len=32, vocab_size=256) == {"num_files": 2,
-                                                                                      "num_tokens": 80}
+                                                                                      "num_tokens": 80,
+                                                                                      "num_windows": 2}
     shards = TokenShards(str(tmp_path / "s"), "uint16", seq_len=32)
     assert shards.rows(1, 1)[0].tolist() == list(range(100, 133))
 

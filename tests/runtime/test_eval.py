@@ -1,0 +1,73 @@
+"""`train.eval` for real: a prepared corpus, FSDP2 on CPU ranks, the validation loss in progress.jsonl,
+the receipt and the trackers' numbers; the learning rate and gradient norm of every logged step."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from megaspec.compiler.data.prepare import prepare
+from megaspec.compiler.data.tokenizer import load_spec
+from megaspec.runtime.contract.plan import Plan
+from megaspec.runtime.launch.entry import run_plan
+from megaspec.runtime.train.loop import lr_at
+from megaspec.runtime.train.tracking import step_metrics
+
+from .conftest import make_plan
+
+WORDS = "the quick brown fox jumps over a lazy dog while seven birds sing in old trees".split()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    lines = [" ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(10)) + ".\n" for i in range(600)]
+    (root / "corpus.txt").write_text("".join(lines))
+    prepare([str(root / "corpus.txt")], load_spec("bytes"), root / "data", field="text", val_fraction=0.05, jobs=1,
+            version="test")
+    return root / "data"
+
+
+def eval_plan(corpus: Path, ranks: int) -> Plan:
+    return make_plan(ranks, steps=6, global_batch=8, data={"source": "shards", "path": str(corpus)},
+                     train={"eval": {"every": 4, "batches": 2}, "log_every": 2, "lr_warmup_steps": 2, "precision": "fp32"})
+
+
+@pytest.mark.slow
+def test_validation_loss_is_logged_falls_and_does_not_depend_on_the_ranks(corpus, tmp_path):
+    receipts = {}
+    for ranks in (1, 2):
+        plan = eval_plan(corpus, ranks)
+        receipts[ranks] = run_plan(plan, tmp_path / f"r{ranks}")
+        assert receipts[ranks]["status"] == "ok", receipts[ranks]["error"]
+    evals = receipts[2]["eval"]
+    assert [e["step"] for e in evals] == [4, 6]  # every 4 steps, and the last
+    assert evals[-1]["loss"] < evals[0]["loss"] < math.log(256) + 0.5
+    for one, two in zip(receipts[1]["eval"], evals, strict=True):
+        assert one["step"] == two["step"] and abs(one["loss"] - two["loss"]) < 1e-5
+    events = [json.loads(line) for line in (tmp_path / "r2" / "progress.jsonl").read_text().splitlines()]
+    assert [e["eval"] for e in events if "eval" in e] == evals
+    logged = [e for e in events if "step" in e]
+    assert [e["step"] for e in logged] == [2, 4, 6]
+    assert [e["lr"] for e in logged] == [lr_at(eval_plan(corpus, 2), s) for s in (2, 4, 6)]
+    assert all(math.isfinite(e["grad_norm"]) and e["grad_norm"] > 0 for e in logged)
+    assert receipts[2]["data"]["val_num_tokens"] > 0 and receipts[2]["data"]["tokenizer"] == "bytes"
+
+
+def test_the_trackers_get_the_same_numbers_as_progress_jsonl():
+    logged = {"step": 4, "loss": 2.0, "losses": [2.5, 2.0], "lr": 1e-3, "grad_norm": 0.5, "tokens_per_s": 10.0}
+    assert step_metrics(logged) == [(3, {"train/loss": 2.5}), (4, {"train/loss": 2.0, "train/tokens_per_s": 10.0,
+                                                                   "train/lr": 1e-3, "train/grad_norm": 0.5})]
+    assert step_metrics({"eval": {"step": 4, "loss": 1.5}}) == [(4, {"val/loss": 1.5})]
+    assert step_metrics({"resumed_from": 3, "losses": [1.0]}) == []
+
+
+def test_the_lr_schedule_warms_up_for_lr_warmup_steps_then_decays_to_min_lr():
+    plan = make_plan(2, steps=10, train={"lr_warmup_steps": 4, "lr": 1e-3, "min_lr_ratio": 0.1, "warmup_steps": 7})
+    assert plan.train.lr_warmup_steps == 4 and plan.train.warmup_steps == 7  # two knobs, two meanings
+    assert [round(lr_at(plan, s), 12) for s in (1, 4)] == [2.5e-4, 1e-3]
+    assert lr_at(plan, 5) < 1e-3 and math.isclose(lr_at(plan, 10), 1e-4)
+    assert make_plan(2, steps=300).train.lr_warmup_steps == 30 and make_plan(2, steps=5000).train.lr_warmup_steps == 100
