@@ -111,7 +111,7 @@ class UnreadableFile(ValueError):
 READ_CAPS = {
     "manifest": 1 << 20, "sweep manifest": 4 << 20, "plan": 4 << 20, "receipt": 4 << 20,
     "progress": 16 << 20, "rank status": 1 << 20, "seed manifest": 1 << 20, "log": 16 << 20,
-    "shard manifest": 16 << 20,
+    "shard manifest": 64 << 20,  # `megaspec data prepare`'s: a line per corpus file and per shard
 }
 MAX_JSON_DEPTH = 64  # artifacts nest under 10 levels; json.loads recurses once per level
 

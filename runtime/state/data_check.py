@@ -137,12 +137,12 @@ def _check_file(file: Path, dtype: str, seq_len: int, vocab_size: int, manifest:
                 root: Path) -> int:
     """One shard's number of tokens, after its checks."""
     if not file.is_file():
-        raise BadDataError(f"shard `{file}` is listed in `manifest.json` but missing; copy the whole prepared folder")
+        raise BadDataError(f"shard `{file}` is listed in `{MANIFEST_FILE}` but missing; copy the whole prepared folder")
     tokens_dtype, offset, num_tokens = token_layout(file, dtype)
     listed = _listed_tokens(manifest, root, file)
     if listed is not None and (num_tokens != listed or tokens_dtype != DTYPES[dtype]):
         found = str(tokens_dtype).removeprefix("torch.")
-        raise BadDataError(f"shard `{file}` holds {num_tokens} tokens of {found}; `manifest.json` lists {listed} of "
+        raise BadDataError(f"shard `{file}` holds {num_tokens} tokens of {found}; `{MANIFEST_FILE}` lists {listed} of "
                            f"{dtype}: the folder changed after `megaspec data prepare`; prepare it again")
     if num_tokens == 0:
         raise BadDataError(f"shard `{file}` is empty")

@@ -111,9 +111,9 @@ def test_shards_split_at_shard_tokens_and_the_runtime_reads_them(corpus, tmp_pat
     assert prepare(str(corpus), "--tokenizer", "bytes", "--out", str(out), "--shard-tokens", "1024")[0] == 0
     manifest = read_manifest(out)
     assert [s.num_tokens for s in manifest.train[:-1]] == [1024] * (len(manifest.train) - 1) and len(manifest.train) > 2
-    checked = check_shards(str(out / "train"), "uint32", seq_len=16, vocab_size=256)  # the headers name uint16
-    assert checked == {"num_files": len(manifest.train), "num_tokens": manifest.num_tokens("train")}
-    first = TokenShards(str(out / "train"), "uint16", 16).rows(0, 1)[0].tolist()
+    checked = check_shards(str(out), "uint32", seq_len=16, vocab_size=256)  # the headers name uint16
+    assert checked["num_files"] == len(manifest.train) and checked["num_tokens"] == manifest.num_tokens("train")
+    first = TokenShards(str(out), "uint32", 16).rows(0, 1)[0].tolist()
     assert first == tokens_of(out / manifest.train[0].file)[:17]
 
 
