@@ -5,6 +5,7 @@ test waits for an event (a file appears, a process ends), never for a time."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -15,6 +16,7 @@ import pytest
 
 from megaspec.compiler.runs.manifest import read_manifest
 from megaspec.runtime.contract.claim import claim
+from megaspec.runtime.contract.receipt import read_receipt
 from megaspec.runtime.contract.rundir import LAUNCHER_CLAIM
 from megaspec.runtime.launch.lifeline import LAUNCHER_PID_VAR
 from tests.conftest import MEGASPEC, REPO_ROOT, run_megaspec
@@ -89,3 +91,68 @@ def test_a_second_launcher_in_a_run_folder_is_refused_with_the_holders_pid(tmp_p
     assert second.returncode == 1, second.stdout + second.stderr
     assert f"its launcher (pid {os.getpid()}) still trains in it" in second.stderr
     assert read_manifest(run_dir).state == "ok"  # untouched
+
+
+def apply_to_end(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return run_megaspec("apply", *args, "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "build"),
+                        "--no-progress", env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def killed_at_step_8(tmp_path_factory) -> tuple[Path, Path, list[float]]:
+    """(spec, a run killed at step 8 with checkpoints step-3 and step-6, the uninterrupted run's losses)."""
+    tmp = tmp_path_factory.mktemp("ckpt")
+    spec = ckpt_spec(tmp)
+    whole = apply_to_end(tmp / "whole", str(spec), "--steps", "9")
+    assert whole.returncode == 0, whole.stderr
+    losses = read_receipt(next((tmp / "whole" / "runs").glob("*/receipt.json"))).losses
+    killed = apply_to_end(tmp / "killed", str(spec), "--steps", "9", env={"MEGASPEC_FAULT": "1:train:8:kill"})
+    assert killed.returncode == 1, killed.stderr
+    return spec, next((tmp / "killed" / "runs").iterdir()), losses
+
+
+def _flip_bytes(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
+    path.write_bytes(bytes(data))
+
+
+DAMAGE = {
+    "flipped bytes in a shard": lambda step: _flip_bytes(next(step.glob("*.distcp"))),
+    "a truncated shard": lambda step: os.truncate(next(step.glob("*.distcp")), 100),
+    "a damaged .metadata": lambda step: _flip_bytes(step / ".metadata"),
+    "a deleted shard": lambda step: next(step.glob("*.distcp")).unlink(),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_checkpoint_falls_back_to_the_newest_intact_one_and_says_so(tmp_path, killed_at_step_8, damage):
+    spec, killed, whole_losses = killed_at_step_8
+    run_dir = tmp_path / killed.name
+    shutil.copytree(killed, run_dir)
+    DAMAGE[damage](run_dir / "checkpoints" / "step-6")
+    resumed = apply_to_end(tmp_path, str(spec), "--steps", "9", "--resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    receipt = read_receipt(run_dir / "receipt.json")
+    assert (receipt.steps.resumed_from, receipt.checkpoint.resumed_from) == (3, 3)
+    assert len(receipt.checkpoint.skipped) == 1 and receipt.checkpoint.skipped[0].startswith("step-6: ")
+    assert "checkpoint passed over: step-6: " in resumed.stdout
+    assert receipt.losses == whole_losses  # bit-identical to the uninterrupted run
+
+
+def test_resume_of_an_interrupted_run_continues_and_of_an_ok_run_is_refused(tmp_path, killed_at_step_8):
+    spec, _, whole_losses = killed_at_step_8
+    proc = start_apply(tmp_path, str(spec), "--steps", "9", env={"MEGASPEC_FAULT": "1:train:8:sleep"})
+    run_dir = wait_for(lambda: next((tmp_path / "runs").glob("*/checkpoints/step-6/.metadata"), None),
+                       "checkpoint step-6").parent.parent.parent
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=EVENT_DEADLINE_S) == 143
+    assert read_manifest(run_dir).state == "interrupted"
+    archived = (run_dir / "manifest.json").read_bytes()
+    resumed = apply_to_end(tmp_path, str(spec), "--steps", "9", "--resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert read_receipt(run_dir / "receipt.json").losses == whole_losses
+    assert (run_dir / "attempts" / "1" / "manifest.json").read_bytes() == archived  # never rewritten
+    again = apply_to_end(tmp_path, str(spec), "--steps", "9", "--resume", str(run_dir))
+    assert again.returncode == 1 and "ended ok: all 9 steps ran; there is nothing to resume" in again.stderr

@@ -62,7 +62,7 @@ def is_gone(process: LocalProcess) -> bool:
 def end_if_orphaned(run_dir: Path, manifest: Manifest) -> Manifest:
     """A local run whose process is gone, ended `error` with what it last recorded; else unchanged.
     While one of its ranks still runs, it is not over (the ranks die with the launcher: a moment)."""
-    if manifest.process is None or not is_gone(manifest.process) or living_ranks(run_dir):
+    if manifest.is_terminal or manifest.process is None or not is_gone(manifest.process) or living_ranks(run_dir):
         return manifest
     p = manifest.process
     message = (f"orphaned: the process that ran it (pid {p.pid} on {p.host}) is gone without finishing "

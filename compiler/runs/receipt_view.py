@@ -199,10 +199,19 @@ def error_lines(r: Receipt) -> list[str]:
     return lines + [_row("also", f"{d.code} rank {d.rank}: {d.message}") for d in r.diagnostics]
 
 
+def checkpoint_lines(r: Receipt) -> list[str]:
+    """Where a resumed run continued from, and each newer checkpoint it passed over as damaged."""
+    c = r.checkpoint
+    if c is None or (c.resumed_from is None and not c.skipped):
+        return []
+    start = f"step-{c.resumed_from}" if c.resumed_from is not None else "no checkpoint"
+    return ["checkpoint", _row("resumed from", start)] + [_row("passed over", s) for s in c.skipped]
+
+
 def format_receipt(r: Receipt) -> str:
     """The whole receipt for people, section by section."""
-    sections = [_identity(r), _hardware(r), _startup_and_data(r), _metrics(r), _tracking(r), _per_rank(r),
-                _provenance(r), error_lines(r)]
+    sections = [_identity(r), _hardware(r), _startup_and_data(r), checkpoint_lines(r), _metrics(r), _tracking(r),
+                _per_rank(r), _provenance(r), error_lines(r)]
     return "\n\n".join("\n".join(s) for s in sections if s) + "\n"
 
 
@@ -216,6 +225,8 @@ def format_summary(r: Receipt, receipt_path: str) -> str:
     if r.rehearsal:
         lines.append("REHEARSAL on CPU -- not a GPU result. Substitutions:")
         lines += [f"  - {s}" for s in r.substitutions]
+    skipped = r.checkpoint.skipped if r.checkpoint else []
+    lines += [f"checkpoint passed over: {s}" for s in skipped]
     return "\n".join(lines + error_lines(r)) + "\n"
 
 

@@ -56,6 +56,15 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, durable: bool = True) -
     return path
 
 
+def remove_temp_files(folder: str | Path) -> list[Path]:
+    """Remove the temp files `write_bytes_atomic` left in `folder` when a kill stopped it before its
+    rename (`.<name>.<random>.tmp`); the ones removed. Only while no writer works in the folder."""
+    found = sorted(p for p in Path(folder).glob(".*.tmp") if p.is_file()) if Path(folder).is_dir() else []
+    for path in found:
+        path.unlink(missing_ok=True)
+    return found
+
+
 @functools.cache
 def _umask() -> int:
     """This process's umask, read without changing it where Linux reports it (os.umask sets it)."""

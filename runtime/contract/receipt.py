@@ -231,6 +231,7 @@ class CheckpointReport(_Part):
     resumed_from: int | None = None
     save_s: float | None = None
     load_s: float | None = None
+    skipped: list[str] = Field(default_factory=list)  # newer checkpoints passed over on resume: `step-N: why`
 
 
 class Provenance(_Part):

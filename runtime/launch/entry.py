@@ -24,9 +24,10 @@ from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, Std
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+from ..contract.checkpoint_dirs import remove_unfinished, root_for
 from ..contract.clock import utc_now
 from ..contract.errors import Interrupted, launcher_signals, signal_of
-from ..contract.files import write_text_atomic
+from ..contract.files import remove_temp_files, write_text_atomic
 from ..contract.plan import Plan, read_plan
 from ..contract.progress import EventFn, ProgressTail
 from ..contract.receipt import write_receipt
@@ -60,6 +61,7 @@ def run_plan(plan: Plan, run_dir: str | Path, *, node_rank: int = 0, master_addr
     """
     run_dir = Path(run_dir)
     archive_previous_attempt(run_dir)
+    remove_leftovers(plan, run_dir)
     write_text_atomic(run_dir / PLAN_FILE, plan.to_json())  # the same bytes `megaspec compile` writes
     started_at, outcome = utc_now(), Outcome()
     launch_error: BaseException | None = None
@@ -98,6 +100,13 @@ def _quiet_torch_launcher() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+
+
+def remove_leftovers(plan: Plan, run_dir: Path) -> None:
+    """What a killed attempt left half-written: temp files of atomic writes, unfinished checkpoint saves.
+    The launcher alone runs here now (the run folder's claim, one container on Modal)."""
+    remove_temp_files(run_dir)
+    remove_unfinished(root_for(plan, run_dir))
 
 
 def archive_previous_attempt(run_dir: Path, extra: tuple[str, ...] = ()) -> None:

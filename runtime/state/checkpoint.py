@@ -2,7 +2,8 @@
 
 Layout (`checkpoint_dirs.py`): `<dir>/step-<N>/`. A checkpoint is written under a temp name and
 renamed when complete, and is judged complete by its `.metadata` file, so a run killed mid-save is never
-resumed from a half-written checkpoint. The saved train state (step, data position, loss history,
+resumed from a half-written checkpoint; one damaged since (its files no longer match their sha256, or
+DCP cannot read it) is passed over for the newest intact one, and the receipt says so. The saved train state (step, data position, loss history,
 RNG) makes a resumed run reproduce the uninterrupted run's losses exactly.
 """
 
@@ -23,7 +24,9 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from ..contract.checkpoint_dirs import complete_steps
+from torch.distributed.checkpoint.api import CheckpointException
+
+from ..contract.checkpoint_dirs import complete_steps, damage, step_dir, tmp_dir, write_checksums
 from ..contract.errors import CheckpointError
 
 
@@ -35,9 +38,10 @@ def _state(model: nn.Module, optimizer: torch.optim.Optimizer, step: int) -> dic
 
 def save(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int, losses: list[float],
          data_position: int, keep: int) -> float:
-    """Save step `step` on every rank; rank 0 renames the finished dir and prunes old ones."""
+    """Save step `step` on every rank; rank 0 records each file's sha256, renames the finished dir
+    and prunes old ones."""
     start = time.perf_counter()
-    final, tmp = root / f"step-{step}", root / f".tmp-step-{step}"
+    final, tmp = step_dir(root, step), tmp_dir(root, step)
     state = _state(model, optimizer, step)
     state["train"].update(data_position=torch.tensor(data_position),
                           losses=torch.tensor(losses, dtype=torch.float64))
@@ -45,35 +49,59 @@ def save(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: i
         dcp.save(state, checkpoint_id=tmp)
         dist.barrier()
         if dist.get_rank() == 0:
+            write_checksums(tmp)
             shutil.rmtree(final, ignore_errors=True)
             tmp.rename(final)
             _prune(root, keep)
         dist.barrier()
-    except Exception as exc:
-        message = f"saving step {step} to {root} failed: {exc}"
+    except (Exception, CheckpointException) as exc:  # DCP's CheckpointException is a BaseException
+        message = f"saving step {step} to {root} failed: {_first_line(exc)}"
         raise CheckpointError(message, stage="checkpoint", step=step) from exc
     return time.perf_counter() - start
 
 
 def _prune(root: Path, keep: int) -> None:
     for step in complete_steps(root)[:-keep] if keep > 0 else []:
-        shutil.rmtree(root / f"step-{step}", ignore_errors=True)
+        shutil.rmtree(step_dir(root, step), ignore_errors=True)
 
 
-def load_latest(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict | None:
-    """Load the newest complete checkpoint in place; returns its train state, or None if none."""
-    steps = complete_steps(root)
-    if not steps:
-        return None
-    step = steps[-1]
+def load_latest(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict | None, list[str]]:
+    """Load the newest intact checkpoint in place: (its train state, or None if there is none; each
+    newer checkpoint passed over, with why). Only damaged ones: a `CheckpointError` naming each."""
+    skipped: list[str] = []
+    for step in reversed(complete_steps(root)):
+        problem = _agreed(damage(step_dir(root, step)))
+        if problem is None:
+            try:
+                return _load(root, step, model, optimizer), skipped
+            except (Exception, CheckpointException) as exc:  # every rank's DCP raises together
+                problem = f"loading it failed: {_first_line(exc)}"
+        skipped.append(f"step-{step}: {problem}")
+    if skipped:
+        raise CheckpointError("no intact checkpoint to resume from: " + "; ".join(skipped)
+                              + ". Remove the damaged ones to start from step 0", stage="checkpoint")
+    return None, skipped
+
+
+def _agreed(problem: str | None) -> str | None:
+    """Rank 0's verdict on a checkpoint, for every rank: all of them load the same one."""
+    verdict = [problem]
+    dist.broadcast_object_list(verdict, src=0)
+    return verdict[0]
+
+
+def _load(root: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
     state = _state(model, optimizer, step)
-    try:
-        dcp.load(state, checkpoint_id=root / f"step-{step}")
-    except Exception as exc:
-        raise CheckpointError(f"loading {root / f'step-{step}'} failed: {exc}", stage="checkpoint") from exc
+    dcp.load(state, checkpoint_id=step_dir(root, step))
     set_model_state_dict(model, state["model"])
     set_optimizer_state_dict(model, optimizer, state["optim"])
     torch.set_rng_state(state["train"]["rng"])
     train = state["train"]
     return {"step": int(train["step"]), "data_position": int(train["data_position"]),
             "losses": [float(x) for x in train["losses"]]}
+
+
+def _first_line(exc: BaseException) -> str:
+    """DCP's errors carry every rank's traceback; the receipt keeps the first line of the cause."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]

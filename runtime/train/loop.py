@@ -156,13 +156,14 @@ def _setup(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
 
 def _resume(plan: Plan, root: Path | None, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
             status: RankStatus) -> tuple[int, list[float], CheckpointReport]:
-    """(start step, losses so far, checkpoint report): the latest complete checkpoint, if any."""
+    """(start step, losses so far, checkpoint report): the newest intact checkpoint, if any; the report
+    names each newer one passed over as damaged."""
     ckpt = CheckpointReport(dir=str(root) if root else None)
     if root is None or plan.checkpoint.resume != "auto":
         return 0, [], ckpt
     status.enter("checkpoint")
     load_start = time.perf_counter()
-    resumed = checkpoint.load_latest(root, model, optimizer)
+    resumed, ckpt.skipped = checkpoint.load_latest(root, model, optimizer)
     if resumed is None:
         return 0, [], ckpt
     if resumed["data_position"] != resumed["step"] * plan.train.global_batch:

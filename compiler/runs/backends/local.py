@@ -117,6 +117,9 @@ def resumable(plan, run_dir: Path):
     if not end_if_orphaned(run_dir, manifest).is_terminal or living_ranks(run_dir):
         who = ", ".join(living_ranks(run_dir)) or f"pid {manifest.process.pid if manifest.process else '?'}"
         raise BackendError(f"`{run_dir}` is still running ({who})", hint="Wait for it to end, or end it, then resume")
+    if manifest.state == "ok":
+        raise BackendError(f"`{run_dir}` ended ok: all {previous.train.steps} steps ran; there is nothing to resume",
+                           hint="Apply the spec without `--resume` for a new run (`--steps` for a longer one)")
     root = root_for(previous, run_dir)
     if previous.checkpoint.resume != "auto" or root is None or not complete_steps(root):
         raise BackendError(f"`{run_dir}` has no complete checkpoint to resume from",
