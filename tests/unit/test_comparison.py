@@ -83,3 +83,17 @@ def test_every_objective_a_spec_may_name_is_a_metric_report_computes():
     computed = {key for key, _, _ in METRICS}
     assert set(typing.get_args(ObjectiveMetric)) <= computed
     assert {metric for metric, _ in DEFAULT_OBJECTIVES.values()} <= set(typing.get_args(ObjectiveMetric))
+
+
+def test_runs_of_different_user_model_code_are_never_one_class(tmp_path):
+    """The same entry and args over edited code: the plans' code sha256 differ, so the classes do."""
+    code = tmp_path / "code"
+    (code / "pkg").mkdir(parents=True)
+    (code / "pkg" / "m.py").write_text("def build(**kw):\n    return None\n", encoding="utf-8")
+    model = {"entry": "pkg.m:build", "code": [str(code)], "args": {"width": 8}, "vocab_size": 256}
+    before = RunRecord(Path("run-a"), Receipt.model_validate(make_receipt()), make_plan(preset=None, model=model))
+    (code / "pkg" / "m.py").write_text("def build(**kw):\n    return 1\n", encoding="utf-8")
+    after = RunRecord(Path("run-b"), Receipt.model_validate({**make_receipt(), "name": "run-b"}),
+                      make_plan(preset=None, model=model))
+    assert [f for f, _ in class_differences([before, after])] == ["code"]
+    assert comparison_class(before)["model"] == "pkg.m:build(width=8) v256"

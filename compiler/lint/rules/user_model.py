@@ -56,7 +56,7 @@ def model_entry_with_preset(ctx: RuleContext) -> None:
     if ctx.spec.model.entry is None:
         return
     entry = [ctx.related(("model", "entry"), "your model named here")]
-    if ctx.set(("preset",)):
+    if ctx.spec.preset is not None:
         ctx.report(("preset",), f"`preset` `{ctx.spec.preset}` with `model.entry`: the preset's model is not the "
                    "one trained", hint="Remove `preset:`; pass your model's sizes in `model.args`", related=entry)
     for name in DIMENSIONS:
