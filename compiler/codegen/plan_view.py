@@ -98,6 +98,21 @@ def _tracking_line(plan: Plan) -> list[str]:
     return [f"  tracking     {'; '.join(parts)}"]
 
 
+def _lr_line(plan: Plan) -> str:
+    """The schedule `runtime/train/loop.py` `lr_at` follows, in words."""
+    t = plan.train
+    return (f"  lr           {t.lr:.1e}: linear warmup over {t.lr_warmup_steps} step(s), then cosine to "
+            f"{t.lr * t.min_lr_ratio:.1e} at step {t.steps}")
+
+
+def _eval_line(plan: Plan) -> list[str]:
+    e = plan.train.eval
+    if e is None:
+        return []
+    return [f"  eval         validation loss every {e.every} step(s) and at step {plan.train.steps}: {e.batches} "
+            f"batch(es) of {plan.train.global_batch} from `val/` of {plan.data.path}"]
+
+
 def _launch_lines(plan: Plan) -> list[str]:
     s, d = launch_summary(plan), plan.distributed
     where = ", ".join(s["gpu"]) if s["gpu"] else f"{d.nproc_per_node} CPU process(es)"
@@ -107,6 +122,8 @@ def _launch_lines(plan: Plan) -> list[str]:
         f"  batch        global {s['global_batch']} = micro {s['micro_batch']} x {d.world_size} ranks "
         f"x grad_accum {s['grad_accum']}; seq_len {s['seq_len']}",
         f"  steps        {s['steps']} ({s['warmup_steps']} warmup, not measured)",
+        _lr_line(plan),
+        *_eval_line(plan),
         f"  image        {s['image']['base']}; {' '.join(s['image']['packages'])} "
         f"(builder {s['image']['builder_version']})",
         f"  storage      {'; '.join(listed) or '(none)'}",
