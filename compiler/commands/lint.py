@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from ..codes import EXIT_ERRORS, EXIT_INTERNAL, EXIT_OK, Stage
+from ..diagnostics import Severity
 
 FORMATS = ("human", "concise", "json", "github", "sarif")
 
@@ -50,7 +51,8 @@ def _exit_code(diagnostics: list) -> int:
 def lint(paths: tuple[Path, ...], fmt: str | None, output: Path | None, warnings_as_errors: bool,
          ignore: str | None, no_config: bool, jobs: int | None, fix: bool) -> None:
     """Check spec files. A directory yields its `*.yaml`/`*.yml` files that have a `megaspec:` key,
-    skipping hidden and installed-package directories; `_*.yaml` files are bases, linted through
+    or a near miss of one (a key close to `megaspec`, or two keys only a spec has), skipping hidden
+    and installed-package directories; `_*.yaml` files are bases, linted through
     the specs that extend them. A file named here is always linted (a base: its keys and types).
 
     Exit codes: 0 clean or warnings only, 1 errors, 2 usage error, 3 internal error.
@@ -69,6 +71,10 @@ def lint(paths: tuple[Path, ...], fmt: str | None, output: Path | None, warnings
     fmt = fmt or _default_format()
     color = output is None and fmt == "human" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     text = render_report(fmt, result.diagnostics, texts=result.texts, num_files=result.num_files, color=color)
+    if fmt == "concise" and not any(d.severity is not Severity.INFO for d in result.diagnostics):
+        from ..lint.report.human import format_summary
+
+        text += format_summary(result.diagnostics, result.num_files)  # silence could mean nothing was read
     if output is not None:
         from megaspec.runtime.contract.files import write_text_atomic
 

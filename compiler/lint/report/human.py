@@ -57,7 +57,9 @@ def _concise_line(d: Diagnostic, paint: _Painter) -> str:
     where = f"{d.span}: " if d.span else ""
     message = " ".join(d.message.splitlines())  # one diagnostic per line, whatever the message
     label = paint(f"{d.severity}[{d.code}]", _SEVERITY_STYLES[d.severity])
-    return f"{where}{label} {message} [{d.rule}]"
+    # a did-you-mean is the fix a near miss needs (`megaspce`); the other hints stay for the full format
+    suggestion = f" ({d.hint})" if d.hint and d.hint.startswith("Did you mean") else ""
+    return f"{where}{label} {message}{suggestion} [{d.rule}]"
 
 
 def render_full(diagnostics: list[Diagnostic], *, texts: dict[str, str], num_files: int,
