@@ -24,6 +24,7 @@ from megaspec.runtime.contract.plan import (
     CodeDir,
     DataPlan,
     DistributedPlan,
+    DivergencePlan,
     EvalPlan,
     ImagePlan,
     ModalPlan,
@@ -164,6 +165,7 @@ def _train(spec: Spec, model: ModelPlan, geo: Geometry) -> TrainPlan:
         activation_checkpointing=t.activation_checkpointing,
         reshard_after_forward=spec.distributed.reshard_after_forward, seed=t.seed, log_every=t.log_every,
         eval=EvalPlan(every=t.eval.every, batches=t.eval.batches) if t.eval else None,
+        divergence=DivergencePlan(**t.divergence.model_dump()),
     )
 
 

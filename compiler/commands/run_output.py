@@ -38,8 +38,9 @@ def require_manifest(run_dir: Path) -> Manifest:
 
 def exit_code(manifest: Manifest) -> int:
     """The exit code a run's state implies, for every run verb: 0 ok or not finished yet, 1 the run did
-    not succeed (error, interrupted or cancelled). A command that a signal stopped exits `signalled`."""
-    return EXIT_FAILED if manifest.state in ("error", "interrupted") else EXIT_OK
+    not succeed (error, interrupted or cancelled, or its loss diverged). A command that a signal stopped
+    exits `signalled`."""
+    return EXIT_FAILED if manifest.state in ("error", "interrupted", "diverged") else EXIT_OK
 
 
 def signalled(signum: int) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .comparison import CLASS_FIELDS, class_differences, class_label, comparison_class
+from .receipt_view import divergence_text
 from .records import METRICS, RunRecord, metric_values, metric_text, provenance_values
 
 # Plan fields that name or place a run; they differ between any two runs and configure nothing.
@@ -63,7 +64,8 @@ def format_compare(records: list[RunRecord], *, forced: bool = False) -> str:
     sections.append(("settings that differ", [(k, [_cell(v) for v in vals])
                                               for k, vals in setting_differences(records)]))
     values = [metric_values(r) for r in records]
-    sections.append(("metrics", [(label + (f" ({unit})" if unit not in ("", "$") else ""),
+    status = [r.receipt.status.upper() if r.receipt.status == "diverged" else r.receipt.status for r in records]
+    sections.append(("metrics", [("status" if len(set(status)) == 1 else "* status", status)] + [(label + (f" ({unit})" if unit not in ("", "$") else ""),
                                   [metric_text(key, v[key]) for v in values])
                                  for key, label, unit in METRICS if any(v[key] is not None for v in values)]))
     prov = [provenance_values(r) for r in records]
@@ -74,7 +76,8 @@ def format_compare(records: list[RunRecord], *, forced: bool = False) -> str:
                 "the numbers below do not compare like for like")
     else:
         head = f"compare: {len(records)} runs of one comparison class ({class_label(comparison_class(records[0]))})"
-    return "\n".join([head, "", *_table(headers, sections)]) + "\n"
+    notes = [f"{r.name}: {divergence_text(r.receipt)}" for r in records if r.receipt.divergence is not None]
+    return "\n".join([head, "", *_table(headers, sections), *notes]) + "\n"
 
 
 def refusal(records: list[RunRecord]) -> tuple[str, str] | None:

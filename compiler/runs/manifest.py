@@ -258,10 +258,8 @@ def _check_belongs(manifest: Manifest, receipt: Receipt) -> None:
 
 def finish_from_receipt(manifest: Manifest, receipt: Receipt) -> Manifest:
     """The terminal manifest a stored receipt implies."""
-    if receipt.status == "ok":
-        return advance(manifest, "ok", receipt=RECEIPT_FILE)
-    if receipt.status == "interrupted":
-        return advance(manifest, "interrupted", receipt=RECEIPT_FILE)
+    if receipt.status != "error":  # ok, interrupted, diverged: the run's own word for how it ended
+        return advance(manifest, receipt.status, receipt=RECEIPT_FILE)
     return advance(manifest, "error", receipt=RECEIPT_FILE, error=triage_error(receipt))
 
 

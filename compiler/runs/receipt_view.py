@@ -215,6 +215,16 @@ def format_receipt(r: Receipt) -> str:
     return "\n\n".join("\n".join(s) for s in sections if s) + "\n"
 
 
+def divergence_text(r: Receipt) -> str | None:
+    """`diverged at step 6: loss 18.2 > 3 x the first (5.56) for 3 logged steps; stopped there`, or None."""
+    d = r.divergence
+    if d is None:
+        return None
+    then = "stopped there" if d.action == "stop" else "finished (action: flag)"
+    return (f"diverged at step {d.step}: loss {d.loss:.4g} > {d.factor:g} x the first ({d.first_loss:.4g}) "
+            f"for {d.patience} logged step(s); {then}")
+
+
 def format_summary(r: Receipt, receipt_path: str) -> str:
     """The few lines `apply` ends with."""
     m = r.metrics
@@ -222,6 +232,8 @@ def format_summary(r: Receipt, receipt_path: str) -> str:
     tokens = _value(m.tokens_per_s if m else None, fmt="{:,.0f}")
     lines = [f"status: {r.status}   final loss {final_loss}   tokens/s {tokens}   MFU {mfu_text(r)}",
              f"receipt: {receipt_path}"]
+    if r.divergence is not None:
+        lines.append(divergence_text(r))
     if r.rehearsal:
         lines.append("REHEARSAL on CPU -- not a GPU result. Substitutions:")
         lines += [f"  - {s}" for s in r.substitutions]

@@ -20,6 +20,7 @@ from .compare_view import setting_differences
 from ..safe_text import clipped
 from .comparison import class_label, comparison_class
 from .manifest import TERMINAL_STATES, BackendError, read_manifest
+from .receipt_view import divergence_text
 from .records import METRICS, RunRecord, load_run, metric_text, metric_values
 
 # lane -> (metric, goal): what "best" means when the sweep does not say.
@@ -65,6 +66,7 @@ def _row(run_dir: Path, values: dict[str, object] | None, name: str | None = Non
             problem = manifest.error.summary() if manifest.error else str(e)
         return Row(clipped(name or run_dir.name), clipped(run_dir.name), state, _shown(values), {k: None for k, _, _ in METRICS},
                    None, "unreadable" if unreadable else "no receipt", problem=problem and clipped(problem))
+    problem = problem or divergence_text(record.receipt)
     return Row(clipped(record.name), clipped(record.receipt.run_id), state, _shown(values), metric_values(record), record,
                clipped(class_label(comparison_class(record))), problem=problem and clipped(problem))
 
@@ -109,7 +111,7 @@ def objective_of(rows: list[Row], objective: tuple[str, str] | None) -> tuple[st
 
 
 def _mark_best(rows: list[Row], objective: tuple[str, str] | None) -> None:
-    """Best by the objective among the ok runs; on the validate lane, every passed verdict."""
+    """Best by the objective among the ok runs (never a diverged one); on the validate lane, every passed verdict."""
     done = [r for r in rows if r.record is not None and r.state == "ok"]
     if done and done[0].record.receipt.lane == "validate" and objective is None:
         for r in done:

@@ -31,7 +31,7 @@ def _detail(m: Manifest) -> str:
     """The one thing to know next: the error, where it runs, or how to follow it."""
     if m.error is not None:
         return m.error.summary()
-    if m.state == "ok":
+    if m.state in ("ok", "diverged"):
         return f"receipt: {m.receipt}" if m.receipt else ""
     if m.state == "interrupted":
         return m.notes[-1] if m.notes else ""

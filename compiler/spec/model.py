@@ -146,6 +146,17 @@ class Eval(Section):
                                                            "first ones of `val/`, the same every time.")
 
 
+class Divergence(Section):
+    """When a rising loss ends a run as `diverged` (a non-finite loss always stops it, as an error)."""
+
+    factor: float = Field(3.0, gt=1, le=1.0e6, description="A logged loss above `factor` x the first logged loss "
+                                                           "counts as diverging.")
+    patience: Int = Field(3, ge=1, le=MAX_STEPS, description="Logged steps in a row above that line before the run "
+                                                            "is `diverged`.")
+    action: Literal["stop", "flag"] = Field("stop", description="`stop`: end the run at that step; `flag`: finish "
+                                                                "it; either way the receipt says `diverged`.")
+
+
 class Train(Section):
     """The training loop: steps, batch geometry, optimizer, precision, compile."""
 
@@ -170,6 +181,7 @@ class Train(Section):
     log_every: Int = Field(1, ge=1, le=MAX_STEPS, description="Steps between loss lines in the log.")
     eval: Eval | None = Field(None, description="Evaluate on the `val/` shards of `data.path` every `every` steps "
                                                 "and at the end (e.g. `{every: 100, batches: 8}`).")
+    divergence: Divergence = Field(default_factory=dict, validate_default=True)
 
 
 class Data(Section):

@@ -84,6 +84,14 @@ class EvalPlan(_Frozen):
     batches: int  # micro-batches per rank per evaluation, the same ones every time
 
 
+class DivergencePlan(_Frozen):
+    """A loss above `factor` x the first logged loss for `patience` logged steps in a row: `diverged`."""
+
+    factor: float
+    patience: int
+    action: Literal["stop", "flag"]
+
+
 class TrainPlan(_Frozen):
     steps: int
     warmup_steps: int  # excluded from the measured loop (step 0 always is)
@@ -104,6 +112,7 @@ class TrainPlan(_Frozen):
     log_every: int
     # Left out of the JSON when off, so plans without it keep their bytes and hash.
     eval: EvalPlan | None = Field(default=None, exclude_if=lambda v: v is None)
+    divergence: DivergencePlan | None = None  # None (a plan written before it existed): never checked
 
 
 class DataPlan(_Frozen):

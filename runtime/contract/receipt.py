@@ -251,6 +251,18 @@ class Provenance(_Part):
     modal_image_id: str | None = None
 
 
+class DivergenceReport(_Part):
+    """Why the receipt says `diverged`: the loss stayed above `factor` x the first logged loss for
+    `patience` logged steps in a row, the last of them `step`."""
+
+    step: int
+    loss: float  # the loss at `step`
+    first_loss: float
+    factor: float
+    patience: int
+    action: Literal["stop", "flag"]  # stop: the run ended at `step`; flag: it went on to its last step
+
+
 class BenchResult(_Part):
     op: str  # all_reduce | all_gather | gemm
     size_bytes: int | None = None
@@ -312,6 +324,7 @@ class Receipt(_Part, Artifact):
     verdict: Verdict | None = None
     tracking: TrackingReport | None = None
     model: ModelReport | None = None  # only for the user's own model
+    divergence: DivergenceReport | None = None  # set when status is `diverged`
 
 
 def write_receipt(path: str | Path, receipt: Receipt) -> Path:

@@ -8,4 +8,6 @@ from typing import Literal
 
 Lane = Literal["train", "bench", "validate"]  # what a run measures; receipts of different lanes never compare
 Target = Literal["modal", "local"]  # where a run executes
-Outcome = Literal["ok", "error", "interrupted"]  # how a finished run ended: a receipt's status, a manifest's last state
+# How a finished run ended: a receipt's status, a manifest's last state. `diverged`: its loss rose past
+# `train.divergence` (stopped there, or finished with `action: flag`); never the best of a sweep.
+Outcome = Literal["ok", "error", "interrupted", "diverged"]

@@ -46,14 +46,16 @@ THROUGHPUT_FIELDS = ("tokens_per_s", "tokens_per_s_per_device", "step_time_p50_s
 
 def build_receipt(plan: Plan, run_dir: Path, started_at: str, outcome: Outcome,
                   statuses: list[dict[str, Any]], *, status: str, error: RunError | None = None) -> Receipt:
-    """A receipt from the plan, a lane's outcome and the ranks' statuses (rank 0 and the parent)."""
+    """A receipt from the plan, a lane's outcome and the ranks' statuses (rank 0 and the parent); a run
+    that ended well but whose loss diverged is `diverged`."""
     per_rank = [RankReport(**rank_report(s, None, None)) for s in sorted(statuses, key=lambda s: s["rank"])]
     steps = None if plan.lane == "bench" else Steps(
         planned=plan.train.steps, completed=outcome.num_completed, warmup_excluded=outcome.excluded,
         measured=outcome.measured, resumed_from=outcome.resumed_from)
     return Receipt(
         megaspec_version=plan.megaspec_version, run_id=run_id_of(plan, run_dir), name=plan.name,
-        lane=plan.lane, status=status, started_at=started_at, finished_at=utc_now(),
+        lane=plan.lane, status="diverged" if status == "ok" and outcome.diverged else status,
+        started_at=started_at, finished_at=utc_now(),
         spec=SpecRef(path=plan.run.spec_path, sha256=plan.run.spec_sha256),
         plan=PlanRef(sha256=plan.sha256(), plan_version=PLAN_VERSION),
         rehearsal=plan.run.rehearsal, substitutions=plan.run.substitutions,
@@ -65,7 +67,8 @@ def build_receipt(plan: Plan, run_dir: Path, started_at: str, outcome: Outcome,
         metrics=_metrics(plan, outcome, per_rank), steps=steps, per_rank=per_rank,
         checkpoint=outcome.checkpoint or _checkpoints_on_disk(plan, run_dir),
         provenance=collect_provenance(plan), error=error, bench=outcome.bench,
-        tracking=tracking.report(plan, run_dir), model=outcome.model)
+        tracking=tracking.report(plan, run_dir), model=outcome.model,
+        divergence=outcome.diverged)
 
 
 def _checkpoints_on_disk(plan: Plan, run_dir: Path) -> CheckpointReport | None:

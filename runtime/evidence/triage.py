@@ -48,11 +48,11 @@ def triage(plan: Plan, receipt: Receipt, statuses: dict[int, dict[str, Any]], du
         for rank in range(plan.distributed.world_size):
             statuses.setdefault(rank, {"rank": rank, "phase": "bootstrap", "last_step": 0})
     culprit = attribute(statuses, exitcodes)
-    if receipt.status == "ok" and all(s.get("phase") in ("teardown", "done") for s in statuses.values()):
+    if receipt.status in ("ok", "diverged") and all(s.get("phase") in ("teardown", "done") for s in statuses.values()):
         diagnostics.append(RunError(code="MS804", stage="teardown", rank=culprit["rank"], step=None,
                                     message=f"rank {culprit['rank']} failed after the receipt was written: "
                                             f"{culprit['message']}", error_file=dumps.get(culprit["rank"])))
-        return {"status": "ok", "error": None, "diagnostics": diagnostics}
+        return {"status": receipt.status, "error": None, "diagnostics": diagnostics}
     error = RunError(code=culprit["code"], stage=culprit["stage"], rank=culprit["rank"], step=culprit["step"],
                      message=culprit["message"], error_file=dumps.get(culprit["rank"]))
     return {"status": "interrupted" if error.code == "MS809" else "error", "error": error, "diagnostics": diagnostics}

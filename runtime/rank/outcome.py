@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..contract.receipt import BenchReport, CheckpointReport, ModelReport
+from ..contract.receipt import BenchReport, CheckpointReport, DivergenceReport, ModelReport
 
 
 @dataclass
@@ -27,6 +27,7 @@ class Outcome:
     num_fsdp_units: int | None = None
     bench: BenchReport | None = None
     model: ModelReport | None = None  # the user's own model, as built on this rank
+    diverged: DivergenceReport | None = None  # the loss rose past `train.divergence`
 
     @property
     def num_completed(self) -> int:

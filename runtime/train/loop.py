@@ -23,7 +23,7 @@ from ..contract import checkpoint_dirs
 from ..contract.errors import CheckpointError, NonFiniteLossError
 from ..contract.plan import Plan
 from ..contract.progress import ProgressLog
-from ..contract.receipt import CheckpointReport
+from ..contract.receipt import CheckpointReport, DivergenceReport
 from ..rank import drills
 from ..rank.outcome import Outcome
 from ..rank.process_group import Rank, shorten_timeout
@@ -118,10 +118,13 @@ def _train(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
             losses += logged
             pending = []
             progress.emit(step, logged, lr_at(plan, step), grad_norm.item(), step_s, tokens_per_step)
+            outcome.diverged = outcome.diverged or diverged(plan, losses, len(losses) - len(logged))
         if is_eval_step(plan, step):
             outcome.evals.append({"step": step, "loss": val_loss(model, val, geo, t.eval.batches, r.device)})
             progress.evaluated(step, outcome.evals[-1]["loss"])
             clock.start()  # an evaluation is not step time
+        if outcome.diverged and outcome.diverged.action == "stop":
+            break  # every rank sees the same global losses, so every rank stops here
         if saves and not is_last:
             status.enter("checkpoint")
             drills.fire(r.rank, "checkpoint", step)
@@ -132,6 +135,21 @@ def _train(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
             clock.start()  # the save is reported as save_s, not as step time
     gc.enable()
     _finish(plan, r, status, clock, outcome, start_step)
+
+
+def diverged(plan: Plan, losses: list[float], first_new: int) -> DivergenceReport | None:
+    """`train.divergence` judged on the losses logged since index `first_new`: the report of the step
+    that completes `patience` losses in a row above `factor` x the first loss, else None."""
+    rule = plan.train.divergence
+    if rule is None or not losses:
+        return None
+    line, run = rule.factor * losses[0], 0
+    for i in range(max(0, first_new - rule.patience + 1), len(losses)):
+        run = run + 1 if losses[i] > line else 0
+        if run >= rule.patience and i >= first_new:
+            return DivergenceReport(step=i + 1, loss=losses[i], first_loss=losses[0], factor=rule.factor,
+                                    patience=rule.patience, action=rule.action)
+    return None
 
 
 def _setup(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool, outcome: Outcome,

@@ -11,7 +11,7 @@ import modal
 import megaspec.runtime
 
 APP_NAME = 'dense-3b-b200x8'
-PLAN_HASH = '92434547459ff89a6a4d2f511a0ea73c43b64ff953ecda0ff188c7922fcc33c9'
+PLAN_HASH = 'cdf11c8fff2bb2945efe5c7b22904757646d7fe3bff778764b6e8bfeec75b036'
 RUNTIME_DIR = str(Path(megaspec.runtime.__file__).parent)  # ship the runtime only, never the compiler
 
 # The builder version picks the base OS and Python patch of every layer: pin it.
@@ -45,7 +45,7 @@ buckets = {
 secrets = [
 ]
 
-app = modal.App(APP_NAME, tags={'megaspec': 'dense-3b-b200x8', 'megaspec_lane': 'train', 'megaspec_plan': '92434547459f', 'megaspec_spec': '958997e5d049'})
+app = modal.App(APP_NAME, tags={'megaspec': 'dense-3b-b200x8', 'megaspec_lane': 'train', 'megaspec_plan': 'cdf11c8fff2b', 'megaspec_spec': '958997e5d049'})
 
 
 # spec: specs/b200x8.yaml:7

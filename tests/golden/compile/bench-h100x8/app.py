@@ -11,7 +11,7 @@ import modal
 import megaspec.runtime
 
 APP_NAME = 'collectives-h100x8'
-PLAN_HASH = '79b2ffb4964012b4f1229ce2599f23833c983bacec7e3a3ccf0a544c5a8eaef2'
+PLAN_HASH = '22e36bed14e852169b062c26d44ba6924b38a572526e83ed0d3987cc54bbbb3c'
 RUNTIME_DIR = str(Path(megaspec.runtime.__file__).parent)  # ship the runtime only, never the compiler
 
 # The builder version picks the base OS and Python patch of every layer: pin it.
@@ -45,7 +45,7 @@ buckets = {
 secrets = [
 ]
 
-app = modal.App(APP_NAME, tags={'megaspec': 'collectives-h100x8', 'megaspec_lane': 'bench', 'megaspec_plan': '79b2ffb49640', 'megaspec_spec': '1724f6bf4701'})
+app = modal.App(APP_NAME, tags={'megaspec': 'collectives-h100x8', 'megaspec_lane': 'bench', 'megaspec_plan': '22e36bed14e8', 'megaspec_spec': '1724f6bf4701'})
 
 
 # spec: specs/bench-h100x8.yaml:7

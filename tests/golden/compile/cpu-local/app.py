@@ -11,7 +11,7 @@ import modal
 import megaspec.runtime
 
 APP_NAME = 'tiny-cpu'
-PLAN_HASH = '211e3bf5dc4635f4f4f23f696a7e525486d8d80185ca0bb06845112c5c144a6b'
+PLAN_HASH = 'e97ad9a6c72dd8273f696e03571699ac52bb6b77a04ce31c5dd979dcfa2e2d4a'
 RUNTIME_DIR = str(Path(megaspec.runtime.__file__).parent)  # ship the runtime only, never the compiler
 
 # The builder version picks the base OS and Python patch of every layer: pin it.
@@ -35,7 +35,7 @@ buckets = {
 secrets = [
 ]
 
-app = modal.App(APP_NAME, tags={'megaspec': 'tiny-cpu', 'megaspec_lane': 'train', 'megaspec_plan': '211e3bf5dc46', 'megaspec_spec': 'dcd195226ea4'})
+app = modal.App(APP_NAME, tags={'megaspec': 'tiny-cpu', 'megaspec_lane': 'train', 'megaspec_plan': 'e97ad9a6c72d', 'megaspec_spec': 'dcd195226ea4'})
 
 
 # spec: specs/cpu-local.yaml:7

@@ -11,7 +11,7 @@ import modal
 import megaspec.runtime
 
 APP_NAME = 'diag-tiny-h200x8'
-PLAN_HASH = '1e2e733777da0aa536c133183a58000358a5a485eb7562494b2f689fe386349c'
+PLAN_HASH = 'a6b620657d9df062eccffa072cb2e8406110d5d6d2d3d5f08e12fe7b9e21516a'
 RUNTIME_DIR = str(Path(megaspec.runtime.__file__).parent)  # ship the runtime only, never the compiler
 
 # The builder version picks the base OS and Python patch of every layer: pin it.
@@ -45,7 +45,7 @@ buckets = {
 secrets = [
 ]
 
-app = modal.App(APP_NAME, tags={'megaspec': 'diag-tiny-h200x8', 'megaspec_lane': 'train', 'megaspec_plan': '1e2e733777da', 'megaspec_spec': 'fbc48afed8f0'})
+app = modal.App(APP_NAME, tags={'megaspec': 'diag-tiny-h200x8', 'megaspec_lane': 'train', 'megaspec_plan': 'a6b620657d9d', 'megaspec_spec': 'fbc48afed8f0'})
 
 
 # spec: specs/diag-h200x8.yaml:8

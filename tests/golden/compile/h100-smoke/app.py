@@ -11,7 +11,7 @@ import modal
 import megaspec.runtime
 
 APP_NAME = 'dense-125m-h100-smoke'
-PLAN_HASH = 'd33b458fef2abe1447dbe9c6ab8509a24d8315144929d48d738c2342c5603055'
+PLAN_HASH = 'cf5e913e2a556838bd2e9202d56492d2181cbbcca42adeb9566f91f290b3d297'
 RUNTIME_DIR = str(Path(megaspec.runtime.__file__).parent)  # ship the runtime only, never the compiler
 
 # The builder version picks the base OS and Python patch of every layer: pin it.
@@ -45,7 +45,7 @@ buckets = {
 secrets = [
 ]
 
-app = modal.App(APP_NAME, tags={'megaspec': 'dense-125m-h100-smoke', 'megaspec_lane': 'train', 'megaspec_plan': 'd33b458fef2a', 'megaspec_spec': '67559e3617f3'})
+app = modal.App(APP_NAME, tags={'megaspec': 'dense-125m-h100-smoke', 'megaspec_lane': 'train', 'megaspec_plan': 'cf5e913e2a55', 'megaspec_spec': '67559e3617f3'})
 
 
 # spec: specs/h100-smoke.yaml:7

@@ -11,7 +11,7 @@ import modal
 import megaspec.runtime
 
 APP_NAME = 'dense-1b-h200x8'
-PLAN_HASH = '7c3a944f11add477a8db0f1ee1d8f77d38ee87724157b01f824e5fdf9b976276'
+PLAN_HASH = '90f68e783330e27211073e57457373ef677f0c9bf2f2def641f866d31b94f07c'
 RUNTIME_DIR = str(Path(megaspec.runtime.__file__).parent)  # ship the runtime only, never the compiler
 
 # The builder version picks the base OS and Python patch of every layer: pin it.
@@ -45,7 +45,7 @@ buckets = {
 secrets = [
 ]
 
-app = modal.App(APP_NAME, tags={'megaspec': 'dense-1b-h200x8', 'megaspec_lane': 'train', 'megaspec_plan': '7c3a944f11ad', 'megaspec_spec': 'cbe64488ec9b'})
+app = modal.App(APP_NAME, tags={'megaspec': 'dense-1b-h200x8', 'megaspec_lane': 'train', 'megaspec_plan': '90f68e783330', 'megaspec_spec': 'cbe64488ec9b'})
 
 
 # spec: specs/h200x8.yaml:8

@@ -11,7 +11,7 @@ import modal
 import megaspec.runtime
 
 APP_NAME = 'dense-125m-validate'
-PLAN_HASH = '2a1afd2ff9b855c938a404f182a0d52986dea06b4783fabcd66ea52e8c48b98c'
+PLAN_HASH = '44088e58301ed5da21d1c75f6647a4008d23f0ab23df74bdcc20e018516c434d'
 RUNTIME_DIR = str(Path(megaspec.runtime.__file__).parent)  # ship the runtime only, never the compiler
 
 # The builder version picks the base OS and Python patch of every layer: pin it.
@@ -45,7 +45,7 @@ buckets = {
 secrets = [
 ]
 
-app = modal.App(APP_NAME, tags={'megaspec': 'dense-125m-validate', 'megaspec_lane': 'validate', 'megaspec_plan': '2a1afd2ff9b8', 'megaspec_spec': 'f7f80ec832a3'})
+app = modal.App(APP_NAME, tags={'megaspec': 'dense-125m-validate', 'megaspec_lane': 'validate', 'megaspec_plan': '44088e58301e', 'megaspec_spec': 'f7f80ec832a3'})
 
 
 # spec: specs/validate-h100.yaml:7
