@@ -156,3 +156,30 @@ def test_resume_of_an_interrupted_run_continues_and_of_an_ok_run_is_refused(tmp_
     assert (run_dir / "attempts" / "1" / "manifest.json").read_bytes() == archived  # never rewritten
     again = apply_to_end(tmp_path, str(spec), "--steps", "9", "--resume", str(run_dir))
     assert again.returncode == 1 and "ended ok: all 9 steps ran; there is nothing to resume" in again.stderr
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)])
+def test_a_signal_as_soon_as_the_run_folder_exists_ends_it_interrupted(tmp_path, sig, code):
+    """The manifest appears before the fork server starts: the signal lands while apply prepares."""
+    proc = start_apply(tmp_path, str(REPO_ROOT / "specs" / "cpu-local.yaml"))
+    run_dir = run_dir_of(tmp_path)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=EVENT_DEADLINE_S)
+    assert proc.returncode == code, err
+    manifest = read_manifest(run_dir)
+    assert manifest.state == "interrupted" and f"received {sig.name}" in manifest.notes[-1], manifest.notes
+    assert "Aborted" not in err and err.strip().splitlines()[-1] == f"interrupted: manifest {run_dir / 'manifest.json'}"
+    assert out.splitlines()[0].startswith(f"apply: tiny-cpu -> {run_dir} ")
+    wait_for(lambda: not processes_of(proc.pid), "nothing of the run left running")
+
+
+def test_a_modal_spec_without_the_client_announces_no_folder(tmp_path):
+    spec = tmp_path / "modal.yaml"
+    spec.write_text((REPO_ROOT / "specs" / "cpu-local.yaml").read_text().replace("target: local", "target: modal"))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "no-modal")}
+    (tmp_path / "no-modal" / "modal").mkdir(parents=True)
+    (tmp_path / "no-modal" / "modal" / "__init__.py").write_text("raise ImportError('No module named modal')\n")
+    result = run_megaspec("apply", str(spec), "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "build"),
+                          env=env)
+    assert result.returncode != 0 and not (tmp_path / "runs").exists(), result.stdout + result.stderr
+    assert "->" not in result.stdout, result.stdout

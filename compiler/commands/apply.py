@@ -43,10 +43,15 @@ def _checked_spec(spec_path: str, steps: int | None):
     return checked
 
 
-def _apply_modal(plan, app_py: Path, run_dir: Path) -> int:
+def _apply_modal(plan, app_py: Path, run_dir: Path, announce) -> int:
     from ..runs.backends import modal as modal_backend
 
-    manifest = modal_backend.launch(plan, app_py, run_dir, echo=lambda line: click.echo(line, err=True))
+    def echo(line: str) -> None:
+        announce()  # once the backend has written the run's manifest
+        click.echo(line, err=True)
+
+    manifest = modal_backend.launch(plan, app_py, run_dir, echo=echo)
+    announce()
     if manifest.state != "detached":
         print_outcome(run_dir, manifest)  # `interrupted` here is this command's Ctrl-C, caught by the backend
         return signalled(signal.SIGINT) if manifest.state == "interrupted" else exit_code(manifest)
@@ -56,6 +61,21 @@ def _apply_modal(plan, app_py: Path, run_dir: Path) -> int:
     click.echo(f"state: {manifest.state}   manifest: {run_dir / MANIFEST_FILE}")
     click.echo(f"follow it with: megaspec status {run_dir.parent}   (megaspec collect {run_dir} stores the receipt)")
     return EXIT_OK
+
+
+def _announcer(plan, run_dir: Path):
+    """`apply: NAME -> RUN_DIR (...)`, said once and only once the run folder's manifest exists: a folder
+    a refused or interrupted launch never created is never announced."""
+    kind = f"{plan.distributed.world_size} {plan.distributed.device} rank(s)"
+    line = f"apply: {plan.name} -> {run_dir} ({plan.target}, {kind}{', REHEARSAL' if plan.run.rehearsal else ''})"
+    said: list[bool] = []
+
+    def announce() -> None:
+        if not said and (run_dir / MANIFEST_FILE).is_file():
+            said.append(True)
+            click.echo(line)
+
+    return announce
 
 
 def _resumable(plan, run_dir: Path):
@@ -93,35 +113,48 @@ def apply(spec: str, target: str | None, runs_dir: str, out_dir: str, old_build_
     SPEC may be a sweep template (a spec with `sweep:`) or a folder of specs: every run is linted,
     previewed with its estimated cost, and launched as one sweep under RUNS_DIR/<sweep-id>/.
     """
+    from megaspec.runtime.contract.errors import launcher_signals
+
     from .apply_sweep import apply_sweep
     from .paths import require_existing
+    from .prepare import interrupted
 
     require_existing([spec])
     build_dir = Path(old_build_dir or out_dir)
-    checked = None if Path(spec).is_dir() else _checked_spec(spec, steps)
-    if resume_dir and (checked is None or checked.spec.sweep is not None):
+    if resume_dir and Path(spec).is_dir():
         fail("`--resume` continues one run, not a sweep", "Name one spec and the run directory it ran in")
-    if checked is None or checked.spec.sweep is not None:
-        raise click.exceptions.Exit(apply_sweep(
-            spec, checked, target=target, runs_dir=Path(runs_dir), build_dir=build_dir, steps=steps, yes=yes,
-            max_cost=max_cost, fail_fast=fail_fast, progress=not no_progress))
+    checked = None
+    try:
+        with launcher_signals():  # SIGTERM and SIGHUP end it as Ctrl-C does, with a manifest, at any moment
+            checked = None if Path(spec).is_dir() else _checked_spec(spec, steps)
+            if checked is not None and checked.spec.sweep is None:
+                raise click.exceptions.Exit(_apply_one(checked, target=target, runs_dir=Path(runs_dir),
+                                                       build_dir=build_dir, steps=steps, progress=not no_progress,
+                                                       resume_dir=resume_dir))
+    except KeyboardInterrupt as e:  # before the run folder existed: the backends end their own manifests
+        raise click.exceptions.Exit(interrupted(e, None)) from None
+    if resume_dir:
+        fail("`--resume` continues one run, not a sweep", "Name one spec and the run directory it ran in")
+    raise click.exceptions.Exit(apply_sweep(
+        spec, checked, target=target, runs_dir=Path(runs_dir), build_dir=build_dir, steps=steps, yes=yes,
+        max_cost=max_cost, fail_fast=fail_fast, progress=not no_progress))
+
+
+def _apply_one(checked, *, target: str | None, runs_dir: Path, build_dir: Path, steps: int | None, progress: bool,
+               resume_dir: str | None) -> int:
+    """One spec (not a sweep): lower, build, then the backend; the exit code."""
     plan = lower_checked(checked, target=target, steps=steps)
     if resume_dir:
         plan = _resumable(plan, Path(resume_dir))
     app_py = build_app(plan, build_dir)
-    run_dir = Path(resume_dir) if resume_dir else Path(runs_dir) / plan.run.run_id
-    kind = f"{plan.distributed.world_size} {plan.distributed.device} rank(s)"
-    click.echo(f"apply: {plan.name} -> {run_dir} ({plan.target}, {kind}{', REHEARSAL' if plan.run.rehearsal else ''})")
+    run_dir = Path(resume_dir) if resume_dir else runs_dir / plan.run.run_id
+    announce = _announcer(plan, run_dir)
     try:
         if plan.target == "local":
-            code = apply_local(plan, run_dir, progress=not no_progress, resume=bool(resume_dir))
-        else:
-            code = _apply_modal(plan, app_py, run_dir)
+            return apply_local(plan, run_dir, progress=progress, resume=bool(resume_dir), announce=announce)
+        return _apply_modal(plan, app_py, run_dir, announce)
     except BackendError as e:
         fail(str(e), e.hint, e.code)
-    raise click.exceptions.Exit(code)
-
-
 
 
 COMMANDS = [apply]

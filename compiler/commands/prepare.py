@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -50,13 +51,18 @@ def build_app(plan, build_dir: Path) -> Path:
     return write_build(render(plan), build_dir, plan.name) / APP_FILE
 
 
-def _require_torch() -> None:
+RUNTIME_IMPORTS = ("torch", "numpy")  # the `runtime` extra: a rank imports both (DCP saves through numpy)
+
+
+def _require_runtime() -> None:
     """Found, not imported: the local backend starts its rank processes' fork server before it
     imports torch itself, so both imports run at once."""
     from importlib.util import find_spec
 
-    if find_spec("torch") is None:
-        raise BackendError("a local run needs `torch`, which is not installed here",
+    missing = [name for name in RUNTIME_IMPORTS if find_spec(name) is None]
+    if missing:
+        names = " and ".join(f"`{m}`" for m in missing)
+        raise BackendError(f"a local run needs {names}, not installed here; nothing was run",
                            hint="pip install torch==2.13.0 'megaspec[runtime]' (torch first, for the CPU build)",
                            code=EXIT_USAGE)
 
@@ -74,23 +80,34 @@ def _require_trackers(plan) -> None:
                            hint="pip install 'megaspec[tracking]', or turn the tracker off in `tracking:`", code=EXIT_USAGE)
 
 
-def apply_local(plan, run_dir: Path, *, progress: bool, resume: bool = False) -> int:
-    """Run a plan here to its end, with the live progress line; the exit code its outcome implies."""
+def apply_local(plan, run_dir: Path, *, progress: bool, resume: bool = False,
+                announce: Callable[[], None] | None = None) -> int:
+    """Run a plan here to its end, with the live progress line; the exit code its outcome implies.
+    `announce` is called once the run folder and its manifest exist."""
     from ..runs.backends import local
     from ..runs.progress import ProgressDisplay
 
-    _require_torch()
+    _require_runtime()
     _require_trackers(plan)
     display = ProgressDisplay(plan.train.steps) if progress else None
     try:
-        manifest = local.run(plan, run_dir, on_event=display, resume=resume)
+        manifest = local.run(plan, run_dir, on_event=display, resume=resume, announce=announce)
     except KeyboardInterrupt as e:
-        from megaspec.runtime.contract.errors import signal_of
-
-        click.echo(f"\ninterrupted: manifest {run_dir / MANIFEST_FILE}", err=True)
-        return signalled(signal_of(e))
+        return interrupted(e, run_dir)
     finally:
         if display:
             display.close()
     print_outcome(run_dir, manifest)
     return exit_code(manifest)
+
+
+def interrupted(interrupt: KeyboardInterrupt, run_dir: Path | None) -> int:
+    """The one line a signal ends `apply` with (never click's bare `Aborted!`), naming the manifest
+    only when it was written; the exit code 128 + the signal."""
+    from megaspec.runtime.contract.errors import signal_of
+
+    manifest = run_dir / MANIFEST_FILE if run_dir is not None else None
+    said = f"manifest {manifest}" if manifest is not None and manifest.is_file() else \
+        "before the run folder was created; nothing was launched"
+    click.echo(f"\ninterrupted: {said}", err=True)
+    return signalled(signal_of(interrupt))

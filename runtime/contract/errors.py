@@ -91,9 +91,12 @@ def signal_name(signum: int) -> str:
 ELASTIC_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # what would end the launcher without a word: raise instead
+
+
 @contextlib.contextmanager
 def launcher_signals() -> Iterator[None]:
-    """While the launcher runs: a SIGTERM raises `Interrupted`, as Ctrl-C raises KeyboardInterrupt (while
+    """While the launcher runs: a SIGTERM or SIGHUP raises `Interrupted`, as Ctrl-C raises KeyboardInterrupt (while
     the launcher prepares, fork server, seed, data, rendezvous, it would otherwise die without a
     receipt) until torch elastic installs its own handlers for the ranks; on exit every handler is the
     caller's again, elastic's replaced. Only the main thread can set handlers; elsewhere nothing changes."""
@@ -105,7 +108,8 @@ def launcher_signals() -> Iterator[None]:
         raise Interrupted(signum, f"the launcher received {signal_name(signum)}")
 
     saved = {sig: signal.getsignal(sig) for sig in ELASTIC_SIGNALS}
-    signal.signal(signal.SIGTERM, stop)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, stop)
     try:
         yield
     finally:

@@ -20,6 +20,7 @@ Both halves go through this module: the launcher and the ranks write these files
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,3 +71,17 @@ def rank_log_dirs(run_dir: str | Path, local_rank: int | str = "*") -> list[Path
 
 def error_files(run_dir: str | Path) -> list[Path]:
     return sorted((Path(run_dir) / LOGS_DIR).glob(f"*/attempt_*/*/{ERROR_FILE}"))
+
+
+def archive_previous_attempt(run_dir: Path, extra: tuple[str, ...] = ()) -> None:
+    """Move a previous attempt's files (a retry or `apply --resume` reuses the run dir), and the
+    `extra` ones the caller owns, to `attempts/<n>/`: its error files stay readable and are never
+    mistaken for this attempt's. Checkpoints and caches stay."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    previous = [run_dir / name for name in (*ATTEMPT_FILES, *extra) if (run_dir / name).exists()]
+    if not previous:
+        return
+    archive = run_dir / ATTEMPTS_DIR / str(len(list((run_dir / ATTEMPTS_DIR).glob("*"))) + 1)
+    archive.mkdir(parents=True)
+    for path in previous:
+        shutil.move(str(path), archive / path.name)

@@ -7,7 +7,7 @@ backend starts before it imports torch) must not import the launcher's torch imp
 
 
 def __getattr__(name: str):
-    if name in ("run_plan", "main", "archive_previous_attempt"):
+    if name in ("run_plan", "main"):
         from . import entry
 
         return getattr(entry, name)

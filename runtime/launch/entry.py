@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +30,7 @@ from ..contract.files import remove_temp_files, write_text_atomic
 from ..contract.plan import Plan, read_plan
 from ..contract.progress import EventFn, ProgressTail
 from ..contract.receipt import write_receipt
-from ..contract.rundir import ATTEMPT_FILES, ATTEMPTS_DIR, LOGS_DIR, PLAN_FILE, RECEIPT_FILE, run_id_of
+from ..contract.rundir import LOGS_DIR, PLAN_FILE, RECEIPT_FILE, archive_previous_attempt, run_id_of
 from ..evidence.assemble import complete_receipt
 from ..rank import drills
 from ..rank.outcome import Outcome
@@ -107,20 +106,6 @@ def remove_leftovers(plan: Plan, run_dir: Path) -> None:
     The launcher alone runs here now (the run folder's claim, one container on Modal)."""
     remove_temp_files(run_dir)
     remove_unfinished(root_for(plan, run_dir))
-
-
-def archive_previous_attempt(run_dir: Path, extra: tuple[str, ...] = ()) -> None:
-    """Move a previous attempt's files (a retry or `apply --resume` reuses the run dir), and the
-    `extra` ones the caller owns, to `attempts/<n>/`: its error files stay readable and are never
-    mistaken for this attempt's. Checkpoints and caches stay."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    previous = [run_dir / name for name in (*ATTEMPT_FILES, *extra) if (run_dir / name).exists()]
-    if not previous:
-        return
-    archive = run_dir / ATTEMPTS_DIR / str(len(list((run_dir / ATTEMPTS_DIR).glob("*"))) + 1)
-    archive.mkdir(parents=True)
-    for path in previous:
-        shutil.move(str(path), archive / path.name)
 
 
 def main(argv: list[str] | None = None) -> int:

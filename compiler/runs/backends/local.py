@@ -45,46 +45,75 @@ def _quiet_shutdown() -> None:
             logger.addFilter(_ShutdownChatter())
 
 
-def run(plan, run_dir: Path, *, on_event: EventSink | None = None, resume: bool = False) -> Manifest:
+def run(plan, run_dir: Path, *, on_event: EventSink | None = None, resume: bool = False,
+        announce: Callable[[], None] | None = None) -> Manifest:
     """Run `plan` to completion; returns the terminal manifest (Ctrl-C: `interrupted`). `resume`:
     the run dir holds an earlier attempt (see `resumable`), whose manifest and files are archived.
-    The run directory is claimed for the whole run: a second launcher in it is refused."""
+    The run directory is claimed for the whole run: a second launcher in it is refused. `announce`
+    is called once the run's manifest exists. A signal at any moment (Ctrl-C, SIGTERM, SIGHUP:
+    `KeyboardInterrupt`) ends the manifest `interrupted` before it propagates."""
     from megaspec.runtime.contract.claim import Claimed, claim
 
     run_dir = Path(run_dir)  # run_plan writes plan.json, progress, logs and the receipt here
-    run_dir.mkdir(parents=True, exist_ok=True)
     try:
+        run_dir.mkdir(parents=True, exist_ok=True)
         with claim(run_dir / LAUNCHER_CLAIM):
-            return _run_claimed(plan, run_dir, on_event, resume)
+            try:
+                return _run_claimed(plan, run_dir, on_event, resume, announce)
+            except KeyboardInterrupt as e:
+                end_interrupted(plan, run_dir, e)
+                raise
     except Claimed as e:
         raise BackendError(f"`{run_dir}` is in use: another launcher (pid {e.holder or '?'}) trains in it; "
                            "nothing was run", hint="Wait for it to end, or end it, then resume") from None
+    except KeyboardInterrupt as e:  # before the claim: a folder this launch just made, without a manifest
+        if not (run_dir / MANIFEST_FILE).exists():
+            end_interrupted(plan, run_dir, e)
+        raise
 
 
-def _run_claimed(plan, run_dir: Path, on_event: EventSink | None, resume: bool) -> Manifest:
+def _run_claimed(plan, run_dir: Path, on_event: EventSink | None, resume: bool,
+                 announce: Callable[[], None] | None) -> Manifest:
+    from megaspec.runtime.contract.rundir import archive_previous_attempt
     from megaspec.runtime.launch.fork_server import start_fork_server
 
-    start_fork_server()  # its import of the rank code overlaps the launcher's import of torch below
-    from megaspec.runtime.launch.entry import archive_previous_attempt, run_plan
-
-    _quiet_shutdown()
     if resume:
         archive_previous_attempt(run_dir, extra=(MANIFEST_FILE,))
     manifest = new_manifest(plan, backend="local")
     write_manifest(run_dir, manifest)
+    if announce:
+        announce()
+    start_fork_server()  # its import of the rank code overlaps the launcher's import of torch below
+    from megaspec.runtime.launch.entry import run_plan
+
+    _quiet_shutdown()
     notes = ["resumed in this run directory from its latest complete checkpoint"] if resume else []
     manifest = advance(manifest, "running", process=this_process(), notes=notes)
     write_manifest(run_dir, manifest)
     try:
         receipt = run_plan(plan, run_dir, on_event=on_event)
-    except KeyboardInterrupt as e:
-        write_manifest(run_dir, _interrupted(run_dir, manifest, e))
+    except KeyboardInterrupt:
         raise
     except Exception as e:  # noqa: BLE001 - the launcher itself failed; rank 0 may still have left a receipt
         manifest = _after_launcher_failure(run_dir, manifest, e)
     else:
         manifest = store_receipt(run_dir, manifest, receipt, source="the launcher's receipt")
     write_manifest(run_dir, manifest)
+    return manifest
+
+
+def end_interrupted(plan, run_dir: Path, interrupt: KeyboardInterrupt) -> Manifest | None:
+    """The run's manifest ended `interrupted` by a signal, whatever it had reached (a new one when the
+    signal came before it was written); None when the run folder was never created."""
+    if not run_dir.is_dir():
+        return None
+    try:
+        manifest = read_manifest(run_dir)
+    except (OSError, ValueError):
+        manifest = new_manifest(plan, backend="local")
+    if not manifest.is_terminal:
+        manifest = _interrupted(run_dir, manifest, interrupt)
+        write_manifest(run_dir, manifest)
     return manifest
 
 
@@ -134,6 +163,8 @@ def _interrupted(run_dir: Path, manifest: Manifest, interrupt: KeyboardInterrupt
 
     found = (run_dir / RECEIPT_FILE).exists()
     said = str(interrupt) or f"the launcher received {signal_name(signal_of(interrupt))}"
+    if not found:
+        said += " before it started the ranks" if manifest.state == "planned" else " (no receipt was written)"
     return advance(manifest, "interrupted", receipt=RECEIPT_FILE if found else None,
                    notes=[*manifest.notes, f"interrupted on this machine: {said}"])
 
