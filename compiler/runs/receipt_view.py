@@ -128,6 +128,7 @@ def _metrics(r: Receipt) -> list[str]:
                               f"p90 {_value(m.step_time_p90_s, 's', '{:.4f}')}"),
             _row("MFU", mfu_text(r)),
             _row("loss", f"final {_value(m.final_loss, fmt='{:.4f}')}, min {_value(m.min_loss, fmt='{:.4f}')}"),
+            *([_row("val loss", ", ".join(f"{e.loss:.4f} @ {e.step}" for e in r.eval))] if r.eval else []),
             _row("peak memory", _peak_memory(m)),
             _row("wall time", _value(m.wall_time_s, "s", "{:.1f}")),
             _row("cost", cost_text(r))]
@@ -230,7 +231,8 @@ def format_summary(r: Receipt, receipt_path: str) -> str:
     m = r.metrics
     final_loss = _value(m.final_loss if m else None, fmt="{:.4f}")
     tokens = _value(m.tokens_per_s if m else None, fmt="{:,.0f}")
-    lines = [f"status: {r.status}   final loss {final_loss}   tokens/s {tokens}   MFU {mfu_text(r)}",
+    val = f"   val loss {r.eval[-1].loss:.4f}" if r.eval else ""
+    lines = [f"status: {r.status}   final loss {final_loss}{val}   tokens/s {tokens}   MFU {mfu_text(r)}",
              f"receipt: {receipt_path}"]
     if r.divergence is not None:
         lines.append(divergence_text(r))

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 METRICS: tuple[tuple[str, str, str], ...] = (
     ("tokens_per_s", "tokens/s", ""), ("mfu_pct", "MFU", "%"), ("step_time_p50_s", "step p50", "s"),
     ("step_time_p90_s", "step p90", "s"), ("final_loss", "final loss", ""), ("min_loss", "min loss", ""),
+    ("val_loss", "val loss", ""),  # the last evaluation's (`train.eval`)
     ("peak_mem_gib", "peak mem", "GiB"), ("busbw_gbps", "bus bw", "GB/s"), ("cost_usd", "cost", "$"),
     ("est_cost_usd", "est. cost", "$"), ("usd_per_mtok", "$/Mtok", "$"), ("wall_time_s", "wall", "s"),
 )
@@ -91,6 +92,8 @@ def metric_values(r: RunRecord) -> dict[str, float | None]:
     values["est_cost_usd"] = c.est_usd if c else None
     tokens = tokens_processed(r)
     values["usd_per_mtok"] = c.usd / (tokens / 1e6) if c and c.usd is not None and tokens else None
+    curve = val_curve(r)
+    values["val_loss"] = curve[-1][1] if curve else None
     return values
 
 
@@ -99,6 +102,17 @@ def loss_curve(r: RunRecord) -> list[tuple[int, float]]:
     from megaspec.runtime.contract.progress import read_record
 
     return list(enumerate(read_record(r.path).losses or r.receipt.losses, 1))
+
+
+def val_curve(r: RunRecord) -> list[tuple[int, float]]:
+    """(step, validation loss) of every evaluation (`train.eval`): the receipt's, else `progress.jsonl`'s."""
+    from megaspec.runtime.contract.progress import read_record
+
+    if r.receipt.eval:
+        return [(e.step, e.loss) for e in r.receipt.eval]
+    if r.plan.train.eval is None:
+        return []
+    return [(e["step"], e["loss"]) for e in read_record(r.path).evals]
 
 
 def metric_text(key: str, value: float | None) -> str:
@@ -111,7 +125,7 @@ def metric_text(key: str, value: float | None) -> str:
         return f"${value:,.4f}"
     if key in ("tokens_per_s", "busbw_gbps"):
         return f"{value:,.0f}" if value >= 100 else f"{value:,.2f}"
-    if key in ("final_loss", "min_loss"):
+    if key in ("final_loss", "min_loss", "val_loss"):
         return f"{value:.4f}"
     if key in ("step_time_p50_s", "step_time_p90_s"):
         return f"{value:.4f}"

@@ -1,6 +1,7 @@
 """`megaspec report`'s PNG plots, with matplotlib's Agg backend (no display needed), one class at a time.
 
-- `loss.png`: the loss curve of every run on one chart, from each run's `progress.jsonl`.
+- `loss.png`: the loss curve of every run on one chart, from each run's `progress.jsonl`, and beside it
+  (dashed, same colour) its validation loss at each evaluation when the run has `train.eval`.
 - `tokens_per_s.png`: tokens/s per run, one bar each, the best run's bar outlined.
 - `<metric>_vs_<param>.png`: the objective metric against each swept parameter, one line per
   combination of the other swept values.
@@ -17,7 +18,7 @@ import re
 import statistics
 from pathlib import Path
 
-from .records import loss_curve
+from .records import loss_curve, val_curve
 from .report_table import METRIC_LABELS, Report, Row, objective_of
 
 DPI = 110
@@ -100,13 +101,22 @@ def _loss(plt, label: str, rows: list[Row]):
         curves = [(r, c) for r, c in curves if r.best]
     for row, curve in curves:
         steps, losses = zip(*curve, strict=True)
-        ax.plot(steps, losses, marker="." if len(steps) < 30 else None, linewidth=2.4 if row.best else 1.4,
-                label=_short(row, rows) + ("  (best)" if row.best else ""))
+        [line] = ax.plot(steps, losses, marker="." if len(steps) < 30 else None, linewidth=2.4 if row.best else 1.4,
+                         label=_short(row, rows) + ("  (best)" if row.best else ""))
+        _val_line(ax, row, line.get_color(), line.get_label())
     ax.set(xlabel="step", ylabel="loss", title=f"Loss per step\n{label}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     return fig
+
+
+def _val_line(ax, row: Row, color: str, label: str) -> None:
+    """The run's validation losses, dashed in its training curve's colour."""
+    if val := val_curve(row.record):
+        steps, losses = zip(*val, strict=True)
+        ax.plot(steps, losses, linestyle="--", marker="o", markersize=3, color=color, linewidth=1.2,
+                label=f"{label} (validation)")
 
 
 def _throughput(plt, label: str, rows: list[Row]):

@@ -245,14 +245,15 @@ class Tracking(Section):
 
 
 # The receipt numbers `megaspec report` can rank runs by (compiler/runs/records.py computes them).
-ObjectiveMetric = Literal["final_loss", "min_loss", "tokens_per_s", "mfu_pct", "step_time_p50_s", "step_time_p90_s",
+ObjectiveMetric = Literal["final_loss", "min_loss", "val_loss", "tokens_per_s", "mfu_pct", "step_time_p50_s", "step_time_p90_s",
                           "peak_mem_gib", "busbw_gbps", "cost_usd", "usd_per_mtok"]
 
 
 class Objective(Section):
     """What makes a run of the sweep the best one."""
 
-    metric: ObjectiveMetric = Field(description="The receipt number runs are ranked by, e.g. `final_loss`.")
+    metric: ObjectiveMetric = Field(description="The receipt number runs are ranked by, e.g. `final_loss`, or "
+                                                "`val_loss` (the last validation loss of `train.eval`).")
     goal: Literal["min", "max"] = Field(description="`min` or `max`: which end of `metric` is best.")
 
 
