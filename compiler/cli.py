@@ -14,7 +14,7 @@ import sys
 import click
 
 from . import __version__
-from .codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
+from .codes import EXIT_INTERNAL, EXIT_USAGE
 
 # megaspec uses no pydantic plugins; skipping their entry-point scan (the metadata of every installed
 # package) saves 1-3 ms of every start.
@@ -65,9 +65,12 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as e:
         e.show()
         code = EXIT_USAGE
-    except click.Abort:
-        click.echo("Aborted.", err=True)
-        code = EXIT_INTERRUPTED
+    except click.Abort as e:  # Ctrl-C; SIGTERM and SIGHUP too where a Modal command raised them
+        from .runs.interrupts import signal_name, signalled, signum_of
+
+        signum = signum_of(e.__cause__ if isinstance(e.__cause__, KeyboardInterrupt) else KeyboardInterrupt())
+        click.echo(f"Aborted ({signal_name(signum)}).", err=True)
+        code = signalled(signum)
     except Exception as e:  # noqa: BLE001 - the last line of defence: never a bare traceback
         from .lint.credentials import redact_text, tokens_in_text  # the message may quote a spec value
 

@@ -10,14 +10,14 @@ Exit codes: 0 ok (or detached / still running), 1 a failed run or a user mistake
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import click
 
 from megaspec.runtime.contract.rundir import MANIFEST_FILE, PLAN_FILE
 
-from ..runs.manifest import BackendError
+from ..runs.interrupts import signum_of
+from ..runs.manifest import BackendError, read_manifest
 from .prepare import apply_local, build_app, lower_checked, steps_adjustment
 from .run_output import EXIT_OK, exit_code, fail, print_outcome, signalled
 
@@ -50,11 +50,16 @@ def _apply_modal(plan, app_py: Path, run_dir: Path, announce) -> int:
         announce()  # once the backend has written the run's manifest
         click.echo(line, err=True)
 
-    manifest = modal_backend.launch(plan, app_py, run_dir, echo=echo)
+    try:
+        manifest = modal_backend.launch(plan, app_py, run_dir, echo=echo)
+    except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM or SIGHUP: the manifest says so, with the app id
+        announce()
+        print_outcome(run_dir, read_manifest(run_dir))
+        return signalled(signum_of(e))
     announce()
     if manifest.state != "detached":
-        print_outcome(run_dir, manifest)  # `interrupted` here is this command's Ctrl-C, caught by the backend
-        return signalled(signal.SIGINT) if manifest.state == "interrupted" else exit_code(manifest)
+        print_outcome(run_dir, manifest)
+        return exit_code(manifest)
     click.echo(f"detached: {manifest.modal.function_call_id}  {manifest.modal.dashboard_url or ''}".rstrip())
     for note in manifest.notes:
         click.echo(f"note: {note}")

@@ -9,6 +9,7 @@ import click
 from megaspec.runtime.contract.rundir import MANIFEST_FILE
 
 from ..codes import EXIT_ERRORS, EXIT_OK
+from ..runs.interrupts import signalled  # noqa: F401 - the commands take it from here
 from ..runs.manifest import Manifest, read_manifest
 
 EXIT_FAILED = EXIT_ERRORS  # a run that failed, or was refused before it started
@@ -41,12 +42,6 @@ def exit_code(manifest: Manifest) -> int:
     not succeed (error, interrupted or cancelled, or its loss diverged). A command that a signal stopped
     exits `signalled`."""
     return EXIT_FAILED if manifest.state in ("error", "interrupted", "diverged") else EXIT_OK
-
-
-def signalled(signum: int) -> int:
-    """The exit code of a command that a signal stopped: 128 + the signal, as shells report it (130 for
-    Ctrl-C, 143 for SIGTERM); the run it was running ends `interrupted`."""
-    return 128 + signum
 
 
 def was_signalled(code: int) -> bool:

@@ -77,8 +77,13 @@ def _fill(sweep_dir: Path, echo: Callable[[str], None], launch: Launch | None) -
         run_dir = sweep_dir / run.run_dir
         echo(f"launching {run.name} -> {run_dir}")
         plan = read_plan(run_dir / PLAN_FILE)
-        manifest = launch(plan, _app_for(plan, Path(run.app or "")), run_dir, echo=echo)
         out.run_ids.append(run.run_id)
+        try:
+            manifest = launch(plan, _app_for(plan, Path(run.app or "")), run_dir, echo=echo)
+        except KeyboardInterrupt:  # a signal stops the filling; the run's manifest says where it got to
+            refresh(sweep_dir, claimed=True)
+            echo(f"{run.name}: interrupted while launching; the runs after it stay `planned`")
+            raise
         if manifest.state != "detached":  # said here: nothing else prints a launch that failed
             out.failed.append(run.run_id)
             echo(f"{run.name}: {manifest.state}" + (f"  {manifest.error.summary()}" if manifest.error else ""))

@@ -111,8 +111,10 @@ def test_without_credentials_the_fix_is_a_token(mock, tmp_path, monkeypatch):
     assert "`modal token new`" in result.stderr and "--target local" not in result.stderr
 
 
-def test_ctrl_c_while_waiting_leaves_the_seed_compiling_and_says_how_to_stop_it(mock, tmp_path):
-    """A real SIGINT to a real `megaspec` process (the wait blocks in the client, where only a signal
+@pytest.mark.parametrize(("signum", "name"), [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM"),
+                                             (signal.SIGHUP, "SIGHUP")])
+def test_a_signal_while_waiting_leaves_the_seed_compiling_and_says_how_to_stop_it(mock, tmp_path, signum, name):
+    """A real signal to a real `megaspec` process (the wait blocks in the client, where only a signal
     reaches it), sent once the call is spawned and left pending by the server."""
     command = [str(Path(sys.executable).parent / "megaspec"), "cache", "seed", project(tmp_path),
                "-o", str(tmp_path / "build")]
@@ -124,12 +126,12 @@ def test_ctrl_c_while_waiting_leaves_the_seed_compiling_and_says_how_to_stop_it(
             line = proc.stderr.readline()
             assert line, "".join(lines)
             lines.append(line)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
-    assert proc.returncode == 130, err
-    assert "error: stopped waiting; the seed is still being made on Modal (call fc-" in err
+    assert proc.returncode == 128 + signum, err
+    assert f"error: stopped waiting ({name}); the seed is still being made on Modal (call fc-" in err
     assert "stop it with `modal app stop ap-" in err and "Traceback" not in err
 
 

@@ -3,10 +3,11 @@
 `launch` connects first (`modal_client.connect`: bounded, credentials checked), imports
 `build/<name>/app.py` from its file, runs the app with `detach=True` under Modal's own output (the
 image build and object creation are visible), and spawns the training function with the plan
-JSON. The call id, app id and dashboard URL go into the manifest (`detached`). A Ctrl-C during
-the launch ends the manifest `interrupted` with the app id and the command that stops the app
-(Modal's `app.run(detach=True)` swallows a Ctrl-C inside its block, so the missing call id is
-what tells). `modal_collect.py` follows the call afterwards. `modal` is imported inside
+JSON. The app id goes into the manifest as soon as the app exists, the call id and dashboard URL
+once spawned (`detached`). A signal during the launch (Ctrl-C, SIGTERM, SIGHUP) ends the manifest
+`interrupted` with the app id and the command that stops the app; a connection lost during it ends
+`error` at stage collector (megaspec lost track; the run may exist), never either of the other
+two. `modal_collect.py` follows the call afterwards. `modal` is imported inside
 functions: compiling and linting never need it.
 """
 
@@ -25,8 +26,9 @@ from megaspec.runtime.contract.seed_file import SEED_FILE, seed_path
 
 from ...codegen.seed_app import cache_volume
 from ...spec.mounts import is_under
+from ..interrupts import raising_signals, signal_name, signum_of
 from ..manifest import BackendError, Manifest, ManifestError, ModalCall, advance, new_manifest, write_manifest
-from .modal_client import check_client_version, connect, describe, is_auth_error
+from .modal_client import check_client_version, connect, describe, is_auth_error, is_lost_connection
 from .modal_collect import ReadVolumeFile, volume_file_bytes
 
 
@@ -82,13 +84,16 @@ class Spawn:
     app_id: str | None = None
     call_id: str | None = None
     dashboard_url: str | None = None
-    problem: Exception | None = None
+    problem: BaseException | None = None  # an Exception, or the KeyboardInterrupt of a signal
 
 
 def launch(plan, app_py: Path, run_dir: Path, *, echo: Callable[[str], None] = print,
            read_volume_file: ReadVolumeFile | None = None) -> Manifest:
-    """Spawn the run detached; the manifest ends `detached`, `interrupted` (Ctrl-C) or `error` (bootstrap,
-    or a `require-seed` run whose seed is not on its cache Volume: nothing is spawned)."""
+    """Spawn the run detached; the manifest ends `detached`, `error` (bootstrap; the connection lost
+    during the launch, stage collector; or a `require-seed` run whose seed is not on its cache Volume:
+    nothing is spawned), or `interrupted` by a signal, which is raised again once the manifest says so
+    (`interrupts.Signalled`, or KeyboardInterrupt). The manifest has the app id from the moment the
+    app exists."""
     check_client_version(plan.modal.client_version, launching=True)
     connect(echo, launching=True)
     app, function = find_entrypoint(load_app_module(app_py))
@@ -101,44 +106,66 @@ def launch(plan, app_py: Path, run_dir: Path, *, echo: Callable[[str], None] = p
         write_manifest(run_dir, manifest)
         return manifest
     echo("building the image and creating the app on Modal (Modal's own output follows)")
-    spawn = spawn_detached(app, function, plan.to_json())
+    spawn = spawn_detached(app, function, plan.to_json(),
+                           on_app=lambda app_id: write_manifest(run_dir, advance(manifest, "planned",
+                                                                                 modal=ModalCall(app_id=app_id))))
     manifest = _manifest_after(manifest, spawn)
     write_manifest(run_dir, manifest)
+    if isinstance(spawn.problem, KeyboardInterrupt) and spawn.call_id is None:
+        raise spawn.problem
     if manifest.state == "error" and is_auth_error(spawn.problem):
         raise BackendError(f"Modal rejected the credentials: {describe(spawn.problem)}", hint="Run `modal token new`")
     return manifest
 
 
-def spawn_detached(app, function, plan_json: str) -> Spawn:
+def spawn_detached(app, function, plan_json: str, *, on_app: Callable[[str], object] | None = None) -> Spawn:
+    """Run the app detached and spawn its function; `on_app(app_id)` as soon as the app's block is entered.
+
+    A signal (Ctrl-C, SIGTERM, SIGHUP) or a lost connection inside the app's block is kept here before
+    Modal's `app.run(detach=True)` sees it: that block swallows a Ctrl-C, and with output on a
+    ConnectionError, so nothing would tell them from a launch that simply ended."""
     import modal
 
     spawn = Spawn()
     try:
-        with contextlib.ExitStack() as running:
+        with raising_signals(), contextlib.ExitStack() as running:
             with modal.enable_output():  # the image build and object creation, in Modal's words
                 running.enter_context(app.run(detach=True))
             # Output ends before the app's block does, so Modal's closing "App completed." (the
             # app is detached, not completed) is not printed.
             spawn.app_id = app.app_id
-            call = function.spawn(plan_json)
-            spawn.call_id, spawn.dashboard_url = call.object_id, call.get_dashboard_url()
-    except KeyboardInterrupt:
-        pass  # raised outside the block (during the image build): the missing call id says interrupted
-    except Exception as e:  # noqa: BLE001 - image build, app creation, spawn or disconnect: classified below
-        spawn.problem = e
+            if on_app is not None:
+                on_app(spawn.app_id)
+            try:
+                call = function.spawn(plan_json)
+                spawn.call_id, spawn.dashboard_url = call.object_id, call.get_dashboard_url()
+            except BaseException as e:
+                spawn.problem = e
+                raise
+    except (Exception, KeyboardInterrupt) as e:  # a signal, image build, app creation, spawn or disconnect
+        spawn.problem = spawn.problem or e
     spawn.app_id = spawn.app_id or getattr(app, "app_id", None)
     return spawn
 
 
 def _manifest_after(manifest: Manifest, spawn: Spawn) -> Manifest:
+    app = ModalCall(app_id=spawn.app_id) if spawn.app_id else None
     if spawn.call_id is not None:
         record = ModalCall(function_call_id=spawn.call_id, app_id=spawn.app_id, dashboard_url=spawn.dashboard_url)
         notes = [f"the call was spawned, but disconnecting failed: {describe(spawn.problem)}"] if spawn.problem else []
         return advance(manifest, "detached", modal=record, notes=notes)
-    if spawn.problem is None:  # no call and no error: a Ctrl-C, swallowed by `app.run(detach=True)` or not
-        stop = (f"stop what was started with `modal app stop {spawn.app_id}`" if spawn.app_id
-                else "no Modal app was created")
-        return advance(manifest, "interrupted", modal=ModalCall(app_id=spawn.app_id),
-                       notes=[f"the launch was interrupted (Ctrl-C) before the run was spawned; {stop}"])
-    return advance(manifest, "error", modal=ModalCall(app_id=spawn.app_id) if spawn.app_id else None,
+    stop = (f"`modal app stop {spawn.app_id}` stops app `{spawn.app_id}` if it is still there" if spawn.app_id
+            else "Modal's client stops the app it was creating (`modal app list` shows any left)")
+    if isinstance(spawn.problem, KeyboardInterrupt) or spawn.problem is None:
+        # no problem at all: a Ctrl-C that reached Modal's block before ours (it swallows them)
+        name = signal_name(signum_of(spawn.problem)) if spawn.problem else "Ctrl-C"
+        return advance(manifest, "interrupted", modal=app,
+                       notes=[f"the launch was interrupted ({name}) before the run was spawned; {stop}"])
+    if is_lost_connection(spawn.problem):
+        where = f"in app `{spawn.app_id}`" if spawn.app_id else "while its app was being created"
+        logs = f"`modal app logs {spawn.app_id}`" if spawn.app_id else "`modal app list`"
+        return advance(manifest, "error", modal=app, error=ManifestError(stage="collector", message=(
+            f"the connection to Modal was lost during the launch ({describe(spawn.problem)}); the run may have "
+            f"started {where} without megaspec recording its call: look with {logs}; {stop}")))
+    return advance(manifest, "error", modal=app,
                    error=ManifestError(stage="bootstrap", message=describe(spawn.problem)))

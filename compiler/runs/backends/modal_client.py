@@ -95,6 +95,14 @@ def is_auth_error(error: BaseException | None) -> bool:
     return isinstance(error, AuthError)
 
 
+def is_lost_connection(error: BaseException | None) -> bool:
+    """The connection to Modal failed (dropped, refused, reset): the request's fate is unknown, not failed."""
+    from grpclib.exceptions import StreamTerminatedError
+    from modal.exception import ConnectionError
+
+    return isinstance(error, (ConnectionError, StreamTerminatedError, OSError))
+
+
 def describe(e: BaseException) -> str:
     text = str(e).strip()
     return f"{type(e).__name__}: {text}" if text else type(e).__name__

@@ -29,7 +29,7 @@ from ..manifest import (
     update_manifest,
     utc_now,
 )
-from .modal_client import describe
+from .modal_client import describe, is_lost_connection
 
 RESULT_RETENTION_DAYS = 7  # Modal keeps spawn() results this long, then get() raises OutputExpiredError
 ReadVolumeFile = Callable[[str, str], bytes]
@@ -42,10 +42,8 @@ def poll(function_call) -> tuple[str, object]:
     matters: a still-running call raises the *builtin* TimeoutError, while Modal's own TimeoutError
     family (OutputExpiredError, FunctionTimeoutError) does not subclass it.
     """
-    from grpclib.exceptions import StreamTerminatedError
     from modal.exception import (
         AuthError,
-        ConnectionError,
         FunctionTimeoutError,
         InternalError,
         OutputExpiredError,
@@ -65,9 +63,8 @@ def poll(function_call) -> tuple[str, object]:
         return "rejected", describe(e)
     except Exception as e:  # noqa: BLE001 - RemoteError, InternalFailure, the function's own exception, or transit
         status = _output_status(function_call)
-        in_transit = (ConnectionError, ServiceError, InternalError, ResourceExhaustedError, StreamTerminatedError,
-                      OSError)
-        if status is None and isinstance(e, in_transit):  # the poll failed, not the run: a blip must not end it
+        in_transit = is_lost_connection(e) or isinstance(e, (ServiceError, InternalError, ResourceExhaustedError))
+        if status is None and in_transit:  # the poll failed, not the run: a blip must not end it
             return "unreachable", describe(e)
         return ("terminated" if status == "TERMINATED" else "failed"), describe(e)
 
