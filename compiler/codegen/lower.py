@@ -49,9 +49,9 @@ from ..diagnostics import InternalError
 from ..spec.field_types import package_name
 from ..spec.gpu import GpuRequest
 from ..spec.model import Bench, Spec, Validate
-from ..spec.model_dims import model_dims
+from ..spec.model_dims import model_dims, seq_len
 from ..spec.mounts import VOLUME_KINDS, path_class
-from ..spec.topology import Geometry, geometry
+from ..spec.topology import Geometry, geometry, precision
 from .rehearsal import rehearse
 
 # Pinned image defaults (the runtime imports torch, numpy and pydantic). torch 2.8.0's PyPI Linux
@@ -128,9 +128,8 @@ def _model(spec: Spec, folders: list[Path], target: str) -> ModelPlan:
     dims = model_dims(spec)
     if dims is None:
         return _user_model(spec, folders, target)
-    seq_len = spec.train.seq_len or dims.max_seq_len
     return ModelPlan(preset=spec.preset, **dims.as_dict(), num_params=num_params(dims),
-                     flops_per_token=flops_per_token(dims, seq_len))
+                     flops_per_token=flops_per_token(dims, seq_len(spec)))
 
 
 def code_dirs(folders: list[Path], target: str) -> list[CodeDir]:
@@ -158,10 +157,10 @@ def _train(spec: Spec, model: ModelPlan, geo: Geometry) -> TrainPlan:
                             f"of micro_batch x world size ({geo.sequences_per_micro_step})")
     return TrainPlan(
         steps=t.steps, warmup_steps=t.warmup_steps, global_batch=geo.global_batch, micro_batch=geo.micro_batch,
-        grad_accum=geo.grad_accum, seq_len=t.seq_len or model.max_seq_len, lr=t.lr,
+        grad_accum=geo.grad_accum, seq_len=seq_len(spec), lr=t.lr,
         min_lr_ratio=t.min_lr_ratio, lr_warmup_steps=lr_warmup_steps(t.steps, t.lr_warmup_steps),
         weight_decay=t.weight_decay,
-        grad_clip=t.grad_clip, precision=t.precision or geo.default_precision, compile=t.compile,
+        grad_clip=t.grad_clip, precision=precision(spec, geo), compile=t.compile,
         activation_checkpointing=t.activation_checkpointing,
         reshard_after_forward=spec.distributed.reshard_after_forward, seed=t.seed, log_every=t.log_every,
         eval=EvalPlan(every=t.eval.every, batches=t.eval.batches) if t.eval else None,

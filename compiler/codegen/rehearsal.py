@@ -10,8 +10,8 @@ from __future__ import annotations
 from megaspec.runtime.contract.presets import DIAGNOSTIC_PRESET, PRESETS
 
 from ..spec.model import Spec
-from ..spec.model_dims import model_dims
-from ..spec.topology import geometry
+from ..spec.model_dims import model_dims, seq_len
+from ..spec.topology import geometry, precision
 
 REHEARSAL_EXTRA_STEPS = 5
 
@@ -24,7 +24,7 @@ def rehearse(spec: Spec) -> tuple[Spec, list[str]]:
     tiny = PRESETS[DIAGNOSTIC_PRESET]
     t = spec.train
     dims = model_dims(spec)
-    seq_len = (t.seq_len or dims.max_seq_len) if dims else t.seq_len  # the diagnostic preset takes any length
+    length = seq_len(spec)  # the diagnostic preset takes any length
     steps = min(t.steps, t.warmup_steps + REHEARSAL_EXTRA_STEPS)
     words = [f"GPU `{spec.resources.gpu.primary.text}` x {geo.nodes} node(s) -> {world} CPU ranks (gloo)"]
     if dims is None:  # the user's own model is what a rehearsal of it must run: kept whole
@@ -32,7 +32,7 @@ def rehearse(spec: Spec) -> tuple[Spec, list[str]]:
     else:
         words += _changed("model preset", spec.preset or "custom", DIAGNOSTIC_PRESET)
     words += _changed("train.steps", t.steps, steps)
-    words += _changed("train.precision", t.precision or geo.default_precision, "fp32")
+    words += _changed("train.precision", precision(spec, geo), "fp32")
     words += _changed("train.compile", t.compile, False)
     words += _changed("data.source", spec.data.source, "synthetic")
     words += _changed("cache.policy", spec.cache.policy, "cold")
@@ -44,7 +44,7 @@ def rehearse(spec: Spec) -> tuple[Spec, list[str]]:
     update = {
         "target": "local", "buckets": {},
         "resources": spec.resources.model_copy(update={"gpu": None, "exact": False, "nodes": 1, "ranks": world}),
-        "train": t.model_copy(update={"global_batch": geo.global_batch, "seq_len": seq_len,
+        "train": t.model_copy(update={"global_batch": geo.global_batch, "seq_len": length,
                                       "steps": steps, "precision": "fp32", "compile": False}),
         "data": type(spec.data)(dtype=spec.data.dtype),
         "cache": type(spec.cache)(policy="cold"), "volumes": type(spec.volumes)(),
@@ -52,7 +52,7 @@ def rehearse(spec: Spec) -> tuple[Spec, list[str]]:
     }
     if dims is not None:
         update |= {"preset": DIAGNOSTIC_PRESET,
-                   "model": type(spec.model)(max_seq_len=seq_len if seq_len > tiny.max_seq_len else None)}
+                   "model": type(spec.model)(max_seq_len=length if length > tiny.max_seq_len else None)}
     return spec.model_copy(update=update), words
 
 

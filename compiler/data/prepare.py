@@ -26,7 +26,7 @@ from megaspec.runtime.contract.shards import (
     VAL_DIR,
     CorpusFile,
     ShardManifest,
-    write_manifest,
+    write_shard_manifest,
 )
 
 from .corpus import CorpusError, CorpusReader, Piece, corpus_files
@@ -87,7 +87,7 @@ def prepare(paths: list[str], tokenizer: TokenizerSpec, out: Path, *, field: str
             pool.shutdown(wait=True, cancel_futures=True)
         shards = {s: w.close() for s, w in writers.items()}
         manifest = _manifest(reader, files, tokenizer, shards, field, val_fraction, version)
-        write_manifest(work, manifest)
+        write_shard_manifest(work, manifest)
         os.rename(work, out)  # replaces an empty `out`; the command refuses one that is not
     finally:
         shutil.rmtree(work, ignore_errors=True)

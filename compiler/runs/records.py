@@ -78,7 +78,7 @@ def run_dirs(root: str | Path) -> list[Path]:
 def tokens_processed(r: RunRecord) -> int | None:
     if r.receipt.steps is None:
         return None
-    return r.receipt.steps.completed * r.plan.train.global_batch * r.plan.train.seq_len
+    return r.receipt.steps.completed * r.plan.train.tokens_per_step
 
 
 def metric_values(r: RunRecord) -> dict[str, float | None]:

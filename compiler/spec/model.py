@@ -12,7 +12,19 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, JsonValue, model_validator
 
 from megaspec.runtime.contract.presets import PRESETS
-from megaspec.runtime.contract.vocabulary import Lane, Target
+from megaspec.runtime.contract.vocabulary import (
+    ActivationCheckpointing,
+    BenchOp,
+    CachePolicy,
+    DataSource,
+    Lane,
+    Precision,
+    ReshardAfterForward,
+    ResumePolicy,
+    Target,
+    TokenDtype,
+    VolumeVersion,
+)
 
 from .document_checks import integral_floats, nul_errors
 from .field_types import (
@@ -76,7 +88,7 @@ class Volume(Section):
 
     name: Name = Field(description="Modal Volume name: lowercase letters, digits, `.-_`.")
     mount: AbsPath = Field(description="Absolute mount path in the container, e.g. `/vol/cache`.")
-    version: Annotated[Literal[1, 2], BeforeValidator(not_bool)] | None = Field(None, description="Modal Volume version; fixed when it is created.")
+    version: Annotated[VolumeVersion, BeforeValidator(not_bool)] | None = Field(None, description="Modal Volume version; fixed when it is created.")
 
 
 class Volumes(Section):
@@ -102,7 +114,7 @@ class Bucket(Section):
 class Cache(Section):
     """The compile cache: how each rank's Inductor cache starts."""
 
-    policy: Literal["cold", "warm", "require-seed"] = Field(
+    policy: CachePolicy = Field(
         "warm", description="`warm`: reuse the cache Volume; `cold`: compile from scratch; `require-seed`: restore "
                             "the seed at `cache.seed` (made by `megaspec cache seed`) and refuse to start without it.")
     seed: AbsPath | None = Field(None, description="Where the compile-cache seed lives, on the cache Volume; "
@@ -173,9 +185,9 @@ class Train(Section):
     min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Final learning rate as a fraction of `lr`.")
     weight_decay: float = Field(0.1, ge=0, le=1, description="AdamW weight decay.")
     grad_clip: float = Field(1.0, ge=0, le=1.0e6, description="Gradient-norm clipping; 0 disables it.")
-    precision: Literal["bf16", "fp32"] | None = Field(None, description="Default: bf16 on GPUs, fp32 on CPUs.")
+    precision: Precision | None = Field(None, description="Default: bf16 on GPUs, fp32 on CPUs.")
     compile: bool = Field(False, description="`torch.compile` each block (Inductor); the first step compiles.")
-    activation_checkpointing: Literal["none", "selective", "full"] = Field(
+    activation_checkpointing: ActivationCheckpointing = Field(
         "none", description="Recompute activations in backward: `selective` every second block, `full` every block.")
     seed: Int = Field(1234, ge=0, le=2**32 - 1, description="Random seed of the initial weights and synthetic data.")
     log_every: Int = Field(1, ge=1, le=MAX_STEPS, description="Steps between loss lines in the log.")
@@ -187,19 +199,19 @@ class Train(Section):
 class Data(Section):
     """What the loop reads: synthetic tokens or token shards."""
 
-    source: Literal["synthetic", "shards"] = Field(
+    source: DataSource = Field(
         "synthetic", description="`synthetic`: generated tokens (no data needed); `shards`: token files at `path`.")
     path: AbsPath | None = Field(None, description="The hot path the loop reads: a Volume or local disk.")
     stage_from: AbsPath | None = Field(None, description="Copied into `path` before the measured loop, e.g. from "
                                                          "a bucket mount.")
-    dtype: Literal["uint16", "uint32"] = Field("uint16", description="Token dtype of the shards.")
+    dtype: TokenDtype = Field("uint16", description="Token dtype of the shards.")
 
 
 class Checkpoint(Section):
     """Distributed checkpoints (DCP) and resuming."""
 
     every: Int | None = Field(None, ge=1, le=MAX_STEPS, description="Steps between checkpoints; unset disables them.")
-    resume: Literal["auto", "never"] = Field("auto", description="`auto`: continue from the latest complete "
+    resume: ResumePolicy = Field("auto", description="`auto`: continue from the latest complete "
                                                                  "checkpoint; `never`: always start fresh.")
     keep: Int = Field(2, ge=1, le=100, description="Checkpoints kept; older ones are deleted.")
 
@@ -215,7 +227,7 @@ class Distributed(Section):
     heartbeat: Literal["on", "off"] = Field("off", description="NCCL heartbeat monitor; `off` so a long compile "
                                                                "does not look like a dead worker.")
     autotune: bool = Field(False, description="Inductor max-autotune (slow; competes for memory).")
-    reshard_after_forward: Literal["default", "always", "never"] = Field(
+    reshard_after_forward: ReshardAfterForward = Field(
         "default", description="FSDP2 resharding after forward: `never` keeps parameters gathered (more memory, "
                                "less communication).")
 
@@ -270,9 +282,6 @@ class Sweep(Section):
                                      "`planned` until a `collect` or `status` sees a free slot.")
     objective: Objective | None = Field(None, description="The best run in `megaspec report` (default: lowest "
                                         "final loss for train, highest bus bandwidth for bench).")
-
-
-BenchOp = Literal["all_reduce", "all_gather", "gemm"]
 
 
 class Bench(Section):

@@ -35,3 +35,12 @@ def model_dims(spec: Spec) -> ModelDims | None:
         return None
     written = spec.model.model_dump(include={f.name for f in fields(ModelDims)})
     return ModelDims(**{**written, **preset_fill(spec.preset or DIAGNOSTIC_PRESET, written, spec.train.seq_len)})
+
+
+def seq_len(spec: Spec) -> int | None:
+    """The run's sequence length: `train.seq_len`, else its model's `max_seq_len` (None: your own model
+    without `train.seq_len`, which MS219 reports)."""
+    if spec.train.seq_len is not None:
+        return spec.train.seq_len
+    dims = model_dims(spec)
+    return dims.max_seq_len if dims else None

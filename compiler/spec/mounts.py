@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
+from typing import get_args
+
+from megaspec.runtime.contract.vocabulary import PathClass, VolumeKind
 
 from ..diagnostics import YamlPath
 from .model import Spec
 
-VOLUME_KINDS = ("cache", "checkpoints", "data", "home")
+VOLUME_KINDS: tuple[VolumeKind, ...] = get_args(VolumeKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,7 @@ def mount_of(spec: Spec, path: str, kind: str | None = None) -> Mount | None:
     return max(hits, key=lambda m: len(m.path)) if hits else None
 
 
-def path_class(spec: Spec, path: str) -> str:
+def path_class(spec: Spec, path: str) -> PathClass:
     """Where `path` lives: `volume`, `bucket`, or `local-disk` (the container's own disk)."""
     mount = mount_of(spec, path)
     return mount.kind if mount else "local-disk"

@@ -9,7 +9,8 @@ the lint rules (MS201, MS202, MS206-MS210, MS311) and the memory estimate read i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+
+from megaspec.runtime.contract.vocabulary import CollectiveBackend, Device, Precision
 
 from .model import Spec
 
@@ -18,8 +19,8 @@ from .model import Spec
 class Geometry:
     nodes: int
     nproc_per_node: int  # GPUs per node on a GPU spec, `resources.ranks` (default 1) on a CPU spec
-    device: Literal["cuda", "cpu"]
-    backend: Literal["nccl", "gloo"]
+    device: Device
+    backend: CollectiveBackend
     micro_batch: int  # sequences per rank per forward
     global_batch: int  # sequences per optimizer step; default: one micro-batch per rank
     grad_accum: int  # micro-batches per rank per step: global // (micro x world), 0 when global is smaller
@@ -39,7 +40,7 @@ class Geometry:
         return self.grad_accum >= 1 and self.global_batch == self.sequences_per_micro_step * self.grad_accum
 
     @property
-    def default_precision(self) -> Literal["bf16", "fp32"]:
+    def default_precision(self) -> Precision:
         """bf16 on GPUs; fp32 on CPUs, where bf16 is an order of magnitude slower without bf16 units."""
         return "bf16" if self.device == "cuda" else "fp32"
 
@@ -59,3 +60,8 @@ def geometry(spec: Spec, *, micro_batch: int | None = None, nproc_per_node: int 
     return Geometry(nodes=spec.resources.nodes, nproc_per_node=per_node, device="cuda" if on_gpu else "cpu",
                     backend="nccl" if on_gpu else "gloo", micro_batch=micro, global_batch=global_batch,
                     grad_accum=global_batch // unit)
+
+
+def precision(spec: Spec, geo: Geometry | None = None) -> Precision:
+    """The run's precision: `train.precision`, else the device's default (`Geometry.default_precision`)."""
+    return spec.train.precision or (geo or geometry(spec)).default_precision

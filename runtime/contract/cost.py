@@ -54,7 +54,7 @@ def compute_s(plan: Plan) -> float | None:
     if gpu is None or plan.model.flops_per_token is None:  # the user's own model is counted when it runs
         return None
     t = plan.train
-    flops = t.steps * t.global_batch * t.seq_len * plan.model.flops_per_token
+    flops = t.steps * t.tokens_per_step * plan.model.flops_per_token
     return flops / (plan.distributed.world_size * gpu.bf16_peak_flops * ASSUMED_MFU)
 
 

@@ -18,7 +18,23 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .artifact import Artifact
 from .presets import ModelDims
-from .vocabulary import Lane, Target
+from .vocabulary import (
+    ActivationCheckpointing,
+    BenchOp,
+    CachePolicy,
+    CollectiveBackend,
+    DataSource,
+    Device,
+    Lane,
+    PathClass,
+    Precision,
+    ReshardAfterForward,
+    ResumePolicy,
+    Target,
+    TokenDtype,
+    VolumeKind,
+    VolumeVersion,
+)
 
 PLAN_VERSION = 2  # v2: the version is `schema_version` alone (v1 also carried it as `plan_version`)
 SCHEMA_VERSION = f"megaspec.plan.v{PLAN_VERSION}"
@@ -104,41 +120,46 @@ class TrainPlan(_Frozen):
     lr_warmup_steps: int
     weight_decay: float
     grad_clip: float
-    precision: Literal["bf16", "fp32"]
+    precision: Precision
     compile: bool
-    activation_checkpointing: Literal["none", "selective", "full"]
-    reshard_after_forward: Literal["default", "always", "never"]
+    activation_checkpointing: ActivationCheckpointing
+    reshard_after_forward: ReshardAfterForward
     seed: int
     log_every: int
     # Left out of the JSON when off, so plans without it keep their bytes and hash.
     eval: EvalPlan | None = Field(default=None, exclude_if=lambda v: v is None)
     divergence: DivergencePlan | None = None  # None (a plan written before it existed): never checked
 
+    @property
+    def tokens_per_step(self) -> int:
+        """Tokens one optimizer step trains on, over all ranks."""
+        return self.global_batch * self.seq_len
+
 
 class DataPlan(_Frozen):
-    source: Literal["synthetic", "shards"]
+    source: DataSource
     path: str | None  # hot path the loop reads
     stage_from: str | None  # copied into `path` before the measured loop
-    dtype: Literal["uint16", "uint32"]
-    path_class: Literal["synthetic", "volume", "local-disk", "bucket"]
+    dtype: TokenDtype
+    path_class: PathClass
 
 
 class CheckpointPlan(_Frozen):
     dir: str | None  # DCP root; None disables checkpoints
     every: int | None
-    resume: Literal["auto", "never"]
+    resume: ResumePolicy
     keep: int
 
 
 class CachePlan(_Frozen):
-    policy: Literal["cold", "warm", "require-seed"]
+    policy: CachePolicy
     dir: str | None  # TORCHINDUCTOR_CACHE_DIR; None: torch's default (a fresh temp dir)
     seed: str | None  # where a warmed cache (directory or mega-cache file) is restored from
 
 
 class DistributedPlan(_Frozen):
-    backend: Literal["nccl", "gloo"]
-    device: Literal["cuda", "cpu"]
+    backend: CollectiveBackend
+    device: Device
     nodes: int
     nproc_per_node: int
     world_size: int
@@ -162,10 +183,10 @@ class ResourcesPlan(_Frozen):
 
 
 class VolumeMount(_Frozen):
-    kind: Literal["cache", "checkpoints", "data", "home"]
+    kind: VolumeKind
     name: str
     mount: str
-    version: Literal[1, 2] | None
+    version: VolumeVersion | None
 
 
 class BucketMount(_Frozen):
@@ -208,7 +229,7 @@ class ModalPlan(_Frozen):
 
 
 class BenchPlan(_Frozen):
-    ops: list[Literal["all_reduce", "all_gather", "gemm"]]
+    ops: list[BenchOp]
     sizes_bytes: list[int]
     iters: int
     warmup_iters: int

@@ -25,8 +25,8 @@ SCHEMA_VERSION = "megaspec.receipt.v3"
 SCHEMA_PATH = Path(__file__).with_name("receipt.schema.json")
 
 # The stages of one rank, in order: the receipt's `error.stage`, the status files' phases, the drills.
-Stage = Literal["bootstrap", "init", "compile", "first-step", "train", "checkpoint", "receipt", "teardown"]
-STAGES: tuple[str, ...] = get_args(Stage)
+RankStage = Literal["bootstrap", "init", "compile", "first-step", "train", "checkpoint", "receipt", "teardown"]
+STAGES: tuple[str, ...] = get_args(RankStage)
 CacheState = Literal["cold", "warm", "seeded", "mixed", "uncompiled"]
 
 
@@ -39,7 +39,7 @@ class RunError(_Part):
 
     code: RuntimeCode  # MS8xx
     rule: str = ""  # kebab-case name of the code, filled from RUNTIME_CODES
-    stage: Stage
+    stage: RankStage
     rank: int | None
     step: int | None
     message: str

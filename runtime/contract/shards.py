@@ -17,15 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .artifact import Artifact
 from .files import write_text_atomic
+from .vocabulary import TokenDtype
 
-TokenDtype = Literal["uint16", "uint32"]
 DTYPE_BYTES: dict[str, int] = {"uint16": 2, "uint32": 4}
 # llm.c shard headers: 256 int32 (magic, version, num_tokens), then the tokens; the magic names the dtype.
 LLMC_MAGIC: dict[int, str] = {20240520: "uint16", 20240801: "uint32"}
 LLMC_VERSION = 1
 LLMC_HEADER_BYTES = 256 * 4
 
-MANIFEST_FILE = "manifest.json"
+SHARDS_MANIFEST_FILE = "manifest.json"
 TRAIN_DIR, VAL_DIR = "train", "val"
 SCHEMA_VERSION = "megaspec.shards.v1"
 
@@ -89,16 +89,16 @@ class ShardManifest(_Part, Artifact):
         return sum(s.num_tokens for s in getattr(self, split))
 
 
-def write_manifest(folder: str | Path, manifest: ShardManifest) -> Path:
-    return write_text_atomic(Path(folder) / MANIFEST_FILE, manifest.model_dump_json(indent=2) + "\n")
+def write_shard_manifest(folder: str | Path, manifest: ShardManifest) -> Path:
+    return write_text_atomic(Path(folder) / SHARDS_MANIFEST_FILE, manifest.model_dump_json(indent=2) + "\n")
 
 
-def read_manifest(folder: str | Path) -> ShardManifest:
+def read_shard_manifest(folder: str | Path) -> ShardManifest:
     """The manifest of a prepared folder, checking its schema version first."""
-    return ShardManifest.read(Path(folder) / MANIFEST_FILE)
+    return ShardManifest.read(Path(folder) / SHARDS_MANIFEST_FILE)
 
 
 def prepared_folder(path: str | Path) -> Path | None:
     """`path` itself when it is a prepared folder (a manifest in it), else None."""
     root = Path(path)
-    return root if (root / MANIFEST_FILE).is_file() else None
+    return root if (root / SHARDS_MANIFEST_FILE).is_file() else None

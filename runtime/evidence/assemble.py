@@ -1,4 +1,4 @@
-"""Receipt assembly: the plan, a lane's `Outcome` and the ranks' status files -> one `Receipt`.
+"""Receipt assembly: the plan, a lane's `LaneOutcome` and the ranks' status files -> one `Receipt`.
 
 Rank 0 builds a receipt when its lane ends (ok or failed); the launcher then completes it, or
 builds one when rank 0 could not, from the per-rank status and error files, and hands it to
@@ -32,7 +32,7 @@ from ..contract.receipt import (
     read_receipt,
 )
 from ..contract.rundir import RECEIPT_FILE, error_files, rank_log_dirs, run_id_of
-from ..rank.outcome import Outcome
+from ..rank.outcome import LaneOutcome
 from ..rank.provenance import collect_provenance, describe_hardware
 from ..rank.status import rank_report
 from ..state import cachestate
@@ -44,7 +44,7 @@ THROUGHPUT_FIELDS = ("tokens_per_s", "tokens_per_s_per_device", "step_time_p50_s
                      "peak_flop_per_s", "peak_device")
 
 
-def build_receipt(plan: Plan, run_dir: Path, started_at: str, outcome: Outcome,
+def build_receipt(plan: Plan, run_dir: Path, started_at: str, outcome: LaneOutcome,
                   statuses: list[dict[str, Any]], *, status: str, error: RunError | None = None) -> Receipt:
     """A receipt from the plan, a lane's outcome and the ranks' statuses (rank 0 and the parent); a run
     that ended well but whose loss diverged is `diverged`."""
@@ -110,7 +110,7 @@ def _startup(plan: Plan, per_rank: list[RankReport], run_dir: Path) -> Startup:
                    ranks_agree=agree)
 
 
-def _metrics(plan: Plan, outcome: Outcome, per_rank: list[RankReport]) -> Metrics | None:
+def _metrics(plan: Plan, outcome: LaneOutcome, per_rank: list[RankReport]) -> Metrics | None:
     """Throughput for train; never on the validate lane (a verdict is not a throughput claim)."""
     if plan.lane == "bench":
         return None
@@ -126,7 +126,7 @@ def _metrics(plan: Plan, outcome: Outcome, per_rank: list[RankReport]) -> Metric
                    peak_mem_gib=max(mems) if mems else None, est_peak_mem_gib=estimated)
 
 
-def complete_receipt(plan: Plan, run_dir: Path, started_at: str, parent_outcome: Outcome,
+def complete_receipt(plan: Plan, run_dir: Path, started_at: str, parent_outcome: LaneOutcome,
                      launch_error: BaseException | None, node_rank: int) -> Receipt:
     """Rank 0's receipt (or a new one) + status files + error files + the launch outcome."""
     statuses = read_statuses(run_dir)

@@ -33,7 +33,7 @@ from ..contract.receipt import write_receipt
 from ..contract.rundir import LOGS_DIR, PLAN_FILE, RECEIPT_FILE, archive_previous_attempt, run_id_of
 from ..evidence.assemble import complete_receipt
 from ..rank import drills
-from ..rank.outcome import Outcome
+from ..rank.outcome import LaneOutcome
 from ..state import cachestate, data
 from . import fork_server
 
@@ -62,7 +62,7 @@ def run_plan(plan: Plan, run_dir: str | Path, *, node_rank: int = 0, master_addr
     archive_previous_attempt(run_dir)
     remove_leftovers(plan, run_dir)
     write_text_atomic(run_dir / PLAN_FILE, plan.to_json())  # the same bytes `megaspec compile` writes
-    started_at, outcome = utc_now(), Outcome()
+    started_at, outcome = utc_now(), LaneOutcome()
     launch_error: BaseException | None = None
     try:
         with launcher_signals():  # SIGTERM until torch elastic's handlers (the ranks' start); then restored

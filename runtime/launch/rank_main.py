@@ -19,7 +19,7 @@ from ..contract.plan import Plan
 from ..contract.receipt import STAGES, BenchReport, ModelReport, RunError, write_receipt
 from ..contract.rundir import RECEIPT_FILE
 from ..evidence.assemble import build_receipt
-from ..rank.outcome import Outcome
+from ..rank.outcome import LaneOutcome
 from ..rank.process_group import Rank, gather_json, init_distributed, teardown
 from ..rank.provenance import device_name, observed_devices
 from ..rank.status import RankStatus, failing_step
@@ -36,7 +36,7 @@ def rank_main(plan_json: str, run_dir_str: str, seeded: bool, started_at: str) -
     status = RankStatus(run_dir, int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"]))
     status.enter("bootstrap")
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cachestate.cache_dir_for(plan, run_dir))
-    outcome = Outcome()
+    outcome = LaneOutcome()
     try:
         user = _user_model(plan, outcome)  # before any collective: a broken model fails here, on every rank
         r = init_distributed(plan, run_dir)
@@ -56,7 +56,7 @@ def rank_main(plan_json: str, run_dir_str: str, seeded: bool, started_at: str) -
     return 0
 
 
-def _user_model(plan: Plan, outcome: Outcome) -> UserModel | None:
+def _user_model(plan: Plan, outcome: LaneOutcome) -> UserModel | None:
     """The user's model (`model.entry`), imported and built on the meta device; None for megaspec's own."""
     user = plan.model.user
     if user is None or plan.lane == "bench":
@@ -67,7 +67,7 @@ def _user_model(plan: Plan, outcome: Outcome) -> UserModel | None:
     return built
 
 
-def _run_lane(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool, outcome: Outcome,
+def _run_lane(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool, outcome: LaneOutcome,
               user: UserModel | None) -> None:
     if plan.lane == "bench":
         status.enter("train")
@@ -77,7 +77,7 @@ def _run_lane(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bo
 
 
 def _record_failure(plan: Plan, run_dir: Path, status: RankStatus, exc: BaseException, started_at: str,
-                    outcome: Outcome) -> None:
+                    outcome: LaneOutcome) -> None:
     """Write this rank's typed error to its status file; rank 0 also writes an error receipt."""
     phase = status.data.get("phase", "bootstrap")
     stage = getattr(exc, "stage", None) or (phase if phase in STAGES else "teardown")

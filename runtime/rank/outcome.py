@@ -13,7 +13,7 @@ from ..contract.receipt import BenchReport, CheckpointReport, DivergenceReport, 
 
 
 @dataclass
-class Outcome:
+class LaneOutcome:
     staged: dict[str, Any] = field(default_factory=dict)  # the launcher's `data.stage` report
     data: dict[str, Any] = field(default_factory=dict)  # `data.agree_on_steps`: micro-steps, tokens dropped
     losses: list[float] = field(default_factory=list)  # global mean loss of steps 1..len(losses)

@@ -25,7 +25,7 @@ from .data_check import BadDataError, check_shards, manifest_of, shard_files, to
 
 
 @dataclass(frozen=True)
-class Geometry:
+class BatchSlice:
     """Where a rank's micro-batch sits in the global sample order (the Plan's batch geometry, one rank)."""
 
     micro_batch: int
@@ -36,7 +36,7 @@ class Geometry:
     rank: int
 
     @classmethod
-    def of(cls, plan: Plan, rank: int) -> Geometry:
+    def of(cls, plan: Plan, rank: int) -> BatchSlice:
         t = plan.train
         return cls(t.micro_batch, t.seq_len, t.grad_accum, plan.distributed.world_size, t.global_batch, rank)
 
@@ -149,7 +149,7 @@ def open_source(plan: Plan, split: str = "train") -> SyntheticTokens | TokenShar
     return TokenShards(str(plan.data.path), plan.data.dtype, plan.train.seq_len, split)
 
 
-def agree_on_steps(source: SyntheticTokens | TokenShards, geo: Geometry, steps: int,
+def agree_on_steps(source: SyntheticTokens | TokenShards, geo: BatchSlice, steps: int,
                    device: torch.device) -> dict[str, int]:
     """All ranks agree on how many optimizer steps the data allows; too few -> MS805 on every rank."""
     total = source.num_samples()
@@ -165,7 +165,7 @@ def agree_on_steps(source: SyntheticTokens | TokenShards, geo: Geometry, steps: 
             "tokens_dropped": getattr(source, "tokens_dropped", 0)}
 
 
-def get_batch(source: SyntheticTokens | TokenShards, geo: Geometry, step: int, micro_step: int,
+def get_batch(source: SyntheticTokens | TokenShards, geo: BatchSlice, step: int, micro_step: int,
               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     rows = source.rows(geo.first_sample(step, micro_step), geo.micro_batch)
     if device.type == "cuda":

@@ -25,17 +25,16 @@ from ..contract.plan import Plan
 from ..contract.progress import ProgressLog
 from ..contract.receipt import CheckpointReport, DivergenceReport
 from ..rank import drills
-from ..rank.outcome import Outcome
+from ..rank.outcome import LaneOutcome
 from ..rank.process_group import Rank, shorten_timeout
 from ..rank.provenance import device_name
 from ..rank.status import RankStatus
 from ..state import cachestate, checkpoint
-from ..state.data import Geometry, agree_on_steps, get_batch, open_source
-from . import tracking
+from ..state.data import BatchSlice, agree_on_steps, get_batch, open_source
+from . import tracking, user_model
 from .evaluate import is_eval_step, open_val, val_loss
 from .measure import StepClock, peak_mem_gib, summarize
 from .model import build_model, cross_entropy
-from . import user_model
 from .parallel import parallelize
 from .user_model import UserModel
 
@@ -73,7 +72,7 @@ def _prepare_cache(plan: Plan, status: RankStatus, run_dir: Path, seeded: bool) 
 
 
 def run_training(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
-                 outcome: Outcome, user: UserModel | None = None) -> None:
+                 outcome: LaneOutcome, user: UserModel | None = None) -> None:
     """Train on this rank, filling `outcome` (losses, metrics, data, checkpoint, steps) as it goes,
     so a failed run's receipt still shows how far it got. Rank 0's trackers (TensorBoard, W&B, when
     asked) start first, so their start-up is in no rank's first-step time, and end with the loop.
@@ -82,7 +81,7 @@ def run_training(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded:
         _train(plan, r, status, run_dir, seeded, outcome, mirrors, user)
 
 
-def _train(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool, outcome: Outcome,
+def _train(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool, outcome: LaneOutcome,
            mirrors: list, user: UserModel | None) -> None:
     t = plan.train
     model, optimizer, source, geo, cache = _setup(plan, r, status, run_dir, seeded, outcome, user)
@@ -90,7 +89,7 @@ def _train(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
     ckpt_root = checkpoint_dirs.root_for(plan, run_dir)
     start_step, losses, ckpt = _resume(plan, ckpt_root, model, optimizer, status)
     outcome.resumed_from, outcome.checkpoint, outcome.losses = start_step or None, ckpt, losses
-    tokens_per_step = t.global_batch * t.seq_len
+    tokens_per_step = t.tokens_per_step
     clock = StepClock(num_excluded=start_step + 1 + t.warmup_steps, tokens_per_step=tokens_per_step)
     progress = ProgressLog(run_dir, t.steps, r.is_main, mirrors=mirrors)
     if start_step:
@@ -152,14 +151,14 @@ def diverged(plan: Plan, losses: list[float], first_new: int) -> DivergenceRepor
     return None
 
 
-def _setup(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool, outcome: Outcome,
+def _setup(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool, outcome: LaneOutcome,
            user: UserModel | None) -> tuple:
     """Init (weights from the seed, data agreement), then AC + compile + FSDP2 and the optimizer. The
     user's model is sharded on the meta device first and materialized and initialized after."""
     t = plan.train
     status.enter("init")
     model = build_model(plan.model.dims(), t.seed, r.device) if user is None else user.model
-    geo = Geometry.of(plan, r.rank)
+    geo = BatchSlice.of(plan, r.rank)
     source = open_source(plan)
     outcome.data = agree_on_steps(source, geo, t.steps, r.device)
     status.enter("compile")  # wrapping happens here; compilation itself in the first forward
@@ -191,7 +190,7 @@ def _resume(plan: Plan, root: Path | None, model: torch.nn.Module, optimizer: to
     return resumed["step"], resumed["losses"], ckpt
 
 
-def _train_step(plan: Plan, model: torch.nn.Module, optimizer: torch.optim.Optimizer, source: Any, geo: Geometry,
+def _train_step(plan: Plan, model: torch.nn.Module, optimizer: torch.optim.Optimizer, source: Any, geo: BatchSlice,
                 step: int, device: torch.device, first_status: RankStatus | None) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step (grad accumulation, clipping); returns this rank's loss for the step and the
     global gradient norm before clipping."""
@@ -228,7 +227,7 @@ def grad_norm_of(model: torch.nn.Module, max_norm: float) -> torch.Tensor:
     return norm.full_tensor() if isinstance(norm, DTensor) else norm
 
 
-def _finish(plan: Plan, r: Rank, status: RankStatus, clock: StepClock, outcome: Outcome, start_step: int) -> None:
+def _finish(plan: Plan, r: Rank, status: RankStatus, clock: StepClock, outcome: LaneOutcome, start_step: int) -> None:
     measured = clock.measured()
     outcome.completed, outcome.measured = len(outcome.losses), len(measured)
     outcome.excluded = min(plan.train.steps, clock.num_excluded) - start_step

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from megaspec.compiler.cli import cli
 from megaspec.compiler.data import prepare as prepare_module
-from megaspec.runtime.contract.shards import LLMC_HEADER_BYTES, parse_llmc_header, read_manifest
+from megaspec.runtime.contract.shards import LLMC_HEADER_BYTES, parse_llmc_header, read_shard_manifest
 
 LINES = [f"line {i}: the quick brown fox {i * 7 % 13} jumps over the lazy dog\n" for i in range(60)]
 
@@ -63,7 +63,7 @@ def test_bytes_shards_hold_the_corpus_in_order_val_first(corpus: Path, tmp_path:
                            "--val-fraction", "0.1")
     assert code == 0, output
     out = tmp_path / "out"
-    manifest = read_manifest(out)
+    manifest = read_shard_manifest(out)
     text = bytes(tokens_of(out / "val/shard_000000.bin") + tokens_of(out / "train/shard_000000.bin")).decode()
     assert text == "".join(LINES)  # jsonl documents already end with a line end
     total = sum(len(line) for line in LINES)
@@ -96,7 +96,7 @@ def test_a_huggingface_tokenizer_round_trips_and_is_named_by_its_sha256(corpus, 
     tok = bpe_tokenizer(tmp_path / "tok.json")
     out = tmp_path / "out"
     assert prepare(str(corpus), "--tokenizer", str(tok), "--out", str(out))[0] == 0
-    manifest = read_manifest(out)
+    manifest = read_shard_manifest(out)
     assert manifest.tokenizer.sha256 == hashlib.sha256(tok.read_bytes()).hexdigest()
     assert manifest.tokenizer.kind == "huggingface" and manifest.tokenizer.vocab_size == 320
     ids = [t for s in manifest.val + manifest.train for t in tokens_of(out / s.file)]
@@ -109,7 +109,7 @@ def test_shards_split_at_shard_tokens_and_the_runtime_reads_them(corpus, tmp_pat
 
     out = tmp_path / "out"
     assert prepare(str(corpus), "--tokenizer", "bytes", "--out", str(out), "--shard-tokens", "1024")[0] == 0
-    manifest = read_manifest(out)
+    manifest = read_shard_manifest(out)
     assert [s.num_tokens for s in manifest.train[:-1]] == [1024] * (len(manifest.train) - 1) and len(manifest.train) > 2
     checked = check_shards(str(out), "uint32", seq_len=16, vocab_size=256)  # the headers name uint16
     assert checked["num_files"] == len(manifest.train) and checked["num_tokens"] == manifest.num_tokens("train")
@@ -127,7 +127,7 @@ def test_a_vocabulary_over_65536_gives_uint32_shards(tmp_path):
     (tmp_path / "c.txt").write_text("w69999 w1\nw5 w65536 zzz\n")
     assert prepare(str(tmp_path / "c.txt"), "--tokenizer", str(tmp_path / "big.json"), "--out",
                    str(tmp_path / "out"))[0] == 0
-    manifest = read_manifest(tmp_path / "out")
+    manifest = read_shard_manifest(tmp_path / "out")
     assert manifest.dtype == "uint32"
     assert tokens_of(tmp_path / "out/val/shard_000000.bin") + tokens_of(tmp_path / "out/train/shard_000000.bin") \
         == [70000, 2, 6, 65537, 0]

@@ -45,6 +45,7 @@ def race(commands: list[list[str]], log_stem: Path) -> list[int]:
 
 def main() -> None:
     import modal  # noqa: F401 - imported once, before the forks
+
     from megaspec.compiler.commands import runs  # noqa: F401
     from megaspec.compiler.runs import refresh, sweep_launch  # noqa: F401
     from megaspec.compiler.runs.backends import modal_collect  # noqa: F401

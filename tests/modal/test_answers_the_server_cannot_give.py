@@ -22,7 +22,6 @@ from megaspec.compiler.runs.backends import modal_collect
 from tests.modal.test_lifecycle import apply_modal, copy_run, invoke, receipt_for
 from tests.unit.test_manifest import make_manifest
 
-
 LONG_AGO = "2026-01-02T03:04:05.000000Z"  # past Modal's result retention: its "expired" is believed
 
 

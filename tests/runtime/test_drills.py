@@ -17,7 +17,7 @@ from megaspec.runtime.contract.receipt import STAGES, read_receipt
 from megaspec.runtime.evidence.assemble import complete_receipt
 from megaspec.runtime.launch.entry import run_plan
 from megaspec.runtime.rank import drills
-from megaspec.runtime.rank.outcome import Outcome
+from megaspec.runtime.rank.outcome import LaneOutcome
 from megaspec.runtime.rank.status import RankStatus
 
 from .conftest import make_plan, timeouts_fired_ms
@@ -94,7 +94,7 @@ def test_a_run_torn_down_before_rank_0_wrote_its_receipt_keeps_the_logged_steps(
         RankStatus(tmp_path, rank, rank).update(phase="train", last_step=4)
     events = [{"step": s, "loss": 6.0 - s, "losses": [6.0 - s]} for s in range(1, 5)]
     (tmp_path / "progress.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events) + '{"step": 5, "lo')
-    receipt = complete_receipt(plan, tmp_path, utc_now(), Outcome(), ending, node_rank=0)
+    receipt = complete_receipt(plan, tmp_path, utc_now(), LaneOutcome(), ending, node_rank=0)
     assert (receipt.error.rank, receipt.error.stage, receipt.error.step) == \
         ((1, "train", 5) if ending is KILLED_RANK_1 else (None, "train", 5))  # no rank to blame for a SIGTERM
     assert receipt.steps.completed == 4 and receipt.losses == [5.0, 4.0, 3.0, 2.0]

@@ -13,7 +13,7 @@ from megaspec.runtime.contract.receipt import Receipt
 from megaspec.runtime.evidence import acceptance, triage
 from megaspec.runtime.rank import provenance
 from megaspec.runtime.state import cachestate
-from megaspec.runtime.state.data import Geometry, SyntheticTokens, TokenShards, stage
+from megaspec.runtime.state.data import BatchSlice, SyntheticTokens, TokenShards, stage
 from megaspec.runtime.train import measure
 from megaspec.runtime.train.bench import bus_factor
 from megaspec.runtime.train.loop import lr_at
@@ -34,7 +34,7 @@ def test_lr_warms_up_then_decays_to_the_floor():
 def test_every_world_size_covers_the_same_samples_per_step():
     def samples(world: int, micro: int) -> set[int]:
         accum = 8 // (micro * world)
-        return {Geometry(micro, 16, accum, world, 8, r).first_sample(3, m) + k
+        return {BatchSlice(micro, 16, accum, world, 8, r).first_sample(3, m) + k
                 for r in range(world) for m in range(accum) for k in range(micro)}
 
     assert samples(1, 8) == samples(2, 2) == samples(4, 1) == set(range(24, 32))

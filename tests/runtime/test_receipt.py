@@ -91,11 +91,11 @@ def test_receipt_module_does_not_import_torch():
 def test_metrics_carry_the_memory_estimate_on_gpu_only():
     from megaspec.runtime.contract import memory
     from megaspec.runtime.evidence.assemble import _metrics
-    from megaspec.runtime.rank.outcome import Outcome
+    from megaspec.runtime.rank.outcome import LaneOutcome
 
     from .conftest import make_plan
 
-    outcome = Outcome(losses=[5.5, 5.0])
+    outcome = LaneOutcome(losses=[5.5, 5.0])
     cpu = make_plan(2)
     gpu = make_plan(2, gpu="H100", train={"precision": "bf16"})
     assert _metrics(cpu, outcome, []).est_peak_mem_gib is None

@@ -10,7 +10,7 @@ from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, P
 from megaspec.runtime.contract.clock import utc_now
 from megaspec.runtime.contract.receipt import write_receipt
 from megaspec.runtime.evidence.assemble import build_receipt, complete_receipt
-from megaspec.runtime.rank.outcome import Outcome
+from megaspec.runtime.rank.outcome import LaneOutcome
 from megaspec.runtime.rank.status import RankStatus
 
 from .conftest import make_plan, require_seed
@@ -30,9 +30,9 @@ def test_receipt_then_nonzero_exit_is_a_teardown_fault_not_a_failure(tmp_path):
     plan, started = make_plan(2), utc_now()
     for rank in (0, 1):
         write_status(tmp_path, rank, "done", 6)
-    write_receipt(tmp_path / "receipt.json", build_receipt(plan, tmp_path, started, Outcome(losses=[1.0]), [],
+    write_receipt(tmp_path / "receipt.json", build_receipt(plan, tmp_path, started, LaneOutcome(losses=[1.0]), [],
                                                            status="ok"))
-    receipt = complete_receipt(plan, tmp_path, started, Outcome(), failed(1, -6), node_rank=0)
+    receipt = complete_receipt(plan, tmp_path, started, LaneOutcome(), failed(1, -6), node_rank=0)
     assert (receipt.status, receipt.error) == ("ok", None)
     assert [(d.code, d.rank, d.stage) for d in receipt.diagnostics] == [("MS804", 1, "teardown")]
 
@@ -43,7 +43,7 @@ def test_a_rank_that_never_wrote_a_status_is_blamed_for_the_hang(tmp_path):
     waiter.enter("first-step")
     waiter.update(error={"code": "MS803", "stage": "first-step", "step": 1, "failed_ns": 1,
                          "message": "RuntimeError: [gloo] Timed out waiting 30000ms for recv"})
-    receipt = complete_receipt(plan, tmp_path, started, Outcome(), failed(0, 1), node_rank=0)
+    receipt = complete_receipt(plan, tmp_path, started, LaneOutcome(), failed(0, 1), node_rank=0)
     assert (receipt.status, receipt.error.rank, receipt.error.stage, receipt.error.code) == \
         ("error", 1, "bootstrap", "MS803")
 
@@ -57,7 +57,7 @@ def test_a_rank_whose_peer_lost_its_connection_to_it_died_whichever_exit_the_lau
     waiter.enter("train", last_step=4)
     waiter.update(error={"code": "MS803", "stage": "train", "step": 5, "failed_ns": 1,
                          "message": "RuntimeError: [gloo/transport/tcp/pair.cc:553] Connection closed by peer"})
-    receipt = complete_receipt(plan, tmp_path, started, Outcome(), failed(0, 1), node_rank=0)
+    receipt = complete_receipt(plan, tmp_path, started, LaneOutcome(), failed(0, 1), node_rank=0)
     error = receipt.error
     assert (error.code, error.rank, error.stage, error.step) == ("MS802", 1, "train", 5)
     assert "without a Python error" in error.message and "rank 0 lost its connection" in error.message
@@ -66,13 +66,13 @@ def test_a_rank_whose_peer_lost_its_connection_to_it_died_whichever_exit_the_lau
 def test_a_stale_receipt_from_an_earlier_attempt_is_not_reused(tmp_path):
     plan = make_plan(2)
     write_receipt(tmp_path / "receipt.json", build_receipt(plan, tmp_path, "2020-01-01T00:00:00.000000Z",
-                                                           Outcome(losses=[9.0]), [], status="ok"))
-    receipt = complete_receipt(plan, tmp_path, utc_now(), Outcome(), RuntimeError("no rendezvous"), node_rank=0)
+                                                           LaneOutcome(losses=[9.0]), [], status="ok"))
+    receipt = complete_receipt(plan, tmp_path, utc_now(), LaneOutcome(), RuntimeError("no rendezvous"), node_rank=0)
     assert (receipt.status, receipt.error.code, receipt.losses) == ("error", "MS808", [])
 
 
 def test_a_ctrl_c_before_any_rank_started_says_so(tmp_path):
-    receipt = complete_receipt(make_plan(2), tmp_path, utc_now(), Outcome(), KeyboardInterrupt(), node_rank=0)
+    receipt = complete_receipt(make_plan(2), tmp_path, utc_now(), LaneOutcome(), KeyboardInterrupt(), node_rank=0)
     error = receipt.error
     assert (receipt.status, error.code, error.rank, error.stage) == ("interrupted", "MS809", None, "bootstrap")
     assert error.message == "the launcher received SIGINT before any rank started"
@@ -82,7 +82,7 @@ def test_a_signalled_launcher_names_the_signal_and_where_each_rank_was(tmp_path)
     plan, started = make_plan(2, steps=8), utc_now()
     write_status(tmp_path, 0, "checkpoint", 6)
     write_status(tmp_path, 1, "train", 5)
-    receipt = complete_receipt(plan, tmp_path, started, Outcome(), SignalException("SIGTERM", signal.SIGTERM),
+    receipt = complete_receipt(plan, tmp_path, started, LaneOutcome(), SignalException("SIGTERM", signal.SIGTERM),
                                node_rank=0)
     error = receipt.error
     assert (receipt.status, error.code, error.rank, error.stage, error.step) == \
@@ -95,7 +95,7 @@ def test_a_rank_stopped_by_a_signal_sent_to_it_alone_is_named_and_the_run_is_int
     plan, started = make_plan(2, steps=8), utc_now()
     write_status(tmp_path, 0, "train", 3)
     write_status(tmp_path, 1, "train", 3)
-    receipt = complete_receipt(plan, tmp_path, started, Outcome(), failed(1, -signal.SIGTERM), node_rank=0)
+    receipt = complete_receipt(plan, tmp_path, started, LaneOutcome(), failed(1, -signal.SIGTERM), node_rank=0)
     error = receipt.error
     assert (receipt.status, error.code, error.rank, error.stage, error.step) == ("interrupted", "MS809", 1, "train", 4)
     assert error.message == "rank 1 was stopped by SIGTERM from outside the launcher, in `train` after step 3"
@@ -113,9 +113,9 @@ def test_require_seed_without_a_seed_fails_before_any_rank_starts(tmp_path):
 def test_a_failed_verdict_is_a_diagnostic_and_the_run_still_completed(tmp_path):
     plan, started = make_plan(2, lane="validate", validate={"finite_loss": True, "max_final_loss": 1.0,
                                                             "reference_receipt": None, "loss_rtol": 0.0}), utc_now()
-    write_receipt(tmp_path / "receipt.json", build_receipt(plan, tmp_path, started, Outcome(losses=[5.0, 4.0]), [],
+    write_receipt(tmp_path / "receipt.json", build_receipt(plan, tmp_path, started, LaneOutcome(losses=[5.0, 4.0]), [],
                                                            status="ok"))
-    receipt = complete_receipt(plan, tmp_path, started, Outcome(), None, node_rank=0)
+    receipt = complete_receipt(plan, tmp_path, started, LaneOutcome(), None, node_rank=0)
     assert (receipt.status, receipt.verdict.passed, receipt.verdict.checks["final_loss_below_max"]) == \
         ("ok", False, False)
     assert [(d.code, d.rule) for d in receipt.diagnostics] == [("MS810", "validation-failed")]

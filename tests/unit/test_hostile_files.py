@@ -14,7 +14,6 @@ from megaspec.compiler.lint.report import render_report
 from megaspec.compiler.spec import compose as compose_module
 from megaspec.compiler.spec.compose import MAX_EXTENDS_DEPTH, compose
 from megaspec.compiler.spec.source import load_source
-from megaspec.compiler.spec.source import load_source
 from megaspec.compiler.spec.yaml_nodes import MAX_NODES
 
 SPEC = "megaspec: 1\nname: run\ntarget: local\npreset: tiny\nresources: {ranks: 1}\n"

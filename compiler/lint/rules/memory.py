@@ -13,8 +13,8 @@ from megaspec.runtime.contract.gpus import GPUS
 from megaspec.runtime.contract.memory import GIB, MemoryEstimate, estimate, size_text
 
 from ...spec.model import Spec
-from ...spec.model_dims import model_dims
-from ...spec.topology import geometry
+from ...spec.model_dims import model_dims, seq_len
+from ...spec.topology import geometry, precision
 from .registry import RuleContext, rule
 from .resources import gpu_entries
 
@@ -29,7 +29,7 @@ def spec_estimate(spec: Spec, *, micro_batch: int | None = None, nproc_per_node:
     assert dims is not None, "MS311 judges preset models only"  # noqa: S101 (its caller checks model.entry)
     geo = geometry(spec, micro_batch=micro_batch, nproc_per_node=nproc_per_node)
     return estimate(dims, world_size=geo.world_size, micro_batch=geo.micro_batch, grad_accum=max(1, geo.grad_accum),
-                    seq_len=t.seq_len or dims.max_seq_len, precision=t.precision or geo.default_precision,
+                    seq_len=seq_len(spec), precision=precision(spec, geo),
                     activation_checkpointing=activation_checkpointing or t.activation_checkpointing,
                     reshard_after_forward=spec.distributed.reshard_after_forward, device=geo.device,
                     compile=t.compile)
