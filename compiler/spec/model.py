@@ -17,6 +17,7 @@ from megaspec.runtime.contract.vocabulary import (
     BenchOp,
     CachePolicy,
     DataSource,
+    DivergenceAction,
     Lane,
     Precision,
     ReshardAfterForward,
@@ -165,7 +166,7 @@ class Divergence(Section):
                                                            "counts as diverging.")
     patience: Int = Field(3, ge=1, le=MAX_STEPS, description="Logged steps in a row above that line before the run "
                                                             "is `diverged`.")
-    action: Literal["stop", "flag"] = Field("stop", description="`stop`: end the run at that step; `flag`: finish "
+    action: DivergenceAction = Field("stop", description="`stop`: end the run at that step; `flag`: finish "
                                                                 "it; either way the receipt says `diverged`.")
 
 

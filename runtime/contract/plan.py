@@ -25,6 +25,7 @@ from .vocabulary import (
     CollectiveBackend,
     DataSource,
     Device,
+    DivergenceAction,
     Lane,
     PathClass,
     Precision,
@@ -34,6 +35,7 @@ from .vocabulary import (
     TokenDtype,
     VolumeKind,
     VolumeVersion,
+    WandbMode,
 )
 
 PLAN_VERSION = 2  # v2: the version is `schema_version` alone (v1 also carried it as `plan_version`)
@@ -105,7 +107,7 @@ class DivergencePlan(_Frozen):
 
     factor: float
     patience: int
-    action: Literal["stop", "flag"]
+    action: DivergenceAction
 
 
 class TrainPlan(_Frozen):
@@ -251,7 +253,7 @@ class WandbPlan(_Frozen):
     project: str
     entity: str | None
     group: str | None  # None: the sweep id of a sweep's run (`wandb_group`)
-    mode: Literal["online", "offline"]  # online on Modal (the key from `secret`), offline on this machine
+    mode: WandbMode  # online on Modal (the key from `secret`), offline on this machine
     secret: str  # the Modal Secret that holds WANDB_API_KEY (named in the error when the key is missing)
 
 

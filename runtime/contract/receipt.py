@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from .artifact import Artifact
 from .codes import RUNTIME_CODES, RuntimeCode
 from .files import write_text_atomic
-from .vocabulary import Lane, Outcome
+from .vocabulary import DivergenceAction, Lane, Outcome, WandbMode
 
 # v2: `cost`; v3: `tracking` names each tracker's run (the TensorBoard event file, the W&B run), where v2
 # had `tracking.tensorboard_dir`. v1 and v2 receipts are refused: `UPGRADES` holds no way up from them.
@@ -191,7 +191,7 @@ class WandbRun(_Part):
     project: str
     entity: str | None
     group: str | None
-    mode: Literal["online", "offline"]
+    mode: WandbMode
     dir: str  # this attempt's W&B folder, relative to the run dir: `wandb sync <run dir>/<dir>` uploads it
 
 
@@ -260,7 +260,7 @@ class DivergenceReport(_Part):
     first_loss: float
     factor: float
     patience: int
-    action: Literal["stop", "flag"]  # stop: the run ended at `step`; flag: it went on to its last step
+    action: DivergenceAction  # stop: the run ended at `step`; flag: it went on to its last step
 
 
 class BenchResult(_Part):

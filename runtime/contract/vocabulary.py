@@ -27,3 +27,5 @@ VolumeKind = Literal["cache", "checkpoints", "data", "home"]
 VolumeVersion = Literal[1, 2]
 PathClass = Literal["synthetic", "volume", "local-disk", "bucket"]
 BenchOp = Literal["all_reduce", "all_gather", "gemm"]
+DivergenceAction = Literal["stop", "flag"]  # stop the run at the step, or flag it and go on
+WandbMode = Literal["online", "offline"]

@@ -19,11 +19,11 @@ import torch
 from ..contract.errors import RunFailure
 from ..contract.shards import (
     LLMC_HEADER_BYTES,
-    MANIFEST_FILE,
+    SHARDS_MANIFEST_FILE,
     ShardManifest,
     parse_llmc_header,
     prepared_folder,
-    read_manifest,
+    read_shard_manifest,
 )
 
 DTYPES = {"uint16": torch.uint16, "uint32": torch.uint32}  # the format's dtype names (contract/shards.py)
@@ -43,10 +43,10 @@ def manifest_of(path: str) -> ShardManifest | None:
     if root is None:
         return None
     try:
-        return read_manifest(root)
+        return read_shard_manifest(root)
     except (OSError, ValueError) as e:  # a pydantic ValidationError is a ValueError
         reason = str(e).splitlines()[0]
-        raise BadDataError(f"`{root / MANIFEST_FILE}` cannot be read ({reason}); run `megaspec data prepare` "
+        raise BadDataError(f"`{root / SHARDS_MANIFEST_FILE}` cannot be read ({reason}); run `megaspec data prepare` "
                            "again into a new folder") from None
 
 
@@ -137,12 +137,12 @@ def _check_file(file: Path, dtype: str, seq_len: int, vocab_size: int, manifest:
                 root: Path) -> int:
     """One shard's number of tokens, after its checks."""
     if not file.is_file():
-        raise BadDataError(f"shard `{file}` is listed in `{MANIFEST_FILE}` but missing; copy the whole prepared folder")
+        raise BadDataError(f"shard `{file}` is listed in `{SHARDS_MANIFEST_FILE}` but missing; copy the whole prepared folder")
     tokens_dtype, offset, num_tokens = token_layout(file, dtype)
     listed = _listed_tokens(manifest, root, file)
     if listed is not None and (num_tokens != listed or tokens_dtype != DTYPES[dtype]):
         found = str(tokens_dtype).removeprefix("torch.")
-        raise BadDataError(f"shard `{file}` holds {num_tokens} tokens of {found}; `{MANIFEST_FILE}` lists {listed} of "
+        raise BadDataError(f"shard `{file}` holds {num_tokens} tokens of {found}; `{SHARDS_MANIFEST_FILE}` lists {listed} of "
                            f"{dtype}: the folder changed after `megaspec data prepare`; prepare it again")
     if num_tokens == 0:
         raise BadDataError(f"shard `{file}` is empty")

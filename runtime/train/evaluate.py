@@ -1,7 +1,7 @@
 """The validation loss of `train.eval`: the model on the `val/` shards of a prepared `data.path`.
 
 Every evaluation reads the same windows: the first `batches` x `global_batch` windows of `val/`,
-placed on the ranks as training places step k's batch (`Geometry.first_sample`), so the set does
+placed on the ranks as training places step k's batch (`BatchSlice.first_sample`), so the set does
 not depend on the number of ranks (the launcher checked that `val/` holds it). Forward only, under
 `no_grad`, in eval mode; every rank takes part (FSDP2 gathers parameters collectively). The loss is
 the mean over every window: each rank's sum of micro-batch means, summed over ranks in float64,
@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 
 from ..contract.plan import Plan
-from ..state.data import Geometry, TokenShards, open_source
+from ..state.data import BatchSlice, TokenShards, open_source
 from .model import cross_entropy
 
 
@@ -28,7 +28,7 @@ def is_eval_step(plan: Plan, step: int) -> bool:
     return e is not None and (step % e.every == 0 or step == plan.train.steps)
 
 
-def val_loss(model: torch.nn.Module, source: TokenShards, geo: Geometry, batches: int,
+def val_loss(model: torch.nn.Module, source: TokenShards, geo: BatchSlice, batches: int,
              device: torch.device) -> float:
     """The global mean validation loss over the same `batches` global batches every time."""
     total = torch.zeros((), dtype=torch.float64, device=device)

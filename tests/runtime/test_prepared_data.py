@@ -10,7 +10,7 @@ import pytest
 
 from megaspec.compiler.data.prepare import prepare
 from megaspec.compiler.data.tokenizer import load_spec
-from megaspec.runtime.contract.shards import MANIFEST_FILE
+from megaspec.runtime.contract.shards import SHARDS_MANIFEST_FILE
 from megaspec.runtime.state.data import TokenShards, stage
 from megaspec.runtime.state.data_check import BadDataError, check_shards
 
@@ -33,7 +33,7 @@ def shards_plan(path: Path, **train):
 
 
 def test_the_ranks_read_train_and_val_as_the_manifest_lists_them(prepared):
-    manifest = json.loads((prepared / MANIFEST_FILE).read_text())
+    manifest = json.loads((prepared / SHARDS_MANIFEST_FILE).read_text())
     train = TokenShards(str(prepared), "uint32", 32)  # the manifest's dtype wins over the spec's
     val = TokenShards(str(prepared), "uint32", 32, split="val")
     assert len(train.arrays) == len(manifest["train"]) > 1 and len(val.arrays) == len(manifest["val"])
@@ -45,9 +45,9 @@ def test_the_ranks_read_train_and_val_as_the_manifest_lists_them(prepared):
 
 
 def test_a_tokenizer_vocabulary_over_the_models_is_refused(prepared):
-    manifest = json.loads((prepared / MANIFEST_FILE).read_text())
+    manifest = json.loads((prepared / SHARDS_MANIFEST_FILE).read_text())
     manifest["tokenizer"]["vocab_size"] = 50_000
-    (prepared / MANIFEST_FILE).write_text(json.dumps(manifest))
+    (prepared / SHARDS_MANIFEST_FILE).write_text(json.dumps(manifest))
     with pytest.raises(BadDataError, match=r"tokenized by `bytes` \(vocabulary 50000\), but the model's vocabulary "
                                            r"has 256 ids; set `model.vocab_size` to at least 50000"):
         stage(shards_plan(prepared))
@@ -57,8 +57,8 @@ def test_a_tokenizer_vocabulary_over_the_models_is_refused(prepared):
     (lambda d: (d / "train/shard_000001.bin").write_bytes((d / "train/shard_000001.bin").read_bytes()[:-2]),
      "its header claims 4096 tokens but the file holds 4095; the file is truncated"),
     (lambda d: (d / "train/shard_000000.bin").unlink(), "listed in `manifest.json` but missing"),
-    (lambda d: (d / MANIFEST_FILE).write_text("{"), "cannot be read"),
-    (lambda d: (d / MANIFEST_FILE).write_text('{"schema_version": "megaspec.shards.v9"}'), "cannot be read"),
+    (lambda d: (d / SHARDS_MANIFEST_FILE).write_text("{"), "cannot be read"),
+    (lambda d: (d / SHARDS_MANIFEST_FILE).write_text('{"schema_version": "megaspec.shards.v9"}'), "cannot be read"),
 ])
 def test_a_folder_changed_after_prepare_is_one_ms813_line(prepared, damage, expected):
     damage(prepared)
@@ -68,9 +68,9 @@ def test_a_folder_changed_after_prepare_is_one_ms813_line(prepared, damage, expe
 
 
 def test_a_shard_count_that_disagrees_with_the_manifest_is_refused(prepared):
-    manifest = json.loads((prepared / MANIFEST_FILE).read_text())
+    manifest = json.loads((prepared / SHARDS_MANIFEST_FILE).read_text())
     manifest["train"][0]["num_tokens"] -= 1
-    (prepared / MANIFEST_FILE).write_text(json.dumps(manifest))
+    (prepared / SHARDS_MANIFEST_FILE).write_text(json.dumps(manifest))
     with pytest.raises(BadDataError, match=r"shard_000000.bin` holds 4096 tokens of uint16; `manifest.json` lists "
                                            r"4095 of uint16: the folder changed"):
         check_shards(str(prepared), "uint16", 32, 256)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from megaspec.runtime.contract.shards import MANIFEST_FILE, prepared_folder
+from megaspec.runtime.contract.shards import SHARDS_MANIFEST_FILE, prepared_folder
 
 from ...diagnostics import Severity
 from .registry import RuleContext, rule
@@ -63,7 +63,7 @@ def eval_without_val_split(ctx: RuleContext) -> None:
         return
     ctx.report(("data", field), f"`data.{field}` `{folder}` has no validation split for `train.eval`: it is not a "
                "folder made by `megaspec data prepare` "
-               f"(no `{MANIFEST_FILE}`)",
+               f"(no `{SHARDS_MANIFEST_FILE}`)",
                hint="Prepare the corpus with `megaspec data prepare CORPUS --tokenizer T --out DIR` and point "
                     f"`data.{field}` at DIR, or remove `train.eval`",
                related=[ctx.related(("train", "eval"), "evaluation asked for here")])
