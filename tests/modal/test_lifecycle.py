@@ -238,7 +238,7 @@ def test_a_missing_extra_is_a_usage_error_naming_it(tmp_path, monkeypatch, modul
     monkeypatch.setitem(sys.modules, module, None)  # `import module` now fails as if not installed
     result = invoke("apply", SPEC, "--target", target, "--runs-dir", str(tmp_path / "runs"),
                     "--build-dir", str(tmp_path / "build"))
-    assert result.exit_code == 2 and "is not installed here\n  = help: pip install" in result.stderr
+    assert result.exit_code == 2 and "not installed here" in result.stderr and "\n  = help: pip install" in result.stderr
     assert extra in result.stderr and "internal error" not in result.output
     assert not (tmp_path / "runs").exists()
 
