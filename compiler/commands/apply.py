@@ -92,6 +92,18 @@ def _resumable(plan, run_dir: Path):
         fail(str(e), e.hint, e.code)
 
 
+def _sweep_to_resume(spec: str, resume_dir: str | None, steps: int | None, target: str | None) -> Path | None:
+    """The sweep directory `apply` resumes (SPEC itself, or `--resume`), or None; a sweep resumes with
+    the flags each run was applied with (its plan.json), so new ones are refused."""
+    from ..runs.sweep_manifest import is_sweep_dir
+
+    found = next((Path(p) for p in (spec, resume_dir) if p and is_sweep_dir(p)), None)
+    if found is not None and (steps is not None or target is not None):
+        fail("a sweep resumes with the flags its runs were applied with (each run's plan.json)",
+             "Leave out --steps and --target, or apply the template again for a new sweep")
+    return found
+
+
 @click.command()
 @click.argument("spec", type=click.Path())
 @click.option("--target", type=click.Choice(["local", "modal"]), help="Override the spec's `target`.")
@@ -109,14 +121,18 @@ def _resumable(plan, run_dir: Path):
 @click.option("--fail-fast", is_flag=True, help="Local sweeps: stop at the first failed run.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True),
               help="Continue the local run in this run directory from its latest complete checkpoint "
-                   "(same spec and flags).")
+                   "(same spec and flags); a sweep directory resumes the sweep.")
+@click.option("--retry-failed", is_flag=True, help="Resuming a sweep: run its `error` runs again too.")
 def apply(spec: str, target: str | None, runs_dir: str, out_dir: str, old_build_dir: str | None,
           steps: int | None, no_progress: bool, max_cost: float, yes: bool, fail_fast: bool,
-          resume_dir: str | None) -> None:
+          resume_dir: str | None, retry_failed: bool) -> None:
     """Compile SPEC and run it: locally to a receipt, or on Modal, detached, to `collect` later.
 
     SPEC may be a sweep template (a spec with `sweep:`) or a folder of specs: every run is linted,
-    previewed with its estimated cost, and launched as one sweep under RUNS_DIR/<sweep-id>/.
+    previewed with its estimated cost, and launched as one sweep under RUNS_DIR/<sweep-id>/. A sweep
+    directory (RUNS_DIR/<sweep-id>, or `--resume` it) resumes that sweep: only its `planned` and
+    `interrupted` runs are launched (and `error` ones with `--retry-failed`), in their own run
+    directories, with the flags they were applied with; `ok` runs are never run again.
     """
     from megaspec.runtime.contract.errors import launcher_signals
 
@@ -125,6 +141,12 @@ def apply(spec: str, target: str | None, runs_dir: str, out_dir: str, old_build_
     from .prepare import interrupted
 
     require_existing([spec])
+    sweep_dir = _sweep_to_resume(spec, resume_dir, steps, target)
+    if sweep_dir is not None:
+        from .resume_sweep import resume_sweep
+
+        raise click.exceptions.Exit(resume_sweep(sweep_dir, retry_failed=retry_failed, fail_fast=fail_fast,
+                                                 progress=not no_progress))
     build_dir = Path(old_build_dir or out_dir)
     if resume_dir and Path(spec).is_dir():
         fail("`--resume` continues one run, not a sweep", "Name one spec and the run directory it ran in")

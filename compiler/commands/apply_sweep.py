@@ -143,19 +143,21 @@ def write_planned(sweep_dir: Path, planned: list[PlannedRun], build_dir: Path, *
     return sweep
 
 
-def run_local(sweep_dir: Path, planned: list[PlannedRun], *, fail_fast: bool, progress: bool) -> int:
-    """One run after another; a failure stops the rest only with `--fail-fast`."""
+def run_local(sweep_dir: Path, planned: list[tuple[str, Any, bool]], *, fail_fast: bool, progress: bool) -> int:
+    """One run after another (name, plan, and whether its run directory holds an earlier attempt, archived
+    before it starts again); a failure stops the rest only with `--fail-fast`."""
     from ..runs.sweep_manifest import refresh
     from .prepare import apply_local
 
     failed = 0
-    for i, p in enumerate(planned, 1):
-        run_dir = sweep_dir / p.plan.run.run_id
-        click.echo(f"[{i}/{len(planned)}] {p.source.name} -> {run_dir}")
-        code = apply_local(p.plan, run_dir, progress=progress)
+    for i, (name, plan, again) in enumerate(planned, 1):
+        run_dir = sweep_dir / plan.run.run_id
+        click.echo(f"[{i}/{len(planned)}] {name} -> {run_dir}")
+        code = apply_local(plan, run_dir, progress=progress, resume=again)
         refresh(sweep_dir)
         if was_signalled(code):  # Ctrl-C or SIGTERM stops the sweep, not only this run
-            click.echo(f"interrupted: the remaining runs stay `planned` in {sweep_dir / 'sweep.json'}", err=True)
+            click.echo(f"interrupted: the remaining runs stay `planned` in {sweep_dir / 'sweep.json'}; "
+                       f"`megaspec apply {sweep_dir}` resumes the sweep", err=True)
             return code
         failed += code != EXIT_OK
         if code != EXIT_OK and fail_fast and i < len(planned):
@@ -206,7 +208,8 @@ def apply_sweep(source: str, checked, *, target: str | None, runs_dir: Path, bui
     write_planned(sweep_dir, planned, build_dir, **sweep_meta)
     try:
         if planned[0].plan.target == "local":
-            return run_local(sweep_dir, planned, fail_fast=fail_fast, progress=progress)
+            return run_local(sweep_dir, [(p.source.name, p.plan, False) for p in planned], fail_fast=fail_fast,
+                             progress=progress)
         return launch_modal(sweep_dir)
     except BackendError as e:
         fail(str(e), e.hint, e.code)

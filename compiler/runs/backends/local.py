@@ -87,7 +87,7 @@ def _run_claimed(plan, run_dir: Path, on_event: EventSink | None, resume: bool,
     from megaspec.runtime.launch.entry import run_plan
 
     _quiet_shutdown()
-    notes = ["resumed in this run directory from its latest complete checkpoint"] if resume else []
+    notes = [_again_note(plan, run_dir)] if resume else []
     manifest = advance(manifest, "running", process=this_process(), notes=notes)
     write_manifest(run_dir, manifest)
     try:
@@ -115,6 +115,16 @@ def end_interrupted(plan, run_dir: Path, interrupt: KeyboardInterrupt) -> Manife
         manifest = _interrupted(run_dir, manifest, interrupt)
         write_manifest(run_dir, manifest)
     return manifest
+
+
+def _again_note(plan, run_dir: Path) -> str:
+    """What a new attempt in a used run directory starts from: its latest complete checkpoint, or step 0."""
+    from megaspec.runtime.contract.checkpoint_dirs import complete_steps, root_for
+
+    root = root_for(plan, run_dir)
+    steps = complete_steps(root) if root is not None and plan.checkpoint.resume == "auto" else []
+    start = f"from its checkpoint at step {steps[-1]}" if steps else "from step 0 (no complete checkpoint)"
+    return f"resumed in this run directory {start}; the earlier attempt is in attempts/"
 
 
 def resumable(plan, run_dir: Path):
