@@ -1,6 +1,7 @@
 """The `megaspec` command line: one click group; each verb lives in `commands/`.
 
-Exit codes: 0 clean (warnings allowed), 1 errors found, 2 usage error, 3 internal error.
+Exit codes: 0 clean (warnings allowed), 1 errors found (or a run that failed), 2 usage error, 3 internal
+error, 130 interrupted by Ctrl-C (a run stopped by another signal: 128 + the signal).
 Heavy imports happen inside the commands, so `megaspec lint` starts fast.
 """
 

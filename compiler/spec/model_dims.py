@@ -1,4 +1,5 @@
-"""The model a spec trains: its `model:` fields, the rest from its preset (the one place a preset is applied).
+"""The model a spec trains: its `model:` fields, the rest from its preset (`preset_fill`, which compose also
+calls on the merged document), and the run's sequence length (`seq_len`).
 
 A spec with `model.entry` trains the user's own code: it has no dimensions lint can read, so
 `model_dims` says None and each caller says what it cannot judge.

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-PRICES_AS_OF = "2026-05-25"  # the date the list prices were transcribed (reference/modal-api.md §8)
+PRICES_AS_OF = "2026-05-25"  # the date of the snapshot of modal.com/pricing the list prices come from
 
 
 class GpuType(NamedTuple):
-    max_per_node: int  # GPUs per container (reference/modal-api.md §1.2)
+    max_per_node: int  # GPUs per container (Modal's GPU guide, modal.com/docs/guide/gpu)
     memory_gib: float  # per GPU, as the CUDA driver reports `memory.total`, rounded down (approximate)
-    bf16_peak_flops: float  # dense BF16 FLOP/s per GPU (reference/runtime.md §2.2)
+    bf16_peak_flops: float  # dense BF16 FLOP/s per GPU: NVIDIA's datasheet figure without sparsity (torchtitan's)
     usd_per_hour: float | None  # Modal list price per GPU-hour as of PRICES_AS_OF; None: not listed
     clustered: bool = False  # `modal.clustered` multi-node with RDMA
     exact: str | None = None  # the spelling that refuses Modal's silent upgrades (H100 -> H200)

@@ -3,7 +3,7 @@
 Shared by the compiler (lint rule MS311, `megaspec plan`) and the runtime, which records the
 estimate beside the measured peak in the receipt so every GPU run checks it.
 
-The terms follow what `model.py`, `parallel.py` and `train.py` actually allocate:
+The terms follow what `train/model.py`, `train/parallel.py` and `train/loop.py` actually allocate:
 
 - state: this rank's shards of fp32 params and AdamW's two fp32 moments (12 bytes per parameter
   over the world size), plus the fp32 grads when gradient accumulation keeps them across

@@ -56,7 +56,7 @@ class RunIdentity(_Frozen):
 
     run_id: str | None = None
     spec_path: str  # as given on the command line, POSIX
-    spec_sha256: str  # of the spec file's bytes (bases and presets are folded into the plan itself)
+    spec_sha256: str  # `codegen/build.spec_sha256`: the spec file's bytes, or with bases the `sha256sum` manifest of all
     origins: dict[str, str] = Field(default_factory=dict)  # "train.steps" -> "specs/x.yaml:14" | "default" | ...
     rehearsal: bool = False  # a GPU spec run locally on CPU to check geometry; never a GPU result
     substitutions: list[str] = Field(default_factory=list)  # what a rehearsal replaced, in words

@@ -1,7 +1,7 @@
 """The runtime's output contract: the versioned receipt of one run. Pure pydantic, no torch.
 
-Rank 0 writes it in `finally` (failed runs get one too); the launcher completes it with the
-per-rank status files and error files. Every number carries its unit as a suffix. Receipts are
+Rank 0 writes it when its lane ends, or with the error when it fails; the launcher completes it
+with the per-rank status files and error files, or builds it when rank 0 could not. Every number carries its unit as a suffix. Receipts are
 compared only within one comparison class. The JSON Schema in
 `receipt.schema.json` is generated from these models and pinned by a freshness test.
 """

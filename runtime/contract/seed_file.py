@@ -7,7 +7,7 @@ A seed is a directory (the spec's `cache.seed`):
   artifacts.bin  torch's own bundle, `torch.compiler.save_cache_artifacts()` after the compile
   inductor/      the seeding process's TORCHINDUCTOR_CACHE_DIR: FX-graph and AOTAutograd entries
                  plus the compiled kernels (C++ `.so` on CPU, Triton on GPU) that the bundle lacks
-                 on CPU, where a bundle "hit" still pays the C++ build (runtime.md §4.2)
+                 on CPU, where a bundle "hit" still pays the C++ build (measured)
 
 `restore_seed` checks the key against the plan and this machine, then copies `inductor/`
 into the run's cache dir; a seed built for anything else is refused before any rank starts.

@@ -2,8 +2,9 @@
 
 The parent restores the compile-cache seed and stages data, then starts the ranks with
 `elastic_launch` (c10d rendezvous, no restarts, per-rank log files and error.json), forked from the
-fork server of `fork_server.py`, which imported the rank code once. Each rank runs `rank_main.rank_main`; rank 0 writes the receipt in `finally`. Whatever happened, the parent then
-completes the receipt from the per-rank status and error files, so a hang names the rank that
+fork server of `fork_server.py`, which imported the rank code once. Each rank runs `rank_main.rank_main`;
+rank 0 writes the receipt when its lane ends, or an error receipt when it fails. Whatever happened, the
+parent then completes the receipt from the per-rank status and error files, so a hang names the rank that
 never arrived, not the rank that waited.
 
     python -m megaspec.runtime.launch --plan plan.json --run-dir runs/x

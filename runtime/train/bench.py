@@ -1,6 +1,6 @@
 """The bench lane: collective bus bandwidth and GEMM throughput, with backend identity.
 
-Bus bandwidth follows nccl-tests (PERFORMANCE.md): all_reduce busbw = algbw * 2(n-1)/n,
+Bus bandwidth follows nccl-tests (its doc/PERFORMANCE.md): all_reduce busbw = algbw * 2(n-1)/n,
 all_gather busbw = algbw * (n-1)/n, where algbw = bytes / time. bf16 GEMM on GPU, fp32 on CPU
 (bf16 matmul is emulated, and slow, on CPUs without AMX).
 """

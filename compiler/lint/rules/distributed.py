@@ -1,6 +1,6 @@
 """Lint rules MS206-MS210, distributed launch hazards: compile skew, debug modes, timeouts.
 
-These are the lessons of the 8-GPU FSDP2 hang in the seed notes: ranks that reach the first
+These are the lessons of an 8-GPU FSDP2 run that hung at its first step: ranks that reach the first
 collective at different times, settings that change bootstrap, and watchdogs that mistake a long
 compile for a dead worker. Each is decided from the spec, before a GPU is rented.
 """
@@ -84,8 +84,9 @@ def detail_debug_multi_gpu(ctx: RuleContext) -> None:
 def heartbeat_while_compiling(ctx: RuleContext) -> None:
     """Checks that the worker heartbeat is off while `train.compile` is on.
 
-    Why: a compile-phase heartbeat sees minutes without a step and declares the worker dead; the
-    seed notes kept it "relaxed or disabled so long warmup does not look like a dead worker".
+    Why: NCCL's heartbeat monitor kills a process group whose collectives make no progress for a
+    while; a first step that compiles for minutes looks exactly like that, so a healthy run is
+    killed during warmup as a dead worker.
 
     Example:
         train: {compile: true}
