@@ -99,7 +99,7 @@ def _sweep_to_resume(spec: str, resume_dir: str | None, steps: int | None, targe
 
     found = next((Path(p) for p in (spec, resume_dir) if p and is_sweep_dir(p)), None)
     if found is not None and (steps is not None or target is not None):
-        fail("a sweep resumes with the flags its runs were applied with (each run's plan.json)",
+        fail(f"a sweep resumes with the flags its runs were applied with (each run's {PLAN_FILE})",
              "Leave out --steps and --target, or apply the template again for a new sweep")
     return found
 
