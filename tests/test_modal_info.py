@@ -68,6 +68,29 @@ def test_spec_apps_match_their_plans(name: str, tmp_path: Path, monkeypatch):
     assert module.image is not None and len(module.secrets) == len(plan.modal.secrets)
 
 
+def local_dirs(obj) -> dict[str, str]:
+    """Every `add_local_dir` of an image, walked through the client's lazy layers: remote -> local folder."""
+    found = {}
+    for dep in obj._deps_() if getattr(obj, "_deps_", None) else []:
+        if type(dep).__name__.endswith("Mount"):
+            found |= {str(e.remote_path): str(e.local_dir) for e in dep.entries if hasattr(e, "local_dir")}
+        else:
+            found |= local_dirs(dep)
+    return found
+
+
+def test_the_users_model_code_is_shipped_where_the_rank_imports_it(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)
+    plan = plan_for(check_spec("examples/own-model/h100.yaml"))
+    module = import_app(render(plan)["app.py"], tmp_path)
+    assert_info_matches(plan, module)
+    shipped = local_dirs(module.image)
+    assert plan.model.user is not None and plan.model.user.code == [d.remote for d in plan.modal.code_dirs]
+    assert {d.remote: shipped[d.remote] for d in plan.modal.code_dirs} == {
+        d.remote: str(REPO_ROOT / "examples" / "own-model" / "src") for d in plan.modal.code_dirs}
+    assert shipped["/root/megaspec/runtime"].endswith("runtime")  # beside the runtime, not instead of it
+
+
 GPU_TYPES = ["H100", "H200", "B200", "A100-80GB", "L40S"]
 names = st.from_regex(r"[a-z][a-z0-9-]{2,12}", fullmatch=True)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from megaspec.runtime.contract import memory
 from megaspec.runtime.contract.cost import Estimate
 from megaspec.runtime.contract.gpus import GPUS
 from megaspec.runtime.contract.plan import Plan
+
+from .user_model_count import count
 
 VIEW_SCHEMA_VERSION = "megaspec.plan-view.v1"
 
@@ -130,6 +133,7 @@ def _launch_lines(plan: Plan) -> list[str]:
         f"  secrets      {', '.join(s['secrets']) or '(none)'}",
         f"  timeouts     {_duration(s['timeout_s'])} per attempt x {s['retries'] + 1} attempt(s); "
         f"collectives {_duration(d.timeout_s)}, init {_duration(d.init_timeout_s)}",
+        *([f"  model        {plan.model.user.entry}: {count(plan).text()}"] if plan.model.user else []),
         *_compile_line(plan),
         *_tracking_line(plan),
         *([_memory_line(plan)] if plan.lane != "bench" else []),
@@ -199,6 +203,7 @@ def render_json(plan: Plan, est: Estimate, spec_data: dict[str, Any]) -> str:
         "schema_version": VIEW_SCHEMA_VERSION, "name": plan.name, "lane": plan.lane, "target": plan.target,
         "launch": launch_summary(plan), "rehearsal": plan.run.rehearsal, "substitutions": plan.run.substitutions,
         "memory": memory_summary(plan) if plan.lane != "bench" else None,
+        "user_model": asdict(count(plan)) if plan.model.user else None,
         "cost": {"usd_per_hour": est.usd_per_hour, "duration_s": est.duration_s, "usd": est.usd,
                  "worst_case_usd": est.worst_case_usd, "prices_as_of": est.prices_as_of,
                  "assumptions": list(est.assumptions)},

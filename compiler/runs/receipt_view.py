@@ -76,6 +76,10 @@ def _identity(r: Receipt) -> list[str]:
     if r.rehearsal:
         lines.append(_row("REHEARSAL", "on CPU -- not a GPU result"))
         lines += [_row("", f"- {s}") for s in r.substitutions]
+    if r.model is not None:
+        flops = f"{r.model.flops_per_token:,} FLOPs/token" if r.model.flops_per_token else "FLOPs not counted"
+        lines += [_row("model", f"{r.model.entry}  code sha256 {r.model.code_sha256[:12]}"),
+                  _row("", f"{r.model.num_params:,} parameters, {flops}")]
     return lines
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -229,3 +230,19 @@ def first_forward(model: nn.Module, inputs: torch.Tensor, plan: Plan) -> torch.T
         raise _failure(f"the forward of `{user.entry}` raised on the first batch", e, user, user.entry) from e
     check_logits(logits, plan)
     return logits
+
+
+def main() -> None:
+    """`python -m megaspec.runtime.train.user_model < plan.json`: the model built as a rank builds it (on the
+    meta device, no process group), its parameters and FLOPs per token as one JSON line (`megaspec plan`)."""
+    plan = Plan.model_validate_json(sys.stdin.read())
+    try:
+        built = prepare(plan)
+    except UserModelError as e:
+        print(json.dumps({"error": str(e)}))
+        return
+    print(json.dumps({"num_params": built.num_params, "flops_per_token": built.flops_per_token}))
+
+
+if __name__ == "__main__":
+    main()

@@ -30,3 +30,24 @@ def test_the_first_folder_holding_the_module_wins(tmp_path):
     assert module_file(folders, "pkg") == tmp_path / "one" / "pkg" / "__init__.py"
     assert module_file(folders, "other.mod") == tmp_path / "two" / "other" / "mod.py"
     assert module_file(folders, "pkg.absent") is None
+
+
+def test_plan_counts_the_users_model_on_the_meta_device_or_says_why_not(tmp_path, monkeypatch):
+    from megaspec.compiler.codegen.user_model_count import count
+    from tests.conftest import REPO_ROOT
+    from tests.runtime.conftest import make_plan
+
+    model = {"entry": "ownmodels.gpt:build", "code": [str(REPO_ROOT / "examples" / "own-model" / "src")],
+             "args": {"vocab_size": 64, "d_model": 32, "n_layers": 2, "n_heads": 4, "max_seq_len": 16},
+             "vocab_size": 64}
+    plan = make_plan(preset=None, model=model, seq_len=16)
+    counted = count(plan)
+    # 64x32 tied embedding + 16x32 positions + 2 blocks of (4*32*32+4*32 attention, 8*32*32+5*32 MLP, 4*32 norms)
+    assert counted.num_params == 64 * 32 + 16 * 32 + 2 * (12 * 32 * 32 + 13 * 32) + 2 * 32
+    assert counted.flops_per_token > 0 and counted.why_not is None
+    # A machine without torch (a stand-in interpreter: this one has torch) is said, not guessed at.
+    no_torch = tmp_path / "python"
+    no_torch.write_text("#!/bin/sh\necho \"ModuleNotFoundError: No module named 'torch'\" >&2\nexit 1\n")
+    no_torch.chmod(0o755)
+    monkeypatch.setattr("sys.executable", str(no_torch))
+    assert count(plan).text() == "parameters not counted: torch is not installed here (the run counts them)"

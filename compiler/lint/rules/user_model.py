@@ -34,7 +34,8 @@ def model_entry_with_preset(ctx: RuleContext) -> None:
 
     The contract: `entry` (`package.module:callable`) is imported from the `model.code` folders
     (relative to the spec file, put on `sys.path`, shipped to the Modal image) and called with
-    `model.args` as keyword arguments on the meta device. It returns a `torch.nn.Module` with:
+    `model.args` as keyword arguments, its parameters created on the meta device (buffers are
+    made as written). It returns a `torch.nn.Module` with:
     `layers`, a ModuleList (or a ModuleDict whose values are the blocks): the units FSDP2 shards
     one by one, `train.compile` compiles and `train.activation_checkpointing` wraps;
     `forward(tokens)`, int64 `[batch, seq]` -> logits `[batch, seq, model.vocab_size]`; optionally
