@@ -119,7 +119,7 @@ def write_build(files: dict[str, str], out_dir: Path, name: str, links_from: Pat
 
     Atomic (never half-written) but not fsync'd: build output is regenerated from the spec at will,
     and an fsync per file was a third of `megaspec compile specs/` on a large tree. No folder below
-    `links_from` (default: `out_dir`, the folder the user named) may be a symbolic link (LinkRefused).
+    `links_from` (default: `out_dir`, the folder the user named) may be a symbolic link (WriteRefused).
     """
     target = refuse_links(out_dir if links_from is None else links_from, out_dir / name)
     for filename, text in sorted(files.items()):

@@ -10,6 +10,8 @@ Exit codes: 0 ok (or detached / still running), 1 a failed run or a user mistake
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -104,6 +106,31 @@ def _sweep_to_resume(spec: str, resume_dir: str | None, steps: int | None, targe
     return found
 
 
+def _refuse_links(runs_dir: Path, build_dir: Path, resume_dir: str | None) -> None:
+    """Before anything is written: no link on the way to the runs and build folders (from the folder
+    the user named, or the current one for a default), and none at all inside a run to resume."""
+    from megaspec.runtime.contract.files import WriteRefused, refuse_links
+
+    from .paths import links_inside, named_base
+
+    with _refused_writes():
+        refuse_links(named_base(runs_dir, "runs_dir"), runs_dir)
+        refuse_links(named_base(build_dir, "out_dir", "old_build_dir"), build_dir)
+        for link in links_inside(Path(resume_dir)) if resume_dir else []:
+            raise WriteRefused(link, "a symbolic link in the run to resume")
+
+
+@contextmanager
+def _refused_writes() -> Iterator[None]:
+    """A WriteRefused (a link or a special file where apply would write) as one error line, exit 1."""
+    from megaspec.runtime.contract.files import WriteRefused
+
+    try:
+        yield
+    except WriteRefused as e:
+        fail(f"{e}; nothing written there")
+
+
 @click.command()
 @click.argument("spec", type=click.Path())
 @click.option("--target", type=click.Choice(["local", "modal"]), help="Override the spec's `target`.")
@@ -150,6 +177,7 @@ def apply(spec: str, target: str | None, runs_dir: str, out_dir: str, old_build_
     build_dir = Path(old_build_dir or out_dir)
     if resume_dir and Path(spec).is_dir():
         fail("`--resume` continues one run, not a sweep", "Name one spec and the run directory it ran in")
+    _refuse_links(Path(runs_dir), build_dir, resume_dir)
     checked = None
     try:
         with launcher_signals():  # SIGTERM and SIGHUP end it as Ctrl-C does, with a manifest, at any moment
@@ -162,9 +190,10 @@ def apply(spec: str, target: str | None, runs_dir: str, out_dir: str, old_build_
         raise click.exceptions.Exit(interrupted(e, None)) from None
     if resume_dir:
         fail("`--resume` continues one run, not a sweep", "Name one spec and the run directory it ran in")
-    raise click.exceptions.Exit(apply_sweep(
-        spec, checked, target=target, runs_dir=Path(runs_dir), build_dir=build_dir, steps=steps, yes=yes,
-        max_cost=max_cost, fail_fast=fail_fast, progress=not no_progress))
+    with _refused_writes():
+        code = apply_sweep(spec, checked, target=target, runs_dir=Path(runs_dir), build_dir=build_dir, steps=steps,
+                           yes=yes, max_cost=max_cost, fail_fast=fail_fast, progress=not no_progress)
+    raise click.exceptions.Exit(code)
 
 
 def _apply_one(checked, *, target: str | None, runs_dir: Path, build_dir: Path, steps: int | None, progress: bool,
@@ -173,7 +202,8 @@ def _apply_one(checked, *, target: str | None, runs_dir: Path, build_dir: Path, 
     plan = lower_checked(checked, target=target, steps=steps)
     if resume_dir:
         plan = _resumable(plan, Path(resume_dir))
-    app_py = build_app(plan, build_dir)
+    with _refused_writes():
+        app_py = build_app(plan, build_dir)
     run_dir = Path(resume_dir) if resume_dir else runs_dir / plan.run.run_id
     announce = _announcer(plan, run_dir)
     try:

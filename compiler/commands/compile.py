@@ -50,7 +50,7 @@ def build_one(path: str, config: Any, out_dir: str | None, target: str | None) -
 
     Runs in a worker process for large batches, so it returns text instead of printing.
     """
-    from megaspec.runtime.contract.files import LinkRefused
+    from megaspec.runtime.contract.files import WriteRefused
 
     from ..codegen.build import plan_for
     from ..codegen.render import render, write_build
@@ -65,7 +65,7 @@ def build_one(path: str, config: Any, out_dir: str | None, target: str | None) -
                             links_from=Path(out_dir) if out_dir else Path("."))
     except InternalError as e:
         return build_crashed(path, str(e), e.code)
-    except LinkRefused as e:
+    except WriteRefused as e:
         return EXIT_ERRORS, f"{path}: not compiled: {e}\n"
     return 0, f"{path}: wrote {where.as_posix()}/app.py and {PLAN_FILE} (plan {plan.modal.tags['megaspec_plan']})\n"
 

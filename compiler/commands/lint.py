@@ -14,6 +14,7 @@ import click
 
 from ..codes import EXIT_ERRORS, EXIT_INTERNAL, EXIT_OK, Stage
 from ..diagnostics import Severity
+from .paths import write_output
 
 FORMATS = ("human", "concise", "json", "github", "sarif")
 
@@ -76,9 +77,7 @@ def lint(paths: tuple[Path, ...], fmt: str | None, output: Path | None, warnings
 
         text += format_summary(result.diagnostics, result.num_files)  # silence could mean nothing was read
     if output is not None:
-        from megaspec.runtime.contract.files import write_text_atomic
-
-        write_text_atomic(output, text)
+        write_output(output, text)
     else:
         click.echo(text, nl=False)
     raise click.exceptions.Exit(_exit_code(result.diagnostics))
@@ -119,9 +118,7 @@ def schema(output: Path | None, base: bool) -> None:
     if output is None or str(output) == "-":
         click.echo(text, nl=False)
         return
-    from megaspec.runtime.contract.files import write_text_atomic
-
-    write_text_atomic(output, text)
+    write_output(output, text)
     click.echo(f"wrote {output}", err=True)
 
 

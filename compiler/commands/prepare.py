@@ -44,11 +44,12 @@ def lower_checked(checked, *, target: str | None, steps: int | None, name: str |
                     sweep_id=sweep_id)
 
 
-def build_app(plan, build_dir: Path) -> Path:
-    """Render the plan's Modal app into `build_dir/<name>/`; the app.py path."""
+def build_app(plan, build_dir: Path, links_from: Path | None = None) -> Path:
+    """Render the plan's Modal app into `build_dir/<name>/`; the app.py path. No folder below
+    `links_from` (default: `build_dir`) may be a link (WriteRefused)."""
     from ..codegen.render import APP_FILE, render, write_build
 
-    return write_build(render(plan), build_dir, plan.name) / APP_FILE
+    return write_build(render(plan), build_dir, plan.name, links_from=links_from) / APP_FILE
 
 
 RUNTIME_IMPORTS = ("torch", "numpy")  # the `runtime` extra: a rank imports both (DCP saves through numpy)

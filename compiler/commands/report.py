@@ -26,7 +26,7 @@ from .run_output import fail
 @read_back
 def report(path: Path, out_dir: Path | None) -> None:
     """Table and plots of the runs in PATH: a sweep directory (runs/<sweep-id>) or a runs directory."""
-    from megaspec.runtime.contract.files import write_text_atomic
+    from megaspec.runtime.contract.files import WriteRefused, refuse_links, write_text_atomic
 
     from ..runs.records import run_dirs
     from ..runs.report_plots import plots_available, write_plots
@@ -39,7 +39,11 @@ def report(path: Path, out_dir: Path | None) -> None:
         result = build_report(path)
     except BackendError as e:
         fail(str(e), e.hint, e.code)
-    out_dir = out_dir or path / "report"
+    base, out_dir = (out_dir, out_dir) if out_dir else (path, path / "report")
+    try:
+        refuse_links(base, out_dir)  # a `report` link left in a sweep folder must not take the files elsewhere
+    except WriteRefused as e:
+        fail(f"{e}; nothing written")
     click.echo(format_text(result), nl=False)
     written = [write_text_atomic(out_dir / "summary.csv", format_csv(result)),
                write_text_atomic(out_dir / "summary.md", escaped(format_markdown(result)))]

@@ -72,13 +72,13 @@ def sweep(template: str, out_dir: Path | None, dry_run: bool) -> None:
     if dry_run:
         _print_dry_run(checked, runs)
         return
-    from megaspec.runtime.contract.files import LinkRefused
+    from megaspec.runtime.contract.files import WriteRefused
 
     links_from = out_dir or Path(".")
     out_dir = out_dir or Path("sweeps") / checked.spec.name
     try:
         written = write_runs(runs, out_dir, path, links_from=links_from)
-    except LinkRefused as e:
+    except WriteRefused as e:
         click.echo(f"error: {e}; nothing written", err=True)
         raise click.exceptions.Exit(EXIT_ERRORS) from None
     for old in _stale(out_dir, set(written), path):

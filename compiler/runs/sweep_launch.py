@@ -9,6 +9,7 @@ again, so the next `planned` runs start as earlier ones finish. A run whose laun
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from megaspec.runtime.contract.rundir import PLAN_FILE
 
 from .sweep_manifest import IN_FLIGHT_STATES, SWEEP_CLAIM, SweepManifest, refresh
 
-Launch = Callable[..., object]  # modal backend's launch(plan, app_py, run_dir, echo=...) -> Manifest
+Launch = Callable[..., object]  # modal backend's launch(plan, app, run_dir, echo=...) -> Manifest
 
 
 @dataclass
@@ -35,14 +36,16 @@ def free_slots(sweep: SweepManifest) -> int:
     return max(0, min(cap - in_flight, waiting))
 
 
-def _app_for(plan, app_py: Path) -> Path:
-    """The generated app of a queued run, rendered again from its plan when it is gone (same bytes)."""
-    if app_py.name and app_py.is_file():
-        return app_py
+def _app_for(plan, app: str | None) -> Path:
+    """A queued run's Modal app, rendered again from its plan (the same bytes apply rendered), never
+    imported from a file a sweep.json names (anyone's code): into the build folder apply used when
+    that lies inside this project (the current folder, no link on the way), else into `build/`."""
     from ..codegen.render import APP_FILE, render, write_build
 
-    build_dir = app_py.parent.parent if app_py.name else Path("build")
-    return write_build(render(plan), build_dir, plan.name) / APP_FILE
+    here = Path.cwd()
+    used = Path(os.path.abspath(Path(app).parent.parent)) if app else here / "build"
+    build_dir = used.relative_to(here) if used.is_relative_to(here) else Path("build")
+    return write_build(render(plan), build_dir, plan.name, links_from=Path(".")) / APP_FILE
 
 
 def fill_slots(sweep_dir: Path, *, echo: Callable[[str], None] = print, launch: Launch | None = None) -> Launched:
@@ -76,10 +79,15 @@ def _fill(sweep_dir: Path, echo: Callable[[str], None], launch: Launch | None) -
     for run in queued[:free_slots(sweep)]:
         run_dir = sweep_dir / run.run_dir
         echo(f"launching {run.name} -> {run_dir}")
-        plan = read_plan(run_dir / PLAN_FILE)
+        try:
+            plan = read_plan(run_dir / PLAN_FILE)
+        except ValueError as e:  # UnreadableFile or a plan of the wrong shape: that run waits, the others go
+            echo(f"{run.name}: not launched: {str(e).splitlines()[0]}")
+            continue
         out.run_ids.append(run.run_id)
         try:
-            manifest = launch(plan, _app_for(plan, Path(run.app or "")), run_dir, echo=echo)
+            # the app is rendered only once the launch has checked the credentials and reached Modal
+            manifest = launch(plan, lambda plan=plan, app=run.app: _app_for(plan, app), run_dir, echo=echo)
         except KeyboardInterrupt:  # a signal stops the filling; the run's manifest says where it got to
             refresh(sweep_dir, claimed=True)
             echo(f"{run.name}: interrupted while launching; the runs after it stay `planned`")

@@ -41,7 +41,7 @@ class SweepRunEntry(_Frozen):
     spec: str  # the run's own spec file
     run_id: str
     run_dir: str  # a folder of the sweep directory: one plain name
-    app: str | None = None  # the generated app, for launching a queued Modal run later
+    app: str | None = None  # where apply wrote the run's app; a later launch renders it there again (inside the project)
     state: State = "planned"
 
     @field_validator("run_dir")

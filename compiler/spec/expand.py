@@ -229,7 +229,7 @@ def run_files(runs: list[SweepRun], template_path: str) -> list[str]:
 def write_runs(runs: list[SweepRun], out_dir: Path, template_path: str, links_from: Path | None = None,
                texts: list[str] | None = None) -> list[Path]:
     """One `<run name>.yaml` per run (`texts`: `run_files`' texts, when the caller keeps them), each
-    written atomically; no folder below `links_from` (default: `out_dir`) may be a symbolic link (LinkRefused)."""
+    written atomically; no folder below `links_from` (default: `out_dir`) may be a symbolic link (WriteRefused)."""
     from megaspec.runtime.contract.files import refuse_links, write_text_atomic
 
     refuse_links(out_dir if links_from is None else links_from, out_dir)

@@ -20,6 +20,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
+from megaspec.runtime.contract.vocabulary import NAME_PATTERN
+
 from .gpu import GpuChoices, parse_gpus
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -89,7 +91,6 @@ Duration = Annotated[
         "patternErrorMessage": "a duration like `30m`, `2h`, `1h30m` or `90s`, at least 1 second"})],
     AfterValidator(parse_duration),
 ]
-NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 AbsPath = Annotated[str, Field(pattern=r"^/[^\s\x00]*$")]
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]

@@ -26,7 +26,7 @@ from typing import Any
 
 
 def write_text_atomic(path: str | Path, text: str, *, durable: bool = True) -> Path:
-    """Write `text` (UTF-8, `\\n` newlines) to `path` atomically.
+    """Write `text` (UTF-8, `\n` newlines) to `path` atomically.
 
     `durable=False` skips the fsync: for files that only other live processes read (per-step status),
     where an fsync every step would show up in the step time.
@@ -35,8 +35,13 @@ def write_text_atomic(path: str | Path, text: str, *, durable: bool = True) -> P
 
 
 def write_bytes_atomic(path: str | Path, data: bytes, *, durable: bool = True) -> Path:
-    """Write `data` to `path` atomically (temp file in the same folder, then rename)."""
+    """Write `data` to `path` atomically (temp file in the same folder, then rename).
+
+    The one writer: an existing `path` that is a link, a FIFO, a device or a folder is refused, never
+    renamed over (WriteRefused); the commands check the folders on the way with `refuse_links`.
+    """
     path = Path(path)
+    _refuse_special(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except FileNotFoundError:  # the folder is new: create it only then (a mkdir per file is not free)
@@ -80,27 +85,49 @@ def _umask() -> int:
     return mask
 
 
-class LinkRefused(Exception):
-    """A folder megaspec would write into is a symbolic link."""
+class WriteRefused(OSError):
+    """A file megaspec would write is a link or no regular file, or a folder on the way to it is a link
+    (an OSError: whoever copes with a file it cannot write copes with this one)."""
 
-    def __init__(self, link: Path):
-        super().__init__(f"`{link}` is a symbolic link; megaspec does not write through links: remove it")
-        self.link = link
+    def __init__(self, path: Path, what: str):
+        super().__init__(f"`{path}` is {what}; megaspec writes only regular files, never through links: remove it "
+                         "or name another path")
+        self.path = path
+
+
+def _refuse_special(path: Path) -> None:
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if not stat.S_ISREG(mode):
+        raise WriteRefused(path, _kind_of(mode))
+
+
+def _kind_of(mode: int) -> str:
+    kinds = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+             (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+    return next((what for test, what in kinds if test(mode)), "not a regular file")
 
 
 def refuse_links(base: str | Path, target: str | Path) -> Path:
-    """`target`, after checking that no folder below `base` down to it is a symbolic link.
+    """`target`, after checking that no folder below `base` down to it (itself included) is a symbolic link.
 
-    `base` is the folder the user named (or the current one): a link someone left in `build/` or
-    `sweeps/` must not send generated files outside the project. (A link at the file itself is
-    replaced by the rename, never written through.) Raises LinkRefused.
+    `base` is the folder the user named (or the current one): a link someone left in `build/`,
+    `sweeps/`, `runs/` or a run's `report/` must not send files outside the project. (Paths are
+    compared as absolute paths, without resolving links; a `target` outside `base` is not checked.)
+    Raises WriteRefused.
     """
     base, target = Path(base), Path(target)
+    try:
+        parts = target.absolute().relative_to(base.absolute()).parts
+    except ValueError:
+        parts = ()
     current = base
-    for part in target.relative_to(base).parts:
+    for part in parts:
         current = current / part
         if current.is_symlink():
-            raise LinkRefused(current)
+            raise WriteRefused(current, "a symbolic link")
     return target
 
 

@@ -26,6 +26,7 @@ from .vocabulary import (
     DataSource,
     Device,
     DivergenceAction,
+    NAME_PATTERN,
     Lane,
     PathClass,
     Precision,
@@ -268,7 +269,7 @@ class Plan(Artifact):
 
     schema_version: Literal[SCHEMA_VERSION] = SCHEMA_VERSION
     megaspec_version: str
-    name: str
+    name: str = Field(pattern=NAME_PATTERN)  # a plan.json naming `../../x` must not name a folder outside build/
     lane: Lane
     target: Target
     run: RunIdentity

@@ -29,3 +29,6 @@ PathClass = Literal["synthetic", "volume", "local-disk", "bucket"]
 BenchOp = Literal["all_reduce", "all_gather", "gemm"]
 DivergenceAction = Literal["stop", "flag"]  # stop the run at the step, or flag it and go on
 WandbMode = Literal["online", "offline"]
+# A run's name (the spec's `name`, the Plan's, each sweep run's): it names files and folders
+# (`build/<name>/`), so it can hold no `/` and never start with `.`.
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"

@@ -93,3 +93,39 @@ def test_terminal_controls_in_a_run_folder_are_escaped_everywhere(tmp_path):
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "\\u001b]0;pwned" in summary and not {ord(c) for c in summary} & set(CONTROLS)
     assert max(len(line) for line in summary.splitlines()) < 2000
+
+
+def queued_modal_sweep(root: Path, app: str, plan_name: str) -> Path:
+    """make_sweep's folder turned into a Modal sweep whose first run waits `planned`, with the app path
+    and the plan name someone wrote into it."""
+    sweep = make_sweep(root)
+    data = json.loads((sweep / "sweep.json").read_text())
+    data["target"], data["runs"][0]["state"], data["runs"][0]["app"] = "modal", "planned", app
+    (sweep / "sweep.json").write_text(json.dumps(data))
+    run_dir = sweep / data["runs"][0]["run_dir"]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest.update(state="planned", backend="modal", receipt=None, transitions=manifest["transitions"][:1])
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    plan = json.loads((run_dir / "plan.json").read_text())
+    (run_dir / "plan.json").write_text(json.dumps({**plan, "name": plan_name}))
+    return sweep
+
+
+@pytest.mark.parametrize(("app", "plan_name"), [("evil.py", "../../../x"), ("gone/app.py", "tiny"), ("evil.py", "tiny")])
+def test_status_and_collect_of_a_sweep_never_import_an_app_it_names(tmp_path, app, plan_name):
+    """sweep.json names an app outside the project (its import would run it; a missing one was rendered
+    beside it) and the plan a folder outside build/: without credentials, status and collect launch
+    nothing, render nothing, import nothing."""
+    from tests.conftest import run_megaspec
+
+    root, outside = tmp_path / "project", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "evil.py").write_text(f"open({str(outside / 'ran')!r}, 'w').close()\n")
+    sweep = queued_modal_sweep(root, str(outside / app), plan_name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODAL_")} | {"HOME": str(tmp_path)}
+    for command in ("status", "collect"):
+        result = run_megaspec(command, str(sweep), cwd=root, env=env, timeout=120)
+        assert result.returncode in (0, 1) and "MS902" not in result.stderr, result.stderr
+    assert sorted(p.name for p in outside.iterdir()) == ["evil.py"]
+    assert not (root / "build").exists() and not (tmp_path / "x").exists()

@@ -32,7 +32,8 @@ def invoke(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-def test_max_parallel_caps_calls_and_collect_launches_the_rest_as_runs_finish(mock, tmp_path):
+def test_max_parallel_caps_calls_and_collect_launches_the_rest_as_runs_finish(mock, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the project: a queued run's app is rendered again only inside it
     template = tmp_path / "t.yaml"
     template.write_text(TEMPLATE)
     calls = lambda: len(mock.state()["function_calls"]) - before  # noqa: E731 - one server for the session

@@ -217,7 +217,7 @@ def sweep_run_name(ctx: RuleContext) -> None:
     if sweep is None:
         return
     from ...spec.expand import combinations, describe, run_names
-    from ...spec.field_types import NAME_PATTERN
+    from megaspec.runtime.contract.vocabulary import NAME_PATTERN
     from ...spec.name_template import NameTemplateError
 
     combos = combinations(sweep.matrix, sweep.include, sweep.exclude)

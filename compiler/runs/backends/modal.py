@@ -87,16 +87,17 @@ class Spawn:
     problem: BaseException | None = None  # an Exception, or the KeyboardInterrupt of a signal
 
 
-def launch(plan, app_py: Path, run_dir: Path, *, echo: Callable[[str], None] = print,
+def launch(plan, app_py: Path | Callable[[], Path], run_dir: Path, *, echo: Callable[[str], None] = print,
            read_volume_file: ReadVolumeFile | None = None) -> Manifest:
     """Spawn the run detached; the manifest ends `detached`, `error` (bootstrap; the connection lost
     during the launch, stage collector; or a `require-seed` run whose seed is not on its cache Volume:
     nothing is spawned), or `interrupted` by a signal, which is raised again once the manifest says so
     (`interrupts.Signalled`, or KeyboardInterrupt). The manifest has the app id from the moment the
-    app exists."""
+    app exists. `app_py` may be a function that renders the app: it is called once the credentials are
+    checked and Modal answers."""
     check_client_version(plan.modal.client_version, launching=True)
     connect(echo, launching=True)
-    app, function = find_entrypoint(load_app_module(app_py))
+    app, function = find_entrypoint(load_app_module(app_py() if callable(app_py) else app_py))
     write_text_atomic(run_dir / PLAN_FILE, plan.to_json())  # collect reads it to find the receipt's Volume
     manifest = new_manifest(plan, backend="modal")
     write_manifest(run_dir, manifest)
