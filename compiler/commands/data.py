@@ -51,7 +51,7 @@ def prepare(corpus: tuple[str, ...], tokenizer_name: str, out: str, val_fraction
     """
     from ..data.corpus import CorpusError
     from ..data.prepare import DEFAULT_SHARD_TOKENS
-    from ..data.tokenizer import TokenizerError, load_spec
+    from ..data.tokenizer import load_spec
 
     target = Path(out)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -63,7 +63,7 @@ def prepare(corpus: tuple[str, ...], tokenizer_name: str, out: str, val_fraction
         tokenizer = load_spec(tokenizer_name)
         _run(list(corpus), tokenizer, target, field, val_fraction, jobs or min(8, os.cpu_count() or 1),
              shard_tokens or DEFAULT_SHARD_TOKENS)
-    except (CorpusError, TokenizerError) as e:
+    except CorpusError as e:  # TokenizerError is one
         fail(str(e), e.hint)
     except BrokenProcessPool:
         fail("a tokenizer process died (out of memory?); nothing was written", "Retry with fewer `-j` processes")

@@ -19,16 +19,14 @@ from typing import Any
 
 from megaspec.runtime.contract.shards import TokenizerRef, dtype_for_vocab
 
+from .corpus import CorpusError
+
 BYTES = "bytes"
 ARRAY_CODES = {"uint16": "H", "uint32": "I"}
 
 
-class TokenizerError(Exception):
-    """A tokenizer that cannot be used; the message says which and why."""
-
-    def __init__(self, message: str, hint: str):
-        super().__init__(message)
-        self.hint = hint
+class TokenizerError(CorpusError):
+    """A tokenizer that cannot be used; the message says which and why (with a hint, as a corpus error)."""
 
 
 @dataclass(frozen=True)
