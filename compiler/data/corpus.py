@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CHUNK_BYTES = 1 << 20  # text read (and handed to a tokenizer) at a time
+CHUNK_BYTES = 1 << 18  # text read (and handed to a tokenizer) at a time
 
 
 class CorpusError(Exception):
@@ -136,7 +136,7 @@ def _decode(file: CorpusFile, raw: bytes, line: int) -> str:
 
 def _field_of(file: CorpusFile, line_text: str, line: int, field: str) -> str:
     try:
-        record = json.loads(line_text)
+        record = json.loads(line_text.rstrip("\r\n"))  # so a column past the end is on this line
     except json.JSONDecodeError as e:
         raise CorpusError(f"{file.name}:{line}:{e.colno}: not JSON ({e.msg})",
                           "Each line of a .jsonl file is one JSON object") from None

@@ -33,7 +33,7 @@ from .corpus import CorpusError, CorpusReader, Piece, corpus_files
 from .shard_writer import ShardWriter
 from .tokenizer import TokenizerSpec, encode, start_worker
 
-BATCH_BYTES = 1 << 20  # text per worker task
+BATCH_BYTES = 1 << 18  # text per worker task: a tokenizer's encodings of it hold many times its size
 DEFAULT_SHARD_TOKENS = 1 << 26  # 128 MiB of uint16 per file
 
 

@@ -27,7 +27,10 @@ def format_eta(eta_s: float | None) -> str:
 
 
 def format_event(event: dict, total_steps: int) -> str:
-    """One event as one line: `step 12/40  loss 5.4321  3,512 tok/s  ETA 0:07`, or its phase."""
+    """One event as one line: `step 12/40  loss 5.4321  3,512 tok/s  ETA 0:07`, an evaluation's
+    `eval at step 20/40  val loss 5.1234`, or its phase."""
+    if isinstance(event.get("eval"), dict):
+        return f"eval at step {event['eval'].get('step')}/{total_steps}  val loss {event['eval'].get('loss', 0.0):.4f}"
     if event.get("step") is None:
         return str(event.get("message") or event.get("phase") or "")
     parts = [f"step {event['step']}/{total_steps}"]

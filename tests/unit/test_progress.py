@@ -51,3 +51,12 @@ def test_phases_always_print_and_a_terminal_sees_every_step():
     for step in (1, 2, 3):
         display({"step": step})
     assert live.getvalue().count("\r\x1b[K") == 3
+
+
+def test_an_evaluation_always_prints_its_validation_loss():
+    out, clock = io.StringIO(), FakeClock()
+    display = ProgressDisplay(3000, stream=out, live=False, clock=clock)
+    display({"step": 1, "loss": 2.0})
+    display({"step": 2, "loss": 1.9})  # throttled
+    display({"eval": {"step": 2, "loss": 1.85}})
+    assert out.getvalue().splitlines() == ["step 1/3000  loss 2.0000  ETA --:--", "eval at step 2/3000  val loss 1.8500"]
