@@ -304,8 +304,11 @@ class Plan(Artifact):
         return self.model_dump_json(indent=2, by_alias=True) + "\n"
 
     def sha256(self) -> str:
-        """sha256 over everything except the run's identity and billing tags: equal hashes mean the same experiment."""
-        body = self.model_dump(mode="json", by_alias=True, exclude={"run": True, "modal": {"tags": True}})
+        """sha256 over everything except the run's identity, billing tags and where the model code lies on
+        the compiling machine (its content is `model.user.code_sha256`): equal hashes mean the same experiment,
+        whichever checkout compiled it."""
+        body = self.model_dump(mode="json", by_alias=True, exclude={
+            "run": True, "modal": {"tags": True, "code_dirs": {"__all__": {"local"}}}})
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 

@@ -11,7 +11,7 @@ import modal
 import megaspec.runtime
 
 APP_NAME = 'own-model-h100'
-PLAN_HASH = '2adc87d8a4b191d57b50c642aec73b3e170f19edd1b2b2e9d98b58896cd52d56'
+PLAN_HASH = 'e803b07bad0fdd5cffecad7e843107dd66c3185d0b85e2df0d39a1a7a26a4cc3'
 RUNTIME_DIR = str(Path(megaspec.runtime.__file__).parent)  # ship the runtime only, never the compiler
 
 # The builder version picks the base OS and Python patch of every layer: pin it.
@@ -38,7 +38,7 @@ buckets = {
 secrets = [
 ]
 
-app = modal.App(APP_NAME, tags={'megaspec': 'own-model-h100', 'megaspec_lane': 'train', 'megaspec_plan': '2adc87d8a4b1', 'megaspec_spec': '07500c1ae13f'})
+app = modal.App(APP_NAME, tags={'megaspec': 'own-model-h100', 'megaspec_lane': 'train', 'megaspec_plan': 'e803b07bad0f', 'megaspec_spec': '07500c1ae13f'})
 
 
 # spec: examples/own-model/h100.yaml:8
