@@ -52,7 +52,7 @@ from ..spec.model import Bench, Spec, Validate
 from ..spec.model_dims import model_dims, seq_len
 from ..spec.mounts import VOLUME_KINDS, path_class
 from ..spec.topology import Geometry, geometry, precision
-from .rehearsal import rehearse
+from .rehearsal import rehearsal_train, rehearse
 
 # Pinned image defaults (the runtime imports torch, numpy and pydantic). torch 2.8.0's PyPI Linux
 # wheel is built against CUDA 12.8: Hopper (sm_90) and Blackwell (sm_100) both run it.
@@ -85,6 +85,8 @@ def lower(checked_spec: Spec, *, spec_path: str, spec_sha256: str, origins: dict
     run = RunIdentity(run_id=run_id, spec_path=spec_path, spec_sha256=spec_sha256, origins=dict(origins),
                       rehearsal=rehearsal, substitutions=substitutions, sweep_id=sweep_id)
     plan = _assemble(spec, resolved, run, spec_dir or Path(spec_path).parent)
+    if rehearsal:
+        plan = plan.model_copy(update={"train": rehearsal_train(plan.train)})
     return plan.model_copy(update={"modal": _with_tags(plan, spec_sha256, run_id)})
 
 

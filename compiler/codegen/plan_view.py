@@ -79,7 +79,8 @@ def _compile_line(plan: Plan) -> list[str]:
         how = f"warm: ranks share {c.dir or 'the run directory'}" + (f", started from {c.seed}" if c.seed else "")
     else:
         how = "cold: every run compiles from scratch"
-    return [f"  compile      per-block torch.compile; cache {how}"]
+    backend = "" if plan.train.compile_backend == "inductor" else f" (backend `{plan.train.compile_backend}`)"
+    return [f"  compile      per-block torch.compile{backend}; cache {how}"]
 
 
 def _tracking_line(plan: Plan) -> list[str]:

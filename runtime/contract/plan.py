@@ -23,6 +23,7 @@ from .vocabulary import (
     BenchOp,
     CachePolicy,
     CollectiveBackend,
+    CompileBackend,
     DataSource,
     Device,
     DivergenceAction,
@@ -125,6 +126,9 @@ class TrainPlan(_Frozen):
     grad_clip: float
     precision: Precision
     compile: bool
+    # `eager` only in a CPU rehearsal (dynamo's graph capture, no Inductor kernels); left out of the JSON
+    # when `inductor`, so plans without it keep their bytes and hash.
+    compile_backend: CompileBackend = Field(default="inductor", exclude_if=lambda v: v == "inductor")
     activation_checkpointing: ActivationCheckpointing
     reshard_after_forward: ReshardAfterForward
     seed: int

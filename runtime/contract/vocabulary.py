@@ -15,6 +15,7 @@ Outcome = Literal["ok", "error", "interrupted", "diverged"]
 
 # The choices of a setting that the Spec offers and the Plan carries.
 Precision = Literal["bf16", "fp32"]
+CompileBackend = Literal["inductor", "eager"]  # eager: a CPU rehearsal's dynamo capture without Inductor kernels
 ActivationCheckpointing = Literal["none", "selective", "full"]
 ReshardAfterForward = Literal["default", "always", "never"]
 DataSource = Literal["synthetic", "shards"]

@@ -39,10 +39,10 @@ def apply_ac(model: nn.Module, mode: str) -> None:
             model.layers[key] = checkpoint_wrapper(block, preserve_rng_state=False)
 
 
-def apply_compile(model: nn.Module) -> None:
+def apply_compile(model: nn.Module, backend: str = "inductor") -> None:
     """Compile each block in place: the blocks are identical, so one graph is reused."""
     for _, block in blocks(model):
-        block.compile(fullgraph=True)
+        block.compile(fullgraph=True, backend=backend)
 
 
 def apply_fsdp(model: Decoder, mesh: DeviceMesh, mp: MixedPrecisionPolicy, policy: str) -> int:
@@ -70,7 +70,7 @@ def parallelize(model: nn.Module, plan: Plan, mesh: DeviceMesh) -> tuple[nn.Modu
     """AC, compile, then FSDP2: megaspec's decoder, or the user's model (`plan.model.user`) by its `layers`."""
     apply_ac(model, plan.train.activation_checkpointing)
     if plan.train.compile:
-        apply_compile(model)
+        apply_compile(model, plan.train.compile_backend)
     shard = apply_fsdp if plan.model.user is None else apply_fsdp_user
     num_units = shard(model, mesh, mixed_precision(plan), plan.train.reshard_after_forward)
     return model, num_units

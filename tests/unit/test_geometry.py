@@ -44,8 +44,9 @@ def test_lower_rules_rehearsal_and_memory_agree_with_geometry(tmp_path, resource
     plan = plan_for(checked)
     d, t = plan.distributed, plan.train
     assert (d.nodes, d.nproc_per_node, d.world_size, d.device, t.global_batch, t.micro_batch, t.grad_accum) == expected
-    rehearsed = geometry(rehearse(checked.spec)[0]) if geo.device == "cuda" else geo
-    assert (rehearsed.world_size, rehearsed.global_batch, rehearsed.grad_accum) == (geo.world_size, geo.global_batch,
-                                                                                    geo.grad_accum)
+    if geo.device == "cuda":  # a rehearsal keeps the world size; one sequence per rank, no accumulation
+        rehearsed = geometry(rehearse(checked.spec)[0])
+        assert (rehearsed.world_size, rehearsed.global_batch, rehearsed.micro_batch, rehearsed.grad_accum) == \
+            (geo.world_size, geo.world_size, 1, 1)
     if geo.device == "cuda":
         assert memory.for_plan(plan) == spec_estimate(checked.spec)

@@ -105,26 +105,42 @@ def test_price_and_tags():
     assert plan_of(resources={"gpu": "B300:8"}).resources.price_usd_per_hour is None
 
 
-def test_rehearsal_keeps_world_and_batch_geometry():
+def test_rehearsal_keeps_world_seq_len_and_code_paths_and_shrinks_the_rest():
     fields = dict(resources={"gpu": "H200:8"}, volumes=VOLS, preset="dense-1b", cache={"policy": "require-seed",
                   "seed": "/vol/cache/seed"}, train={"steps": 300, "warmup_steps": 30, "global_batch": 64,
-                  "micro_batch": 4, "seq_len": 2048, "compile": True}, data={"source": "shards", "path": "/vol/data/t"},
-                  checkpoint={"every": 100})
+                  "micro_batch": 4, "seq_len": 2048, "compile": True, "activation_checkpointing": "selective"},
+                  data={"source": "shards", "path": "/vol/data/t"}, checkpoint={"every": 100})
     gpu, cpu = plan_of(**fields), plan_of(target="local", **fields)
     assert cpu.run.rehearsal and cpu.target == "local"
     assert cpu.distributed.world_size == gpu.distributed.world_size == 8
-    assert (cpu.train.global_batch, cpu.train.micro_batch, cpu.train.grad_accum) == (64, 4, 2)
     assert (cpu.distributed.backend, cpu.distributed.device) == ("gloo", "cpu")
     # the real sequence length: the diagnostic preset takes it (its rotary tables are built that long)
-    assert cpu.model.preset == "tiny" and cpu.train.seq_len == cpu.model.max_seq_len == 2048
-    assert not any("seq_len" in s for s in cpu.run.substitutions)
-    assert (cpu.train.steps, cpu.train.warmup_steps) == (35, 30)
-    assert (cpu.train.precision, cpu.train.compile) == ("fp32", False)
+    assert cpu.model.preset == "tiny" and cpu.train.seq_len == cpu.model.max_seq_len == gpu.train.seq_len == 2048
+    assert (cpu.train.compile, cpu.train.compile_backend, gpu.train.compile_backend) == (True, "eager", "inductor")
+    assert cpu.train.activation_checkpointing == "selective"
+    assert (cpu.checkpoint.every, cpu.checkpoint.resume, cpu.checkpoint.dir) == (2, "auto", "checkpoints")
+    assert (cpu.train.global_batch, cpu.train.micro_batch, cpu.train.grad_accum) == (8, 1, 1)
+    assert (cpu.train.steps, cpu.train.warmup_steps, cpu.train.precision) == (4, 1, "fp32")
     assert (cpu.cache.policy, cpu.cache.dir, cpu.data.source) == ("cold", None, "synthetic")
-    assert cpu.checkpoint.dir == "checkpoints" and cpu.modal.volumes == []
-    assert "train.steps `300` -> `35`" in cpu.run.substitutions
-    assert cpu.run.substitutions[0] == "GPU `H200:8` x 1 node(s) -> 8 CPU ranks (gloo)"
-    assert cpu.resources.price_usd_per_hour is None
+    assert cpu.modal.volumes == [] and cpu.resources.price_usd_per_hour is None
+    assert cpu.run.substitutions == [
+        "GPU `H200:8` x 1 node(s) -> 8 CPU ranks (gloo)", "model preset `dense-1b` -> `tiny`",
+        "train.micro_batch `4` -> `1`", "train.global_batch `64` -> `8`", "train.steps `300` -> `4`",
+        "train.warmup_steps `30` -> `1`", "train.precision `bf16` -> `fp32`",
+        "train.compile kept: backend `inductor` -> `eager` (the same per-block fullgraph capture by dynamo; the "
+        "captured graph runs as it is, no kernels generated)",
+        "data.source `shards` -> `synthetic`", "cache.policy `require-seed` -> `cold`",
+        "Volumes and bucket mounts dropped: they exist only on Modal",
+        "checkpoint.every `100` -> `2`: saved at step(s) 2 to `checkpoints/` in the run dir; checkpoint.resume `auto` kept"]
+
+
+def test_a_rehearsal_never_claims_a_checkpoint_that_does_not_fire():
+    one_step = plan_of(target="local", resources={"gpu": "H100:2"}, train={"steps": 1}, checkpoint={"every": 100})
+    assert one_step.run.substitutions[-1] == ("checkpoint.every `100` -> `1`: none fires in 1 step(s); "
+                                              "checkpoint.resume `auto` kept")
+    without = plan_of(target="local", resources={"gpu": "H100:2"})
+    assert without.checkpoint.dir is None and not any("checkpoint" in s for s in without.run.substitutions)
+    assert plan_of(target="local", resources={"gpu": "H100:2"}).train.compile_backend == "inductor"  # compile off
 
 
 def test_lanes_and_helpers():
