@@ -53,8 +53,9 @@ def row(spec: Path, r: dict) -> str:
     kind = ("rehearsal" if first.get("rehearsal") else "local") + (f" x{len(r['receipts'])}" if len(r["receipts"]) > 1 else "")
     states = ",".join(sorted({x["status"] for x in r["receipts"]}))
     saved = (first.get("checkpoint") or {}).get("saved_steps") or []
+    steps = first.get("steps") or {}  # none in the bench lane
     kept = (f"world {first['distributed']['world_size']}, seq {plan.get('seq_len', '?')}, "
-            f"steps {first['steps']['completed']}/{first['steps']['planned']}, "
+            f"steps {steps.get('completed', '-')}/{steps.get('planned', '-')}, "
             f"compile {'on' if plan.get('compile') else 'off'}, ckpt {saved or '-'}")
     mark = "" if r["wall_s"] < GOAL_S else "  OVER 60 s"
     return f"{name:<36} {kind:<12} {r['wall_s']:>7.1f} {r['load']:>5.1f}  {states:<6} {kept}{mark}"
