@@ -257,7 +257,11 @@ def _check_belongs(manifest: Manifest, receipt: Receipt) -> None:
 
 
 def finish_from_receipt(manifest: Manifest, receipt: Receipt) -> Manifest:
-    """The terminal manifest a stored receipt implies."""
+    """The terminal manifest a stored receipt implies; never `ok` with a loss that is not a number."""
+    if receipt.status == "ok" and receipt.non_finite_loss():
+        return advance(manifest, "error", receipt=RECEIPT_FILE, error=ManifestError(
+            stage="remote", message=f"the receipt says `ok`, but a loss is not a number ({receipt.non_finite_loss()}): "
+                                    "a run whose loss is not finite did not succeed"))
     if receipt.status != "error":  # ok, interrupted, diverged: the run's own word for how it ended
         return advance(manifest, receipt.status, receipt=RECEIPT_FILE)
     return advance(manifest, "error", receipt=RECEIPT_FILE, error=triage_error(receipt))

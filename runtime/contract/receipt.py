@@ -9,6 +9,7 @@ compared only within one comparison class. The JSON Schema in
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -31,7 +32,9 @@ CacheState = Literal["cold", "warm", "seeded", "mixed", "uncompiled"]
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # A non-finite number (a NaN loss) is written as the string "NaN", "Infinity" or "-Infinity" and read
+    # back as that float: JSON has no literal for it, and pydantic's default (null) could not be read back.
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
 
 
 class RunError(_Part):
@@ -325,6 +328,15 @@ class Receipt(_Part, Artifact):
     tracking: TrackingReport | None = None
     model: ModelReport | None = None  # only for the user's own model
     divergence: DivergenceReport | None = None  # set when status is `diverged`
+
+    def non_finite_loss(self) -> str | None:
+        """The first loss that is not a finite number (`losses[3] = nan`), or None: such a run did not succeed,
+        whatever its status says."""
+        named = [(f"losses[{i}]", x) for i, x in enumerate(self.losses)]
+        named += [(f"eval at step {p.step}", p.loss) for p in self.eval or []]
+        if self.metrics is not None:
+            named += [("metrics.final_loss", self.metrics.final_loss), ("metrics.min_loss", self.metrics.min_loss)]
+        return next((f"{name} = {x}" for name, x in named if x is not None and not math.isfinite(x)), None)
 
 
 def write_receipt(path: str | Path, receipt: Receipt) -> Path:

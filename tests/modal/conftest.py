@@ -32,9 +32,10 @@ class MockModal:
     def __init__(self, ctrl: Path, url: str):
         self.ctrl, self.url = ctrl, url
 
-    def set(self, name: str, text: str = "") -> None:
+    def set(self, name: str, text: str | bytes = "") -> None:
         assert name in CONTROL_FILES, name
-        (self.ctrl / name).write_text(text)
+        path = self.ctrl / name
+        path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text)
 
     def clear(self) -> None:
         for name in CONTROL_FILES:

@@ -8,6 +8,7 @@ in-process (click's CliRunner), as a user would type it.
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import signal
 import threading
@@ -301,3 +302,54 @@ def test_an_expired_answer_for_a_call_launched_minutes_ago_is_not_trusted(mock, 
     m = mf.read_manifest(detached)
     assert result.exit_code == 0 and m.state == "detached" and m.error is None
     assert "not trusted, the run is unchanged" in m.notes[-1] and "not trusted" in result.output
+
+
+def test_a_receipt_with_a_nan_loss_is_not_ok_and_reads_back(mock, detached):
+    receipt = receipt_for(detached)
+    mock.set("result.pkl", pickle.dumps({**receipt, "losses": [2.5, float("nan")]}))  # as Modal returns a dict
+    result = invoke("collect", str(detached))
+    m = mf.read_manifest(detached)
+    assert result.exit_code == 1 and m.state == "error" and m.receipt == "receipt.json", result.output
+    assert "a loss is not a number (losses[1] = nan)" in m.error.message
+    shown = invoke("receipts", "show", str(detached / "receipt.json"))
+    assert shown.exit_code == 0, shown.output
+    assert '"NaN"' in (detached / "receipt.json").read_text()  # one spelling, read back as the float
+
+
+def test_cancel_against_a_server_that_never_answers_is_bounded_and_says_what_it_waited_for(mock, detached,
+                                                                                         monkeypatch):
+    from megaspec.compiler.runs.backends import modal_client
+
+    monkeypatch.setattr(modal_client, "ANSWER_TIMEOUT_S", 0.5)  # 20 s in use
+    mock.set("rpc_hang.txt", "FunctionCallCancel")  # taken, never answered
+    result = invoke("cancel", str(detached))
+    m = mf.read_manifest(detached)
+    assert result.exit_code == 1 and m.state == "detached", result.output
+    assert f"Modal did not answer the cancel of `{m.modal.function_call_id}` within 0.5 s" in result.stderr
+    assert "the run is unchanged (state `detached`)" in result.stderr and f"modal app stop {m.modal.app_id}" in \
+        result.stderr
+
+
+@pytest.mark.parametrize("verb", ["collect", "status", "cancel"])
+def test_every_verb_stops_waiting_for_a_server_that_takes_connections_and_never_answers(mock, detached,
+                                                                                       monkeypatch, verb):
+    from megaspec.compiler.runs.backends import modal_client
+
+    monkeypatch.setattr(modal_client, "CONNECT_TIMEOUT_S", 0.5)  # 15 s in use
+    monkeypatch.setattr(modal_client, "_QUIET_S", 0.1)
+    mock.set("rpc_hang.txt", "*")
+    result = invoke(verb, str(detached))
+    assert result.exit_code == 1 and f"could not reach Modal at {mock.url} within 0.5 s" in result.stderr
+    assert mf.read_manifest(detached).state == "detached"
+
+
+def test_a_broken_modal_toml_is_a_usage_error_naming_the_file(mock, tmp_path, monkeypatch):
+    import sys
+
+    config = tmp_path / "home" / ".modal.toml"
+    config.write_text('[default\ntoken_id = "ak-1"\n')
+    for name in [n for n in sys.modules if n == "modal" or n.startswith("modal.")]:
+        monkeypatch.delitem(sys.modules, name)  # the client reads its file on import: import it afresh
+    result, run_dir = apply_modal(tmp_path)
+    assert result.exit_code == 2 and f"cannot read the Modal configuration file `{config}`" in result.stderr
+    assert "Key group not on a line by itself" in result.stderr and "internal error" not in result.output

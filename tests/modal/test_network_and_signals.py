@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from megaspec.compiler.runs import manifest as mf
-from tests.modal.test_lifecycle import SPEC, apply_modal
+from tests.modal.test_lifecycle import SPEC
 
 MEGASPEC = str(Path(sys.executable).parent / "megaspec")
 
@@ -59,11 +59,15 @@ def test_a_signal_during_the_spawn_leaves_the_app_id_and_interrupted(mock, tmp_p
 
 def test_the_network_lost_during_the_spawn_is_not_a_ctrl_c(own_mock, tmp_path):
     own_mock.set("rpc_die.txt", "FunctionMap")
-    result, run_dir = apply_modal(tmp_path)
-    m = mf.read_manifest(run_dir)
-    assert result.exit_code == 1 and m.state == "error" and m.error.stage == "collector", result.output
-    assert "connection to Modal was lost during the launch" in m.error.message
-    assert f"`modal app logs {m.modal.app_id}`" in m.error.message and "Ctrl-C" not in result.output
+    runs = tmp_path / "runs"
+    proc = subprocess.run([MEGASPEC, "apply", SPEC, "--target", "modal", "--runs-dir", str(runs), "-o",
+                           str(tmp_path / "build")], capture_output=True, text=True, env=os.environ.copy(), timeout=120)
+    (manifest,) = runs.glob(f"*/{mf.MANIFEST_FILE}")
+    m = mf.read_manifest(manifest.parent)
+    assert proc.returncode == 1 and m.state == "error" and m.error.stage == "collector", proc.stderr
+    assert "connection to Modal was lost during the launch" in m.error.message and "Ctrl-C" not in proc.stdout
+    assert f"`modal app logs {m.modal.app_id}`" in m.error.message and m.error.message in proc.stdout
+    assert "Traceback" not in proc.stderr and "never retrieved" not in proc.stderr  # the client's noise
 
 
 def test_the_network_lost_while_a_seed_compiles_says_it_may_still_be_running(own_mock, tmp_path):
@@ -86,3 +90,19 @@ def test_the_network_lost_while_a_seed_compiles_says_it_may_still_be_running(own
     assert "the connection to Modal was lost while waiting" in err and "may still be being made" in err
     assert "Before seeding again, check: `modal app logs ap-" in err and "seed.json" in err
     assert "the seed was not made" not in err and "Traceback" not in err
+
+
+def test_a_poll_given_up_on_leaves_no_client_tracebacks(mock, tmp_path):
+    """The process exits with the client's poll still waiting: its task ends in ClientClosed, which
+    asyncio would print as tracebacks (54 lines) after megaspec's own two."""
+    from tests.modal.test_lifecycle import apply_modal
+
+    applied, run_dir = apply_modal(tmp_path)
+    assert applied.exit_code == 0, applied.output
+    mock.set("rpc_hang.txt", "FunctionGetOutputs")
+    bounded = ("from megaspec.compiler.runs import refresh; refresh.POLL_TIMEOUT_S = 0.5; "  # 20 s in use
+               "from megaspec.compiler.cli import main; import sys; main(sys.argv[1:])")
+    proc = subprocess.run([sys.executable, "-c", bounded, "collect", str(run_dir)], capture_output=True, text=True,
+                          env=os.environ.copy(), timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert "did not answer within" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

@@ -9,14 +9,21 @@ per-process client (`Client.from_env()`), so every later call reuses its channel
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 import threading
 from collections.abc import Callable
 from types import ModuleType
+from typing import TypeVar
 
 from ...codes import EXIT_USAGE
 from ..manifest import BackendError
 
+T = TypeVar("T")
+
 CONNECT_TIMEOUT_S = 15.0  # the client's own retries last ~63 s, in silence
+ANSWER_TIMEOUT_S = 20.0  # one answer once connected (a poll, a cancel): a request takes milliseconds
 _QUIET_S = 1.0  # a connect slower than this is announced
 
 
@@ -29,7 +36,29 @@ def import_modal(*, launching: bool = False) -> ModuleType:
         rehearse = ", or run on this machine with `--target local`" if launching else ""
         raise BackendError("the Modal backend needs the `modal` client, which is not installed here",
                            hint=f"pip install 'megaspec[modal]' (modal==1.6.4){rehearse}", code=EXIT_USAGE) from e
+    except Exception as e:
+        raise _config_error(e) from None
+    # The client's tasks that megaspec gave up on (a poll past its bound, a connection lost, a Ctrl-C)
+    # end at exit with ClientClosed or the lost connection, which asyncio and the client's event-loop
+    # thread log as tracebacks ("Task exception was never retrieved", "unhandled exception during
+    # asyncio.run() shutdown", "Synchronizer thread unexpectedly died"): by then the command has said
+    # what happened, in the user's terms.
+    for noisy in ("asyncio", "synchronicity"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
     return modal
+
+
+def _config_error(error: Exception) -> Exception:
+    """The client reads its configuration file on import; a broken one is a usage error naming the file
+    (any other failure is returned as it is)."""
+    exceptions = sys.modules.get("modal.exception")
+    path = os.environ.get("MODAL_CONFIG_PATH") or os.path.join(os.path.expanduser("~"), ".modal.toml")
+    if exceptions is None or not isinstance(error, exceptions.InvalidError) or not os.path.isfile(path):
+        return error
+    problem = str(error).strip().splitlines()[-1]
+    return BackendError(f"cannot read the Modal configuration file `{path}`: {problem}",
+                        hint="Fix it (TOML: one [table] per profile, as `modal token new` writes it), or move it "
+                             "away and run `modal token new`", code=EXIT_USAGE)
 
 
 def check_client_version(targeted: str, *, launching: bool = False) -> None:
@@ -76,6 +105,34 @@ def connect(echo: Callable[[str], None], *, launching: bool = False, timeout_s: 
     raise BackendError(f"could not reach Modal at {config.get('server_url')}{why}",
                        hint="Check the network (and MODAL_SERVER_URL if set), then run the command again; "
                             "nothing was changed")
+
+
+class NoAnswer(BackendError):
+    """Modal took the request and did not answer in time: its fate is unknown, not failed."""
+
+
+def within(what: str, request: Callable[[], T], *, timeout_s: float | None = None) -> T:
+    """`request()`'s answer, or its exception, within `timeout_s`; else a BackendError saying what was
+    waited for (NoAnswer). The request runs in a daemon thread that is left behind on timeout: a hung RPC cannot
+    be taken back from here, and must not hold the process's exit."""
+    timeout_s = ANSWER_TIMEOUT_S if timeout_s is None else timeout_s
+    outcome: dict = {}
+
+    def ask() -> None:
+        try:
+            outcome["answer"] = request()
+        except BaseException as e:  # noqa: BLE001 - raised again below, in the caller's thread
+            outcome["error"] = e
+
+    worker = threading.Thread(target=ask, daemon=True, name="megaspec-modal-request")
+    worker.start()
+    worker.join(timeout_s)
+    if "error" in outcome:
+        raise outcome["error"]
+    if "answer" not in outcome:
+        raise NoAnswer(f"Modal did not answer {what} within {timeout_s:g} s",
+                       hint="Check the network, then run the command again")
+    return outcome["answer"]
 
 
 def _hello(outcome: dict) -> None:

@@ -29,7 +29,7 @@ from ..manifest import (
     update_manifest,
     utc_now,
 )
-from .modal_client import describe, is_lost_connection
+from .modal_client import NoAnswer, T, describe, is_lost_connection, within
 
 RESULT_RETENTION_DAYS = 7  # Modal keeps spawn() results this long, then get() raises OutputExpiredError
 ReadVolumeFile = Callable[[str, str], bytes]
@@ -159,13 +159,15 @@ def cancel(run_dir: Path, *, read_volume_file: ReadVolumeFile | None = None) -> 
     run_dir = Path(run_dir)
     manifest = open_run(run_dir, "cancel", "A local run stops with Ctrl-C in the terminal running it (its receipt "
                                            "says `interrupted`)")
+    call_id = manifest.modal.function_call_id if manifest.modal else None
     if not manifest.is_terminal:
-        manifest = collect(run_dir, read_volume_file=read_volume_file)
+        manifest = _within(manifest, f"the poll of `{call_id}` before cancelling it",
+                           lambda: collect(run_dir, read_volume_file=read_volume_file))
     if manifest.is_terminal:
         return Cancelled(manifest, stopped=False)
-    call_id = manifest.modal.function_call_id
     try:
-        _function_call(call_id).cancel(terminate_containers=True)
+        _within(manifest, f"the cancel of `{call_id}`",
+                lambda: _function_call(call_id).cancel(terminate_containers=True))
     except (AuthError, ConnectionError, NotFoundError) as e:
         raise BackendError(f"cannot cancel `{call_id}`: {describe(e)}",
                            hint=f"Check `modal token info`; as a last resort, `modal app stop {manifest.modal.app_id}`"
@@ -174,6 +176,16 @@ def cancel(run_dir: Path, *, read_volume_file: ReadVolumeFile | None = None) -> 
     manifest = update_manifest(run_dir, lambda m: m if m.is_terminal else advance(m, "interrupted",
                                                                                   notes=[*m.notes, note]))
     return Cancelled(manifest, stopped=True)
+
+
+def _within(manifest: Manifest, what: str, request: Callable[[], T]) -> T:
+    """A request of `cancel`, bounded (`modal_client.within`); on timeout the error says the run is unchanged."""
+    try:
+        return within(what, request)
+    except NoAnswer as e:
+        raise BackendError(f"{e}; the run is unchanged (state `{manifest.state}`), and may still be running",
+                           hint=f"Check the network, then `megaspec cancel` it again; as a last resort, "
+                                f"`modal app stop {manifest.modal.app_id}`") from None
 
 
 def open_run(run_dir: Path, verb: str, hint: str) -> Manifest:
