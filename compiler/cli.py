@@ -31,7 +31,7 @@ gc.set_threshold(100_000, 50, 100)
 COMMAND_MODULES = {
     "lint": "lint", "schema": "lint", "explain": "lint", "rules": "lint",
     "compile": "compile", "plan": "compile",
-    "sweep": "sweep", "apply": "apply", "cache": "cache", "collect": "runs", "cancel": "runs", "status": "runs", "logs": "runs", "receipts": "receipts",
+    "sweep": "sweep", "apply": "apply", "rerun": "rerun", "cache": "cache", "collect": "runs", "cancel": "runs", "status": "runs", "logs": "runs", "receipts": "receipts",
     "report": "report", "data": "data",
 }
 

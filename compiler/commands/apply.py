@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from megaspec.runtime.contract.rundir import MANIFEST_FILE, PLAN_FILE
+from megaspec.runtime.contract.rundir import MANIFEST_FILE, PLAN_FILE, SPEC_FILE
 
 from ..runs.interrupts import signum_of
 from ..runs.manifest import BackendError, read_manifest
@@ -70,16 +70,22 @@ def _apply_modal(plan, app_py: Path, run_dir: Path, announce) -> int:
     return EXIT_OK
 
 
-def _announcer(plan, run_dir: Path):
-    """`apply: NAME -> RUN_DIR (...)`, said once and only once the run folder's manifest exists: a folder
-    a refused or interrupted launch never created is never announced."""
+def _announcer(plan, run_dir: Path, spec_text: str):
+    """Once and only once the run folder's manifest exists (a folder a refused or interrupted launch never
+    created is never announced): the spec as applied stored in it for `megaspec rerun`, and
+    `apply: NAME -> RUN_DIR (...)` said."""
+    from megaspec.runtime.contract.files import write_text_atomic
+
     kind = f"{plan.distributed.world_size} {plan.distributed.device} rank(s)"
-    line = f"apply: {plan.name} -> {run_dir} ({plan.target}, {kind}{', REHEARSAL' if plan.run.rehearsal else ''})"
+    again = f", rerun of {plan.run.rerun_of}" if plan.run.rerun_of else ""
+    line = (f"apply: {plan.name} -> {run_dir} ({plan.target}, {kind}{', REHEARSAL' if plan.run.rehearsal else ''}"
+            f"{again})")
     said: list[bool] = []
 
     def announce() -> None:
         if not said and (run_dir / MANIFEST_FILE).is_file():
             said.append(True)
+            write_text_atomic(run_dir / SPEC_FILE, spec_text)
             click.echo(line)
 
     return announce
@@ -183,7 +189,7 @@ def apply(spec: str, target: str | None, runs_dir: str, out_dir: str, old_build_
         with launcher_signals():  # SIGTERM and SIGHUP end it as Ctrl-C does, with a manifest, at any moment
             checked = None if Path(spec).is_dir() else _checked_spec(spec, steps)
             if checked is not None and checked.spec.sweep is None:
-                raise click.exceptions.Exit(_apply_one(checked, target=target, runs_dir=Path(runs_dir),
+                raise click.exceptions.Exit(apply_one(checked, target=target, runs_dir=Path(runs_dir),
                                                        build_dir=build_dir, steps=steps, progress=not no_progress,
                                                        resume_dir=resume_dir))
     except KeyboardInterrupt as e:  # before the run folder existed: the backends end their own manifests
@@ -196,16 +202,18 @@ def apply(spec: str, target: str | None, runs_dir: str, out_dir: str, old_build_
     raise click.exceptions.Exit(code)
 
 
-def _apply_one(checked, *, target: str | None, runs_dir: Path, build_dir: Path, steps: int | None, progress: bool,
-               resume_dir: str | None) -> int:
-    """One spec (not a sweep): lower, build, then the backend; the exit code."""
-    plan = lower_checked(checked, target=target, steps=steps)
+def apply_one(checked, *, target: str | None, runs_dir: Path, build_dir: Path, steps: int | None, progress: bool,
+              resume_dir: str | None = None, name: str | None = None, rerun_of: str | None = None) -> int:
+    """One spec (not a sweep): lower (`name`, `rerun_of`: a rerun's), build, then the backend; the exit code."""
+    from ..spec.expand import applied_text
+
+    plan = lower_checked(checked, target=target, steps=steps, name=name, rerun_of=rerun_of)
     if resume_dir:
         plan = _resumable(plan, Path(resume_dir))
     with _refused_writes():
         app_py = build_app(plan, build_dir)
     run_dir = Path(resume_dir) if resume_dir else runs_dir / plan.run.run_id
-    announce = _announcer(plan, run_dir)
+    announce = _announcer(plan, run_dir, applied_text(checked))
     try:
         if plan.target == "local":
             return apply_local(plan, run_dir, progress=progress, resume=bool(resume_dir), announce=announce)

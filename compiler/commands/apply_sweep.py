@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from megaspec.runtime.contract.rundir import PLAN_FILE
+from megaspec.runtime.contract.rundir import PLAN_FILE, SPEC_FILE
 
 from ..runs.manifest import BackendError, new_manifest, utc_now, write_manifest
 from .run_output import EXIT_FAILED, EXIT_OK, fail, was_signalled
@@ -38,6 +38,7 @@ class PlannedRun:
     source: RunSource
     plan: Any
     estimate: Any
+    spec_text: str  # the run's spec as one file, stored in its run folder for `megaspec rerun`
 
 
 def template_sources(checked, template: str, specs_dir: Path) -> list[RunSource]:
@@ -91,12 +92,13 @@ def plan_all(checked_runs: list, sources: list[RunSource], *, target: str | None
              steps: int | None, sweep_id: str | None = None) -> list[PlannedRun]:
     from megaspec.runtime.contract.cost import estimate
 
+    from ..spec.expand import applied_text
     from .prepare import lower_checked
 
     planned = []
     for c, src in zip(checked_runs, sources, strict=True):
         plan = lower_checked(c, target=target, steps=steps, name=src.name, sweep_id=sweep_id)
-        planned.append(PlannedRun(src, plan, estimate(plan)))
+        planned.append(PlannedRun(src, plan, estimate(plan), applied_text(c)))
     return planned
 
 
@@ -122,7 +124,7 @@ def cost_gate(total: float | None, max_cost: float, yes: bool) -> None:
 
 def write_planned(sweep_dir: Path, planned: list[PlannedRun], build_dir: Path, *, source: str,
                   source_sha: str | None, matrix: dict, max_parallel: int | None, objective: dict | None):
-    """Each run's app in `build_dir`, its plan.json and `planned` manifest, then sweep.json."""
+    """Each run's app in `build_dir`, its plan, spec text and `planned` manifest, then sweep.json."""
     from megaspec.runtime.contract.files import write_text_atomic
 
     from ..runs.sweep_manifest import SweepManifest, SweepRunEntry, write_sweep
@@ -132,6 +134,7 @@ def write_planned(sweep_dir: Path, planned: list[PlannedRun], build_dir: Path, *
     for p in planned:
         run_dir = sweep_dir / p.plan.run.run_id
         write_text_atomic(run_dir / PLAN_FILE, p.plan.to_json())
+        write_text_atomic(run_dir / SPEC_FILE, p.spec_text)
         write_manifest(run_dir, new_manifest(p.plan, backend="local" if p.plan.target == "local" else "modal"))
         entries.append(SweepRunEntry(name=p.source.name, values=p.source.values, spec=p.source.spec.as_posix(),
                                      run_id=p.plan.run.run_id, run_dir=p.plan.run.run_id,

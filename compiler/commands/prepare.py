@@ -32,16 +32,21 @@ def steps_adjustment(steps: int | None):
 
 
 def lower_checked(checked, *, target: str | None, steps: int | None, name: str | None = None,
-                  sweep_id: str | None = None):
+                  sweep_id: str | None = None, rerun_of: str | None = None):
     """A lint-clean spec (checked with `steps_adjustment(steps)`) -> Plan with a fresh run id; `name`
-    renames the run (a sweep's runs carry its name), `sweep_id` names the sweep it is one of."""
+    renames the run (a sweep's runs carry its name), `sweep_id` names the sweep it is one of, `rerun_of`
+    the run it repeats. The command-line overrides are kept in the plan (`run.flags`) for `rerun`."""
     from ..codegen.build import plan_for
     from ..runs.run_id import mint_run_id
 
     name = name or checked.spec.name
     overridden = {"train.steps": "command line (--steps)"} if steps is not None else {}
-    return plan_for(checked, target=target, run_id=mint_run_id(name), overridden=overridden, name=name,
+    plan = plan_for(checked, target=target, run_id=mint_run_id(name), overridden=overridden, name=name,
                     sweep_id=sweep_id)
+    flags = {key: value for key, value in (("steps", steps), ("target", target)) if value is not None}
+    if not flags and rerun_of is None:
+        return plan
+    return plan.model_copy(update={"run": plan.run.model_copy(update={"flags": flags, "rerun_of": rerun_of})})
 
 
 def build_app(plan, build_dir: Path, links_from: Path | None = None) -> Path:

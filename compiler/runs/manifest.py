@@ -123,6 +123,8 @@ class Manifest(_Frozen, Artifact):
     receipt: str | None = None  # path of the stored receipt, relative to the run directory
     error: ManifestError | None = None
     notes: list[str] = Field(default_factory=list)  # how the collector got its answer, when unusual
+    flags: dict[str, str | int] = Field(default_factory=dict)  # apply's overrides (`steps`, `target`): plan.run.flags
+    rerun_of: str | None = None  # the run id this run repeats (`megaspec rerun`)
 
     @property
     def is_terminal(self) -> bool:
@@ -137,6 +139,7 @@ def new_manifest(plan, *, backend: Backend, now: str | None = None) -> Manifest:
         transitions=[Transition(state="planned", at=at)],
         spec=SpecRef(path=plan.run.spec_path, sha256=plan.run.spec_sha256),
         plan_sha256=plan.sha256(), app_name=plan.modal.app_name, rehearsal=plan.run.rehearsal,
+        flags=plan.run.flags, rerun_of=plan.run.rerun_of,
     )
 
 

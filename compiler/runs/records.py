@@ -133,10 +133,10 @@ def metric_text(key: str, value: float | None) -> str:
 
 
 def provenance_values(r: RunRecord) -> dict[str, str]:
-    """What produced the numbers: versions, git revision, image, observed GPU."""
+    """What produced the numbers: versions, git revision, image, observed GPU, and the run it repeats."""
     p, h = r.receipt.provenance, r.receipt.hardware
     git = f"{p.git_sha[:12]}{' (dirty)' if p.git_dirty else ''}" if p.git_sha else "unknown"
     devices = sorted(set(h.observed_devices))
     return {"megaspec": p.megaspec or "-", "torch": p.torch or "-", "modal": p.modal or "-", "python": p.python,
             "git": git, "image": (p.image_sha256 or "-")[:12], "observed": ", ".join(devices) or "-",
-            "host": p.host}
+            "host": p.host, "rerun of": r.receipt.rerun_of or "-"}

@@ -63,6 +63,10 @@ class RunIdentity(_Frozen):
     rehearsal: bool = False  # a GPU spec run locally on CPU to check geometry; never a GPU result
     substitutions: list[str] = Field(default_factory=list)  # what a rehearsal replaced, in words
     sweep_id: str | None = Field(default=None, exclude_if=lambda v: v is None)  # the sweep this run is one of
+    # The command line's overrides (`steps`, `target`), so `megaspec rerun` repeats them; and the run a
+    # rerun repeats. Left out of the JSON when unset, so plans without them keep their bytes.
+    flags: dict[str, str | int] = Field(default_factory=dict, exclude_if=lambda v: not v)
+    rerun_of: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class UserModelPlan(_Frozen):

@@ -328,6 +328,7 @@ class Receipt(_Part, Artifact):
     tracking: TrackingReport | None = None
     model: ModelReport | None = None  # only for the user's own model
     divergence: DivergenceReport | None = None  # set when status is `diverged`
+    rerun_of: str | None = None  # the run id this run repeats (`megaspec rerun`), from the plan
 
     def non_finite_loss(self) -> str | None:
         """The first loss that is not a finite number (`losses[3] = nan`), or None: such a run did not succeed,

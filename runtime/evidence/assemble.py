@@ -68,7 +68,7 @@ def build_receipt(plan: Plan, run_dir: Path, started_at: str, outcome: LaneOutco
         checkpoint=outcome.checkpoint or _checkpoints_on_disk(plan, run_dir),
         provenance=collect_provenance(plan), error=error, bench=outcome.bench,
         tracking=tracking.report(plan, run_dir), model=outcome.model,
-        divergence=outcome.diverged)
+        divergence=outcome.diverged, rerun_of=plan.run.rerun_of)
 
 
 def _checkpoints_on_disk(plan: Plan, run_dir: Path) -> CheckpointReport | None:

@@ -1,0 +1,56 @@
+"""`megaspec rerun RUN_DIR`, for real on this machine: a run applied with a base and `--steps 5` is run
+again from the spec text stored in its folder (bases folded in), with the same flags, as a new run that
+points at it; its losses are bit-identical and `receipts compare` shows no setting that differs."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from megaspec.compiler.cli import cli
+from megaspec.compiler.runs.manifest import read_manifest
+from megaspec.runtime.contract.plan import read_plan
+from megaspec.runtime.contract.receipt import read_receipt
+from tests.conftest import run_megaspec
+from tests.unit.test_manifest import make_manifest
+
+BASE = "megaspec: 1\nname: base\ntarget: local\nresources: {ranks: 2}\npreset: tiny\n" \
+       "train: {steps: 8, warmup_steps: 1, global_batch: 8, micro_batch: 2, seq_len: 32}\n"
+SPEC = "megaspec: 1\nname: again\nextends: _base.yaml\ntrain: {lr: 2.0e-3}\n"
+
+
+@pytest.mark.slow
+def test_a_rerun_repeats_the_spec_and_flags_and_gives_bit_identical_losses(tmp_path):
+    (tmp_path / "_base.yaml").write_text(BASE)
+    (tmp_path / "again.yaml").write_text(SPEC)
+    first = run_megaspec("apply", "again.yaml", "--steps", "5", "--no-progress", cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    (original,) = (tmp_path / "runs").iterdir()
+    stored = (original / "spec.yaml").read_text()
+    assert "extends" not in stored and "lr: 0.002" in stored and "ranks: 2" in stored  # the base folded in
+    (tmp_path / "_base.yaml").write_text(BASE.replace("steps: 8", "steps: 9"))  # the files may change since
+    again = run_megaspec("rerun", str(original.relative_to(tmp_path)), "--no-progress", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    (new,) = [d for d in (tmp_path / "runs").iterdir() if d != original]
+    assert f"rerun of {original.name}" in again.stdout
+    manifest, receipt = read_manifest(new), read_receipt(new / "receipt.json")
+    assert manifest.rerun_of == receipt.rerun_of == original.name and manifest.flags == {"steps": 5}
+    before = read_receipt(original / "receipt.json")
+    assert receipt.losses == before.losses and len(receipt.losses) == 5  # bit for bit, with --steps 5 again
+    assert read_plan(new / "plan.json").sha256() == read_plan(original / "plan.json").sha256()
+    compared = run_megaspec("receipts", "compare", str(original), str(new), cwd=tmp_path)
+    assert compared.returncode == 0, compared.stderr
+    assert "settings that differ\n  (none)" in compared.stdout and "rerun of" in compared.stdout
+
+
+def test_a_run_folder_without_the_stored_spec_is_refused_with_a_reason(tmp_path):
+    from megaspec.compiler.runs import manifest as mf
+
+    mf.write_manifest(tmp_path / "old", make_manifest("ok"))
+    result = CliRunner().invoke(cli, ["rerun", str(tmp_path / "old")])
+    assert result.exit_code == 1 and "holds no spec.yaml" in result.output and "Traceback" not in result.output
+
+
+def test_rerun_of_a_folder_that_is_not_a_run_says_so(tmp_path):
+    result = CliRunner().invoke(cli, ["rerun", str(tmp_path)])
+    assert result.exit_code == 1 and "is not a run directory" in result.output
