@@ -76,13 +76,11 @@ def end_if_orphaned(run_dir: Path, manifest: Manifest) -> Manifest:
 def living_ranks(run_dir: Path) -> list[str]:
     """`rank N (pid P)` for each rank of the run whose process still runs on this host."""
     living = []
-    for number, data in read_statuses(run_dir).items():
-        try:
-            rank = LocalProcess(pid=int(data["pid"]), host=str(data["host"]),
-                                started_at=_start_time(int(data["pid"])))
-            born_s = int(data["started_ns"]) / 1e9
-        except (ValueError, KeyError, TypeError):
+    for number, state in read_statuses(run_dir).items():
+        if state.pid is None or state.host is None or state.started_ns is None:
             continue
+        rank = LocalProcess(pid=state.pid, host=state.host, started_at=_start_time(state.pid))
+        born_s = state.started_ns / 1e9
         # the same pid, started before the rank wrote its status file (not a later process reusing it)
         if not is_gone(rank) and rank.started_at is not None and rank.started_at <= born_s + 1.0:
             living.append(f"rank {number} (pid {rank.pid})")
@@ -95,7 +93,7 @@ def last_recorded(run_dir: Path) -> str:
         steps = [e["step"] for e in read_events(run_dir / PROGRESS_FILE)[0] if "step" in e]
     except UnreadableFile:
         steps = []
-    phases = [f"rank {rank} in `{data.get('phase', 'bootstrap')}` at step {data.get('last_step', 0)}"
-              for rank, data in read_statuses(run_dir).items()]
+    phases = [f"rank {rank} in `{state.phase}` at step {state.last_step}"
+              for rank, state in read_statuses(run_dir).items()]
     said = [f"last step recorded: {steps[-1]}" if steps else "no step recorded", *phases]
     return "; ".join(said)

@@ -14,7 +14,7 @@ from ..contract import checkpoint_dirs, cost, memory
 from ..contract.clock import seconds_between, utc_now
 from ..contract.plan import PLAN_VERSION, Plan
 from ..contract.progress import read_record
-from ..contract.rank_status import read_statuses
+from ..contract.rank_status import RankState, read_statuses
 from ..contract.receipt import (
     CheckpointReport,
     DataReport,
@@ -34,7 +34,6 @@ from ..contract.receipt import (
 from ..contract.rundir import RECEIPT_FILE, error_files, rank_log_dirs, run_id_of
 from ..rank.outcome import LaneOutcome
 from ..rank.provenance import collect_provenance, describe_hardware
-from ..rank.status import rank_report
 from ..state import cachestate
 from ..train import tracking
 from .acceptance import evaluate
@@ -45,10 +44,10 @@ THROUGHPUT_FIELDS = ("tokens_per_s", "tokens_per_s_per_device", "step_time_p50_s
 
 
 def build_receipt(plan: Plan, run_dir: Path, started_at: str, outcome: LaneOutcome,
-                  statuses: list[dict[str, Any]], *, status: str, error: RunError | None = None) -> Receipt:
+                  statuses: list[RankState], *, status: str, error: RunError | None = None) -> Receipt:
     """A receipt from the plan, a lane's outcome and the ranks' statuses (rank 0 and the parent); a run
     that ended well but whose loss diverged is `diverged`."""
-    per_rank = [RankReport(**rank_report(s, None, None)) for s in sorted(statuses, key=lambda s: s["rank"])]
+    per_rank = [RankReport(**s.report(None, None)) for s in sorted(statuses, key=lambda s: s.rank)]
     steps = None if plan.lane == "bench" else Steps(
         planned=plan.train.steps, completed=outcome.num_completed, warmup_excluded=outcome.excluded,
         measured=outcome.measured, resumed_from=outcome.resumed_from)
@@ -80,11 +79,11 @@ def _checkpoints_on_disk(plan: Plan, run_dir: Path) -> CheckpointReport | None:
     return CheckpointReport(dir=str(root), saved_steps=checkpoint_dirs.complete_steps(root))
 
 
-def _observed(statuses: list[dict[str, Any]]) -> list[str]:
+def _observed(statuses: list[RankState]) -> list[str]:
     for s in statuses:
-        if s.get("observed_devices"):
-            return s["observed_devices"]
-    return sorted({s["device"] for s in statuses if s.get("device")})
+        if s.observed_devices:
+            return s.observed_devices
+    return sorted({s.device for s in statuses if s.device})
 
 
 def _distributed(plan: Plan) -> Distributed:
@@ -139,7 +138,7 @@ def complete_receipt(plan: Plan, run_dir: Path, started_at: str, parent_outcome:
     dumps = _error_files(run_dir, node_rank, plan.distributed.nproc_per_node)
     gathered = {r.rank: r.model_dump() for r in receipt.per_rank}
     for rank, s in statuses.items():
-        gathered[rank] = rank_report(s, dumps.get(rank), _log_dir(run_dir, node_rank, plan, rank))
+        gathered[rank] = s.report(dumps.get(rank), _log_dir(run_dir, node_rank, plan, rank))
     per_rank = [RankReport(**gathered[r]) for r in sorted(gathered)]
     finished_at = utc_now()
     update: dict[str, Any] = {"per_rank": per_rank, "startup": _startup(plan, per_rank, run_dir),
@@ -158,14 +157,14 @@ def complete_receipt(plan: Plan, run_dir: Path, started_at: str, parent_outcome:
     return Receipt.model_validate(receipt.model_dump())
 
 
-def _recovered_record(plan: Plan, run_dir: Path, receipt: Receipt, statuses: dict[int, dict[str, Any]]
+def _recovered_record(plan: Plan, run_dir: Path, receipt: Receipt, statuses: dict[int, RankState]
                       ) -> dict[str, Any]:
     """What a failed run proved, when rank 0 was torn down before its receipt said so (a peer was
     killed, SIGTERM): the losses in progress.jsonl, and the steps every rank's status file completed."""
     record = read_record(run_dir)
     losses = record.losses if len(record.losses) > len(receipt.losses) else receipt.losses
     all_ranks = len(statuses) == plan.distributed.world_size
-    every_rank = min(int(s.get("last_step", 0)) for s in statuses.values()) if all_ranks else 0
+    every_rank = min(s.last_step for s in statuses.values()) if all_ranks else 0
     steps = receipt.steps or Steps(planned=plan.train.steps, completed=0, warmup_excluded=0, measured=0)
     evals = record.evals if len(record.evals) > len(receipt.eval or []) else receipt.eval
     update: dict[str, Any] = {"losses": losses, "eval": _eval_points(plan, evals), "steps": steps.model_copy(update={

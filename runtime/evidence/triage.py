@@ -15,19 +15,19 @@ from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
 from ..contract.errors import RunFailure, is_peer_gone, signal_name, signal_of
 from ..contract.plan import Plan
+from ..contract.rank_status import RankError, RankState
 from ..contract.receipt import STAGES, Receipt, RunError
-from ..rank.status import failing_step, progress_of
 from ..state import cachestate
 
 # How a rank that a signal stopped (not a crash) exits: SIGTERM or SIGINT, sent from outside the launcher.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def triage(plan: Plan, receipt: Receipt, statuses: dict[int, dict[str, Any]], dumps: dict[int, str],
+def triage(plan: Plan, receipt: Receipt, statuses: dict[int, RankState], dumps: dict[int, str],
            launch_error: BaseException | None) -> dict[str, Any]:
     """status, error and diagnostics for the receipt, from how the launch ended."""
     diagnostics = list(receipt.diagnostics)
-    _, ranks_agree = cachestate.agreed_state([s["cache"] for s in statuses.values() if s.get("cache")])
+    _, ranks_agree = cachestate.agreed_state([s.cache for s in statuses.values() if s.cache])
     if not ranks_agree:
         diagnostics.append(RunError(code="MS811", stage="compile", rank=None, step=1,
                                     message="ranks started from different compile-cache states; seed every rank"))
@@ -46,9 +46,9 @@ def triage(plan: Plan, receipt: Receipt, statuses: dict[int, dict[str, Any]], du
     exitcodes = {rank: f.exitcode for rank, f in launch_error.failures.items()}
     if plan.distributed.nodes == 1:
         for rank in range(plan.distributed.world_size):
-            statuses.setdefault(rank, {"rank": rank, "phase": "bootstrap", "last_step": 0})
+            statuses.setdefault(rank, RankState(rank=rank))
     culprit = attribute(statuses, exitcodes)
-    if receipt.status in ("ok", "diverged") and all(s.get("phase") in ("teardown", "done") for s in statuses.values()):
+    if receipt.status in ("ok", "diverged") and all(s.phase in ("teardown", "done") for s in statuses.values()):
         diagnostics.append(RunError(code="MS804", stage="teardown", rank=culprit["rank"], step=None,
                                     message=f"rank {culprit['rank']} failed after the receipt was written: "
                                             f"{culprit['message']}", error_file=dumps.get(culprit["rank"])))
@@ -58,21 +58,19 @@ def triage(plan: Plan, receipt: Receipt, statuses: dict[int, dict[str, Any]], du
     return {"status": "interrupted" if error.code == "MS809" else "error", "error": error, "diagnostics": diagnostics}
 
 
-def launcher_stopped(launch_error: BaseException, statuses: dict[int, dict[str, Any]]) -> RunError:
+def launcher_stopped(launch_error: BaseException, statuses: dict[int, RankState]) -> RunError:
     """MS809 for a launcher a signal stopped: which signal, and where each rank was when it stopped them.
     No rank is blamed; the stage and step are those of the rank that was furthest behind."""
     said = f"the launcher received {signal_name(signal_of(launch_error))}"
     if not statuses:
         return RunError(code="MS809", stage="bootstrap", rank=None, step=None, message=f"{said} before any rank started")
-    where = ", ".join(f"rank {r} in `{s.get('phase', 'bootstrap')}` after step {s.get('last_step', 0)}"
-                      for r, s in sorted(statuses.items()))
-    behind = statuses[min(statuses, key=lambda r: progress_of(statuses[r]))]
-    phase = behind.get("phase", "bootstrap")
-    return RunError(code="MS809", stage=phase if phase in STAGES else "teardown", rank=None,
-                    step=failing_step(behind), message=f"{said} and stopped the ranks: {where}")
+    where = ", ".join(f"rank {r} in `{s.phase}` after step {s.last_step}" for r, s in sorted(statuses.items()))
+    behind = statuses[min(statuses, key=lambda r: statuses[r].progress())]
+    return RunError(code="MS809", stage=behind.phase if behind.phase in STAGES else "teardown", rank=None,
+                    step=behind.failing_step(), message=f"{said} and stopped the ranks: {where}")
 
 
-def attribute(statuses: dict[int, dict[str, Any]], exitcodes: dict[int, int]) -> dict[str, Any]:
+def attribute(statuses: dict[int, RankState], exitcodes: dict[int, int]) -> dict[str, Any]:
     """Name the rank that caused a failed run, from status files and the launcher's exit codes.
 
     In order: the first rank that raised a real error (not a peer symptom); a rank that died
@@ -82,55 +80,55 @@ def attribute(statuses: dict[int, dict[str, Any]], exitcodes: dict[int, int]) ->
     waiter), named as dead (MS802) when its peers lost their connection to it; the first rank to
     fail at all.
     """
-    errors = {r: s["error"] for r, s in statuses.items() if s.get("error")}
-    causes = {r: e for r, e in errors.items() if e["code"] != "MS803"}
+    errors = {r: s.error for r, s in statuses.items() if s.error}
+    causes = {r: e for r, e in errors.items() if e.code != "MS803"}
     if causes:
-        rank = min(causes, key=lambda r: causes[r]["failed_ns"])
-        return {"rank": rank, **causes[rank]}
+        rank = min(causes, key=lambda r: causes[r].failed_ns)
+        return {"rank": rank, **causes[rank].model_dump()}
     for rank, code in sorted(exitcodes.items()):
         if rank not in errors and code != 0:
-            status = statuses.get(rank, {})
-            found = {"rank": rank, "stage": status.get("phase", "bootstrap"), "step": failing_step(status)}
+            status = statuses.get(rank) or RankState(rank=rank)
+            found = {"rank": rank, "stage": status.phase, "step": status.failing_step()}
             if -code in STOP_SIGNALS:  # the launcher signals its ranks only after a first failure, never this one
                 return {**found, "code": "MS809",
                         "message": f"rank {rank} was stopped by {signal_name(-code)} from outside the launcher, in "
-                                   f"`{found['stage']}` after step {status.get('last_step', 0)}"}
+                                   f"`{found['stage']}` after step {status.last_step}"}
             return {**found, "code": "MS802",
                     "message": f"rank {rank} exited with code {code} without a Python error (killed or crashed)"}
     stalled = _staller(statuses, errors)
     if stalled is not None:
         return stalled
     if errors:
-        rank = min(errors, key=lambda r: errors[r]["failed_ns"])
-        return {"rank": rank, **errors[rank]}
+        rank = min(errors, key=lambda r: errors[r].failed_ns)
+        return {"rank": rank, **errors[rank].model_dump()}
     rank = min(exitcodes) if exitcodes else None
     return {"rank": rank, "code": "MS802", "stage": "bootstrap", "step": None,
             "message": "a rank failed before writing its status"}
 
 
-def _staller(statuses: dict[int, dict[str, Any]], errors: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
+def _staller(statuses: dict[int, RankState], errors: dict[int, RankError]) -> dict[str, Any] | None:
     """The rank the others waited for: strictly behind, or silent among the slowest while others timed out."""
     if not statuses:
         return None
-    least = min(progress_of(s) for s in statuses.values())
-    slowest = sorted(r for r, s in statuses.items() if progress_of(s) == least)
-    ahead = [r for r in statuses if progress_of(statuses[r]) > least]
+    least = min(s.progress() for s in statuses.values())
+    slowest = sorted(r for r, s in statuses.items() if s.progress() == least)
+    ahead = [r for r in statuses if statuses[r].progress() > least]
     silent = [r for r in slowest if r not in errors]
     if ahead:
-        suspects, waiter = slowest, max(ahead, key=lambda r: progress_of(statuses[r]))
+        suspects, waiter = slowest, max(ahead, key=lambda r: statuses[r].progress())
     elif errors and silent:
-        suspects, waiter = silent, min(errors, key=lambda r: errors[r]["failed_ns"])
+        suspects, waiter = silent, min(errors, key=lambda r: errors[r].failed_ns)
     else:
         return None
     rank = suspects[0]
-    phase, step = statuses[rank].get("phase", "bootstrap"), int(statuses[rank].get("last_step", 0))
+    phase, step = statuses[rank].phase, statuses[rank].last_step
     also = f" (also behind: {', '.join(map(str, suspects[1:]))})" if len(suspects) > 1 else ""
-    found = {"rank": rank, "stage": phase if phase in STAGES else "bootstrap", "step": failing_step(statuses[rank])}
-    waited = errors.get(waiter, {}).get("message", "")
+    found = {"rank": rank, "stage": phase if phase in STAGES else "bootstrap", "step": statuses[rank].failing_step()}
+    waited = errors[waiter].message if waiter in errors else ""
     if is_peer_gone(waited):  # its process closed the connection: it died, whichever exit the launcher saw first
         return {**found, "code": "MS802",
                 "message": f"rank {rank} exited in `{phase}` after step {step} without a Python error (killed or "
                            f"crashed){also}: rank {waiter} lost its connection to it"}
     return {**found, "code": "MS803",
             "message": f"rank {rank} stalled in `{phase}` after step {step}{also} while rank {waiter} waited in "
-                       f"`{statuses[waiter].get('phase')}`; the waiter's timeout is a symptom, not the cause"}
+                       f"`{statuses[waiter].phase}`; the waiter's timeout is a symptom, not the cause"}

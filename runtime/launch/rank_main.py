@@ -16,13 +16,14 @@ from torch.distributed.elastic.multiprocessing.errors import record
 
 from ..contract.errors import code_for
 from ..contract.plan import Plan
+from ..contract.rank_status import RankError, RankState
 from ..contract.receipt import STAGES, BenchReport, ModelReport, RunError, write_receipt
 from ..contract.rundir import RECEIPT_FILE
 from ..evidence.assemble import build_receipt
 from ..rank.outcome import LaneOutcome
 from ..rank.process_group import Rank, gather_json, init_distributed, teardown
 from ..rank.provenance import device_name, observed_devices
-from ..rank.status import RankStatus, failing_step
+from ..rank.status import RankStatus
 from ..state import cachestate
 from ..train.bench import run_bench
 from ..train.loop import run_training
@@ -43,7 +44,7 @@ def rank_main(plan_json: str, run_dir_str: str, seeded: bool, started_at: str) -
         status.update(device=device_name(r.device), observed_devices=observed_devices() if r.is_main else None)
         _run_lane(plan, r, status, run_dir, seeded, outcome, user)
         status.enter("receipt")
-        per_rank = gather_json(status.data)
+        per_rank = [RankState.model_validate(s) for s in gather_json(status.state.model_dump(mode="json"))]
         if r.is_main:
             write_receipt(run_dir / RECEIPT_FILE,
                           build_receipt(plan, run_dir, started_at, outcome, per_rank, status="ok"))
@@ -79,18 +80,18 @@ def _run_lane(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bo
 def _record_failure(plan: Plan, run_dir: Path, status: RankStatus, exc: BaseException, started_at: str,
                     outcome: LaneOutcome) -> None:
     """Write this rank's typed error to its status file; rank 0 also writes an error receipt."""
-    phase = status.data.get("phase", "bootstrap")
+    phase = status.state.phase
     stage = getattr(exc, "stage", None) or (phase if phase in STAGES else "teardown")
-    step = getattr(exc, "step", None) or failing_step(status.data)
-    error = {"code": code_for(exc), "stage": stage, "step": step, "failed_ns": time.time_ns(),
-             "message": f"{type(exc).__name__}: {exc}"[:2000]}
+    step = getattr(exc, "step", None) or status.state.failing_step()
+    error = RankError(code=code_for(exc), stage=stage, step=step, failed_ns=time.time_ns(),
+                      message=f"{type(exc).__name__}: {exc}"[:2000])
     status.update(error=error, traceback=traceback.format_exc()[-4000:])
     traceback.print_exc(file=sys.stderr)  # into this rank's log; the terminal gets the receipt's one line
-    if status.data["rank"] != 0 or phase == "teardown":  # in teardown, rank 0's receipt is written and ok
+    if status.state.rank != 0 or phase == "teardown":  # in teardown, rank 0's receipt is written and ok
         return
     try:
-        failure = RunError(code=error["code"], stage=stage, rank=0, step=step, message=error["message"])
+        failure = RunError(code=error.code, stage=stage, rank=0, step=step, message=error.message)
         write_receipt(run_dir / RECEIPT_FILE, build_receipt(plan, run_dir, started_at, outcome,
-                                                              [status.data], status="error", error=failure))
+                                                              [status.state], status="error", error=failure))
     except Exception as receipt_exc:  # the launcher completes the receipt anyway
         print(f"rank 0 could not write the receipt: {receipt_exc}", file=sys.stderr)

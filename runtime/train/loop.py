@@ -99,7 +99,7 @@ def _train(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
     gc.disable()  # torchtitan's pattern: a GC pause on one rank stalls every rank at the next collective
     clock.start()
     for step in range(start_step + 1, t.steps + 1):
-        if status.data["phase"] == "train":  # step 1 of a fresh run is the first-step stage
+        if status.state.phase == "train":  # step 1 of a fresh run is the first-step stage
             drills.fire(r.rank, "train", step)
         if step % GC_EVERY_STEPS == 0:
             gc.collect(1)

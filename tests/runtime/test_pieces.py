@@ -9,6 +9,7 @@ import torch
 
 from megaspec.runtime.contract import errors, gpus
 from megaspec.runtime.contract.presets import PRESETS, num_params
+from megaspec.runtime.contract.rank_status import RankState
 from megaspec.runtime.contract.receipt import Receipt
 from megaspec.runtime.evidence import acceptance, triage
 from megaspec.runtime.rank import provenance
@@ -75,8 +76,9 @@ def test_model_init_is_deterministic_and_matches_the_preset_count():
     assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters(), strict=True))
 
 
-def status(rank: int, phase: str, last_step: int = 0, error: dict | None = None) -> dict:
-    return {"rank": rank, "phase": phase, "last_step": last_step, **({"error": error} if error else {})}
+def status(rank: int, phase: str, last_step: int = 0, error: dict | None = None) -> RankState:
+    return RankState.model_validate({"rank": rank, "phase": phase, "last_step": last_step,
+                                     **({"error": error} if error else {})})
 
 
 def err(code: str, ns: int, stage: str = "train") -> dict:
