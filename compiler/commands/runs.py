@@ -81,7 +81,8 @@ def _collect_one(run_dir: Path) -> int:
     except BackendError as e:
         fail(str(e), e.hint, e.code)
     if view.problem:
-        fail(view.problem, "Check `modal token info` and the network, then collect again; the run is untouched")
+        fail(view.problem, view.hint or "Check `modal token info` and the network, then collect again; the run is "
+                                        "untouched")
     manifest = view.manifest
     if manifest.is_terminal:
         print_outcome(run_dir, manifest)

@@ -91,6 +91,14 @@ class ModalCall(_Frozen):
     dashboard_url: str | None = None
     task_id: str | None = None  # the container, once the call graph names one
     call_graph: list[dict[str, str]] = Field(default_factory=list)
+    # Where it was launched from: a call is known only to its workspace (and environment), and a poll
+    # made with another profile is told "not found" about a run that is fine.
+    workspace: str | None = None
+    environment: str | None = None
+    profile: str | None = None
+
+    def launched_from(self) -> str:
+        return f"workspace `{self.workspace}`, environment `{self.environment}`, profile `{self.profile}`"
 
 
 class LocalProcess(_Frozen):

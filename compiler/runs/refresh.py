@@ -32,6 +32,7 @@ class RunView:
     run_dir: Path
     manifest: Manifest | None
     problem: str | None = None
+    hint: str | None = None  # what to do about the problem, when the one who found it knows
 
 
 def run_dirs(path: Path) -> list[Path]:
@@ -134,4 +135,4 @@ def _poll_one(run_dir: Path) -> RunView:
     try:
         return RunView(run_dir, collect(run_dir))
     except BackendError as e:
-        return RunView(run_dir, read_manifest(run_dir), str(e))
+        return RunView(run_dir, read_manifest(run_dir), str(e), e.hint)

@@ -353,3 +353,19 @@ def test_a_broken_modal_toml_is_a_usage_error_naming_the_file(mock, tmp_path, mo
     result, run_dir = apply_modal(tmp_path)
     assert result.exit_code == 2 and f"cannot read the Modal configuration file `{config}`" in result.stderr
     assert "Key group not on a line by itself" in result.stderr and "internal error" not in result.output
+
+
+def test_the_manifest_records_where_the_run_was_launched_from(mock, detached):
+    m = mf.read_manifest(detached)
+    assert (m.modal.workspace, m.modal.environment, m.modal.profile) == ("test-workspace", None, "default")
+
+
+@pytest.mark.parametrize("status", ["NOT_FOUND", "PERMISSION_DENIED"])
+def test_a_poll_from_another_workspace_says_so_and_changes_nothing(mock, detached, status):
+    before = (detached / mf.MANIFEST_FILE).read_bytes()
+    mock.set("rpc_status.json", json.dumps({"FunctionGetOutputs": [status, "no such function call"]}))
+    result = invoke("collect", str(detached))
+    assert result.exit_code == 1 and "Modal does not know call `fc-" in result.stderr, result.output
+    assert "launched from workspace `test-workspace`" in result.stderr and "the run is unchanged" in result.stderr
+    assert "`modal profile activate PROFILE`" in result.stderr
+    assert (detached / mf.MANIFEST_FILE).read_bytes() == before

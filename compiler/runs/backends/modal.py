@@ -28,7 +28,7 @@ from ...codegen.seed_app import cache_volume
 from ...spec.mounts import is_under
 from ..interrupts import raising_signals, signal_name, signum_of
 from ..manifest import BackendError, Manifest, ManifestError, ModalCall, advance, new_manifest, write_manifest
-from .modal_client import check_client_version, connect, describe, is_auth_error, is_lost_connection
+from .modal_client import check_client_version, connect, describe, identity, is_auth_error, is_lost_connection
 from .modal_collect import ReadVolumeFile, volume_file_bytes
 
 
@@ -97,6 +97,7 @@ def launch(plan, app_py: Path | Callable[[], Path], run_dir: Path, *, echo: Call
     checked and Modal answers."""
     check_client_version(plan.modal.client_version, launching=True)
     connect(echo, launching=True)
+    who = identity()
     app, function = find_entrypoint(load_app_module(app_py() if callable(app_py) else app_py))
     write_text_atomic(run_dir / PLAN_FILE, plan.to_json())  # collect reads it to find the receipt's Volume
     manifest = new_manifest(plan, backend="modal")
@@ -109,8 +110,8 @@ def launch(plan, app_py: Path | Callable[[], Path], run_dir: Path, *, echo: Call
     echo("building the image and creating the app on Modal (Modal's own output follows)")
     spawn = spawn_detached(app, function, plan.to_json(),
                            on_app=lambda app_id: write_manifest(run_dir, advance(manifest, "planned",
-                                                                                 modal=ModalCall(app_id=app_id))))
-    manifest = _manifest_after(manifest, spawn)
+                                                                                 modal=ModalCall(app_id=app_id, **who))))
+    manifest = _manifest_after(manifest, spawn, who)
     write_manifest(run_dir, manifest)
     if isinstance(spawn.problem, KeyboardInterrupt) and spawn.call_id is None:
         raise spawn.problem
@@ -149,10 +150,12 @@ def spawn_detached(app, function, plan_json: str, *, on_app: Callable[[str], obj
     return spawn
 
 
-def _manifest_after(manifest: Manifest, spawn: Spawn) -> Manifest:
-    app = ModalCall(app_id=spawn.app_id) if spawn.app_id else None
+def _manifest_after(manifest: Manifest, spawn: Spawn, who: dict) -> Manifest:
+    """The manifest the launch left; `who` is where it was launched from (`modal_client.identity`)."""
+    app = ModalCall(app_id=spawn.app_id, **who) if spawn.app_id else None
     if spawn.call_id is not None:
-        record = ModalCall(function_call_id=spawn.call_id, app_id=spawn.app_id, dashboard_url=spawn.dashboard_url)
+        record = ModalCall(function_call_id=spawn.call_id, app_id=spawn.app_id, dashboard_url=spawn.dashboard_url,
+                           **who)
         notes = [f"the call was spawned, but disconnecting failed: {describe(spawn.problem)}"] if spawn.problem else []
         return advance(manifest, "detached", modal=record, notes=notes)
     stop = (f"`modal app stop {spawn.app_id}` stops app `{spawn.app_id}` if it is still there" if spawn.app_id

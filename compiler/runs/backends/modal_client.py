@@ -135,6 +135,27 @@ def within(what: str, request: Callable[[], T], *, timeout_s: float | None = Non
     return outcome["answer"]
 
 
+def identity() -> dict[str, str | None]:
+    """The Modal workspace, environment and profile this client acts as (None where not known: the
+    workspace is asked of Modal, within a bound, and a failure leaves it unknown)."""
+    import modal.config
+    from modal._utils.async_utils import synchronizer
+    from modal_proto import api_pb2
+
+    async def token_info():
+        client = await modal.client._Client.from_env()
+        return await client._stub.TokenInfoGet(api_pb2.TokenInfoGetRequest())  # as `modal token info` asks
+
+    try:
+        workspace = within("which workspace the token belongs to",
+                           synchronizer.create_blocking(token_info)).workspace_name or None
+    except Exception:  # noqa: BLE001 - unknown is said as unknown
+        workspace = None
+    config = modal.config.config
+    return {"workspace": workspace, "environment": config.get("environment") or None,
+            "profile": modal.config._profile or None}
+
+
 def _hello(outcome: dict) -> None:
     import modal
 

@@ -38,7 +38,8 @@ ReadVolumeFile = Callable[[str, str], bytes]
 def poll(function_call) -> tuple[str, object]:
     """One immediate poll of a call: (outcome, payload).
 
-    outcome: done | pending | expired | failed | terminated | rejected | unreachable. The order
+    outcome: done | pending | expired | failed | terminated | rejected | unreachable | elsewhere (Modal
+    does not know the call, or refuses it, to this client's workspace/environment/profile). The order
     matters: a still-running call raises the *builtin* TimeoutError, while Modal's own TimeoutError
     family (OutputExpiredError, FunctionTimeoutError) does not subclass it.
     """
@@ -46,7 +47,9 @@ def poll(function_call) -> tuple[str, object]:
         AuthError,
         FunctionTimeoutError,
         InternalError,
+        NotFoundError,
         OutputExpiredError,
+        PermissionDeniedError,
         ResourceExhaustedError,
         ServiceError,
     )
@@ -61,6 +64,8 @@ def poll(function_call) -> tuple[str, object]:
         return "failed", f"the function hit its timeout (resources.timeout) on its last attempt: {e}"
     except AuthError as e:
         return "rejected", describe(e)
+    except (NotFoundError, PermissionDeniedError) as e:
+        return "elsewhere", describe(e)
     except Exception as e:  # noqa: BLE001 - RemoteError, InternalFailure, the function's own exception, or transit
         status = _output_status(function_call)
         in_transit = is_lost_connection(e) or isinstance(e, (ServiceError, InternalError, ResourceExhaustedError))
@@ -120,6 +125,8 @@ def _answer(run_dir: Path, manifest: Manifest, read_volume_file: ReadVolumeFile)
     """Ask Modal about the run's call; what the answer makes of a manifest (applied later, under the claim)."""
     function_call = _function_call(manifest.modal.function_call_id)
     outcome, payload = poll(function_call)
+    if outcome == "elsewhere":
+        raise _elsewhere(manifest, payload)
     if outcome in ("rejected", "unreachable"):
         reason = "Modal rejected the credentials" if outcome == "rejected" else "could not reach Modal"
         raise BackendError(f"{reason} while polling `{manifest.modal.function_call_id}`: {payload}",
@@ -136,6 +143,19 @@ def _answer(run_dir: Path, manifest: Manifest, read_volume_file: ReadVolumeFile)
                                  notes=[*m.notes, f"Modal terminated the call (stopped, not failed): {payload}"])
     return lambda m: advance(m, "error", error=ManifestError(stage="remote", message=str(payload)),
                              modal=_with_graph(m.modal, graph))
+
+
+def _elsewhere(manifest: Manifest, answer: str) -> BackendError:
+    """A call Modal says it does not know (or will not show) here: most likely asked from another workspace,
+    environment or profile than the one that launched it. Nothing about the run is decided from that."""
+    from .modal_client import identity
+
+    launched, here = manifest.modal, ModalCall(**identity())
+    return BackendError(
+        f"Modal does not know call `{launched.function_call_id}` to this client ({answer}); it was launched from "
+        f"{launched.launched_from()}, and this client is {here.launched_from()}; the run is unchanged",
+        hint="Poll it with the profile that launched it (`modal profile activate PROFILE`, or MODAL_PROFILE and "
+             "MODAL_ENVIRONMENT), then collect again")
 
 
 @dataclass(frozen=True)
