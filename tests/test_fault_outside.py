@@ -4,8 +4,10 @@ test waits for an event (a file appears, a process ends), never for a time."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import signal
 import subprocess
 import time
@@ -132,12 +134,16 @@ def test_a_damaged_checkpoint_falls_back_to_the_newest_intact_one_and_says_so(tm
     run_dir = tmp_path / killed.name
     shutil.copytree(killed, run_dir)
     DAMAGE[damage](run_dir / "checkpoints" / "step-6")
+    leftovers = [run_dir / "checkpoints" / ".tmp-step-9", run_dir / ".receipt.json.x1y2.tmp"]  # a kill mid-write
+    leftovers[0].mkdir()
+    leftovers[1].write_text("{")
     resumed = apply_to_end(tmp_path, str(spec), "--steps", "9", "--resume", str(run_dir))
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     receipt = read_receipt(run_dir / "receipt.json")
     assert (receipt.steps.resumed_from, receipt.checkpoint.resumed_from) == (3, 3)
     assert len(receipt.checkpoint.skipped) == 1 and receipt.checkpoint.skipped[0].startswith("step-6: ")
     assert "checkpoint passed over: step-6: " in resumed.stdout
+    assert not any(path.exists() for path in leftovers)  # removed when the run folder was next used
     assert receipt.losses == whole_losses  # bit-identical to the uninterrupted run
 
 
@@ -183,3 +189,48 @@ def test_a_modal_spec_without_the_client_announces_no_folder(tmp_path):
                           env=env)
     assert result.returncode != 0 and not (tmp_path / "runs").exists(), result.stdout + result.stderr
     assert "->" not in result.stdout, result.stdout
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB tmpfs for the runs folder: room for the run's files and one checkpoint (~2 MB), not two."""
+    where = tmp_path / "runs"
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(where)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (root and mount(8) needed): {mounted.stderr.strip()}")
+    yield where
+    subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_a_full_disk_is_a_located_error_with_a_receipt_and_resume_continues_bit_identical(
+        tmp_path, small_disk, killed_at_step_8):
+    spec, _, whole_losses = killed_at_step_8
+    full = apply_to_end(tmp_path, str(spec), "--steps", "9")
+    run_dir = next(small_disk.iterdir())
+    assert full.returncode == 1 and "Traceback" not in full.stdout + full.stderr, full.stdout + full.stderr
+    receipt, manifest = read_receipt(run_dir / "receipt.json"), read_manifest(run_dir)
+    assert (receipt.error.code, receipt.error.stage, receipt.error.step) == ("MS815", "checkpoint", 6), receipt.error
+    said = receipt.error.message
+    assert "No space left on device (ENOSPC)" in said and f"`{run_dir / 'checkpoints'}" in said, said
+    assert manifest.state == "error"
+    assert not (run_dir / "checkpoints" / ".tmp-step-6").exists()  # the failed save made room again
+    status = run_megaspec("status", str(small_disk))
+    assert status.returncode == 0 and "MS815" in status.stdout, status.stdout + status.stderr
+    recorded = (run_dir / "manifest.json").read_bytes()
+    orphan = {**json.loads(recorded), "state": "running", "error": None, "receipt": None, "completed_at": None,
+              "process": {"pid": 2**22 + 1, "host": socket.gethostname(), "started_at": None}}  # no such pid
+    (run_dir / "manifest.json").write_text(json.dumps(orphan))
+    with open(small_disk / "filler", "wb") as filler:  # the disk is now full: status cannot write
+        with pytest.raises(OSError):
+            filler.write(b"\0" * (16 << 20))
+            filler.flush()
+    full_status = run_megaspec("status", str(small_disk))
+    assert full_status.returncode == 0 and "orphaned" in full_status.stdout, full_status.stdout + full_status.stderr
+    (small_disk / "filler").unlink()
+    (run_dir / "manifest.json").write_bytes(recorded)
+    subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+    resumed = apply_to_end(tmp_path, str(spec), "--steps", "9", "--resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert read_receipt(run_dir / "receipt.json").losses == whole_losses

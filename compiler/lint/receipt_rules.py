@@ -60,6 +60,15 @@ _RUNTIME_DOCS: dict[str, tuple[str, str]] = {
               "logits that are not `[batch, seq, model.vocab_size]`. The message names your file and line.",
               "Fix the file and line the message names; `megaspec lint` checks the module and callable without "
               "running them (MS221, MS222), `megaspec explain MS218` states the whole contract."),
+    "MS815": ("A file the run needed could not be written or opened: the disk or quota is full (ENOSPC, EDQUOT), "
+              "the folder is read-only or forbidden (EROFS, EACCES, EPERM), or the process ran out of file "
+              "descriptors (EMFILE). The message names the path and the errno; half-written files are removed "
+              "when the run folder is next used.",
+              "Free space (or point `--runs-dir` / `checkpoint.dir` elsewhere), fix the folder's permissions or "
+              "raise `ulimit -n`, then `megaspec apply --resume RUN_DIR` from the last intact checkpoint."),
+    "MS816": ("The fork server the ranks are forked from died (killed, out of memory) or stopped answering "
+              "(SIGSTOP) while the ranks ran; the ranks ended with it. No rank is to blame.",
+              "Look for what killed it (the OOM killer: `dmesg`), then `megaspec apply --resume RUN_DIR`."),
 }
 
 

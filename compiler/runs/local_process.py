@@ -69,7 +69,10 @@ def end_if_orphaned(run_dir: Path, manifest: Manifest) -> Manifest:
                f"(killed, e.g. SIGKILL or out of memory, or the machine restarted; its fork server and ranks "
                f"ended with it); {last_recorded(run_dir)}")
     manifest = advance(manifest, "error", error=ManifestError(stage="remote", message=message))
-    write_manifest(run_dir, manifest)
+    try:
+        write_manifest(run_dir, manifest)
+    except OSError as e:  # a full or read-only disk: say it now, record it on a later refresh
+        return manifest.model_copy(update={"notes": [*manifest.notes, f"not recorded in the manifest: {e}"]})
     return manifest
 
 

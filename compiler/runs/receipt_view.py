@@ -38,6 +38,10 @@ CODE_TRIAGE = {
              "`data.dtype`, token ids against the vocabulary)",
     "MS809": "nothing failed: a signal stopped the run (the message names it and where each rank was); apply "
              "again, or `--resume` the run directory when it has a checkpoint",
+    "MS815": "the storage: free space or fix the permissions of the path the error names (or raise `ulimit -n`), "
+             "then `--resume` the run directory from its last intact checkpoint",
+    "MS816": "the fork server (not a rank): what killed or stopped it (`dmesg` for the OOM killer), then "
+             "`--resume` the run directory",
 }
 # Manifest stage (who owns the fix) -> the first thing to inspect.
 MANIFEST_TRIAGE = {

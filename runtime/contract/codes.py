@@ -23,6 +23,8 @@ RUNTIME_CODES = {
     "MS812": "cache-seed-mismatch",
     "MS813": "bad-data",
     "MS814": "user-model-failed",
+    "MS815": "storage-failed",
+    "MS816": "fork-server-lost",
 }
 
 RuntimeCode = Literal[tuple(RUNTIME_CODES)]  # type: ignore[valid-type] - built from the table above

@@ -9,6 +9,7 @@ docs, CI gates and runbooks key on them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import signal
 import threading
 from collections.abc import Iterator
@@ -62,6 +63,58 @@ class UserModelError(RunFailure):
 
     def __init__(self, message: str):
         super().__init__(message, stage="bootstrap")
+
+
+class StorageError(RunFailure):
+    """A file the run needed could not be written or opened: a full disk, a read-only or forbidden
+    folder, too many open files. The message names the path and the errno."""
+
+    code = "MS815"
+
+
+class ForkServerLost(RunFailure):
+    """The fork server the ranks were forked from died or stopped answering; no rank is to blame."""
+
+    code = "MS816"
+
+
+# The OSErrors that are the storage's (or the process's file table's) fault, not the run's code.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EMFILE,
+                            errno.ENFILE, errno.EIO})
+
+
+def storage_error(exc: BaseException | None) -> OSError | None:
+    """The storage OSError behind `exc`: itself, its cause or context, or one of DCP's per-rank failures."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
+            return exc
+        for failure in (getattr(exc, "failures", None) or {}).values():  # DCP's CheckpointException
+            found = storage_error(failure[0] if isinstance(failure, tuple) else failure)
+            if found is not None:
+                return found
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def describe_storage(error: OSError) -> str:
+    """`No space left on device (ENOSPC): `path``: what failed, where, and its errno's name."""
+    name = errno.errorcode.get(error.errno or 0, str(error.errno))
+    where = f": `{error.filename}`" if error.filename else ""
+    return f"{error.strerror or error} ({name}){where}"
+
+
+def failure_message(exc: BaseException) -> str:
+    """What a rank died of in one line: `Type: message`, with the path and errno of a storage failure."""
+    storage = storage_error(exc)
+    if storage is None:
+        return f"{type(exc).__name__}: {exc}"
+    if storage is exc:
+        return f"{type(exc).__name__}: {describe_storage(storage)}"
+    text = str(exc).strip()
+    said = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+    return said if describe_storage(storage) in said else f"{said} ({describe_storage(storage)})"
 
 
 class Interrupted(KeyboardInterrupt):
@@ -135,6 +188,8 @@ def code_for(exc: BaseException) -> str:
     not its wrapper's code: a checkpoint save that lost its peer is not a checkpoint fault."""
     if isinstance(exc, RunFailure) and exc.__cause__ is not None and is_peer_symptom(str(exc.__cause__)):
         return "MS803"
+    if not isinstance(exc, StorageError) and storage_error(exc) is not None:
+        return StorageError.code
     if isinstance(exc, RunFailure):
         return exc.code
     if isinstance(exc, KeyboardInterrupt):

@@ -38,10 +38,52 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, durable: bool = True) -
     """Write `data` to `path` atomically (temp file in the same folder, then rename).
 
     The one writer: an existing `path` that is a link, a FIFO, a device or a folder is refused, never
-    renamed over (WriteRefused); the commands check the folders on the way with `refuse_links`.
+    renamed over (WriteRefused); the commands check the folders on the way with `refuse_links`. On a
+    full disk, the space a run reserved (`reserve_space`) is given up for it: a run's last record
+    still gets written.
     """
     path = Path(path)
     _refuse_special(path)
+    try:
+        return _write_bytes_atomic(path, data, durable)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not release_reserve(path.parent):
+            raise
+    return _write_bytes_atomic(path, data, durable)
+
+
+RESERVE_FILE = ".space.reserve"  # in a run folder: freed when a disk fills, so the receipt and manifest fit
+RESERVE_BYTES = 256 << 10  # a receipt is ~20 KB, a manifest ~2 KB
+
+
+def reserve_space(folder: str | Path) -> None:
+    """Set aside RESERVE_BYTES in `folder` for a run's last records (best effort: a full disk gets none)."""
+    path = Path(folder) / RESERVE_FILE
+    if path.exists():
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError:
+        return
+    try:
+        os.posix_fallocate(fd, 0, RESERVE_BYTES)
+    except OSError:
+        path.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+
+
+def release_reserve(folder: str | Path) -> bool:
+    """Remove the reserve of the run folder `folder` is (or is directly in); True when there was one."""
+    folder = Path(folder)
+    for candidate in (folder / RESERVE_FILE, folder.parent / RESERVE_FILE):
+        if candidate.is_file():
+            candidate.unlink(missing_ok=True)
+            return True
+    return False
+
+
+def _write_bytes_atomic(path: Path, data: bytes, durable: bool) -> Path:
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except FileNotFoundError:  # the folder is new: create it only then (a mkdir per file is not free)

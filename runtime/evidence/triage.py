@@ -13,7 +13,15 @@ from typing import Any
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
-from ..contract.errors import RunFailure, is_peer_gone, signal_name, signal_of
+from ..contract.errors import (
+    RunFailure,
+    code_for,
+    failure_message,
+    is_peer_gone,
+    signal_name,
+    signal_of,
+    storage_error,
+)
 from ..contract.plan import Plan
 from ..contract.rank_status import RankError, RankState
 from ..contract.receipt import STAGES, Receipt, RunError
@@ -41,8 +49,8 @@ def triage(plan: Plan, receipt: Receipt, statuses: dict[int, RankState], dumps: 
                                   step=None, message=str(launch_error))}
     if not isinstance(launch_error, ChildFailedError):
         return {"status": "error", "diagnostics": diagnostics,
-                "error": RunError(code="MS808", stage="bootstrap", rank=None, step=None,
-                                  message=f"{type(launch_error).__name__}: {launch_error}")}
+                "error": RunError(code=code_for(launch_error) if storage_error(launch_error) else "MS808",
+                                  stage="bootstrap", rank=None, step=None, message=failure_message(launch_error))}
     exitcodes = {rank: f.exitcode for rank, f in launch_error.failures.items()}
     if plan.distributed.nodes == 1:
         for rank in range(plan.distributed.world_size):

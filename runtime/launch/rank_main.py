@@ -14,7 +14,8 @@ from pathlib import Path
 
 from torch.distributed.elastic.multiprocessing.errors import record
 
-from ..contract.errors import code_for
+from ..contract.errors import code_for, failure_message, storage_error
+from ..contract.files import release_reserve
 from ..contract.plan import Plan
 from ..contract.rank_status import RankError, RankState
 from ..contract.receipt import STAGES, BenchReport, ModelReport, RunError, write_receipt
@@ -84,9 +85,14 @@ def _record_failure(plan: Plan, run_dir: Path, status: RankStatus, exc: BaseExce
     stage = getattr(exc, "stage", None) or (phase if phase in STAGES else "teardown")
     step = getattr(exc, "step", None) or status.state.failing_step()
     error = RankError(code=code_for(exc), stage=stage, step=step, failed_ns=time.time_ns(),
-                      message=f"{type(exc).__name__}: {exc}"[:2000])
-    status.update(error=error, traceback=traceback.format_exc()[-4000:])
+                      message=failure_message(exc)[:2000])
+    if storage_error(exc) is not None:  # a full disk: the run's reserve makes room for the error files
+        release_reserve(run_dir)
     traceback.print_exc(file=sys.stderr)  # into this rank's log; the terminal gets the receipt's one line
+    try:
+        status.update(error=error, traceback=traceback.format_exc()[-4000:])
+    except OSError as status_exc:  # a full disk: the launcher still names the rank from its exit
+        print(f"rank {status.state.rank} could not record its error: {status_exc}", file=sys.stderr)
     if status.state.rank != 0 or phase == "teardown":  # in teardown, rank 0's receipt is written and ok
         return
     try:

@@ -9,6 +9,7 @@ RNG) makes a resumed run reproduce the uninterrupted run's losses exactly.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -27,7 +28,10 @@ from torch.distributed.checkpoint.state_dict import (
 from torch.distributed.checkpoint.api import CheckpointException
 
 from ..contract.checkpoint_dirs import complete_steps, damage, step_dir, tmp_dir, write_checksums
-from ..contract.errors import CheckpointError
+from ..contract.errors import CheckpointError, StorageError, describe_storage, storage_error
+
+
+FULL_BYTES = 1 << 20  # free space below which a filesystem that failed a save is full
 
 
 def _state(model: nn.Module, optimizer: torch.optim.Optimizer, step: int) -> dict:
@@ -55,9 +59,23 @@ def save(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: i
             _prune(root, keep)
         dist.barrier()
     except (Exception, CheckpointException) as exc:  # DCP's CheckpointException is a BaseException
-        message = f"saving step {step} to {root} failed: {_first_line(exc)}"
+        full = storage_error(exc) is None and _is_full(root)  # torch.save's C++ writer says no errno
+        shutil.rmtree(tmp, ignore_errors=True)  # on a full disk, the room the error files and receipt need
+        message = f"saving step {step} to `{tmp}` failed: {_first_line(exc)}"
+        if full:
+            raise StorageError(f"{message} (No space left on device (ENOSPC): `{root}` is full)", stage="checkpoint",
+                               step=step) from exc
         raise CheckpointError(message, stage="checkpoint", step=step) from exc
     return time.perf_counter() - start
+
+
+def _is_full(root: Path) -> bool:
+    """Less than FULL_BYTES free where the checkpoints go: a failed save there ran out of space."""
+    try:
+        fs = os.statvfs(root)
+    except OSError:
+        return False
+    return fs.f_bavail * fs.f_frsize < FULL_BYTES
 
 
 def _prune(root: Path, keep: int) -> None:
@@ -102,6 +120,10 @@ def _load(root: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimi
 
 
 def _first_line(exc: BaseException) -> str:
-    """DCP's errors carry every rank's traceback; the receipt keeps the first line of the cause."""
+    """DCP's errors carry every rank's traceback; the receipt keeps the first line of the cause (and the
+    path and errno of a storage failure)."""
+    storage = storage_error(exc)
+    if storage is not None:
+        return describe_storage(storage)
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]

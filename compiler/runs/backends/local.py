@@ -53,6 +53,7 @@ def run(plan, run_dir: Path, *, on_event: EventSink | None = None, resume: bool 
     is called once the run's manifest exists. A signal at any moment (Ctrl-C, SIGTERM, SIGHUP:
     `KeyboardInterrupt`) ends the manifest `interrupted` before it propagates."""
     from megaspec.runtime.contract.claim import Claimed, claim
+    from megaspec.runtime.contract.files import release_reserve
 
     run_dir = Path(run_dir)  # run_plan writes plan.json, progress, logs and the receipt here
     try:
@@ -63,6 +64,8 @@ def run(plan, run_dir: Path, *, on_event: EventSink | None = None, resume: bool 
             except KeyboardInterrupt as e:
                 end_interrupted(plan, run_dir, e)
                 raise
+            finally:
+                release_reserve(run_dir)
     except Claimed as e:
         raise BackendError(f"`{run_dir}` is in use: another launcher (pid {e.holder or '?'}) trains in it; "
                            "nothing was run", hint="Wait for it to end, or end it, then resume") from None
@@ -74,11 +77,14 @@ def run(plan, run_dir: Path, *, on_event: EventSink | None = None, resume: bool 
 
 def _run_claimed(plan, run_dir: Path, on_event: EventSink | None, resume: bool,
                  announce: Callable[[], None] | None) -> Manifest:
+    from megaspec.runtime.contract.errors import describe_storage
+    from megaspec.runtime.contract.files import reserve_space
     from megaspec.runtime.contract.rundir import archive_previous_attempt
     from megaspec.runtime.launch.fork_server import start_fork_server
 
     if resume:
         archive_previous_attempt(run_dir, extra=(MANIFEST_FILE,))
+    reserve_space(run_dir)  # given up on a full disk for the receipt and the last manifest; removed at the end
     manifest = new_manifest(plan, backend="local")
     write_manifest(run_dir, manifest)
     if announce:
@@ -98,7 +104,12 @@ def _run_claimed(plan, run_dir: Path, on_event: EventSink | None, resume: bool,
         manifest = _after_launcher_failure(run_dir, manifest, e)
     else:
         manifest = store_receipt(run_dir, manifest, receipt, source="the launcher's receipt")
-    write_manifest(run_dir, manifest)
+    try:
+        write_manifest(run_dir, manifest)
+    except OSError as e:
+        raise BackendError(f"MS815: the run ended `{manifest.state}` but its manifest could not be written: "
+                           f"{describe_storage(e)}", hint="Free space or fix the folder's permissions; "
+                           "`megaspec receipts show` reads the receipt when it was written") from None
     return manifest
 
 
@@ -184,5 +195,11 @@ def _after_launcher_failure(run_dir: Path, manifest: Manifest, error: Exception)
     receipt_path = run_dir / RECEIPT_FILE
     if receipt_path.exists():
         return store_receipt_file(run_dir, manifest, receipt_path)
+    from megaspec.runtime.contract.errors import describe_storage, storage_error
+
+    storage = storage_error(error)
+    if storage is not None:
+        message = f"MS815: the launcher could not write: {describe_storage(storage)}; no receipt was written"
+        return advance(manifest, "error", error=ManifestError(stage="persistence", message=message))
     message = f"the local launcher failed before any receipt was written: {type(error).__name__}: {error}"
     return advance(manifest, "error", error=ManifestError(stage="bootstrap", message=message))
