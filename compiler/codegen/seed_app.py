@@ -39,9 +39,6 @@ def seed_problem(plan: Plan) -> tuple[str, str] | None:
     """Why `plan` cannot be seeded on Modal, as (message, fix); None when it can."""
     if not plan.train.compile:
         return "`train.compile` is false: there is no compile to seed", "Set `train.compile: true`"
-    if plan.model.user is not None:
-        return (f"the model is your own (`{plan.model.user.entry}`): a seed is compiled for megaspec's decoder only",
-                "Run with `cache.policy: warm` (a Volume cache the first run fills) instead of `require-seed`")
     if plan.cache.seed is None:
         return "the spec sets no `cache.seed`", "Set `cache.seed` to a folder under the cache Volume's mount"
     volume = cache_volume(plan)

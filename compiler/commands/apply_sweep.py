@@ -45,7 +45,8 @@ def template_sources(checked, template: str, specs_dir: Path) -> list[RunSource]
     """Expand the template and write each run's standalone spec into `specs_dir`."""
     from ..spec.expand import expand, run_files, write_runs
 
-    runs = expand(checked.composed.written, checked.spec.name, checked.spec.sweep)  # names carry the template's
+    runs = expand(checked.composed.written, checked.spec.name, checked.spec.sweep,  # names carry the template's
+                  checked.composed.spec_file.parent if checked.composed.spec_file else None)
     texts = run_files(runs, template)
     paths = write_runs(runs, specs_dir, template, texts=texts)
     return [RunSource(p, r.name, r.values, t) for p, r, t in zip(paths, runs, texts, strict=True)]

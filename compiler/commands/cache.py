@@ -114,8 +114,10 @@ def _seed_on_modal(plan, out_dir: Path, print_app: bool) -> None:
 def _summary(where: str, manifest: dict) -> str:
     k = manifest["key"]
     m = k["model"]
+    model = (f"{m['entry']} (code sha256 {m['code_sha256'][:12]})" if "entry" in m
+             else f"{m['n_layers']} layers x d_model {m['d_model']}")
     return (f"seed: {where}\n"
-            f"  built for: torch {k['torch']}, {k['device']}, {m['n_layers']} layers x d_model {m['d_model']}, "
+            f"  built for: torch {k['torch']}, {k['device']}, {model}, "
             f"micro_batch {k['micro_batch']} x seq_len {k['seq_len']}, {k['precision']}, "
             f"activation_checkpointing {k['activation_checkpointing']}\n"
             f"  compile: {manifest['compile_s']:.1f} s; {manifest['inductor_files']} cache files, "

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from megaspec.runtime.contract.user_code import code_folders
+
 Scalar = str | int | float | bool
 DROPPED_KEYS = ("extends", "sweep")
 
@@ -89,12 +91,17 @@ def describe(values: dict[str, Scalar]) -> str:
     return ", ".join(f"{key}={value}" for key, value in values.items())
 
 
-def expand(template: dict[str, Any], base_name: str, sweep: Any) -> list[SweepRun]:
-    """Every run of a lint-clean template (MS504 made sure each has a valid name of its own), keys in spec order."""
+def expand(template: dict[str, Any], base_name: str, sweep: Any, spec_dir: Path | None = None) -> list[SweepRun]:
+    """Every run of a lint-clean template (MS504 made sure each has a valid name of its own), keys in spec order.
+    `spec_dir`: the template's folder; `model.code` folders, relative to it, become absolute in the runs, which
+    are written elsewhere."""
     from .model import Spec
 
     order = [field.alias or name for name, field in Spec.model_fields.items()]
     data = {k: template[k] for k in sorted(template, key=order.index) if k not in DROPPED_KEYS}
+    model = data.get("model")
+    if spec_dir is not None and isinstance(model, dict) and isinstance(model.get("code"), list):
+        data["model"] = {**model, "code": [str(f) for f in code_folders(spec_dir, model["code"])]}
     combos = combinations(sweep.matrix, sweep.include, sweep.exclude)
     runs = []
     for index, (values, name) in enumerate(zip(combos, run_names(sweep.name, base_name, combos), strict=True), 1):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -37,7 +37,7 @@ class SeedKey(BaseModel):
 
     torch: str
     device: str  # "cpu", or the CUDA product name ("NVIDIA H200")
-    model: dict[str, int]
+    model: dict[str, Any]  # a preset's dimensions, or the user model's entry, args and code sha256
     micro_batch: int
     seq_len: int
     precision: str

@@ -101,9 +101,15 @@ def _one_step(plan: Plan, device: Any) -> float:
     from ..state.data import SyntheticTokens
     from .model import build_model, cross_entropy
     from .parallel import parallelize
+    from .user_model import materialize, prepare
 
-    model = build_model(plan.model.dims(), plan.train.seed, device)
-    model, _ = parallelize(model, plan, init_device_mesh(device.type, (1,)))
+    mesh = init_device_mesh(device.type, (1,))
+    if plan.model.user is None:
+        model, _ = parallelize(build_model(plan.model.dims(), plan.train.seed, device), plan, mesh)
+    else:  # the user's model, built, sharded and initialized as a rank does it
+        user = prepare(plan)
+        model, _ = parallelize(user.model, plan, mesh)
+        materialize(user, plan, device)
     rows = SyntheticTokens(plan.model.vocab_size, plan.train.seq_len, plan.train.seed).rows(0, plan.train.micro_batch)
     rows = rows.to(device)
     start = time.perf_counter()

@@ -161,3 +161,25 @@ def test_a_broken_model_is_a_bootstrap_error_naming_the_users_file_before_any_st
     error = receipt["error"]
     assert receipt["status"] == "error" and error["code"] == "MS814" and error["stage"] == "bootstrap", error
     assert words in error["message"] and receipt["losses"] == []
+
+
+def test_the_example_trains_on_its_prepared_corpus_and_its_validation_loss_falls(tmp_path):
+    """examples/own-model as a user runs it: `megaspec data prepare` of the shipped corpus, then the user's GPT
+    on 2 ranks with `train.eval`."""
+    from click.testing import CliRunner
+
+    from megaspec.compiler.cli import cli
+
+    shards = tmp_path / "shards"
+    corpus = REPO_ROOT / "examples" / "own-model" / "corpus"
+    prepared = CliRunner().invoke(cli, ["data", "prepare", str(corpus), "--tokenizer", "bytes", "--val-fraction",
+                                        "0.05", "-j", "1", "-o", str(shards)])
+    assert prepared.exit_code == 0, prepared.output
+    model = {"entry": "ownmodels.gpt:build", "code": [str(CODE)], "vocab_size": 256,
+             "args": {"vocab_size": 256, "d_model": 32, "n_layers": 2, "n_heads": 4, "max_seq_len": 64}}
+    plan = make_plan(2, steps=20, global_batch=8, seq_len=64, preset=None, model=model,
+                     data={"source": "shards", "path": str(shards)}, train={"eval": {"every": 10, "batches": 2}})
+    receipt = run_plan(plan, tmp_path / "run")
+    assert receipt["status"] == "ok", receipt["error"]
+    assert [e["step"] for e in receipt["eval"]] == [10, 20]
+    assert receipt["eval"][-1]["loss"] < receipt["eval"][0]["loss"] < math.log(256)

@@ -51,3 +51,40 @@ def test_plan_counts_the_users_model_on_the_meta_device_or_says_why_not(tmp_path
     no_torch.chmod(0o755)
     monkeypatch.setattr("sys.executable", str(no_torch))
     assert count(plan).text() == "parameters not counted: torch is not installed here (the run counts them)"
+
+
+def test_a_sweep_of_the_users_model_keeps_finding_its_code(tmp_path):
+    """The runs are written in another folder than the template: their `model.code` still names the code."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from megaspec.compiler.cli import cli
+    from megaspec.compiler.lint.check import check_spec
+    from tests.conftest import REPO_ROOT
+
+    shutil.copytree(REPO_ROOT / "examples" / "own-model" / "src", tmp_path / "project" / "src")
+    template = tmp_path / "project" / "sweep.yaml"
+    template.write_text((REPO_ROOT / "examples" / "own-model" / "cpu.yaml").read_text()
+                        + "sweep: {matrix: {train.lr: [1.0e-3, 3.0e-3]}}\n", encoding="utf-8")
+    out = tmp_path / "elsewhere"
+    result = CliRunner().invoke(cli, ["sweep", str(template), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    runs = sorted(out.glob("*.yaml"))
+    assert len(runs) == 2 and all(check_spec(run).diagnostics == [] for run in runs)
+
+
+def test_a_seed_of_the_users_model_is_keyed_by_its_entry_args_and_code():
+    from megaspec.compiler.commands.cache import _summary
+    from megaspec.runtime.contract.seed_file import key_for
+    from tests.conftest import REPO_ROOT
+    from tests.runtime.conftest import make_plan
+
+    args = {"vocab_size": 64, "d_model": 32, "n_layers": 2, "n_heads": 4, "max_seq_len": 16}
+    model = {"entry": "ownmodels.gpt:build", "code": [str(REPO_ROOT / "examples" / "own-model" / "src")],
+             "args": args, "vocab_size": 64}
+    plan = make_plan(preset=None, model=model, seq_len=16)
+    key = key_for(plan, "cpu")
+    assert key.model == {"entry": "ownmodels.gpt:build", "args": args, "code_sha256": plan.model.user.code_sha256}
+    manifest = {"key": key.model_dump(), "compile_s": 1.0, "inductor_files": 3, "artifacts_bytes": 10}
+    assert f"ownmodels.gpt:build (code sha256 {plan.model.user.code_sha256[:12]})" in _summary("/seed", manifest)

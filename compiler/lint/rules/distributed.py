@@ -34,8 +34,9 @@ def cold_compile_multi_gpu(ctx: RuleContext) -> None:
     Why: with a cold Inductor cache, ranks spend different wall time compiling; the first ranks
     reach the first collective and wait while others still compile, and the run hangs like an
     NCCL bug. A compile-cache seed, made once with `megaspec cache seed SPEC` and restored by
-    `cache.policy: require-seed`, gives every rank the same warm start; `preset: tiny` separates a
-    hang from model complexity.
+    `cache.policy: require-seed`, gives every rank the same warm start (your own model's too: the
+    seed is keyed by its entry, args and code sha256); `preset: tiny` separates a hang from model
+    complexity.
 
     Example:
         resources: {gpu: "H200:8"}
@@ -51,8 +52,8 @@ def cold_compile_multi_gpu(ctx: RuleContext) -> None:
     ctx.report(("train", "compile"),
                f"`train.compile` on `{geometry(spec).world_size}` GPUs with `cache.policy` `{spec.cache.policy}`: ranks "
                "compile at different speeds and hang at the first collective",
-               hint="Set `cache.policy: require-seed` and make its seed once with `megaspec cache seed SPEC`, "
-                    "or use `preset: tiny` to separate the hang from model complexity",
+               hint="Set `cache.policy: require-seed` and make its seed once with `megaspec cache seed SPEC`"
+                    + ("" if spec.model.entry else ", or use `preset: tiny` to separate the hang from model complexity"),
                severity=None if spec.lane in ("train", "bench") else Severity.WARNING,
                related=[ctx.related(("resources", "gpu"), "GPU count set here"),
                         ctx.related(("cache", "policy"), "cache policy set here") if ctx.set(("cache", "policy"))
