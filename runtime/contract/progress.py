@@ -6,8 +6,8 @@ every logged step; a half-written last line is skipped. A log step writes
 `{"step", "loss", "losses", "lr", "grad_norm", "tokens_per_s", "eta_s"}`, where `losses` are the
 global losses of every step since the previous event and `lr` and `grad_norm` (before clipping)
 are the logged step's; an evaluation (`train.eval`) writes `{"eval": {"step", "loss"}}`; a resumed
-run first writes `{"resumed_from": N, "losses"}` with the checkpoint's losses of steps 1..N (no
-`step`: the live display skips it).
+run first writes `{"resumed_from": N, "losses", "evals"}` with the checkpoint's losses of steps 1..N
+and its evaluations (no `step`: the live display skips it).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ class ProgressLog:
         self.path, self.total_steps, self.enabled = run_dir / PROGRESS_FILE, total_steps, enabled
         self.mirrors = mirrors or []  # runtime/train/tracking.py: each gets every event the file gets
 
-    def resumed(self, step: int, losses: list[float]) -> None:
-        self._write({"resumed_from": step, "losses": losses})
+    def resumed(self, step: int, losses: list[float], evals: list[dict[str, Any]]) -> None:
+        self._write({"resumed_from": step, "losses": losses, "evals": evals})
 
     def emit(self, step: int, losses: list[float], lr: float, grad_norm: float, step_s: float,
              tokens_per_step: int) -> None:
@@ -76,12 +76,14 @@ def read_events(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]
 
 
 MAX_LOSS = 3.5e38  # a loss is an fp32 number: anything larger is not one (and overflows a plot's range)
-_NUMBER_FIELDS = ("loss", "tokens_per_s", "eta_s")
+_NUMBER_FIELDS = ("loss", "tokens_per_s", "eta_s", "lr", "grad_norm")
 
 
 def event_or_none(line: bytes) -> dict[str, Any] | None:
     """One line as an event: an object whose `step`/`resumed_from` are counts, whose `loss`,
-    `tokens_per_s` and `eta_s` are numbers and whose `losses` is a list of losses; else None."""
+    `tokens_per_s`, `eta_s`, `lr` and `grad_norm` are numbers, whose `losses` is a list of losses
+    and whose `eval` (one evaluation) and `evals` (a list of them) are `{"step": count, "loss": number}`;
+    else None."""
     try:
         event = loads_bounded(line.decode("utf-8"))
     except ValueError:  # not UTF-8, not JSON, nested too deep, or an integer too long to convert
@@ -92,7 +94,13 @@ def event_or_none(line: bytes) -> dict[str, Any] | None:
     numbers_ok = all(event[k] is None or _is_real(event[k]) for k in _NUMBER_FIELDS if k in event)
     losses = event.get("losses", [])
     losses_ok = isinstance(losses, list) and all(_is_real(x) for x in losses)
-    return event if counts_ok and numbers_ok and losses_ok else None
+    evals = [event["eval"]] if "eval" in event else event.get("evals", [])
+    evals_ok = isinstance(evals, list) and all(_is_eval(e) for e in evals)
+    return event if counts_ok and numbers_ok and losses_ok and evals_ok else None
+
+
+def _is_eval(value: Any) -> bool:
+    return isinstance(value, dict) and _is_count(value.get("step")) and _is_real(value.get("loss"))
 
 
 def _is_count(value: Any) -> bool:
@@ -127,6 +135,7 @@ def read_record(run_dir: Path) -> Record:
         if "resumed_from" in event:
             record.resumed_from = event["resumed_from"]
         record.losses += event.get("losses", [])
+        record.evals += event.get("evals", [])  # a resume marker's, from its checkpoint
         if "eval" in event:
             record.evals.append(event["eval"])
     return record

@@ -34,21 +34,28 @@ from ..contract.errors import CheckpointError, StorageError, describe_storage, s
 FULL_BYTES = 1 << 20  # free space below which a filesystem that failed a save is full
 
 
-def _state(model: nn.Module, optimizer: torch.optim.Optimizer, step: int) -> dict:
-    return {"model": get_model_state_dict(model), "optim": get_optimizer_state_dict(model, optimizer),
-            "train": {"step": torch.tensor(step), "data_position": torch.tensor(0),
-                      "losses": torch.zeros(step, dtype=torch.float64), "rng": torch.get_rng_state()}}
+def _state(model: nn.Module, optimizer: torch.optim.Optimizer, step: int, eval_every: int | None) -> dict:
+    """What a checkpoint holds; `evals` (step, validation loss) only when the run evaluates: one per
+    `eval_every` steps up to `step` (a checkpoint is never at the last step)."""
+    train = {"step": torch.tensor(step), "data_position": torch.tensor(0),
+             "losses": torch.zeros(step, dtype=torch.float64), "rng": torch.get_rng_state()}
+    if eval_every:
+        train["evals"] = torch.zeros((step // eval_every, 2), dtype=torch.float64)
+    return {"model": get_model_state_dict(model), "optim": get_optimizer_state_dict(model, optimizer), "train": train}
 
 
 def save(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int, losses: list[float],
-         data_position: int, keep: int) -> float:
+         data_position: int, keep: int, evals: list[dict] | None = None) -> float:
     """Save step `step` on every rank; rank 0 records each file's sha256, renames the finished dir
     and prunes old ones."""
     start = time.perf_counter()
     final, tmp = step_dir(root, step), tmp_dir(root, step)
-    state = _state(model, optimizer, step)
+    state = _state(model, optimizer, step, None)
     state["train"].update(data_position=torch.tensor(data_position),
                           losses=torch.tensor(losses, dtype=torch.float64))
+    if evals is not None:
+        state["train"]["evals"] = torch.tensor([[e["step"], e["loss"]] for e in evals], dtype=torch.float64
+                                               ).reshape(-1, 2)
     try:
         dcp.save(state, checkpoint_id=tmp)
         dist.barrier()
@@ -83,7 +90,8 @@ def _prune(root: Path, keep: int) -> None:
         shutil.rmtree(step_dir(root, step), ignore_errors=True)
 
 
-def load_latest(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict | None, list[str]]:
+def load_latest(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                eval_every: int | None = None) -> tuple[dict | None, list[str]]:
     """Load the newest intact checkpoint in place: (its train state, or None if there is none; each
     newer checkpoint passed over, with why). Only damaged ones: a `CheckpointError` naming each."""
     skipped: list[str] = []
@@ -91,7 +99,7 @@ def load_latest(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer) 
         problem = _agreed(damage(step_dir(root, step)))
         if problem is None:
             try:
-                return _load(root, step, model, optimizer), skipped
+                return _load(root, step, model, optimizer, eval_every), skipped
             except (Exception, CheckpointException) as exc:  # every rank's DCP raises together
                 problem = f"loading it failed: {_first_line(exc)}"
         skipped.append(f"step-{step}: {problem}")
@@ -108,15 +116,16 @@ def _agreed(problem: str | None) -> str | None:
     return verdict[0]
 
 
-def _load(root: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
-    state = _state(model, optimizer, step)
+def _load(root: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, eval_every: int | None) -> dict:
+    state = _state(model, optimizer, step, eval_every)
     dcp.load(state, checkpoint_id=step_dir(root, step))
     set_model_state_dict(model, state["model"])
     set_optimizer_state_dict(model, optimizer, state["optim"])
     torch.set_rng_state(state["train"]["rng"])
     train = state["train"]
     return {"step": int(train["step"]), "data_position": int(train["data_position"]),
-            "losses": [float(x) for x in train["losses"]]}
+            "losses": [float(x) for x in train["losses"]],
+            "evals": [{"step": int(s), "loss": float(v)} for s, v in train.get("evals", torch.zeros(0, 2)).tolist()]}
 
 
 def _first_line(exc: BaseException) -> str:

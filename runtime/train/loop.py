@@ -87,13 +87,13 @@ def _train(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
     model, optimizer, source, geo, cache = _setup(plan, r, status, run_dir, seeded, outcome, user)
     val = open_val(plan)
     ckpt_root = checkpoint_dirs.root_for(plan, run_dir)
-    start_step, losses, ckpt = _resume(plan, ckpt_root, model, optimizer, status)
+    start_step, losses, outcome.evals, ckpt = _resume(plan, ckpt_root, model, optimizer, status)
     outcome.resumed_from, outcome.checkpoint, outcome.losses = start_step or None, ckpt, losses
     tokens_per_step = t.tokens_per_step
     clock = StepClock(num_excluded=start_step + 1 + t.warmup_steps, tokens_per_step=tokens_per_step)
     progress = ProgressLog(run_dir, t.steps, r.is_main, mirrors=mirrors)
     if start_step:
-        progress.resumed(start_step, losses)
+        progress.resumed(start_step, losses, outcome.evals)
     pending: list[torch.Tensor] = []
     status.enter("first-step" if start_step == 0 else "train")
     gc.disable()  # torchtitan's pattern: a GC pause on one rank stalls every rank at the next collective
@@ -128,7 +128,7 @@ def _train(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
             status.enter("checkpoint")
             drills.fire(r.rank, "checkpoint", step)
             ckpt.save_s = checkpoint.save(ckpt_root, model, optimizer, step, losses, step * t.global_batch,
-                                          plan.checkpoint.keep)
+                                          plan.checkpoint.keep, outcome.evals if t.eval else None)
             ckpt.saved_steps.append(step)
             status.enter("train")
             clock.start()  # the save is reported as save_s, not as step time
@@ -172,22 +172,23 @@ def _setup(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
 
 
 def _resume(plan: Plan, root: Path | None, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-            status: RankStatus) -> tuple[int, list[float], CheckpointReport]:
-    """(start step, losses so far, checkpoint report): the newest intact checkpoint, if any; the report
-    names each newer one passed over as damaged."""
+            status: RankStatus) -> tuple[int, list[float], list[dict], CheckpointReport]:
+    """(start step, losses so far, evaluations so far, checkpoint report): the newest intact checkpoint,
+    if any; the report names each newer one passed over as damaged."""
     ckpt = CheckpointReport(dir=str(root) if root else None)
     if root is None or plan.checkpoint.resume != "auto":
-        return 0, [], ckpt
+        return 0, [], [], ckpt
     status.enter("checkpoint")
     load_start = time.perf_counter()
-    resumed, ckpt.skipped = checkpoint.load_latest(root, model, optimizer)
+    eval_every = plan.train.eval.every if plan.train.eval else None
+    resumed, ckpt.skipped = checkpoint.load_latest(root, model, optimizer, eval_every)
     if resumed is None:
-        return 0, [], ckpt
+        return 0, [], [], ckpt
     if resumed["data_position"] != resumed["step"] * plan.train.global_batch:
         raise CheckpointError(f"step-{resumed['step']} was written with another `train.global_batch`; resuming"
                               " would change the data order. Keep the batch or start fresh", stage="checkpoint")
     ckpt.resumed_from, ckpt.load_s = resumed["step"], time.perf_counter() - load_start
-    return resumed["step"], resumed["losses"], ckpt
+    return resumed["step"], resumed["losses"], resumed["evals"], ckpt
 
 
 def _train_step(plan: Plan, model: torch.nn.Module, optimizer: torch.optim.Optimizer, source: Any, geo: BatchSlice,

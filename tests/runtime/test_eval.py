@@ -71,3 +71,29 @@ def test_the_lr_schedule_warms_up_for_lr_warmup_steps_then_decays_to_min_lr():
     assert [round(lr_at(plan, s), 12) for s in (1, 4)] == [2.5e-4, 1e-3]
     assert lr_at(plan, 5) < 1e-3 and math.isclose(lr_at(plan, 10), 1e-4)
     assert make_plan(2, steps=300).train.lr_warmup_steps == 30 and make_plan(2, steps=5000).train.lr_warmup_steps == 100
+
+
+def test_a_malformed_eval_event_is_skipped_like_any_malformed_line(tmp_path):
+    from megaspec.runtime.contract.progress import read_record
+
+    (tmp_path / "progress.jsonl").write_text("".join(json.dumps(e) + "\n" for e in (
+        {"eval": "high"}, {"eval": {"step": -1, "loss": 1.0}}, {"resumed_from": 2, "losses": [3.0, 2.5],
+                                                                "evals": [{"step": 2, "loss": 2.4}]},
+        {"eval": {"step": 4, "loss": 2.2}}, {"step": 4, "loss": 2.0, "losses": [2.3, 2.0], "lr": "fast"})))
+    record = read_record(tmp_path)
+    assert record.evals == [{"step": 2, "loss": 2.4}, {"step": 4, "loss": 2.2}] and record.losses == [3.0, 2.5]
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_with_its_evaluations(corpus, tmp_path, monkeypatch):
+    ckpt = {"checkpoint": {"every": 3, "resume": "auto"}, "plan": {"checkpoint": {"dir": str(tmp_path / "ckpt")}}}
+    spec = {"data": {"source": "shards", "path": str(corpus)},
+            "train": {"eval": {"every": 2, "batches": 1}, "precision": "fp32"}}
+    whole = run_plan(make_plan(2, steps=6, **spec), tmp_path / "whole")
+    monkeypatch.setenv("MEGASPEC_FAULT", "1:train:5:kill")
+    killed = run_plan(make_plan(2, steps=6, **spec, **ckpt), tmp_path / "killed")
+    assert killed["error"]["code"] == "MS802" and [e["step"] for e in killed["eval"]] == [2, 4]
+    monkeypatch.delenv("MEGASPEC_FAULT")
+    resumed = run_plan(make_plan(2, steps=6, **spec, **ckpt), tmp_path / "resumed")
+    assert resumed["status"] == "ok" and resumed["steps"]["resumed_from"] == 3
+    assert resumed["eval"] == whole["eval"] and [e["step"] for e in whole["eval"]] == [2, 4, 6]
