@@ -133,15 +133,17 @@ def cancel(run_dir: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per run, for machines.")
 @read_back
 def status(path: str, watch: bool, as_json: bool) -> None:
-    """One row per run under PATH, oldest launch first; unfinished runs are polled once each first.
+    """One row per run under PATH, by launch time (queued runs last), then a count per state; unfinished
+    runs are polled once each first. A running run shows its step / planned steps, last loss, tokens/s,
+    elapsed time and ETA (a local run from its progress.jsonl).
 
-    Exits 0 once it has listed the runs, whatever their states (`collect` exits 1 for a run that
-    did not succeed); 1 when it cannot (no run under PATH, Modal out of reach), 2 usage.
+    Exits 0 when no run ended in `error`, 1 when one did (or when it cannot list the runs: no run under
+    PATH, Modal out of reach), 2 usage.
     """
-    from ..runs.status_view import format_table, view_json
+    from ..runs.status_view import format_table, ordered, view_json
 
     while True:
-        views = _refreshed(Path(path))
+        views = ordered(_refreshed(Path(path)))
         if as_json:
             click.echo(json.dumps([view_json(v) for v in views], indent=2))
         else:
@@ -150,7 +152,8 @@ def status(path: str, watch: bool, as_json: bool) -> None:
             click.echo(format_table(views))
         unfinished = [v for v in views if v.manifest is not None and not v.manifest.is_terminal]
         if not watch or not unfinished:
-            return
+            failed = any(v.manifest is not None and v.manifest.state == "error" for v in views)
+            raise click.exceptions.Exit(EXIT_FAILED if failed else EXIT_OK)
         time.sleep(WATCH_INTERVAL_S)
 
 

@@ -75,6 +75,21 @@ def read_events(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]
     return [e for e in events if e is not None], offset + end
 
 
+TAIL_BYTES = 1 << 16  # the end of progress.jsonl that holds its last step event (a line is ~200 bytes)
+
+
+def last_step(run_dir: Path) -> dict[str, Any] | None:
+    """The last step event of `run_dir`'s progress.jsonl, read from its last TAIL_BYTES (a line cut at
+    the start of that read is no event and is skipped); None when there is none or it cannot be read."""
+    path = run_dir / PROGRESS_FILE
+    try:
+        events = read_events(path, max(0, path.stat().st_size - TAIL_BYTES))[0]
+    except (OSError, UnreadableFile):
+        return None
+    steps = [e for e in events if "step" in e]
+    return steps[-1] if steps else None
+
+
 MAX_LOSS = 3.5e38  # a loss is an fp32 number: anything larger is not one (and overflows a plot's range)
 _NUMBER_FIELDS = ("loss", "tokens_per_s", "eta_s", "lr", "grad_norm")
 

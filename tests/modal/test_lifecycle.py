@@ -213,9 +213,10 @@ def test_status_lists_runs_oldest_first_after_one_poll_each(mock, tmp_path):
     mock.set("task_id", "ta-7")
     result = invoke("status", str(tmp_path / "runs"))
     assert result.exit_code == 0, result.output
-    header, *rows = result.stdout.splitlines()
-    assert header.split() == ["RUN", "STATE", "BACKEND", "LANE", "LAUNCHED", "(UTC)", "DETAIL"]
-    assert [r.split()[0] for r in rows] == [first.name, second.name]
+    header, *rows, counts = result.stdout.splitlines()
+    assert header.split() == ["RUN", "STATE", "BACKEND", "LANE", "LAUNCHED", "(UTC)", "STEP", "LOSS", "TOK/S",
+                              "ELAPSED", "ETA", "DETAIL"]
+    assert [r.split()[0] for r in rows] == [first.name, second.name] and counts == "2 run(s): 2 running"
     assert all(r.split()[1] == "running" and r.endswith("container ta-7") for r in rows)
     data = json.loads(invoke("status", str(tmp_path / "runs"), "--json").stdout)
     assert [d["manifest"]["state"] for d in data] == ["running", "running"]
@@ -280,9 +281,10 @@ def test_status_watch_redraws_until_every_run_has_finished(mock, detached, monke
 
     monkeypatch.setattr(runs, "time", SimpleNamespace(sleep=fail_the_call_on_the_first_wait))
     result = invoke("status", str(detached.parent), "--watch")
-    assert result.exit_code == 0 and waits == [runs.WATCH_INTERVAL_S]
+    assert result.exit_code == 1 and waits == [runs.WATCH_INTERVAL_S]  # 1: a run ended in error
     assert result.stdout.count("RUN ") >= 2 and "detached" in result.stdout
-    assert result.stdout.rstrip().splitlines()[-1].split()[1] == "error"
+    *_, last_row, counts = result.stdout.rstrip().splitlines()
+    assert last_row.split()[1] == "error" and counts == "1 run(s): 1 error"
 
 
 def test_cancel_of_a_call_that_already_finished_stores_its_receipt(mock, detached):
