@@ -52,8 +52,14 @@ _RUNTIME_DOCS: dict[str, tuple[str, str]] = {
               "Make a seed for this spec with `megaspec cache seed SPEC` (the message names what differs): on "
               "Modal it compiles on one GPU of the spec's type with the spec's image, so torch and the device match."),
     "MS813": ("The data cannot be trained on (checked before any rank starts): a missing path, an empty or short "
-              "shard, a header claiming more tokens than the file holds, or a token id outside the vocabulary.",
-              "Fix the shard the message names: rewrite it, set `data.dtype`, or tokenize for this model."),
+              "shard, a header claiming more tokens than the file holds, or a token id outside the vocabulary. "
+              "For a folder made by `megaspec data prepare`: its manifest cannot be read, its tokenizer's "
+              "vocabulary is larger than `model.vocab_size`, a shard is missing or holds other tokens than the "
+              "manifest lists, or `val/` holds fewer windows than one `train.eval` evaluation reads (or the "
+              "folder has no `val/` split at all).",
+              "Fix the shard the message names: rewrite it, set `data.dtype`, or tokenize for this model; a "
+              "prepared folder changed since: prepare it again; for `train.eval`: lower `train.eval.batches` or "
+              "prepare with a larger `--val-fraction`."),
     "MS814": ("Your model (`model.entry`) failed at bootstrap, before any training step: its module is not in the "
               "`model.code` folders, it raises on import, the callable is missing or raises, it returns no "
               "`torch.nn.Module` with `layers` (a ModuleList or ModuleDict), or its forward raises or returns "

@@ -202,10 +202,13 @@ class Data(Section):
 
     source: DataSource = Field(
         "synthetic", description="`synthetic`: generated tokens (no data needed); `shards`: token files at `path`.")
-    path: AbsPath | None = Field(None, description="The hot path the loop reads: a Volume or local disk.")
+    path: AbsPath | None = Field(None, description="The hot path the loop reads: a Volume or local disk. A folder "
+                                                   "made by `megaspec data prepare` is read through its manifest: "
+                                                   "`train/`, and `val/` for `train.eval`.")
     stage_from: AbsPath | None = Field(None, description="Copied into `path` before the measured loop, e.g. from "
                                                          "a bucket mount.")
-    dtype: TokenDtype = Field("uint16", description="Token dtype of the shards.")
+    dtype: TokenDtype = Field("uint16", description="Token dtype of shards without a header; an llm.c header (what "
+                                                    "`megaspec data prepare` writes) names its own.")
 
 
 class Checkpoint(Section):
