@@ -22,6 +22,7 @@ Both halves go through this module: the launcher and the ranks write these files
 from __future__ import annotations
 
 import shutil
+import posixpath
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,6 +52,12 @@ ATTEMPT_FILES = (RANKS_DIR, LOGS_DIR, PROGRESS_FILE, RECEIPT_FILE)
 def run_id_of(plan: Plan, run_dir: str | Path) -> str:
     """The run's id: the Plan's, else the folder's name (a plan compiled without `apply` has none)."""
     return plan.run.run_id or Path(run_dir).name
+
+
+def run_dir_in(runs_dir: str, plan: Plan) -> str:
+    """A run's folder under a container's runs directory (the Modal app's): named by the run id, else by
+    the plan's name, which `run_id_of` then reads back as the id."""
+    return posixpath.join(runs_dir, plan.run.run_id or plan.name)
 
 
 def rank_status_file(run_dir: str | Path, rank: int) -> Path:

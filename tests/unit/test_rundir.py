@@ -50,10 +50,11 @@ def _line_of(name: str) -> int:
 
 
 def test_the_run_id_fallback_is_written_once():
+    """`run_id_of` (the id of a run folder) and `run_dir_in` (the Modal app's run folder), nowhere else."""
     pattern = re.compile(r"run\.run_id or ")
-    sites = [f"{p.relative_to(ROOT)}:{i}" for p in PRODUCT
+    sites = [f"{p.relative_to(ROOT)}:{i}" for p in (*PRODUCT, *TEMPLATES)
              for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
-    assert [s.split(":")[0] for s in sites] == ["runtime/contract/rundir.py"], sites
+    assert {s.split(":")[0] for s in sites} == {"runtime/contract/rundir.py"}, sites
 
 
 def test_progress_events_skip_what_a_kill_leaves(tmp_path):
@@ -74,3 +75,14 @@ def test_an_orphan_says_what_its_progress_and_rank_files_recorded(tmp_path):
     assert last_recorded(tmp_path) == ("last step recorded: 4; rank 0 in `train` at step 4; "
                                        "rank 1 in `checkpoint` at step 0")
     assert sorted(read_statuses(tmp_path)) == [0, 1]
+
+
+def test_a_modal_run_folder_is_named_by_its_run_id_else_its_plan(tmp_path):
+    from tests.runtime.conftest import make_plan
+
+    plan = make_plan()
+    assert plan.run.run_id is None
+    folder = rundir.run_dir_in("/vol/runs", plan)
+    assert folder == f"/vol/runs/{plan.name}" and rundir.run_id_of(plan, folder) == plan.name
+    named = plan.model_copy(update={"run": plan.run.model_copy(update={"run_id": "r-1"})})
+    assert rundir.run_id_of(named, rundir.run_dir_in("/vol/runs", named)) == "r-1"

@@ -62,13 +62,14 @@ app = modal.App(APP_NAME, tags={'megaspec': 'collectives-h100x8', 'megaspec_lane
 )
 def run(plan_json: str) -> dict:
     """Run the plan on this container's GPUs (one worker per GPU) and return the receipt."""
+    from megaspec.runtime.contract.rundir import run_dir_in
     from megaspec.runtime.launch import run_plan
     from megaspec.runtime.plan import Plan
 
     plan = Plan.model_validate_json(plan_json)
     if plan.sha256() != PLAN_HASH:  # the image and GPUs above were decided for one plan
         raise ValueError(f"plan {plan.sha256()[:12]} was not compiled into this app ({PLAN_HASH[:12]})")
-    run_dir = os.path.join(plan.modal.runs_dir, plan.run.run_id or plan.name)
+    run_dir = run_dir_in(plan.modal.runs_dir, plan)
     os.environ.update(plan.distributed.env)
     os.environ.update({key: os.path.join(run_dir, rel) for key, rel in plan.distributed.run_dir_env.items()})
     node_rank, master_addr = 0, None
