@@ -103,7 +103,8 @@ STRING_CASES: dict[str, tuple[str, str]] = {  # a string field set to ESCAPES: (
 
 def cases() -> dict[str, tuple[str, Mutation]]:
     """name -> (file of the first run, mutation)."""
-    out = {f"{f} {c}": (f, m) for f in (*JSON_FILES, "progress.jsonl") for c, m in FILE_CASES.items()}
+    out = {f"{f} {c}": (f, m) for f in (*JSON_FILES, "progress.jsonl") for c, m in FILE_CASES.items()
+           if not (f == "progress.jsonl" and c == "schema v2")}
     out |= {f"progress line {line[:30]}": ("progress.jsonl", _write(line + "\n")) for line in PROGRESS_LINES}
     for name, (file, key) in STRING_CASES.items():
         value = ESCAPES * 500 if "20 KB" in name else [ESCAPES] if key == "notes" else ESCAPES
@@ -165,7 +166,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="run the cases whose name holds this")
     only = parser.parse_args().only
-    failures, worst = [], {}
+    failures, worst, runs = [], {}, 0
     with tempfile.TemporaryDirectory() as tmp:
         base = make_sweep(Path(tmp) / "base")
         for name, (file, mutate) in cases().items():
@@ -184,12 +185,14 @@ def main() -> int:
                                                ("memory", mb > GOAL_MB),
                                                ("terminal escape", any(c in CONTROLS for c in output))) if failed]
                 worst[command] = max(worst.get(command, (0.0, 0.0)), (seconds, mb))
+                runs += 1
                 if bad:
                     failures.append(f"{name} | {command}: {', '.join(bad)} ({seconds:.1f} s, {mb:.0f} MB, "
                                     f"exit {status}) {output.strip().splitlines()[-1][:200] if output.strip() else ''}")
+                    print(failures[-1], flush=True)
     for command, (seconds, mb) in worst.items():
         print(f"{command:<14} slowest {seconds:.2f} s, peak {mb:.0f} MB")
-    print("\n".join(failures) or "0 failures")
+    print(f"{len(failures)} failures over {runs} command runs")
     return 1 if failures else 0
 
 

@@ -55,6 +55,11 @@ def cli() -> None:
 
     lint -> compile -> apply -> receipt. Start with `megaspec lint specs/`.
     """
+    from .lint.credentials import mask_output
+    from .safe_text import filtered_output
+
+    # the last pass over every byte a command prints: known token shapes and secret-named environment values
+    click.get_current_context().with_resource(filtered_output(mask_output))
 
 
 def main(argv: list[str] | None = None) -> None:

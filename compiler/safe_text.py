@@ -11,6 +11,7 @@ escaped whichever field it came from; tables cut the strings they show with `cli
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Callable, Iterator
@@ -36,19 +37,20 @@ def clipped(value: Any, limit: int = MAX_SHOWN) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit:,} more characters)"
 
 
-class _EscapingStream:
-    """A text stream that escapes what is written to it; everything else is the wrapped stream's."""
+class _FilteredStream:
+    """A text stream that passes what is written to it through `apply`; everything else is the wrapped
+    stream's."""
 
-    def __init__(self, inner: TextIO):
-        self._inner = inner
+    def __init__(self, inner: TextIO, apply: Callable[[str], str]):
+        self._inner, self._apply = inner, apply
 
     def write(self, text: str) -> int:
-        self._inner.write(escaped(text))
+        self._inner.write(self._apply(text))
         return len(text)
 
     def write_raw(self, text: str) -> None:
         """megaspec's own control sequence (clearing the screen), written as it is."""
-        self._inner.write(text)
+        getattr(self._inner, "write_raw", self._inner.write)(text)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -62,14 +64,19 @@ def clear_screen() -> None:
 
 
 @contextmanager
-def escaped_output() -> Iterator[None]:
-    """sys.stdout and sys.stderr escaping every control written to them, for the block's duration."""
+def filtered_output(apply: Callable[[str], str]) -> Iterator[None]:
+    """sys.stdout and sys.stderr passing everything written to them through `apply`, for the block."""
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _EscapingStream(sys.stdout), _EscapingStream(sys.stderr)  # type: ignore[assignment]
+    sys.stdout, sys.stderr = _FilteredStream(sys.stdout, apply), _FilteredStream(sys.stderr, apply)  # type: ignore[assignment]
     try:
         yield
     finally:
         sys.stdout, sys.stderr = saved
+
+
+def escaped_output() -> contextlib.AbstractContextManager[None]:
+    """sys.stdout and sys.stderr escaping every control written to them, for the block's duration."""
+    return filtered_output(escaped)
 
 
 def read_back(command: Callable[..., Any]) -> Callable[..., Any]:

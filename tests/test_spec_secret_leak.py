@@ -29,6 +29,13 @@ TOKENS = {
     "entropy": "Zq8Lm2Xy7Kp4Rt9Vb6Nc1Hg5Wd3Fs",
     "private-key": "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAPl4ntedKeyBody0123456789\nAbCdEfGh\n"
                    "-----END RSA PRIVATE KEY-----",
+    "pgp-key": "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBGPl4ntedKeyBody0123456789abcdef\n"
+               "-----END PGP PRIVATE KEY BLOCK-----",
+    "gitlab": "glpat-Pl4ntedT0kenValue01234",
+    "slack-app": "xapp-1-A0PL4NTED-1234567890123-Pl4ntedT0kenValue0123",
+    "digitalocean": "dop_v1_" + "0123456789abcdef" * 4,
+    "twilio": "SK0123456789abcdef0123456789abcdef",
+    "url-password": "https://planted:Pl4ntedPassw0rd@host.example.com",
 }
 NAME_LIKE = {"aws", "entropy"}  # shapes that are also valid `image.env` names, so they can be keys there
 
@@ -107,3 +114,49 @@ def test_the_fast_token_scan_finds_what_the_full_regex_finds() -> None:
         for text in (token, f"a: {token} b", f"x{token}", f"{token}{token}", q(token), f"--{token}--"):
             expected = [(m.start(), m.end()) for m in _ANY_KNOWN.finditer(text)]
             assert [(start, end) for start, end, _, _ in token_matches(text)] == expected, text
+
+
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # AWS's documented example: no prefix, a `/`
+PLACEMENTS = {  # YAML that holds the token where the first round did not look (RAW: as it is)
+    "escaped": "image: {env: {TOKEN_VALUE: ESCAPED}}\n",
+    "folded": "image:\n  env:\n    TOKEN_VALUE: \"FIRST\n      REST\"\n",
+    "comment": "# RAW\nimage: {env: {A: b}}\n",
+    "truncated": "cache: {policy: QUOTED}\n",
+    "key": "image: {env: {A: b}}\nbuckets: {QUOTED: {bucket: b, mount: /mnt/b}}\n",
+    "sweep-name": "image: {base: QUOTED}\nsweep:\n  matrix: {image.base: [QUOTED]}\n"
+                  "  name: \"{{ matrix['image.base'][4:] | lower | replace('a', 'b') }}x\"\n",
+    "yaml-error": "image: {env: {A: b}}\n# RAW\nbroken: [RAW\n",
+}
+
+
+def placed(template: str, token: str) -> str:
+    i = next(i for i in range(4, len(token)) if token[i].isalpha())  # `\x4e` for an `N`: the value is the same
+    escaped = q(token[:i])[:-1] + f"\\x{ord(token[i]):02x}" + q(token[i + 1:])[1:]
+    first, rest = (token[:len(token) // 2], token[len(token) // 2:]) if "\n" not in token else (token, "")
+    return (template.replace("ESCAPED", escaped).replace("FIRST", first).replace("REST", rest)
+            .replace("QUOTED", q(token)).replace("RAW", token.splitlines()[0] if "\n" in token else token))
+
+
+@pytest.mark.parametrize("placement", sorted(PLACEMENTS))
+@pytest.mark.parametrize("shape", ["anthropic", "entropy", "gitlab", "url-password", "aws-secret"])
+def test_a_token_in_an_escape_a_fold_a_comment_a_cut_message_or_a_derived_name_is_never_printed(
+        shape: str, placement: str, tmp_path: Path, monkeypatch) -> None:
+    """The small form of benchmarks/leak_matrix.py (every shape, placement and command)."""
+    token = AWS_SECRET if shape == "aws-secret" else TOKENS[shape]
+    template = PLACEMENTS[placement].replace("TOKEN_VALUE", "AWS_SECRET_ACCESS_KEY" if shape == "aws-secret"
+                                             else "TOKEN_VALUE")
+    if shape == "aws-secret" and "TOKEN_VALUE" not in PLACEMENTS[placement]:
+        pytest.skip("an AWS secret access key is known by the name it is set under")
+    head = "megaspec: 1\nname: leak\ntarget: local\npreset: tiny\nresources: {ranks: 1}\n"
+    (tmp_path / "leak.yaml").write_text(head + placed(template, token), encoding="utf-8")
+    if shape != "aws-secret":  # known by its name only: a bare value in a pyproject list is not one
+        (tmp_path / "pyproject.toml").write_text(f"[tool.megaspec]\nignore = [{q(token)}]\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    outputs = {fmt: runner.invoke(cli, ["lint", "--format", fmt, "leak.yaml"]) for fmt in ("human", "json", "github")}
+    for command in (["plan", "leak.yaml"], ["sweep", "--dry-run", "leak.yaml"]):
+        outputs[command[0]] = runner.invoke(cli, command)
+    for where, result in outputs.items():
+        assert result.exit_code in (0, 1, 2), (where, result.output)  # 0: a token in a comment is no error
+        for tail in tails(token):
+            assert tail not in result.output, f"{shape} token in a {placement} leaked in {where}:\n{result.output}"

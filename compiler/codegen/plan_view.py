@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from megaspec.runtime.contract import memory
 from megaspec.runtime.contract.cost import Estimate
 from megaspec.runtime.contract.gpus import GPUS
 from megaspec.runtime.contract.plan import Plan
+from megaspec.runtime.contract.rundir import PLAN_FILE
 
 from .user_model_count import count
 
@@ -214,11 +216,19 @@ def render_json(plan: Plan, est: Estimate, spec_data: dict[str, Any]) -> str:
 
 
 def diff_build(previous: Path, files: dict[str, str]) -> str:
-    """Unified diff of each generated file against `previous/<file>`; a missing file diffs as empty."""
+    """Unified diff of each generated file against `previous/<file>`, read through the bounded reader (a
+    link, a special file or one over the cap is one line saying so, never read); a missing file diffs
+    as empty."""
+    from megaspec.runtime.contract.files import UnreadableFile, read_text_capped
+
     chunks = []
     for name, new in sorted(files.items()):
         old_path = previous / name
-        old = old_path.read_text(encoding="utf-8") if old_path.is_file() else ""
+        try:
+            old = read_text_capped(old_path, "plan" if name == PLAN_FILE else "app") if os.path.lexists(old_path) else ""
+        except UnreadableFile as e:
+            chunks.append(f"not compared: {e}\n")
+            continue
         chunks += difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
                                        fromfile=old_path.as_posix(), tofile=f"{name} (this plan)")
     return "".join(chunks) or f"no changes against {previous.as_posix()}\n"

@@ -25,6 +25,7 @@ from . import receipt_rules, stage_rules  # noqa: F401 - register the stage (MS0
 from . import rules as _rules  # noqa: F401 - importing the package registers every rule module
 from .config import Config
 from .credentials import find_credentials, mask, redact_text, token_matches, tokens_in_text
+from .masking import masked_texts
 from .discover import spec_files
 from .rules.image import CREDENTIAL_HINT, credential_messages
 from .rules.registry import REGISTRY, RuleContext, run_rules
@@ -108,7 +109,7 @@ def check_spec(path: str | Path, *, config: Config | None = None, display: str |
     secrets = _secret_values(composed)
     if secrets:
         diagnostics = [_redact(d, secrets) for d in diagnostics]
-        composed.smap.texts = {p: redact_text(t, secrets) for p, t in composed.smap.texts.items()}
+    composed.smap.texts = masked_texts(composed, secrets)
     return Checked(composed.path, spec, composed.smap, composed.data, sort_diagnostics(diagnostics),
                    composed.files, composed)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..codes import INVALID_CONFIG
 from ..diagnostics import Diagnostic, Severity, Span
+from .credentials import mask_free_text
 
 _CODE_PREFIX = re.compile(r"^MS\d{0,3}$")
 KNOWN_KEYS = ("ignore", "warnings-as-errors", "exclude")
@@ -76,6 +77,8 @@ def find_pyproject(start: Path | None = None) -> Path | None:
 
 
 def _problem(path: str, line: int, message: str, hint: str, severity: Severity = Severity.ERROR) -> Diagnostic:
+    """An MS012 whose message quotes pyproject values: credential-looking ones masked (PR logs are public)."""
+    message = mask_free_text(message)
     span = Span(path=path, line=line, col=1, end_line=line, end_col=2)
     return Diagnostic(code=INVALID_CONFIG.code, rule=INVALID_CONFIG.name, severity=severity, message=message, span=span, hint=hint)
 

@@ -7,6 +7,7 @@ in snippets (the lint driver masks the source text before any renderer sees it) 
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -23,18 +24,28 @@ KNOWN_PREFIXES: tuple[tuple[str, str], ...] = (
     ("OpenAI key", r"\bsk-(proj-)?[A-Za-z0-9_-]{20,}\b"),
     ("Modal token", r"\b(ak|as)-[A-Za-z0-9]{20,}\b"),
     ("Slack token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"),
+    ("Slack app token", r"\bxapp-[0-9]-[A-Za-z0-9-]{10,}\b"),
+    ("GitLab token", r"\bglpat-[A-Za-z0-9_-]{20,}\b"),
+    ("DigitalOcean token", r"\bdo[por]_v1_[a-f0-9]{64}\b"),
+    ("Twilio API key", r"\bSK[0-9a-fA-F]{32}\b"),
+    ("URL with a password", r"://[^\s/:@'\"]+:[^\s/@'\"]{4,}@"),  # `https://user:pass@host`: masked from `://`
     ("Google API key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
     ("W&B on-premises API key", r"\blocal-[0-9a-f]{40}\b"),  # a cloud key is 40 hex alone: a commit's shape
     ("JSON Web Token", r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
     # The whole key: to its END line (real newlines, or `\n` escapes in a quoted scalar), else to the
     # end of the line or quote, so masking never leaves the body of a key on one line in a report.
-    ("private key", r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----|[^\"'\n]*)"),
+    ("private key", r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----"
+                    r"|[^\"'\n]*)"),
 )
 # The shortest token any pattern above (or the entropy check) can match: shorter strings, which
 # are most of a spec (keys, names, numbers), skip the regexes entirely.
 MIN_TOKEN_LEN = 15
 _ANY_KNOWN = re.compile("|".join(f"(?P<k{i}>{p})" for i, (_, p) in enumerate(KNOWN_PREFIXES)))
 SECRETISH_KEY = re.compile(r"(?i)(secret|token|passw(or)?d|api[_-]?key|access[_-]?key|credential|auth)")
+# An AWS secret access key has no prefix: 40 characters of base64 (`/` and `+` included, so the entropy
+# runs below never see it whole). Known by its key: AWS_SECRET_ACCESS_KEY, aws_secret_access_key, ...
+AWS_SECRET_KEY_NAME = re.compile(r"(?i)secret[_-]?access[_-]?key|aws[_-]?secret")
+_AWS_SECRET = re.compile(r"[A-Za-z0-9/+]{40}")
 MIN_ENTROPY_LEN = 20
 MIN_ENTROPY_BITS = 3.5
 # Anywhere else (a package, a bucket, a prefix, an endpoint, a mount, a key): a longer run with
@@ -89,6 +100,8 @@ def credential_kind(value: str, key: str | None = None) -> str | None:
         return None
     for _, _, _, kind in token_matches(value):
         return kind
+    if key is not None and AWS_SECRET_KEY_NAME.search(key) and _AWS_SECRET.fullmatch(value):
+        return "AWS secret access key"
     if key is not None and SECRETISH_KEY.search(key):
         return "high-entropy string" if _high_entropy(value) else None
     if key is not None and key.startswith("env:"):
@@ -131,7 +144,8 @@ def find_credentials(data: Any) -> list[tuple[tuple, str, str]]:
 # Literal starts of the KNOWN_PREFIXES shapes: found with str.find (C speed), then the full pattern is
 # tried only there. One regex alternation tried at every offset took 0.5 s on a 1 MB scalar.
 _STARTS = ("AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "hf_", "sk-", "ak-", "as-",
-           "xox", "AIza", "local-", "eyJ", "-----BEGIN ")
+           "xox", "xapp-", "glpat-", "dop_v1_", "doo_v1_", "dor_v1_", "SK", "://", "AIza", "local-", "eyJ",
+           "-----BEGIN ")
 
 
 def _candidates(text: str) -> list[int]:
@@ -162,6 +176,70 @@ def tokens_in_text(text: str) -> set[str]:
 
 
 def redact_text(text: str, values: set[str]) -> str:
-    for v in sorted(values, key=len, reverse=True):
-        text = text.replace(v, mask(v))
+    """`text` with every credential in `values` masked as `mask` does (newlines kept), and every piece
+    of one that a message cut short or a template derived (MIN_PIECE token characters or more of it,
+    in any case). Every range is found in the original text, then all are masked at once."""
+    hidden = bytearray(len(text))
+    low = text.lower() if len(text.lower()) == len(text) else text  # a case change that moves offsets: exact only
+    for value in values:
+        _hide_pieces(hidden, low, value.lower() if low is not text else value)
+    for value in values:  # a whole one keeps its first 4 characters, as `mask` does
+        keep, at = (4 if len(value) > 12 else 0), 0
+        while (at := text.find(value, at)) >= 0:
+            hidden[at:at + len(value)] = b"\x00" * keep + b"\x01" * (len(value) - keep)
+            at += 1
+    if not any(hidden):
+        return text
+    return "".join("*" if h and c != "\n" else c for c, h in zip(text, hidden, strict=True))
+
+
+MIN_PIECE = 12  # characters of a credential that are masked wherever they appear
+_TOKEN_PIECE = re.compile(r"[A-Za-z0-9_+/=-]*[A-Za-z0-9][A-Za-z0-9_+/=-]*")
+
+
+def _hide_pieces(hidden: bytearray, text: str, value: str) -> None:
+    for start in range(len(value) - MIN_PIECE + 1):
+        piece, at = value[start:start + MIN_PIECE], 0
+        if not _TOKEN_PIECE.fullmatch(piece):  # the words of a private key's header are no secret
+            continue
+        while (at := text.find(piece, at)) >= 0:
+            hidden[at:at + MIN_PIECE] = b"\x01" * MIN_PIECE
+            at += 1
+
+
+def mask_known(text: str) -> str:
+    """`text` with every known token shape masked (`mask`): the last pass over what megaspec prints."""
+    pieces, end = [], 0
+    for start, stop, token, _ in token_matches(text):
+        pieces += [text[end:start], mask(token)]
+        end = stop
+    return "".join(pieces) + text[end:] if pieces else text
+
+
+def mask_output(text: str) -> str:
+    """What megaspec prints, masked last: the value of every environment variable named like a secret
+    (MODAL_TOKEN_SECRET, AWS_SECRET_ACCESS_KEY, ...) and every known token shape."""
+    for name, value in os.environ.items():
+        if len(value) >= MIN_ENV_SECRET and value in text and SECRETISH_KEY.search(name):
+            text = text.replace(value, mask(value))
+    return mask_known(text)
+
+
+MIN_ENV_SECRET = 8  # shorter values (`1`, `true`, a port) are settings, and too common to mask
+
+
+def mask_free_text(text: str) -> str:
+    """Text quoted from a file that is not a spec (a pyproject value): known shapes and every run the
+    loose entropy test takes for a generated token masked."""
+    text = mask_known(text)
+    for start, end in list(entropy_runs(text)):
+        text = text[:start] + mask(text[start:end]) + text[end:]
     return text
+
+
+def entropy_runs(text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of every run of token characters in free text (a comment, a line that did not parse)
+    that the loose entropy test takes for a generated token."""
+    for m in _TOKEN_RUN.finditer(text):
+        if _high_entropy(m.group(0), loose=True):
+            yield m.start(), m.end()

@@ -190,6 +190,7 @@ READ_CAPS = {
     "manifest": 1 << 20, "sweep manifest": 4 << 20, "plan": 4 << 20, "receipt": 4 << 20,
     "progress": 16 << 20, "rank status": 1 << 20, "seed manifest": 1 << 20, "log": 16 << 20,
     "shard manifest": 64 << 20,  # `megaspec data prepare`'s: a line per corpus file and per shard
+    "app": 4 << 20,  # a generated app.py read back (`plan --diff`)
 }
 MAX_JSON_DEPTH = 64  # artifacts nest under 10 levels; json.loads recurses once per level
 
@@ -257,7 +258,7 @@ def _open_failure(e: OSError) -> str:
     if e.errno == errno.ENOENT:
         return "it does not exist"
     if e.errno == errno.ELOOP:
-        return "it is a symbolic link; megaspec reads run files only as regular files"
+        return "it is a symbolic link; megaspec reads back only regular files, never through a link"
     return f"cannot open it: {e.strerror}"
 
 
