@@ -101,13 +101,17 @@ def _collect_one(run_dir: Path) -> int:
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @read_back
 def cancel(run_dir: str) -> None:
-    """Cancel a detached Modal run: stop the call, terminate its containers, end the manifest `interrupted`."""
+    """Cancel a run. A Modal run: stop the call, terminate its containers, end the manifest `interrupted`.
+    A local run: signal its launcher as Ctrl-C would, and wait until it has ended the run `interrupted`."""
+    path = Path(run_dir)
+    before = require_manifest(path)
+    if before.backend == "local":
+        _cancel_local(path, before)
+        return
     from ..runs.backends.modal_client import connect
     from ..runs.backends.modal_collect import cancel as cancel_run
     from ..runs.backends.modal_collect import open_run
 
-    path = Path(run_dir)
-    before = require_manifest(path)
     try:
         open_run(path, "cancel", "A local run stops with Ctrl-C in the terminal running it (its receipt says "
                                  "`interrupted`)")
@@ -125,6 +129,20 @@ def cancel(run_dir: str) -> None:
         return
     click.echo(f"{manifest.run_id} had already ended on Modal: nothing to cancel; collected instead")
     print_outcome(path, manifest)
+
+
+def _cancel_local(path: Path, before) -> None:
+    from ..runs.local_cancel import cancel_local
+
+    try:
+        done = cancel_local(path, before)
+    except BackendError as e:
+        fail(str(e), e.hint, e.code)
+    manifest = done.manifest
+    if done.signalled is None:
+        click.echo(f"{manifest.run_id} already ended `{manifest.state}`; nothing to cancel")
+        return
+    click.echo(f"cancelled {manifest.run_id}: sent {done.signalled}; state: {manifest.state}")
 
 
 @click.command()
