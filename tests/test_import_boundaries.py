@@ -184,8 +184,7 @@ def test_runtime_folders_import_only_earlier_stages():
 
 
 def test_runtime_top_level_holds_only_the_package_and_its_folders():
-    loose = sorted(p.name for p in (ROOT / "runtime").glob("*.py")
-                   if p.name not in ("__init__.py", "plan.py", "seed.py"))  # plan/seed: old app import paths
+    loose = sorted(p.name for p in (ROOT / "runtime").glob("*.py") if p.name != "__init__.py")
     assert not loose, loose
     folders = sorted(p.name for p in (ROOT / "runtime").iterdir() if p.is_dir() and p.name != "__pycache__")
     assert folders == sorted(RUNTIME_ORDER)

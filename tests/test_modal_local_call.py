@@ -63,5 +63,6 @@ def test_generated_function_refuses_a_plan_it_was_not_compiled_for(tmp_path, res
     app_py = write_build(render(plan), tmp_path / "build", plan.name) / "app.py"
     _, function = find_entrypoint(load_app_module(app_py))
     other = plan.model_copy(update={"train": plan.train.model_copy(update={"lr": 1.0e-2})})
-    with pytest.raises(ValueError, match="was not compiled into this app"):
-        function.local(other.to_json())
+    receipt = function.local(other.to_json())  # returned, not raised: Modal's retries would pay for it again
+    assert receipt["status"] == "error" and receipt["error"]["code"] == "MS808", receipt["error"]
+    assert "was not compiled into this app" in receipt["error"]["message"]

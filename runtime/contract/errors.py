@@ -32,6 +32,17 @@ class RunFailure(Exception):
         self.step = step
 
 
+class PlanMismatch(RunFailure):
+    """The plan is not the one the generated app was compiled for (its image and GPUs were decided for
+    that one): certain to fail again, so it ends in the receipt, never in an exception Modal retries."""
+
+    code = "MS808"
+
+    def __init__(self, found: str, compiled_for: str):
+        super().__init__(f"plan {found[:12]} was not compiled into this app ({compiled_for[:12]}); compile and "
+                         "apply the spec again", stage="bootstrap")
+
+
 class NonFiniteLossError(RunFailure):
     code = "MS801"
 

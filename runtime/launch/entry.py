@@ -26,7 +26,7 @@ from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from ..contract.checkpoint_dirs import remove_unfinished, root_for
 from ..contract.clock import utc_now
-from ..contract.errors import Interrupted, launcher_signals, signal_of
+from ..contract.errors import Interrupted, PlanMismatch, launcher_signals, signal_of
 from ..contract.files import remove_temp_files, write_text_atomic
 from ..contract.plan import Plan, read_plan
 from ..contract.progress import EventFn, ProgressTail
@@ -53,10 +53,12 @@ def launch_config(plan: Plan, run_dir: Path, node_rank: int, master_addr: str | 
 
 
 def run_plan(plan: Plan, run_dir: str | Path, *, node_rank: int = 0, master_addr: str | None = None,
-             master_port: int = 29500, on_event: EventFn | None = None) -> dict[str, Any]:
+             master_port: int = 29500, on_event: EventFn | None = None,
+             compiled_for: str | None = None) -> dict[str, Any]:
     """Run a plan on this node and return its receipt (as a dict).
 
-    A failed run does not raise: its receipt says what failed. A signal (Ctrl-C, SIGTERM) raises
+    A failed run does not raise: its receipt says what failed, a plan other than `compiled_for` (the
+    hash a generated app was compiled for) included, so Modal's retries never pay for it again. A signal (Ctrl-C, SIGTERM) raises
     `Interrupted` (a KeyboardInterrupt naming the signal), after the receipt (`interrupted`) is written.
     """
     run_dir = Path(run_dir)
@@ -67,6 +69,8 @@ def run_plan(plan: Plan, run_dir: str | Path, *, node_rank: int = 0, master_addr
     launch_error: BaseException | None = None
     try:
         with launcher_signals():  # SIGTERM until torch elastic's handlers (the ranks' start); then restored
+            if compiled_for is not None and plan.sha256() != compiled_for:
+                raise PlanMismatch(plan.sha256(), compiled_for)
             drills.from_env(plan.distributed.world_size)  # a malformed drill is refused, never ignored
             seeded = cachestate.restore_seed_dir(plan, cachestate.cache_dir_for(plan, run_dir))
             outcome.staged = data.stage(plan)

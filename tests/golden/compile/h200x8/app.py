@@ -62,20 +62,27 @@ app = modal.App(APP_NAME, tags={'megaspec': 'dense-1b-h200x8', 'megaspec_lane': 
 )
 def run(plan_json: str) -> dict:
     """Run the plan on this container's GPUs (one worker per GPU) and return the receipt."""
+    from megaspec.runtime.contract.plan import Plan
     from megaspec.runtime.contract.rundir import run_dir_in
-    from megaspec.runtime.launch import run_plan
-    from megaspec.runtime.plan import Plan
+    from megaspec.runtime.launch.entry import run_plan
+    from megaspec.runtime.launch.volume_commits import VolumeCommits, node_cache_env
 
     plan = Plan.model_validate_json(plan_json)
-    if plan.sha256() != PLAN_HASH:  # the image and GPUs above were decided for one plan
-        raise ValueError(f"plan {plan.sha256()[:12]} was not compiled into this app ({PLAN_HASH[:12]})")
     run_dir = run_dir_in(plan.modal.runs_dir, plan)
-    os.environ.update(plan.distributed.env)
-    os.environ.update({key: os.path.join(run_dir, rel) for key, rel in plan.distributed.run_dir_env.items()})
     node_rank, master_addr = 0, None
-    try:
-        return run_plan(plan, run_dir, node_rank=node_rank, master_addr=master_addr)
+    os.environ.update(plan.distributed.env)
+    os.environ.update(node_cache_env(plan.distributed.env, node_rank))
+    os.environ.update({key: os.path.join(run_dir, rel) for key, rel in plan.distributed.run_dir_env.items()})
+    commits = VolumeCommits(plan, Path(run_dir), _commit)
+    try:  # a plan other than PLAN_HASH ends in its receipt (MS808): returned, so never retried
+        return run_plan(plan, run_dir, node_rank=node_rank, master_addr=master_addr, on_event=commits.on_event,
+                        compiled_for=PLAN_HASH)
     finally:
-        if not modal.is_local():  # make checkpoints, caches and the receipt visible to the collector
-            for volume in volumes.values():
-                volume.commit()
+        _commit()  # however the run ended: a SIGTERM ends run_plan with an interrupted receipt first
+
+
+def _commit() -> None:
+    """Make this node's checkpoints, caches and receipt visible to the collector and the next run."""
+    if not modal.is_local():
+        for volume in volumes.values():
+            volume.commit()
