@@ -73,7 +73,9 @@ def estimate(plan: Plan) -> Estimate:
         worst_case_usd=round(rate * plan.resources.timeout_s * attempts / 3600, 2),
         prices_as_of=PRICES_AS_OF,
         assumptions=(f"MFU {ASSUMED_MFU:.0%} of dense BF16 peak", f"{startup_s(plan) // 60} min start-up",
-                     f"worst case: {attempts} attempt(s) x {plan.resources.timeout_s // 60} min timeout"),
+                     f"worst case: {attempts} attempt(s) x {plan.resources.timeout_s // 60} min timeout",
+                     *(("no duration: your model's FLOPs are counted when it runs",)
+                       if plan.model.flops_per_token is None else ())),
     )
 
 

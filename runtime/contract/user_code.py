@@ -13,6 +13,7 @@ from pathlib import Path
 
 SKIPPED_DIRS = frozenset({"__pycache__"})
 SKIPPED_SUFFIXES = (".pyc", ".pyo")
+HASH_CHUNK_BYTES = 1 << 20
 
 
 def split_entry(entry: str) -> tuple[str, str]:
@@ -44,13 +45,17 @@ def code_files(folder: Path) -> list[tuple[str, Path]]:
 
 def code_sha256(folders: list[Path]) -> str:
     """sha256 over the folders in order: each file's relative path and bytes, length-prefixed, so moving,
-    renaming or editing any file (Python or not) changes it, and nothing else (mtimes, caches) does."""
+    renaming or editing any file (Python or not) changes it, and nothing else (mtimes, caches) does.
+    Files are streamed: a large one costs time, not memory."""
     digest = hashlib.sha256()
     for index, folder in enumerate(folders):
         for rel, path in code_files(folder):
-            data = path.read_bytes()
             name = f"{index}/{rel}".encode()
-            digest.update(len(name).to_bytes(8, "big") + name + len(data).to_bytes(8, "big") + data)
+            with path.open("rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                digest.update(len(name).to_bytes(8, "big") + name + size.to_bytes(8, "big"))
+                while chunk := f.read(HASH_CHUNK_BYTES):
+                    digest.update(chunk)
     return digest.hexdigest()
 
 

@@ -106,7 +106,7 @@ def heads_not_divisor(ctx: RuleContext) -> None:
 
     Why: each head gets `d_model / n_heads` channels and grouped-query attention shares each KV
     head among `n_heads / n_kv_heads` query heads; a remainder fails when the model is built,
-    inside the container.
+    inside the container. Your own model (`model.entry`) is not judged: its heads are in its code.
 
     Example:
         preset: dense-1b
@@ -132,7 +132,9 @@ def seq_len_over_model_max(ctx: RuleContext) -> None:
     """Checks that `train.seq_len` fits the model's `max_seq_len`.
 
     Why: rotary position tables are built for `max_seq_len`; longer sequences fail at the first
-    forward, after the image build and the GPU wait.
+    forward, after the image build and the GPU wait. Your own model (`model.entry`) is not judged
+    here: its lengths are in its code; a forward that fails at `train.seq_len` is MS814 before any
+    step.
 
     Example:
         preset: dense-1b
