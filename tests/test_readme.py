@@ -51,3 +51,19 @@ def test_readme_memory_line_is_what_plan_prints(monkeypatch):
     result = CliRunner().invoke(cli, ["plan", "specs/h200x8.yaml"])
     assert result.exit_code == 0
     assert block in result.output
+
+
+def test_the_shell_completion_the_readme_documents_completes_the_verbs():
+    import os
+    import subprocess
+
+    from tests.conftest import MEGASPEC
+
+    shells = re.findall(r"_MEGASPEC_COMPLETE=(\w+_source)", README)
+    assert shells == ["bash_source", "zsh_source", "fish_source"]
+    for shell in shells:
+        script = subprocess.run(MEGASPEC, env={**os.environ, "_MEGASPEC_COMPLETE": shell}, capture_output=True, text=True)
+        assert script.returncode == 0 and "_megaspec_completion" in script.stdout
+    env = {**os.environ, "_MEGASPEC_COMPLETE": "bash_complete", "COMP_WORDS": "megaspec li", "COMP_CWORD": "1"}
+    completed = subprocess.run(MEGASPEC, env=env, capture_output=True, text=True)
+    assert completed.stdout.splitlines() == ["plain,lint"]
