@@ -14,8 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from megaspec.runtime.contract.cost import CPU_USD_PER_CORE_HOUR, MEM_USD_PER_GIB_HOUR
-from megaspec.runtime.contract.gpus import GPUS
+from megaspec.runtime.contract.cost import usd_per_hour
 from megaspec.runtime.contract.plan import (
     BenchPlan,
     BucketMount,
@@ -47,7 +46,6 @@ from megaspec.runtime.contract.user_code import code_folders, code_sha256
 from .. import __version__
 from ..diagnostics import InternalError
 from ..spec.field_types import package_name
-from ..spec.gpu import GpuRequest
 from ..spec.model import Bench, Spec, Validate
 from ..spec.model_dims import model_dims, seq_len
 from ..spec.mounts import VOLUME_KINDS, path_class
@@ -261,20 +259,9 @@ def _resources(spec: Spec, dist: DistributedPlan, target: str) -> ResourcesPlan:
         gpu_type=primary.type if primary else None, gpu_count=primary.count if primary else 0,
         modal_gpu=[q.modal_string(exact=r.exact) for q in reqs], exact=r.exact or bool(primary and primary.exact),
         cpu=cpu, memory_mib=mem_gib * 1024, timeout_s=r.timeout, retries=r.retries,
-        price_usd_per_hour=None if target == "local" else _price(primary, cpu, mem_gib, dist.nodes),
+        price_usd_per_hour=None if target == "local" else usd_per_hour(
+            primary.type if primary else None, primary.count if primary else 0, cpu, mem_gib, dist.nodes),
     )
-
-
-def _price(req: GpuRequest | None, cpu: float, mem_gib: int, nodes: int) -> float | None:
-    """List price of one attempt's containers per hour; None when the GPU has no listed price."""
-    gpu_usd = 0.0
-    if req is not None:
-        price = GPUS[req.type].usd_per_hour
-        if price is None:
-            return None
-        gpu_usd = price * req.count
-    per_node = gpu_usd + cpu * CPU_USD_PER_CORE_HOUR + mem_gib * MEM_USD_PER_GIB_HOUR
-    return round(per_node * nodes, 4)
 
 
 def _packages(spec: Spec) -> list[str]:

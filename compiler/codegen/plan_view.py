@@ -175,12 +175,17 @@ def _memory_line(plan: Plan) -> str:
 
 
 def _cost_lines(est: Estimate) -> list[str]:
+    from megaspec.runtime.contract.cost import STALE_AFTER_DAYS, prices_age_days
+
     head = f"Cost (Modal list prices as of {est.prices_as_of})"
+    if prices_age_days() > STALE_AFTER_DAYS:
+        head += (f"\n  warning: the price table is over {STALE_AFTER_DAYS} days old; Modal's prices may have changed "
+                 "(modal.com/pricing, or `modal billing rates`)")
     if est.usd_per_hour is None:
         return [head, f"  {est.assumptions[0]}"]
-    return [head, f"  {_usd(est.usd_per_hour)}/h; about {_duration(est.duration_s)} per attempt = "
-                  f"{_usd(est.usd)}; worst case {_usd(est.worst_case_usd)}",
-            f"  assumes {'; '.join(est.assumptions)}"]
+    return [head, f"  {_usd(est.usd_per_hour)}/h (GPUs, CPU and memory); about {_duration(est.duration_s)} per "
+                  f"attempt = {_usd(est.usd)}; worst case {_usd(est.worst_case_usd)}",
+            f"  assumes {'; '.join(est.assumptions)}", "  prices: `megaspec explain MS303` says their source"]
 
 
 def _value_text(value: Any) -> str:

@@ -67,8 +67,9 @@ def preview_lines(runs: list[tuple[str, dict, Plan | None, Estimate | None]]) ->
 
     rows = [(str(i), name, ", ".join(f"{k}={v}" for k, v in values.items()) or "-", _gpu(plan),
              "-" if plan is not None and plan.target == "local" else duration_text(est and est.duration_s),
-             usd_text(_usd(plan, est, "usd"))) for i, (name, values, plan, est) in enumerate(runs, 1)]
-    head = ("#", "run", "swept values", "GPU", "est. time", "est. cost")
+             usd_text(_usd(plan, est, "usd")), usd_text(_usd(plan, est, "usd_per_hour")))
+            for i, (name, values, plan, est) in enumerate(runs, 1)]
+    head = ("#", "run", "swept values", "GPU", "est. time", "est. cost", "$/h")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
     total, worst = (_total([_usd(plan, est, attr) for _, _, plan, est in runs]) for attr in ("usd", "worst_case_usd"))

@@ -168,7 +168,12 @@ def cost_text(r: Receipt) -> str:
         return f"$0.00 (no GPU billed; list prices of {c.prices_as_of})"
     usd = "n/a (no list price)" if c.usd is None else f"${c.usd:,.2f}"
     est = "no estimate" if c.est_usd is None else f"estimated ${c.est_usd:,.2f} before launch"
-    return f"{usd} ({c.gpu_type or 'unknown GPU'}, {c.gpu_seconds:,.0f} GPU-s; {est}; list prices of {c.prices_as_of})"
+    billed = f", billed as {c.billed_gpu_type}" if c.billed_gpu_type and c.billed_gpu_type != c.gpu_type else ""
+    split = "" if c.gpu_usd is None else (f"; GPU ${c.gpu_usd:,.2f} + CPU ${c.cpu_usd:,.2f} + memory "
+                                          f"${c.memory_usd:,.2f}, start-up " +
+                                          ("not measured" if c.startup_usd is None else f"${c.startup_usd:,.2f}"))
+    return (f"{usd} ({c.gpu_type or 'unknown GPU'}{billed}, {c.gpu_seconds:,.0f} GPU-s{split}; {est}; list prices "
+            f"of {c.prices_as_of})")
 
 
 def _per_rank(r: Receipt) -> list[str]:

@@ -177,12 +177,22 @@ class Cost(_Part):
 
     prices_as_of: str
     gpu_type: str | None  # the observed GPU in Modal's vocabulary; None on CPU
-    usd_per_gpu_hour: float | None  # that GPU's list price; None when it has none
+    usd_per_gpu_hour: float | None  # the billed type's list price; None when it has none
     gpu_seconds: float  # observed GPUs x the attempt's wall time
-    usd: float | None  # gpu_seconds x usd_per_gpu_hour; 0 for local runs; None for an unpriced GPU
+    usd: float | None  # GPUs + CPU + memory over the billed time (cost.py); 0 for local runs; None: unpriced GPU
     est_usd: float | None  # one attempt, estimated before launch (containers' GPUs, CPU and memory)
     est_duration_s: int | None
     est_worst_case_usd: float | None  # every attempt running to its timeout
+    # The split of `usd` (gpu + cpu + memory; startup is the share of them before the launcher started),
+    # the type billed (an upgraded request is billed as requested), the billed time, and the prices' source.
+    billed_gpu_type: str | None = None
+    billed_s: float | None = None  # wall time + startup_s
+    startup_s: float | None = None  # the container's start-up before the launcher, where measured (Modal)
+    gpu_usd: float | None = None
+    cpu_usd: float | None = None
+    memory_usd: float | None = None
+    startup_usd: float | None = None
+    price_source: str | None = None
 
 
 class TensorBoardRun(_Part):

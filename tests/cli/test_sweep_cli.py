@@ -88,10 +88,10 @@ def test_dry_run_lists_runs_and_writes_nothing(runner: CliRunner, tmp_path: Path
     assert result.exit_code == 0, result.output
     # the apply preview's table: the same run names (the template's name in front), columns aligned
     assert result.output.splitlines()[:4] == [
-        "  #  run                            swept values                            GPU      est. time  est. cost",
-        "  1  sweep-125m-h100-lr0.0001-gb32  train.lr=0.0001, train.global_batch=32  H100!:1  ~3m        $0.24",
-        "  2  sweep-125m-h100-lr0.0003-gb32  train.lr=0.0003, train.global_batch=32  H100!:1  ~3m        $0.24",
-        "  3  sweep-125m-h100-lr0.0003-gb64  train.lr=0.0003, train.global_batch=64  H100!:1  ~3m        $0.26"]
+        "  #  run                            swept values                            GPU      est. time  est. cost  $/h",
+        "  1  sweep-125m-h100-lr0.0001-gb32  train.lr=0.0001, train.global_batch=32  H100!:1  ~3m        $0.24      $4.39",
+        "  2  sweep-125m-h100-lr0.0003-gb32  train.lr=0.0003, train.global_batch=32  H100!:1  ~3m        $0.24      $4.39",
+        "  3  sweep-125m-h100-lr0.0003-gb64  train.lr=0.0003, train.global_batch=64  H100!:1  ~3m        $0.26      $4.39"]
     # runtime/contract/cost.py's estimate of each run, summed; the worst case is every attempt hitting its timeout
     assert ("  total $0.74, worst case $13.17 (every attempt to its timeout; Modal list prices as of 2026-05-25)\n"
             "3 run(s); nothing written (--dry-run)") in result.output

@@ -30,19 +30,41 @@ def test_device_names_map_to_the_gpu_table(device, modal_type):
     assert modal_type is None or modal_type in gpus.GPUS
 
 
-def test_the_observed_gpu_is_priced_not_the_requested_one():
-    # An H100 request served by H200s: the attempt is priced at the H200's list price.
+def test_an_upgraded_request_is_billed_as_requested_with_cpu_and_memory_split_out():
+    # An H100 request served by H200s: Modal bills it as H100s (PRICE_SOURCE), GPUs + CPU + memory.
     plan = make_plan(**H100_PLAN)
     c = cost.of_attempt(plan, hardware(["NVIDIA H200"] * 8), "2026-01-01T00:00:00.000000Z",
                         "2026-01-01T00:30:00.000000Z")
-    assert c.gpu_type == "H200" and c.usd_per_gpu_hour == gpus.GPUS["H200"].usd_per_hour
-    assert c.gpu_seconds == 8 * 1800
-    assert c.usd == pytest.approx(8 * 0.5 * gpus.GPUS["H200"].usd_per_hour, abs=1e-4)
-    assert c.prices_as_of == cost.PRICES_AS_OF
+    assert (c.gpu_type, c.billed_gpu_type, c.usd_per_gpu_hour) == ("H200", "H100", gpus.GPUS["H100"].usd_per_hour)
+    assert c.gpu_seconds == 8 * 1800 and c.billed_s == 1800 and c.startup_s is None  # off Modal: not measured
+    assert c.gpu_usd == pytest.approx(8 * 0.5 * gpus.GPUS["H100"].usd_per_hour, abs=1e-4)
+    assert c.usd == pytest.approx(c.gpu_usd + c.cpu_usd + c.memory_usd, abs=2e-4) and c.cpu_usd > 0 < c.memory_usd
+    assert c.usd == pytest.approx(0.5 * plan.resources.price_usd_per_hour, abs=2e-4)  # the estimate's rate
+    assert c.prices_as_of == cost.PRICES_AS_OF and "modal.com/pricing" in c.price_source
     est = cost.estimate(plan)
     assert (c.est_usd, c.est_duration_s, c.est_worst_case_usd) == (est.usd, est.duration_s, est.worst_case_usd)
     assert plan.resources.price_usd_per_hour > 8 * gpus.GPUS["H100"].usd_per_hour  # GPUs plus CPU and memory
     assert c.est_worst_case_usd == round(2 * plan.resources.price_usd_per_hour, 2)  # 2 attempts x 1 h
+
+
+@pytest.mark.parametrize(("requested", "observed", "billed"), [
+    (["H100"], "H200", "H100"), (["H100"], "H100", "H100"), (["H200", "H100"], "H100", "H100"),
+    (["A100"], "A100-80GB", "A100"), (["B200+"], "B300", "B200+"), (["H100"], "A10", "A10"), (["H100"], None, None),
+])
+def test_modal_bills_an_upgrade_at_the_requested_type_and_a_fallback_at_its_own(requested, observed, billed):
+    assert cost.billed_gpu_type(requested, observed) == billed
+
+
+def test_one_hour_on_h200x8_costs_the_same_in_the_receipt_the_plan_and_the_sweep_preview():
+    from megaspec.compiler.codegen.sweep_estimate import preview_lines
+
+    plan = make_plan(ranks=8, gpu="H200", target="modal")
+    hour = cost.of_attempt(plan, hardware(["NVIDIA H200"] * 8, "H200"), "2026-01-01T00:00:00Z",
+                           "2026-01-01T01:00:00Z")
+    estimate = cost.estimate(plan)
+    lines, _, _ = preview_lines([("run", {}, plan, estimate)])
+    per_hour = lines[1].split()[-1]
+    assert f"${hour.usd:,.2f}" == f"${estimate.usd_per_hour:,.2f}" == per_hour == "$39.87"  # was $36.32: GPUs only
 
 
 def test_cpu_runs_cost_nothing():

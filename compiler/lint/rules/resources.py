@@ -87,6 +87,12 @@ def h100_not_exact(ctx: RuleContext) -> None:
 
     Why: `gpu: H100` may run on an H200 (billed as an H100). The receipt then differs from the
     request, throughput is not comparable, and Inductor caches (keyed by device) are missed.
+    Cost: megaspec prices an upgraded request as Modal bills it, at the requested type (the H100
+    rate for an H200 that served `H100`; the same for `A100` on an 80 GB card and `B200+` on a
+    B300): Modal docs, guide/gpu, "Automatic upgrades". Prices: Modal's per-second list prices
+    (modal.com/pricing) as transcribed by snapshots of 2026-05-07 (techbytes), 2026-05-25
+    (api-evangelist/modal-com) and 2026-06-27 (beam.cloud), GPUs + CPU cores + memory, dated in
+    every estimate and receipt; `megaspec plan` warns when that date is over 90 days old.
 
     Example:
         resources: {gpu: "H100:8"}
