@@ -16,6 +16,9 @@ def require_existing(paths: Iterable[str | Path], param_hint: str = "SPEC") -> N
 
     for raw in paths:
         path = Path(raw)
+        if path.is_symlink() and not path.exists():  # a loop or a dangling link: resolve() would raise
+            raise click.BadParameter(f"`{raw}` is a symbolic link that leads to no file (a loop of links, or a "
+                                     "target that is gone)", param_hint=param_hint)
         if not path.exists():
             raise click.BadParameter(f"`{raw}` does not exist (looked for {path.resolve()}).{did_you_mean_file(path)}",
                                      param_hint=param_hint)

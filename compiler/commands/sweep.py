@@ -37,10 +37,19 @@ def _stale(out_dir: Path, keep: set[Path], template_path: str) -> list[Path]:
     return found
 
 
-def _print_dry_run(checked, runs) -> None:
-    """The runs as the `apply` preview shows them (name, swept values, GPU, estimated time and cost), and the totals."""
+def _print_dry_run(checked, runs, template: str) -> None:
+    """The runs as the `apply` preview shows them (name, swept values, GPU, estimated time and cost), and the
+    totals; first each run is linted from its text in memory as `apply` lints it (MS202 for a run whose batch
+    does not split, exit 1), never lowered unchecked."""
     from ..codegen.sweep_estimate import estimate_runs, preview_lines
+    from ..spec.expand import run_files
+    from .apply_sweep import lint_all
 
+    _, errors = lint_all([Path(template).parent / f"{r.name}.yaml" for r in runs], None, run_files(runs, template))
+    if errors:
+        click.echo(errors, nl=False, err=True)
+        click.echo(f"{errors.count(': error[')} error(s) in the sweep's runs; fix the template", err=True)
+        raise click.exceptions.Exit(EXIT_ERRORS)
     lines, _, _ = preview_lines([(e.run.name, e.run.values, e.plan, e.estimate) for e in estimate_runs(checked, runs)])
     click.echo("\n".join(lines))
     click.echo(f"{len(runs)} run(s); nothing written (--dry-run)")
@@ -71,7 +80,7 @@ def sweep(template: str, out_dir: Path | None, dry_run: bool) -> None:
     runs = expand(checked.composed.written, checked.spec.name, checked.spec.sweep,
                   checked.composed.spec_file.parent if checked.composed.spec_file else None)
     if dry_run:
-        _print_dry_run(checked, runs)
+        _print_dry_run(checked, runs, path)
         return
     from megaspec.runtime.contract.files import WriteRefused
 

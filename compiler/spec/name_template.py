@@ -28,7 +28,9 @@ ALLOWED_NODES = frozenset({
 })
 SAFE_FILTERS = ("lower", "upper", "title", "capitalize", "trim", "string", "length", "count", "first", "last",
                 "abs", "int", "float", "default", "d", "round", "truncate", "join", "reverse", "list")
-_FORMAT_NUMBER = re.compile(r"%[#0 +-]*(\d*)(?:\.(\d*))?|\{[^{}]*?(\d+)[^{}]*\}")
+# A printf width or precision (`%(key)0999d`, `%.999f`, `%*d` whose width is an argument), or a digit run in `{...}`.
+_FORMAT_NUMBER = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\*|\d*)(?:\.(\*|\d*))?|\{[^{}]*?(\d+)[^{}]*\}")
+MAX_TEMPLATE_CHARS = 4096  # a template for a name of at most 63 characters; parsing is not free
 
 
 class NameTemplateError(Exception):
@@ -48,8 +50,9 @@ def _check_size(value: Any) -> Any:
 def _check_format(text: str) -> None:
     """`%0999999d` or `{:999999}` would allocate what its width says."""
     for match in _FORMAT_NUMBER.finditer(text):
-        if any(g and int(g) > 64 for g in match.groups()):
-            raise NameTemplateError(f"the format `{match.group(0)[:20]}` is wider than a name can be")
+        if any(g and (g == "*" or len(g) > 2 or int(g) > 64) for g in match.groups()):
+            raise NameTemplateError(f"the format `{match.group(0)[:20]}` is wider than a name can be "
+                                    "(or takes its width from an argument)")
 
 
 def _binop(operator: str, left: Any, right: Any) -> Any:
@@ -120,6 +123,9 @@ def checked_ast(source: str) -> Any:
     """The parsed template, or NameTemplateError (syntax, an unknown filter, a loop, a call)."""
     from jinja2 import TemplateError, nodes
 
+    if len(source) > MAX_TEMPLATE_CHARS:
+        raise NameTemplateError(f"it is {len(source):,} characters long; a name template has at most "
+                                f"{MAX_TEMPLATE_CHARS:,}")
     env = _environment()
     try:
         ast = env.parse(source)

@@ -219,9 +219,12 @@ def _type_fix(err: _Error, span: Span, smap: SourceMap) -> Fix | None:
     original = smap.text_at(span)
     if original is None:
         return None
-    expected, kind, inner = _expected_kind(err), _kind(err.value), unquote(original)
+    anchor, scalar = _ANCHORED.match(original).groups()
+    if scalar.startswith("!"):  # a tag decides the type: quoting behind `!!float` would still be a float
+        return None
+    expected, kind, inner = _expected_kind(err), _kind(err.value), unquote(scalar)
     if expected.startswith("a string") and kind in ("int", "float", "bool"):
-        title, replacement = "Quote it", quote(original)
+        title, replacement = "Quote it", quote(scalar)
     elif expected.startswith("an integer") and kind == "str" and inner and _INTEGER.match(inner):
         title, replacement = "Remove the quotes", inner
     elif expected.startswith("a number") and kind == "str" and inner and _NUMBER.match(inner):
@@ -230,7 +233,10 @@ def _type_fix(err: _Error, span: Span, smap: SourceMap) -> Fix | None:
         title, replacement = "Remove the quotes", inner
     else:
         return None
-    return Fix(title=title, span=span, original=original, replacement=replacement) if replacement else None
+    return Fix(title=title, span=span, original=original, replacement=anchor + replacement) if replacement else None
+
+
+_ANCHORED = re.compile(r"((?:&\S+\s+)?)(.*)", re.DOTALL)  # `&py 3.10`: the anchor stays in front of the fix
 
 
 def _type_hint(expected: str, err: _Error, smap: SourceMap) -> str | None:
