@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import re
 import sys
 
 import click
@@ -46,6 +47,23 @@ class LazyGroup(click.Group):
             return None
         module = importlib.import_module(f"{__package__}.commands.{module_name}")
         return next((c for c in module.COMMANDS if c.name == name), None)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command's first sentence whole, wrapped: click cuts it at ~45 characters, or at an `e.g.`."""
+        rows = [(name, first_sentence(command.help or "")) for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\.)\.(?=\s|$)")  # nor does `SPEC...`
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a docstring's first paragraph (an `e.g.`, `i.e.` or `...` does not end it)."""
+    paragraph = " ".join(text.strip().split("\n\n", 1)[0].split())
+    end = _SENTENCE_END.search(paragraph)
+    return paragraph[: end.end()] if end else paragraph
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

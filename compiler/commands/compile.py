@@ -123,7 +123,7 @@ def compile_(specs: tuple[str, ...], out_dir: str, target: str | None, jobs: int
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--target", type=TARGETS, help="Override `target:`; `local` on a GPU spec is a CPU rehearsal.")
 @click.option("--diff", "diff_dir", type=click.Path(file_okay=False, exists=True),
-              help=f"A previous build dir (build/<name>) to diff app.py and {PLAN_FILE} against.")
+              help=f"Print only the diff of app.py and {PLAN_FILE} against a previous build dir (build/<name>).")
 def plan_(spec: str, as_json: bool, target: str | None, diff_dir: str | None) -> None:
     """Show what SPEC will launch, where each value came from, and what it will cost."""
     from megaspec.runtime.contract.cost import estimate
@@ -142,11 +142,12 @@ def plan_(spec: str, as_json: bool, target: str | None, diff_dir: str | None) ->
         raise click.exceptions.Exit(status)
     try:
         plan = plan_for(checked, target=target)
+        if diff_dir is not None:  # the diff alone: what a spec change would change, not 90 lines of plan first
+            click.echo(diff_build(Path(diff_dir), render(plan)), nl=False)
+            return
         spec_data = checked.spec.model_dump(mode="json", by_alias=True)
         view = render_json if as_json else render_text
         click.echo(view(plan, estimate(plan), spec_data), nl=False)
-        if diff_dir is not None:
-            click.echo(diff_build(Path(diff_dir), render(plan)), nl=False)
     except InternalError as e:
         _internal(e)
 
