@@ -234,3 +234,86 @@ def test_a_full_disk_is_a_located_error_with_a_receipt_and_resume_continues_bit_
     resumed = apply_to_end(tmp_path, str(spec), "--steps", "9", "--resume", str(run_dir))
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert read_receipt(run_dir / "receipt.json").losses == whole_losses
+
+
+def fork_server_of(launcher: int) -> int:
+    """The fork server of a launcher: its child that serves forks (marked with the launcher's pid)."""
+    def found() -> int | None:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+                cmdline = (stat.parent / "cmdline").read_bytes()
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == launcher and b"multiprocessing.forkserver" in cmdline:
+                return int(stat.parent.name)
+        return None
+    return wait_for(found, "the fork server")
+
+
+def test_a_fork_server_killed_mid_run_is_named_not_a_rank(tmp_path):
+    proc = start_apply(tmp_path, str(ckpt_spec(tmp_path)), "--steps", "400")
+    run_dir = trained_a_step(tmp_path)
+    os.kill(fork_server_of(proc.pid), signal.SIGKILL)
+    out, err = proc.communicate(timeout=EVENT_DEADLINE_S)
+    assert proc.returncode == 1, out + err
+    error = read_receipt(run_dir / "receipt.json").error
+    assert (error.code, error.rank, error.stage) == ("MS816", None, "train"), error
+    assert "the fork server (pid " in error.message and "killed by SIGKILL" in error.message
+    assert read_manifest(run_dir).state == "error"
+    wait_for(lambda: not processes_of(proc.pid), "nothing of the run left running")
+
+
+def test_a_stopped_fork_server_does_not_hold_apply_once_the_ranks_finished(tmp_path):
+    proc = start_apply(tmp_path, str(ckpt_spec(tmp_path)), "--steps", "20")
+    run_dir = trained_a_step(tmp_path)
+    server = fork_server_of(proc.pid)
+    os.kill(server, signal.SIGSTOP)
+    out, err = proc.communicate(timeout=EVENT_DEADLINE_S)
+    assert proc.returncode == 0, out + err
+    receipt = read_receipt(run_dir / "receipt.json")
+    assert receipt.status == "ok" and [d.code for d in receipt.diagnostics] == ["MS816"], receipt.diagnostics
+    assert f"the fork server (pid {server})" in receipt.diagnostics[0].message and "SIGSTOP" in receipt.diagnostics[0].message
+
+
+def test_a_fifo_as_data_path_is_refused_before_any_rank_starts(tmp_path):
+    fifo = tmp_path / "tokens.bin"
+    os.mkfifo(fifo)
+    spec = tmp_path / "fifo.yaml"
+    spec.write_text((REPO_ROOT / "specs" / "cpu-local.yaml").read_text().replace(
+        "  source: synthetic", f"  source: shards\n  path: {fifo}"))
+    result = apply_to_end(tmp_path, str(spec), "--steps", "4")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "MS813" in result.stdout and "is not a regular file" in result.stdout, result.stdout + result.stderr
+
+
+def test_a_deadline_interrupts_a_blocking_open():
+    from megaspec.runtime.contract.errors import TimedOut, deadline
+
+    read_end, _ = os.pipe()
+    fifo = Path(f"/proc/self/fd/{read_end}")
+    with pytest.raises(TimedOut, match="exceeded the test's bound"), deadline(0.2, "the test's bound"):
+        fifo.read_bytes()  # blocks: nobody writes, nobody closes
+    os.close(read_end)
+
+
+@pytest.mark.parametrize(("drill", "state", "code"), [
+    ("launcher:3:term", "interrupted", "MS809"), ("fork-server:3:kill", "error", "MS816"),
+    ("disk:3:full", "error", "MS815")])
+def test_a_drill_rehearses_a_fault_from_outside_the_ranks(tmp_path, drill, state, code):
+    proc = start_apply(tmp_path, str(ckpt_spec(tmp_path)), "--steps", "9", env={"MEGASPEC_FAULT": drill})
+    out, err = proc.communicate(timeout=EVENT_DEADLINE_S)
+    run_dir = run_dir_of(tmp_path)
+    assert read_manifest(run_dir).state == state, out + err
+    assert read_receipt(run_dir / "receipt.json").error.code == code
+    wait_for(lambda: not processes_of(proc.pid), "nothing of the run left running")
+
+
+def test_outside_drills_are_checked_before_launch():
+    from megaspec.runtime.rank import drills
+
+    assert drills.parse("fork-server:4:stop", world_size=2) == drills.OutsideDrill("fork-server", 4, "stop")
+    with pytest.raises(drills.DrillError, match=r"expected `disk:<step>:<full>`"):
+        drills.parse("disk:0:full", world_size=2)
+    with pytest.raises(drills.DrillError, match=r"expected `launcher:<step>:<kill\|term>`"):
+        drills.parse("launcher:3:stop", world_size=2)

@@ -182,6 +182,30 @@ def launcher_signals() -> Iterator[None]:
                 signal.signal(sig, handler)
 
 
+class TimedOut(Interrupted):
+    """The run outlived `resources.timeout` on this machine (Modal ends an attempt there itself)."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: float, what: str) -> Iterator[None]:
+    """Raise `TimedOut` in the main thread once `seconds` have passed (SIGALRM, so a blocking call, a
+    FIFO's open included, is interrupted too); elsewhere nothing is armed."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, _frame: object) -> None:
+        raise TimedOut(signum, f"the run exceeded {what}")
+
+    saved = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, saved)
+
+
 def is_peer_symptom(message: str) -> bool:
     """True when an error text describes waiting on, or losing, another rank."""
     low = message.lower()

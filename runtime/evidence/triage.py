@@ -14,7 +14,9 @@ from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
 from ..contract.errors import (
+    ForkServerLost,
     RunFailure,
+    TimedOut,
     code_for,
     failure_message,
     is_peer_gone,
@@ -43,6 +45,8 @@ def triage(plan: Plan, receipt: Receipt, statuses: dict[int, RankState], dumps: 
         return {"status": receipt.status, "error": receipt.error, "diagnostics": diagnostics}
     if isinstance(launch_error, (KeyboardInterrupt, SignalException)):  # Ctrl-C, or SIGTERM (preemption)
         return {"status": "interrupted", "error": launcher_stopped(launch_error, statuses), "diagnostics": diagnostics}
+    if isinstance(launch_error, ForkServerLost):
+        return fork_server_lost(launch_error, receipt, statuses, diagnostics)
     if isinstance(launch_error, RunFailure):
         return {"status": "error", "diagnostics": diagnostics,
                 "error": RunError(code=launch_error.code, stage=launch_error.stage or "bootstrap", rank=None,
@@ -66,10 +70,26 @@ def triage(plan: Plan, receipt: Receipt, statuses: dict[int, RankState], dumps: 
     return {"status": "interrupted" if error.code == "MS809" else "error", "error": error, "diagnostics": diagnostics}
 
 
+def fork_server_lost(lost: ForkServerLost, receipt: Receipt, statuses: dict[int, RankState],
+                     diagnostics: list[RunError]) -> dict[str, Any]:
+    """MS816 naming the fork server, never a rank: the run's error while the ranks trained (at the step of
+    the rank furthest behind), a diagnostic only when every rank had finished and the receipt was written."""
+    if receipt.status in ("ok", "diverged") and statuses and all(s.phase in ("teardown", "done")
+                                                                 for s in statuses.values()):
+        diagnostics.append(RunError(code=lost.code, stage="teardown", rank=None, step=None, message=str(lost)))
+        return {"status": receipt.status, "error": None, "diagnostics": diagnostics}
+    behind = min(statuses.values(), key=lambda s: s.progress()) if statuses else None
+    stage = behind.phase if behind is not None and behind.phase in STAGES else "bootstrap"
+    return {"status": "error", "diagnostics": diagnostics,
+            "error": RunError(code=lost.code, stage=stage, rank=None, step=behind.failing_step() if behind else None,
+                              message=str(lost))}
+
+
 def launcher_stopped(launch_error: BaseException, statuses: dict[int, RankState]) -> RunError:
     """MS809 for a launcher a signal stopped: which signal, and where each rank was when it stopped them.
     No rank is blamed; the stage and step are those of the rank that was furthest behind."""
-    said = f"the launcher received {signal_name(signal_of(launch_error))}"
+    said = str(launch_error) if isinstance(launch_error, TimedOut) else \
+        f"the launcher received {signal_name(signal_of(launch_error))}"
     if not statuses:
         return RunError(code="MS809", stage="bootstrap", rank=None, step=None, message=f"{said} before any rank started")
     where = ", ".join(f"rank {r} in `{s.phase}` after step {s.last_step}" for r, s in sorted(statuses.items()))

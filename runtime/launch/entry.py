@@ -71,15 +71,16 @@ def run_plan(plan: Plan, run_dir: str | Path, *, node_rank: int = 0, master_addr
         with launcher_signals():  # SIGTERM until torch elastic's handlers (the ranks' start); then restored
             if compiled_for is not None and plan.sha256() != compiled_for:
                 raise PlanMismatch(plan.sha256(), compiled_for)
-            drills.from_env(plan.distributed.world_size)  # a malformed drill is refused, never ignored
+            outside = drills.outside(plan.distributed.world_size)  # a malformed drill is refused, never ignored
+            on_event = _also(on_event, drills.launcher_hook(outside, fork_server.server_pid)) if outside else on_event
             seeded = cachestate.restore_seed_dir(plan, cachestate.cache_dir_for(plan, run_dir))
             outcome.staged = data.stage(plan)
             start_method = fork_server.start_fork_server()
             config = launch_config(plan, run_dir, node_rank, master_addr, master_port, start_method)
-            with ProgressTail(run_dir, on_event), _quiet_torch_launcher():
+            with ProgressTail(run_dir, on_event), _quiet_torch_launcher(), fork_server.watched(run_dir):
                 elastic_launch(config, fork_server.run_rank)(plan.to_json(), str(run_dir), seeded, started_at)
     except (KeyboardInterrupt, Exception) as exc:  # every ending is triaged into the receipt
-        launch_error = exc
+        launch_error = fork_server.lost(exc)  # the ranks' parent, not a rank, when it died or stalled
     receipt = complete_receipt(plan, run_dir, started_at, outcome, launch_error, node_rank)
     if node_rank == 0:
         write_receipt(run_dir / RECEIPT_FILE, receipt)
@@ -104,6 +105,16 @@ def _quiet_torch_launcher() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+
+
+def _also(first: EventFn | None, second: EventFn) -> EventFn:
+    """Both event handlers, in order (the live display, then a drill's)."""
+    def both(event: dict[str, Any]) -> None:
+        if first is not None:
+            first(event)
+        second(event)
+
+    return both
 
 
 def remove_leftovers(plan: Plan, run_dir: Path) -> None:

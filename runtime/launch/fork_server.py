@@ -17,12 +17,19 @@ monkeypatched variable, another drill) starts a new server. This module imports 
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.forkserver as forkserver
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+from ..contract.errors import ForkServerLost, signal_name
+from ..contract.rank_status import read_statuses
 from . import lifeline
 
 PRELOAD = ["megaspec.runtime.launch.preload"]
@@ -63,3 +70,77 @@ def _die_with_the_run() -> None:
     preload = sys.modules.get("megaspec.runtime.launch.preload")  # present in a fork of the server
     lifeline.die_with_parent(preload.SERVER_PID if preload else (launcher or os.getppid()))
     lifeline.watch_launcher(launcher)
+
+
+def server_pid() -> int | None:
+    """The running fork server's pid (None before one started, or with the "spawn" start method)."""
+    return getattr(forkserver._forkserver, "_forkserver_pid", None)
+
+
+def _proc_state(pid: int) -> tuple[str, int] | None:
+    """(state letter, exit status as waitpid reports it) of a process of this host; None once reaped."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], int(fields[49]) if len(fields) > 49 else 0
+
+
+def lost(error: BaseException) -> BaseException:
+    """`ForkServerLost` in place of the ranks' failure when the fork server died (its ranks die with it,
+    torch elastic sees them exit 255) or was stopped under them; else `error` unchanged."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    pid = server_pid()
+    state = _proc_state(pid) if pid else None
+    if not isinstance(error, ChildFailedError) or pid is None or (state is not None and state[0] not in "ZXT"):
+        return error
+    if state is not None and state[0] == "T" or _stalled.get(pid):
+        how = "was stopped (SIGSTOP) and never reported its ranks' ends; the launcher ended it"
+    else:
+        status = state[1] if state else 0
+        how = f"died ({_how_it_died(status)})"
+    return ForkServerLost(f"the fork server (pid {pid}) the ranks were forked from {how}; its ranks ended with it")
+
+
+def _how_it_died(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal_name(os.WTERMSIG(status))}"
+    return f"exit status {os.WEXITSTATUS(status)}" if os.WIFEXITED(status) else "gone"
+
+
+_stalled: dict[int, bool] = {}  # fork servers the watch ended because they were stopped
+
+
+@contextlib.contextmanager
+def watched(run_dir: Path) -> Iterator[None]:
+    """While the ranks run: a fork server that is stopped (SIGSTOP) once every rank has exited cannot
+    report their ends, and torch elastic would wait forever; the watch kills it, so the launch ends
+    (and `lost` names it)."""
+    done = threading.Event()
+    pid = server_pid()
+
+    def watch() -> None:
+        while pid is not None and not done.wait(WATCH_S):
+            state = _proc_state(pid)
+            if state is not None and state[0] == "T" and _ranks_gone(run_dir):
+                _stalled[pid] = True
+                os.kill(pid, signal.SIGKILL)
+                return
+
+    thread = threading.Thread(target=watch, name="megaspec-fork-server-watch", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+
+
+WATCH_S = 0.5
+
+
+def _ranks_gone(run_dir: Path) -> bool:
+    """Every rank that wrote a status file has exited (a zombie of the stopped server counts)."""
+    states = read_statuses(run_dir)
+    pids = [s.pid for s in states.values() if s.pid]
+    return bool(pids) and all((_proc_state(p) or ("X", 0))[0] in "ZX" for p in pids)

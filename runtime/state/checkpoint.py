@@ -29,6 +29,7 @@ from torch.distributed.checkpoint.api import CheckpointException
 
 from ..contract.checkpoint_dirs import complete_steps, damage, step_dir, tmp_dir, write_checksums
 from ..contract.errors import CheckpointError, StorageError, describe_storage, storage_error
+from ..rank import drills
 
 
 FULL_BYTES = 1 << 20  # free space below which a filesystem that failed a save is full
@@ -57,12 +58,14 @@ def save(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: i
         state["train"]["evals"] = torch.tensor([[e["step"], e["loss"]] for e in evals], dtype=torch.float64
                                                ).reshape(-1, 2)
     try:
+        drills.disk_full(step, str(tmp))
         dcp.save(state, checkpoint_id=tmp)
         dist.barrier()
         if dist.get_rank() == 0:
             write_checksums(tmp)
             shutil.rmtree(final, ignore_errors=True)
             tmp.rename(final)
+            drills.damage_saved(step, final)
             _prune(root, keep)
         dist.barrier()
     except (Exception, CheckpointException) as exc:  # DCP's CheckpointException is a BaseException

@@ -12,6 +12,7 @@ read its `train/` shards (and `val/` for `train.eval`), and the manifest must ag
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import torch
@@ -64,6 +65,10 @@ def shard_files(path: str, split: str = "train") -> list[Path]:
     files = sorted(p for p in root.iterdir() if p.is_file()) if root.is_dir() else [root]
     if not files:
         raise BadDataError(f"data.path `{path}` holds no shard files")
+    for file in files:
+        if not stat.S_ISREG(file.stat().st_mode):  # a FIFO or a device: opening it could wait forever
+            raise BadDataError(f"data.path `{file}` is not a regular file (a FIFO, socket or device); shards are "
+                               "files: write them there, or point `data.path` at their folder")
     return files
 
 

@@ -77,7 +77,7 @@ def run(plan, run_dir: Path, *, on_event: EventSink | None = None, resume: bool 
 
 def _run_claimed(plan, run_dir: Path, on_event: EventSink | None, resume: bool,
                  announce: Callable[[], None] | None) -> Manifest:
-    from megaspec.runtime.contract.errors import describe_storage
+    from megaspec.runtime.contract.errors import deadline, describe_storage
     from megaspec.runtime.contract.files import reserve_space
     from megaspec.runtime.contract.rundir import archive_previous_attempt
     from megaspec.runtime.launch.fork_server import start_fork_server
@@ -96,8 +96,10 @@ def _run_claimed(plan, run_dir: Path, on_event: EventSink | None, resume: bool,
     notes = [_again_note(plan, run_dir)] if resume else []
     manifest = advance(manifest, "running", process=this_process(), notes=notes)
     write_manifest(run_dir, manifest)
+    timeout_s = plan.resources.timeout_s
     try:
-        receipt = run_plan(plan, run_dir, on_event=on_event)
+        with deadline(timeout_s, f"`resources.timeout` ({timeout_s} s) on this machine"):
+            receipt = run_plan(plan, run_dir, on_event=on_event)
     except KeyboardInterrupt:
         raise
     except Exception as e:  # noqa: BLE001 - the launcher itself failed; rank 0 may still have left a receipt
