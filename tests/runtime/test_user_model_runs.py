@@ -78,9 +78,12 @@ def reference(shard):
     return reference_losses(shard[1], STEPS)
 
 
-@pytest.mark.parametrize("ranks", [1, 2, 4])
-def test_the_users_model_under_fsdp2_matches_a_one_process_loop_at_every_step(shard, reference, tmp_path, ranks):
-    receipt = run_plan(user_plan(ranks, shard[0]), tmp_path / "run")
+@pytest.mark.parametrize(("ranks", "checkpointing"), [(1, "none"), (2, "none"), (4, "none"), (2, "full")])
+def test_the_users_model_under_fsdp2_matches_a_one_process_loop_at_every_step(shard, reference, tmp_path, ranks,
+                                                                               checkpointing):
+    """Activation checkpointing wraps each of the user's `layers` and recomputes the same numbers."""
+    plan = user_plan(ranks, shard[0], train={"activation_checkpointing": checkpointing})
+    receipt = run_plan(plan, tmp_path / "run")
     assert receipt["status"] == "ok", receipt["error"]
     losses, num_params = reference
     assert receipt["losses"] == pytest.approx(losses, abs=1e-5)
