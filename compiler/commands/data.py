@@ -16,7 +16,7 @@ import click
 
 from .. import __version__
 from ..codes import EXIT_USAGE
-from .run_output import fail
+from .run_output import fail, signalled
 
 
 @click.group()
@@ -47,8 +47,11 @@ def prepare(corpus: tuple[str, ...], tokenizer_name: str, out: str, val_fraction
     `val/`, the rest to `train/`, in llm.c-format shards (uint16, or uint32 for a vocabulary over
     65,536), with `manifest.json` (tokens per shard, tokenizer and its sha256, corpus sha256). The same
     corpus and tokenizer give byte-identical output. Point a spec's `data.path` at DIR. Exit 0 on
-    success, 1 on bad input (nothing is written), 2 on a usage error.
+    success, 1 on bad input (nothing is written), 2 on a usage error, 130 on Ctrl-C and 143 on SIGTERM
+    (nothing is written either).
     """
+    from megaspec.runtime.contract.errors import launcher_signals, signal_name, signal_of
+
     from ..data.corpus import CorpusError
     from ..data.prepare import DEFAULT_SHARD_TOKENS
     from ..data.tokenizer import load_spec
@@ -61,8 +64,11 @@ def prepare(corpus: tuple[str, ...], tokenizer_name: str, out: str, val_fraction
              code=EXIT_USAGE)
     try:
         tokenizer = load_spec(tokenizer_name)
-        _run(list(corpus), tokenizer, target, field, val_fraction, jobs or min(8, os.cpu_count() or 1),
-             shard_tokens or DEFAULT_SHARD_TOKENS)
+        with launcher_signals():  # SIGTERM and SIGHUP stop it as Ctrl-C does: the temp folder is removed
+            _run(list(corpus), tokenizer, target, field, val_fraction, jobs or min(8, os.cpu_count() or 1),
+                 shard_tokens or DEFAULT_SHARD_TOKENS)
+    except KeyboardInterrupt as e:
+        fail(f"interrupted by {signal_name(signal_of(e))}; nothing was written to `{out}`", code=signalled(signal_of(e)))
     except CorpusError as e:  # TokenizerError is one
         fail(str(e), e.hint)
     except BrokenProcessPool:

@@ -176,3 +176,23 @@ def test_a_folder_that_is_not_empty_is_never_overwritten(corpus, tmp_path):
     (tmp_path / "out" / "keep").write_text("mine")
     code, output = prepare(str(corpus), "--tokenizer", "bytes", "--out", str(tmp_path / "out"))
     assert code == 1 and "already exists" in output and (tmp_path / "out" / "keep").read_text() == "mine"
+
+
+@pytest.mark.parametrize("signum, code", [(2, 130), (15, 143)])
+def test_a_signal_mid_prepare_leaves_nothing(tmp_path, signum, code):
+    """Sent once the first shard file exists in the temp folder (a 20 MB corpus takes seconds more)."""
+    import subprocess
+
+    from tests.conftest import MEGASPEC
+
+    (tmp_path / "big.txt").write_text(("the quick brown fox jumps over the lazy dog " * 2 + "\n") * 250_000)
+    proc = subprocess.Popen([*MEGASPEC, "data", "prepare", str(tmp_path / "big.txt"), "--tokenizer", "bytes",
+                             "--out", str(tmp_path / "out"), "-j", "1", "--shard-tokens", "1024"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not any(tmp_path.glob(".out.*.tmp/train/shard_000001.bin")):
+        assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert "nothing was written" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt"]
