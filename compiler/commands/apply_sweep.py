@@ -90,15 +90,20 @@ def lint_all(paths: list[Path], steps: int | None, texts: list[str | None] | Non
 
 
 def plan_all(checked_runs: list, sources: list[RunSource], *, target: str | None,
-             steps: int | None, sweep_id: str | None = None) -> list[PlannedRun]:
+             steps: int | None, sweep_id: str | None = None, git_of: str | None = None) -> list[PlannedRun]:
+    """Each run lowered and estimated; every run records the git revision of `git_of` (the template, or
+    a file in the folder of specs), read once."""
     from megaspec.runtime.contract.cost import estimate
+
+    from megaspec.runtime.contract.git_revision import git_revision
 
     from ..spec.expand import applied_text
     from .prepare import lower_checked
 
+    git = git_revision(git_of) if git_of is not None else None
     planned = []
     for c, src in zip(checked_runs, sources, strict=True):
-        plan = lower_checked(c, target=target, steps=steps, name=src.name, sweep_id=sweep_id)
+        plan = lower_checked(c, target=target, steps=steps, name=src.name, sweep_id=sweep_id, git=git)
         planned.append(PlannedRun(src, plan, estimate(plan), applied_text(c)))
     return planned
 
@@ -251,7 +256,8 @@ def _prepare(source: str, checked, sweep_dir: Path, *, target, steps) -> tuple[l
         click.echo(errors, nl=False, err=True)
         fail(f"{errors.count(': error[')} error(s) in the sweep's runs; nothing was launched",
              "Fix the template (or the specs), then apply again")
-    planned = plan_all(runs, sources, target=target, steps=steps, sweep_id=sweep_dir.name)
+    git_of = str(sources[0].spec) if checked is None and sources else source  # a spec of the folder, or the template
+    planned = plan_all(runs, sources, target=target, steps=steps, sweep_id=sweep_dir.name, git_of=git_of)
     if len({p.plan.target for p in planned}) > 1:
         fail("the folder mixes `target: local` and `target: modal` specs", "Pass --target to run them all one way")
     return planned, meta

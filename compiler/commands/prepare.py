@@ -32,10 +32,14 @@ def steps_adjustment(steps: int | None):
 
 
 def lower_checked(checked, *, target: str | None, steps: int | None, name: str | None = None,
-                  sweep_id: str | None = None, rerun_of: str | None = None):
+                  sweep_id: str | None = None, rerun_of: str | None = None,
+                  git: tuple[str | None, bool | None] | None = None):
     """A lint-clean spec (checked with `steps_adjustment(steps)`) -> Plan with a fresh run id; `name`
     renames the run (a sweep's runs carry its name), `sweep_id` names the sweep it is one of, `rerun_of`
-    the run it repeats. The command-line overrides are kept in the plan (`run.flags`) for `rerun`."""
+    the run it repeats. The command-line overrides are kept in the plan (`run.flags`) for `rerun`, and
+    the git revision and dirty flag of the spec's repository (`git`: a sweep's template's, read once)."""
+    from megaspec.runtime.contract.git_revision import git_revision
+
     from ..codegen.build import plan_for
     from ..runs.run_id import mint_run_id
 
@@ -44,9 +48,9 @@ def lower_checked(checked, *, target: str | None, steps: int | None, name: str |
     plan = plan_for(checked, target=target, run_id=mint_run_id(name), overridden=overridden, name=name,
                     sweep_id=sweep_id)
     flags = {key: value for key, value in (("steps", steps), ("target", target)) if value is not None}
-    if not flags and rerun_of is None:
-        return plan
-    return plan.model_copy(update={"run": plan.run.model_copy(update={"flags": flags, "rerun_of": rerun_of})})
+    sha, dirty = git if git is not None else git_revision(checked.path)
+    return plan.model_copy(update={"run": plan.run.model_copy(update={
+        "flags": flags, "rerun_of": rerun_of, "git_sha": sha, "git_dirty": dirty})})
 
 
 def build_app(plan, build_dir: Path, links_from: Path | None = None) -> Path:

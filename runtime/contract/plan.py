@@ -67,6 +67,9 @@ class RunIdentity(_Frozen):
     # rerun repeats. Left out of the JSON when unset, so plans without them keep their bytes.
     flags: dict[str, str | int] = Field(default_factory=dict, exclude_if=lambda v: not v)
     rerun_of: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    # The spec's (a sweep's: its template's) git revision and dirty flag when applied, for the receipt.
+    git_sha: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    git_dirty: bool | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class UserModelPlan(_Frozen):

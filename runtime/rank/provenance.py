@@ -11,9 +11,8 @@ import importlib.metadata
 import os
 import platform
 import socket
-import subprocess
-from pathlib import Path
 
+from ..contract.git_revision import git_revision
 from ..contract.gpus import meets
 from ..contract.plan import Plan
 from ..contract.receipt import Hardware, Provenance
@@ -29,24 +28,6 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def _git(spec_dir: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(["git", "-C", str(spec_dir), *args], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def git_revision(spec_path: str) -> tuple[str | None, bool | None]:
-    """(sha, dirty) of the repository holding the spec; (None, None) outside git."""
-    spec_dir = Path(spec_path).resolve().parent
-    sha = _git(spec_dir, "rev-parse", "HEAD") if spec_dir.is_dir() else None
-    if sha is None:
-        return None, None
-    porcelain = _git(spec_dir, "status", "--porcelain", "--untracked-files=no")
-    return sha, (bool(porcelain) if porcelain is not None else None)
-
-
 def torch_versions() -> dict[str, str | None]:
     try:
         import torch
@@ -59,7 +40,7 @@ def torch_versions() -> dict[str, str | None]:
 
 
 def collect_provenance(plan: Plan) -> Provenance:
-    sha, dirty = git_revision(plan.run.spec_path)
+    sha, dirty = (plan.run.git_sha, plan.run.git_dirty) if plan.run.git_sha else git_revision(plan.run.spec_path)
     modal = {field: os.environ.get(var) for field, var in _MODAL_ENV.items()}
     image = hashlib.sha256(plan.modal.image.model_dump_json().encode()).hexdigest()
     return Provenance(git_sha=sha, git_dirty=dirty, megaspec=_version("megaspec"), torch=_version("torch"),
