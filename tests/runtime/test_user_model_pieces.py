@@ -60,3 +60,17 @@ def test_logits_of_another_width_or_length_are_refused_naming_the_expected_shape
 def test_an_unknown_keyword_argument_is_the_users_bootstrap_error():
     with pytest.raises(UserModelError, match="`ownmodels.gpt:build` raised .*TypeError.*width"):
         prepare(example_plan(width=3))
+
+
+def test_a_declared_flops_per_token_is_taken_as_declared(tmp_path):
+    (tmp_path / "declared.py").write_text(
+        "from torch import nn\n\n\nclass M(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.emb = nn.Embedding(64, 8)\n        self.layers = nn.ModuleList([nn.Linear(8, 8)])\n"
+        "        self.head = nn.Linear(8, 64)\n\n    def forward(self, tokens):\n"
+        "        return self.head(self.layers[0](self.emb(tokens)))\n\n"
+        "    def flops_per_token(self, seq_len):\n        return 1000 + seq_len\n\n\ndef build(**kwargs):\n"
+        "    return M()\n", encoding="utf-8")
+    plan = example_plan()
+    user = plan.model.user.model_copy(update={"entry": "declared:build", "code": [str(tmp_path)]})
+    plan = plan.model_copy(update={"model": plan.model.model_copy(update={"user": user})})
+    assert prepare(plan).flops_per_token == 1016

@@ -88,3 +88,16 @@ def test_a_seed_of_the_users_model_is_keyed_by_its_entry_args_and_code():
     assert key.model == {"entry": "ownmodels.gpt:build", "args": args, "code_sha256": plan.model.user.code_sha256}
     manifest = {"key": key.model_dump(), "compile_s": 1.0, "inductor_files": 3, "artifacts_bytes": 10}
     assert f"ownmodels.gpt:build (code sha256 {plan.model.user.code_sha256[:12]})" in _summary("/seed", manifest)
+
+
+def test_both_example_specs_compile_to_the_same_code_here_and_in_the_image(monkeypatch):
+    from megaspec.compiler.codegen.build import plan_for
+    from megaspec.compiler.lint.check import check_spec
+    from tests.conftest import REPO_ROOT
+
+    monkeypatch.chdir(REPO_ROOT)
+    cpu, gpu = (plan_for(check_spec(f"examples/own-model/{name}.yaml")) for name in ("cpu", "h100"))
+    src = str(REPO_ROOT / "examples" / "own-model" / "src")
+    assert cpu.model.user.code == [src] and gpu.model.user.code == ["/opt/megaspec/code/0-src"]
+    assert cpu.model.user.code_sha256 == gpu.model.user.code_sha256
+    assert [(d.local, d.remote) for d in gpu.modal.code_dirs] == [(src, "/opt/megaspec/code/0-src")]
