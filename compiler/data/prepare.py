@@ -5,16 +5,14 @@ into batches of about `BATCH_BYTES`, tokenized in `jobs` worker processes (`toke
 written in the corpus's order by one `ShardWriter` per split. At most `2 x jobs` batches are in
 flight, so memory is bounded whatever the corpus size; the output depends on the corpus, the
 tokenizer and the shard size only (not on `jobs`). Everything is written into a temp folder beside
-`out`, which is renamed to `out` at the end: a failure or a Ctrl-C leaves nothing half-written.
+`out` (`workdir.py`), which is renamed to `out` at the end: a failure or a Ctrl-C leaves nothing
+half-written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import os
-import shutil
-import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -32,6 +30,7 @@ from megaspec.runtime.contract.shards import (
 from .corpus import CorpusError, CorpusReader, Piece, corpus_files
 from .shard_writer import ShardWriter
 from .tokenizer import TokenizerSpec, encode, start_worker
+from .workdir import publish, work_folder
 
 BATCH_BYTES = 1 << 18  # text per worker task: a tokenizer's encodings of it hold many times its size
 DEFAULT_SHARD_TOKENS = 1 << 26  # 128 MiB of uint16 per file
@@ -75,9 +74,7 @@ def prepare(paths: list[str], tokenizer: TokenizerSpec, out: Path, *, field: str
     reader = CorpusReader(files, field, val_fraction)
     if reader.total_bytes == 0:
         raise CorpusError(f"the corpus ({', '.join(paths)}) holds no text", "Pass text or .jsonl files that are not empty")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with work_folder(out) as work:
         writers = {s: ShardWriter(work, s, tokenizer.dtype, shard_tokens) for s in (TRAIN_DIR, VAL_DIR)}
         jobs = min(jobs, 1 + reader.total_bytes // BATCH_BYTES)  # no process without a batch to do
         pool = _executor(tokenizer, jobs)
@@ -88,9 +85,7 @@ def prepare(paths: list[str], tokenizer: TokenizerSpec, out: Path, *, field: str
         shards = {s: w.close() for s, w in writers.items()}
         manifest = _manifest(reader, files, tokenizer, shards, field, val_fraction, version)
         write_shard_manifest(work, manifest)
-        os.rename(work, out)  # replaces an empty `out`; the command refuses one that is not
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        publish(work, out)
     return manifest
 
 

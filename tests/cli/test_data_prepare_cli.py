@@ -196,3 +196,35 @@ def test_a_signal_mid_prepare_leaves_nothing(tmp_path, signum, code):
     assert proc.returncode == code, err
     assert "nothing was written" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt"]
+
+
+def test_a_dead_prepares_temp_folder_is_removed_and_a_live_ones_kept(corpus, tmp_path):
+    from megaspec.compiler.data.workdir import LOCK_FILE
+    from megaspec.runtime.contract.claim import claim
+
+    dead, live, unclaimed = (tmp_path / f".out.{n}.tmp" for n in ("dead", "live", "new"))
+    for folder in (dead, live, unclaimed):
+        (folder / "train").mkdir(parents=True)
+    (dead / LOCK_FILE).write_text("4194305\n")  # its holder died: the lock is free
+    with claim(live / LOCK_FILE):  # a prepare still writing
+        code, output = prepare(str(corpus), "--tokenizer", "bytes", "--out", str(tmp_path / "out"))
+    assert code == 0, output
+    assert not dead.exists() and live.exists() and unclaimed.exists()  # one not yet claimed is not judged
+
+
+def test_a_prepare_that_loses_the_race_for_out_discards_its_shards(corpus, tmp_path, monkeypatch):
+    """Another prepare publishing `out` just before this one's rename is put there by a wrapped rename:
+    a real race between two processes could be arranged only with timers."""
+    from megaspec.compiler.data import workdir
+
+    rename = workdir.os.rename
+
+    def someone_else_first(src, dst):
+        (Path(dst) / "theirs").mkdir(parents=True, exist_ok=True)
+        rename(src, dst)
+
+    monkeypatch.setattr(workdir.os, "rename", someone_else_first)
+    code, output = prepare(str(corpus), "--tokenizer", "bytes", "--out", str(tmp_path / "out"))
+    assert code == 1 and "was written by another process meanwhile" in output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["theirs"]
+    assert not list(tmp_path.glob(".out.*"))
