@@ -101,6 +101,19 @@ def _hardware(r: Receipt) -> list[str]:
                                 f"({d.nodes} node x {d.nproc_per_node}), restarts {d.max_restarts}")]
 
 
+def _prepared_rows(r: Receipt) -> list[str]:
+    """A folder made by `megaspec data prepare`: its tokenizer and corpus, and the splits read."""
+    d = r.data
+    if d.tokenizer is None:
+        return []
+    sha = f" sha256 {d.tokenizer_sha256[:12]}" if d.tokenizer_sha256 else ""
+    rows = [_row("tokenizer", f"{d.tokenizer}{sha}; corpus sha256 {(d.corpus_sha256 or '-')[:12]}")]
+    if d.num_tokens is not None:
+        val = f"; val/ {d.val_num_tokens:,} tokens in {d.val_num_files} file(s)" if d.val_num_tokens is not None else ""
+        rows.append(_row("splits", f"train/ {d.num_tokens:,} tokens in {d.num_files} file(s){val}"))
+    return rows
+
+
 def _startup_and_data(r: Receipt) -> list[str]:
     lines = ["startup and data"]
     if r.startup:
@@ -111,6 +124,7 @@ def _startup_and_data(r: Receipt) -> list[str]:
     if r.data:
         lines.append(_row("data", f"{r.data.source}, path class {r.data.path_class}"
                                   f"{f' at {r.data.path}' if r.data.path else ''}"))
+        lines += _prepared_rows(r)
     if r.steps:
         st = r.steps
         lines.append(_row("steps", f"{st.completed}/{st.planned} completed, {st.warmup_excluded} excluded as "

@@ -82,3 +82,15 @@ def test_a_receipt_without_evals_reads_them_from_progress_jsonl(tmp_path):
         f.write(json.dumps({"eval": {"step": 2, "loss": 4.5}}) + "\n")
     record = load_run(run_dir)
     assert val_curve(record) == [(2, 4.5)] and metric_values(record)["val_loss"] == 4.5
+
+
+def test_receipts_show_names_a_prepared_folders_tokenizer_and_splits(tmp_path):
+    [run_dir, *_] = sorted(p for p in make_sweep(tmp_path).iterdir() if p.is_dir())
+    receipt = json.loads((run_dir / "receipt.json").read_text())
+    receipt["data"] = {"source": "shards", "path_class": "local-disk", "path": "/data/corpus", "num_files": 2,
+                       "num_tokens": 1_000_000, "tokenizer": "tok.json", "tokenizer_sha256": "ab" * 32,
+                       "corpus_sha256": "cd" * 32, "val_num_files": 1, "val_num_tokens": 5_000}
+    (run_dir / "receipt.json").write_text(json.dumps(receipt))
+    shown = invoke("receipts", "show", str(run_dir)).output
+    assert "tokenizer         tok.json sha256 abababababab; corpus sha256 cdcdcdcdcdcd" in shown
+    assert "splits            train/ 1,000,000 tokens in 2 file(s); val/ 5,000 tokens in 1 file(s)" in shown
