@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from megaspec.runtime.contract.shards import SHARDS_MANIFEST_FILE, prepared_folder
-
 from ...diagnostics import Severity
 from .registry import RuleContext, rule
 
@@ -57,6 +55,9 @@ def eval_without_val_split(ctx: RuleContext) -> None:
     d = ctx.spec.data
     if ctx.spec.train.eval is None or d.source != "shards":
         return
+    # the shard manifest's models are built only for a spec that asks for evaluation (lint must start fast)
+    from megaspec.runtime.contract.shards import SHARDS_MANIFEST_FILE, prepared_folder
+
     field = "stage_from" if d.stage_from else "path"
     folder = getattr(d, field)
     if folder is None or not Path(folder).is_dir() or prepared_folder(folder) is not None:
