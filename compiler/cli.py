@@ -33,7 +33,7 @@ COMMAND_MODULES = {
     "lint": "lint", "schema": "lint", "explain": "lint", "rules": "lint",
     "compile": "compile", "plan": "compile",
     "sweep": "sweep", "apply": "apply", "rerun": "rerun", "cache": "cache", "collect": "runs", "cancel": "runs", "status": "runs", "logs": "runs", "receipts": "receipts",
-    "report": "report", "data": "data",
+    "report": "report", "data": "data", "doctor": "doctor",
 }
 
 

@@ -208,7 +208,7 @@ def apply_sweep(source: str, checked, *, target: str | None, runs_dir: Path, bui
         click.echo("\n".join(lines))
         cost_gate(total, max_cost, yes)
         if planned[0].plan.target == "modal":
-            _require_modal_credentials()
+            _doctor(source, [p.plan for p in planned])
     except BaseException:
         shutil.rmtree(sweep_dir, ignore_errors=True)  # nothing was launched: leave nothing behind
         if not runs_dir_existed and runs_dir.is_dir() and not any(runs_dir.iterdir()):
@@ -224,13 +224,22 @@ def apply_sweep(source: str, checked, *, target: str | None, runs_dir: Path, bui
         fail(str(e), e.hint, e.code)
 
 
-def _require_modal_credentials() -> None:
+def _doctor(source: str, plans: list) -> None:
+    """`megaspec doctor` of the sweep's runs, once, before N image builds: a missing Secret or refused
+    credentials stop the sweep here, not each run after its build."""
     from ..runs.backends.modal_client import require_credentials
+    from ..runs.backends.modal_doctor import check_modal
 
     try:
         require_credentials(launching=True)
     except BackendError as e:
         fail(str(e), e.hint, e.code)
+    failed = [c for c in check_modal(plans, echo=lambda line: click.echo(line, err=True)) if not c.ok]
+    for check in failed:
+        click.echo(f"doctor: {check.line()}" + (f"\n  = help: {check.hint}" if check.hint else ""), err=True)
+    if failed:
+        fail(f"the sweep was not launched: {len(failed)} check(s) of what its runs need on Modal failed (above)",
+             f"Fix them; `megaspec doctor {source}` checks again without launching")
 
 
 def _prepare(source: str, checked, sweep_dir: Path, *, target, steps) -> tuple[list[PlannedRun], dict]:
