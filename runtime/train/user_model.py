@@ -166,6 +166,10 @@ def prepare(plan: Plan) -> UserModel:
     if flops is None:
         flops = count_flops(_build(entry, user, meta_only=True), plan)
     buffers = {name: b.detach().clone() for name, b in model.named_buffers() if b.device.type != "meta"}
+    unset = [name for name, b in model.named_buffers() if b.device.type == "meta"]
+    if unset and not callable(getattr(model, "init_weights", None)):
+        raise UserModelError(f"buffer `{unset[0]}` of `{user.entry}` is made from parameters in `__init__` (they are "
+                             "on the meta device then): define `init_weights()` and fill it there")
     return UserModel(model, buffers, sum(p.numel() for p in model.parameters()), flops)
 
 

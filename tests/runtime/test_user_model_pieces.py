@@ -74,3 +74,17 @@ def test_a_declared_flops_per_token_is_taken_as_declared(tmp_path):
     user = plan.model.user.model_copy(update={"entry": "declared:build", "code": [str(tmp_path)]})
     plan = plan.model_copy(update={"model": plan.model.model_copy(update={"user": user})})
     assert prepare(plan).flops_per_token == 1016
+
+
+def test_a_buffer_made_from_parameters_needs_init_weights_to_fill_it(tmp_path):
+    (tmp_path / "derived.py").write_text(
+        "import torch\nfrom torch import nn\n\n\nclass M(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.emb = nn.Embedding(64, 8)\n        self.layers = nn.ModuleList([nn.Linear(8, 8)])\n"
+        "        self.register_buffer('scale', self.emb.weight.detach().norm(dim=1))\n\n"
+        "    def forward(self, tokens):\n        return self.emb(tokens) @ self.emb.weight.T\n\n\n"
+        "def build(**kwargs):\n    return M()\n", encoding="utf-8")
+    plan = example_plan()
+    user = plan.model.user.model_copy(update={"entry": "derived:build", "code": [str(tmp_path)]})
+    plan = plan.model_copy(update={"model": plan.model.model_copy(update={"user": user})})
+    with pytest.raises(UserModelError, match="buffer `scale` .* define `init_weights\\(\\)` and fill it there"):
+        prepare(plan)

@@ -41,8 +41,9 @@ def model_entry_with_preset(ctx: RuleContext) -> None:
     `forward(tokens)`, int64 `[batch, seq]` -> logits `[batch, seq, model.vocab_size]`; optionally
     `init_weights()`, called once the parameters are materialized (else each submodule's
     `reset_parameters()`), and `flops_per_token(seq_len)` for MFU (else the FLOPs of one
-    micro-batch are counted once). Buffers keep the values `__init__` gave them; weights tied
-    outside `layers` stay tied. Random init is the same on any number of ranks.
+    micro-batch are counted once). Buffers keep the values `__init__` gave them (one computed
+    from parameters is filled by `init_weights()`); weights tied outside `layers` stay tied.
+    Random init is the same on any number of ranks.
 
     Why: a preset and its dimensions describe megaspec's own decoder; beside `entry` they would
     be silently ignored, and the plan would name a model that is not the one trained.
