@@ -6,7 +6,7 @@ estimate a user saw and the cost of the attempt come from one table with one dat
 `gpus.py`, the CPU and memory prices here).
 
 One rate for both (`usd_per_hour`): a container's GPUs + CPU cores + memory at the list prices, per
-node, times the nodes (Modal bills all three per second of container time: modal-api.md section 8).
+node, times the nodes (Modal bills all three per second of container time: modal.com/pricing).
 Estimate: training FLOPs / (GPUs x dense BF16 peak x an assumed MFU) + a cold-start allowance
 (image pull, and compile when the cache is cold), at the plan's rate. The worst case is every
 attempt running to its timeout. Cost of an attempt: the same rate, with the GPU Modal bills (an
@@ -35,7 +35,7 @@ CPU_USD_PER_CORE_HOUR = 0.04716
 MEM_USD_PER_GIB_HOUR = 0.007992
 
 # Where the prices come from, and what Modal bills for an upgraded request (`megaspec explain MS303`
-# and the receipt say it too): ../shared/reference/modal-api.md section 8.
+# and the receipt say it too).
 PRICE_SOURCE = ("Modal's per-second list prices (modal.com/pricing) as transcribed by snapshots of 2026-05-07 "
                 "(techbytes), 2026-05-25 (api-evangelist/modal-com) and 2026-06-27 (beam.cloud); an upgraded "
                 "request (H100 served on an H200, A100 on an 80 GB A100, B200+ on a B300) is billed at the "
