@@ -48,12 +48,14 @@ def list_runs(runs_dir: str) -> None:
     """One line per run under RUNS_DIR, oldest launch first (the manifest's first transition)."""
     from megaspec.runtime.contract.receipt import read_receipt
 
-    from ..runs.receipt_view import format_run_line
+    from ..runs.receipt_view import RUN_LINE_HEADER, format_run_line
     from ..runs.refresh import run_dirs
 
     manifest_paths = [d / MANIFEST_FILE for d in run_dirs(Path(runs_dir))]
     if not manifest_paths:
         click.echo(f"no runs under `{runs_dir}`", err=True)
+        return
+    click.echo(RUN_LINE_HEADER)
     for manifest_path in manifest_paths:
         try:
             manifest = read_manifest(manifest_path)

@@ -271,11 +271,17 @@ def format_summary(r: Receipt, receipt_path: str) -> str:
     return "\n".join(lines + error_lines(r)) + "\n"
 
 
+_RUN_LINE = "{:<44} {:<11} {:<7} {:<8} {:>14} {:<10} {}"
+RUN_LINE_HEADER = _RUN_LINE.format("RUN", "STATE", "BACKEND", "LANE", "TOKENS/S", "FINAL LOSS", "COMPLETED (UTC)")
+
+
 def format_run_line(manifest, receipt: Receipt | None) -> str:
-    """One line of `receipts list`: run id, state, backend, lane, throughput, loss, completion time."""
+    """One line of `receipts list` (its columns: RUN_LINE_HEADER): run id, state, backend, lane, throughput,
+    final loss, completion time."""
     m = receipt.metrics if receipt else None
     tokens = _value(m.tokens_per_s if m else None, "tok/s", "{:,.0f}", missing="-")
     loss = _value(m.final_loss if m else None, fmt="{:.4f}", missing="-")
     tag = " rehearsal" if manifest.rehearsal else ""
-    return (f"{manifest.run_id:<44} {manifest.state:<11} {manifest.backend:<5} {manifest.lane:<8} "
-            f"{tokens:>14} loss {loss:<8} {manifest.completed_at or '-'}{tag}")
+    completed = manifest.completed_at[:19].replace("T", " ") if manifest.completed_at else "-"  # to the second
+    return _RUN_LINE.format(manifest.run_id, manifest.state, manifest.backend, manifest.lane, tokens, loss,
+                            completed + tag)

@@ -127,15 +127,15 @@ def _row(view: RunView, p: Progress) -> tuple[str, ...]:
     return (clipped(m.run_id), state, m.backend, m.lane, clipped(launched), step,
             "-" if p.loss is None else f"{p.loss:.4f}", "-" if p.tokens_per_s is None else f"{p.tokens_per_s:,.0f}",
             "-" if p.elapsed_s is None else format_eta(p.elapsed_s), "-" if p.eta_s is None else format_eta(p.eta_s),
-            clipped(view.problem or _detail(m), MAX_DETAIL))
+            clipped(view.problem or _detail(m, view.run_dir), MAX_DETAIL))
 
 
-def _detail(m: Manifest) -> str:
-    """The one thing to know next: the error, where it runs, or how to follow it."""
+def _detail(m: Manifest, run_dir: Path) -> str:
+    """The one thing to know next: the error, where it runs or its receipt is, or how to follow it."""
     if m.error is not None:
         return m.error.summary()
     if m.state in ("ok", "diverged"):
-        return f"receipt: {m.receipt}" if m.receipt else ""
+        return f"receipt: {(run_dir / m.receipt).as_posix()}" if m.receipt else ""
     if m.state == "interrupted":
         return m.notes[-1] if m.notes else ""
     if m.state == "planned":

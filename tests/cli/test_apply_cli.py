@@ -143,9 +143,11 @@ def test_receipts_list_prints_one_line_per_run(tmp_path):
     result = invoke("receipts", "list", str(tmp_path))
     assert result.exit_code == 0
     lines = result.output.splitlines()
-    assert len(lines) == 2
-    assert lines[0].startswith("junk") and "unreadable: " in lines[0]
-    assert lines[1].split()[:4] == [RUN_ID, "ok", "local", "train"]
+    assert len(lines) == 3
+    assert lines[0].split() == ["RUN", "STATE", "BACKEND", "LANE", "TOKENS/S", "FINAL", "LOSS", "COMPLETED", "(UTC)"]
+    assert lines[1].startswith("junk") and "unreadable: " in lines[1]
+    assert lines[2].split()[:4] == [RUN_ID, "ok", "local", "train"]
+    assert lines[2].index(" ok ") == lines[0].index(" STATE ")  # the columns line up under the header
 
 
 def test_progress_plain_lines_off_a_terminal():
@@ -175,6 +177,12 @@ def test_progress_live_line_is_rewritten_in_place_and_closed():
     assert out.getvalue() == "\r\x1b[Kstep 1/40  ETA --:--\r\x1b[Kstep 2/40  loss 1.0000  ETA 1:02:05\n"
 
 
+def test_status_detail_names_the_receipt_file_where_it_is(tmp_path):
+    run_dir = finished_run(tmp_path, "ok")
+    result = invoke("status", str(tmp_path))
+    assert result.exit_code == 0 and f"receipt: {(run_dir / 'receipt.json').as_posix()}" in result.output
+
+
 def test_receipts_list_of_an_empty_directory_says_so(tmp_path):
     result = invoke("receipts", "list", str(tmp_path))
     assert result.exit_code == 0 and result.stdout == "" and result.stderr == f"no runs under `{tmp_path}`\n"
@@ -186,7 +194,7 @@ def test_receipts_list_sorts_by_launch_time_not_by_name(tmp_path):
             "run_id": name, "transitions": [mf.Transition(state="running", at=launched)]})
         mf.write_manifest(tmp_path / name, m)
     result = invoke("receipts", "list", str(tmp_path))
-    assert [line.split()[0] for line in result.output.splitlines()] == ["b-run", "a-run"]
+    assert [line.split()[0] for line in result.output.splitlines()] == ["RUN", "b-run", "a-run"]
 
 
 def test_a_local_run_whose_tracker_is_not_installed_is_refused_before_it_trains(tmp_path, monkeypatch):
