@@ -17,6 +17,7 @@ from megaspec.runtime.train.loop import lr_at
 from megaspec.runtime.train.tracking import step_metrics
 
 from .conftest import make_plan
+from .test_tracking import wandb_env  # noqa: F401 - the fixture
 
 WORDS = "the quick brown fox jumps over a lazy dog while seven birds sing in old trees".split()
 
@@ -97,3 +98,29 @@ def test_a_killed_run_resumes_with_its_evaluations(corpus, tmp_path, monkeypatch
     resumed = run_plan(make_plan(2, steps=6, **spec, **ckpt), tmp_path / "resumed")
     assert resumed["status"] == "ok" and resumed["steps"]["resumed_from"] == 3
     assert resumed["eval"] == whole["eval"] and [e["step"] for e in whole["eval"]] == [2, 4, 6]
+
+
+EVAL_EVENTS = [{"step": 2, "loss": 5.25, "losses": [5.5, 5.25], "lr": 1e-3, "grad_norm": 0.75, "tokens_per_s": 200.0},
+               {"eval": {"step": 2, "loss": 5.4}},
+               {"step": 4, "loss": 4.75, "losses": [5.0, 4.75], "lr": 5e-4, "grad_norm": 0.5, "tokens_per_s": 400.0},
+               {"eval": {"step": 4, "loss": 4.9}}]
+
+
+def test_tensorboard_and_wandb_read_back_lr_grad_norm_and_val_loss(tmp_path, wandb_env):
+    from megaspec.runtime.train import tracking
+
+    from .test_tracking import read_scalars, read_wandb
+
+    plan = make_plan(tracking={"tensorboard": True, "wandb": {"project": "evals"}})
+    with tracking.mirrored(plan, tmp_path, True) as mirrors:
+        for event in EVAL_EVENTS:
+            for mirror in mirrors:
+                mirror.log(event)
+    tb = tmp_path / "tensorboard"
+    assert read_scalars(tb, "val/loss") == [(2, pytest.approx(5.4)), (4, pytest.approx(4.9))]
+    assert read_scalars(tb, "train/lr") == [(2, pytest.approx(1e-3)), (4, pytest.approx(5e-4))]
+    assert read_scalars(tb, "train/grad_norm") == [(2, 0.75), (4, 0.5)]
+    _, rows = read_wandb(tmp_path / tracking.report(plan, tmp_path).wandb.dir)
+    assert [(r["_step"], r["val/loss"]) for r in rows if "val/loss" in r] == [(2, 5.4), (4, 4.9)]
+    assert [(r["_step"], r["train/lr"], r["train/grad_norm"]) for r in rows if "train/lr" in r] == [
+        (2, 1e-3, 0.75), (4, 5e-4, 0.5)]
