@@ -73,16 +73,18 @@ def list_runs(runs_dir: str) -> None:
 @receipts.command("compare")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--force", is_flag=True, help="Show runs of different comparison classes anyway, marked.")
-@read_back
-def compare(runs: tuple[str, ...], force: bool) -> None:
+@click.option("--long/--wide", "long", default=None,
+              help="One row per run (the default for more than 4 runs), or one column per run.")
+def compare(runs: tuple[str, ...], force: bool, long: bool | None) -> None:
     """One table of how RUNS (run directories or receipts; a sweep or runs directory for all its runs)
-    differ: settings, metrics, provenance. Runs of different comparison classes are refused."""
+    differ: settings, metrics, provenance, each run headed by its run id with its name beneath. Runs of
+    different comparison classes are refused; so is a folder that holds no run."""
     from ..runs.compare_view import format_compare, refusal
     from ..runs.manifest import BackendError
     from ..runs.records import load_run, run_dirs
 
     try:
-        paths = [p for run in runs for p in (run_dirs(run) if Path(run).is_dir() else [Path(run)])]
+        paths = [p for run in runs for p in _runs_in(run, run_dirs)]
         records = [load_run(p) for p in paths]
     except BackendError as e:
         fail(str(e), e.hint, e.code)
@@ -91,7 +93,19 @@ def compare(runs: tuple[str, ...], force: bool) -> None:
     refused = refusal(records)
     if refused and not force:
         fail(*refused)
-    click.echo(format_compare(records, forced=force), nl=False)
+    click.echo(format_compare(records, forced=force, long=long), nl=False)
+
+
+def _runs_in(run: str, run_dirs) -> list[Path]:
+    """A receipt file, a run directory, or the runs of a runs or sweep directory; a folder that holds no
+    run is refused, never dropped."""
+    if not Path(run).is_dir():
+        return [Path(run)]
+    found = run_dirs(run)
+    if not found:
+        fail(f"`{run}` holds no run: no {MANIFEST_FILE} in it or in the folders just under it",
+             "Pass run directories (runs/<run-id>), a sweep directory or a runs directory")
+    return found
 
 
 COMMANDS = [receipts]

@@ -41,21 +41,37 @@ def _cell(value: Any) -> str:
     return text if len(text) <= MAX_CELL else text[:MAX_CELL - 1] + "…"
 
 
-def _table(headers: list[str], sections: list[tuple[str, list[tuple[str, list[str]]]]]) -> list[str]:
+def _table(headers: list[list[str]], sections: list[tuple[str, list[tuple[str, list[str]]]]]) -> list[str]:
+    """The wide table: one column per run, `headers` its header lines (run ids, then names)."""
     label_w = max([len(label) for _, rows in sections for label, _ in rows] + [8]) + 2
-    widths = [max([len(h)] + [len(cells[i]) for _, rows in sections for _, cells in rows]) for i, h in
-              enumerate(headers)]
+    widths = [max([len(h[i]) for h in headers] + [len(cells[i]) for _, rows in sections for _, cells in rows])
+              for i in range(len(headers[0]))]
     line = lambda label, cells: (f"  {label:<{label_w}}" + "  ".join(  # noqa: E731
         f"{c:<{w}}" for c, w in zip(cells, widths, strict=True))).rstrip()
-    out = [line("", headers)]
+    out = [line("", h) for h in headers]
     for title, rows in sections:
         out.append(title)
         out += [line(label, cells) for label, cells in rows] or ["  (none)"]
     return out
 
 
-def format_compare(records: list[RunRecord], *, forced: bool = False) -> str:
-    headers = [_cell(r.name) for r in records]
+def _long(records: list[RunRecord], sections: list[tuple[str, list[tuple[str, list[str]]]]]) -> list[str]:
+    """One row per run: its id and name, then every row of the wide table as a column (provenance only
+    where it differs)."""
+    columns = [(label, cells) for title, rows in sections for label, cells in rows
+               if not title.startswith("provenance") or label.startswith("*")]
+    head = ["run", "name", *(label for label, _ in columns)]
+    body = [[r.receipt.run_id, _cell(r.name), *(cells[i] for _, cells in columns)] for i, r in enumerate(records)]
+    widths = [max(len(row[c]) for row in [head, *body]) for c in range(len(head))]
+    return ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [head, *body]]
+
+
+LONG_AFTER = 4  # more runs than this: one row per run (a column each stops fitting a terminal)
+
+
+def format_compare(records: list[RunRecord], *, forced: bool = False, long: bool | None = None) -> str:
+    """The comparison: a column per run (headed by its run id, its name beneath), or with `long` (the
+    default past LONG_AFTER runs) a row per run."""
     sections: list[tuple[str, list[tuple[str, list[str]]]]] = []
     differing = class_differences(records)
     if differing:
@@ -77,7 +93,11 @@ def format_compare(records: list[RunRecord], *, forced: bool = False) -> str:
     else:
         head = f"compare: {len(records)} runs of one comparison class ({class_label(comparison_class(records[0]))})"
     notes = [f"{r.name}: {divergence_text(r.receipt)}" for r in records if r.receipt.divergence is not None]
-    return "\n".join([head, "", *_table(headers, sections), *notes]) + "\n"
+    if long if long is not None else len(records) > LONG_AFTER:
+        table = _long(records, sections)
+    else:
+        table = _table([[r.receipt.run_id for r in records], [_cell(r.name) for r in records]], sections)
+    return "\n".join([head, "", *table, *notes]) + "\n"
 
 
 def refusal(records: list[RunRecord]) -> tuple[str, str] | None:

@@ -143,3 +143,34 @@ def test_a_damaged_sweep_manifest_is_an_error_with_help_not_a_traceback(tmp_path
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith(f"error: cannot read the sweep manifest `{sweep_dir / 'sweep.json'}`")
     assert "= help: It was written by another megaspec version" in result.stderr
+
+
+def compare(*args: str):
+    return CliRunner().invoke(cli, ["receipts", "compare", *args], catch_exceptions=False)
+
+
+def test_compare_heads_each_column_with_its_run_id_and_its_name_beneath(tmp_path):
+    sweep_dir = make_sweep(tmp_path)
+    result = compare(str(sweep_dir / "s-0"), str(sweep_dir / "s-2"))
+    assert result.exit_code == 0, result.output
+    ids, names = result.stdout.splitlines()[2:4]
+    assert ids.split() == ["s-0", "s-2"] and names.split() == ["s-lr0.001", "s-lr0.01"]
+
+
+def test_compare_of_many_runs_prints_one_row_per_run(tmp_path):
+    sweep_dir = make_sweep(tmp_path)
+    wide = compare("--wide", str(sweep_dir))
+    long = compare("--long", str(sweep_dir))
+    head, *rows = long.stdout.splitlines()[2:]
+    assert head.split()[:4] == ["run", "name", "train.lr", "status"] and len(rows) == 3
+    assert [r.split()[:3] for r in rows] == [["s-0", "s-lr0.001", "0.001"], ["s-1", "s-lr0.003", "0.003"],
+                                            ["s-2", "s-lr0.01", "0.01"]]
+    assert "settings that differ" in wide.stdout and "settings that differ" not in long.stdout
+
+
+def test_compare_refuses_a_folder_that_holds_no_run_with_the_reason(tmp_path):
+    sweep_dir = make_sweep(tmp_path)
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(cli, ["receipts", "compare", str(sweep_dir / "s-0"), str(tmp_path / "empty")])
+    assert result.exit_code == 1 and "holds no run: no manifest.json in it or in the folders just under it" \
+        in result.output
