@@ -317,3 +317,12 @@ def test_outside_drills_are_checked_before_launch():
         drills.parse("disk:0:full", world_size=2)
     with pytest.raises(drills.DrillError, match=r"expected `launcher:<step>:<kill\|term>`"):
         drills.parse("launcher:3:stop", world_size=2)
+
+
+def test_the_fault_benchmark_in_small_every_trial_right():
+    """benchmarks/fault_outside.py's smaller form: one trial of its quickest faults, judged as it judges."""
+    from benchmarks.fault_outside import run_table
+
+    table = run_table(["sigterm-at-start", "fifo-data"], trials=1)
+    wrong = [(name, trial) for name, trials in table for trial in trials if not trial.right]
+    assert not wrong, wrong

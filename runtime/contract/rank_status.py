@@ -62,8 +62,11 @@ class RankState(BaseModel):
         return self.last_step, PHASE_ORDER.get(self.phase, 0)
 
     def failing_step(self) -> int | None:
-        """The step the rank was working on when it stopped; None once training was over."""
-        return None if self.phase in ("receipt", "teardown", "done") else self.last_step + 1
+        """The step the rank was working on when it stopped; None once training was over. In `checkpoint`
+        after step N, that is N: the rank was saving it (at the start, loading: the step after the last)."""
+        if self.phase in ("receipt", "teardown", "done"):
+            return None
+        return self.last_step if self.phase == "checkpoint" and self.last_step > 0 else self.last_step + 1
 
     def report(self, error_file: str | None, log_dir: str | None) -> dict[str, Any]:
         """The receipt's per-rank entry (a RankReport's fields)."""

@@ -134,7 +134,7 @@ def complete_receipt(plan: Plan, run_dir: Path, started_at: str, parent_outcome:
         receipt = build_receipt(plan, run_dir, started_at, parent_outcome, list(statuses.values()),
                                 status="ok" if launch_error is None else "error")
     if launch_error is not None and plan.lane != "bench":
-        receipt = receipt.model_copy(update=_recovered_record(plan, run_dir, receipt, statuses))
+        receipt = receipt.model_copy(update=_recovered_record(plan, run_dir, receipt))
     dumps = _error_files(run_dir, node_rank, plan.distributed.nproc_per_node)
     gathered = {r.rank: r.model_dump() for r in receipt.per_rank}
     for rank, s in statuses.items():
@@ -157,18 +157,16 @@ def complete_receipt(plan: Plan, run_dir: Path, started_at: str, parent_outcome:
     return Receipt.model_validate(receipt.model_dump())
 
 
-def _recovered_record(plan: Plan, run_dir: Path, receipt: Receipt, statuses: dict[int, RankState]
-                      ) -> dict[str, Any]:
+def _recovered_record(plan: Plan, run_dir: Path, receipt: Receipt) -> dict[str, Any]:
     """What a failed run proved, when rank 0 was torn down before its receipt said so (a peer was
-    killed, SIGTERM): the losses in progress.jsonl, and the steps every rank's status file completed."""
+    killed, SIGTERM): the losses in progress.jsonl, and as many completed steps as losses (a step whose
+    loss was never gathered across the ranks is not proven, whatever a rank's status file says)."""
     record = read_record(run_dir)
     losses = record.losses if len(record.losses) > len(receipt.losses) else receipt.losses
-    all_ranks = len(statuses) == plan.distributed.world_size
-    every_rank = min(s.last_step for s in statuses.values()) if all_ranks else 0
     steps = receipt.steps or Steps(planned=plan.train.steps, completed=0, warmup_excluded=0, measured=0)
     evals = record.evals if len(record.evals) > len(receipt.eval or []) else receipt.eval
     update: dict[str, Any] = {"losses": losses, "eval": _eval_points(plan, evals), "steps": steps.model_copy(update={
-        "completed": max(steps.completed, len(losses), every_rank),
+        "completed": max(steps.completed, len(losses)),
         "resumed_from": steps.resumed_from or record.resumed_from})}
     if receipt.metrics is not None and losses:
         update["metrics"] = receipt.metrics.model_copy(update={"final_loss": losses[-1], "min_loss": min(losses)})

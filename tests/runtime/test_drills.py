@@ -101,6 +101,19 @@ def test_a_run_torn_down_before_rank_0_wrote_its_receipt_keeps_the_logged_steps(
     assert (receipt.metrics.final_loss, receipt.metrics.min_loss) == (2.0, 2.0)
 
 
+def test_a_rank_stopped_while_saving_step_n_is_at_step_n_and_completed_steps_are_the_logged_ones(tmp_path):
+    """Rank 1 was killed while saving step 6; both ranks had finished step 6, but the run was torn down
+    before step 6's loss was gathered across the ranks and logged (losses of steps 1..5 only)."""
+    plan = make_plan(2, steps=8)
+    RankStatus(tmp_path, 0, 0).update(phase="train", last_step=6)
+    RankStatus(tmp_path, 1, 1).update(phase="checkpoint", last_step=6)
+    events = [{"step": s, "loss": 6.0 - s, "losses": [6.0 - s]} for s in range(1, 6)]
+    (tmp_path / "progress.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    receipt = complete_receipt(plan, tmp_path, utc_now(), LaneOutcome(), KILLED_RANK_1, node_rank=0)
+    assert (receipt.error.rank, receipt.error.stage, receipt.error.step) == (1, "checkpoint", 6)
+    assert receipt.steps.completed == len(receipt.losses) == 5
+
+
 # One drill per stage, the actions spread over the stages; steps and losses kept where training ran.
 STAGE_DRILLS = {"bootstrap": "1:bootstrap:sleep", "init": "1:init:raise", "compile": "1:compile:kill",
                 "first-step": "1:first-step:sleep", "train": "1:train:4:kill", "checkpoint": "1:checkpoint:3:kill",
