@@ -85,9 +85,9 @@ def detail_debug_multi_gpu(ctx: RuleContext) -> None:
 def heartbeat_while_compiling(ctx: RuleContext) -> None:
     """Checks that the worker heartbeat is off while `train.compile` is on.
 
-    Why: NCCL's heartbeat monitor kills a process group whose collectives make no progress for a
-    while; a first step that compiles for minutes looks exactly like that, so a healthy run is
-    killed during warmup as a dead worker.
+    Why: with `heartbeat: on`, torch's NCCL heartbeat monitor (`TORCH_NCCL_ENABLE_MONITORING`)
+    ends the process when the collective watchdog looks stuck for its timeout; a first step that
+    compiles for minutes can look like that, so a healthy run is ended during warmup as a dead worker.
 
     Example:
         train: {compile: true}
