@@ -41,12 +41,12 @@ def data() -> None:
               help="Tokens per shard file (default: 67,108,864).")
 def prepare(corpus: tuple[str, ...], tokenizer_name: str, out: str, val_fraction: float, field: str,
             jobs: int | None, shard_tokens: int | None) -> None:
-    """Tokenize CORPUS (text files, `.jsonl` files, or folders of them) into DIR's shards.
+    """Tokenize CORPUS (text files, `.jsonl` files, or folders of them) into shards in the `--out` folder.
 
     Files are read in order (a folder's files sorted); the first `--val-fraction` of the corpus goes to
     `val/`, the rest to `train/`, in llm.c-format shards (uint16, or uint32 for a vocabulary over
     65,536), with `manifest.json` (tokens per shard, tokenizer and its sha256, corpus sha256). The same
-    corpus and tokenizer give byte-identical output. Point a spec's `data.path` at DIR. Exit 0 on
+    corpus and tokenizer give byte-identical output. Point a spec's `data.path` at it. Exit 0 on
     success, 1 on bad input (nothing is written), 2 on a usage error, 130 on Ctrl-C and 143 on SIGTERM
     (nothing is written either).
     """
