@@ -105,6 +105,16 @@ def test_cold_compile_is_a_warning_on_validate(tmp_path):
     assert d.severity is Severity.WARNING
 
 
+def test_cold_compile_asks_for_the_cache_volume_that_ms214_would_ask_for_next(tmp_path):
+    [without] = [d for d in lint(tmp_path, cache={"policy": "warm", "seed": None}, volumes={"cache": None})
+                 if d.code == "MS206"]
+    assert "`volumes.cache: {name: ms-compile-cache, mount: /vol/cache}`" in without.hint
+    volumes = {"cache": {"name": "c", "mount": "/vol/cache"}}
+    [with_volume] = [d for d in lint(tmp_path, cache={"policy": "warm", "seed": None}, volumes=volumes)
+                     if d.code == "MS206"]
+    assert "volumes.cache" not in with_volume.hint
+
+
 @pytest.mark.parametrize(("distributed", "expected"), [
     ({"debug": "DETAIL"}, ["MS207"]),
     ({"heartbeat": "on"}, ["MS208"]),

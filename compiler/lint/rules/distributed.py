@@ -27,6 +27,14 @@ def _multi_gpu(ctx: RuleContext) -> bool:
     return geo.device == "cuda" and geo.world_size > 1
 
 
+def _seed_hint(spec) -> str:
+    """require-seed, and on Modal the cache Volume its seed lives on (what MS214 would ask for next)."""
+    volume = "" if spec.volumes.cache is not None or spec.target == "local" else (
+        " with the seed on a cache Volume (`volumes.cache: {name: ms-compile-cache, mount: /vol/cache}`, "
+        "`cache.seed: /vol/cache/seed`)")
+    return f"Set `cache.policy: require-seed`{volume} and make its seed once with `megaspec cache seed SPEC`"
+
+
 @rule("MS206", "cold-compile-multi-gpu")
 def cold_compile_multi_gpu(ctx: RuleContext) -> None:
     """Checks that a multi-GPU compiled run starts from a warmed compile cache.
@@ -43,6 +51,7 @@ def cold_compile_multi_gpu(ctx: RuleContext) -> None:
         train: {compile: true}
 
     Use instead:
+        volumes: {cache: {name: ms-compile-cache, mount: /vol/cache}}
         cache: {policy: require-seed, seed: /vol/cache/seed}
         train: {compile: true}
     """
@@ -52,7 +61,7 @@ def cold_compile_multi_gpu(ctx: RuleContext) -> None:
     ctx.report(("train", "compile"),
                f"`train.compile` on `{geometry(spec).world_size}` GPUs with `cache.policy` `{spec.cache.policy}`: ranks "
                "compile at different speeds and hang at the first collective",
-               hint="Set `cache.policy: require-seed` and make its seed once with `megaspec cache seed SPEC`"
+               hint=_seed_hint(spec)
                     + ("" if spec.model.entry else ", or use `preset: tiny` to separate the hang from model complexity"),
                severity=None if spec.lane in ("train", "bench") else Severity.WARNING,
                related=[ctx.related(("resources", "gpu"), "GPU count set here"),
