@@ -54,6 +54,9 @@ def stage(plan: Plan) -> dict[str, object]:
             raise BadDataError("`data.source: shards` needs `data.path`")
         checked = check_shards(plan.data.path, plan.data.dtype, plan.train.seq_len, plan.model.vocab_size)
         report |= {"num_files": checked["num_files"], "num_tokens": checked["num_tokens"]} | _prepared(plan)
+    elif plan.train.eval is not None:  # lint says so first (MS230); a plan is also read as it was written
+        raise BadDataError("`train.eval` needs the `val/` split of a folder made by `megaspec data prepare`; "
+                           "synthetic data has none: set `data.source: shards` and `data.path`, or remove `train.eval`")
     return report
 
 

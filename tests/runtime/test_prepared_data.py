@@ -85,3 +85,10 @@ def test_eval_needs_a_val_split_that_holds_one_evaluation(prepared, tmp_path):
     (plain / "a.bin").write_bytes(bytes(2 * 1000))
     with pytest.raises(BadDataError, match="has no `val` split: `train.eval` reads the `val/` shards"):
         TokenShards(str(plain), "uint16", 32, split="val")
+
+
+def test_a_plan_that_evaluates_synthetic_data_is_refused_before_launch():
+    plan = make_plan(2, data={"source": "shards", "path": "/vol/data/x"}, train={"eval": {"every": 2}})
+    synthetic = plan.model_copy(update={"data": plan.data.model_copy(update={"source": "synthetic", "path": None})})
+    with pytest.raises(BadDataError, match="synthetic data has none"):
+        stage(synthetic)
