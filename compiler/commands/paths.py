@@ -44,11 +44,14 @@ def links_inside(folder: Path) -> list[Path]:
 
 
 def write_output(path: str | Path, text: str) -> None:
-    """`-o FILE`: written atomically; a FILE that is a link, a FIFO, a device or a folder (WriteRefused),
+    """`-o FILE`: written atomically, through the same last masking pass as what is printed
+    (`credentials.mask_output`); a FILE that is a link, a FIFO, a device or a folder (WriteRefused),
     or that cannot be written, is a usage error (exit 2), not a traceback."""
     from megaspec.runtime.contract.files import write_text_atomic
 
+    from ..lint.credentials import mask_output
+
     try:
-        write_text_atomic(path, text)
+        write_text_atomic(path, mask_output(text))
     except OSError as e:
         raise click.BadParameter(f"cannot write `{path}`: {e.strerror or e}", param_hint="'-o' / '--output'") from None

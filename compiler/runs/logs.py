@@ -46,31 +46,33 @@ def print_local(run_dir: Path, echo: Callable[[str], None]) -> int:
 
 def follow_local(run_dir: Path, echo: Callable[[str], None], finished: Callable[[], bool]) -> None:
     """New lines of every rank as they are written, until `finished()` and the files are drained."""
-    offsets: dict[Path, int] = {}
+    offsets: dict[Path, int | None] = {}  # None: a log refused once (a link, a FIFO), said once
     while True:
         done = finished()  # asked before the last read, so nothing written before the end is lost
         for rank, path in local_log_files(run_dir):
-            offsets[path] = _print_new(path, offsets.get(path, 0), f"[rank {rank}] ", echo)
+            if (offset := offsets.get(path, 0)) is not None:
+                offsets[path] = _print_new(path, offset, f"[rank {rank}] ", echo)
         if done:
             return
         time.sleep(FOLLOW_INTERVAL_S)
 
 
-def _print_new(path: Path, offset: int, prefix: str, echo: Callable[[str], None]) -> int:
-    """Complete lines after `offset`; returns the offset after the last one (a partial line waits)."""
+def _print_new(path: Path, offset: int, prefix: str, echo: Callable[[str], None]) -> int | None:
+    """Complete lines after `offset`; returns the offset after the last one (a partial line waits), or
+    None when the log is refused."""
     return _print_from(path, offset, prefix, echo, partial=False)[0]
 
 
 def _print_from(path: Path, offset: int, prefix: str, echo: Callable[[str], None], *, partial: bool
-                ) -> tuple[int, int]:
+                ) -> tuple[int | None, int]:
     """The lines after `offset` (with a last partial one when `partial`), through the bounded reader:
     a log that is a link or no regular file is one line saying so, a long one shows its tail.
-    Returns the offset after the last line printed and the number of lines."""
+    Returns the offset after the last line printed (None for a refused log) and the number of lines."""
     try:
         start, data = read_tail(path, "log", offset)
     except UnreadableFile as e:
         echo(f"{prefix}{e}")
-        return offset, 1
+        return None, 1
     if start > offset:
         echo(f"{prefix}[{start - offset:,} earlier bytes not shown]")
     end = len(data) if partial else data.rfind(b"\n") + 1

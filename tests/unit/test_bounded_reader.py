@@ -135,3 +135,18 @@ def test_every_run_folder_reader_goes_through_the_bounded_reader():
         lines = [line for line in (root / name).read_text().splitlines() if "/proc/" not in line]
         for call in (".read_text(", ".read_bytes(", "json.loads(", " open(", ".open("):
             assert not [line for line in lines if call in line and '"a"' not in line], f"{name} reads with {call}"
+
+
+def test_logs_follow_says_once_that_a_log_is_refused(tmp_path, monkeypatch):
+    from megaspec.compiler.runs import logs
+
+    monkeypatch.setattr(logs, "FOLLOW_INTERVAL_S", 0)
+    rank_dir = tmp_path / "logs" / "x" / "attempt_0" / "0"
+    rank_dir.mkdir(parents=True)
+    (tmp_path / "elsewhere.txt").write_text("not this run's\n")
+    (rank_dir / "stdout.log").symlink_to(tmp_path / "elsewhere.txt")
+    (rank_dir / "stderr.log").write_text("a line\n")
+    calls, said = iter([False, False, True]), []
+    logs.follow_local(tmp_path, said.append, lambda: next(calls))
+    assert said == [f"[rank 0] `{rank_dir / 'stdout.log'}`: it is a symbolic link; megaspec reads back only "
+                    "regular files, never through a link", "[rank 0] a line"]
