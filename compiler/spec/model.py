@@ -334,8 +334,9 @@ class Spec(Section):
                                                                          "read-mostly.")
     secrets: list[Name] = Field(default_factory=list, description="Names of Modal Secrets, never values.")
     cache: Cache = Field(default_factory=dict, validate_default=True)
-    preset: PresetName | None = Field(None, description="Model preset; `tiny` is the diagnostic one. Default: "
-                                                        "`tiny`, with `model:` overrides. Not with `model.entry`.")
+    preset: PresetName | None = Field(None, description="Model preset (`tiny` is the diagnostic one); `model:` fields "
+                                                        "override its dimensions. No default: without it, `model:` gives "
+                                                        "every dimension or names your own (`model.entry`), else MS102.")
     model: ModelOverrides = Field(default_factory=dict, validate_default=True, description="Overrides of the preset's "
                                   "dimensions, or your own model (`model.entry`).")
     train: Train = Field(default_factory=dict, validate_default=True)

@@ -135,8 +135,16 @@ def parse_text(text: str, path: str) -> Source:
         return _failed(path, text, [_diag(codes.NESTING_TOO_DEEP, "the document nests too deeply",
                                                _point(path, 0, 0, lines), "Flatten the structure")])
     smap = SourceMap(entries=walker.entries, texts={path: text})
-    smap.entries[()] = NodeSpan(key=None, value=_point(path, 0, 0, lines))
+    smap.entries[()] = NodeSpan(key=None, value=_root_span(smap, path, lines))
     return Source(path, data, smap, [])
+
+
+def _root_span(smap: SourceMap, path: str, lines: list[str]) -> Span:
+    """Where a diagnostic about the whole document (a missing top-level key) points: the line of its
+    first key, not line 1, which is often a comment (the `# yaml-language-server` modeline)."""
+    keys = [s.key for p, s in smap.entries.items() if len(p) == 1 and s.key is not None]
+    first = min(keys, key=lambda k: (k.line, k.col), default=None)
+    return _point(path, first.line - 1, first.col - 1, lines) if first else _point(path, 0, 0, lines)
 
 
 @functools.cache

@@ -140,3 +140,13 @@ def test_bom_is_accepted(tmp_path):
     f.write_bytes("\ufeffmegaspec: 1\n".encode())
     src = load_source(f, "bom.yaml")
     assert src.data == {"megaspec": 1} and not src.diagnostics
+
+
+def test_a_missing_top_level_key_points_at_the_first_key_not_the_modeline(tmp_path):
+    from megaspec.compiler.lint.check import check_spec
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("# yaml-language-server: $schema=../schema.json\n# notes\nmegaspec: 1\nname: x\ntarget: local\n")
+    [d] = [d for d in check_spec(spec).diagnostics if d.code == "MS102"]  # no preset and no model
+    assert (d.span.line, d.span.col) == (3, 1) and "no `preset:` is given" in d.message
+    assert parse_text("{}\n", "empty.yaml").smap.value_span(()).line == 1  # no key at all: the first line
