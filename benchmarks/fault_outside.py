@@ -94,7 +94,8 @@ def _judge(run_dir: Path, launcher: int | None, named: bool, *, receipt_expected
         wait_for(lambda: not processes_of(launcher), "the run's processes end")
     status = run_megaspec("status", str(run_dir.parent))
     manifest = read_manifest(run_dir)
-    kept = manifest.is_terminal and status.returncode == 0 and (not receipt_expected or bool(_receipt(run_dir)))
+    answered = status.returncode in (0, 1) and "Traceback" not in status.stderr  # 1: a run ended in error
+    kept = manifest.is_terminal and answered and (not receipt_expected or bool(_receipt(run_dir)))
     return Trial(named, kept, not orphans(), _whole(run_dir), note or manifest.state)
 
 

@@ -77,7 +77,7 @@ def test_a_sigkilled_launcher_leaves_nothing_running_and_status_says_what_happen
     wait_for(lambda: not processes_of(proc.pid), "the fork server and the ranks ended with the launcher")
     status = run_megaspec("status", str(tmp_path / "runs"))
     manifest = read_manifest(run_dir)
-    assert status.returncode == 0 and "orphaned" in status.stdout, status.stdout + status.stderr
+    assert status.returncode == 1 and "orphaned" in status.stdout, status.stdout + status.stderr  # 1: an error
     assert manifest.state == "error" and "orphaned" in manifest.error.message
     assert "ranks ended with it" in manifest.error.message
     assert not (run_dir / "receipt.json").exists()  # no rank trained on to an `ok` receipt
@@ -217,17 +217,17 @@ def test_a_full_disk_is_a_located_error_with_a_receipt_and_resume_continues_bit_
     assert manifest.state == "error"
     assert not (run_dir / "checkpoints" / ".tmp-step-6").exists()  # the failed save made room again
     status = run_megaspec("status", str(small_disk))
-    assert status.returncode == 0 and "MS815" in status.stdout, status.stdout + status.stderr
+    assert status.returncode == 1 and "MS815" in status.stdout, status.stdout + status.stderr  # 1: an error
     recorded = (run_dir / "manifest.json").read_bytes()
     orphan = {**json.loads(recorded), "state": "running", "error": None, "receipt": None, "completed_at": None,
               "process": {"pid": 2**22 + 1, "host": socket.gethostname(), "started_at": None}}  # no such pid
-    (run_dir / "manifest.json").write_text(json.dumps(orphan))
+    (run_dir / "manifest.json").write_text(json.dumps(orphan))  # as a launcher that could not record its end
     with open(small_disk / "filler", "wb") as filler:  # the disk is now full: status cannot write
         with pytest.raises(OSError):
             filler.write(b"\0" * (16 << 20))
             filler.flush()
     full_status = run_megaspec("status", str(small_disk))
-    assert full_status.returncode == 0 and "orphaned" in full_status.stdout, full_status.stdout + full_status.stderr
+    assert full_status.returncode == 1 and "MS815" in full_status.stdout, full_status.stdout + full_status.stderr
     (small_disk / "filler").unlink()
     (run_dir / "manifest.json").write_bytes(recorded)
     subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
@@ -326,3 +326,19 @@ def test_the_fault_benchmark_in_small_every_trial_right():
     table = run_table(["sigterm-at-start", "fifo-data"], trials=1)
     wrong = [(name, trial) for name, trials in table for trial in trials if not trial.right]
     assert not wrong, wrong
+
+
+def test_a_read_only_runs_folder_is_a_located_error_and_nothing_is_announced(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(runs)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (root and mount(8) needed): {mounted.stderr.strip()}")
+    try:
+        result = apply_to_end(tmp_path, str(REPO_ROOT / "specs" / "cpu-local.yaml"))
+    finally:
+        subprocess.run(["umount", "-l", str(runs)], check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stdout + result.stderr
+    assert "MS815" in result.stderr and f"Read-only file system (EROFS): `{runs}/" in result.stderr, result.stderr
+    assert "apply: " not in result.stdout

@@ -11,13 +11,25 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from megaspec.runtime.contract.files import UnreadableFile
+from megaspec.runtime.contract.files import UnreadableFile, read_text_capped
 from megaspec.runtime.contract.progress import read_events
 from megaspec.runtime.contract.rank_status import read_statuses
-from megaspec.runtime.contract.rundir import PROGRESS_FILE
+from megaspec.runtime.contract.rundir import PROGRESS_FILE, RECEIPT_FILE
 
-from .manifest import LocalProcess, Manifest, ManifestError, advance, write_manifest
+if TYPE_CHECKING:
+    from megaspec.runtime.contract.receipt import Receipt
+
+from .manifest import (
+    LocalProcess,
+    Manifest,
+    ManifestError,
+    advance,
+    finish_from_receipt,
+    parse_receipt,
+    write_manifest,
+)
 
 
 def this_process() -> LocalProcess:
@@ -65,15 +77,30 @@ def end_if_orphaned(run_dir: Path, manifest: Manifest) -> Manifest:
     if manifest.is_terminal or manifest.process is None or not is_gone(manifest.process) or living_ranks(run_dir):
         return manifest
     p = manifest.process
-    message = (f"orphaned: the process that ran it (pid {p.pid} on {p.host}) is gone without finishing "
-               f"(killed, e.g. SIGKILL or out of memory, or the machine restarted; its fork server and ranks "
-               f"ended with it); {last_recorded(run_dir)}")
-    manifest = advance(manifest, "error", error=ManifestError(stage="remote", message=message))
+    receipt = _receipt_of(run_dir, manifest)
+    if receipt is not None:  # written, then not recorded here (the disk filled): it says why the run ended
+        manifest = finish_from_receipt(manifest, receipt)
+        manifest = manifest.model_copy(update={"notes": [
+            *manifest.notes, f"the process that ran it (pid {p.pid}) ended before it recorded its receipt here"]})
+    else:
+        message = (f"orphaned: the process that ran it (pid {p.pid} on {p.host}) is gone without finishing "
+                   f"(killed, e.g. SIGKILL or out of memory, or the machine restarted; its fork server and "
+                   f"ranks ended with it); {last_recorded(run_dir)}")
+        manifest = advance(manifest, "error", error=ManifestError(stage="remote", message=message))
     try:
         write_manifest(run_dir, manifest)
     except OSError as e:  # a full or read-only disk: say it now, record it on a later refresh
         return manifest.model_copy(update={"notes": [*manifest.notes, f"not recorded in the manifest: {e}"]})
     return manifest
+
+
+def _receipt_of(run_dir: Path, manifest: Manifest) -> Receipt | None:
+    """This run's receipt in its folder, read without writing anything; None if there is none of its own."""
+    try:
+        receipt = parse_receipt(read_text_capped(run_dir / RECEIPT_FILE, "receipt"))
+    except (UnreadableFile, ValueError):
+        return None
+    return receipt if (receipt.run_id, receipt.plan.sha256) == (manifest.run_id, manifest.plan_sha256) else None
 
 
 def living_ranks(run_dir: Path) -> list[str]:

@@ -53,6 +53,7 @@ def run(plan, run_dir: Path, *, on_event: EventSink | None = None, resume: bool 
     is called once the run's manifest exists. A signal at any moment (Ctrl-C, SIGTERM, SIGHUP:
     `KeyboardInterrupt`) ends the manifest `interrupted` before it propagates."""
     from megaspec.runtime.contract.claim import Claimed, claim
+    from megaspec.runtime.contract.errors import describe_storage, storage_error
     from megaspec.runtime.contract.files import release_reserve
 
     run_dir = Path(run_dir)  # run_plan writes plan.json, progress, logs and the receipt here
@@ -69,6 +70,12 @@ def run(plan, run_dir: Path, *, on_event: EventSink | None = None, resume: bool 
     except Claimed as e:
         raise BackendError(f"`{run_dir}` is in use: another launcher (pid {e.holder or '?'}) trains in it; "
                            "nothing was run", hint="Wait for it to end, or end it, then resume") from None
+    except OSError as e:  # the run folder or its first files could not be written: nothing ran
+        if storage_error(e) is None:
+            raise
+        raise BackendError(f"MS815: the run folder could not be written: {describe_storage(storage_error(e))}; "
+                           "nothing was run", hint="Free space or fix the folder's permissions (`--runs-dir` "
+                           "elsewhere), then apply again") from None
     except KeyboardInterrupt as e:  # before the claim: a folder this launch just made, without a manifest
         if not (run_dir / MANIFEST_FILE).exists():
             end_interrupted(plan, run_dir, e)
