@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from megaspec.compiler.cli import cli
 from megaspec.compiler.data import prepare as prepare_module
@@ -228,3 +230,23 @@ def test_a_prepare_that_loses_the_race_for_out_discards_its_shards(corpus, tmp_p
     assert code == 1 and "was written by another process meanwhile" in output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["theirs"]
     assert not list(tmp_path.glob(".out.*"))
+
+LINES_OF_ANYTHING = st.lists(st.one_of(st.text(max_size=40), st.binary(max_size=40),
+                                       st.builds(lambda t: json.dumps({"text": t}), st.text(max_size=20)),
+                                       st.builds(lambda v: json.dumps({"text": v}), st.integers())), max_size=12)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=LINES_OF_ANYTHING, suffix=st.sampled_from([".txt", ".jsonl"]))
+def test_any_file_is_prepared_or_one_located_error_never_a_traceback(tmp_path_factory, lines, suffix):
+    root = tmp_path_factory.mktemp("fuzz")
+    data = b"\n".join(x if isinstance(x, bytes) else x.encode("utf-8", "surrogatepass") for x in lines)
+    (root / f"f{suffix}").write_bytes(data)
+    result = CliRunner().invoke(cli, ["data", "prepare", str(root / f"f{suffix}"), "--tokenizer", "bytes",
+                                      "--out", str(root / "out"), "--val-fraction", "0.3"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    if result.exit_code == 0:
+        assert read_shard_manifest(root / "out").num_tokens("train") > 0
+    else:
+        assert result.exit_code == 1 and result.output.startswith("error: ") and "Traceback" not in result.output
+        assert not (root / "out").exists() and not list(root.glob(".out.*"))
