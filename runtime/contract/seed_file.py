@@ -63,6 +63,16 @@ def seed_path(plan: Plan) -> Path | None:
     return Path(plan.cache.seed) if plan.cache.seed else None
 
 
+def seed_missing(plan: Plan) -> str | None:
+    """Why a `require-seed` plan cannot start here (MS807: its seed is not on this machine's disk), or None.
+    The local launcher asks before it starts the fork server and imports torch; the runtime asks again."""
+    seed = seed_path(plan)
+    if plan.cache.policy != "require-seed" or (seed is not None and seed.exists()):
+        return None
+    return (f"cache.policy is require-seed but the seed `{plan.cache.seed}` does not exist; make it with "
+            "`megaspec cache seed SPEC`")
+
+
 def _model_key(plan: Plan) -> dict:
     """The preset decoder's dimensions; for the user's own model its entry, args and code hash."""
     user = plan.model.user

@@ -32,9 +32,9 @@ def restore_seed_dir(plan: Plan, cache_dir: Path) -> bool:
     is spent training (MS807, MS812).
     """
     seed = seedfile.seed_path(plan)
-    if plan.cache.policy == "require-seed" and (seed is None or not seed.exists()):
-        raise CacheSeedMissingError(f"cache.policy is require-seed but the seed `{plan.cache.seed}` does not"
-                                    " exist; make it with `megaspec cache seed SPEC`", stage="bootstrap")
+    missing = seedfile.seed_missing(plan)
+    if missing is not None:
+        raise CacheSeedMissingError(missing, stage="bootstrap")
     if plan.cache.policy == "cold" or seed is None or not seed.is_dir():
         return False
     if (seed / seedfile.SEED_FILE).is_file() or plan.cache.policy == "require-seed":

@@ -211,3 +211,19 @@ def test_a_local_run_whose_tracker_is_not_installed_is_refused_before_it_trains(
     assert result.stderr == ("error: `tracking` asks for `wandb`, not installed here; nothing was run\n"
                              "  = help: pip install 'megaspec[tracking]', or turn the tracker off in `tracking:`\n")
     assert not any((tmp_path / "runs").rglob("progress.jsonl"))
+
+
+def test_a_local_require_seed_run_without_its_seed_fails_ms807_before_the_fork_server_starts(tmp_path, monkeypatch):
+    from megaspec.runtime.launch import fork_server
+
+    spec = (Path(__file__).resolve().parents[2] / "examples" / "seed" / "cpu-compile.yaml").read_text()
+    (tmp_path / "spec.yaml").write_text(spec.replace("/tmp/megaspec-seeds/tiny-cpu-compile", str(tmp_path / "no-seed")))
+    started: list[str] = []
+    monkeypatch.setattr(fork_server, "start_fork_server", lambda *a, **k: started.append("fork server"))
+    result = invoke("apply", str(tmp_path / "spec.yaml"), "--runs-dir", str(tmp_path / "runs"), "-o",
+                    str(tmp_path / "build"), "--no-progress")
+    [run_dir] = (tmp_path / "runs").iterdir()
+    m = mf.read_manifest(run_dir)
+    assert result.exit_code == 1 and started == []  # refused before the fork server (and torch) start
+    assert (m.state, m.error.stage) == ("error", "bootstrap") and m.error.message.startswith("MS807: ")
+    assert "`megaspec cache seed SPEC`" in result.output

@@ -87,6 +87,7 @@ def _run_claimed(plan, run_dir: Path, on_event: EventSink | None, resume: bool,
     from megaspec.runtime.contract.errors import deadline, describe_storage
     from megaspec.runtime.contract.files import reserve_space
     from megaspec.runtime.contract.rundir import archive_previous_attempt
+    from megaspec.runtime.contract.seed_file import seed_missing
     from megaspec.runtime.launch.fork_server import start_fork_server
 
     if resume:
@@ -96,6 +97,11 @@ def _run_claimed(plan, run_dir: Path, on_event: EventSink | None, resume: bool,
     write_manifest(run_dir, manifest)
     if announce:
         announce()
+    missing = seed_missing(plan)
+    if missing is not None:  # refused before the fork server and torch start (seconds, 30 under load), not at MS807 there
+        manifest = advance(manifest, "error", error=ManifestError(stage="bootstrap", message=f"MS807: {missing}"))
+        write_manifest(run_dir, manifest)
+        return manifest
     start_fork_server()  # its import of the rank code overlaps the launcher's import of torch below
     from megaspec.runtime.launch.entry import run_plan
 
