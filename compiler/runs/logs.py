@@ -86,11 +86,12 @@ def modal_entries(call_id: str, app_id: str | None, *, follow: bool) -> Iterator
     """The call's log messages through the client: the latest `TAIL_ENTRIES`, or a stream to the call's end."""
     import modal
 
-    from .backends.modal_client import describe
+    from .backends.modal_client import describe, within
 
     logs = modal.FunctionCall.from_id(call_id).logs
-    try:
-        entries = logs.stream() if follow else logs.tail(entries=TAIL_ENTRIES)
+    try:  # a stream lasts as long as the call; the tail is one answer, bounded like every other
+        entries = logs.stream() if follow else within(f"the last {TAIL_ENTRIES} log entries of `{call_id}`",
+                                                      lambda: list(logs.tail(entries=TAIL_ENTRIES)))
         for entry in entries:
             yield entry.message
     except modal.exception.Error as e:

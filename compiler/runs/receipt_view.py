@@ -47,7 +47,8 @@ CODE_TRIAGE = {
 MANIFEST_TRIAGE = {
     "bootstrap": "launch never started the function: image build, app creation or spawn failed",
     "remote": "the function failed on Modal: read the receipt's error and the named rank's error file",
-    "collector": "the collector could not get an answer: check `modal token info`, then collect again",
+    "collector": "megaspec lost track of the run (its connection to Modal failed): the error says where it may "
+                 "still run; `modal app list` and `modal app logs` show it",
     "record": "a result came back but is not a valid receipt: inspect the remote output and runtime version",
     "persistence": "the receipt could not be stored: check disk space and permissions of the run directory",
 }

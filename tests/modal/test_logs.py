@@ -100,3 +100,13 @@ def test_modal_log_entries_are_printed_as_modal_sends_them(mock, detached, monke
     result = invoke("logs", str(detached), *follow)
     assert result.exit_code == 0 and result.stdout == "step 1 loss 5.5\nstep 2 loss 5.1\n"
     assert logs.asked == [asked]
+
+
+def test_the_tail_of_a_modal_runs_logs_is_bounded_and_says_what_it_waited_for(mock, detached, monkeypatch):
+    from megaspec.compiler.runs.backends import modal_client
+
+    monkeypatch.setattr(modal_client, "ANSWER_TIMEOUT_S", 0.5)  # 20 s in use
+    mock.set("rpc_hang.txt", "AppFetchLogs")  # taken, never answered
+    result = CliRunner().invoke(cli, ["logs", str(detached)], catch_exceptions=False)
+    assert result.exit_code == 1 and "Modal did not answer the last 500 log entries of `fc-" in result.stderr, \
+        result.output

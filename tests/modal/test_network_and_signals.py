@@ -88,7 +88,7 @@ def test_the_network_lost_while_a_seed_compiles_says_it_may_still_be_running(own
         proc.kill()
     assert proc.returncode == 1, err
     assert "the connection to Modal was lost while waiting" in err and "may still be being made" in err
-    assert "Before seeding again, check: `modal app logs ap-" in err and "seed.json" in err
+    assert "Before seeding again, check: `modal app logs ap-" in err and "`seed.json` is in `/vol/cache/seed` on Volume" in err
     assert "the seed was not made" not in err and "Traceback" not in err
 
 

@@ -31,11 +31,11 @@ def make_seed_on_modal(plan, app_py: Path, *, echo: Callable[[str], None] = prin
     echo("building the image and creating the seeding app on Modal (Modal's own output follows)")
     spawn = spawn_detached(app, function, plan.to_json())
     if spawn.call_id is None:
-        raise _launch_failed(spawn)
-    return _wait(spawn, echo)
+        raise _launch_failed(spawn, _seed_at(plan))
+    return _wait(spawn, echo, _seed_at(plan))
 
 
-def _launch_failed(spawn: Spawn) -> BackendError:
+def _launch_failed(spawn: Spawn, seed_at: str) -> BackendError:
     app = f" app `{spawn.app_id}`" if spawn.app_id else ""
     if spawn.problem is None or isinstance(spawn.problem, KeyboardInterrupt):
         signum = signum_of(spawn.problem) if spawn.problem else signal.SIGINT
@@ -46,21 +46,29 @@ def _launch_failed(spawn: Spawn) -> BackendError:
         return BackendError(f"Modal rejected the credentials: {describe(spawn.problem)}", hint="Run `modal token new`")
     if is_lost_connection(spawn.problem):
         return BackendError(f"the connection to Modal was lost while launching the seed ({describe(spawn.problem)}); "
-                            f"the seeding{app} may have started anyway", hint=_check_first(spawn.app_id))
+                            f"the seeding{app} may have started anyway", hint=_check_first(spawn.app_id, seed_at))
     return BackendError(f"the seeding app could not be launched: {describe(spawn.problem)}",
                         hint="Fix what the message says, then run `megaspec cache seed SPEC` again")
 
 
-def _check_first(app_id: str | None) -> str:
+def _seed_at(plan) -> str:
+    from megaspec.runtime.contract.seed_file import seed_path
+
+    from ...codegen.seed_app import cache_volume
+
+    return f"`{seed_path(plan)}` on Volume `{cache_volume(plan).name}`"
+
+
+def _check_first(app_id: str | None, seed_at: str) -> str:
     """What to look at before seeding again: a detached seed outlives the connection, and a second one is
     paid for twice."""
     look = (f"`modal app logs {app_id}` shows whether it is compiling (`modal app stop {app_id}` stops it)"
             if app_id else "`modal app list` shows a seeding app that is still running")
-    return (f"Before seeding again, check: {look}; the seed is ready when `{SEED_MANIFEST}` is in its folder "
-            "on the cache Volume (`modal volume ls`). Run `megaspec cache seed SPEC` again only if neither is so")
+    return (f"Before seeding again, check: {look}; the seed is ready when `{SEED_MANIFEST}` is in {seed_at}. "
+            "Run `megaspec cache seed SPEC` again only if neither is so")
 
 
-def _wait(call: Spawn, echo: Callable[[str], None]) -> dict:
+def _wait(call: Spawn, echo: Callable[[str], None], seed_at: str) -> dict:
     import modal
 
     try:  # from the first line that names the call: a signal from then on leaves the seed compiling
@@ -76,7 +84,7 @@ def _wait(call: Spawn, echo: Callable[[str], None]) -> dict:
     except Exception as e:  # noqa: BLE001 - the remote error, a timeout or a lost connection, said in the user's terms
         if is_lost_connection(e):
             raise BackendError(f"the connection to Modal was lost while waiting ({describe(e)}); the seed may still "
-                               f"be being made on Modal (call {call.call_id})", hint=_check_first(call.app_id)) from e
+                               f"be being made on Modal (call {call.call_id})", hint=_check_first(call.app_id, seed_at)) from e
         logs = f"`modal app logs {call.app_id}`" if call.app_id else "the call's dashboard page"
         raise BackendError(f"the seed was not made on Modal: {describe(e)}",
                            hint=f"Read its output with {logs}; fix what it says and run `megaspec cache seed "
