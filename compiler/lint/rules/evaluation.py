@@ -1,4 +1,5 @@
-"""Lint rules MS230-MS232, the validation loss (`train.eval`): what it reads and when it runs.
+"""Lint rules MS230-MS233: the validation loss (`train.eval`), what it reads and when it runs, and the
+learning-rate schedule it is judged by.
 
 `train.eval` reads the `val/` split of a folder made by `megaspec data prepare`; a run that cannot
 have one would otherwise fail at launch (MS813), after its image is built and its GPUs are paid for.
@@ -88,4 +89,27 @@ def eval_every_over_steps(ctx: RuleContext) -> None:
         ctx.report(("train", "eval", "every"), f"`train.eval.every` `{t.eval.every}` is above `train.steps` "
                    f"`{t.steps}`: the validation loss is computed once, at the last step",
                    hint=f"Set `train.eval.every` to a fraction of `{t.steps}`, e.g. `{max(1, t.steps // 5)}`",
+                   related=[ctx.related(("train", "steps"), "steps set here")])
+
+
+@rule("MS233", "lr-warmup-covers-steps", Severity.WARNING)
+def lr_warmup_covers_steps(ctx: RuleContext) -> None:
+    """Checks that `train.lr_warmup_steps` is below `train.steps`.
+
+    Why: the learning rate rises linearly for `lr_warmup_steps` and only then decays; with a warmup
+    as long as the run, it reaches `train.lr` at the last step at the earliest and never decays, so
+    the run does not train with the schedule its numbers claim. (`train.warmup_steps` is another knob: the steps left out of throughput.)
+
+    Example:
+        train: {steps: 100, lr_warmup_steps: 100}
+
+    Use instead:
+        train: {steps: 100, lr_warmup_steps: 10}
+    """
+    t = ctx.spec.train
+    if t.lr_warmup_steps is not None and t.lr_warmup_steps >= t.steps:
+        ctx.report(("train", "lr_warmup_steps"), f"`train.lr_warmup_steps` `{t.lr_warmup_steps}` is not below "
+                   f"`train.steps` `{t.steps}`: the whole run warms the learning rate up and it never decays",
+                   hint=f"Set `train.lr_warmup_steps` to a fraction of `{t.steps}`, e.g. `{max(1, t.steps // 10)}`, "
+                        "or leave it out for `min(100, steps // 10)`",
                    related=[ctx.related(("train", "steps"), "steps set here")])
