@@ -23,8 +23,10 @@ from .run_output import fail
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where summary.csv, summary.md and the plots go (default: PATH/report/).")
+@click.option("--x", "x_axis", type=click.Choice(["step", "tokens"]), default="step", show_default=True,
+              help="The loss plot's x axis: optimizer steps, or tokens seen (steps x global batch x sequence length).")
 @read_back
-def report(path: Path, out_dir: Path | None) -> None:
+def report(path: Path, out_dir: Path | None, x_axis: str) -> None:
     """Table and plots of the runs in PATH: a sweep directory (runs/<sweep-id>) or a runs directory."""
     from megaspec.runtime.contract.files import WriteRefused, refuse_links, write_text_atomic
 
@@ -48,7 +50,7 @@ def report(path: Path, out_dir: Path | None) -> None:
     written = [write_text_atomic(out_dir / "summary.csv", format_csv(result)),
                write_text_atomic(out_dir / "summary.md", escaped(format_markdown(result)))]
     if plots_available():
-        written += write_plots(result, out_dir)
+        written += write_plots(result, out_dir, x=x_axis)
         plots_note = ""
     else:
         plots_note = "\nplots: skipped, matplotlib is not installed; `pip install 'megaspec[plots]'` adds them"

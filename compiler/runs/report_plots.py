@@ -15,11 +15,10 @@ import io
 import json
 import math
 import re
-import statistics
 from pathlib import Path
 
 from .records import loss_curve, val_curve
-from .report_table import METRIC_LABELS, Report, Row, objective_of
+from .report_table import METRIC_HEADINGS, Report, Row, objective_of
 
 DPI = 110
 MAX_LEGEND = 12  # more runs than this: no per-run legend entries
@@ -47,8 +46,10 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
-def write_plots(report: Report, out_dir: Path) -> list[Path]:
-    """Every plot of every class; the files written."""
+def write_plots(report: Report, out_dir: Path, x: str = "step") -> list[Path]:
+    """Every plot of every class; the files written. `x`: the loss curves' axis, `step` or `tokens` seen."""
+    from .replicates import SEED_KEY
+
     from megaspec.runtime.contract.files import write_bytes_atomic
 
     plt = _pyplot()
@@ -56,9 +57,10 @@ def write_plots(report: Report, out_dir: Path) -> list[Path]:
     numbered = len(report.groups) > 1
     for index, (label, rows) in enumerate(report.groups.items(), 1):
         suffix = f"-{index}" if numbered else ""
-        figures = {f"loss{suffix}.png": _loss(plt, label, rows), f"tokens_per_s{suffix}.png": _throughput(plt, label, rows)}
+        figures = {f"loss{suffix}.png": _loss(plt, label, rows, x),
+                   f"tokens_per_s{suffix}.png": _throughput(plt, label, rows)}
         chosen = objective_of(rows, report.objective)
-        for key in report.keys if chosen else []:
+        for key in [k for k in report.keys if k != SEED_KEY] if chosen else []:  # the seed is never an axis
             figures[f"{chosen[0]}_vs_{_slug(key)}{suffix}.png"] = _versus(plt, label, rows, key, report.keys, chosen[0])
         for name, fig in figures.items():
             if fig is None:
@@ -85,11 +87,17 @@ def _common_prefix(names: list[str]) -> str:
     return cut[:cut.rfind("-") + 1] if "-" in cut else ""
 
 
-def _loss(plt, label: str, rows: list[Row]):
-    """Every run's curve; past MAX_LEGEND runs the others are one thin collection and only the best is named."""
+def _tokens_per_step(row: Row) -> int:
+    return row.record.plan.train.global_batch * row.record.plan.train.seq_len
+
+
+def _loss(plt, label: str, rows: list[Row], x: str = "step"):
+    """Every run's curve against its steps or the tokens it had seen; past MAX_LEGEND runs the others
+    are one thin collection and only the best is named. The legend sits outside the axes."""
     from matplotlib.collections import LineCollection
 
-    curves = [(r, loss_curve(r.record)) for r in rows if r.record is not None]
+    scale = (lambda r: _tokens_per_step(r)) if x == "tokens" else (lambda r: 1)
+    curves = [(r, [(s * scale(r), v) for s, v in loss_curve(r.record)]) for r in rows if r.record is not None]
     curves = [(r, c) for r, c in curves if c]
     if not curves:
         return None
@@ -103,19 +111,20 @@ def _loss(plt, label: str, rows: list[Row]):
         steps, losses = zip(*curve, strict=True)
         [line] = ax.plot(steps, losses, marker="." if len(steps) < 30 else None, linewidth=2.4 if row.best else 1.4,
                          label=_short(row, rows) + ("  (best)" if row.best else ""))
-        _val_line(ax, row, line.get_color(), line.get_label())
-    ax.set(xlabel="step", ylabel="loss", title=f"Loss per step\n{label}")
+        _val_line(ax, row, line.get_color(), line.get_label(), scale(row))
+    xlabel = "tokens seen" if x == "tokens" else "step"
+    ax.set(xlabel=xlabel, ylabel="loss (cross-entropy, nats)", title=f"Loss per {'token' if x == 'tokens' else 'step'}\n{label}")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
     fig.tight_layout()
     return fig
 
 
-def _val_line(ax, row: Row, color: str, label: str) -> None:
-    """The run's validation losses, dashed in its training curve's colour."""
+def _val_line(ax, row: Row, color: str, label: str, scale: int = 1) -> None:
+    """The run's validation losses, dashed in its training curve's colour (`scale`: tokens per step)."""
     if val := val_curve(row.record):
         steps, losses = zip(*val, strict=True)
-        ax.plot(steps, losses, linestyle="--", marker="o", markersize=3, color=color, linewidth=1.2,
+        ax.plot([s * scale for s in steps], losses, linestyle="--", marker="o", markersize=3, color=color, linewidth=1.2,
                 label=f"{label} (validation)")
 
 
@@ -140,7 +149,7 @@ def _throughput(plt, label: str, rows: list[Row]):
         ax.set_xlabel(f"{len(bars)} runs in sweep order")
         if best:
             ax.legend(fontsize=8)
-    ax.set(ylabel="tokens/s", title=f"Throughput per run\n{label}")
+    ax.set(ylabel=METRIC_HEADINGS["tokens_per_s"] + " (all ranks)", title=f"Throughput per run\n{label}")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
@@ -156,40 +165,54 @@ def axis_value(value: object) -> float | str:
 
 
 def _versus(plt, label: str, rows: list[Row], key: str, keys: list[str], metric: str):
+    """The metric against one swept setting, one series per combination of the others. The seed never
+    splits a series: replicates are one point (their mean) with a std error bar, each run faint beside
+    it. Log x when a numeric setting spans 5x or more; the best run starred; the legend outside."""
+    from .replicates import SEED_KEY, spread
+
     points = [r for r in rows if r.metrics.get(metric) is not None and key in r.values]
     if not points:
         return None
-    others = [k for k in keys if k != key]
+    others = [k for k in keys if k not in (key, SEED_KEY)]
     series: dict[str, list[Row]] = {}
     for r in points:
-        series.setdefault(", ".join(f"{k}={r.values.get(k)}" for k in others) or metric, []).append(r)
+        series.setdefault(", ".join(f"{k}={r.values.get(k)}" for k in others) or "runs", []).append(r)
     at = {id(r): axis_value(r.values[key]) for r in points}
     xs = sorted(set(at.values()), key=lambda v: (isinstance(v, str), v))
     position = {v: i for i, v in enumerate(xs)}  # one lookup per point, not a scan of xs
     numeric = all(isinstance(v, float) for v in xs)
     if len(series) > MAX_LEGEND:  # too many lines to tell apart: every point, and the mean at each value
-        series = {f"mean of {len(points)} runs": points}
-    fig, ax = plt.subplots(figsize=(7, 4.6))
+        series = {"mean per value": points}
+    place = (lambda v: v) if numeric else position.__getitem__
+    fig, ax = plt.subplots(figsize=(8.5, 4.6))
     for name, members in series.items():
-        members = sorted(members, key=lambda r: position[at[id(r)]])
-        x = [at[id(r)] if numeric else position[at[id(r)]] for r in members]
-        y = [r.metrics[metric] for r in members]
-        if len(set(x)) == len(x):
-            ax.plot(x, y, marker="o", label=name)
+        by_x: dict[float | str, list[float]] = {}
+        for r in members:
+            by_x.setdefault(at[id(r)], []).append(r.metrics[metric])
+        xv = sorted(by_x, key=position.__getitem__)
+        spreads = [spread(by_x[v]) for v in xv]
+        if max(s.n for s in spreads) == 1:
+            ax.plot([place(v) for v in xv], [s.mean for s in spreads], marker="o", label=name)
             continue
-        ax.scatter(x, y, s=8, alpha=0.4)
-        means = {v: statistics.fmean(yy for xx, yy in zip(x, y, strict=True) if xx == v) for v in dict.fromkeys(x)}
-        ax.plot(list(means), list(means.values()), marker="o", color="black", label=name)
-    if numeric and len(xs) > 2 and min(xs) > 0 and max(xs) / min(xs) >= 20:
+        counts = sorted({s.n for s in spreads})
+        n_text = f"n={counts[0]}" if len(counts) == 1 else f"n={counts[0]}-{counts[-1]}"
+        drawn = ax.errorbar([place(v) for v in xv], [s.mean for s in spreads], yerr=[s.std for s in spreads],
+                            marker="o", capsize=4, label=f"{name}: mean ± std ({n_text})")
+        ax.scatter([place(v) for v in xv for _ in by_x[v]], [y for v in xv for y in by_x[v]], s=10, alpha=0.35,
+                   color=drawn[0].get_color())
+    for r in (r for r in points if r.best):
+        ax.scatter([place(at[id(r)])], [r.metrics[metric]], marker="*", s=220, color="gold", edgecolors="black",
+                   zorder=5, label=f"best: {_short(r, rows)}")
+    if numeric and len(xs) > 1 and min(xs) > 0 and max(xs) / min(xs) >= 5:
         ax.set_xscale("log")
     if numeric and len(xs) <= 8:
         ax.set_xticks(xs, [f"{v:g}" for v in xs])
         ax.minorticks_off()
     if not numeric:
         ax.set_xticks(range(len(xs)), [str(v) for v in xs])
-    ax.set(xlabel=key, ylabel=METRIC_LABELS.get(metric, metric), title=f"{METRIC_LABELS.get(metric, metric)} vs {key}\n{label}")
+    heading = METRIC_HEADINGS.get(metric, metric)
+    ax.set(xlabel=key, ylabel=heading, title=f"{heading} vs {key}\n{label}")
     ax.grid(alpha=0.3)
-    if len(series) > 1 or "mean" in next(iter(series)):
-        ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
     fig.tight_layout()
     return fig

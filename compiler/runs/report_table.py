@@ -26,6 +26,9 @@ from .records import METRICS, RunRecord, load_run, metric_text, metric_values
 # lane -> (metric, goal): what "best" means when the sweep does not say.
 DEFAULT_OBJECTIVES = {"train": ("final_loss", "min"), "bench": ("busbw_gbps", "max")}
 METRIC_LABELS = {key: label for key, label, _ in METRICS}
+# A metric with its unit, as table columns and plot axes name it: `step p50 (s)`, `MFU (%)` (dollars
+# carry their `$` in each cell).
+METRIC_HEADINGS = {key: f"{label} ({unit})" if unit not in ("", "$") else label for key, label, unit in METRICS}
 
 
 @dataclass
@@ -141,9 +144,31 @@ def _objective_text(rows: list[Row], report: Report) -> str:
     return f"{'lowest' if chosen[1] == 'min' else 'highest'} {METRIC_LABELS.get(chosen[0], chosen[0])}"
 
 
+def replicate_lines(rows: list[Row], report: Report) -> list[str]:
+    """`train.lr=0.001: final loss 5.5213 ± 0.0021 (n=3), tokens/s 3,282 ± 40 (n=3)` for each group of
+    replicates (runs that differ only in `train.seed`) with two runs or more; [] when there are none."""
+    from .replicates import SEED_KEY, group, spread
+
+    if SEED_KEY not in report.keys:
+        return []
+    chosen = objective_of(rows, report.objective)
+    shown = [m for m in dict.fromkeys([chosen[0] if chosen else "final_loss", "tokens_per_s"])]
+    done = [r for r in rows if r.record is not None and r.state == "ok"]
+    out = []
+    for members in group(done, report.keys).values():
+        if len(members) < 2:
+            continue
+        where = ", ".join(f"{k}={members[0].values.get(k, '-')}" for k in report.keys if k != SEED_KEY) or "all"
+        parts = [f"{METRIC_HEADINGS[m]} {spread(vals).text('{:,.0f}' if m == 'tokens_per_s' else '{:.4f}')}"
+                 for m in shown if len(vals := [r.metrics[m] for r in members if r.metrics.get(m) is not None]) > 1]
+        if parts:
+            out.append(f"{where}: {', '.join(parts)}")
+    return out
+
+
 def format_text(report: Report) -> str:
     metrics = shown_metrics(report)
-    head = ["", "run", *report.keys, "state", *(METRIC_LABELS[m] for m in metrics)]
+    head = ["", "run", *report.keys, "state", *(METRIC_HEADINGS[m] for m in metrics)]
     out = []
     for label, rows in report.groups.items():
         table = [head, *(_cells(r, report.keys, metrics) for r in rows)]
@@ -151,19 +176,25 @@ def format_text(report: Report) -> str:
         out.append(f"class: {label} ({len(rows)} run(s); * best: {_objective_text(rows, report)})")
         out += ["  " + "  ".join(c.ljust(w) for c, w in zip(t, widths, strict=True)).rstrip() for t in table]
         out += [f"  {r.name}: {r.problem}" for r in rows if r.problem]
+        if replicates := replicate_lines(rows, report):
+            out += ["  replicates (runs that differ only in train.seed), mean ± std (n):",
+                    *(f"    {line}" for line in replicates)]
         out.append("")
     return "\n".join(out)
 
 
 def format_markdown(report: Report) -> str:
     metrics = shown_metrics(report)
-    head = ["best", "run", *report.keys, "state", *(METRIC_LABELS[m] for m in metrics)]
+    head = ["best", "run", *report.keys, "state", *(METRIC_HEADINGS[m] for m in metrics)]
     out = ["# megaspec report", ""]
     for label, rows in report.groups.items():
         out += [f"## {label}", "", f"Best: {_objective_text(rows, report)}.", "",
                 "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r, report.keys, metrics)) + " |"
                 for r in rows]
+        if replicates := replicate_lines(rows, report):
+            out += ["", "Replicates (runs that differ only in `train.seed`), mean ± std (n):", "",
+                    *(f"- {line}" for line in replicates)]
         out.append("")
     return "\n".join(out)
 

@@ -174,3 +174,23 @@ def test_compare_refuses_a_folder_that_holds_no_run_with_the_reason(tmp_path):
     result = CliRunner().invoke(cli, ["receipts", "compare", str(sweep_dir / "s-0"), str(tmp_path / "empty")])
     assert result.exit_code == 1 and "holds no run: no manifest.json in it or in the folders just under it" \
         in result.output
+
+
+def test_runs_that_differ_only_in_the_seed_are_replicates_with_mean_std_and_n(tmp_path):
+    sweep_dir = make_sweep(tmp_path)
+    sweep = json.loads((sweep_dir / "sweep.json").read_text())
+    for i, run in enumerate(sweep["runs"]):  # two seeds of lr 1e-3 (runs 0, 1), one of lr 1e-2 (run 2)
+        run["values"] = {"train.lr": 1e-3 if i < 2 else 1e-2, "train.seed": i}
+    sweep["matrix"] = {"train.lr": [1e-3, 1e-2], "train.seed": [0, 1, 2]}
+    (sweep_dir / "sweep.json").write_text(json.dumps(sweep))
+    result = report(str(sweep_dir), "--x", "tokens")
+    assert result.exit_code == 0, result.output
+    assert "replicates (runs that differ only in train.seed), mean ± std (n):" in result.stdout
+    assert "    train.lr=0.001: final loss 5.0500 ± 0.2121 (n=2), tokens/s 1,500 ± 707 (n=2)" in result.stdout
+    out = sweep_dir / "report"
+    assert "- train.lr=0.001: final loss 5.0500 ± 0.2121 (n=2)" in (out / "summary.md").read_text()
+    from megaspec.compiler.runs.report_table import METRIC_HEADINGS  # units in the columns and plot axes
+
+    assert (METRIC_HEADINGS["step_time_p50_s"], METRIC_HEADINGS["peak_mem_gib"]) == ("step p50 (s)", "peak mem (GiB)")
+    assert sorted(p.name for p in out.glob("*.png")) == ["final_loss_vs_train_lr.png", "loss.png",
+                                                          "tokens_per_s.png"]  # never `_vs_train_seed`
