@@ -114,7 +114,7 @@ def _sweep_to_resume(spec: str, resume_dir: str | None, steps: int | None, targe
 
 def _refuse_links(runs_dir: Path, build_dir: Path, resume_dir: str | None) -> None:
     """Before anything is written: no link on the way to the runs and build folders (from the folder
-    the user named, or the current one for a default), and none at all inside a run to resume."""
+    the user named, or the current one for a default), and none at all inside a run or sweep to resume."""
     from megaspec.runtime.contract.files import WriteRefused, refuse_links
 
     from .paths import links_inside, named_base
@@ -123,7 +123,7 @@ def _refuse_links(runs_dir: Path, build_dir: Path, resume_dir: str | None) -> No
         refuse_links(named_base(runs_dir, "runs_dir"), runs_dir)
         refuse_links(named_base(build_dir, "out_dir", "old_build_dir"), build_dir)
         for link in links_inside(Path(resume_dir)) if resume_dir else []:
-            raise WriteRefused(link, "a symbolic link in the run to resume")
+            raise WriteRefused(link, "a symbolic link in what is resumed")
 
 
 @contextmanager
@@ -178,6 +178,7 @@ def apply(spec: str, target: str | None, runs_dir: str, out_dir: str, old_build_
     if sweep_dir is not None:
         from .resume_sweep import resume_sweep
 
+        _refuse_links(Path(runs_dir), Path(old_build_dir or out_dir), str(sweep_dir))
         raise click.exceptions.Exit(resume_sweep(sweep_dir, retry_failed=retry_failed, fail_fast=fail_fast,
                                                  progress=not no_progress))
     build_dir = Path(old_build_dir or out_dir)

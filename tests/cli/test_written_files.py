@@ -112,7 +112,7 @@ def test_apply_writes_through_no_link_at_any_level(tmp_path: Path) -> None:
     (run_dir / "ranks").mkdir(parents=True)
     (run_dir / "ranks" / "rank-0.json").symlink_to(outside / "x.json")
     result = megaspec(root, "apply", "one.yaml", "--resume", "runs/r1")
-    assert result.returncode == 1 and "a symbolic link in the run to resume" in result.stderr
+    assert result.returncode == 1 and "a symbolic link in what is resumed" in result.stderr
     assert not list(outside.iterdir())
 
 
@@ -140,3 +140,15 @@ def test_lint_output_is_never_a_device_a_fifo_or_a_link(tmp_path: Path) -> None:
         result = megaspec(root, "lint", "one.yaml", "-o", target)
         assert result.returncode == 2 and f"cannot write `{target}`" in result.stderr, result.stderr
     assert stat.S_ISFIFO(os.lstat(root / "fifo").st_mode) and (root / "fd1").is_symlink()
+
+
+def test_apply_refuses_to_resume_a_sweep_with_a_link_inside(tmp_path: Path) -> None:
+    from tests.cli.test_report_cli import make_sweep
+
+    root, outside = project(tmp_path)
+    sweep = make_sweep(root)
+    run_dir = sorted(p for p in sweep.iterdir() if p.is_dir())[0]
+    (run_dir / "ranks").symlink_to(outside)
+    result = megaspec(root, "apply", str(sweep))
+    assert result.returncode == 1 and "ranks` is a symbolic link in what is resumed" in result.stderr, result.stderr
+    assert not list(outside.iterdir())
