@@ -12,7 +12,7 @@ from typing import Any
 
 from .comparison import CLASS_FIELDS, class_differences, class_label, comparison_class
 from .receipt_view import divergence_text
-from .records import METRICS, RunRecord, metric_values, metric_text, provenance_values
+from .records import METRICS, RunRecord, metric_heading, metric_text, metric_values, provenance_values
 
 # Plan fields that name or place a run; they differ between any two runs and configure nothing.
 NOT_SETTINGS = ("name", "megaspec_version", "run.", "modal.tags.", "modal.app_name")
@@ -81,9 +81,9 @@ def format_compare(records: list[RunRecord], *, forced: bool = False, long: bool
                                               for k, vals in setting_differences(records)]))
     values = [metric_values(r) for r in records]
     status = [r.receipt.status.upper() if r.receipt.status == "diverged" else r.receipt.status for r in records]
-    sections.append(("metrics", [("status" if len(set(status)) == 1 else "* status", status)] + [(label + (f" ({unit})" if unit not in ("", "$") else ""),
+    sections.append(("metrics", [("status" if len(set(status)) == 1 else "* status", status)] + [(metric_heading(key),
                                   [metric_text(key, v[key]) for v in values])
-                                 for key, label, unit in METRICS if any(v[key] is not None for v in values)]))
+                                 for key, _, _ in METRICS if any(v[key] is not None for v in values)]))
     prov = [provenance_values(r) for r in records]
     sections.append(("provenance (* differs)", [(("* " if len({p[k] for p in prov}) > 1 else "") + k,
                                                   [_cell(p[k]) for p in prov]) for k in prov[0]]))

@@ -31,6 +31,13 @@ METRICS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def metric_heading(key: str) -> str:
+    """A metric's column heading with its unit (`step p50 (s)`, `peak mem (GiB)`); `$` is in the values.
+    The one heading of every table (`report`, `summary.md`, `compare`) and plot axis."""
+    label, unit = next((label, unit) for k, label, unit in METRICS if k == key)
+    return f"{label} ({unit})" if unit not in ("", "$") else label
+
+
 @dataclass(frozen=True)
 class RunRecord:
     path: Path  # the run directory

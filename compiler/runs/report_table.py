@@ -21,14 +21,12 @@ from ..safe_text import clipped
 from .comparison import class_label, comparison_class
 from .manifest import TERMINAL_STATES, BackendError, read_manifest
 from .receipt_view import divergence_text
-from .records import METRICS, RunRecord, load_run, metric_text, metric_values
+from .records import METRICS, RunRecord, load_run, metric_heading, metric_text, metric_values
 
 # lane -> (metric, goal): what "best" means when the sweep does not say.
 DEFAULT_OBJECTIVES = {"train": ("final_loss", "min"), "bench": ("busbw_gbps", "max")}
 METRIC_LABELS = {key: label for key, label, _ in METRICS}
-# A metric with its unit, as table columns and plot axes name it: `step p50 (s)`, `MFU (%)` (dollars
-# carry their `$` in each cell).
-METRIC_HEADINGS = {key: f"{label} ({unit})" if unit not in ("", "$") else label for key, label, unit in METRICS}
+METRIC_HEADINGS = {key: metric_heading(key) for key, _, _ in METRICS}  # with units, as table columns and plot axes name them
 
 
 @dataclass

@@ -194,3 +194,12 @@ def test_runs_that_differ_only_in_the_seed_are_replicates_with_mean_std_and_n(tm
     assert (METRIC_HEADINGS["step_time_p50_s"], METRIC_HEADINGS["peak_mem_gib"]) == ("step p50 (s)", "peak mem (GiB)")
     assert sorted(p.name for p in out.glob("*.png")) == ["final_loss_vs_train_lr.png", "loss.png",
                                                           "tokens_per_s.png"]  # never `_vs_train_seed`
+
+
+def test_report_summary_and_compare_head_each_metric_with_its_unit():
+    from megaspec.compiler.runs.records import METRICS, metric_heading
+    from megaspec.compiler.runs.report_table import METRIC_HEADINGS
+
+    assert [metric_heading(k) for k in ("step_time_p50_s", "peak_mem_gib", "busbw_gbps", "wall_time_s", "mfu_pct")] == [
+        "step p50 (s)", "peak mem (GiB)", "bus bw (GB/s)", "wall (s)", "MFU (%)"]
+    assert METRIC_HEADINGS == {k: metric_heading(k) for k, _, _ in METRICS}  # report's text, summary.md and plots
