@@ -37,7 +37,7 @@ def killed_process() -> mf.LocalProcess:
 def test_a_killed_local_run_ends_error_orphaned_keeping_what_it_recorded(tmp_path):
     run_dir = local_run(tmp_path / "runs" / "tiny-cpu-20260102-030405-abcd", killed_process())
     result = CliRunner().invoke(cli, ["status", str(tmp_path / "runs")])
-    assert result.exit_code == 0 and "error[remote]: orphaned" in result.output
+    assert result.exit_code == 1 and "error[remote]: orphaned" in result.output  # status exits 1 for a run in error
     m = mf.read_manifest(run_dir)
     assert m.state == "error" and m.completed_at
     assert "last step recorded: 2; rank 0 in `train` at step 2" in m.error.message
