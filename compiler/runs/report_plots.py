@@ -87,16 +87,12 @@ def _common_prefix(names: list[str]) -> str:
     return cut[:cut.rfind("-") + 1] if "-" in cut else ""
 
 
-def _tokens_per_step(row: Row) -> int:
-    return row.record.plan.train.global_batch * row.record.plan.train.seq_len
-
-
 def _loss(plt, label: str, rows: list[Row], x: str = "step"):
     """Every run's curve against its steps or the tokens it had seen; past MAX_LEGEND runs the others
     are one thin collection and only the best is named. The legend sits outside the axes."""
     from matplotlib.collections import LineCollection
 
-    scale = (lambda r: _tokens_per_step(r)) if x == "tokens" else (lambda r: 1)
+    scale = (lambda r: r.record.plan.train.tokens_per_step) if x == "tokens" else (lambda r: 1)
     curves = [(r, [(s * scale(r), v) for s, v in loss_curve(r.record)]) for r in rows if r.record is not None]
     curves = [(r, c) for r, c in curves if c]
     if not curves:
