@@ -36,6 +36,8 @@ CODE_TRIAGE = {
     "MS812": "the compile-cache seed: it was made for another run; `megaspec cache seed SPEC` makes this one's",
     "MS813": "the data, checked before any rank started: fix the file the error names (path, header, length, "
              "`data.dtype`, token ids against the vocabulary)",
+    "MS814": "your model's code (`model.entry`): fix the file and line the error names; `megaspec explain MS218` "
+             "states the contract, `megaspec plan SPEC` builds it on the meta device without a run",
     "MS809": "nothing failed: a signal stopped the run (the message names it and where each rank was); apply "
              "again, or `--resume` the run directory when it has a checkpoint",
     "MS815": "the storage: free space or fix the permissions of the path the error names (or raise `ulimit -n`), "

@@ -14,6 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from megaspec.compiler.runs.receipt_view import error_lines
+from megaspec.runtime.contract.receipt import Receipt
 from megaspec.runtime.contract.shards import llmc_header
 from megaspec.runtime.launch.entry import run_plan
 from tests.conftest import REPO_ROOT
@@ -164,6 +166,7 @@ def test_a_broken_model_is_a_bootstrap_error_naming_the_users_file_before_any_st
     error = receipt["error"]
     assert receipt["status"] == "error" and error["code"] == "MS814" and error["stage"] == "bootstrap", error
     assert words in error["message"] and receipt["losses"] == []
+    assert "look first at     your model's code (`model.entry`)" in "\n".join(error_lines(Receipt.model_validate(receipt)))
 
 
 def test_the_example_trains_on_its_prepared_corpus_and_its_validation_loss_falls(tmp_path):
