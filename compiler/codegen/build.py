@@ -51,4 +51,4 @@ def plan_for(checked: Checked, *, target: str | None = None, run_id: str | None 
     spec = checked.spec if name is None else checked.spec.model_copy(update={"name": name})
     return lower(spec, spec_path=Path(checked.path).as_posix(), spec_sha256=spec_sha256(checked.files),
                  origins=origins_of(checked) | (overridden or {}), target=target, run_id=run_id,
-                 sweep_id=sweep_id, spec_dir=checked.composed.spec_file.parent if checked.composed.spec_file else None)
+                 sweep_id=sweep_id, spec_dir=checked.composed.code_dir)

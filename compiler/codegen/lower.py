@@ -74,7 +74,8 @@ def lower(checked_spec: Spec, *, spec_path: str, spec_sha256: str, origins: dict
           target: str | None = None, run_id: str | None = None, sweep_id: str | None = None,
           spec_dir: Path | None = None) -> Plan:
     """Spec (already free of lint errors) -> Plan. `target` is the CLI override of `target:`; `sweep_id`:
-    the sweep the run is one of; `spec_dir`: the folder `model.code` is relative to (default: `spec_path`'s)."""
+    the sweep the run is one of; `spec_dir`: the folder `model.code` is relative to (compose's `code_dir`;
+    default: `spec_path`'s)."""
     spec, substitutions = checked_spec, []
     resolved = target or spec.target
     rehearsal = resolved == "local" and spec.target == "modal" and spec.resources.gpu is not None

@@ -46,7 +46,7 @@ def template_sources(checked, template: str, specs_dir: Path) -> list[RunSource]
     from ..spec.expand import expand, run_files, write_runs
 
     runs = expand(checked.composed.written, checked.spec.name, checked.spec.sweep,  # names carry the template's
-                  checked.composed.spec_file.parent if checked.composed.spec_file else None)
+                  checked.composed.code_dir)
     texts = run_files(runs, template)
     paths = write_runs(runs, specs_dir, template, texts=texts)
     return [RunSource(p, r.name, r.values, t) for p, r, t in zip(paths, runs, texts, strict=True)]

@@ -78,7 +78,7 @@ def sweep(template: str, out_dir: Path | None, dry_run: bool) -> None:
     if checked.spec.sweep is None:
         raise click.BadParameter(f"`{path}` has no `sweep:` block; it is a single run", param_hint="TEMPLATE")
     runs = expand(checked.composed.written, checked.spec.name, checked.spec.sweep,
-                  checked.composed.spec_file.parent if checked.composed.spec_file else None)
+                  checked.composed.code_dir)
     if dry_run:
         _print_dry_run(checked, runs, path)
         return

@@ -72,7 +72,7 @@ def _run_rules(spec: Spec, composed: Composed) -> list[Diagnostic]:
     credentials = find_credentials(data)  # scanned once; MS405 and MS412 both read it
     try:
         return run_rules(lambda: RuleContext(spec=spec, smap=composed.smap, data=data, credentials=credentials,
-                                             spec_file=composed.spec_file))
+                                             code_dir=composed.code_dir))
     except Exception as e:  # noqa: BLE001 - a crashing rule is a bug, reported as MS902, not a traceback
         return [_internal("the lint rules", e)]
 

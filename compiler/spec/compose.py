@@ -45,7 +45,7 @@ class Composed:
     preset: str | None = None
     preset_paths: frozenset[YamlPath] = frozenset()
     written: dict[str, Any] | None = None  # the merged data before the preset filled `model` (for sweeps)
-    spec_file: Path | None = None  # the spec's own file, which `model.code` folders are relative to
+    code_dir: Path | None = None  # the folder `model.code` is relative to: that of the file that wrote it
 
     @property
     def blocked(self) -> bool:
@@ -120,6 +120,7 @@ class _Resolver:
         self.file_data: dict[str, Any] = {}
         self.texts: dict[str, str] = {}
         self.files: list[str] = []
+        self.real_of: dict[str, Path] = {}  # display path -> the file read
         self.diagnostics: list[Diagnostic] = []
         self.failed = False
 
@@ -140,6 +141,7 @@ class _Resolver:
         self.texts.update(source.smap.texts)  # empty for a file that is no spec: it is never shown
         if display not in self.files:
             self.files.append(display)
+        self.real_of[display] = real
         if source.data is None:
             self.failed = True
             self.diagnostics.extend(source.diagnostics)
@@ -313,6 +315,13 @@ def _require_model(composed: Composed, model: dict[str, Any]) -> None:
         hint=f"Set `preset:` (one of {presets}) or give every `model:` field", origin="missing"))
 
 
+def _code_dir(smap: SourceMap, real_of: dict[str, Path], spec: Path) -> Path:
+    """The folder `model.code` is relative to: that of the file that wrote it (the spec, or a base it extends)."""
+    span = smap.value_span(("model", "code"))
+    writer = real_of.get(span.path) if span is not None else None
+    return (writer or spec).parent
+
+
 def compose(path: str | Path, display: str | None = None, *, text: str | None = None) -> Composed:
     """Load `path` (or take its `text`, when the caller wrote it), resolve its `extends:` chain and its `preset:`."""
     shown = display or str(path)
@@ -328,7 +337,7 @@ def compose(path: str | Path, display: str | None = None, *, text: str | None = 
                         resolver.diagnostics)
     composed = Composed(shown, data, _merged_map(data, layers, resolver.texts), resolver.file_maps,
                         resolver.file_data, resolver.files, resolver.diagnostics)
-    composed.spec_file = real
+    composed.code_dir = _code_dir(composed.smap, resolver.real_of, real)
     composed.written = dict(data)  # the preset replaces `model` with a new dict; nothing below is mutated
     if not resolver.failed:
         _apply_preset(composed, base=is_base_file(path))

@@ -135,8 +135,9 @@ class ModelOverrides(Section):
                           "returns a `torch.nn.Module` whose `layers` are sharded one by one (`megaspec explain "
                           "MS218`). Not with `preset:`.")
     code: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
-        default_factory=list, max_length=16, description="Folders holding your model's code, relative to the spec "
-                                                          "file: put on `sys.path` and shipped to the Modal image.")
+        default_factory=list, max_length=16, description="Folders holding your model's code, relative to the file "
+                                                          "that lists them (the spec, or its base): put on `sys.path` "
+                                                          "and shipped to the Modal image.")
     args: dict[str, JsonValue] = Field(default_factory=dict, description="Keyword arguments of the `entry` callable.")
 
     n_layers: Int | None = Field(None, ge=1, le=256, description="Transformer blocks.")

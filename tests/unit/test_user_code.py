@@ -101,3 +101,23 @@ def test_both_example_specs_compile_to_the_same_code_here_and_in_the_image(monke
     assert cpu.model.user.code == [src] and gpu.model.user.code == ["/opt/megaspec/code/0-src"]
     assert cpu.model.user.code_sha256 == gpu.model.user.code_sha256
     assert [(d.local, d.remote) for d in gpu.modal.code_dirs] == [(src, "/opt/megaspec/code/0-src")]
+
+
+def test_model_code_written_in_a_base_is_relative_to_the_base(tmp_path, monkeypatch):
+    import shutil
+
+    from megaspec.compiler.codegen.build import plan_for
+    from megaspec.compiler.lint.check import check_spec
+    from tests.conftest import REPO_ROOT
+
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'p'\n")
+    shutil.copytree(REPO_ROOT / "examples" / "own-model" / "src", tmp_path / "models" / "src")
+    (tmp_path / "models" / "_own.yaml").write_text(
+        "megaspec: 1\nmodel:\n  entry: ownmodels.gpt:build\n  code: [src]\n  vocab_size: 256\n", encoding="utf-8")
+    (tmp_path / "run.yaml").write_text(
+        "megaspec: 1\nname: run\ntarget: local\nextends: [models/_own.yaml]\nresources: {ranks: 1}\n"
+        "train: {steps: 4, warmup_steps: 1, global_batch: 2, seq_len: 32, precision: fp32}\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    checked = check_spec("run.yaml")
+    assert checked.diagnostics == []
+    assert plan_for(checked).model.user.code == [str(tmp_path / "models" / "src")]

@@ -37,7 +37,7 @@ class RuleContext:
     smap: SourceMap
     data: dict[str, Any]  # the merged plain data the spec was validated from (for scans of raw text)
     credentials: list[tuple[YamlPath, str, str]] = field(default_factory=list)  # found once per spec
-    spec_file: Path | None = None  # the file linted (`model.code` is relative to it); None: no file
+    code_dir: Path | None = None  # the folder `model.code` is relative to (compose decides it); None: no file
     rule: Rule | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
 

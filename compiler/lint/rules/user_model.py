@@ -23,9 +23,9 @@ DIMENSIONS = tuple(f for f in ModelDims.__dataclass_fields__ if f != "vocab_size
 
 def _folders(ctx: RuleContext) -> list[Path] | None:
     """The `model.code` folders, absolute; None when the spec has no file to be relative to."""
-    if ctx.spec_file is None:
+    if ctx.code_dir is None:
         return None
-    return code_folders(ctx.spec_file.parent, ctx.spec.model.code)
+    return code_folders(ctx.code_dir, ctx.spec.model.code)
 
 
 @rule("MS218", "model-entry-with-preset")
@@ -33,7 +33,7 @@ def model_entry_with_preset(ctx: RuleContext) -> None:
     """Checks that a spec with your own model (`model.entry`) names no preset and no preset dimension.
 
     The contract: `entry` (`package.module:callable`) is imported from the `model.code` folders
-    (relative to the spec file, put on `sys.path`, shipped to the Modal image) and called with
+    (relative to the file listing them, put on `sys.path`, shipped to the Modal image) and called with
     `model.args` as keyword arguments, its parameters created on the meta device (buffers are
     made as written). It returns a `torch.nn.Module` with:
     `layers`, a ModuleList (or a ModuleDict whose values are the blocks): the units FSDP2 shards
@@ -165,7 +165,7 @@ def _defined_names(tree: ast.Module) -> set[str]:
 
 
 def _problem(path: Path, shown: str, attr: str) -> str | None:
-    """Why `attr` cannot be called from `path` (`shown` relative to the spec) as read, or None."""
+    """Why `attr` cannot be called from `path` (`shown` relative to `model.code`'s folder) as read, or None."""
     if path.stat().st_size > MAX_SOURCE_BYTES:
         return None  # too large to read here; the rank's import decides
     try:
@@ -196,9 +196,9 @@ def model_entry_callable_missing(ctx: RuleContext) -> None:
         return
     module, attr = split_entry(entry)
     path = module_file(folders, module)
-    if path is None or ctx.spec_file is None:
+    if path is None or ctx.code_dir is None:
         return
-    shown = Path(os.path.relpath(path, ctx.spec_file.parent)).as_posix()
+    shown = Path(os.path.relpath(path, ctx.code_dir)).as_posix()
     if (problem := _problem(path, shown, attr)) is not None:
         ctx.report(("model", "entry"), problem,
                    hint=f"Define `{attr}` in `{path.name}` (a function or class returning your model), "
