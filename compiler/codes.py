@@ -11,7 +11,8 @@ receipt codes (MS8xx) are named in `runtime/contract/codes.py` and documented in
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+
+from megaspec.runtime.contract.codes import Code  # the type of both halves' codes
 
 
 class Stage(enum.Enum):
@@ -28,16 +29,6 @@ def stage_of(code: str) -> Stage:
     """`MS012` -> Stage.SOURCE. The hundreds digit is the stage."""
     hundreds = code[2:3]
     return {"0": Stage.SOURCE, "1": Stage.SCHEMA, "8": Stage.RUNTIME, "9": Stage.INTERNAL}.get(hundreds, Stage.RULES)
-
-
-@dataclass(frozen=True, slots=True)
-class Code:
-    code: str  # "MS001"
-    name: str  # kebab-case, names the problem: "yaml-syntax-error"
-
-    @property
-    def stage(self) -> Stage:
-        return stage_of(self.code)
 
 
 YAML_SYNTAX_ERROR = Code("MS001", "yaml-syntax-error")

@@ -14,6 +14,21 @@ import signal
 import threading
 from collections.abc import Iterator
 
+from .codes import (
+    CACHE_SEED_MISMATCH,
+    CACHE_SEED_MISSING,
+    CHECKPOINT_FAILED,
+    FORK_SERVER_LOST,
+    INSUFFICIENT_DATA,
+    INTERRUPTED,
+    LAUNCH_FAILED,
+    NON_FINITE_LOSS,
+    RANK_CRASHED,
+    RANK_STALLED,
+    STORAGE_FAILED,
+    USER_MODEL_FAILED,
+)
+
 # Messages of errors a rank sees when a *peer* died or stalled: they are consequences, not causes.
 # The first ones say the peer's process closed its end (it exited: killed or crashed), the others
 # that it stopped answering (a stall, or a death that only a timeout noticed).
@@ -24,7 +39,7 @@ _PEER_SYMPTOMS = (*_PEER_GONE, "timed out", "timeout", "watchdog", "nccl communi
 class RunFailure(Exception):
     """A failure the runtime understands: it carries its code and, once known, its stage."""
 
-    code = "MS802"
+    code = RANK_CRASHED.code
 
     def __init__(self, message: str, *, stage: str | None = None, step: int | None = None):
         super().__init__(message)
@@ -36,7 +51,7 @@ class PlanMismatch(RunFailure):
     """The plan is not the one the generated app was compiled for (its image and GPUs were decided for
     that one): certain to fail again, so it ends in the receipt, never in an exception Modal retries."""
 
-    code = "MS808"
+    code = LAUNCH_FAILED.code
 
     def __init__(self, found: str, compiled_for: str):
         super().__init__(f"plan {found[:12]} was not compiled into this app ({compiled_for[:12]}); compile and "
@@ -44,33 +59,33 @@ class PlanMismatch(RunFailure):
 
 
 class NonFiniteLossError(RunFailure):
-    code = "MS801"
+    code = NON_FINITE_LOSS.code
 
     def __init__(self, step: int, loss: float):
         super().__init__(f"loss is {loss} at step {step}; lower `train.lr` or check the data", step=step)
 
 
 class InsufficientDataError(RunFailure):
-    code = "MS805"
+    code = INSUFFICIENT_DATA.code
 
 
 class CheckpointError(RunFailure):
-    code = "MS806"
+    code = CHECKPOINT_FAILED.code
 
 
 class CacheSeedMissingError(RunFailure):
-    code = "MS807"
+    code = CACHE_SEED_MISSING.code
 
 
 class CacheSeedMismatchError(RunFailure):
-    code = "MS812"
+    code = CACHE_SEED_MISMATCH.code
 
 
 class UserModelError(RunFailure):
     """The user's model (`model.entry`) could not be imported, built or run: always the bootstrap stage,
     the message naming the user's file (and line, when the traceback reaches it)."""
 
-    code = "MS814"
+    code = USER_MODEL_FAILED.code
 
     def __init__(self, message: str):
         super().__init__(message, stage="bootstrap")
@@ -80,13 +95,13 @@ class StorageError(RunFailure):
     """A file the run needed could not be written or opened: a full disk, a read-only or forbidden
     folder, too many open files. The message names the path and the errno."""
 
-    code = "MS815"
+    code = STORAGE_FAILED.code
 
 
 class ForkServerLost(RunFailure):
     """The fork server the ranks were forked from died or stopped answering; no rank is to blame."""
 
-    code = "MS816"
+    code = FORK_SERVER_LOST.code
 
 
 # The OSErrors that are the storage's (or the process's file table's) fault, not the run's code.
@@ -222,11 +237,11 @@ def code_for(exc: BaseException) -> str:
     """The code of what a rank died of; a failure caused by a peer's absence is that symptom (MS803),
     not its wrapper's code: a checkpoint save that lost its peer is not a checkpoint fault."""
     if isinstance(exc, RunFailure) and exc.__cause__ is not None and is_peer_symptom(str(exc.__cause__)):
-        return "MS803"
+        return RANK_STALLED.code
     if not isinstance(exc, StorageError) and storage_error(exc) is not None:
         return StorageError.code
     if isinstance(exc, RunFailure):
         return exc.code
     if isinstance(exc, KeyboardInterrupt):
-        return "MS809"
-    return "MS803" if is_peer_symptom(str(exc)) else "MS802"
+        return INTERRUPTED.code
+    return RANK_STALLED.code if is_peer_symptom(str(exc)) else RANK_CRASHED.code

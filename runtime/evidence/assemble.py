@@ -12,6 +12,7 @@ from typing import Any
 
 from ..contract import checkpoint_dirs, cost, memory
 from ..contract.clock import seconds_between, utc_now
+from ..contract.codes import VALIDATION_FAILED
 from ..contract.plan import PLAN_VERSION, Plan
 from ..contract.progress import read_record
 from ..contract.rank_status import RankState, read_statuses
@@ -185,7 +186,7 @@ def _with_verdict(plan: Plan, receipt: Receipt) -> Receipt:
     verdict = evaluate(plan, receipt)
     diagnostics = list(receipt.diagnostics)
     if not verdict.passed:
-        diagnostics.append(RunError(code="MS810", stage="receipt", rank=None, step=None,
+        diagnostics.append(RunError(code=VALIDATION_FAILED.code, stage="receipt", rank=None, step=None,
                                     message="; ".join(verdict.reasons)))
     return receipt.model_copy(update={"verdict": verdict, "diagnostics": diagnostics})
 

@@ -13,6 +13,14 @@ from typing import Any
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
+from ..contract.codes import (
+    CACHE_STATE_MIXED,
+    INTERRUPTED,
+    LAUNCH_FAILED,
+    RANK_CRASHED,
+    RANK_STALLED,
+    TEARDOWN_FAULT,
+)
 from ..contract.errors import (
     ForkServerLost,
     RunFailure,
@@ -39,7 +47,7 @@ def triage(plan: Plan, receipt: Receipt, statuses: dict[int, RankState], dumps: 
     diagnostics = list(receipt.diagnostics)
     _, ranks_agree = cachestate.agreed_state([s.cache for s in statuses.values() if s.cache])
     if not ranks_agree:
-        diagnostics.append(RunError(code="MS811", stage="compile", rank=None, step=1,
+        diagnostics.append(RunError(code=CACHE_STATE_MIXED.code, stage="compile", rank=None, step=1,
                                     message="ranks started from different compile-cache states; seed every rank"))
     if launch_error is None:
         return {"status": receipt.status, "error": receipt.error, "diagnostics": diagnostics}
@@ -53,7 +61,7 @@ def triage(plan: Plan, receipt: Receipt, statuses: dict[int, RankState], dumps: 
                                   step=None, message=str(launch_error))}
     if not isinstance(launch_error, ChildFailedError):
         return {"status": "error", "diagnostics": diagnostics,
-                "error": RunError(code=code_for(launch_error) if storage_error(launch_error) else "MS808",
+                "error": RunError(code=code_for(launch_error) if storage_error(launch_error) else LAUNCH_FAILED.code,
                                   stage="bootstrap", rank=None, step=None, message=failure_message(launch_error))}
     exitcodes = {rank: f.exitcode for rank, f in launch_error.failures.items()}
     if plan.distributed.nodes == 1:
@@ -61,13 +69,13 @@ def triage(plan: Plan, receipt: Receipt, statuses: dict[int, RankState], dumps: 
             statuses.setdefault(rank, RankState(rank=rank))
     culprit = attribute(statuses, exitcodes)
     if receipt.status in ("ok", "diverged") and all(s.phase in ("teardown", "done") for s in statuses.values()):
-        diagnostics.append(RunError(code="MS804", stage="teardown", rank=culprit["rank"], step=None,
+        diagnostics.append(RunError(code=TEARDOWN_FAULT.code, stage="teardown", rank=culprit["rank"], step=None,
                                     message=f"rank {culprit['rank']} failed after the receipt was written: "
                                             f"{culprit['message']}", error_file=dumps.get(culprit["rank"])))
         return {"status": receipt.status, "error": None, "diagnostics": diagnostics}
     error = RunError(code=culprit["code"], stage=culprit["stage"], rank=culprit["rank"], step=culprit["step"],
                      message=culprit["message"], error_file=dumps.get(culprit["rank"]))
-    return {"status": "interrupted" if error.code == "MS809" else "error", "error": error, "diagnostics": diagnostics}
+    return {"status": "interrupted" if error.code == INTERRUPTED.code else "error", "error": error, "diagnostics": diagnostics}
 
 
 def fork_server_lost(lost: ForkServerLost, receipt: Receipt, statuses: dict[int, RankState],
@@ -91,10 +99,10 @@ def launcher_stopped(launch_error: BaseException, statuses: dict[int, RankState]
     said = str(launch_error) if isinstance(launch_error, TimedOut) else \
         f"the launcher received {signal_name(signal_of(launch_error))}"
     if not statuses:
-        return RunError(code="MS809", stage="bootstrap", rank=None, step=None, message=f"{said} before any rank started")
+        return RunError(code=INTERRUPTED.code, stage="bootstrap", rank=None, step=None, message=f"{said} before any rank started")
     where = ", ".join(f"rank {r} in `{s.phase}` after step {s.last_step}" for r, s in sorted(statuses.items()))
     behind = statuses[min(statuses, key=lambda r: statuses[r].progress())]
-    return RunError(code="MS809", stage=behind.phase if behind.phase in STAGES else "teardown", rank=None,
+    return RunError(code=INTERRUPTED.code, stage=behind.phase if behind.phase in STAGES else "teardown", rank=None,
                     step=behind.failing_step(), message=f"{said} and stopped the ranks: {where}")
 
 
@@ -109,7 +117,7 @@ def attribute(statuses: dict[int, RankState], exitcodes: dict[int, int]) -> dict
     fail at all.
     """
     errors = {r: s.error for r, s in statuses.items() if s.error}
-    causes = {r: e for r, e in errors.items() if e.code != "MS803"}
+    causes = {r: e for r, e in errors.items() if e.code != RANK_STALLED.code}
     if causes:
         rank = min(causes, key=lambda r: causes[r].failed_ns)
         return {"rank": rank, **causes[rank].model_dump()}
@@ -118,10 +126,10 @@ def attribute(statuses: dict[int, RankState], exitcodes: dict[int, int]) -> dict
             status = statuses.get(rank) or RankState(rank=rank)
             found = {"rank": rank, "stage": status.phase, "step": status.failing_step()}
             if -code in STOP_SIGNALS:  # the launcher signals its ranks only after a first failure, never this one
-                return {**found, "code": "MS809",
+                return {**found, "code": INTERRUPTED.code,
                         "message": f"rank {rank} was stopped by {signal_name(-code)} from outside the launcher, in "
                                    f"`{found['stage']}` after step {status.last_step}"}
-            return {**found, "code": "MS802",
+            return {**found, "code": RANK_CRASHED.code,
                     "message": f"rank {rank} exited with code {code} without a Python error (killed or crashed)"}
     stalled = _staller(statuses, errors)
     if stalled is not None:
@@ -130,7 +138,7 @@ def attribute(statuses: dict[int, RankState], exitcodes: dict[int, int]) -> dict
         rank = min(errors, key=lambda r: errors[r].failed_ns)
         return {"rank": rank, **errors[rank].model_dump()}
     rank = min(exitcodes) if exitcodes else None
-    return {"rank": rank, "code": "MS802", "stage": "bootstrap", "step": None,
+    return {"rank": rank, "code": RANK_CRASHED.code, "stage": "bootstrap", "step": None,
             "message": "a rank failed before writing its status"}
 
 
@@ -154,9 +162,9 @@ def _staller(statuses: dict[int, RankState], errors: dict[int, RankError]) -> di
     found = {"rank": rank, "stage": phase if phase in STAGES else "bootstrap", "step": statuses[rank].failing_step()}
     waited = errors[waiter].message if waiter in errors else ""
     if is_peer_gone(waited):  # its process closed the connection: it died, whichever exit the launcher saw first
-        return {**found, "code": "MS802",
+        return {**found, "code": RANK_CRASHED.code,
                 "message": f"rank {rank} exited in `{phase}` after step {step} without a Python error (killed or "
                            f"crashed){also}: rank {waiter} lost its connection to it"}
-    return {**found, "code": "MS803",
+    return {**found, "code": RANK_STALLED.code,
             "message": f"rank {rank} stalled in `{phase}` after step {step}{also} while rank {waiter} waited in "
                        f"`{statuses[waiter].phase}`; the waiter's timeout is a symptom, not the cause"}

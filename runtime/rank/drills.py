@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from ..contract.codes import LAUNCH_FAILED
 from ..contract.errors import RunFailure
 from ..contract.receipt import STAGES
 
@@ -43,7 +44,7 @@ FORMAT = "<rank>:<stage>[:<step>]:<raise|sleep|kill> or <launcher|fork-server|di
 class DrillError(RunFailure):
     """A malformed MEGASPEC_FAULT: refused before launch."""
 
-    code = "MS808"
+    code = LAUNCH_FAILED.code
 
 
 @dataclass(frozen=True)

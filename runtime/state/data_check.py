@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from ..contract.codes import BAD_DATA
 from ..contract.errors import RunFailure
 from ..contract.shards import (
     LLMC_HEADER_BYTES,
@@ -32,7 +33,7 @@ CHUNK_TOKENS = 1 << 24  # 32-64 MiB read at a time for the max-id scan
 
 
 class BadDataError(RunFailure):
-    code = "MS813"
+    code = BAD_DATA.code
 
     def __init__(self, message: str):
         super().__init__(message, stage="init")
