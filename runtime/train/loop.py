@@ -79,6 +79,7 @@ def run_training(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded:
     `user`: the user's model as `user_model.prepare` built it before the process group."""
     with tracking.mirrored(plan, run_dir, r.is_main) as mirrors:
         _train(plan, r, status, run_dir, seeded, outcome, mirrors, user)
+        tracking.summarize(mirrors, plan, outcome)
 
 
 def _train(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool, outcome: LaneOutcome,

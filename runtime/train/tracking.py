@@ -27,6 +27,7 @@ from typing import Any
 from ..contract.plan import Plan, wandb_group
 from ..contract.receipt import TensorBoardRun, TrackingReport, WandbRun
 from ..contract.rundir import TENSORBOARD_DIR, WANDB_DIR, run_id_of
+from ..rank.outcome import LaneOutcome
 
 # Where wandb would write outside its run folder (~/.cache/wandb, ~/.config/wandb, ...): into the run's.
 WANDB_DIRS = {"WANDB_CACHE_DIR": "cache", "WANDB_CONFIG_DIR": "config", "WANDB_DATA_DIR": "data",
@@ -78,6 +79,18 @@ class TensorBoardMirror:
                 self.writer.add_scalar(tag, value, step)
         self.writer.flush()
 
+    def summarize(self, plan: Plan, metrics: dict[str, float]) -> None:
+        """The run's settings as TensorBoard hparams, with the receipt's numbers as their metrics (one
+        row per run in the HPARAMS tab, so a sweep's runs compare by lr, batch, seed...)."""
+        from torch.utils.tensorboard.summary import hparams
+
+        tagged = {f"receipt/{key}": value for key, value in metrics.items()}
+        for summary in hparams(hparams_of(plan), tagged):  # into this run's own event file
+            self.writer.file_writer.add_summary(summary)
+        for tag, value in tagged.items():
+            self.writer.add_scalar(tag, value, plan.train.steps)
+        self.writer.flush()
+
     def close(self, failed: bool) -> None:
         self.writer.close()
 
@@ -108,6 +121,18 @@ class WandbMirror:
     def log(self, event: dict[str, Any]) -> None:
         for step, metrics in step_metrics(event):
             self.run.log(metrics, step=step)
+
+    def summarize(self, plan: Plan, metrics: dict[str, float]) -> None:
+        """The run's summary is the receipt's numbers (W&B would keep each key's last logged value: the
+        last step's tokens/s, not the run's): `receipt/<metric>`, and `train/tokens_per_s` and `train/loss`
+        set to the receipt's tokens/s and final loss."""
+        summary = {f"receipt/{key}": value for key, value in metrics.items()}
+        if "tokens_per_s" in metrics:
+            summary["train/tokens_per_s"] = metrics["tokens_per_s"]
+        if "final_loss" in metrics:
+            summary["train/loss"] = metrics["final_loss"]
+        self.run.log({}, commit=True)  # the last step's row first: committed at finish, it would overwrite these
+        self.run.summary.update(summary)
 
     def close(self, failed: bool) -> None:
         """Finish the run within FINISH_TIMEOUT_S: an online run waits for its upload, and a W&B that
@@ -145,6 +170,31 @@ def _config(plan: Plan) -> dict[str, Any]:
     """What W&B shows beside each run: the settings sweeps vary."""
     return {"train": plan.train.model_dump(mode="json"), "model": plan.model.model_dump(mode="json"),
             "world_size": plan.distributed.world_size, "lane": plan.lane, "megaspec_run_id": plan.run.run_id}
+
+
+def hparams_of(plan: Plan) -> dict[str, float | int | str | bool]:
+    """The settings a sweep varies, as TensorBoard hparams: the train block's scalars and the world size."""
+    scalars = {f"train.{k}": v for k, v in plan.train.model_dump(mode="json").items()
+               if isinstance(v, int | float | str | bool)}
+    return {**scalars, "world_size": plan.distributed.world_size}
+
+
+def receipt_metrics(outcome: LaneOutcome) -> dict[str, float]:
+    """The receipt's measured numbers as rank 0 has them when the loop ends (`measure.summarize`'s, the
+    final and minimum loss): what the trackers' summaries say, never a last step's value."""
+    numbers = {k: float(v) for k, v in outcome.metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    if outcome.losses:
+        numbers |= {"final_loss": outcome.losses[-1], "min_loss": min(outcome.losses)}
+    return numbers
+
+
+def summarize(mirrors: list, plan: Plan, outcome: LaneOutcome) -> None:
+    """Each tracker's run summary set to the receipt's numbers, once the loop has measured them."""
+    for mirror in mirrors:
+        try:
+            mirror.summarize(plan, receipt_metrics(outcome))
+        except Exception as e:  # noqa: BLE001 - a tracker never stops the run it mirrors
+            print(f"megaspec: a tracker's summary could not be written ({type(e).__name__}: {e})", flush=True)
 
 
 def _open(name: str, package: str, opener) -> list:

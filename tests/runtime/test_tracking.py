@@ -53,6 +53,24 @@ def read_wandb(run_folder: Path) -> tuple[Any, list[dict[str, Any]]]:
     return run, rows
 
 
+def read_wandb_summary(run_folder: Path) -> dict[str, Any]:
+    """The summary an offline W&B run recorded (its `summary` records, in order), through wandb's reader."""
+    from wandb.proto import wandb_internal_pb2
+    from wandb.sdk.internal import datastore
+
+    store = datastore.DataStore()
+    (wandb_file,) = run_folder.glob("run-*.wandb")
+    store.open_for_scan(str(wandb_file))
+    summary: dict[str, Any] = {}
+    while (data := store.scan_data()) is not None:
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(data)
+        if record.WhichOneof("record_type") == "summary":
+            summary.update({item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                            for item in record.summary.update})
+    return summary
+
+
 def wandb_losses(rows: list[dict[str, Any]]) -> list[tuple[int, float]]:
     return [(r["_step"], r["train/loss"]) for r in rows]
 
@@ -171,3 +189,31 @@ def test_a_local_run_mirrors_progress_to_tensorboard_and_wandb(tmp_path, wandb_e
         (e["step"], e["tokens_per_s"]) for e in logged]
     assert list(wandb_env.iterdir()) == []  # every file wandb wrote is in the run dir: none in the home
     assert set(Path(tempfile.gettempdir()).glob("*wandb*")) == temp_before  # none left in /tmp
+
+
+def test_the_trackers_summaries_are_the_receipts_numbers_not_the_last_step(tmp_path, wandb_env):
+    """W&B kept the last step's tokens/s (400 here) as the run's; the receipt says 333. TensorBoard gets
+    the run's settings as hparams with the receipt's numbers as their metrics."""
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    from megaspec.runtime.rank.outcome import LaneOutcome
+
+    plan = make_plan(tracking={"tensorboard": True, "wandb": {"project": "sweeps"}}, train={"lr": 2e-3},
+                     plan={"run": {"run_id": "r-summary"}})
+    outcome = LaneOutcome(losses=[5.5, 5.25, 5.0, 4.75], metrics={"tokens_per_s": 333.0, "step_time_p50_s": 0.1})
+    run_dir = tmp_path / "run"
+    with tracking.mirrored(plan, run_dir, True) as mirrors:
+        for event in EVENTS:
+            for mirror in mirrors:
+                mirror.log(event)
+        tracking.summarize(mirrors, plan, outcome)
+    got = tracking.report(plan, run_dir).wandb
+    summary = read_wandb_summary(run_dir / got.dir)
+    assert (summary["train/tokens_per_s"], summary["receipt/tokens_per_s"]) == (333.0, 333.0)
+    assert (summary["train/loss"], summary["receipt/final_loss"], summary["receipt/min_loss"]) == (4.75, 4.75, 4.75)
+    assert read_scalars(run_dir / "tensorboard", "receipt/tokens_per_s") == [(6, 333.0)]
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    hparams = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+    assert hparams["train.lr"].number_value == 2e-3 and hparams["world_size"].number_value == 2
