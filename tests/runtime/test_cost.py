@@ -81,3 +81,20 @@ def test_an_unpriced_gpu_has_no_cost_rather_than_a_wrong_one():
 def test_an_unfinished_attempt_has_no_gpu_seconds():
     plan = make_plan(**H100_PLAN)
     assert cost.of_attempt(plan, hardware(["NVIDIA H100"]), "2026-01-01T00:00:00Z", None).gpu_seconds == 0
+
+
+def test_container_startup_is_measured_on_modal_only_and_billed(monkeypatch):
+    """On Modal (MODAL_TASK_ID set) the container's first process (/proc/1) started before the launcher:
+    that start-up is billed time. Here /proc/1 is this machine's init, so the number is large but real."""
+    monkeypatch.delenv("MODAL_TASK_ID", raising=False)
+    assert cost.container_startup_s("2026-01-01T00:00:00Z", "2026-01-01T00:00:10Z") is None
+    monkeypatch.setenv("MODAL_TASK_ID", "ta-1")
+    from megaspec.runtime.contract.clock import utc_now
+
+    now = utc_now()
+    startup = cost.container_startup_s(now, now)
+    assert startup is not None and startup >= 0
+    plan = make_plan(ranks=8, gpu="H200", target="modal")
+    c = cost.of_attempt(plan, hardware(["NVIDIA H200"] * 8, "H200"), now, now)
+    assert c.startup_s is not None and c.billed_s == c.startup_s
+    assert c.startup_usd == pytest.approx(plan.resources.price_usd_per_hour * c.startup_s / 3600, abs=1e-3)
