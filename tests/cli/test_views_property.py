@@ -39,7 +39,7 @@ METRIC_KEYS = ("tokens_per_s", "final_loss", "min_loss", "mfu_pct", "step_time_p
 
 RUN = st.fixed_dictionaries({
     "plan": st.integers(0, len(PLANS) - 1),
-    "state": st.sampled_from(["planned", "running", "ok", "error", "interrupted"]),
+    "state": st.sampled_from(["planned", "running", "ok", "error", "interrupted", "diverged"]),
     "receipt": st.booleans(),
     "metrics": st.dictionaries(st.sampled_from(METRIC_KEYS), NUMBERS, max_size=4),
     "losses": st.lists(NUMBERS.filter(lambda x: x is not None), max_size=5),
@@ -66,9 +66,12 @@ def write_run(root: Path, i: int, run: dict) -> Path:
     mf.write_manifest(run_dir, manifest)
     (run_dir / "plan.json").write_text(plan.to_json())
     if run["receipt"] and run["state"] != "planned":
-        status = run["state"] if run["state"] in ("ok", "error", "interrupted") else "error"
+        status = run["state"] if run["state"] in ("ok", "error", "interrupted", "diverged") else "error"
         receipt = {**make_receipt(status, CRASH if status == "error" else None), "run_id": run_id, "name": f"r{i}",
                    "lane": plan.lane, "losses": run["losses"], "metrics": run["metrics"]}
+        if status == "diverged":
+            receipt["divergence"] = {"step": 3, "loss": 16.0, "first_loss": 5.0, "factor": 3.0, "patience": 3,
+                                     "action": "stop"}
         if plan.lane == "bench":
             receipt["bench"] = {"backend": "gloo", "devices": ["cpu"], "torch": None, "nccl": None, "results": [
                 {"op": "all_reduce", "dtype": "float32", "time_s": 0.1, "busbw_gbps": run["busbw"]}]}
