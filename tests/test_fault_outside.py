@@ -342,3 +342,16 @@ def test_a_read_only_runs_folder_is_a_located_error_and_nothing_is_announced(tmp
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stdout + result.stderr
     assert "MS815" in result.stderr and f"Read-only file system (EROFS): `{runs}/" in result.stderr, result.stderr
     assert "apply: " not in result.stdout
+
+
+def test_a_sigterm_in_a_local_sweep_stops_it_with_143_leaving_its_runs_resumable(tmp_path):
+    """The sweep queues its runs (`planned`) first: the signal lands while it prepares or runs one."""
+    proc = start_apply(tmp_path, str(REPO_ROOT / "examples" / "sweeps" / "cpu-lr-sweep.yaml"), "--yes")
+    wait_for(lambda: next((tmp_path / "runs").glob("*/*/manifest.json"), None), "a run's manifest")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=EVENT_DEADLINE_S)
+    assert proc.returncode == 143 and "Traceback" not in err and "Aborted" not in err, out + err
+    assert err.strip().splitlines()[-1].startswith("interrupted: "), err
+    states = {read_manifest(m.parent).state for m in (tmp_path / "runs").glob("*/*/manifest.json")}
+    assert states <= {"planned", "interrupted"}, states  # what `apply --resume` of the sweep launches
+    wait_for(lambda: not processes_of(proc.pid), "nothing of the sweep left running")

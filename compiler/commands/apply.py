@@ -197,9 +197,12 @@ def apply(spec: str, target: str | None, runs_dir: str, out_dir: str, old_build_
         raise click.exceptions.Exit(interrupted(e, None)) from None
     if resume_dir:
         fail("`--resume` continues one run, not a sweep", "Name one spec and the run directory it ran in")
-    with _refused_writes():
-        code = apply_sweep(spec, checked, target=target, runs_dir=Path(runs_dir), build_dir=build_dir, steps=steps,
-                           yes=yes, max_cost=max_cost, fail_fast=fail_fast, progress=not no_progress)
+    try:
+        with _refused_writes(), launcher_signals():  # a signal between the runs too: one line, 128 + it
+            code = apply_sweep(spec, checked, target=target, runs_dir=Path(runs_dir), build_dir=build_dir,
+                               steps=steps, yes=yes, max_cost=max_cost, fail_fast=fail_fast, progress=not no_progress)
+    except KeyboardInterrupt as e:
+        code = interrupted(e, None, sweep_in=Path(runs_dir))
     raise click.exceptions.Exit(code)
 
 

@@ -111,13 +111,17 @@ def apply_local(plan, run_dir: Path, *, progress: bool, resume: bool = False,
     return exit_code(manifest)
 
 
-def interrupted(interrupt: KeyboardInterrupt, run_dir: Path | None) -> int:
+def interrupted(interrupt: KeyboardInterrupt, run_dir: Path | None, *, sweep_in: Path | None = None) -> int:
     """The one line a signal ends `apply` with (never click's bare `Aborted!`), naming the manifest
-    only when it was written; the exit code 128 + the signal."""
+    only when it was written (a sweep: where its runs' manifests are); the exit code 128 + the signal."""
     from megaspec.runtime.contract.errors import signal_of
 
     manifest = run_dir / MANIFEST_FILE if run_dir is not None else None
-    said = f"manifest {manifest}" if manifest is not None and manifest.is_file() else \
-        "before the run folder was created; nothing was launched"
+    if manifest is not None and manifest.is_file():
+        said = f"manifest {manifest}"
+    elif sweep_in is not None:
+        said = f"the sweep stopped; `megaspec status {sweep_in}` shows where each of its runs was"
+    else:
+        said = "before the run folder was created; nothing was launched"
     click.echo(f"\ninterrupted: {said}", err=True)
     return signalled(signal_of(interrupt))
