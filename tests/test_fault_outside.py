@@ -355,3 +355,25 @@ def test_a_sigterm_in_a_local_sweep_stops_it_with_143_leaving_its_runs_resumable
     states = {read_manifest(m.parent).state for m in (tmp_path / "runs").glob("*/*/manifest.json")}
     assert states <= {"planned", "interrupted"}, states  # what `apply --resume` of the sweep launches
     wait_for(lambda: not processes_of(proc.pid), "nothing of the sweep left running")
+
+
+def test_a_sigterm_while_a_sweep_resumes_stops_it_with_143_and_it_resumes_again(tmp_path):
+    """`apply SWEEP_DIR` (the resume) ends on a signal as the first apply of the sweep does."""
+    proc = start_apply(tmp_path, str(REPO_ROOT / "examples" / "sweeps" / "cpu-lr-sweep.yaml"), "--yes")
+    first = wait_for(lambda: next((tmp_path / "runs").glob("*/*/manifest.json"), None), "a run's manifest")
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=EVENT_DEADLINE_S)
+    sweep_dir = first.parent.parent
+    manifests = list(sweep_dir.glob("*/manifest.json"))
+
+    def one_running():
+        return any(read_manifest(m.parent).state == "running" for m in manifests)
+
+    resumed = start_apply(tmp_path, str(sweep_dir))
+    wait_for(one_running, "a resumed run running")
+    resumed.send_signal(signal.SIGTERM)
+    out, err = resumed.communicate(timeout=EVENT_DEADLINE_S)
+    assert resumed.returncode == 143 and "Traceback" not in err and "Aborted" not in err, out + err
+    assert err.strip().splitlines()[-1].startswith("interrupted: "), err
+    assert {read_manifest(m.parent).state for m in manifests} <= {"planned", "interrupted", "ok"}
+    wait_for(lambda: not processes_of(resumed.pid), "nothing of the resumed sweep left running")

@@ -179,8 +179,13 @@ def apply(spec: str, target: str | None, runs_dir: str, out_dir: str, old_build_
         from .resume_sweep import resume_sweep
 
         _refuse_links(Path(runs_dir), Path(old_build_dir or out_dir), str(sweep_dir))
-        raise click.exceptions.Exit(resume_sweep(sweep_dir, retry_failed=retry_failed, fail_fast=fail_fast,
-                                                 progress=not no_progress))
+        try:
+            with _refused_writes(), launcher_signals():  # a signal between its runs: one line, 128 + it
+                code = resume_sweep(sweep_dir, retry_failed=retry_failed, fail_fast=fail_fast,
+                                    progress=not no_progress)
+        except KeyboardInterrupt as e:
+            code = interrupted(e, None, sweep_in=sweep_dir)
+        raise click.exceptions.Exit(code)
     build_dir = Path(old_build_dir or out_dir)
     if resume_dir and Path(spec).is_dir():
         fail("`--resume` continues one run, not a sweep", "Name one spec and the run directory it ran in")
