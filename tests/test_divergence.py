@@ -19,11 +19,10 @@ from megaspec.compiler.runs import manifest as mf
 from megaspec.compiler.runs.manifest import read_manifest
 from megaspec.runtime.contract.receipt import read_receipt
 from megaspec.runtime.train.loop import diverged
-from tests.conftest import run_megaspec
 from tests.cli.test_report_cli import best_rows, make_sweep, report
+from tests.conftest import run_megaspec
 from tests.runtime.conftest import make_plan
 from tests.unit.test_manifest import make_manifest
-
 
 HOT_SPEC = """\
 megaspec: 1

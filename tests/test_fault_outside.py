@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable

@@ -5,7 +5,6 @@ where `import modal` fails (sys.modules['modal'] = None), as where `megaspec[mod
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import subprocess
 import sys

@@ -3,8 +3,9 @@ non-editable install ships only what it names) is exactly the folders with an `_
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -25,8 +25,8 @@ from . import receipt_rules, stage_rules  # noqa: F401 - register the stage (MS0
 from . import rules as _rules  # noqa: F401 - importing the package registers every rule module
 from .config import Config
 from .credentials import find_credentials, mask, redact_text, token_matches, tokens_in_text
-from .masking import masked_texts
 from .discover import spec_files
+from .masking import masked_texts
 from .rules.image import CREDENTIAL_HINT, credential_messages
 from .rules.registry import REGISTRY, RuleContext, run_rules
 from .suppress import apply_suppressions

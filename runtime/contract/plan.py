@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from .artifact import Artifact
 from .presets import ModelDims
 from .vocabulary import (
+    NAME_PATTERN,
     ActivationCheckpointing,
     BenchOp,
     CachePolicy,
@@ -27,7 +28,6 @@ from .vocabulary import (
     DataSource,
     Device,
     DivergenceAction,
-    NAME_PATTERN,
     Lane,
     PathClass,
     Precision,

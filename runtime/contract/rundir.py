@@ -21,8 +21,8 @@ Both halves go through this module: the launcher and the ranks write these files
 
 from __future__ import annotations
 
-import shutil
 import posixpath
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 

@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch import nn
+from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.state_dict import (
     get_model_state_dict,
     get_optimizer_state_dict,
@@ -25,12 +26,9 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from torch.distributed.checkpoint.api import CheckpointException
-
 from ..contract.checkpoint_dirs import complete_steps, damage, step_dir, tmp_dir, write_checksums
 from ..contract.errors import CheckpointError, StorageError, describe_storage, storage_error
 from ..rank import drills
-
 
 FULL_BYTES = 1 << 20  # free space below which a filesystem that failed a save is full
 

@@ -216,8 +216,9 @@ def sweep_run_name(ctx: RuleContext) -> None:
     sweep = ctx.spec.sweep
     if sweep is None:
         return
-    from ...spec.expand import combinations, describe, run_names
     from megaspec.runtime.contract.vocabulary import NAME_PATTERN
+
+    from ...spec.expand import combinations, describe, run_names
     from ...spec.name_template import NameTemplateError
 
     combos = combinations(sweep.matrix, sweep.include, sweep.exclude)
