@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,12 @@ def assert_golden(path: Path, actual: str) -> None:
 
 # The real console entry point, for tests that run megaspec in a process of its own.
 MEGASPEC = (sys.executable, "-c", "from megaspec.compiler.cli import main; main()")
+
+# A job started in the background of a non-interactive shell (`cmd &`, as CI may run the suite) ignores
+# SIGINT, and every process it starts inherits that: the tests that send a real Ctrl-C to megaspec would
+# see it ignored. A process with a Python handler starts its children with the default instead.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def run_megaspec(*args: str, cwd: Path = REPO_ROOT, timeout: float = 300, **popen: object) -> subprocess.CompletedProcess:
