@@ -54,3 +54,56 @@ def test_a_run_folder_without_the_stored_spec_is_refused_with_a_reason(tmp_path)
 def test_rerun_of_a_folder_that_is_not_a_run_says_so(tmp_path):
     result = CliRunner().invoke(cli, ["rerun", str(tmp_path)])
     assert result.exit_code == 1 and "is not a run directory" in result.output
+
+
+OWN_SPEC = """\
+megaspec: 1
+name: mine
+target: local
+resources: {ranks: 2}
+model:
+  entry: ownmodels.gpt:build
+  code: [../src]   # the model code, beside the specs folder
+  args: {vocab_size: 64, d_model: 32, n_layers: 2, n_heads: 4, max_seq_len: 16}
+  vocab_size: 64
+train: {steps: 4, warmup_steps: 1, global_batch: 8, micro_batch: 2, seq_len: 16, precision: fp32}
+"""
+
+
+@pytest.mark.slow
+def test_a_rerun_of_the_users_model_runs_the_code_it_ran_from_its_folder_wherever_it_is_run_from(tmp_path):
+    """`model.code` is relative to the spec: the run folder keeps a copy of the code that spec.yaml names
+    relative to itself, so a rerun from another folder, after the working copy changed, runs the code the
+    run ran (bit-identical losses, the same plan hash); a copy changed since is refused before launch."""
+    import shutil
+
+    from tests.conftest import REPO_ROOT
+
+    project = tmp_path / "project"
+    shutil.copytree(REPO_ROOT / "examples" / "own-model" / "src", project / "src")
+    (project / "specs").mkdir()
+    (project / "specs" / "mine.yaml").write_text(OWN_SPEC)
+    first = run_megaspec("apply", "specs/mine.yaml", "--no-progress", cwd=project)
+    assert first.returncode == 0, first.stdout + first.stderr
+    (original,) = (project / "runs").iterdir()
+    stored = (original / "spec.yaml").read_text()
+    assert "code: [code/0/src]" in stored and "# the model code, beside the specs folder" in stored
+    model_file = project / "src" / "ownmodels" / "gpt.py"
+    assert (original / "code" / "0" / "src" / "ownmodels" / "gpt.py").read_bytes() == model_file.read_bytes()
+    model_file.write_text(model_file.read_text().replace("def build(", "SCALE = 2.0\n\n\ndef build("))  # edited since
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    again = run_megaspec("rerun", str(original), "--runs-dir", "again", "--no-progress", cwd=elsewhere)
+    assert again.returncode == 0, again.stdout + again.stderr
+    (new,) = (elsewhere / "again").iterdir()
+    assert read_receipt(new / "receipt.json").losses == read_receipt(original / "receipt.json").losses
+    before, after = read_plan(original / "plan.json"), read_plan(new / "plan.json")
+    assert after.sha256() == before.sha256() and after.model.user.code_sha256 == before.model.user.code_sha256
+    assert after.model.user.code == [str(original / "code" / "0" / "src")]
+
+    copy = original / "code" / "0" / "src" / "ownmodels" / "gpt.py"
+    copy.write_text(copy.read_text() + "\n# changed\n")
+    refused = run_megaspec("rerun", str(original), "--runs-dir", "again", "--no-progress", cwd=elsewhere)
+    assert refused.returncode == 1 and "is not the code the run ran" in refused.stderr, refused.stdout + refused.stderr
+    assert len(list((elsewhere / "again").iterdir())) == 1  # nothing launched

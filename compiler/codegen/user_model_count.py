@@ -36,7 +36,7 @@ def count(plan: Plan) -> ModelCount:
     machine (a Modal plan names the image's)."""
     user = plan.model.user
     assert user is not None
-    here = user.model_copy(update={"code": [d.local for d in plan.modal.code_dirs] or user.code})
+    here = user.model_copy(update={"code": [str(f) for f in plan.code_here()]})
     plan = plan.model_copy(update={"model": plan.model.model_copy(update={"user": here})})
     try:
         done = subprocess.run([sys.executable, "-m", "megaspec.runtime.train.user_model"], input=plan.to_json(),

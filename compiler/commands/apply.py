@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from megaspec.runtime.contract.rundir import MANIFEST_FILE, PLAN_FILE, SPEC_FILE
+from megaspec.runtime.contract.rundir import MANIFEST_FILE, PLAN_FILE
 
 from ..runs.interrupts import signum_of
 from ..runs.manifest import BackendError, read_manifest
@@ -74,7 +74,7 @@ def _announcer(plan, run_dir: Path, spec_text: str):
     """Once and only once the run folder's manifest exists (a folder a refused or interrupted launch never
     created is never announced): the spec as applied stored in it for `megaspec rerun`, and
     `apply: NAME -> RUN_DIR (...)` said."""
-    from megaspec.runtime.contract.files import write_text_atomic
+    from ..runs.stored_spec import store_applied
 
     kind = f"{plan.distributed.world_size} {plan.distributed.device} rank(s)"
     again = f", rerun of {plan.run.rerun_of}" if plan.run.rerun_of else ""
@@ -85,7 +85,7 @@ def _announcer(plan, run_dir: Path, spec_text: str):
     def announce() -> None:
         if not said and (run_dir / MANIFEST_FILE).is_file():
             said.append(True)
-            write_text_atomic(run_dir / SPEC_FILE, spec_text)
+            store_applied(run_dir, spec_text, plan.code_here())
             click.echo(line)
 
     return announce

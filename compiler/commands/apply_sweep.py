@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from megaspec.runtime.contract.rundir import PLAN_FILE, SPEC_FILE
+from megaspec.runtime.contract.rundir import PLAN_FILE
 
 from ..runs.manifest import BackendError, new_manifest, utc_now, write_manifest
 from .run_output import EXIT_FAILED, EXIT_OK, fail, was_signalled
@@ -94,7 +94,6 @@ def plan_all(checked_runs: list, sources: list[RunSource], *, target: str | None
     """Each run lowered and estimated; every run records the git revision of `git_of` (the template, or
     a file in the folder of specs), read once."""
     from megaspec.runtime.contract.cost import estimate
-
     from megaspec.runtime.contract.git_revision import git_revision
 
     from ..spec.expand import applied_text
@@ -133,14 +132,15 @@ def write_planned(sweep_dir: Path, planned: list[PlannedRun], build_dir: Path, *
     """Each run's app in `build_dir`, its plan, spec text and `planned` manifest, then sweep.json."""
     from megaspec.runtime.contract.files import write_text_atomic
 
+    from ..runs.stored_spec import store_applied
     from ..runs.sweep_manifest import SweepManifest, SweepRunEntry, write_sweep
     from .prepare import build_app
 
-    entries = []
+    entries, stored = [], {}  # the run folder that holds a copy of each set of code folders
     for p in planned:
-        run_dir = sweep_dir / p.plan.run.run_id
+        run_dir, folders = sweep_dir / p.plan.run.run_id, p.plan.code_here()
         write_text_atomic(run_dir / PLAN_FILE, p.plan.to_json())
-        write_text_atomic(run_dir / SPEC_FILE, p.spec_text)
+        store_applied(run_dir, p.spec_text, folders, link_from=stored.setdefault(tuple(folders), run_dir))
         write_manifest(run_dir, new_manifest(p.plan, backend="local" if p.plan.target == "local" else "modal"))
         entries.append(SweepRunEntry(name=p.source.name, values=p.source.values, spec=p.source.spec.as_posix(),
                                      run_id=p.plan.run.run_id, run_dir=p.plan.run.run_id,

@@ -1,7 +1,8 @@
 """`megaspec rerun RUN_DIR`: a past run run again, exactly, as a new run that points at it.
 
-RUN_DIR's spec.yaml (the spec as applied, bases folded in) -> lint (with the `--steps` the run was
-applied with) -> lower with its `--target`, its name, and `rerun_of` = its run id -> the backend, as
+RUN_DIR's spec.yaml (the spec as applied, bases folded in; its `model.code` names the copy of the code
+in RUN_DIR, `runs/stored_spec.py`) -> lint (with the `--steps` the run was applied with) -> the code's
+sha256 checked against the run's -> lower with its `--target`, its name, and `rerun_of` = its run id -> the backend, as
 `apply` does. The new run's manifest and receipt say `rerun_of`; its plan hash is the original's when
 nothing but the run changed, so `receipts compare` of the two shows only provenance and timing.
 """
@@ -39,19 +40,36 @@ def rerun(run_dir: Path, runs_dir: Path, out_dir: Path, no_progress: bool) -> No
         fail(f"`{run_dir}` holds no {SPEC_FILE}: it was applied by a megaspec that did not store the spec it ran",
              "Apply its spec again (`megaspec apply SPEC`, with the same flags)")
     try:
-        flags = read_plan(run_dir / PLAN_FILE).run.flags
+        ran = read_plan(run_dir / PLAN_FILE)
     except (OSError, ValueError) as e:
         fail(f"cannot read `{run_dir / PLAN_FILE}`: {str(e).splitlines()[0]}", "Apply its spec again")
-    steps, target = flags.get("steps"), flags.get("target")
+    steps, target = ran.run.flags.get("steps"), ran.run.flags.get("target")
     try:
         with launcher_signals():
             checked = _checked_spec(str(run_dir / SPEC_FILE), steps if isinstance(steps, int) else None)
+            _require_same_code(checked, ran, run_dir)
             raise click.exceptions.Exit(apply_one(
                 checked, target=target if isinstance(target, str) else None, runs_dir=runs_dir, build_dir=out_dir,
                 steps=steps if isinstance(steps, int) else None, progress=not no_progress, name=original.name,
                 rerun_of=original.run_id))
     except KeyboardInterrupt as e:
         raise click.exceptions.Exit(interrupted(e, None)) from None
+
+
+def _require_same_code(checked, ran, run_dir: Path) -> None:
+    """The model code spec.yaml names (the run folder's copy, or the original folders when too large to
+    copy) must be the code the run ran: its sha256 is the plan's, or nothing is launched."""
+    from megaspec.runtime.contract.user_code import code_folders, code_sha256
+
+    if ran.model.user is None:
+        return
+    folders = code_folders(checked.composed.code_dir, checked.spec.model.code)
+    now, then = code_sha256(folders), ran.model.user.code_sha256
+    if now != then:
+        fail(f"the model code `{run_dir / SPEC_FILE}` names ({', '.join(map(str, folders))}) is not the code the run "
+             f"ran: sha256 {now[:12]}, the run's {then[:12]}",
+             "Restore that code (the run's git revision is in its plan.json), or apply the spec again as a new "
+             "experiment")
 
 
 COMMANDS = [rerun]

@@ -316,11 +316,17 @@ class Plan(Artifact):
 
     def sha256(self) -> str:
         """sha256 over everything except the run's identity, billing tags and where the model code lies on
-        the compiling machine (its content is `model.user.code_sha256`): equal hashes mean the same experiment,
-        whichever checkout compiled it."""
+        the compiling machine (`model.user.code` is that place for a local plan, and the image's folders are
+        `modal.code_dirs.remote`; the content is `model.user.code_sha256`): equal hashes mean the same
+        experiment, whichever checkout (or a run folder's copy of the code, `megaspec rerun`) compiled it."""
         body = self.model_dump(mode="json", by_alias=True, exclude={
-            "run": True, "modal": {"tags": True, "code_dirs": {"__all__": {"local"}}}})
+            "run": True, "modal": {"tags": True, "code_dirs": {"__all__": {"local"}}}, "model": {"user": {"code"}}})
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+    def code_here(self) -> list[Path]:
+        """The user's model code folders on the machine that compiled the plan (none for a preset model)."""
+        user = self.model.user
+        return [Path(d.local) for d in self.modal.code_dirs] or [Path(c) for c in user.code] if user else []
 
 
 def read_plan(path: str | Path) -> Plan:

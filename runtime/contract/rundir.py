@@ -6,6 +6,7 @@ Both halves go through this module: the launcher and the ranks write these files
     runs/<run-id>/
       plan.json         the Plan (`megaspec compile` writes the same bytes to `build/<name>/`)
       spec.yaml         the spec as applied, bases folded in (what `megaspec rerun` runs again)
+      code/<i>/<name>/  a copy of the user's model code folder i, which spec.yaml names (`stored_spec.py`)
       manifest.json     the compiler's launch and collector state (`compiler/runs/manifest.py`)
       receipt.json      the Receipt
       progress.jsonl    rank 0's per-step record (`progress.py`)
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 PLAN_FILE = "plan.json"
 SPEC_FILE = "spec.yaml"
+CODE_DIR = "code"
 MANIFEST_FILE = "manifest.json"
 RECEIPT_FILE = "receipt.json"
 PROGRESS_FILE = "progress.jsonl"

@@ -121,3 +121,23 @@ def test_model_code_written_in_a_base_is_relative_to_the_base(tmp_path, monkeypa
     checked = check_spec("run.yaml")
     assert checked.diagnostics == []
     assert plan_for(checked).model.user.code == [str(tmp_path / "models" / "src")]
+
+
+def test_the_plan_hash_is_the_same_whichever_copy_of_the_code_compiled_it(tmp_path, monkeypatch):
+    """A local plan names the code by where it lies here (`model.user.code`); the hash is of the content, so
+    a second checkout, or a run folder's copy (`megaspec rerun`), gives the same experiment's hash."""
+    import shutil
+
+    from megaspec.compiler.codegen.build import plan_for
+    from megaspec.compiler.lint.check import check_spec
+    from tests.conftest import REPO_ROOT
+
+    for checkout in ("a", "b"):
+        shutil.copytree(REPO_ROOT / "examples" / "own-model", tmp_path / checkout, ignore=shutil.ignore_patterns("corpus"))
+    monkeypatch.chdir(tmp_path)
+    a, b = (plan_for(check_spec(f"{c}/cpu.yaml")) for c in ("a", "b"))
+    assert a.model.user.code != b.model.user.code and a.sha256() == b.sha256()
+    assert a.code_here() == [tmp_path / "a" / "src"]
+    edited = tmp_path / "b" / "src" / "ownmodels" / "gpt.py"
+    edited.write_text(edited.read_text() + "\n")
+    assert plan_for(check_spec("b/cpu.yaml")).sha256() != a.sha256()

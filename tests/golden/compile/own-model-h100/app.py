@@ -11,7 +11,7 @@ import modal
 import megaspec.runtime
 
 APP_NAME = 'own-model-h100'
-PLAN_HASH = '10f0afb8e7ba6ab1bfd82702f3ea6e6bd53484fd6826fd8dfd0cfacd2832f9e4'
+PLAN_HASH = 'b753d318a18eaa0835c76592742c6fff8246d200105c75af1834342999fad10e'
 RUNTIME_DIR = str(Path(megaspec.runtime.__file__).parent)  # ship the runtime only, never the compiler
 
 # The builder version picks the base OS and Python patch of every layer: pin it.
@@ -38,7 +38,7 @@ buckets = {
 secrets = [
 ]
 
-app = modal.App(APP_NAME, tags={'megaspec': 'own-model-h100', 'megaspec_lane': 'train', 'megaspec_plan': '10f0afb8e7ba', 'megaspec_spec': '3d9fa7711f13'})
+app = modal.App(APP_NAME, tags={'megaspec': 'own-model-h100', 'megaspec_lane': 'train', 'megaspec_plan': 'b753d318a18e', 'megaspec_spec': '3d9fa7711f13'})
 
 
 # spec: examples/own-model/h100.yaml:8

@@ -1,0 +1,89 @@
+"""What a run folder keeps so that `megaspec rerun` runs it again exactly, wherever it is run from.
+
+    spec.yaml         the spec as applied (bases folded in)
+    code/<i>/<name>/  a copy of the user's model code folder i (`model.code`), as it was when applied
+
+`model.code` in spec.yaml names the copies relative to spec.yaml itself (`code/0/src`), so the folder
+reruns the code the run ran even after the working copy changed, and from any current folder. The
+copy holds the files `code_sha256` hashes (what the Modal image ships), so it has the run's code
+hash. Code over `CODE_COPY_CAP` bytes is not copied: spec.yaml then names the original folders by
+absolute path, and `rerun` refuses them once their hash is no longer the run's.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from megaspec.runtime.contract.files import refuse_links, write_text_atomic
+from megaspec.runtime.contract.rundir import CODE_DIR, SPEC_FILE
+from megaspec.runtime.contract.user_code import code_files
+
+CODE_COPY_CAP = 64 << 20  # bytes of model code copied into each run folder; larger code is named, not copied
+
+
+def store_applied(run_dir: Path, text: str, folders: list[Path], *, link_from: Path | None = None) -> Path:
+    """Write `run_dir`'s spec.yaml from the applied spec `text`, with its model code (`folders`, absolute,
+    in `model.code` order) copied beside it when under the cap; `link_from`: a run folder stored from the
+    same folders before (a sweep's), whose copies are hard-linked instead of copied again."""
+    run_dir = Path(run_dir)
+    if folders:
+        copied = _copy_code(run_dir, folders, link_from)
+        names = [f"{CODE_DIR}/{i}/{f.name}" for i, f in enumerate(folders)] if copied else [str(f) for f in folders]
+        text = with_code(text, names, copied)
+    return write_text_atomic(run_dir / SPEC_FILE, text)
+
+
+def with_code(text: str, names: list[str], copied: bool) -> str:
+    """`text` with `model.code` replaced by `names` (its style, its comments and the rest of the file kept)."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()  # round trip: a person reads this file
+    yaml.width = 4096
+    data = yaml.load(text)
+    model = data["model"]
+    if isinstance(model.get("code"), list):
+        model["code"][:] = names
+    else:
+        model["code"] = names
+    why = ("model.code: the code as applied, copied beside this file" if copied else
+           f"model.code: the code folders as applied (over {CODE_COPY_CAP >> 20} MiB, not copied)")
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return f"# {why}\n{out.getvalue()}"
+
+
+def _copy_code(run_dir: Path, folders: list[Path], link_from: Path | None) -> bool:
+    """Copy (or hard-link from `link_from`) each folder's files into `run_dir/code/<i>/<name>/`, whole or not
+    at all (a temporary folder renamed into place); False, copying nothing, when they exceed the cap."""
+    files = [(i, folder, rel, path) for i, folder in enumerate(folders) for rel, path in code_files(folder)]
+    if sum(path.stat().st_size for *_, path in files) > CODE_COPY_CAP:
+        return False
+    refuse_links(run_dir.parent, run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    target = run_dir / CODE_DIR
+    staging = Path(tempfile.mkdtemp(prefix=f".{CODE_DIR}.tmp-", dir=run_dir))
+    try:
+        for i, folder, rel, path in files:
+            dest = staging / str(i) / folder.name / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _link_or_copy(link_from / CODE_DIR / str(i) / folder.name / rel if link_from else None, path, dest)
+        if target.exists():  # an apply --resume of this run: its code is the run's (the plan hash says so)
+            shutil.rmtree(target)
+        os.rename(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return True
+
+
+def _link_or_copy(earlier: Path | None, source: Path, dest: Path) -> None:
+    if earlier is not None and earlier.is_file() and not earlier.is_symlink():
+        try:
+            os.link(earlier, dest)
+            return
+        except OSError:
+            pass  # another file system, or links refused: copy
+    shutil.copyfile(source, dest)
