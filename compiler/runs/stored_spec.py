@@ -6,8 +6,9 @@
 `model.code` in spec.yaml names the copies relative to spec.yaml itself (`code/0/src`), so the folder
 reruns the code the run ran even after the working copy changed, and from any current folder. The
 copy holds the files `code_sha256` hashes (what the Modal image ships), so it has the run's code
-hash. Code over `CODE_COPY_CAP` bytes is not copied: spec.yaml then names the original folders by
-absolute path, and `rerun` refuses them once their hash is no longer the run's.
+hash. Code over `CODE_COPY_CAP` bytes, or code holding a known credential shape (megaspec writes no
+secret byte), is not copied: spec.yaml then names the original folders by absolute path and says
+why, and `rerun` refuses them once their hash is no longer the run's.
 """
 
 from __future__ import annotations
@@ -31,14 +32,15 @@ def store_applied(run_dir: Path, text: str, folders: list[Path], *, link_from: P
     same folders before (a sweep's), whose copies are hard-linked instead of copied again."""
     run_dir = Path(run_dir)
     if folders:
-        copied = _copy_code(run_dir, folders, link_from)
-        names = [f"{CODE_DIR}/{i}/{f.name}" for i, f in enumerate(folders)] if copied else [str(f) for f in folders]
-        text = with_code(text, names, copied)
+        not_copied = _copy_code(run_dir, folders, link_from)
+        names = [str(f) for f in folders] if not_copied else [f"{CODE_DIR}/{i}/{f.name}" for i, f in enumerate(folders)]
+        text = with_code(text, names, not_copied)
     return write_text_atomic(run_dir / SPEC_FILE, text)
 
 
-def with_code(text: str, names: list[str], copied: bool) -> str:
-    """`text` with `model.code` replaced by `names` (its style, its comments and the rest of the file kept)."""
+def with_code(text: str, names: list[str], not_copied: str | None) -> str:
+    """`text` with `model.code` replaced by `names` (its style, its comments and the rest of the file kept),
+    under a first line that says where they are (and why not copied, `not_copied`)."""
     from ruamel.yaml import YAML
 
     yaml = YAML()  # round trip: a person reads this file
@@ -49,19 +51,20 @@ def with_code(text: str, names: list[str], copied: bool) -> str:
         model["code"][:] = names
     else:
         model["code"] = names
-    why = ("model.code: the code as applied, copied beside this file" if copied else
-           f"model.code: the code folders as applied (over {CODE_COPY_CAP >> 20} MiB, not copied)")
+    why = (f"model.code: the code folders as applied (not copied: {not_copied})" if not_copied else
+           "model.code: the code as applied, copied beside this file")
     out = io.StringIO()
     yaml.dump(data, out)
     return f"# {why}\n{out.getvalue()}"
 
 
-def _copy_code(run_dir: Path, folders: list[Path], link_from: Path | None) -> bool:
+def _copy_code(run_dir: Path, folders: list[Path], link_from: Path | None) -> str | None:
     """Copy (or hard-link from `link_from`) each folder's files into `run_dir/code/<i>/<name>/`, whole or not
-    at all (a temporary folder renamed into place); False, copying nothing, when they exceed the cap."""
+    at all (a temporary folder renamed into place); why not, copying nothing, when it must not be copied."""
     files = [(i, folder, rel, path) for i, folder in enumerate(folders) for rel, path in code_files(folder)]
-    if sum(path.stat().st_size for *_, path in files) > CODE_COPY_CAP:
-        return False
+    why = _not_to_copy([path for *_, path in files])
+    if why:
+        return why
     refuse_links(run_dir.parent, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     target = run_dir / CODE_DIR
@@ -76,7 +79,21 @@ def _copy_code(run_dir: Path, folders: list[Path], link_from: Path | None) -> bo
         os.rename(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return True
+    return None
+
+
+def _not_to_copy(paths: list[Path]) -> str | None:
+    """Why the code must not be copied: too large, or a file holds a known credential shape (named by
+    file and kind, never by value)."""
+    from ..lint.credentials import token_matches
+
+    if sum(path.stat().st_size for path in paths) > CODE_COPY_CAP:
+        return f"over {CODE_COPY_CAP >> 20} MiB"
+    for path in paths:
+        found = next(token_matches(path.read_bytes().decode("utf-8", errors="replace")), None)
+        if found is not None:
+            return f"{path.name} holds what looks like a {found[3]}"
+    return None
 
 
 def _link_or_copy(earlier: Path | None, source: Path, dest: Path) -> None:

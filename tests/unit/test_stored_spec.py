@@ -38,7 +38,7 @@ def test_code_over_the_cap_is_named_by_its_folder_not_copied(tmp_path, monkeypat
     monkeypatch.setattr(stored_spec, "CODE_COPY_CAP", 4)
     store_applied(tmp_path / "run", FLOW.replace(", ../lib", ""), [src])
     text = (tmp_path / "run" / "spec.yaml").read_text()
-    assert f"code: [{src}]" in text and "not copied" in text and not (tmp_path / "run" / "code").exists()
+    assert f"code: [{src}]" in text and "not copied: over 0 MiB" in text and not (tmp_path / "run" / "code").exists()
 
 
 def test_a_sweeps_later_runs_link_the_first_runs_copy(tmp_path):
@@ -52,3 +52,12 @@ def test_a_sweeps_later_runs_link_the_first_runs_copy(tmp_path):
 def test_a_preset_spec_is_stored_as_written(tmp_path):
     store_applied(tmp_path / "run", "megaspec: 1  # as is\nname: a\npreset: tiny\n", [])
     assert (tmp_path / "run" / "spec.yaml").read_text() == "megaspec: 1  # as is\nname: a\npreset: tiny\n"
+
+
+def test_code_holding_a_credential_is_named_not_copied_and_the_value_is_written_nowhere(tmp_path):
+    token = "hf_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY"
+    src = code(tmp_path, text=f"TOKEN = '{token}'\n")
+    store_applied(tmp_path / "run", FLOW.replace(", ../lib", ""), [src])
+    text = (tmp_path / "run" / "spec.yaml").read_text()
+    assert f"code: [{src}]" in text and "m.py holds what looks like a Hugging Face token" in text
+    assert token not in text and not (tmp_path / "run" / "code").exists()
