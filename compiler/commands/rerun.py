@@ -68,7 +68,7 @@ def _require_same_code(checked, ran, run_dir: Path) -> None:
     if now != then:
         fail(f"the model code `{run_dir / SPEC_FILE}` names ({', '.join(map(str, folders))}) is not the code the run "
              f"ran: sha256 {now[:12]}, the run's {then[:12]}",
-             "Restore that code (the run's git revision is in its plan.json), or apply the spec again as a new "
+             f"Restore that code (the run's git revision is in its {PLAN_FILE}), or apply the spec again as a new "
              "experiment")
 
 
