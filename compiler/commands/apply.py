@@ -163,9 +163,10 @@ def apply(spec: str, target: str | None, runs_dir: str, out_dir: str, old_build_
 
     SPEC may be a sweep template (a spec with `sweep:`) or a folder of specs: every run is linted,
     previewed with its estimated cost, and launched as one sweep under RUNS_DIR/<sweep-id>/. A sweep
-    directory (RUNS_DIR/<sweep-id>, or `--resume` it) resumes that sweep: only its `planned` and
-    `interrupted` runs are launched (and `error` ones with `--retry-failed`), in their own run
-    directories, with the flags they were applied with; `ok` runs are never run again.
+    directory (RUNS_DIR/<sweep-id>, or `--resume` it) resumes that sweep, locally or on Modal: only its
+    `planned` and `interrupted` runs are launched (and `error` ones with `--retry-failed`), in their
+    own run directories, with the flags they were applied with, continuing from their latest complete
+    checkpoint (the earlier attempt kept in `attempts/<n>/`); `ok` runs are never run again.
     """
     from megaspec.runtime.contract.errors import launcher_signals
 

@@ -178,10 +178,12 @@ def run_local(sweep_dir: Path, planned: list[tuple[str, Any, bool]], *, fail_fas
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def launch_modal(sweep_dir: Path) -> int:
+def launch_modal(sweep_dir: Path, again: frozenset[str] = frozenset()) -> int:
+    """The sweep's queued runs launched into its free slots (`again`: a resume's ended runs first put back
+    to `planned`, runs/sweep_launch.py); the exit code."""
     from ..runs.sweep_launch import fill_slots
 
-    launched = fill_slots(sweep_dir, echo=click.echo)
+    launched = fill_slots(sweep_dir, echo=click.echo, again=again)
     sweep = launched.sweep
     waiting = sweep.counts().get("planned", 0)
     failed = f" ({len(launched.failed)} failed to start: see above)" if launched.failed else ""

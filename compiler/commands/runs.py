@@ -181,8 +181,13 @@ def status(path: str, watch: bool, as_json: bool) -> None:
 @read_back
 def logs(run_dir: str, follow: bool) -> None:
     """What RUN_DIR's run printed: a local run's ranks (each line `[rank N]`), or a Modal run's logs."""
+    from megaspec.runtime.contract.rundir import ATTEMPTS_DIR, archived_attempts
+
     path = Path(run_dir)
     manifest = require_manifest(path)
+    if done := archived_attempts(path):  # said first: a run not spawned again yet has no logs of its own
+        _stderr(f"attempt {done + 1} of this run; the earlier ones: "
+                + ", ".join(f"`megaspec logs {path / ATTEMPTS_DIR / str(n)}`" for n in range(1, done + 1)))
     try:
         if manifest.backend == "local":
             _local_logs(path, follow)

@@ -127,7 +127,15 @@ def _row(view: RunView, p: Progress) -> tuple[str, ...]:
     return (clipped(m.run_id), state, m.backend, m.lane, clipped(launched), step,
             "-" if p.loss is None else f"{p.loss:.4f}", "-" if p.tokens_per_s is None else f"{p.tokens_per_s:,.0f}",
             "-" if p.elapsed_s is None else format_eta(p.elapsed_s), "-" if p.eta_s is None else format_eta(p.eta_s),
-            clipped(view.problem or _detail(m, view.run_dir), MAX_DETAIL))
+            clipped(view.problem or _with_attempt(_detail(m, view.run_dir), view.run_dir), MAX_DETAIL))
+
+
+def _with_attempt(detail: str, run_dir: Path) -> str:
+    """A run done again in its folder says which attempt this is and where the earlier ones are."""
+    from megaspec.runtime.contract.rundir import ATTEMPTS_DIR, archived_attempts
+
+    done = archived_attempts(run_dir)
+    return f"{detail}  (attempt {done + 1}; earlier ones in {ATTEMPTS_DIR}/)".lstrip() if done else detail
 
 
 def _detail(m: Manifest, run_dir: Path) -> str:

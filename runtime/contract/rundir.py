@@ -84,15 +84,26 @@ def error_files(run_dir: str | Path) -> list[Path]:
     return sorted((Path(run_dir) / LOGS_DIR).glob(f"*/attempt_*/*/{ERROR_FILE}"))
 
 
-def archive_previous_attempt(run_dir: Path, extra: tuple[str, ...] = ()) -> None:
+def archived_attempts(run_dir: str | Path) -> int:
+    """How many earlier attempts `attempts/` holds (the current attempt is this number plus one)."""
+    return len(list((Path(run_dir) / ATTEMPTS_DIR).glob("*")))
+
+
+def archive_previous_attempt(run_dir: Path, extra: tuple[str, ...] = (), copied: tuple[str, ...] = ()) -> Path | None:
     """Move a previous attempt's files (a retry or `apply --resume` reuses the run dir), and the
     `extra` ones the caller owns, to `attempts/<n>/`: its error files stay readable and are never
-    mistaken for this attempt's. Checkpoints and caches stay."""
+    mistaken for this attempt's. The `copied` ones are copied, not moved: the caller rewrites them in
+    place afterwards, so the folder never lacks one. Checkpoints and caches stay. Returns the archive
+    (None: nothing to archive)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     previous = [run_dir / name for name in (*ATTEMPT_FILES, *extra) if (run_dir / name).exists()]
-    if not previous:
-        return
-    archive = run_dir / ATTEMPTS_DIR / str(len(list((run_dir / ATTEMPTS_DIR).glob("*"))) + 1)
+    kept = [run_dir / name for name in copied if (run_dir / name).exists()]
+    if not previous and not kept:
+        return None
+    archive = run_dir / ATTEMPTS_DIR / str(archived_attempts(run_dir) + 1)
     archive.mkdir(parents=True)
+    for path in kept:
+        shutil.copy2(path, archive / path.name)
     for path in previous:
         shutil.move(str(path), archive / path.name)
+    return archive

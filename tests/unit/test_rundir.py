@@ -86,3 +86,16 @@ def test_a_modal_run_folder_is_named_by_its_run_id_else_its_plan(tmp_path):
     assert folder == f"/vol/runs/{plan.name}" and rundir.run_id_of(plan, folder) == plan.name
     named = plan.model_copy(update={"run": plan.run.model_copy(update={"run_id": "r-1"})})
     assert rundir.run_id_of(named, rundir.run_dir_in("/vol/runs", named)) == "r-1"
+
+
+def test_an_attempt_is_archived_with_the_files_the_caller_rewrites_copied_not_moved(tmp_path):
+    (tmp_path / rundir.MANIFEST_FILE).write_text("attempt 1's manifest")
+    (tmp_path / rundir.RECEIPT_FILE).write_text("attempt 1's receipt")
+    (tmp_path / rundir.CHECKPOINTS_DIR).mkdir()
+    archive = rundir.archive_previous_attempt(tmp_path, copied=(rundir.MANIFEST_FILE,))
+    assert archive == tmp_path / rundir.ATTEMPTS_DIR / "1" and rundir.archived_attempts(tmp_path) == 1
+    assert (archive / rundir.MANIFEST_FILE).read_text() == (tmp_path / rundir.MANIFEST_FILE).read_text()
+    assert (archive / rundir.RECEIPT_FILE).is_file() and not (tmp_path / rundir.RECEIPT_FILE).exists()
+    assert (tmp_path / rundir.CHECKPOINTS_DIR).is_dir()  # what the next attempt resumes from stays
+    assert rundir.archive_previous_attempt(tmp_path, copied=(rundir.MANIFEST_FILE,)).name == "2"
+    assert rundir.archive_previous_attempt(tmp_path / "empty") is None

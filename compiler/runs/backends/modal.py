@@ -88,19 +88,20 @@ class Spawn:
 
 
 def launch(plan, app_py: Path | Callable[[], Path], run_dir: Path, *, echo: Callable[[str], None] = print,
-           read_volume_file: ReadVolumeFile | None = None) -> Manifest:
+           read_volume_file: ReadVolumeFile | None = None, notes: list[str] | None = None) -> Manifest:
     """Spawn the run detached; the manifest ends `detached`, `error` (bootstrap; the connection lost
     during the launch, stage collector; or a `require-seed` run whose seed is not on its cache Volume:
     nothing is spawned), or `interrupted` by a signal, which is raised again once the manifest says so
     (`interrupts.Signalled`, or KeyboardInterrupt). The manifest has the app id from the moment the
     app exists. `app_py` may be a function that renders the app: it is called once the credentials are
-    checked and Modal answers."""
+    checked and Modal answers. `notes` start the new manifest's notes (a run done again: where its
+    earlier attempt is)."""
     check_client_version(plan.modal.client_version, launching=True)
     connect(echo, launching=True)
     who = identity()
     app, function = find_entrypoint(load_app_module(app_py() if callable(app_py) else app_py))
     write_text_atomic(run_dir / PLAN_FILE, plan.to_json())  # collect reads it to find the receipt's Volume
-    manifest = new_manifest(plan, backend="modal")
+    manifest = advance(new_manifest(plan, backend="modal"), "planned", notes=list(notes or []))
     write_manifest(run_dir, manifest)
     missing = missing_seed(plan, read_volume_file or volume_file_bytes)
     if missing is not None:  # refused here, before an image build and GPU containers, not at MS807 there
@@ -157,14 +158,14 @@ def _manifest_after(manifest: Manifest, spawn: Spawn, who: dict) -> Manifest:
         record = ModalCall(function_call_id=spawn.call_id, app_id=spawn.app_id, dashboard_url=spawn.dashboard_url,
                            **who)
         notes = [f"the call was spawned, but disconnecting failed: {describe(spawn.problem)}"] if spawn.problem else []
-        return advance(manifest, "detached", modal=record, notes=notes)
+        return advance(manifest, "detached", modal=record, notes=[*manifest.notes, *notes])
     stop = (f"`modal app stop {spawn.app_id}` stops app `{spawn.app_id}` if it is still there" if spawn.app_id
             else "Modal's client stops the app it was creating (`modal app list` shows any left)")
     if isinstance(spawn.problem, KeyboardInterrupt) or spawn.problem is None:
         # no problem at all: a Ctrl-C that reached Modal's block before ours (it swallows them)
         name = signal_name(signum_of(spawn.problem)) if spawn.problem else "Ctrl-C"
         return advance(manifest, "interrupted", modal=app,
-                       notes=[f"the launch was interrupted ({name}) before the run was spawned; {stop}"])
+                       notes=[*manifest.notes, f"the launch was interrupted ({name}) before the run was spawned; {stop}"])
     if is_lost_connection(spawn.problem):
         where = f"in app `{spawn.app_id}`" if spawn.app_id else "while its app was being created"
         logs = f"`modal app logs {spawn.app_id}`" if spawn.app_id else "`modal app list`"

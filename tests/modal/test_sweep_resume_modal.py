@@ -1,0 +1,183 @@
+"""`megaspec apply SWEEP_DIR` of a Modal sweep, through the real client and Modal's own test server: its
+`interrupted` runs (and `error` ones with `--retry-failed`) are launched again in their own run folders
+(same run id, name and plan: the container continues from the checkpoints on its Volume), their earlier
+attempt (manifest with its Modal call) kept in `attempts/<n>/`; an `ok` run never; `max_parallel` holds.
+
+Each run is ended its own way by steering the server per call (`finished_calls.txt`: only the named call
+finishes): run 1 returns its receipt, run 2 is cancelled (`interrupted`), run 3 fails (`error`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+from megaspec.compiler.runs import manifest as mf
+from megaspec.compiler.runs.sweep_manifest import read_sweep
+from megaspec.runtime.contract.plan import read_plan
+from tests.modal.test_lifecycle import receipt_for
+from tests.modal.test_sweep_modal import invoke
+
+TEMPLATE = """megaspec: 1
+name: again
+lane: train
+target: modal
+resources: {ranks: 1}
+preset: tiny
+train: {steps: 4, warmup_steps: 1, global_batch: 2, micro_batch: 2, seq_len: 32, precision: fp32, compile: false}
+data: {source: synthetic}
+volumes:
+  checkpoints: {name: again-ckpt, mount: /vol/ckpt}
+checkpoint: {every: 2, resume: auto}
+sweep:
+  matrix:
+    train.seed: [1, 2, 3]
+  max_parallel: 1
+"""
+
+
+def _calls(mock) -> list[str]:
+    return list(mock.state()["function_calls"])
+
+
+def _run_dirs(sweep_dir: Path) -> list[Path]:
+    return [sweep_dir / r.run_dir for r in read_sweep(sweep_dir).runs]
+
+
+def _states(sweep_dir: Path) -> list[str]:
+    """Each run's state from its own manifest (sweep.json catches up when a command reads the sweep)."""
+    return [mf.read_manifest(d).state for d in _run_dirs(sweep_dir)]
+
+
+def _finish(mock, run_dir: Path, **control: str) -> None:
+    """Only `run_dir`'s current call finishes, as `control` says (a result, or an error)."""
+    mock.clear()
+    mock.set("finished_calls.txt", mf.read_manifest(run_dir).modal.function_call_id)
+    for name, text in control.items():
+        mock.set(name, text)
+
+
+def ended_sweep(mock, tmp_path: Path) -> Path:
+    """A 3-run sweep (max_parallel 1) whose run 1 ended ok, run 2 interrupted (cancelled), run 3 error; the
+    test's current folder is `tmp_path` (the project: a queued run's app is rendered again inside it)."""
+    (tmp_path / "t.yaml").write_text(TEMPLATE)
+    applied = invoke("apply", "t.yaml", "--runs-dir", "runs", "-o", "b", "--yes")
+    assert applied.exit_code == 0, applied.output
+    (sweep_dir,) = (tmp_path / "runs").iterdir()
+    one, two, three = _run_dirs(sweep_dir)
+    _finish(mock, one, **{"result.json": json.dumps(receipt_for(one))})
+    assert invoke("collect", str(sweep_dir)).exit_code == 0  # run 1 ok, run 2 launched into its slot
+    assert invoke("cancel", str(two)).exit_code == 0
+    invoke("collect", str(sweep_dir))  # run 3 launched into the slot the cancel freed
+    _finish(mock, three, **{"error.txt": "boom", "error_status": "FAILURE"})
+    invoke("collect", str(three))
+    mock.clear()
+    assert _states(sweep_dir) == ["ok", "interrupted", "error"]
+    return sweep_dir
+
+
+def test_a_resume_relaunches_the_interrupted_run_in_its_folder_and_keeps_the_earlier_attempt(mock, tmp_path,
+                                                                                             monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sweep_dir = ended_sweep(mock, tmp_path)
+    one, two, three = _run_dirs(sweep_dir)
+    before, calls = mf.read_manifest(two), _calls(mock)
+    plan_bytes, ok_manifest = (two / "plan.json").read_bytes(), (one / "manifest.json").read_bytes()
+
+    resumed = invoke("apply", str(sweep_dir))
+    assert resumed.exit_code == 1, resumed.output  # run 3 stays `error`
+    assert f"resume sweep {sweep_dir.name}: 1 of 3 run(s) to run; kept as they are: 1 ok, 1 error" in resumed.stdout
+    assert f"relaunching again-002 (interrupted, attempt 2) -> {two}" in resumed.stdout
+    assert "not relaunched" not in resumed.output
+    after = mf.read_manifest(two)
+    assert (after.state, after.run_id, after.name) == ("detached", before.run_id, before.name)
+    new_call = after.modal.function_call_id
+    assert new_call != before.modal.function_call_id and _calls(mock) == [*calls, new_call]
+    # the earlier attempt: its manifest (the cancelled call, its transitions) kept beside the run
+    archived = mf.read_manifest(two / "attempts" / "1")
+    assert archived == before and [t.state for t in archived.transitions][-1] == "interrupted"
+    assert "attempt 2 in this run folder; attempt 1 (interrupted, call " in after.notes[0]
+    # the same plan: the same run folder and checkpoints on the Volume, and the app's PLAN_HASH takes it
+    assert (two / "plan.json").read_bytes() == plan_bytes and after.plan_sha256 == before.plan_sha256
+    app = Path(read_sweep(sweep_dir).runs[1].app).read_text()
+    assert f"PLAN_HASH = {read_plan(two / 'plan.json').sha256()!r}" in app
+    assert read_plan(two / "plan.json").checkpoint.resume == "auto"
+    assert (one / "manifest.json").read_bytes() == ok_manifest  # an ok run is never touched
+    assert sorted(p.parent.name for p in sweep_dir.glob("*/manifest.json")) == sorted(p.name for p in (one, two, three))
+
+    status = invoke("status", str(sweep_dir))
+    assert "3 run(s): 1 detached, 1 ok, 1 error" in status.stdout and "(attempt 2; earlier ones in attempts/)" in \
+        status.stdout
+
+
+def test_retry_failed_relaunches_the_error_run_as_slots_allow_and_never_an_ok_one(mock, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sweep_dir = ended_sweep(mock, tmp_path)
+    one, two, three = _run_dirs(sweep_dir)
+    calls = _calls(mock)
+    first = invoke("apply", str(sweep_dir), "--retry-failed")
+    assert first.exit_code == 0, first.output
+    assert "2 of 3 run(s) to run; kept as they are: 1 ok" in first.stdout
+    # max_parallel 1: run 2 goes out, run 3 waits `planned` with its attempt archived
+    assert _states(sweep_dir) == ["ok", "detached", "planned"]
+    assert "1 run(s) launched, 1 waiting `planned` (max_parallel 1)" in first.stdout
+    assert len(_calls(mock)) == len(calls) + 1
+    assert mf.read_manifest(three / "attempts" / "1").state == "error"
+
+    again = invoke("apply", str(sweep_dir), "--retry-failed")  # run 2 in flight: never run again
+    assert "1 of 3 run(s) to run" in again.stdout and len(_calls(mock)) == len(calls) + 1
+    assert not (two / "attempts" / "2").exists()
+
+    _finish(mock, two, **{"result.json": json.dumps(receipt_for(two))})
+    collected = invoke("collect", str(sweep_dir))
+    assert f"relaunching again-003 (error, attempt 2) -> {three}" in collected.output
+    assert _states(sweep_dir) == ["ok", "ok", "detached"]
+    assert len(_calls(mock)) == len(calls) + 2  # run 2 and run 3 once each; run 1 never
+    assert not (one / "attempts").exists() and sorted(p.name for p in (three / "attempts").iterdir()) == ["1"]
+    assert len(list(sweep_dir.glob("*/manifest.json"))) == 3
+
+
+def test_the_earlier_attempts_logs_are_those_of_its_own_call(mock, tmp_path, monkeypatch):
+    import modal
+
+    monkeypatch.chdir(tmp_path)
+    sweep_dir = ended_sweep(mock, tmp_path)
+    two = _run_dirs(sweep_dir)[1]
+    old_call = mf.read_manifest(two).modal.function_call_id
+    assert invoke("apply", str(sweep_dir)).exit_code == 1
+    # The test server has no log RPCs (tests/modal/test_logs.py): the call whose logs are asked for is recorded.
+    asked = []
+    monkeypatch.setattr(modal.FunctionCall, "from_id", lambda call_id: asked.append(call_id) or SimpleNamespace(
+        logs=SimpleNamespace(tail=lambda entries: iter([]))))
+    current = invoke("logs", str(two))
+    assert current.exit_code == 0 and f"`megaspec logs {two / 'attempts' / '1'}`" in current.stderr
+    earlier = invoke("logs", str(two / "attempts" / "1"))
+    assert earlier.exit_code == 0, earlier.output
+    assert asked == [mf.read_manifest(two).modal.function_call_id, old_call]
+
+
+def test_two_resumes_at_once_relaunch_the_run_once(mock, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sweep_dir = ended_sweep(mock, tmp_path)
+    two = _run_dirs(sweep_dir)[1]
+    racer = subprocess.Popen([sys.executable, str(Path(__file__).with_name("racer.py")), str(tmp_path)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=os.environ.copy(),
+                             cwd=tmp_path)
+    try:
+        for attempt in range(1, 4):
+            calls = _calls(mock)
+            racer.stdin.write(json.dumps([["apply", str(sweep_dir)], ["apply", str(sweep_dir)]]) + "\n")
+            racer.stdin.flush()
+            json.loads(racer.stdout.readline())
+            m = mf.read_manifest(two)
+            assert m.state == "detached" and len(_calls(mock)) == len(calls) + 1, f"try {attempt}"
+            assert sorted(int(p.name) for p in (two / "attempts").iterdir()) == list(range(1, attempt + 1))
+            assert invoke("cancel", str(two)).exit_code == 0  # interrupted again, for the next try
+    finally:
+        racer.stdin.close()
+        racer.wait(timeout=60)
+    assert _states(sweep_dir) == ["ok", "interrupted", "error"]
