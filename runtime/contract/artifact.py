@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 from typing_extensions import Self
 
-from .files import UnreadableFile, read_json
+from .files import UnreadableFile, loads_bounded, read_json
 
 Upgrade = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -48,6 +48,11 @@ class Artifact(BaseModel):
     def from_data(cls, data: Any) -> Self:
         """The artifact of parsed JSON (a payload that came back from Modal, a file's data)."""
         return cls.model_validate(cls.upgraded(data))
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        """The artifact of JSON text (a plan handed to the generated app, a rank, a child process)."""
+        return cls.from_data(loads_bounded(text))
 
     @classmethod
     def upgraded(cls, data: Any) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from ..train.user_model import UserModel, prepare
 @record
 def rank_main(plan_json: str, run_dir_str: str, seeded: bool, started_at: str) -> int:
     """One rank: init, run the lane, rank 0 writes the receipt, then a clean teardown."""
-    plan, run_dir = Plan.model_validate_json(plan_json), Path(run_dir_str)
+    plan, run_dir = Plan.from_json(plan_json), Path(run_dir_str)
     status = RankStatus(run_dir, int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"]))
     status.enter("bootstrap")
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cachestate.cache_dir_for(plan, run_dir))

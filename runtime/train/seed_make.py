@@ -53,7 +53,7 @@ def make_seed_in_new_process(plan: Plan, seed_dir: Path, tail_lines: int = 5) ->
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-tail_lines:])
         raise SeedNotMade(f"the seed was not made (the compile process exited {proc.returncode}):\n{tail}")
-    return SeedManifest.model_validate_json(proc.stdout.strip().splitlines()[-1])
+    return SeedManifest.from_json(proc.stdout.strip().splitlines()[-1])
 
 
 def _compile_into(plan: Plan, staging: Path) -> SeedManifest:
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..contract.plan import read_plan
 
     args = sys.argv[1:] if argv is None else argv
-    plan = Plan.model_validate_json(sys.stdin.read()) if args[0] == "-" else read_plan(args[0])
+    plan = Plan.from_json(sys.stdin.read()) if args[0] == "-" else read_plan(args[0])
     where = Path(args[1]) if len(args) > 1 else seed_path(plan)
     if where is None:
         raise SystemExit("the plan sets no `cache.seed`: name the seed directory")

@@ -239,7 +239,7 @@ def first_forward(model: nn.Module, inputs: torch.Tensor, plan: Plan) -> torch.T
 def main() -> None:
     """`python -m megaspec.runtime.train.user_model < plan.json`: the model built as a rank builds it (on the
     meta device, no process group), its parameters and FLOPs per token as one JSON line (`megaspec plan`)."""
-    plan = Plan.model_validate_json(sys.stdin.read())
+    plan = Plan.from_json(sys.stdin.read())
     try:
         built = prepare(plan)
     except UserModelError as e:

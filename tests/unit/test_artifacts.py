@@ -46,6 +46,15 @@ def test_a_stored_run_folder_reads_with_todays_readers():
     assert record.receipt == receipt and record.plan == plan
 
 
+def test_a_plan_handed_over_as_text_goes_through_the_same_versioned_reader():
+    """The generated app, the ranks and megaspec's child processes read the plan text they are given with
+    `from_json`: a previous version is upgraded, another kind or version is refused by name."""
+    text = (RUN_V3 / PLAN_FILE).read_text()
+    assert Plan.from_json(text) == read_plan(RUN_V3 / PLAN_FILE)
+    with pytest.raises(ValueError, match="plan schema_version is 'megaspec.plan.v9'"):
+        Plan.from_json(text.replace("megaspec.plan.v1", "megaspec.plan.v9"))
+
+
 def test_a_stored_receipt_still_finishes_its_manifest(tmp_path):
     manifest = read_manifest(RUN_V3)
     running = Manifest.model_validate({**manifest.model_dump(), "state": "running", "completed_at": None,

@@ -67,7 +67,7 @@ def run(plan_json: str) -> dict:
     from megaspec.runtime.launch.entry import run_plan
     from megaspec.runtime.launch.volume_commits import VolumeCommits, node_cache_env
 
-    plan = Plan.model_validate_json(plan_json)
+    plan = Plan.from_json(plan_json)
     run_dir = run_dir_in(plan.modal.runs_dir, plan)
     node_rank, master_addr = 0, None
     os.environ.update(plan.distributed.env)
