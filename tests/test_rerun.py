@@ -107,3 +107,32 @@ def test_a_rerun_of_the_users_model_runs_the_code_it_ran_from_its_folder_whereve
     refused = run_megaspec("rerun", str(original), "--runs-dir", "again", "--no-progress", cwd=elsewhere)
     assert refused.returncode == 1 and "is not the code the run ran" in refused.stderr, refused.stdout + refused.stderr
     assert len(list((elsewhere / "again").iterdir())) == 1  # nothing launched
+
+
+@pytest.mark.slow
+def test_a_rerun_refuses_a_prepared_data_folder_that_no_longer_holds_the_runs_corpus(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog\n" * 400)
+    data = tmp_path / "shards"
+    assert run_megaspec("data", "prepare", str(corpus), "--tokenizer", "bytes", "-o", str(data), "-j", "1",
+                        cwd=tmp_path).returncode == 0
+    spec = ("megaspec: 1\nname: mine\ntarget: local\nresources: {ranks: 1}\npreset: tiny\n"
+            "train: {steps: 2, warmup_steps: 1, global_batch: 2, micro_batch: 2, seq_len: 32}\n"
+            f"data: {{source: shards, path: {data}}}\n")
+    (tmp_path / "mine.yaml").write_text(spec)
+    first = run_megaspec("apply", "mine.yaml", "--no-progress", cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    (original,) = (tmp_path / "runs").iterdir()
+    corpus.write_text("a different corpus of other words entirely\n" * 400)
+    shutil_rmtree(data)
+    assert run_megaspec("data", "prepare", str(corpus), "--tokenizer", "bytes", "-o", str(data), "-j", "1",
+                        cwd=tmp_path).returncode == 0
+    refused = run_megaspec("rerun", str(original), "--no-progress", cwd=tmp_path)
+    assert refused.returncode == 1 and "is not the data the run read" in refused.stderr, refused.stdout + refused.stderr
+    assert len(list((tmp_path / "runs").iterdir())) == 1  # nothing launched
+
+
+def shutil_rmtree(path):
+    import shutil
+
+    shutil.rmtree(path)

@@ -2,7 +2,7 @@
 
 RUN_DIR's spec.yaml (the spec as applied, bases folded in; its `model.code` names the copy of the code
 in RUN_DIR, `runs/stored_spec.py`) -> lint (with the `--steps` the run was applied with) -> the code's
-sha256 checked against the run's -> lower with its `--target`, its name, and `rerun_of` = its run id -> the backend, as
+sha256 checked against the run's, and a prepared data folder's corpus and tokenizer against its receipt -> lower with its `--target`, its name, and `rerun_of` = its run id -> the backend, as
 `apply` does. The new run's manifest and receipt say `rerun_of`; its plan hash is the original's when
 nothing but the run changed, so `receipts compare` of the two shows only provenance and timing.
 """
@@ -48,6 +48,7 @@ def rerun(run_dir: Path, runs_dir: Path, out_dir: Path, no_progress: bool) -> No
         with launcher_signals():
             checked = _checked_spec(str(run_dir / SPEC_FILE), steps if isinstance(steps, int) else None)
             _require_same_code(checked, ran, run_dir)
+            _require_same_data(ran, run_dir)
             raise click.exceptions.Exit(apply_one(
                 checked, target=target if isinstance(target, str) else None, runs_dir=runs_dir, build_dir=out_dir,
                 steps=steps if isinstance(steps, int) else None, progress=not no_progress, name=original.name,
@@ -70,6 +71,33 @@ def _require_same_code(checked, ran, run_dir: Path) -> None:
              f"ran: sha256 {now[:12]}, the run's {then[:12]}",
              f"Restore that code (the run's git revision is in its {PLAN_FILE}), or apply the spec again as a new "
              "experiment")
+
+
+def _require_same_data(ran, run_dir: Path) -> None:
+    """A prepared data folder (`megaspec data prepare`) readable here must still hold the corpus and tokenizer
+    the run's receipt names; one on a Volume, or raw shards, are not checked here (the receipt says what
+    the rerun read)."""
+    from megaspec.runtime.contract.files import UnreadableFile
+    from megaspec.runtime.contract.receipt import read_receipt
+    from megaspec.runtime.contract.rundir import RECEIPT_FILE
+    from megaspec.runtime.contract.shards import prepared_folder, read_shard_manifest
+
+    try:
+        data = read_receipt(run_dir / RECEIPT_FILE).data
+    except (OSError, ValueError):
+        return  # no receipt (a run that never started): nothing recorded to check against
+    folder = prepared_folder(data.path) if data is not None and data.corpus_sha256 and data.path else None
+    if folder is None:
+        return
+    try:
+        now = read_shard_manifest(folder)
+    except (OSError, UnreadableFile, ValueError) as e:
+        fail(f"cannot read the data folder `{folder}` the run read: {str(e).splitlines()[0]}",
+             "Prepare it again (`megaspec data prepare`) with the run's corpus and tokenizer")
+    if (now.corpus_sha256, now.tokenizer.sha256) != (data.corpus_sha256, data.tokenizer_sha256):
+        fail(f"the data at `{folder}` is not the data the run read: corpus sha256 {now.corpus_sha256[:12]}, "
+             f"the run's {data.corpus_sha256[:12]}; tokenizer {now.tokenizer.name}, the run's {data.tokenizer}",
+             "Prepare the run's corpus again into that folder, or apply the spec again as a new experiment")
 
 
 COMMANDS = [rerun]
