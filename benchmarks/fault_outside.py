@@ -235,7 +235,7 @@ def print_table(table: list[tuple[str, list[Trial]]]) -> int:
         counts = [sum(getattr(r, col) for r in results) for col in ("named", "kept", "stopped", "whole")]
         wrong += sum(not r.right for r in results)
         notes = ", ".join(sorted({r.note for r in results if r.note}))
-        print(f"{name:<22} " + " ".join(f"{c}/{n}".rjust(w) for c, w in zip(counts, (6, 6, 8, 6))) + f"  {notes}")
+        print(f"{name:<22} " + " ".join(f"{c}/{n}".rjust(w) for c, w in zip(counts, (6, 6, 8, 6), strict=True)) + f"  {notes}")
     total = sum(len(r) for _, r in table)
     print(f"{total - wrong}/{total} trials right (goal: every trial)")
     return wrong
