@@ -23,6 +23,7 @@ from megaspec.runtime.contract.files import refuse_links, write_text_atomic
 from megaspec.runtime.contract.rundir import CODE_DIR, SPEC_FILE
 from megaspec.runtime.contract.user_code import code_files
 
+HEADER = "# model.code: "  # spec.yaml's first line when the code was copied or named
 CODE_COPY_CAP = 64 << 20  # bytes of model code copied into each run folder; larger code is named, not copied
 
 
@@ -43,6 +44,8 @@ def with_code(text: str, names: list[str], not_copied: str | None) -> str:
     under a first line that says where they are (and why not copied, `not_copied`)."""
     from ruamel.yaml import YAML
 
+    if text.startswith(HEADER):  # a rerun's spec: the line is said again below, once
+        text = text.partition("\n")[2]
     yaml = YAML()  # round trip: a person reads this file
     yaml.width = 4096
     data = yaml.load(text)
@@ -51,11 +54,11 @@ def with_code(text: str, names: list[str], not_copied: str | None) -> str:
         model["code"][:] = names
     else:
         model["code"] = names
-    why = (f"model.code: the code folders as applied (not copied: {not_copied})" if not_copied else
-           "model.code: the code as applied, copied beside this file")
+    why = (f"the code folders as applied (not copied: {not_copied})" if not_copied else
+           "the code as applied, copied beside this file")
     out = io.StringIO()
     yaml.dump(data, out)
-    return f"# {why}\n{out.getvalue()}"
+    return f"{HEADER}{why}\n{out.getvalue()}"
 
 
 def _copy_code(run_dir: Path, folders: list[Path], link_from: Path | None) -> str | None:

@@ -29,6 +29,8 @@ def test_the_code_is_copied_and_named_relative_to_the_spec_with_style_and_commen
     assert code_sha256(copies) == code_sha256([src, lib])
     assert not (copies[0] / "__pycache__").exists()  # what code_sha256 hashes and the image ships, no more
     assert [p.name for p in (tmp_path / "run").iterdir() if p.name.startswith(".")] == []  # no staging left
+    store_applied(tmp_path / "again", text, copies[:1] + [lib])  # a rerun's: its first line is not said twice
+    assert (tmp_path / "again" / "spec.yaml").read_text() == text
     store_applied(tmp_path / "block", BLOCK, [src])
     assert "  code:\n  - code/0/src" in (tmp_path / "block" / "spec.yaml").read_text()
 
