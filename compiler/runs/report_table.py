@@ -4,7 +4,8 @@ Rows come from the run directories under a sweep (in the sweep's order) or a run
 swept values as columns (the sweep's matrix keys, or for a plain runs directory the plan settings
 on which the runs differ), the metrics of `records.METRICS`, and the state. A run without a receipt
 (planned, running, failed before its receipt) keeps its row, without numbers. The best run of each
-class is picked by the objective: the sweep's `objective`, else the lane's default.
+class is picked by the objective: the sweep's `objective`, else the lane's default. A run done again
+in its folder (a resumed sweep) shows its current attempt; the table says where the earlier ones are.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from megaspec.runtime.contract.rundir import MANIFEST_FILE, RECEIPT_FILE
+from megaspec.runtime.contract.rundir import ATTEMPTS_DIR, MANIFEST_FILE, RECEIPT_FILE, archived_attempts
 
 from .compare_view import setting_differences
 from ..safe_text import clipped
@@ -40,6 +41,7 @@ class Row:
     class_label: str = "no receipt"
     best: bool = False
     problem: str | None = None  # why a run that has ended has no numbers here
+    attempt: int = 1  # which attempt in its run folder this row is (the earlier ones are in attempts/)
 
 
 @dataclass
@@ -66,10 +68,12 @@ def _row(run_dir: Path, values: dict[str, object] | None, name: str | None = Non
         elif manifest is not None and state in TERMINAL_STATES:  # ended without a receipt: say why
             problem = manifest.error.summary() if manifest.error else str(e)
         return Row(clipped(name or run_dir.name), clipped(run_dir.name), state, _shown(values), {k: None for k, _, _ in METRICS},
-                   None, "unreadable" if unreadable else "no receipt", problem=problem and clipped(problem))
+                   None, "unreadable" if unreadable else "no receipt", problem=problem and clipped(problem),
+                   attempt=archived_attempts(run_dir) + 1)
     problem = problem or divergence_text(record.receipt)
     return Row(clipped(record.name), clipped(record.receipt.run_id), state, _shown(values), metric_values(record), record,
-               clipped(class_label(comparison_class(record))), problem=problem and clipped(problem))
+               clipped(class_label(comparison_class(record))), problem=problem and clipped(problem),
+               attempt=archived_attempts(run_dir) + 1)
 
 
 def _shown(values: dict[str, object] | None) -> dict[str, object]:
@@ -164,6 +168,12 @@ def replicate_lines(rows: list[Row], report: Report) -> list[str]:
     return out
 
 
+def attempt_lines(rows: list[Row]) -> list[str]:
+    """`NAME: attempt 2 shown; the earlier ones in attempts/ of its run folder`, for each run done again."""
+    return [f"{r.name}: attempt {r.attempt} shown; the earlier ones in {ATTEMPTS_DIR}/ of its run folder"
+            for r in rows if r.attempt > 1]
+
+
 def format_text(report: Report) -> str:
     metrics = shown_metrics(report)
     head = ["", "run", *report.keys, "state", *(METRIC_HEADINGS[m] for m in metrics)]
@@ -174,6 +184,7 @@ def format_text(report: Report) -> str:
         out.append(f"class: {label} ({len(rows)} run(s); * best: {_objective_text(rows, report)})")
         out += ["  " + "  ".join(c.ljust(w) for c, w in zip(t, widths, strict=True)).rstrip() for t in table]
         out += [f"  {r.name}: {r.problem}" for r in rows if r.problem]
+        out += [f"  {line}" for line in attempt_lines(rows)]
         if replicates := replicate_lines(rows, report):
             out += ["  replicates (runs that differ only in train.seed), mean ± std (n):",
                     *(f"    {line}" for line in replicates)]
@@ -190,6 +201,8 @@ def format_markdown(report: Report) -> str:
                 "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r, report.keys, metrics)) + " |"
                 for r in rows]
+        if attempts := attempt_lines(rows):
+            out += ["", *(f"- {line}" for line in attempts)]
         if replicates := replicate_lines(rows, report):
             out += ["", "Replicates (runs that differ only in `train.seed`), mean ± std (n):", "",
                     *(f"- {line}" for line in replicates)]
@@ -202,9 +215,9 @@ def format_csv(report: Report) -> str:
     metrics = [k for k, _, _ in METRICS]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["class", "run", "run_id", "state", "best", *report.keys, *metrics])
+    writer.writerow(["class", "run", "run_id", "state", "best", *report.keys, *metrics, "attempt"])
     for label, rows in report.groups.items():
         for r in rows:
             writer.writerow([label, r.name, r.run_id, r.state, int(r.best), *(r.values.get(k, "") for k in report.keys),
-                             *("" if r.metrics.get(m) is None else r.metrics[m] for m in metrics)])
+                             *("" if r.metrics.get(m) is None else r.metrics[m] for m in metrics), r.attempt])
     return buf.getvalue()

@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
+
+import pytest
 
 from megaspec.compiler.runs import manifest as mf
 from megaspec.compiler.runs.sweep_manifest import read_sweep
 from megaspec.runtime.contract.plan import read_plan
 from tests.modal.test_lifecycle import receipt_for
 from tests.modal.test_sweep_modal import invoke
+from tests.test_modal_local_call import restored_environ  # noqa: F401 - fixture
 
 TEMPLATE = """megaspec: 1
 name: again
@@ -112,6 +118,11 @@ def test_a_resume_relaunches_the_interrupted_run_in_its_folder_and_keeps_the_ear
     status = invoke("status", str(sweep_dir))
     assert "3 run(s): 1 detached, 1 ok, 1 error" in status.stdout and "(attempt 2; earlier ones in attempts/)" in \
         status.stdout
+    report = invoke("report", str(sweep_dir))
+    assert report.exit_code == 0, report.output
+    assert "again-002: attempt 2 shown; the earlier ones in attempts/ of its run folder" in report.stdout
+    summary = (sweep_dir / "report" / "summary.csv").read_text().splitlines()
+    assert summary[0].endswith(",attempt") and [line.rsplit(",", 1)[1] for line in summary[1:]] == ["1", "2", "1"]
 
 
 def test_retry_failed_relaunches_the_error_run_as_slots_allow_and_never_an_ok_one(mock, tmp_path, monkeypatch):
@@ -181,3 +192,80 @@ def test_two_resumes_at_once_relaunch_the_run_once(mock, tmp_path, monkeypatch):
         racer.stdin.close()
         racer.wait(timeout=60)
     assert _states(sweep_dir) == ["ok", "interrupted", "error"]
+
+
+def test_a_sigterm_during_the_relaunch_leaves_the_run_truthful_and_a_later_resume_relaunches_it(mock, tmp_path,
+                                                                                                monkeypatch):
+    from tests.modal.test_network_and_signals import MEGASPEC, _wait_for
+
+    monkeypatch.chdir(tmp_path)
+    sweep_dir = ended_sweep(mock, tmp_path)
+    two = _run_dirs(sweep_dir)[1]
+    spawns = mock.state()["rpcs"].count("FunctionMap")
+    mock.set("slow_map.txt", "60")  # the server holds the relaunch's spawn until the signal has been handled
+    proc = subprocess.Popen([MEGASPEC, "apply", str(sweep_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=os.environ.copy(), cwd=tmp_path)
+    try:
+        _wait_for(lambda: mock.state()["rpcs"].count("FunctionMap") > spawns, "the relaunch's spawn", proc)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    m = mf.read_manifest(two)  # attempt 2, stopped before its call was known: said so, with its app to stop
+    assert m.state == "interrupted" and m.modal.function_call_id is None and m.modal.app_id.startswith("ap-")
+    assert m.notes[0].startswith("attempt 2 in this run folder") and "interrupted (SIGTERM)" in m.notes[-1]
+    assert mf.read_manifest(two / "attempts" / "1").state == "interrupted" and "Traceback" not in err
+
+    mock.clear()
+    resumed = invoke("apply", str(sweep_dir))
+    assert f"relaunching again-002 (interrupted, attempt 3) -> {two}" in resumed.stdout, resumed.output
+    assert mf.read_manifest(two).state == "detached" and sorted(p.name for p in (two / "attempts").iterdir()) == [
+        "1", "2"]
+    assert mf.read_manifest(two / "attempts" / "2") == m
+
+
+@pytest.mark.slow
+def test_the_relaunched_plan_continues_from_the_checkpoint_the_first_attempt_left_on_the_volume(
+        mock, tmp_path, monkeypatch, restored_environ):  # noqa: F811 - fixture
+    """The test server runs nothing, so each attempt's container is the generated function's body run here
+    (`.local()`) on the plan its call was given, with the Volume a local folder (not under /tmp, which a
+    mount may not cover): attempt 1 fails before step 3 (a drill) after saving step 2; the resume's call
+    gets the same plan, which the app takes (no MS808) and which continues from step 2."""
+    from megaspec.compiler.runs.backends.modal import find_entrypoint, load_app_module
+
+    volume = Path(tempfile.mkdtemp(prefix="megaspec-test-vol-", dir="/var/tmp"))
+    try:
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "t.yaml").write_text(TEMPLATE.replace("/vol/ckpt", str(volume)).replace("[1, 2, 3]", "[1]"))
+        assert invoke("apply", "t.yaml", "--runs-dir", "runs", "-o", "b", "--yes").exit_code == 0
+        (sweep_dir,) = (tmp_path / "runs").iterdir()
+        run_dir = sweep_dir / read_sweep(sweep_dir).runs[0].run_dir
+        _, function = find_entrypoint(load_app_module(Path(read_sweep(sweep_dir).runs[0].app)))
+
+        def container() -> dict:  # what the run's current call would return
+            return function.local(read_plan(run_dir / "plan.json").to_json())
+
+        monkeypatch.setenv("MEGASPEC_FAULT", "0:train:3:raise")
+        first = container()
+        monkeypatch.delenv("MEGASPEC_FAULT")
+        assert first["status"] == "error" and first["checkpoint"]["saved_steps"] == [2], first["error"]
+        _finish(mock, run_dir, **{"result.json": json.dumps(first)})
+        invoke("collect", str(run_dir))
+        assert mf.read_manifest(run_dir).state == "error"
+
+        resumed = invoke("apply", str(sweep_dir), "--retry-failed")
+        assert "relaunching again-001 (error, attempt 2)" in resumed.stdout, resumed.output
+        second = container()
+        assert second["status"] == "ok", second["error"]
+        assert (second["steps"]["resumed_from"], second["steps"]["completed"]) == (2, 4)
+        _finish(mock, run_dir, **{"result.json": json.dumps(second)})
+        invoke("collect", str(run_dir))
+        assert mf.read_manifest(run_dir).state == "ok"
+        assert json.loads((run_dir / "attempts" / "1" / "receipt.json").read_text())["status"] == "error"
+        # the container's run folder on the Volume (the plan's runs_dir) keeps its own earlier attempt
+        on_volume = Path(read_plan(run_dir / "plan.json").modal.runs_dir) / run_dir.name
+        assert on_volume.is_relative_to(volume)
+        assert json.loads((on_volume / "attempts" / "1" / "receipt.json").read_text())["status"] == "error"
+    finally:
+        shutil.rmtree(volume, ignore_errors=True)
