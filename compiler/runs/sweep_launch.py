@@ -30,7 +30,7 @@ from megaspec.runtime.contract.rundir import (
 )
 
 from .interrupts import held_signals
-from .manifest import TERMINAL_STATES, advance, new_manifest, read_manifest, write_manifest
+from .manifest import TERMINAL_STATES, BackendError, advance, new_manifest, read_manifest, write_manifest
 from .sweep_manifest import IN_FLIGHT_STATES, SWEEP_CLAIM, SweepManifest, refresh
 
 AGAIN_STATES = frozenset({"interrupted", "error"})  # the ended states a resume may run again (never ok, diverged)
@@ -107,14 +107,19 @@ def requeue(run_dir: Path, again: Collection[str]) -> bool:
 
 
 def _requeue_all(sweep_dir: Path, sweep: SweepManifest, again: frozenset[str], echo: Callable[[str], None]) -> bool:
-    """Each run of the sweep in an `again` state put back to `planned`; whether any was."""
+    """Each run of the sweep in an `again` state put back to `planned` (the app of a launch cut off before
+    its call was recorded stopped first); whether any was."""
+    from .backends.modal_collect import stop_cut_off_launch
+
     moved = False
     for run in sweep.runs:
         if run.state in again:
             try:
+                stop_cut_off_launch(read_manifest(sweep_dir / run.run_dir), echo)
                 moved = requeue(sweep_dir / run.run_dir, again) or moved
-            except ValueError as e:  # its manifest or plan unreadable: that run stays as it is, the others go
-                echo(f"{run.name}: not run again: {str(e).splitlines()[0]}")
+            except (ValueError, BackendError) as e:  # unreadable, or an app not stopped: it stays, the others go
+                echo(f"{run.name}: not run again: {str(e).splitlines()[0]}"
+                     + (f"\n  = help: {e.hint}" if isinstance(e, BackendError) else ""))
     return moved
 
 

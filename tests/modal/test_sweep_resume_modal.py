@@ -218,8 +218,18 @@ def test_a_sigterm_during_the_relaunch_leaves_the_run_truthful_and_a_later_resum
     assert mf.read_manifest(two / "attempts" / "1").state == "interrupted" and "Traceback" not in err
 
     mock.clear()
+    mock.set("rpc_status.json", json.dumps({"AppStop": ["PERMISSION_DENIED", "not yours"]}))
+    spawns = mock.state()["rpcs"].count("FunctionMap")
+    refused = invoke("apply", str(sweep_dir))  # its app not stopped: the run is not launched again beside it
+    assert f"again-002: not run again: cannot stop app `{m.modal.app_id}`" in refused.stdout, refused.output
+    assert mf.read_manifest(two) == m and mock.state()["rpcs"].count("FunctionMap") == spawns
+    mock.clear()
+    stops = mock.state()["rpcs"].count("AppStop")
     resumed = invoke("apply", str(sweep_dir))
     assert f"relaunching again-002 (interrupted, attempt 3) -> {two}" in resumed.stdout, resumed.output
+    # a call the cut-off spawn may have started in its app would be untracked: that app is stopped first
+    assert f"stopping app `{m.modal.app_id}` of again-002's cut-off launch" in resumed.stdout
+    assert mock.state()["rpcs"].count("AppStop") == stops + 1
     assert mf.read_manifest(two).state == "detached" and sorted(p.name for p in (two / "attempts").iterdir()) == [
         "1", "2"]
     assert mf.read_manifest(two / "attempts" / "2") == m

@@ -222,6 +222,36 @@ def open_run(run_dir: Path, verb: str, hint: str) -> Manifest:
     return manifest
 
 
+def stop_cut_off_launch(manifest: Manifest, echo: Callable[[str], None]) -> None:
+    """Stop the app of a launch that was cut off (a signal, the network) before its call id was recorded,
+    as `modal app stop` does: a call the spawn may have started there, megaspec knows nothing of, must not
+    run on beside the run's next attempt. Nothing to do for a run whose call is known (it ended) or that
+    never got an app. A BackendError when Modal does not answer or refuses."""
+    modal_call = manifest.modal
+    if modal_call is None or modal_call.app_id is None or modal_call.function_call_id is not None:
+        return
+    from modal._utils.async_utils import synchronizer
+    from modal.client import _Client
+    from modal_proto import api_pb2
+
+    from .modal_client import connect
+
+    async def stop() -> None:  # the client's own `modal app stop` request (modal 1.6, checked at apply)
+        client = await _Client.from_env()
+        await client._stub.AppStop(api_pb2.AppStopRequest(app_id=modal_call.app_id,
+                                                          source=api_pb2.APP_STOP_SOURCE_PYTHON_CLIENT))
+
+    connect(echo, launching=True)
+    echo(f"stopping app `{modal_call.app_id}` of {manifest.name}'s cut-off launch (its call was never recorded)")
+    try:
+        within(f"the stop of app `{modal_call.app_id}`", synchronizer.create_blocking(stop))
+    except Exception as e:  # noqa: BLE001 - NoAnswer is a BackendError already; any other refusal becomes one
+        if isinstance(e, BackendError):
+            raise
+        raise BackendError(f"cannot stop app `{modal_call.app_id}`: {describe(e)}",
+                           hint=f"`modal app stop {modal_call.app_id}`, then resume again") from e
+
+
 def _function_call(call_id: str):
     import modal
 
