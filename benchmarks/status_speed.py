@@ -4,7 +4,10 @@ The real client spawns 200 calls (one app, detached), each recorded in its own r
 apply leaves it; then `megaspec status DIR` runs in a fresh process (one immediate poll per run,
 `refresh.MAX_POLLS` in flight), interleaved with the same command polling serially (MAX_POLLS = 1).
 
-Goal: under 5 s. Run: `python benchmarks/status_speed.py [--num-runs 200] [--repeats 3]`.
+`--volume`: the spec's run folder on a checkpoints Volume, with a 30-step progress.jsonl there (all
+runs share the first's plan, so one file): each poll also copies it into its run folder.
+
+Goal: under 5 s. Run: `python benchmarks/status_speed.py [--num-runs 200] [--repeats 3] [--volume]`.
 
 `--local 1000`: `megaspec status DIR` over 1,000 local run folders instead (no server): 900 ok, 90
 running (held by this process, so not orphans, each with a 200-step progress.jsonl that status reads
@@ -25,6 +28,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MOCK_SERVER = REPO_ROOT.parent / "shared" / "modal-mock" / "server.py"
 SPEC = REPO_ROOT / "specs" / "cpu-local.yaml"
+WITH_VOLUME = "volumes: {checkpoints: {name: ms-bench-progress, mount: /vol/ckpt}}\n"
 STATUS = "from megaspec.compiler.runs import refresh; refresh.MAX_POLLS = {polls}; " \
          "from megaspec.compiler.cli import main; main()"
 
@@ -40,13 +44,14 @@ def start_server(ctrl: Path) -> subprocess.Popen:
     return proc
 
 
-def make_runs(runs_dir: Path, num_runs: int) -> None:
-    """One real apply, then `num_runs` spawned calls of its app, each in a run directory like apply's."""
+def make_runs(runs_dir: Path, num_runs: int, spec: Path) -> Path:
+    """One real apply, then `num_runs` spawned calls of its app, each in a run directory like apply's;
+    the first run's directory."""
     from megaspec.compiler.runs import manifest as mf
     from megaspec.compiler.runs.backends.modal import find_entrypoint, load_app_module
 
     build = runs_dir.parent / "build"
-    subprocess.run([sys.executable, "-c", "from megaspec.compiler.cli import main; main()", "apply", str(SPEC), "--target", "modal",
+    subprocess.run([sys.executable, "-c", "from megaspec.compiler.cli import main; main()", "apply", str(spec), "--target", "modal",
                     "--runs-dir", str(runs_dir / "seed"), "--build-dir", str(build)], check=True,
                    capture_output=True)
     seed = next((runs_dir / "seed").glob("*/manifest.json")).parent
@@ -61,15 +66,32 @@ def make_runs(runs_dir: Path, num_runs: int) -> None:
         (run_dir / "plan.json").write_text(plan_json)
         mf.write_manifest(run_dir, template.model_copy(update={
             "run_id": run_dir.name, "modal": template.modal.model_copy(update={"function_call_id": call.object_id})}))
+    return seed
 
 
-def timed_status(runs: Path, polls: int) -> float:
+def put_progress(seed: Path) -> None:
+    """What a container 30 steps in would have committed to the Volume, where every run looks for it."""
+    import io
+    import json
+
+    import modal
+
+    from megaspec.compiler.runs.backends.modal_volume import volume_path
+
+    volume, path = volume_path(seed, "progress.jsonl")
+    progress = "".join(json.dumps({"step": s, "loss": 5.0, "losses": [5.0], "tokens_per_s": 3000.0, "eta_s": 9.0,
+                                   "at": "2026-01-02T03:04:05.000000Z"}) + "\n" for s in range(1, 31))
+    with modal.Volume.from_name(volume, create_if_missing=True).batch_upload(force=True) as batch:
+        batch.put_file(io.BytesIO(progress.encode()), path)
+
+
+def timed_status(runs: Path, polls: int, shown: str = " detached ") -> float:
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", STATUS.format(polls=polls), "status", str(runs)],
                           capture_output=True, text=True)
     elapsed = time.perf_counter() - start
-    rows = done.stdout.splitlines()[1:]
-    if done.returncode != 0 or not all(" detached " in r for r in rows):
+    rows = done.stdout.splitlines()[1:-1]  # the header and the count line are no runs
+    if done.returncode != 0 or not all(" detached " in r and shown in r for r in rows):
         sys.exit(f"status failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     return elapsed
 
@@ -124,6 +146,7 @@ def main() -> None:
     ap.add_argument("--num-runs", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--local", type=int, default=None, metavar="N", help="N local runs instead of Modal ones")
+    ap.add_argument("--volume", action="store_true", help="each run's progress read from its Volume too")
     args = ap.parse_args()
     if args.local:
         local_status(args.local, args.repeats)
@@ -137,14 +160,21 @@ def main() -> None:
         os.environ.update({"MODAL_SERVER_URL": f"http://127.0.0.1:{(ctrl / 'port').read_text()}", "HOME": str(home),
                            "MODAL_TOKEN_ID": "ak-mock", "MODAL_TOKEN_SECRET": "as-mock"})
         try:
-            make_runs(Path(tmp) / "runs", args.num_runs)
+            spec = SPEC
+            if args.volume:
+                spec = Path(tmp) / "spec.yaml"
+                spec.write_text(SPEC.read_text() + WITH_VOLUME)
+            seed = make_runs(Path(tmp) / "runs", args.num_runs, spec)
+            if args.volume:
+                put_progress(seed)
+            shown = " 30/40 " if args.volume else " detached "
             runs = Path(tmp) / "runs" / "all"
             one = next(runs.iterdir())
             parallel, serial, floor = [], [], []
             for _ in range(args.repeats):  # interleaved, so drift on a shared machine hits all alike
-                parallel.append(timed_status(runs, polls=16))
-                serial.append(timed_status(runs, polls=1))
-                floor.append(timed_status(one, polls=1))
+                parallel.append(timed_status(runs, polls=16, shown=shown))
+                serial.append(timed_status(runs, polls=1, shown=shown))
+                floor.append(timed_status(one, polls=1, shown=shown))
         finally:
             server.terminate()
             server.wait()

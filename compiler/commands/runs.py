@@ -153,7 +153,10 @@ def _cancel_local(path: Path, before) -> None:
 def status(path: str, watch: bool, as_json: bool) -> None:
     """One row per run under PATH, by launch time (queued runs last), then a count per state; unfinished
     runs are polled once each first. A running run shows its step / planned steps, last loss, tokens/s,
-    elapsed time and ETA (a local run from its progress.jsonl).
+    elapsed time and ETA (a local run from its progress.jsonl; a Modal run from the progress.jsonl it
+    commits to its results Volume, copied into its run folder by each poll). When a Modal run's
+    progress cannot be had (nothing committed yet, no Volume, Modal out of reach) the row shows its
+    elapsed time and DETAIL (`--json`: `progress_problem`) says why.
 
     Exits 0 when no run ended in `error`, 1 when one did (or when it cannot list the runs: no run under
     PATH, Modal out of reach), 2 usage.

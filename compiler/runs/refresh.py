@@ -3,7 +3,9 @@
 `run_dirs(path)` lists a run directory, or every run directory under a runs or sweep directory,
 oldest launch first. `refresh(dirs)` reads each manifest; unfinished Modal runs get one immediate
 poll each, concurrently on one connected client (at most `MAX_POLLS` in flight, each answered within
-`POLL_TIMEOUT_S` or reported as unknown, never waited for); unfinished local
+`POLL_TIMEOUT_S` or reported as unknown, never waited for), and after its answer the run's
+progress.jsonl is copied from its Volume into the run folder (`modal_volume.fetch_progress`; once more
+in the poll that sees the run end), in the same thread and time; unfinished local
 runs are checked against the process that launched them (`local_process.py`), and one that is gone
 ends `error` (orphaned). Nothing else touches a run, so a refresh is as safe to repeat as `collect`.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from megaspec.runtime.contract.rundir import MANIFEST_FILE
@@ -33,6 +35,7 @@ class RunView:
     manifest: Manifest | None
     problem: str | None = None
     hint: str | None = None  # what to do about the problem, when the one who found it knows
+    progress_problem: str | None = None  # why this refresh left no fresh progress (a Modal run's Volume copy)
 
 
 def run_dirs(path: Path) -> list[Path]:
@@ -92,8 +95,9 @@ def _refresh_local(view: RunView) -> RunView:
 def _poll_all(dirs: list[Path], echo: Callable[[str], None]) -> list[RunView]:
     """One poll per run, at most MAX_POLLS at once, each given POLL_TIMEOUT_S from its start. A run whose
     poll has not answered by then (or never got a slot: every slot hung) is reported unknown, with its
-    manifest as stored. Each poll runs in a daemon thread, so neither this call nor the process exit
-    waits for a hung one (a poll ends in an atomic manifest write: stopped, it leaves the old one)."""
+    manifest as stored; one whose progress copy has not finished by then is shown as polled, with a
+    `progress_problem` saying so. Each poll runs in a daemon thread, so neither this call nor the process
+    exit waits for a hung one (a poll ends in atomic writes: stopped, it leaves the old files)."""
     from .backends.modal_client import connect
 
     connect(echo)  # once: a rejected token or an unreachable Modal is one error, not one per run
@@ -102,7 +106,10 @@ def _poll_all(dirs: list[Path], echo: Callable[[str], None]) -> list[RunView]:
 
     def poll(run_dir: Path) -> None:
         try:
-            answers[run_dir] = _poll_one(run_dir)
+            view = _poll_one(run_dir)
+            answers[run_dir] = replace(view, progress_problem=f"progress not read: its Volume did not answer "
+                                                              f"within {POLL_TIMEOUT_S:.0f} s")
+            answers[run_dir] = _with_progress(view)
         except Exception as e:  # noqa: BLE001 - raised again below, in the caller's thread
             answers[run_dir] = e
         finally:
@@ -136,3 +143,13 @@ def _poll_one(run_dir: Path) -> RunView:
         return RunView(run_dir, collect(run_dir))
     except BackendError as e:
         return RunView(run_dir, read_manifest(run_dir), str(e), e.hint)
+
+
+def _with_progress(view: RunView) -> RunView:
+    """The polled run with its progress.jsonl copied from its Volume, or with why not (nothing is
+    copied for a poll that failed: the Volume is as far away as the call)."""
+    from .backends.modal_volume import fetch_progress
+
+    if view.problem is not None or view.manifest is None:
+        return view
+    return replace(view, progress_problem=fetch_progress(view.run_dir, running=not view.manifest.is_terminal))

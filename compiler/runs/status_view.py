@@ -2,8 +2,12 @@
 
 Each run shows when it was launched (its first move out of `planned`, never the planning) and, while
 it runs, how far it got: step / planned steps, last loss, tokens/s, elapsed and ETA, from the last
-step event of its progress.jsonl (a local run writes it in its run folder; a Modal run without one
-here shows what is known: its elapsed time). Runs are listed by launch time; queued ones last.
+step event of the progress.jsonl in its run folder. A local run writes that file there; a Modal run's
+is copied there from its results Volume by each refresh (`refresh.py`, `backends/modal_volume.py`),
+and when there is no copy to be had (nothing committed yet, no Volume, Modal out of reach) the row
+shows what is known (the elapsed time) and DETAIL (`--json`: `progress_problem`) says why. The ETA
+counts down from the time the event was written (its `at`), so a copy's age is the event's.
+Runs are listed by launch time; queued ones last.
 """
 
 from __future__ import annotations
@@ -57,17 +61,20 @@ def progress_of(view: RunView, now: str) -> Progress:
     if event is None:
         return Progress(start, elapsed_s=elapsed)
     eta = event.get("eta_s")
-    age = _age_s(view.run_dir, now)
+    age = _age_s(view.run_dir, event, now)
     return Progress(start, event["step"], _planned_steps(view.run_dir), event.get("loss"), event.get("tokens_per_s"),
                     elapsed, None if eta is None else max(eta - age, 0.0))
 
 
-def _age_s(run_dir: Path, now: str) -> float:
-    """Seconds since progress.jsonl was last written (its last event's time)."""
+def _age_s(run_dir: Path, event: dict, now: str) -> float:
+    """Seconds since the step `event` was written: its `at`, else (a file written before events had
+    one) the time progress.jsonl was last written here."""
     from datetime import UTC, datetime
 
     from megaspec.runtime.contract.rundir import PROGRESS_FILE
 
+    if "at" in event:
+        return max(seconds_between(event["at"], now), 0.0)
     try:
         written = datetime.fromtimestamp((run_dir / PROGRESS_FILE).stat().st_mtime, UTC)
     except OSError:
@@ -127,7 +134,8 @@ def _row(view: RunView, p: Progress) -> tuple[str, ...]:
     return (clipped(m.run_id), state, m.backend, m.lane, clipped(launched), step,
             "-" if p.loss is None else f"{p.loss:.4f}", "-" if p.tokens_per_s is None else f"{p.tokens_per_s:,.0f}",
             "-" if p.elapsed_s is None else format_eta(p.elapsed_s), "-" if p.eta_s is None else format_eta(p.eta_s),
-            clipped(view.problem or _with_attempt(_detail(m, view.run_dir), view.run_dir), MAX_DETAIL))
+            clipped(view.problem or "; ".join(filter(None, (_with_attempt(_detail(m, view.run_dir), view.run_dir),
+                                                            view.progress_problem))), MAX_DETAIL))
 
 
 def _with_attempt(detail: str, run_dir: Path) -> str:
@@ -158,7 +166,9 @@ def _detail(m: Manifest, run_dir: Path) -> str:
 
 
 def view_json(view: RunView, now: str | None = None) -> dict:
-    """A run for machines: the manifest as stored (None when unreadable), the refresh problem, and the
-    table's progress fields (`launched_at`, `step`, `planned_steps`, `loss`, `tokens_per_s`, `elapsed_s`, `eta_s`)."""
-    return {"run_dir": str(view.run_dir), "problem": view.problem, **asdict(progress_of(view, now or utc_now())),
+    """A run for machines: the manifest as stored (None when unreadable), the refresh problem, why a
+    Modal run's progress could not be copied (`progress_problem`), and the table's progress fields
+    (`launched_at`, `step`, `planned_steps`, `loss`, `tokens_per_s`, `elapsed_s`, `eta_s`)."""
+    return {"run_dir": str(view.run_dir), "problem": view.problem, "progress_problem": view.progress_problem,
+            **asdict(progress_of(view, now or utc_now())),
             "manifest": view.manifest.model_dump(mode="json") if view.manifest else None}

@@ -7,7 +7,9 @@ every logged step; a half-written last line is skipped. A log step writes
 global losses of every step since the previous event and `lr` and `grad_norm` (before clipping)
 are the logged step's; an evaluation (`train.eval`) writes `{"eval": {"step", "loss"}}`; a resumed
 run first writes `{"resumed_from": N, "losses", "evals"}` with the checkpoint's losses of steps 1..N
-and its evaluations (no `step`: the live display skips it).
+and its evaluations (no `step`: the live display skips it). Each event also has `at`, the UTC time it
+was written (`clock.utc_now()`): how old a step is, even in a copy of the file (a Modal run's, fetched
+from its Volume); files written before `at` existed still read (`event_or_none`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .clock import parse_utc, utc_now
 from .files import UnreadableFile, loads_bounded, read_bytes_capped
 from .rundir import PROGRESS_FILE
 
@@ -55,7 +58,7 @@ class ProgressLog:
     def _write(self, event: dict[str, Any]) -> None:
         if self.enabled:
             with open(self.path, "a") as f:
-                f.write(json.dumps(event) + "\n")
+                f.write(json.dumps({**event, "at": utc_now()}) + "\n")
             for mirror in self.mirrors:
                 mirror.log(event)
 
@@ -96,9 +99,9 @@ _NUMBER_FIELDS = ("loss", "tokens_per_s", "eta_s", "lr", "grad_norm")
 
 def event_or_none(line: bytes) -> dict[str, Any] | None:
     """One line as an event: an object whose `step`/`resumed_from` are counts, whose `loss`,
-    `tokens_per_s`, `eta_s`, `lr` and `grad_norm` are numbers, whose `losses` is a list of losses
-    and whose `eval` (one evaluation) and `evals` (a list of them) are `{"step": count, "loss": number}`;
-    else None."""
+    `tokens_per_s`, `eta_s`, `lr` and `grad_norm` are numbers, whose `losses` is a list of losses,
+    whose `eval` (one evaluation) and `evals` (a list of them) are `{"step": count, "loss": number}`
+    and whose `at`, when there, is a UTC time (`clock.utc_now()`'s format); else None."""
     try:
         event = loads_bounded(line.decode("utf-8"))
     except ValueError:  # not UTF-8, not JSON, nested too deep, or an integer too long to convert
@@ -111,7 +114,18 @@ def event_or_none(line: bytes) -> dict[str, Any] | None:
     losses_ok = isinstance(losses, list) and all(_is_real(x) for x in losses)
     evals = [event["eval"]] if "eval" in event else event.get("evals", [])
     evals_ok = isinstance(evals, list) and all(_is_eval(e) for e in evals)
-    return event if counts_ok and numbers_ok and losses_ok and evals_ok else None
+    at_ok = "at" not in event or _is_utc(event["at"])
+    return event if counts_ok and numbers_ok and losses_ok and evals_ok and at_ok else None
+
+
+def _is_utc(value: Any) -> bool:
+    """A timestamp with its UTC offset (a time without one cannot be compared with `utc_now()`)."""
+    if not isinstance(value, str) or len(value) > 40:
+        return False
+    try:
+        return parse_utc(value).utcoffset() is not None
+    except ValueError:
+        return False
 
 
 def _is_eval(value: Any) -> bool:

@@ -87,3 +87,19 @@ def test_status_exits_1_when_a_run_ended_in_error(tmp_path):
     result = status(str(tmp_path))
     assert result.exit_code == 1 and "1 error" in result.stdout.splitlines()[-1]
     assert status("--json", str(tmp_path)).exit_code == 1
+
+
+def test_the_eta_counts_from_the_time_the_step_was_written_not_the_files(tmp_path, monkeypatch):
+    """A copy of progress.jsonl (a Modal run's, from its Volume) is newer than its events: its `at` decides."""
+    from datetime import UTC, datetime
+
+    from megaspec.compiler.runs import status_view
+
+    runs(tmp_path)
+    events = [{"step": 12, "loss": 4.8, "tokens_per_s": 3282.0, "eta_s": 28.0, "at": "2026-01-02T03:19:40.000000Z"}]
+    (tmp_path / "going" / "progress.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    monkeypatch.setattr(status_view, "utc_now", lambda: "2026-01-02T03:20:00Z")
+    copied = datetime(2026, 1, 2, 3, 19, 59, tzinfo=UTC).timestamp()
+    os.utime(tmp_path / "going" / "progress.jsonl", (copied, copied))
+    data = {d["manifest"]["run_id"]: d for d in json.loads(status("--json", str(tmp_path)).stdout)}
+    assert data["going"]["eta_s"] == 8.0  # 28 s left 20 s ago; the file's time (1 s ago) would say 27

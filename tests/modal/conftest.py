@@ -80,6 +80,17 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def put_on_volume(volume: str, path: str, data: bytes) -> None:
+    """`data` as the file `path` of the named Volume on the server (made if missing), through the client:
+    what a container's commit would have left there. `path` has no leading `/` (the server lists by it)."""
+    import io
+
+    import modal
+
+    with modal.Volume.from_name(volume, create_if_missing=True).batch_upload(force=True) as batch:
+        batch.put_file(io.BytesIO(data), path)
+
+
 @pytest.fixture(scope="session")
 def modal_server(tmp_path_factory):
     if not (MOCK_DIR / "server.py").is_file():

@@ -1,7 +1,5 @@
 """The few answers Modal's test server cannot give, each with the smallest stand-in and why.
 
-- A Volume holding an expired call's receipt: the server answers an unknown call id as expired
-  (through the real client, below), but serves no Volume files, so the Volume read is injected.
 - A call graph that fails, or that claims SUCCESS while `get()` still says pending: the server's
   graph is fixed (empty, or one PENDING input), so `_call_graph` reads a graph-only stand-in.
 - A poll that never answers: the server answers every call at once, so one run's poll is held on
@@ -10,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 
 import pytest
@@ -19,53 +16,8 @@ from modal.exception import InternalError, ResourceExhaustedError, ServiceError
 
 from megaspec.compiler.runs import manifest as mf
 from megaspec.compiler.runs.backends import modal_collect
-from tests.modal.test_lifecycle import apply_modal, copy_run, invoke, receipt_for
+from tests.modal.test_lifecycle import apply_modal, copy_run, invoke
 from tests.unit.test_manifest import make_manifest
-
-LONG_AGO = "2026-01-02T03:04:05.000000Z"  # past Modal's result retention: its "expired" is believed
-
-
-def expired_run(run_dir, spec: str = "specs/h100-smoke.yaml"):
-    """A detached run whose call the server no longer knows (expired), with the plan of `spec`."""
-    from megaspec.compiler.codegen.build import origins_of
-    from megaspec.compiler.codegen.lower import lower
-    from megaspec.compiler.lint.check import check_spec
-
-    checked = check_spec(spec)
-    plan = lower(checked.spec, spec_path=spec, spec_sha256="a" * 64, origins=origins_of(checked),
-                 run_id="dense-125m-h100-smoke-20260102-030405-abcd")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "plan.json").write_text(plan.to_json())
-    m = mf.advance(mf.new_manifest(plan, backend="modal", now=LONG_AGO), "running",
-                   modal=mf.ModalCall(function_call_id="fc-expired", app_id="ap-1"))
-    mf.write_manifest(run_dir, m)
-    return run_dir
-
-
-def test_expired_result_is_read_from_the_runs_volume(mock, tmp_path):
-    run_dir = expired_run(tmp_path / "run")
-    reads = []
-
-    def read_volume_file(volume, path):
-        reads.append((volume, path))
-        return json.dumps(receipt_for(run_dir)).encode()
-
-    m = modal_collect.collect(run_dir, read_volume_file=read_volume_file)
-    assert reads == [("ms-ckpt", "megaspec-runs/dense-125m-h100-smoke-20260102-030405-abcd/receipt.json")]
-    assert m.state == "ok" and "Volume `ms-ckpt`" in m.notes[0] and "7 days" in m.notes[0]
-
-
-def test_expired_result_on_an_unreadable_volume_says_how_to_fetch_it(mock, tmp_path):
-    run_dir = expired_run(tmp_path / "run")
-
-    def read_volume_file(volume, path):
-        raise ConnectionError("offline")
-
-    m = modal_collect.collect(run_dir, read_volume_file=read_volume_file)
-    assert m.state == "running" and m.error is None
-    assert (f"run `modal volume get ms-ckpt megaspec-runs/dense-125m-h100-smoke-20260102-030405-abcd/receipt.json "
-            f"{run_dir / 'receipt.json'}`") in m.notes[0]
-
 
 class GraphOnly:
     """A call whose graph is all that is asked (see the module docstring)."""

@@ -95,6 +95,8 @@ def test_a_log_shows_its_tail_and_a_special_log_is_refused(tmp_path, monkeypatch
 @pytest.mark.parametrize("line", [
     "5", "null", '"x"', '{"losses": 5}', '{"losses": [[1]]}', "[1e308, -1e308]", '{"losses": [1e308, -1e308]}',
     '{"step": "x"}', '{"step": -1}', '{"losses": [true]}', '{"loss": "y"}', "[" * 100_000, "\xff",
+    '{"step": 1, "at": 5}', '{"step": 1, "at": "yesterday"}', '{"step": 1, "at": "2026-01-02T03:04:05"}',
+    '{"step": 1, "at": "2026-01-02T03:04:05Z\\u001b[2J"}', '{"step": 1, "at": "' + "9" * 100 + '"}',
 ])
 def test_a_progress_line_of_the_wrong_shape_is_no_event(line):
     assert event_or_none(line.encode("utf-8", "surrogateescape")) is None
@@ -106,6 +108,11 @@ def test_progress_keeps_the_events_of_the_right_shape(tmp_path):
     events, offset = read_events(tmp_path / "progress.jsonl")
     assert len(events) == 1 and events[0]["step"] == 1  # the last line is half-written: next time
     assert offset == len(f"5\n{json.dumps(good)}\n{{\"losses\": [[1]]}}\n")
+
+
+@pytest.mark.parametrize("at", ["2026-01-02T03:04:05.123456Z", "2026-01-02T03:04:05Z", "2026-01-02T03:04:05+00:00"])
+def test_a_step_event_may_say_when_it_was_written(at):
+    assert event_or_none(json.dumps({"step": 1, "at": at}).encode()) == {"step": 1, "at": at}
 
 
 def test_an_unreadable_progress_file_proves_nothing(tmp_path):

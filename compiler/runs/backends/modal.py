@@ -29,7 +29,7 @@ from ...spec.mounts import is_under
 from ..interrupts import raising_signals, signal_name, signum_of
 from ..manifest import BackendError, Manifest, ManifestError, ModalCall, advance, new_manifest, write_manifest
 from .modal_client import check_client_version, connect, describe, identity, is_auth_error, is_lost_connection
-from .modal_collect import ReadVolumeFile, volume_file_bytes
+from .modal_volume import ReadVolumeFile, volume_file_bytes
 
 
 def load_app_module(app_py: Path) -> ModuleType:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from megaspec.runtime.contract.clock import seconds_between
-from megaspec.runtime.contract.rundir import PLAN_FILE, RECEIPT_FILE
+from megaspec.runtime.contract.rundir import RECEIPT_FILE
 
 from ..manifest import (
     BackendError,
@@ -30,9 +30,9 @@ from ..manifest import (
     utc_now,
 )
 from .modal_client import NoAnswer, T, describe, is_lost_connection, within
+from .modal_volume import volume_file_bytes, volume_path
 
 RESULT_RETENTION_DAYS = 7  # Modal keeps spawn() results this long, then get() raises OutputExpiredError
-ReadVolumeFile = Callable[[str, str], bytes]
 
 
 def poll(function_call) -> tuple[str, object]:
@@ -98,7 +98,7 @@ def _output_status(function_call) -> str | None:
     return api_pb2.GenericResult.GenericStatus.Name(response.outputs[0].result.status).removeprefix("GENERIC_STATUS_")
 
 
-def collect(run_dir: Path, *, read_volume_file: ReadVolumeFile | None = None) -> Manifest:
+def collect(run_dir: Path) -> Manifest:
     """Advance a modal run's manifest by one poll; a finished run is returned unchanged.
 
     The poll (and whatever else it takes from Modal) comes first; the manifest is then changed under
@@ -111,7 +111,7 @@ def collect(run_dir: Path, *, read_volume_file: ReadVolumeFile | None = None) ->
     if manifest.is_terminal:
         return manifest
     call_id = manifest.modal.function_call_id
-    decide = _answer(run_dir, manifest, read_volume_file or volume_file_bytes)
+    decide = _answer(run_dir, manifest)
 
     def change(fresh: Manifest) -> Manifest:
         if fresh.is_terminal or fresh.modal is None or fresh.modal.function_call_id != call_id:
@@ -121,7 +121,7 @@ def collect(run_dir: Path, *, read_volume_file: ReadVolumeFile | None = None) ->
     return update_manifest(run_dir, change)
 
 
-def _answer(run_dir: Path, manifest: Manifest, read_volume_file: ReadVolumeFile) -> Callable[[Manifest], Manifest]:
+def _answer(run_dir: Path, manifest: Manifest) -> Callable[[Manifest], Manifest]:
     """Ask Modal about the run's call; what the answer makes of a manifest (applied later, under the claim)."""
     function_call = _function_call(manifest.modal.function_call_id)
     outcome, payload = poll(function_call)
@@ -134,7 +134,7 @@ def _answer(run_dir: Path, manifest: Manifest, read_volume_file: ReadVolumeFile)
     if outcome == "done":
         return lambda m: store_receipt(run_dir, m, payload, source="the call's return value")
     if outcome == "expired":
-        return _expired(run_dir, manifest, read_volume_file)
+        return _expired(run_dir, manifest)
     graph = _call_graph(function_call)
     if outcome == "pending":
         return lambda m: _mark_progress(m, graph)
@@ -166,7 +166,7 @@ class Cancelled:
     stopped: bool
 
 
-def cancel(run_dir: Path, *, read_volume_file: ReadVolumeFile | None = None) -> Cancelled:
+def cancel(run_dir: Path) -> Cancelled:
     """Cancel a detached run and end its manifest `interrupted`; a finished run is returned unchanged.
 
     The run is collected first: a call that already finished keeps its receipt (cancelling it would
@@ -182,7 +182,7 @@ def cancel(run_dir: Path, *, read_volume_file: ReadVolumeFile | None = None) -> 
     call_id = manifest.modal.function_call_id if manifest.modal else None
     if not manifest.is_terminal:
         manifest = _within(manifest, f"the poll of `{call_id}` before cancelling it",
-                           lambda: collect(run_dir, read_volume_file=read_volume_file))
+                           lambda: collect(run_dir))
     if manifest.is_terminal:
         return Cancelled(manifest, stopped=False)
     try:
@@ -286,7 +286,7 @@ def _flatten(nodes) -> list:
     return [x for n in nodes for x in (n, *_flatten(getattr(n, "children", []) or []))]
 
 
-def _expired(run_dir: Path, manifest: Manifest, read_volume_file: ReadVolumeFile) -> Callable[[Manifest], Manifest]:
+def _expired(run_dir: Path, manifest: Manifest) -> Callable[[Manifest], Manifest]:
     """After the retention window the receipt only lives where the function wrote it: its Volume.
 
     Modal keeps results for days, so "expired" for a call spawned less than that ago is not the
@@ -300,7 +300,7 @@ def _expired(run_dir: Path, manifest: Manifest, read_volume_file: ReadVolumeFile
     gone = (f"the call's result expired (Modal keeps results {RESULT_RETENTION_DAYS} days)" if trusted else
             f"Modal answered that the call's result expired, but the run was launched {age_days * 24:.1f} h ago "
             f"and Modal keeps results {RESULT_RETENTION_DAYS} days: not trusted, the run is unchanged")
-    location = receipt_location(run_dir, manifest.run_id)
+    location = volume_path(run_dir, RECEIPT_FILE)
     if location is None:
         if not trusted:
             return lambda m: _noted(m, gone + "; collect it again later")
@@ -312,7 +312,7 @@ def _expired(run_dir: Path, manifest: Manifest, read_volume_file: ReadVolumeFile
     how = f"{gone}; its receipt is on Volume `{volume}` at `{path}`" if trusted else \
         f"{gone}; its receipt goes to Volume `{volume}` at `{path}`"
     try:
-        data = read_volume_file(volume, path)
+        data = volume_file_bytes(volume, path, "receipt")
     except Exception as e:  # noqa: BLE001 - tell the user how to fetch it by hand instead
         note = f"{how}; reading it failed ({describe(e)}): run `modal volume get {volume} {path} {local}`, " \
                f"then `megaspec collect {run_dir}` again"
@@ -322,24 +322,3 @@ def _expired(run_dir: Path, manifest: Manifest, read_volume_file: ReadVolumeFile
 
 def _noted(manifest: Manifest, note: str) -> Manifest:
     return advance(manifest, manifest.state, notes=[*manifest.notes, note])
-
-
-def receipt_location(run_dir: Path, run_id: str) -> tuple[str, str] | None:
-    """(Volume name, path inside it) where the generated function writes this run's receipt; None: no Volume."""
-    from megaspec.runtime.contract.plan import read_plan
-
-    plan = read_plan(run_dir / PLAN_FILE)
-    runs_dir = plan.modal.runs_dir.rstrip("/")
-    for volume in plan.modal.volumes:
-        mount = volume.mount.rstrip("/")
-        if runs_dir == mount or runs_dir.startswith(mount + "/"):
-            inside = runs_dir[len(mount):].lstrip("/")
-            return volume.name, "/".join(p for p in (inside, run_id, RECEIPT_FILE) if p)
-    return None
-
-
-def volume_file_bytes(volume: str, path: str) -> bytes:
-    """One file of a named Modal Volume (`path` relative to its root), read through the client."""
-    import modal
-
-    return b"".join(modal.Volume.from_name(volume).read_file(path))
