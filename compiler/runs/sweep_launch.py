@@ -30,7 +30,7 @@ from megaspec.runtime.contract.rundir import (
 )
 
 from .interrupts import held_signals
-from .manifest import TERMINAL_STATES, BackendError, advance, new_manifest, read_manifest, write_manifest
+from .manifest import BackendError, advance, new_manifest, read_manifest, write_manifest
 from .sweep_manifest import IN_FLIGHT_STATES, SWEEP_CLAIM, SweepManifest, refresh
 
 AGAIN_STATES = frozenset({"interrupted", "error"})  # the ended states a resume may run again (never ok, diverged)
@@ -86,15 +86,16 @@ def fill_slots(sweep_dir: Path, *, echo: Callable[[str], None] = print, launch: 
 
 def requeue(run_dir: Path, again: Collection[str]) -> bool:
     """The run in `run_dir` back to `planned`, when its manifest (read now, under the run's claim) is in
-    one of the `again` states: its manifest copied and its attempt's files moved to `attempts/<n>/`,
-    then a `planned` manifest of the same plan written in its place. A signal meanwhile is held until
-    both are done, so the folder says either the old state or `planned`. False: nothing to do (another
-    command ran it again first, or it is in flight or ended otherwise)."""
+    one of the `again` states (of AGAIN_STATES: never `ok` or `diverged`, never in flight): its manifest
+    copied and its attempt's files moved to `attempts/<n>/`, then a `planned` manifest of the same plan
+    written in its place. A signal meanwhile is held until both are done, so the folder says either the
+    old state or `planned`. False: nothing to do (another command ran it again first, or it is in
+    flight or ended otherwise)."""
     from megaspec.runtime.contract.plan import read_plan
 
     with claim(run_dir / MANIFEST_CLAIM, wait=True), held_signals():
         before = read_manifest(run_dir)
-        if before.state not in again or before.state not in TERMINAL_STATES:
+        if before.state not in frozenset(again) & AGAIN_STATES:
             return False
         plan = read_plan(run_dir / PLAN_FILE)
         archive = archive_previous_attempt(run_dir, copied=(MANIFEST_FILE,))

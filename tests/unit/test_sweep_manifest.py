@@ -39,3 +39,13 @@ def test_refresh_reads_each_runs_manifest_and_rewrites_the_sweep(tmp_path):
     mf.write_manifest(tmp_path / "s-0", mf.advance(make_manifest("running", "modal"), "ok"))
     assert [r.state for r in refresh(tmp_path).runs] == ["ok", "planned"]
     assert [r.state for r in read_sweep(tmp_path).runs] == ["ok", "planned"]  # written back
+
+
+@pytest.mark.parametrize("state", ["ok", "diverged", "detached", "running", "planned"])
+def test_a_run_that_is_a_result_or_in_flight_is_never_put_back_to_planned(tmp_path, state):
+    from megaspec.compiler.runs.sweep_launch import AGAIN_STATES, requeue
+
+    mf.write_manifest(tmp_path, make_manifest(state, "modal"))
+    before = (tmp_path / mf.MANIFEST_FILE).read_bytes()
+    assert requeue(tmp_path, AGAIN_STATES | {state}) is False  # even when a caller asks for it
+    assert (tmp_path / mf.MANIFEST_FILE).read_bytes() == before and not (tmp_path / "attempts").exists()
