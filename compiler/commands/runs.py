@@ -101,8 +101,8 @@ def _collect_one(run_dir: Path) -> int:
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @read_back
 def cancel(run_dir: str) -> None:
-    """Cancel a run. A Modal run: stop the call, terminate its containers, end the manifest `interrupted`.
-    A local run: signal its launcher as Ctrl-C would, and wait until it has ended the run `interrupted`."""
+    """Cancel a run. A Modal run: stop the call, terminate its containers, end the manifest `interrupted`,
+    and copy the progress it committed to its Volume into RUN_DIR. A local run: signal its launcher as Ctrl-C would, and wait until it has ended the run `interrupted`."""
     path = Path(run_dir)
     before = require_manifest(path)
     if before.backend == "local":
@@ -121,6 +121,8 @@ def cancel(run_dir: str) -> None:
     except BackendError as e:
         fail(str(e), e.hint, e.code)
     manifest = cancelled.manifest
+    if cancelled.progress_problem:
+        _stderr(f"note: {cancelled.progress_problem}")
     if cancelled.stopped:
         click.echo(f"cancelled {manifest.run_id} ({manifest.modal.function_call_id}); state: {manifest.state}")
         return

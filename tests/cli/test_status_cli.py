@@ -103,3 +103,17 @@ def test_the_eta_counts_from_the_time_the_step_was_written_not_the_files(tmp_pat
     os.utime(tmp_path / "going" / "progress.jsonl", (copied, copied))
     data = {d["manifest"]["run_id"]: d for d in json.loads(status("--json", str(tmp_path)).stdout)}
     assert data["going"]["eta_s"] == 8.0  # 28 s left 20 s ago; the file's time (1 s ago) would say 27
+
+
+def test_a_step_written_before_the_run_was_launched_is_an_earlier_attempts(tmp_path):
+    """A run launched again in its folder: until its container moves the old progress.jsonl aside on the
+    Volume, the copy here is the earlier attempt's, and shows no step for this one."""
+    runs(tmp_path)
+    events = [{"step": 12, "loss": 4.8, "tokens_per_s": 3282.0, "eta_s": 28.0, "at": "2026-01-02T03:09:59.000000Z"}]
+    (tmp_path / "going" / "progress.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    data = {d["manifest"]["run_id"]: d for d in json.loads(status("--json", str(tmp_path)).stdout)}
+    assert data["going"]["step"] is None and data["going"]["launched_at"] == "2026-01-02T03:10:00Z"
+    events[0]["at"] = "2026-01-02T03:10:01.000000Z"
+    (tmp_path / "going" / "progress.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    data = {d["manifest"]["run_id"]: d for d in json.loads(status("--json", str(tmp_path)).stdout)}
+    assert data["going"]["step"] == 12

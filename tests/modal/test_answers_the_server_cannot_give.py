@@ -19,6 +19,7 @@ from megaspec.compiler.runs.backends import modal_collect
 from tests.modal.test_lifecycle import apply_modal, copy_run, invoke
 from tests.unit.test_manifest import make_manifest
 
+
 class GraphOnly:
     """A call whose graph is all that is asked (see the module docstring)."""
 

@@ -163,8 +163,9 @@ def test_cancel_terminates_the_containers(mock, detached):
     result = invoke("cancel", str(detached))
     m = mf.read_manifest(detached)
     assert result.exit_code == 0 and m.state == "interrupted" and "containers terminated" in m.notes[-1]
-    assert mock.state()["cancel_requests"] == [{"function_call_id": m.modal.function_call_id,
-                                                "terminate_containers": True}]
+    mine = [r for r in mock.state()["cancel_requests"] if r["function_call_id"] == m.modal.function_call_id]
+    assert mine == [{"function_call_id": m.modal.function_call_id, "terminate_containers": True}]  # the server
+    # is shared by the tests of a worker: others' cancels are in its record too
 
 
 def test_collect_an_expired_result_without_a_volume_ends_in_persistence(mock, detached):

@@ -22,7 +22,7 @@ from megaspec.compiler.codegen.build import plan_for
 from megaspec.compiler.lint.check import check_spec
 from megaspec.runtime.contract.seed_file import SeedManifest, key_for
 from tests.conftest import REPO_ROOT
-from tests.modal.conftest import point_client_at
+from tests.modal.conftest import point_client_at, put_on_volume
 
 # The README's flagship (`require-seed` on 8 x H200) on A100-80GB: the test server's list of GPU
 # types (VALID_GPU_TYPES in its conftest) predates the H200 and refuses it at function creation.
@@ -154,31 +154,25 @@ def test_a_require_seed_run_without_its_seed_is_refused_before_anything_is_spawn
 
 CPU_SEEDED = ((REPO_ROOT / "specs" / "cpu-local.yaml").read_text().replace("target: local", "target: modal")
               .replace("compile: false", "compile: true").replace("timeout: 2m", "timeout: 10m")
-              + "volumes: {cache: {name: ms-compile-cache, mount: /vol/cache}}\n"
+              + "volumes: {cache: {name: ms-seeded-cache, mount: /vol/cache}}\n"  # not the test above's (empty)
               + "cache: {policy: require-seed, seed: /vol/cache/seed}\n")  # no bucket Secret the server lacks
 
 
-def test_a_require_seed_run_whose_seed_is_there_is_spawned(mock, tmp_path, monkeypatch):
-    """A file put on the test server's Volumes through the client could not be read back here, so the
-    one Volume read is injected: it finds `seed.json` where `cache seed` writes it."""
-    reads = []
-    monkeypatch.setattr("megaspec.compiler.runs.backends.modal.volume_file_bytes",
-                        lambda volume, path: reads.append((volume, path)) or b"{}")
+def test_a_require_seed_run_whose_seed_is_there_is_spawned(mock, tmp_path):
+    put_on_volume("ms-seeded-cache", "seed/seed.json", b"{}")  # where `cache seed` writes it
     (tmp_path / "s.yaml").write_text(CPU_SEEDED)
     result = apply_modal(tmp_path, str(tmp_path / "s.yaml"))
     assert result.exit_code == 0 and "detached: fc-" in result.stdout, result.output
-    assert reads == [("ms-compile-cache", "seed/seed.json")]
 
 
-@pytest.mark.parametrize(("problem", "refused"), [(FileNotFoundError("File not found"), True),
-                                                  (ConnectionError("offline"), False)])
-def test_only_a_seed_that_is_not_there_refuses_the_launch(tmp_path, problem, refused):
+@pytest.mark.parametrize(("knob", "refused"), [(None, True),
+                                               ({"VolumeGetFile2": ["PERMISSION_DENIED", "offline"]}, False)])
+def test_only_a_seed_that_is_not_there_refuses_the_launch(mock, tmp_path, knob, refused):
     from megaspec.compiler.runs.backends.modal import missing_seed
 
-    (tmp_path / "s.yaml").write_text(CPU_SEEDED)
+    put_on_volume("ms-unseeded-cache", "elsewhere/file", b"the Volume is there, its seed is not")
+    if knob:
+        mock.set("rpc_status.json", json.dumps(knob))
+    (tmp_path / "s.yaml").write_text(CPU_SEEDED.replace("ms-seeded-cache", "ms-unseeded-cache"))
     plan = plan_for(check_spec(str(tmp_path / "s.yaml")))
-
-    def read(volume, path):
-        raise problem
-
-    assert (missing_seed(plan, read) is not None) == refused  # a Volume that cannot be read: the run checks again
+    assert (missing_seed(plan) is not None) == refused  # a Volume that cannot be read: the run checks again

@@ -46,6 +46,20 @@ def expired_run(run_dir, spec: str = "specs/h100-smoke.yaml"):
     return run_dir
 
 
+def test_a_cancelled_run_keeps_the_progress_it_committed(running, tmp_path):
+    committed = progress_bytes(tmp_path, 12)
+    put_on_volume(VOLUME, on_volume(running), committed)
+    result = invoke("cancel", str(running))
+    assert result.exit_code == 0 and "note:" not in result.stderr, result.output
+    assert mf.read_manifest(running).state == "interrupted" and (running / "progress.jsonl").read_bytes() == committed
+
+
+def test_a_cancelled_run_without_progress_says_so(running, tmp_path):
+    result = invoke("cancel", str(running))
+    assert result.exit_code == 0 and mf.read_manifest(running).state == "interrupted"
+    assert f"note: the run left no progress on Volume `{VOLUME}` (`{on_volume(running)}`)" in result.stderr
+
+
 def test_expired_result_is_read_from_the_runs_volume(mock, tmp_path):
     run_dir = expired_run(tmp_path / "run")
     put_on_volume("ms-ckpt", f"megaspec-runs/{RUN_ID}/receipt.json", json.dumps(receipt_for(run_dir)).encode())

@@ -29,7 +29,7 @@ from ...spec.mounts import is_under
 from ..interrupts import raising_signals, signal_name, signum_of
 from ..manifest import BackendError, Manifest, ManifestError, ModalCall, advance, new_manifest, write_manifest
 from .modal_client import check_client_version, connect, describe, identity, is_auth_error, is_lost_connection
-from .modal_volume import ReadVolumeFile, volume_file_bytes
+from .modal_volume import volume_file_bytes
 
 
 def load_app_module(app_py: Path) -> ModuleType:
@@ -56,7 +56,7 @@ def find_entrypoint(module: ModuleType):
     return apps[0], functions[0]
 
 
-def missing_seed(plan, read_volume_file: ReadVolumeFile) -> str | None:
+def missing_seed(plan) -> str | None:
     """Why a `require-seed` plan's seed is not on its cache Volume (its run would stop at MS807 once its
     containers were up), or None: the seed is there, the policy is another, or the Volume could not be
     read (the run checks again before training)."""
@@ -65,7 +65,7 @@ def missing_seed(plan, read_volume_file: ReadVolumeFile) -> str | None:
         return None
     seed_json = (PurePosixPath(seed.as_posix()).relative_to(volume.mount) / SEED_FILE).as_posix()
     try:
-        read_volume_file(volume.name, seed_json)
+        volume_file_bytes(volume.name, seed_json, "seed manifest")
     except Exception as e:  # noqa: BLE001 - only "not there" refuses the launch
         from modal.exception import NotFoundError
 
@@ -88,7 +88,7 @@ class Spawn:
 
 
 def launch(plan, app_py: Path | Callable[[], Path], run_dir: Path, *, echo: Callable[[str], None] = print,
-           read_volume_file: ReadVolumeFile | None = None, notes: list[str] | None = None) -> Manifest:
+           notes: list[str] | None = None) -> Manifest:
     """Spawn the run detached; the manifest ends `detached`, `error` (bootstrap; the connection lost
     during the launch, stage collector; or a `require-seed` run whose seed is not on its cache Volume:
     nothing is spawned), or `interrupted` by a signal, which is raised again once the manifest says so
@@ -103,7 +103,7 @@ def launch(plan, app_py: Path | Callable[[], Path], run_dir: Path, *, echo: Call
     write_text_atomic(run_dir / PLAN_FILE, plan.to_json())  # collect reads it to find the receipt's Volume
     manifest = advance(new_manifest(plan, backend="modal"), "planned", notes=list(notes or []))
     write_manifest(run_dir, manifest)
-    missing = missing_seed(plan, read_volume_file or volume_file_bytes)
+    missing = missing_seed(plan)
     if missing is not None:  # refused here, before an image build and GPU containers, not at MS807 there
         manifest = advance(manifest, "error", error=ManifestError(stage="bootstrap", message=missing))
         write_manifest(run_dir, manifest)

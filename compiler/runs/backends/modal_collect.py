@@ -30,7 +30,7 @@ from ..manifest import (
     utc_now,
 )
 from .modal_client import NoAnswer, T, describe, is_lost_connection, within
-from .modal_volume import volume_file_bytes, volume_path
+from .modal_volume import fetch_progress, volume_file_bytes, volume_path
 
 RESULT_RETENTION_DAYS = 7  # Modal keeps spawn() results this long, then get() raises OutputExpiredError
 
@@ -160,10 +160,13 @@ def _elsewhere(manifest: Manifest, answer: str) -> BackendError:
 
 @dataclass(frozen=True)
 class Cancelled:
-    """What `cancel` did: the manifest after it, and whether the call was stopped (not already finished)."""
+    """What `cancel` did: the manifest after it, whether the call was stopped (not already finished), and
+    why the run's progress could not be copied from its Volume once it ended (None: copied, or it had
+    ended before)."""
 
     manifest: Manifest
     stopped: bool
+    progress_problem: str | None = None
 
 
 def cancel(run_dir: Path) -> Cancelled:
@@ -172,19 +175,27 @@ def cancel(run_dir: Path) -> Cancelled:
     The run is collected first: a call that already finished keeps its receipt (cancelling it would
     throw the receipt away and say it was stopped). The containers are terminated too
     (`terminate_containers=True`): a cancelled input would otherwise keep its GPUs, billed, until the
-    function notices. Cancelled calls are not retried.
+    function notices. Cancelled calls are not retried. A run that ends here gets its progress.jsonl
+    copied from its Volume once more (what it committed), so `report` draws its loss curve.
     """
-    from modal.exception import AuthError, ConnectionError, NotFoundError
-
     run_dir = Path(run_dir)
     manifest = open_run(run_dir, "cancel", "A local run stops with Ctrl-C in the terminal running it (its receipt "
                                            "says `interrupted`)")
-    call_id = manifest.modal.function_call_id if manifest.modal else None
-    if not manifest.is_terminal:
-        manifest = _within(manifest, f"the poll of `{call_id}` before cancelling it",
-                           lambda: collect(run_dir))
     if manifest.is_terminal:
         return Cancelled(manifest, stopped=False)
+    call_id = manifest.modal.function_call_id
+    manifest = _within(manifest, f"the poll of `{call_id}` before cancelling it", lambda: collect(run_dir))
+    stopped = not manifest.is_terminal
+    if stopped:
+        manifest = _stop(run_dir, manifest)
+    return Cancelled(manifest, stopped, _last_progress(run_dir))
+
+
+def _stop(run_dir: Path, manifest: Manifest) -> Manifest:
+    """Cancel the run's call and its containers; the manifest ended `interrupted`."""
+    from modal.exception import AuthError, ConnectionError, NotFoundError
+
+    call_id = manifest.modal.function_call_id
     try:
         _within(manifest, f"the cancel of `{call_id}`",
                 lambda: _function_call(call_id).cancel(terminate_containers=True))
@@ -193,9 +204,17 @@ def cancel(run_dir: Path) -> Cancelled:
                            hint=f"Check `modal token info`; as a last resort, `modal app stop {manifest.modal.app_id}`"
                            ) from e
     note = f"cancelled with `megaspec cancel` at {utc_now()}; containers terminated, no retry"
-    manifest = update_manifest(run_dir, lambda m: m if m.is_terminal else advance(m, "interrupted",
-                                                                                  notes=[*m.notes, note]))
-    return Cancelled(manifest, stopped=True)
+    return update_manifest(run_dir, lambda m: m if m.is_terminal else advance(m, "interrupted",
+                                                                              notes=[*m.notes, note]))
+
+
+def _last_progress(run_dir: Path) -> str | None:
+    """The ended run's progress.jsonl copied from its Volume (`fetch_progress`, bounded); why not, or None."""
+    try:
+        return within("the read of the run's progress from its Volume",
+                      lambda: fetch_progress(run_dir, running=False))
+    except NoAnswer as e:
+        return str(e)
 
 
 def _within(manifest: Manifest, what: str, request: Callable[[], T]) -> T:

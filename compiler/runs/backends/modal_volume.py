@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import posixpath
-from collections.abc import Callable
 from pathlib import Path
 
 from megaspec.runtime.contract.files import READ_CAPS, UnreadableFile, read_bytes_capped, write_bytes_atomic
 from megaspec.runtime.contract.rundir import PLAN_FILE, PROGRESS_FILE, run_dir_in
 
 from .modal_client import describe
-
-ReadVolumeFile = Callable[[str, str], bytes]
 
 
 def volume_path(run_dir: Path, name: str) -> tuple[str, str] | None:
