@@ -139,7 +139,8 @@ def test_retry_failed_relaunches_the_error_run_as_slots_allow_and_never_an_ok_on
     assert len(_calls(mock)) == len(calls) + 1
     assert mf.read_manifest(three / "attempts" / "1").state == "error"
 
-    again = invoke("apply", str(sweep_dir), "--retry-failed")  # run 2 in flight: never run again
+    # the template with --resume is the same resume; run 2 in flight: never run again
+    again = invoke("apply", "t.yaml", "--resume", str(sweep_dir), "--retry-failed")
     assert "1 of 3 run(s) to run" in again.stdout and len(_calls(mock)) == len(calls) + 1
     assert not (two / "attempts" / "2").exists()
 
@@ -279,3 +280,34 @@ def test_the_relaunched_plan_continues_from_the_checkpoint_the_first_attempt_lef
         assert json.loads((on_volume / "attempts" / "1" / "receipt.json").read_text())["status"] == "error"
     finally:
         shutil.rmtree(volume, ignore_errors=True)
+
+
+def test_status_of_a_relaunched_run_never_shows_the_earlier_attempts_progress_as_its_own(mock, tmp_path,
+                                                                                          monkeypatch):
+    """Until the new container starts (and moves it to `attempts/` on the Volume), the run's Volume folder
+    holds attempt 1's progress.jsonl: put there as a container's commit would have left it."""
+    from megaspec.compiler.runs.backends.modal_volume import volume_path
+    from megaspec.runtime.contract.clock import utc_now
+    from tests.modal.conftest import put_on_volume
+
+    monkeypatch.chdir(tmp_path)
+    sweep_dir = ended_sweep(mock, tmp_path)
+    two = _run_dirs(sweep_dir)[1]
+    volume, path = volume_path(two, "progress.jsonl")
+
+    def step(n: int, at: str) -> bytes:
+        return (json.dumps({"step": n, "loss": 5.0, "losses": [5.0] * n, "lr": 1e-3, "grad_norm": 1.0,
+                            "tokens_per_s": 640.0, "eta_s": 2.0, "at": at}) + "\n").encode()
+
+    put_on_volume(volume, path, step(3, utc_now()))  # attempt 1's last step, before the resume
+    assert invoke("apply", str(sweep_dir)).exit_code == 1
+    mock.set("task_id", "ta-2")  # attempt 2's container is up, and has not logged a step yet
+    status = invoke("status", str(sweep_dir))
+    (row,) = [line for line in status.stdout.splitlines() if line.startswith(two.name)]
+    assert " 3/4 " not in row and "no progress of this attempt on Volume `again-ckpt` yet" in row, status.output
+    assert not (two / "progress.jsonl").exists()
+
+    put_on_volume(volume, path, step(1, utc_now()))  # attempt 2's first step
+    status = invoke("status", str(sweep_dir))
+    (row,) = [line for line in status.stdout.splitlines() if line.startswith(two.name)]
+    assert " 1/4 " in row, status.output

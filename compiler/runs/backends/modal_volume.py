@@ -53,9 +53,11 @@ def volume_file_bytes(volume: str, path: str, kind: str = "receipt") -> bytes:
     return bytes(data)
 
 
-def fetch_progress(run_dir: Path, running: bool) -> str | None:
+def fetch_progress(run_dir: Path, running: bool, since: str | None = None) -> str | None:
     """Copy the run's progress.jsonl from its Volume into `run_dir` (rewritten only when it changed);
-    None when copied, else why there is none here. Never raises: a run's state does not hang on it."""
+    None when copied, else why there is none here. Never raises: a run's state does not hang on it.
+    `since`: when this attempt of a run done again in its folder was queued; a file whose last event
+    is older is the earlier attempt's (the new container moves it to `attempts/` when it starts), not copied."""
     try:
         location = volume_path(run_dir, PROGRESS_FILE)
     except (OSError, ValueError) as e:
@@ -73,7 +75,18 @@ def fetch_progress(run_dir: Path, running: bool) -> str | None:
         return f"progress not copied: {e.reason}"
     except Exception as e:  # noqa: BLE001 - a Volume missing, Modal refusing or unreachable: said, never raised
         return f"progress not read from Volume `{volume}`: {describe(e)}"
+    if since is not None and _written_before(data, since):
+        return f"no progress of this attempt on Volume `{volume}` yet (what is there is an earlier attempt's)"
     return _store(Path(run_dir) / PROGRESS_FILE, data)
+
+
+def _written_before(data: bytes, since: str) -> bool:
+    """Whether the last event of a progress file was written before `since` (both UTC times)."""
+    from megaspec.runtime.contract.clock import seconds_between
+    from megaspec.runtime.contract.progress import event_or_none
+
+    event = event_or_none(data.rstrip(b"\n").rsplit(b"\n", 1)[-1])
+    return event is not None and "at" in event and seconds_between(since, event["at"]) < 0
 
 
 def _store(local: Path, data: bytes) -> str | None:
