@@ -150,6 +150,26 @@ def test_a_later_commit_shows_the_later_step(running, tmp_path):
     assert row_of(invoke("status", str(tmp_path / "runs")).stdout, running)[6] == "30/40"
 
 
+def test_status_watch_follows_the_commits_until_the_run_ends(running, tmp_path, monkeypatch, mock):
+    from types import SimpleNamespace
+
+    from megaspec.compiler.commands import runs as commands
+
+    put_on_volume(VOLUME, on_volume(running), progress_bytes(tmp_path, 12))
+    final = progress_bytes(tmp_path, 40)
+
+    def between_refreshes(seconds: float) -> None:  # what the container does while `--watch` waits
+        put_on_volume(VOLUME, on_volume(running), final)
+        mock.set("result.json", json.dumps(receipt_for(running)))
+
+    monkeypatch.setattr(commands, "time", SimpleNamespace(sleep=between_refreshes))
+    result = invoke("status", "--watch", str(tmp_path / "runs"))
+    first, last = result.stdout.split("1 run(s): 1 running")
+    assert result.exit_code == 0 and row_of(first, running)[6] == "12/40"
+    assert row_of(last, running)[1] == "ok" and last.rstrip().endswith("1 run(s): 1 ok")
+    assert (running / "progress.jsonl").read_bytes() == final
+
+
 def test_no_progress_on_the_volume_yet_is_said_and_changes_nothing(running, tmp_path):
     put_on_volume(VOLUME, "elsewhere/file", b"the Volume exists; this run committed nothing yet")
     result = invoke("status", str(tmp_path / "runs"))
@@ -189,6 +209,18 @@ def test_a_progress_file_over_the_cap_is_not_copied_and_is_said(running, tmp_pat
     row = row_of(result.stdout, running)
     assert result.exit_code == 0 and row[1] == "running" and row[6] == "12/40"  # the copy already here stays
     assert f"progress not copied: the progress on Volume `{VOLUME}` is over {cap:,} bytes" in row[11]
+
+
+def test_the_copy_is_never_written_through_a_link(running, tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"not megaspec's")
+    (running / "progress.jsonl").symlink_to(outside)
+    put_on_volume(VOLUME, on_volume(running), progress_bytes(tmp_path, 12))
+    result = invoke("status", str(tmp_path / "runs"))
+    row = row_of(result.stdout, running)
+    assert result.exit_code == 0 and row[1] == "running" and row[6] == "-", result.stdout
+    assert f"progress not copied to `{running / 'progress.jsonl'}`" in row[11]
+    assert outside.read_bytes() == b"not megaspec's" and (running / "progress.jsonl").is_symlink()
 
 
 def test_a_volume_that_does_not_answer_leaves_the_poll_within_its_bound(own_mock, tmp_path, monkeypatch):
