@@ -182,6 +182,24 @@ def test_no_progress_on_the_volume_yet_is_said_and_changes_nothing(running, tmp_
     assert not (running / "progress.jsonl").exists()
 
 
+@pytest.mark.parametrize("trouble", ["Volume deleted", "read refused"])
+def test_a_volume_gone_or_refusing_is_said_and_changes_nothing(mock, tmp_path, trouble):
+    import modal
+
+    run_dir = apply_detached(tmp_path, WITH_VOLUME.replace(VOLUME, "ms-progress-trouble"))
+    mock.set("task_id", "ta-01CONTAINER")
+    if trouble == "Volume deleted":
+        modal.Volume.objects.delete("ms-progress-trouble")
+        said = "progress not read from Volume `ms-progress-trouble`: NotFoundError: "
+    else:
+        mock.set("rpc_status.json", json.dumps({"VolumeGetFile2": ["PERMISSION_DENIED", "not yours"]}))
+        said = "progress not read from Volume `ms-progress-trouble`: PermissionDeniedError: not yours"
+    result = invoke("status", str(tmp_path / "runs"))
+    row = row_of(result.stdout, run_dir)
+    assert result.exit_code == 0 and row[1] == "running" and row[6] == "-" and said in row[11], result.stdout
+    assert json.loads(invoke("status", "--json", str(tmp_path / "runs")).stdout)[0]["progress_problem"].startswith(said)
+
+
 def test_a_run_without_a_volume_says_its_progress_is_only_in_the_container(mock, tmp_path):
     run_dir = apply_detached(tmp_path, CPU_ON_MODAL)
     result = invoke("status", str(tmp_path / "runs"))
