@@ -55,21 +55,15 @@ def progress_of(view: RunView, now: str) -> Progress:
     elapsed = max(seconds_between(start, m.completed_at or now), 0.0)
     if m.is_terminal:
         return Progress(start, elapsed_s=elapsed)
-    from megaspec.runtime.contract.progress import last_step
+    from megaspec.runtime.contract.progress import last_step, written_before
 
     event = last_step(view.run_dir)
-    if event is None or _before(event, start):
+    if event is None or written_before(event, start):  # an earlier attempt's step is not this one's
         return Progress(start, elapsed_s=elapsed)
     eta = event.get("eta_s")
     age = _age_s(view.run_dir, event, now)
     return Progress(start, event["step"], _planned_steps(view.run_dir), event.get("loss"), event.get("tokens_per_s"),
                     elapsed, None if eta is None else max(eta - age, 0.0))
-
-
-def _before(event: dict, start: str) -> bool:
-    """Whether the step `event` was written before this attempt was launched: an earlier attempt's, on the
-    Volume of a run launched again in its folder until the new container moves it to `attempts/<n>/`."""
-    return "at" in event and seconds_between(start, event["at"]) < 0
 
 
 def _age_s(run_dir: Path, event: dict, now: str) -> float:

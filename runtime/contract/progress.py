@@ -118,6 +118,13 @@ def event_or_none(line: bytes) -> dict[str, Any] | None:
     return event if counts_ok and numbers_ok and losses_ok and evals_ok and at_ok else None
 
 
+def written_before(event: dict[str, Any], time: str) -> bool:
+    """Whether `event` was written before `time` (UTC): an earlier attempt's, for a run done again in its
+    folder whose Volume folder keeps the old progress.jsonl until the new container moves it to
+    `attempts/<n>/`. An event without `at` (an older file) is not judged."""
+    return "at" in event and parse_utc(event["at"]) < parse_utc(time)
+
+
 def _is_utc(value: Any) -> bool:
     """A timestamp with its UTC offset (a time without one cannot be compared with `utc_now()`)."""
     if not isinstance(value, str) or len(value) > 40:

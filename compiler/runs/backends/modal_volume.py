@@ -81,12 +81,11 @@ def fetch_progress(run_dir: Path, running: bool, since: str | None = None) -> st
 
 
 def _written_before(data: bytes, since: str) -> bool:
-    """Whether the last event of a progress file was written before `since` (both UTC times)."""
-    from megaspec.runtime.contract.clock import seconds_between
-    from megaspec.runtime.contract.progress import event_or_none
+    """Whether the last event of a progress file was written before `since` (UTC)."""
+    from megaspec.runtime.contract.progress import event_or_none, written_before
 
     event = event_or_none(data.rstrip(b"\n").rsplit(b"\n", 1)[-1])
-    return event is not None and "at" in event and seconds_between(since, event["at"]) < 0
+    return event is not None and written_before(event, since)
 
 
 def _store(local: Path, data: bytes) -> str | None:
