@@ -78,9 +78,12 @@ def put_progress(seed: Path) -> None:
 
     from megaspec.compiler.runs.backends.modal_volume import volume_path
 
+    from megaspec.runtime.contract.clock import utc_now
+
     volume, path = volume_path(seed, "progress.jsonl")
+    now = utc_now()  # after the launch: a step written before it would be an earlier attempt's, not shown
     progress = "".join(json.dumps({"step": s, "loss": 5.0, "losses": [5.0], "tokens_per_s": 3000.0, "eta_s": 9.0,
-                                   "at": "2026-01-02T03:04:05.000000Z"}) + "\n" for s in range(1, 31))
+                                   "at": now}) + "\n" for s in range(1, 31))
     with modal.Volume.from_name(volume, create_if_missing=True).batch_upload(force=True) as batch:
         batch.put_file(io.BytesIO(progress.encode()), path)
 
