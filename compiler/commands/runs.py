@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -41,7 +42,18 @@ def _filled_sweep(sweep_dir: Path, dirs: list[Path], views: list):
     from ..runs.sweep_launch import fill_slots
 
     launched = fill_slots(sweep_dir, echo=_stderr)
-    return refresh(dirs, echo=_stderr, poll_modal=False) if launched.run_ids else views
+    if not launched.run_ids:
+        return views
+    polled = {v.run_dir: v for v in views}
+    return [_kept(v, polled[v.run_dir]) for v in refresh(dirs, echo=_stderr, poll_modal=False)]
+
+
+def _kept(fresh, polled):
+    """A run's view read again after the launches, with what its poll found besides the manifest (a poll
+    that failed, why its progress is missing)."""
+    if fresh.manifest is None or polled.manifest is None:
+        return fresh
+    return replace(fresh, problem=polled.problem, hint=polled.hint, progress_problem=polled.progress_problem)
 
 
 @click.command()

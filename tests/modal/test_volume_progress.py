@@ -170,6 +170,25 @@ def test_status_watch_follows_the_commits_until_the_run_ends(running, tmp_path, 
     assert (running / "progress.jsonl").read_bytes() == final
 
 
+def test_a_sweep_status_that_launches_a_queued_run_keeps_what_the_polls_found(mock, tmp_path, monkeypatch):
+    """`status SWEEP_DIR` reads the runs again after launching into a freed slot: a poll's findings stay."""
+    from megaspec.compiler.runs.sweep_manifest import read_sweep
+    from tests.modal.test_sweep_modal import TEMPLATE
+
+    monkeypatch.chdir(tmp_path)  # the project: a queued run's app is rendered again only inside it
+    (tmp_path / "t.yaml").write_text(TEMPLATE + f"volumes: {{checkpoints: {{name: {VOLUME}, mount: /vol/ckpt}}}}\n")
+    applied = invoke("apply", "t.yaml", "--runs-dir", str(tmp_path / "runs"), "-o", str(tmp_path / "b"), "--yes")
+    assert applied.exit_code == 0, applied.output
+    (sweep_dir,) = (tmp_path / "runs").iterdir()
+    first, second, third = (sweep_dir / r.run_dir for r in read_sweep(sweep_dir).runs)
+    mock.set("finished_calls.txt", mf.read_manifest(first).modal.function_call_id)
+    mock.set("result.json", json.dumps(receipt_for(first)))
+    mock.set("task_id", "ta-01CONTAINER")
+    result = invoke("status", str(sweep_dir))
+    assert [row_of(result.stdout, d)[1] for d in (first, second, third)] == ["ok", "running", "detached"]
+    assert f"no progress on Volume `{VOLUME}` yet" in row_of(result.stdout, second)[11], result.stdout
+
+
 def test_no_progress_on_the_volume_yet_is_said_and_changes_nothing(running, tmp_path):
     put_on_volume(VOLUME, "elsewhere/file", b"the Volume exists; this run committed nothing yet")
     result = invoke("status", str(tmp_path / "runs"))
