@@ -83,13 +83,16 @@ TAIL_BYTES = 1 << 16  # the end of progress.jsonl that holds its last step event
 
 def last_step(run_dir: Path) -> dict[str, Any] | None:
     """The last step event of `run_dir`'s progress.jsonl, read from its last TAIL_BYTES (a line cut at
-    the start of that read is no event and is skipped); None when there is none or it cannot be read."""
+    the start of that read is no event and is skipped), else from the whole file (a line longer than
+    that at its end, a long resume marker); None when there is none or it cannot be read."""
     path = run_dir / PROGRESS_FILE
     try:
-        events = read_events(path, max(0, path.stat().st_size - TAIL_BYTES))[0]
+        start = max(0, path.stat().st_size - TAIL_BYTES)
+        steps = [e for e in read_events(path, start)[0] if "step" in e]
+        if not steps and start > 0:
+            steps = [e for e in read_events(path)[0] if "step" in e]
     except (OSError, UnreadableFile):
         return None
-    steps = [e for e in events if "step" in e]
     return steps[-1] if steps else None
 
 

@@ -228,7 +228,7 @@ def test_a_run_without_a_volume_says_its_progress_is_only_in_the_container(mock,
 
 def test_a_hostile_progress_file_shows_only_its_events(running, tmp_path):
     good = progress_bytes(tmp_path, 12).splitlines()
-    garbage = [b"\x1b[2J\x1b]0;owned\x07", b"\xff\xfe not utf-8", b"[" * 1000, b'{"step": "\\u001b[31m"}',
+    garbage = [b"\x1b[2J\x1b]0;owned\x07", b"\xff\xfe not utf-8", b"[" * 100_000, b'{"step": "\\u001b[31m"}',
                b'{"step": 13, "loss": 1.0, "at": "\\u001b[31m 2026"}', b'{"step": 14, "loss": "1.0"}',
                b'{"step": 15, "at": "2026-01-02T03:04:05"}']  # a time without its zone is no time
     put_on_volume(VOLUME, on_volume(running), b"\n".join([*good, *garbage, b'{"step": 16, "lo']))
