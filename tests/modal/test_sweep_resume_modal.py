@@ -311,3 +311,31 @@ def test_status_of_a_relaunched_run_never_shows_the_earlier_attempts_progress_as
     status = invoke("status", str(sweep_dir))
     (row,) = [line for line in status.stdout.splitlines() if line.startswith(two.name)]
     assert " 1/4 " in row, status.output
+
+
+def test_an_earlier_attempts_receipt_on_the_volume_never_ends_the_relaunched_run(mock, tmp_path, monkeypatch):
+    """Modal answering that the new call's result expired sends collect to the run's Volume folder, which
+    still holds attempt 1's receipt (same run id, same plan) until the new container moves it."""
+    from megaspec.compiler.runs.backends.modal_volume import volume_path
+    from tests.modal.conftest import put_on_volume
+
+    monkeypatch.chdir(tmp_path)
+    sweep_dir = ended_sweep(mock, tmp_path)
+    two = _run_dirs(sweep_dir)[1]
+    put_on_volume(*volume_path(two, "receipt.json"), json.dumps(receipt_for(two)).encode())  # started 2026-01-02
+    assert invoke("apply", str(sweep_dir)).exit_code == 1
+
+    def expired(queued_at: str | None = None) -> mf.Manifest:
+        """The relaunched call answered as expired (the server's answer to an unknown call id)."""
+        m = mf.read_manifest(two)
+        unknown = mf.ModalCall.model_validate({**dict(m.modal), "function_call_id": "fc-unknown"})
+        moved = [mf.Transition(state="planned", at=queued_at), *m.transitions[1:]] if queued_at else m.transitions
+        mf.write_manifest(two, m.model_copy(update={"modal": unknown, "transitions": moved}))
+        invoke("collect", str(two))
+        return mf.read_manifest(two)
+
+    m = expired()  # queued minutes ago: the answer is not trusted, and the receipt there is not this attempt's
+    assert m.state == "detached" and "the one there is an earlier attempt's" in m.notes[-1], m.notes
+    assert not (two / "receipt.json").exists()
+    m = expired("2026-01-03T00:00:00.000000Z")  # queued long ago: trusted; this attempt left no receipt
+    assert m.state == "error" and m.error.stage == "persistence" and "earlier attempt's" in m.error.message

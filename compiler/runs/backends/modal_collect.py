@@ -23,6 +23,7 @@ from ..manifest import (
     ManifestError,
     ModalCall,
     advance,
+    parse_receipt,
     read_manifest,
     store_receipt,
     store_receipt_file,
@@ -336,7 +337,29 @@ def _expired(run_dir: Path, manifest: Manifest) -> Callable[[Manifest], Manifest
         note = f"{how}; reading it failed ({describe(e)}): run `modal volume get {volume} {path} {local}`, " \
                f"then `megaspec collect {run_dir}` again"
         return lambda m: _noted(m, note)
+    if _earlier_attempts(run_dir, manifest, data):  # the folder is reused: its receipt may predate this attempt
+        earlier = f"{how}, but the one there is an earlier attempt's (started before this attempt was queued)"
+        if not trusted:
+            return lambda m: _noted(m, earlier + "; collect it again later")
+        return lambda m: advance(m, "error", error=ManifestError(
+            stage="persistence", message=f"{earlier}: this attempt left none there"))
     return lambda m: store_receipt(run_dir, _noted(m, how + "; read from there"), data, source=f"Volume `{volume}`")
+
+
+def _earlier_attempts(run_dir: Path, manifest: Manifest, data: bytes) -> bool:
+    """Whether a receipt read from the Volume is an earlier attempt's, for a run done again in its folder
+    (`attempts/`): it started before this attempt was queued. A receipt that does not parse is judged
+    by `store_receipt`, which says what is wrong with it."""
+    from megaspec.runtime.contract.clock import parse_utc
+    from megaspec.runtime.contract.rundir import archived_attempts
+
+    if not archived_attempts(run_dir):
+        return False
+    try:
+        started = parse_receipt(data).started_at
+    except ValueError:
+        return False
+    return parse_utc(started) < parse_utc(manifest.transitions[0].at)
 
 
 def _noted(manifest: Manifest, note: str) -> Manifest:
