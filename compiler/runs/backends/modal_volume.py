@@ -19,6 +19,7 @@ from pathlib import Path
 from megaspec.runtime.contract.files import READ_CAPS, UnreadableFile, read_bytes_capped, write_bytes_atomic
 from megaspec.runtime.contract.rundir import PLAN_FILE, PROGRESS_FILE, run_dir_in
 
+from ...spec.mounts import is_under, normalize
 from .modal_client import describe
 
 
@@ -28,12 +29,11 @@ def volume_path(run_dir: Path, name: str) -> tuple[str, str] | None:
     from megaspec.runtime.contract.plan import read_plan
 
     plan = read_plan(Path(run_dir) / PLAN_FILE)
-    folder = run_dir_in(plan.modal.runs_dir, plan).rstrip("/")
-    for volume in plan.modal.volumes:
-        mount = volume.mount.rstrip("/")
-        if folder.startswith(mount + "/"):
-            return volume.name, posixpath.join(folder[len(mount) + 1:], name)
-    return None
+    folder = normalize(run_dir_in(plan.modal.runs_dir, plan))
+    volume = next((v for v in plan.modal.volumes if is_under(folder, v.mount)), None)  # none nest (MS403)
+    if volume is None:
+        return None
+    return volume.name, posixpath.join(posixpath.relpath(folder, normalize(volume.mount)), name)
 
 
 def volume_file_bytes(volume: str, path: str, kind: str = "receipt") -> bytes:
