@@ -110,3 +110,17 @@ def test_the_tail_of_a_modal_runs_logs_is_bounded_and_says_what_it_waited_for(mo
     result = CliRunner().invoke(cli, ["logs", str(detached)], catch_exceptions=False)
     assert result.exit_code == 1 and "Modal did not answer the last 500 log entries of `fc-" in result.stderr, \
         result.output
+
+
+def test_a_local_run_resumed_in_its_folder_names_its_earlier_attempts_logs_which_still_read(tmp_path):
+    from megaspec.runtime.contract.rundir import archive_previous_attempt
+
+    run_dir = local_run_with_logs(tmp_path / "run", "interrupted")
+    archive_previous_attempt(run_dir, extra=(mf.MANIFEST_FILE,))  # as `apply --resume` does before attempt 2
+    local_run_with_logs(run_dir, "ok")
+    (run_dir / "logs" / "tiny_abc" / "attempt_1" / "0" / "stdout.log").write_text("attempt 2 from 0\n")
+    current = invoke("logs", str(run_dir))
+    assert current.exit_code == 0 and f"`megaspec logs {run_dir / 'attempts' / '1'}`" in current.stderr
+    assert "[rank 0] attempt 2 from 0" in current.stdout and "step 1 from 0" not in current.stdout
+    earlier = invoke("logs", str(run_dir / "attempts" / "1"))
+    assert earlier.exit_code == 0 and "[rank 0] step 1 from 0" in earlier.stdout, earlier.output
