@@ -148,12 +148,8 @@ def _poll_one(run_dir: Path) -> RunView:
 def _with_progress(view: RunView) -> RunView:
     """The polled run with its progress.jsonl copied from its Volume, or with why not (nothing is
     copied for a poll that failed: the Volume is as far away as the call)."""
-    from megaspec.runtime.contract.rundir import archived_attempts
-
     from .backends.modal_volume import fetch_progress
 
     if view.problem is not None or view.manifest is None:
         return view
-    m = view.manifest  # a run done again in its folder: its Volume folder holds the earlier attempt's file first
-    since = m.transitions[0].at if archived_attempts(view.run_dir) else None
-    return replace(view, progress_problem=fetch_progress(view.run_dir, running=not m.is_terminal, since=since))
+    return replace(view, progress_problem=fetch_progress(view.run_dir, view.manifest))

@@ -189,7 +189,7 @@ def cancel(run_dir: Path) -> Cancelled:
     stopped = not manifest.is_terminal
     if stopped:
         manifest = _stop(run_dir, manifest)
-    return Cancelled(manifest, stopped, _last_progress(run_dir))
+    return Cancelled(manifest, stopped, _last_progress(run_dir, manifest))
 
 
 def _stop(run_dir: Path, manifest: Manifest) -> Manifest:
@@ -209,11 +209,10 @@ def _stop(run_dir: Path, manifest: Manifest) -> Manifest:
                                                                               notes=[*m.notes, note]))
 
 
-def _last_progress(run_dir: Path) -> str | None:
+def _last_progress(run_dir: Path, manifest: Manifest) -> str | None:
     """The ended run's progress.jsonl copied from its Volume (`fetch_progress`, bounded); why not, or None."""
     try:
-        return within("the read of the run's progress from its Volume",
-                      lambda: fetch_progress(run_dir, running=False))
+        return within("the read of the run's progress from its Volume", lambda: fetch_progress(run_dir, manifest))
     except NoAnswer as e:
         return str(e)
 

@@ -15,12 +15,16 @@ from __future__ import annotations
 import contextlib
 import posixpath
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from megaspec.runtime.contract.files import READ_CAPS, UnreadableFile, read_bytes_capped, write_bytes_atomic
-from megaspec.runtime.contract.rundir import PLAN_FILE, PROGRESS_FILE, run_dir_in
+from megaspec.runtime.contract.rundir import PLAN_FILE, PROGRESS_FILE, archived_attempts, run_dir_in
 
 from ...spec.mounts import is_under, normalize
 from .modal_client import describe
+
+if TYPE_CHECKING:
+    from ..manifest import Manifest
 
 
 def volume_path(run_dir: Path, name: str) -> tuple[str, str] | None:
@@ -53,11 +57,14 @@ def volume_file_bytes(volume: str, path: str, kind: str = "receipt") -> bytes:
     return bytes(data)
 
 
-def fetch_progress(run_dir: Path, running: bool, since: str | None = None) -> str | None:
+def fetch_progress(run_dir: Path, manifest: Manifest) -> str | None:
     """Copy the run's progress.jsonl from its Volume into `run_dir` (rewritten only when it changed);
     None when copied, else why there is none here. Never raises: a run's state does not hang on it.
-    `since`: when this attempt of a run done again in its folder was queued; a file whose last event
-    is older is the earlier attempt's (the new container moves it to `attempts/` when it starts), not copied."""
+    For a run done again in its folder, a file whose last event was written before this attempt was
+    queued (`manifest`'s first transition) is the earlier attempt's (the new container moves it to
+    `attempts/` when it starts): not copied."""
+    running = not manifest.is_terminal
+    since = manifest.transitions[0].at if archived_attempts(run_dir) else None
     try:
         location = volume_path(run_dir, PROGRESS_FILE)
     except (OSError, ValueError) as e:
