@@ -167,8 +167,11 @@ def _detail(m: Manifest, run_dir: Path) -> str:
 
 def view_json(view: RunView, now: str | None = None) -> dict:
     """A run for machines: the manifest as stored (None when unreadable), the refresh problem, why a
-    Modal run's progress could not be copied (`progress_problem`), and the table's progress fields
-    (`launched_at`, `step`, `planned_steps`, `loss`, `tokens_per_s`, `elapsed_s`, `eta_s`)."""
+    Modal run's progress could not be copied (`progress_problem`), the table's progress fields
+    (`launched_at`, `step`, `planned_steps`, `loss`, `tokens_per_s`, `elapsed_s`, `eta_s`), and which
+    attempt in its run folder this is (`attempt`: 2 or more for a run done again, the earlier ones in attempts/)."""
+    from megaspec.runtime.contract.rundir import archived_attempts
+
     return {"run_dir": str(view.run_dir), "problem": view.problem, "progress_problem": view.progress_problem,
-            **asdict(progress_of(view, now or utc_now())),
+            **asdict(progress_of(view, now or utc_now())), "attempt": archived_attempts(view.run_dir) + 1,
             "manifest": view.manifest.model_dump(mode="json") if view.manifest else None}

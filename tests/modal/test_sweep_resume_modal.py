@@ -118,6 +118,8 @@ def test_a_resume_relaunches_the_interrupted_run_in_its_folder_and_keeps_the_ear
     status = invoke("status", str(sweep_dir))
     assert "3 run(s): 1 detached, 1 ok, 1 error" in status.stdout and "(attempt 2; earlier ones in attempts/)" in \
         status.stdout
+    as_json = {Path(v["run_dir"]).name: v["attempt"] for v in json.loads(invoke("status", str(sweep_dir), "--json").stdout)}
+    assert as_json == {one.name: 1, two.name: 2, three.name: 1}
     report = invoke("report", str(sweep_dir))
     assert report.exit_code == 0, report.output
     assert "again-002: attempt 2 shown; the earlier ones in attempts/ of its run folder" in report.stdout
