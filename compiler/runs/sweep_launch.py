@@ -118,7 +118,8 @@ def _requeue_all(sweep_dir: Path, sweep: SweepManifest, again: frozenset[str], e
             try:
                 stop_cut_off_launch(read_manifest(sweep_dir / run.run_dir), echo)
                 moved = requeue(sweep_dir / run.run_dir, again) or moved
-            except (ValueError, BackendError) as e:  # unreadable, or an app not stopped: it stays, the others go
+            except (ValueError, OSError, BackendError) as e:  # unreadable, unwritable, or an app not stopped:
+                # it stays as it is (its manifest is rewritten last), the others go
                 echo(f"{run.name}: not run again: {str(e).splitlines()[0]}"
                      + (f"\n  = help: {e.hint}" if isinstance(e, BackendError) else ""))
     return moved

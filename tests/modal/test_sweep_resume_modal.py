@@ -341,3 +341,14 @@ def test_an_earlier_attempts_receipt_on_the_volume_never_ends_the_relaunched_run
     assert not (two / "receipt.json").exists()
     m = expired("2026-01-03T00:00:00.000000Z")  # queued long ago: trusted; this attempt left no receipt
     assert m.state == "error" and m.error.stage == "persistence" and "earlier attempt's" in m.error.message
+
+
+def test_a_run_whose_attempt_cannot_be_archived_stays_as_it_was_and_says_why(mock, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sweep_dir = ended_sweep(mock, tmp_path)
+    two = _run_dirs(sweep_dir)[1]
+    (two / "attempts").write_text("")  # a file where the archive folder goes: its creation fails (an OSError)
+    before, calls = (two / "manifest.json").read_bytes(), _calls(mock)
+    resumed = invoke("apply", str(sweep_dir))
+    assert "again-002: not run again: " in resumed.stdout and "Traceback" not in resumed.output, resumed.output
+    assert (two / "manifest.json").read_bytes() == before and _calls(mock) == calls
