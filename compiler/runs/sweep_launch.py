@@ -99,12 +99,17 @@ def requeue(run_dir: Path, again: Collection[str]) -> bool:
             return False
         plan = read_plan(run_dir / PLAN_FILE)
         archive = archive_previous_attempt(run_dir, copied=(MANIFEST_FILE,))
-        call = before.modal.function_call_id if before.modal else None
-        note = (f"attempt {archived_attempts(run_dir) + 1} in this run folder; attempt {archive.name} ({before.state}"
-                + (f", call {call}" if call else "") + f") is in {ATTEMPTS_DIR}/{archive.name}/: "
-                f"`megaspec logs {run_dir / ATTEMPTS_DIR / archive.name}` shows its logs")
+        note = _attempt_note(archive, before)
         write_manifest(run_dir, advance(new_manifest(plan, backend=before.backend), "planned", notes=[note]))
         return True
+
+
+def _attempt_note(archive: Path, before) -> str:
+    """`attempt 2 in this run folder; attempt 1 (interrupted, call fc-1) is in attempts/1/: ...`."""
+    call = before.modal.function_call_id if before.modal else None
+    return (f"attempt {int(archive.name) + 1} in this run folder; attempt {archive.name} ({before.state}"
+            + (f", call {call}" if call else "") + f") is in {ATTEMPTS_DIR}/{archive.name}/: "
+            f"`megaspec logs {archive}` shows its logs")
 
 
 def _requeue_all(sweep_dir: Path, sweep: SweepManifest, again: frozenset[str], echo: Callable[[str], None]) -> bool:
