@@ -23,6 +23,7 @@ import multiprocessing.forkserver as forkserver
 import os
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,9 @@ from ..contract.rank_status import read_statuses
 from . import lifeline
 
 PRELOAD = ["megaspec.runtime.launch.preload"]
+SOCKET_PATH_MAX = 107  # bytes of an AF_UNIX socket's path (sun_path holds 108 with the NUL)
+SOCKET_SUFFIX_LEN = len("/pymp-12345678/listener-12345678")  # what multiprocessing adds to the temp dir
+SHORT_TEMP = "/tmp"
 
 _server_env: dict[str, str] | None = None  # the environment the running server was started with
 
@@ -49,9 +53,27 @@ def start_fork_server() -> str:
             return "spawn"
         stop()
     multiprocessing.set_forkserver_preload(PRELOAD)
-    forkserver.ensure_running()
+    try:
+        with _temp_dir_for_sockets():
+            forkserver.ensure_running()
+    except OSError:  # no folder its socket fits in: the ranks are spawned (a slower start, the same run)
+        return "spawn"
     _server_env = env
     return "forkserver"
+
+
+@contextlib.contextmanager
+def _temp_dir_for_sockets() -> Iterator[None]:
+    """The server listens on a socket in a folder multiprocessing makes in the temp dir ($TMPDIR), once
+    per process. A temp dir too long for a socket's path (a deep TMPDIR, as on macOS or some CI
+    runners) failed the launch; while the server starts, that folder is made in /tmp instead."""
+    before = tempfile.tempdir
+    if len(os.fsencode(tempfile.gettempdir())) + SOCKET_SUFFIX_LEN > SOCKET_PATH_MAX:
+        tempfile.tempdir = SHORT_TEMP
+    try:
+        yield
+    finally:
+        tempfile.tempdir = before
 
 
 def run_rank(*args: Any) -> int:

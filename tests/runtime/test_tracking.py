@@ -77,10 +77,14 @@ def wandb_losses(rows: list[dict[str, Any]]) -> list[tuple[int, float]]:
 
 @pytest.fixture
 def wandb_env(monkeypatch, tmp_path) -> Path:
-    """A home of its own (to show nothing is written there) and the WANDB_* variables the mirror sets, restored."""
+    """A home and a temp folder of its own (to show nothing is written there: another test worker's wandb
+    writes to the shared /tmp meanwhile) and the WANDB_* variables the mirror sets, restored."""
     pytest.importorskip("wandb", reason="megaspec[tracking] (in the `test` extra) installs wandb")
-    home = tmp_path / "home"
+    home, temp = tmp_path / "home", tmp_path / "tmp"
     home.mkdir()
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))  # the megaspec processes a test starts
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # this one
     for var in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
         monkeypatch.setenv(var, str(home))
     for var in [*tracking.WANDB_DIRS, "WANDB_ERROR_REPORTING", "WANDB_API_KEY", "WANDB_MODE", "WANDB_DIR"]:

@@ -102,15 +102,15 @@ def _run_claimed(plan, run_dir: Path, on_event: EventSink | None, resume: bool,
         manifest = advance(manifest, "error", error=ManifestError(stage="bootstrap", message=f"MS807: {missing}"))
         write_manifest(run_dir, manifest)
         return manifest
-    start_fork_server()  # its import of the rank code overlaps the launcher's import of torch below
-    from megaspec.runtime.launch.entry import run_plan
-
-    _quiet_shutdown()
     notes = [_again_note(plan, run_dir)] if resume else []
-    manifest = advance(manifest, "running", process=this_process(), notes=notes)
-    write_manifest(run_dir, manifest)
     timeout_s = plan.resources.timeout_s
-    try:
+    try:  # from here on, whatever fails ends the manifest (it never stays `planned` or `running`)
+        start_fork_server()  # its import of the rank code overlaps the launcher's import of torch below
+        from megaspec.runtime.launch.entry import run_plan
+
+        _quiet_shutdown()
+        manifest = advance(manifest, "running", process=this_process(), notes=notes)
+        write_manifest(run_dir, manifest)
         with deadline(timeout_s, f"`resources.timeout` ({timeout_s} s) on this machine"):
             receipt = run_plan(plan, run_dir, on_event=on_event)
     except KeyboardInterrupt:
