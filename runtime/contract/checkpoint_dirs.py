@@ -40,10 +40,43 @@ def remove_unfinished(root: Path | None) -> list[Path]:
     return found
 
 
-def write_checksums(folder: Path) -> None:
-    """Record the sha256 of every file of a finished DCP save, beside them."""
+def write_checksums(folder: Path, lineage_key: str | None = None) -> None:
+    """Record the sha256 of every file of a finished DCP save, beside them, and the `lineage` of the run
+    that saved it."""
     sums = {p.name: _sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != CHECKSUMS_FILE}
-    write_text_atomic(folder / CHECKSUMS_FILE, json.dumps({"sha256": sums}, indent=1, sort_keys=True))
+    record = {"sha256": sums, **({"lineage": lineage_key} if lineage_key else {})}
+    write_text_atomic(folder / CHECKSUMS_FILE, json.dumps(record, indent=1, sort_keys=True))
+
+
+# What a checkpoint's weights are a function of, besides the model and the data (`lineage`).
+LINEAGE_TRAIN = ("global_batch", "seq_len", "lr", "min_lr_ratio", "lr_warmup_steps", "weight_decay", "grad_clip",
+                 "precision", "seed")
+
+
+def lineage(plan: Plan) -> str:
+    """The sha256 of what a checkpoint's weights are a function of: the model (a preset's shape, or the
+    user's entry, args, code sha256 and vocabulary), the data (source, path, token type) and the
+    optimization (LINEAGE_TRAIN: batch, sequence length, the learning-rate schedule but its length,
+    weight decay, clipping, precision, seed). A run that only runs longer (`train.steps`), elsewhere or
+    on other hardware continues a checkpoint's lineage; one that changes any of these would train its
+    weights under other settings (a Modal run's checkpoint folder is named after the spec, so a changed
+    spec applied again finds the previous experiment's checkpoints there)."""
+    model = plan.model.model_dump(mode="json", exclude={"num_params": True, "flops_per_token": True,
+                                                         "user": {"code"}})
+    data = plan.data.model_dump(mode="json", include={"source", "path", "dtype"})
+    train = plan.train.model_dump(mode="json", include=set(LINEAGE_TRAIN))
+    body = json.dumps({"model": model, "data": data, "train": train}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def lineage_of(folder: Path) -> str | None:
+    """The lineage a checkpoint was saved with; None when it records none (saved before lineages) or
+    its checksum file is unreadable (`damage` says so)."""
+    try:
+        found = json.loads((folder / CHECKSUMS_FILE).read_text(encoding="utf-8")).get("lineage")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) else None
 
 
 def damage(folder: Path) -> str | None:

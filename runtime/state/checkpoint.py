@@ -26,7 +26,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from ..contract.checkpoint_dirs import complete_steps, damage, step_dir, tmp_dir, write_checksums
+from ..contract.checkpoint_dirs import complete_steps, damage, lineage_of, step_dir, tmp_dir, write_checksums
 from ..contract.errors import CheckpointError, StorageError, describe_storage, storage_error
 from ..rank import drills
 
@@ -44,9 +44,9 @@ def _state(model: nn.Module, optimizer: torch.optim.Optimizer, step: int, eval_e
 
 
 def save(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int, losses: list[float],
-         data_position: int, keep: int, evals: list[dict] | None = None) -> float:
-    """Save step `step` on every rank; rank 0 records each file's sha256, renames the finished dir
-    and prunes old ones."""
+         data_position: int, keep: int, evals: list[dict] | None = None, lineage_key: str | None = None) -> float:
+    """Save step `step` on every rank; rank 0 records each file's sha256 and the run's lineage, renames
+    the finished dir and prunes old ones."""
     start = time.perf_counter()
     final, tmp = step_dir(root, step), tmp_dir(root, step)
     state = _state(model, optimizer, step, None)
@@ -60,7 +60,7 @@ def save(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: i
         dcp.save(state, checkpoint_id=tmp)
         dist.barrier()
         if dist.get_rank() == 0:
-            write_checksums(tmp)
+            write_checksums(tmp, lineage_key)
             shutil.rmtree(final, ignore_errors=True)
             tmp.rename(final)
             drills.damage_saved(step, final)
@@ -92,11 +92,13 @@ def _prune(root: Path, keep: int) -> None:
 
 
 def load_latest(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                eval_every: int | None = None) -> tuple[dict | None, list[str]]:
+                eval_every: int | None = None, lineage_key: str | None = None) -> tuple[dict | None, list[str]]:
     """Load the newest intact checkpoint in place: (its train state, or None if there is none; each
-    newer checkpoint passed over, with why). Only damaged ones: a `CheckpointError` naming each."""
+    newer checkpoint passed over, with why). Only damaged ones: a `CheckpointError` naming each. One
+    saved by another experiment (its lineage is not `lineage_key`) is never loaded: a `CheckpointError`."""
     skipped: list[str] = []
     for step in reversed(complete_steps(root)):
+        _refuse_foreign(root, step, lineage_key)
         problem = _agreed(damage(step_dir(root, step)))
         if problem is None:
             try:
@@ -108,6 +110,17 @@ def load_latest(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
         raise CheckpointError("no intact checkpoint to resume from: " + "; ".join(skipped)
                               + ". Remove the damaged ones to start from step 0", stage="checkpoint")
     return None, skipped
+
+
+def _refuse_foreign(root: Path, step: int, lineage_key: str | None) -> None:
+    """A checkpoint of another experiment (rank 0's reading, for every rank) ends the run before any step."""
+    theirs = lineage_of(step_dir(root, step))
+    if _agreed("foreign" if lineage_key and theirs and theirs != lineage_key else None):
+        raise CheckpointError(
+            f"`{step_dir(root, step)}` was saved by another experiment: its model, data or optimization settings "
+            f"(lineage {theirs[:12] if theirs else '?'}) are not this run's ({lineage_key[:12]}), so resuming would train "
+            "its weights under this run's settings. A Modal checkpoint folder is named after the spec: give a "
+            "changed experiment a new `name:`, or move that folder away to start fresh", stage="checkpoint")
 
 
 def _agreed(problem: str | None) -> str | None:

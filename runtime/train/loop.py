@@ -129,7 +129,8 @@ def _train(plan: Plan, r: Rank, status: RankStatus, run_dir: Path, seeded: bool,
             status.enter("checkpoint")
             drills.fire(r.rank, "checkpoint", step)
             ckpt.save_s = checkpoint.save(ckpt_root, model, optimizer, step, losses, step * t.global_batch,
-                                          plan.checkpoint.keep, outcome.evals if t.eval else None)
+                                          plan.checkpoint.keep, outcome.evals if t.eval else None,
+                                          checkpoint_dirs.lineage(plan))
             ckpt.saved_steps.append(step)
             status.enter("train")
             clock.start()  # the save is reported as save_s, not as step time
@@ -182,7 +183,8 @@ def _resume(plan: Plan, root: Path | None, model: torch.nn.Module, optimizer: to
     status.enter("checkpoint")
     load_start = time.perf_counter()
     eval_every = plan.train.eval.every if plan.train.eval else None
-    resumed, ckpt.skipped = checkpoint.load_latest(root, model, optimizer, eval_every)
+    resumed, ckpt.skipped = checkpoint.load_latest(root, model, optimizer, eval_every,
+                                                   checkpoint_dirs.lineage(plan))
     if resumed is None:
         return 0, [], [], ckpt
     if resumed["data_position"] != resumed["step"] * plan.train.global_batch:

@@ -106,6 +106,25 @@ def test_a_killed_run_resumes_to_the_same_losses(baseline, tmp_path, monkeypatch
     assert resumed["losses"] == baseline[0]["losses"]
 
 
+def test_a_checkpoint_of_another_experiment_is_never_resumed_but_a_longer_run_continues_it(baseline, tmp_path):
+    """A Modal checkpoint folder is named after the spec: the same spec applied again with another learning
+    rate found the earlier experiment's checkpoints and trained its weights under the new settings, silently.
+    Each checkpoint records its lineage; another one ends the run before any step, the folder untouched."""
+    import shutil
+
+    shutil.copytree(baseline[0]["checkpoint"]["dir"], tmp_path / "ckpt")  # baseline: 8 steps, saved 3 and 6
+    before = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
+    ckpt = {"checkpoint": {"every": 3, "resume": "auto"}, "plan": {"checkpoint": {"dir": str(tmp_path / "ckpt")}}}
+    other = train(tmp_path, "other", train={"lr": 1e-3}, **ckpt)
+    assert (other["status"], other["error"]["stage"], other["steps"]["completed"]) == ("error", "checkpoint", 0)
+    assert "was saved by another experiment" in other["error"]["message"] and other["losses"] == []
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == before
+    longer = run_plan(make_plan(2, steps=STEPS + 2, train={"lr_warmup_steps": 0}, **ckpt),  # the baseline's warmup
+                      tmp_path / "longer")  # only `train.steps` differs
+    assert longer["status"] == "ok", longer["error"]
+    assert longer["steps"]["resumed_from"] == 6 and len(longer["losses"]) == STEPS + 2
+
+
 def test_after_a_run_the_signal_handlers_are_the_callers_again(tmp_path):
     """torch elastic leaves its handlers installed: a Ctrl-C after a run (between a sweep's runs, in a
     test process) raised its SignalException instead of KeyboardInterrupt."""
