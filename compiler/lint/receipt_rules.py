@@ -25,8 +25,11 @@ _RUNTIME_DOCS: dict[str, tuple[str, str]] = {
               "Trust the metrics in the receipt; the fault is recorded for triage only."),
     "MS805": ("The data shards hold fewer tokens than the run needs (checked before training).",
               "Add shards, or lower `train.steps` or `train.global_batch`."),
-    "MS806": ("Saving or loading a checkpoint failed.",
-              "Check the checkpoints Volume is mounted and has space; an incomplete checkpoint is never resumed."),
+    "MS806": ("Saving or loading a checkpoint failed, or the checkpoint folder holds another experiment's "
+              "checkpoints (another model, data or optimization settings under the same spec name).",
+              "Check the checkpoints Volume is mounted and has space; an incomplete or damaged checkpoint is never "
+              "resumed. Another experiment's: give the changed spec a new `name:` (the Volume's checkpoint folder "
+              "is named after it), or move that folder away to start fresh."),
     "MS807": ("`cache.policy: require-seed` is set but no compile-cache seed was found at `cache.seed` "
               "(checked before any rank starts).",
               "Make the seed once with `megaspec cache seed SPEC`, then apply the spec again. For a Modal spec it "
