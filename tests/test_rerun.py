@@ -4,6 +4,8 @@ points at it; its losses are bit-identical and `receipts compare` shows no setti
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from click.testing import CliRunner
 
@@ -83,6 +85,9 @@ def test_a_rerun_of_the_users_model_runs_the_code_it_ran_from_its_folder_whereve
     shutil.copytree(REPO_ROOT / "examples" / "own-model" / "src", project / "src")
     (project / "specs").mkdir()
     (project / "specs" / "mine.yaml").write_text(OWN_SPEC)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(project)]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "model"]):
+        subprocess.run([*git, *args], check=True, capture_output=True)
     first = run_megaspec("apply", "specs/mine.yaml", "--no-progress", cwd=project)
     assert first.returncode == 0, first.stdout + first.stderr
     (original,) = (project / "runs").iterdir()
@@ -101,6 +106,9 @@ def test_a_rerun_of_the_users_model_runs_the_code_it_ran_from_its_folder_whereve
     before, after = read_plan(original / "plan.json"), read_plan(new / "plan.json")
     assert after.sha256() == before.sha256() and after.model.user.code_sha256 == before.model.user.code_sha256
     assert after.model.user.code == [str(original / "code" / "0" / "src")]
+    assert (after.run.git_sha, after.run.git_dirty) == (before.run.git_sha, False) and before.run.git_sha
+    compared = run_megaspec("receipts", "compare", str(original), str(new), cwd=elsewhere)
+    assert "settings that differ\n  (none)" in compared.stdout, compared.stdout  # where the code lies is no setting
 
     copy = original / "code" / "0" / "src" / "ownmodels" / "gpt.py"
     copy.write_text(copy.read_text() + "\n# changed\n")

@@ -213,11 +213,12 @@ def apply(spec: str, target: str | None, runs_dir: str, out_dir: str, old_build_
 
 
 def apply_one(checked, *, target: str | None, runs_dir: Path, build_dir: Path, steps: int | None, progress: bool,
-              resume_dir: str | None = None, name: str | None = None, rerun_of: str | None = None) -> int:
-    """One spec (not a sweep): lower (`name`, `rerun_of`: a rerun's), build, then the backend; the exit code."""
+              resume_dir: str | None = None, name: str | None = None, rerun_of: str | None = None,
+              git: tuple[str | None, bool | None] | None = None) -> int:
+    """One spec (not a sweep): lower (`name`, `rerun_of`, `git`: a rerun's), build, then the backend; the exit code."""
     from ..spec.expand import applied_text
 
-    plan = lower_checked(checked, target=target, steps=steps, name=name, rerun_of=rerun_of)
+    plan = lower_checked(checked, target=target, steps=steps, name=name, rerun_of=rerun_of, git=git)
     if resume_dir:
         plan = _resumable(plan, Path(resume_dir))
     with _refused_writes():

@@ -52,7 +52,7 @@ def rerun(run_dir: Path, runs_dir: Path, out_dir: Path, no_progress: bool) -> No
             raise click.exceptions.Exit(apply_one(
                 checked, target=target if isinstance(target, str) else None, runs_dir=runs_dir, build_dir=out_dir,
                 steps=steps if isinstance(steps, int) else None, progress=not no_progress, name=original.name,
-                rerun_of=original.run_id))
+                rerun_of=original.run_id, git=(ran.run.git_sha, ran.run.git_dirty)))  # the code it runs is that run's
     except KeyboardInterrupt as e:
         raise click.exceptions.Exit(interrupted(e, None)) from None
 

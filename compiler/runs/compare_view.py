@@ -14,8 +14,9 @@ from .comparison import CLASS_FIELDS, class_differences, class_label, comparison
 from .receipt_view import divergence_text
 from .records import METRICS, RunRecord, metric_heading, metric_text, metric_values, provenance_values
 
-# Plan fields that name or place a run; they differ between any two runs and configure nothing.
-NOT_SETTINGS = ("name", "megaspec_version", "run.", "modal.tags.", "modal.app_name")
+# Plan fields that name a run, beyond what `Plan.experiment` leaves out (its identity, tags, where the code
+# lies here); they differ between a run and its rerun under another name and configure nothing.
+NOT_SETTINGS = ("name", "megaspec_version", "modal.app_name")
 MAX_CELL = 28
 
 
@@ -30,7 +31,7 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 def setting_differences(records: list[RunRecord]) -> list[tuple[str, list[Any]]]:
     """(plan key, each run's value) for every setting on which the runs disagree, in plan order."""
-    flat = [flatten(r.plan.model_dump(mode="json", by_alias=True)) for r in records]
+    flat = [flatten(r.plan.experiment()) for r in records]
     keys = list(dict.fromkeys(k for f in flat for k in f))
     keys = [k for k in keys if not any(k == p or k.startswith(p) for p in NOT_SETTINGS)]
     return [(k, [f.get(k, "-") for f in flat]) for k in keys if len({repr(f.get(k)) for f in flat}) > 1]

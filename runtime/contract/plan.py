@@ -314,14 +314,18 @@ class Plan(Artifact):
         """Byte-stable JSON: fields in contract order, dicts in the order `lower` built them, 2-space indent."""
         return self.model_dump_json(indent=2, by_alias=True) + "\n"
 
-    def sha256(self) -> str:
-        """sha256 over everything except the run's identity, billing tags and where the model code lies on
-        the compiling machine (`model.user.code` is that place for a local plan, and the image's folders are
-        `modal.code_dirs.remote`; the content is `model.user.code_sha256`): equal hashes mean the same
-        experiment, whichever checkout (or a run folder's copy of the code, `megaspec rerun`) compiled it."""
-        body = self.model_dump(mode="json", by_alias=True, exclude={
+    def experiment(self) -> dict[str, Any]:
+        """The plan as JSON data less the run's identity, billing tags and where the model code lies on the
+        compiling machine (`model.user.code` is that place for a local plan, and the image's folders are
+        `modal.code_dirs.remote`; the content is `model.user.code_sha256`): what `sha256` hashes and
+        `receipts compare` shows as settings."""
+        return self.model_dump(mode="json", by_alias=True, exclude={
             "run": True, "modal": {"tags": True, "code_dirs": {"__all__": {"local"}}}, "model": {"user": {"code"}}})
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+    def sha256(self) -> str:
+        """sha256 of `experiment()`: equal hashes mean the same experiment, whichever checkout (or a run
+        folder's copy of the code, `megaspec rerun`) compiled it."""
+        return hashlib.sha256(json.dumps(self.experiment(), sort_keys=True).encode()).hexdigest()
 
     def code_here(self) -> list[Path]:
         """The user's model code folders on the machine that compiled the plan (none for a preset model)."""
