@@ -81,15 +81,20 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry: click handles usage errors (exit 2); anything unexpected is exit 3."""
+    """Console-script entry: click handles usage errors (exit 2); anything unexpected is exit 3. Ctrl-C,
+    SIGTERM and SIGHUP end every command alike (`raising_signals`): its `finally` blocks run (no temp
+    file left by an atomic write), one line says which signal, and the exit is 128 + the signal."""
+    from .runs.interrupts import raising_signals
+
     try:
-        code = cli.main(args=argv, prog_name="megaspec", standalone_mode=False)
+        with raising_signals():
+            code = cli.main(args=argv, prog_name="megaspec", standalone_mode=False)
     except click.exceptions.Exit as e:
         code = e.exit_code
     except click.ClickException as e:
         e.show()
         code = EXIT_USAGE
-    except click.Abort as e:  # Ctrl-C; SIGTERM and SIGHUP too where a Modal command raised them
+    except click.Abort as e:  # Ctrl-C, SIGTERM or SIGHUP
         from .runs.interrupts import signal_name, signalled, signum_of
 
         signum = signum_of(e.__cause__ if isinstance(e.__cause__, KeyboardInterrupt) else KeyboardInterrupt())

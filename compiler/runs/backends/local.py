@@ -195,10 +195,11 @@ def resumable(plan, run_dir: Path):
 
 def _interrupted(run_dir: Path, manifest: Manifest, interrupt: KeyboardInterrupt) -> Manifest:
     """`interrupted`, noting the signal and where each rank was (the receipt's error says both)."""
-    from megaspec.runtime.contract.errors import signal_name, signal_of
+    from megaspec.runtime.contract.errors import Interrupted, signal_name, signal_of
 
-    found = (run_dir / RECEIPT_FILE).exists()
-    said = str(interrupt) or f"the launcher received {signal_name(signal_of(interrupt))}"
+    found = (run_dir / RECEIPT_FILE).exists()  # the launcher's own interrupt says what stopped it (a timeout too)
+    said = str(interrupt) if isinstance(interrupt, Interrupted) else \
+        f"the launcher received {signal_name(signal_of(interrupt))}"
     if not found:
         said += " before it started the ranks" if manifest.state == "planned" else " (no receipt was written)"
     return advance(manifest, "interrupted", receipt=RECEIPT_FILE if found else None,
