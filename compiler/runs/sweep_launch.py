@@ -71,15 +71,17 @@ def fill_slots(sweep_dir: Path, *, echo: Callable[[str], None] = print, launch: 
 
     One process at a time decides and launches (the sweep's claim, held from the refresh to the last
     launch): two commands run at once never both fill the same free slot, nor both run a run again.
-    One that finds the claim held launches nothing and says who holds it."""
+    A resume (`again`: the user asked for these runs) waits for the claim, then launches what is still
+    to launch; a `status` or `collect` that finds it held (by a launch, or by a refresh writing
+    sweep.json) launches nothing and says who holds it."""
     sweep_dir = Path(sweep_dir)
     with contextlib.ExitStack() as held:
         try:
-            held.enter_context(claim(sweep_dir / SWEEP_CLAIM))
+            held.enter_context(claim(sweep_dir / SWEEP_CLAIM, wait=bool(again)))
         except Claimed as e:
             who = f"process {e.holder}" if e.holder else "another process"
-            echo(f"not launching queued runs here: {who} is launching this sweep's runs; they show in the next "
-                 "`status`")
+            echo(f"not launching queued runs here: {who} holds this sweep's claim (launching its runs, or "
+                 "recording their states); they show in the next `status`")
             return Launched(refresh(sweep_dir))
         return _fill(sweep_dir, echo, launch, frozenset(again) & AGAIN_STATES)
 

@@ -197,6 +197,29 @@ def test_two_resumes_at_once_relaunch_the_run_once(mock, tmp_path, monkeypatch):
     assert _states(sweep_dir) == ["ok", "interrupted", "error"]
 
 
+def test_a_resume_waits_for_a_claim_held_by_another_command_then_relaunches(mock, tmp_path, monkeypatch):
+    """The sweep's claim is also taken for a moment by any command that records the runs' states in
+    sweep.json: two resumes at once could each find it held by the other's refresh and both launch
+    nothing ("another process is launching"). A resume now waits for the claim, then relaunches."""
+    from megaspec.compiler.runs.sweep_manifest import SWEEP_CLAIM
+    from megaspec.runtime.contract.claim import claim
+    from tests.modal.test_network_and_signals import MEGASPEC
+
+    monkeypatch.chdir(tmp_path)
+    sweep_dir = ended_sweep(mock, tmp_path)
+    two = _run_dirs(sweep_dir)[1]
+    calls = _calls(mock)
+    with claim(sweep_dir / SWEEP_CLAIM):  # another command's refresh, here held until the resume waits for it
+        proc = subprocess.Popen([MEGASPEC, "apply", str(sweep_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=os.environ.copy(), cwd=tmp_path)
+        first = proc.stdout.readline()  # the resume has decided what to run; its launch waits for the claim
+        assert first.startswith("resume sweep "), first + proc.stderr.read()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out + err  # run 3 stays `error` (no --retry-failed)
+    assert f"relaunching again-002 (interrupted, attempt 2) -> {two}" in out and "not launching" not in out
+    assert mf.read_manifest(two).state == "detached" and len(_calls(mock)) == len(calls) + 1
+
+
 def test_a_sigterm_during_the_relaunch_leaves_the_run_truthful_and_a_later_resume_relaunches_it(mock, tmp_path,
                                                                                                 monkeypatch):
     from tests.modal.test_network_and_signals import MEGASPEC, _wait_for
