@@ -144,3 +144,32 @@ def shutil_rmtree(path):
     import shutil
 
     shutil.rmtree(path)
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_keeping_the_code_for_rerun_is_said_and_the_run_goes_on(tmp_path):
+    """The copy of the model code is the first large write into a new run folder: on a full disk (a real
+    3 MB tmpfs, 4 MB of code) it is said as a warning, nothing half-copied is left, and the run trains."""
+    import shutil
+
+    from tests.conftest import REPO_ROOT
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(runs)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (root and mount(8) needed): {mounted.stderr.strip()}")
+    try:
+        shutil.copytree(REPO_ROOT / "examples" / "own-model" / "src", tmp_path / "src")
+        (tmp_path / "src" / "weights.bin").write_bytes(b"\0" * (4 << 20))
+        (tmp_path / "specs").mkdir()
+        (tmp_path / "specs" / "mine.yaml").write_text(OWN_SPEC.replace("train: {steps: 4", "train: {steps: 2"))
+        done = run_megaspec("apply", "specs/mine.yaml", "--no-progress", cwd=tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "could not be kept" in done.stderr and "ENOSPC" in done.stderr and "Traceback" not in done.stderr
+        (run_dir,) = runs.iterdir()
+        assert read_manifest(run_dir).state == "ok" and not (run_dir / "code").exists()
+        assert [p.name for p in run_dir.iterdir() if p.name.startswith(".code")] == []  # no half copy left
+    finally:
+        subprocess.run(["umount", "-l", str(runs)], check=False)

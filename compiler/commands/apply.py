@@ -73,7 +73,10 @@ def _apply_modal(plan, app_py: Path, run_dir: Path, announce) -> int:
 def _announcer(plan, run_dir: Path, spec_text: str):
     """Once and only once the run folder's manifest exists (a folder a refused or interrupted launch never
     created is never announced): the spec as applied stored in it for `megaspec rerun`, and
-    `apply: NAME -> RUN_DIR (...)` said."""
+    `apply: NAME -> RUN_DIR (...)` said. What `rerun` keeps never stops the run (a Modal one is already
+    spawned): a storage error there is said, and the run goes on without it."""
+    from megaspec.runtime.contract.errors import describe_storage
+
     from ..runs.stored_spec import store_applied
 
     kind = f"{plan.distributed.world_size} {plan.distributed.device} rank(s)"
@@ -85,7 +88,11 @@ def _announcer(plan, run_dir: Path, spec_text: str):
     def announce() -> None:
         if not said and (run_dir / MANIFEST_FILE).is_file():
             said.append(True)
-            store_applied(run_dir, spec_text, plan.code_here())
+            try:
+                store_applied(run_dir, spec_text, plan.code_here())
+            except OSError as e:
+                click.echo(f"warning: the spec and model code for `megaspec rerun` could not be kept in {run_dir}: "
+                           f"{describe_storage(e)}; the run goes on", err=True)
             click.echo(line)
 
     return announce
