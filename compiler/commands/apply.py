@@ -75,9 +75,7 @@ def _announcer(plan, run_dir: Path, spec_text: str):
     created is never announced): the spec as applied stored in it for `megaspec rerun`, and
     `apply: NAME -> RUN_DIR (...)` said. What `rerun` keeps never stops the run (a Modal one is already
     spawned): a storage error there is said, and the run goes on without it."""
-    from megaspec.runtime.contract.errors import describe_storage
-
-    from ..runs.stored_spec import store_applied
+    from ..runs.stored_spec import keep_for_rerun
 
     kind = f"{plan.distributed.world_size} {plan.distributed.device} rank(s)"
     again = f", rerun of {plan.run.rerun_of}" if plan.run.rerun_of else ""
@@ -88,11 +86,9 @@ def _announcer(plan, run_dir: Path, spec_text: str):
     def announce() -> None:
         if not said and (run_dir / MANIFEST_FILE).is_file():
             said.append(True)
-            try:
-                store_applied(run_dir, spec_text, plan.code_here())
-            except OSError as e:
-                click.echo(f"warning: the spec and model code for `megaspec rerun` could not be kept in {run_dir}: "
-                           f"{describe_storage(e)}; the run goes on", err=True)
+            warning = keep_for_rerun(run_dir, spec_text, plan.code_here())
+            if warning:
+                click.echo(warning, err=True)
             click.echo(line)
 
     return announce

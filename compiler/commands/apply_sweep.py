@@ -132,7 +132,7 @@ def write_planned(sweep_dir: Path, planned: list[PlannedRun], build_dir: Path, *
     """Each run's app in `build_dir`, its plan, spec text and `planned` manifest, then sweep.json."""
     from megaspec.runtime.contract.files import write_text_atomic
 
-    from ..runs.stored_spec import store_applied
+    from ..runs.stored_spec import keep_for_rerun
     from ..runs.sweep_manifest import SweepManifest, SweepRunEntry, write_sweep
     from .prepare import build_app
 
@@ -140,7 +140,9 @@ def write_planned(sweep_dir: Path, planned: list[PlannedRun], build_dir: Path, *
     for p in planned:
         run_dir, folders = sweep_dir / p.plan.run.run_id, p.plan.code_here()
         write_text_atomic(run_dir / PLAN_FILE, p.plan.to_json())
-        store_applied(run_dir, p.spec_text, folders, link_from=stored.setdefault(tuple(folders), run_dir))
+        warning = keep_for_rerun(run_dir, p.spec_text, folders, link_from=stored.setdefault(tuple(folders), run_dir))
+        if warning:
+            click.echo(warning, err=True)
         write_manifest(run_dir, new_manifest(p.plan, backend="local" if p.plan.target == "local" else "modal"))
         entries.append(SweepRunEntry(name=p.source.name, values=p.source.values, spec=p.source.spec.as_posix(),
                                      run_id=p.plan.run.run_id, run_dir=p.plan.run.run_id,

@@ -39,6 +39,19 @@ def store_applied(run_dir: Path, text: str, folders: list[Path], *, link_from: P
     return write_text_atomic(run_dir / SPEC_FILE, text)
 
 
+def keep_for_rerun(run_dir: Path, text: str, folders: list[Path], *, link_from: Path | None = None) -> str | None:
+    """`store_applied`, which never stops a run (a Modal one may be spawned already): None when kept, else
+    the warning to say (a storage error: the run goes on, and `rerun` later says the folder holds no spec)."""
+    from megaspec.runtime.contract.errors import describe_storage
+
+    try:
+        store_applied(run_dir, text, folders, link_from=link_from)
+    except OSError as e:
+        return (f"warning: the spec and model code for `megaspec rerun` could not be kept in {run_dir}: "
+                f"{describe_storage(e)}; the run goes on")
+    return None
+
+
 def with_code(text: str, names: list[str], not_copied: str | None) -> str:
     """`text` with `model.code` replaced by `names` (its style, its comments and the rest of the file kept),
     under a first line that says where they are (and why not copied, `not_copied`)."""

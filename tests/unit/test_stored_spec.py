@@ -63,3 +63,28 @@ def test_code_holding_a_credential_is_named_not_copied_and_the_value_is_written_
     text = (tmp_path / "run" / "spec.yaml").read_text()
     assert f"code: [{src}]" in text and "m.py holds what looks like a Hugging Face token" in text
     assert token not in text and not (tmp_path / "run" / "code").exists()
+
+
+def test_a_storage_error_while_keeping_it_is_a_warning_not_a_failure(tmp_path):
+    """A real 1 MB tmpfs and 2 MB of code: the copy runs out of space; `keep_for_rerun` (what apply and a
+    sweep's planning call) says so and leaves no half copy, so the caller's run goes on."""
+    import subprocess
+
+    import pytest
+
+    from megaspec.compiler.runs.stored_spec import keep_for_rerun
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (root and mount(8) needed): {mounted.stderr.strip()}")
+    try:
+        src = code(tmp_path)
+        (src / "weights.bin").write_bytes(b"\0" * (2 << 20))
+        warning = keep_for_rerun(disk / "run", FLOW.replace(", ../lib", ""), [src])
+        assert warning is not None and "could not be kept" in warning and "(ENOSPC)" in warning
+        assert [p.name for p in (disk / "run").iterdir()] == []  # no staging folder, no spec.yaml
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
