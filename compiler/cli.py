@@ -110,4 +110,20 @@ def main(argv: list[str] | None = None) -> None:
     # The interpreter's exit-time collections walk every object still alive: after `apply` has
     # imported torch that is ~0.5 s of a 2-core machine's time for nothing. Frozen objects are skipped.
     gc.freeze()
+    if isinstance(code, int) and code > 128 and "torch.distributed" in sys.modules:
+        _exit_after_signal(code)
     sys.exit(code or 0)
+
+
+def _exit_after_signal(code: int) -> None:
+    """A launcher a signal stopped may hold torch's C++ threads (the rendezvous store of a run stopped while
+    its ranks met), whose destructors abort the process at interpreter finalization (`terminate called
+    without an active exception`, exit -6 instead of 128 + the signal; pytorch/pytorch#179291, as the
+    ranks' teardown says). Everything is written and said by now: the exit functions run (temp folders,
+    log handlers), then the process ends without finalization."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
